@@ -1,0 +1,42 @@
+# vitfleet: `make setup` then `make demo`. Every target calls the `vitfleet` CLI.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+VITFLEET := $(BIN)/vitfleet
+APT_PACKAGES := mosquitto mosquitto-clients dataset-fashion-mnist openssh-server
+RUNS ?= runs
+FLEET ?=
+QUICK ?=
+
+.PHONY: setup system-packages test test-fast demo teacher decompose engines check-jetson deploy certs bench clean
+
+setup: system-packages $(BIN)/.installed ## create .venv with the train + board groups and the system packages
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "system packages present:$(APT_PACKAGES)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "missing system packages:$$missing"; \
+	  echo "run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -e '.[train,board,dev]'
+	$(BIN)/python -c "import torch, timm, torch_pruning, onnxruntime, paho.mqtt, cv2; print('vitfleet deps ok: torch', torch.__version__, 'timm', timm.__version__, 'onnxruntime', onnxruntime.__version__)"
+	touch $@
+
+test: ## the full suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+test-fast: ## the suite without the tests marked slow
+	$(BIN)/python -m pytest -q -m "not slow"
+
+teacher: ## train the default Fashion-MNIST teacher (>= 90 % top-1 in < 45 min on 2 cores)
+	$(VITFLEET) teacher --dataset fashion-mnist --preset fmnist --epochs 7 --out $(RUNS)/teacher
+
+clean:
+	rm -rf build *.egg-info .pytest_cache

@@ -1,0 +1,83 @@
+"""`vitfleet teacher`, `vitfleet eval`: the model-side commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vitfleet.console import emit, progress_bar, user_errors
+from vitfleet.errors import UserError
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
+                                                                    "Debian package's folder)")]
+Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+
+
+@user_errors
+def teacher(
+    out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path("runs/teacher"),
+    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path")] = "fashion-mnist",
+    preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-large, fmnist-p4, tiny)")] = "fmnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 7,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON overrides, e.g. '{\"depth\": 6}'")] = "{}",
+    checkpoint: Annotated[Optional[Path], typer.Option(help="import this timm checkpoint instead of training")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="timm model name of --checkpoint")] = None,
+    train_limit: Annotated[Optional[int], typer.Option(help="use only the first N training images")] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Train the teacher ViT (or import a timm checkpoint) and write teacher.json + teacher.safetensors."""
+    from decompose.datasets import load_dataset
+    from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, train_teacher
+
+    try:
+        overrides = json.loads(vit_kwargs)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--vit-kwargs is not valid JSON ({exc.msg}); write it like '{{\"depth\": 6}}'") from exc
+    test = load_dataset(dataset, "test", data_dir)
+    if checkpoint is not None:
+        if not arch:
+            raise UserError("--checkpoint needs --arch <timm model name>, e.g. --arch vit_base_patch16_224")
+        card = import_checkpoint(checkpoint, arch, out, dataset, test.class_names, test, overrides)
+    else:
+        train = load_dataset(dataset, "train", data_dir).stratified_head(train_limit)
+        try:
+            vit = arch_for_preset(preset, train.num_classes, overrides)
+        except ValueError as exc:
+            raise UserError(str(exc).splitlines()[-1] if "validation" in str(exc) else str(exc)) from exc
+        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        with progress_bar(disable=as_json) as progress:
+            card = train_teacher(train, test, vit, recipe, out, dataset, f"trained:{preset}", progress)
+    emit({"out": str(out), "source": card.source, **card.metrics}, as_json, title="teacher")
+
+
+@user_errors
+def evaluate_cmd(
+    teacher: Annotated[Optional[Path], typer.Option(help="teacher folder")] = None,
+    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder (see `vitfleet decompose`)")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images only")] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Report top-1, parameters and FLOPs of a teacher or a bundle on the test split."""
+    from decompose.datasets import load_dataset
+    from decompose.evaluation import evaluate_bundle, evaluate_teacher
+
+    if (teacher is None) == (bundle is None):
+        raise UserError("give exactly one of --teacher DIR or --bundle DIR")
+    if teacher is not None:
+        from decompose.teacher import read_card
+
+        test = load_dataset(read_card(teacher).dataset, "test", data_dir).head(limit)
+        emit(evaluate_teacher(teacher, test), as_json, title=f"teacher {teacher}")
+    else:
+        from decompose.bundle import read_bundle
+
+        test = load_dataset(read_bundle(bundle).dataset, "test", data_dir).head(limit)
+        emit(evaluate_bundle(bundle, test), as_json, title=f"bundle {bundle}")

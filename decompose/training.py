@@ -1,0 +1,91 @@
+"""Training plumbing shared by the teacher, the students and the fusion head.
+
+Kept small on purpose: tensors in memory (the data sets here fit), light augmentation
+on whole batches, AdamW + linear warmup + cosine decay, deterministic evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from decompose.datasets import ImageDataset
+from decompose.preprocessing import Preprocessing
+
+
+def pick_device() -> torch.device:
+    """CUDA when present; otherwise the CPU with every core busy."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    return torch.device("cpu")
+
+
+def to_tensors(data: ImageDataset, pre: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise once up front: the same numpy arithmetic the boards run."""
+    return torch.from_numpy(pre.normalize(data.images)), torch.from_numpy(data.labels)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True) -> torch.Tensor:
+    """Random translation by up to `pad` pixels (edges replicated) and horizontal flip, drawn per batch."""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = torch.randint(0, 2 * pad + 1, (2,), generator=generator).tolist()
+    out = padded[:, :, dy : dy + h, dx : dx + w]
+    if flip:
+        mask = torch.rand(n, generator=generator) < 0.5
+        out = torch.where(mask[:, None, None, None], out.flip(3), out)
+    return out.contiguous()
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool = True) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                  min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """No weight decay on norms, biases, position embeddings and the class token (standard ViT practice)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(("pos_embed", "cls_token")) else decay).append(p)
+    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=lr)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    top1: float
+    n: int
+    predictions: np.ndarray
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> EvalResult:
+    preds = predict_logits(model, x, batch_size).argmax(1).numpy()
+    return EvalResult(top1=float((preds == y.numpy()).mean()), n=len(y), predictions=preds)

@@ -1,0 +1,24 @@
+"""The `vitfleet` console entry point: one subcommand per step of the pipeline.
+
+Each component owns its commands; this file only wires them together, and imports
+nothing heavy so `vitfleet --help` is instant and works on a board without torch.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from decompose import cli as decompose_cli
+
+app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge boards.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app.command("teacher")(decompose_cli.teacher)
+app.command("eval")(decompose_cli.evaluate_cmd)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
