@@ -1,0 +1,162 @@
+"""fleet.yaml: the one file that describes a fleet (pydantic, unknown keys refused).
+
+One model per concern (broker, board, camera, aggregator), Frigate-style. Secrets
+never live in this file: passwords come from an environment variable or a file path.
+`vitfleet demo` builds a FleetConfig in code, with no file at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vitfleet.errors import UserError
+
+BoardKind = Literal["pi4", "pi5", "jetson-nano", "jetson-orin", "jetson-xavier", "x86", "cpu"]
+Precision = Literal["fp32", "fp16", "int8"]
+Role = Literal["agent", "aggregator", "camera", "broker"]
+
+DEFAULT_PRECISION: dict[str, Precision] = {
+    "pi4": "int8", "pi5": "int8", "jetson-nano": "fp16", "jetson-orin": "int8", "jetson-xavier": "int8",
+    "x86": "int8", "cpu": "int8",
+}
+
+
+class FleetConfigError(UserError):
+    """fleet.yaml is missing, malformed or names an unknown key; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Strict):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class BrokerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    tls: TlsConfig | None = None
+    username: str | None = None
+    password_env: str | None = Field(None, description="environment variable holding the password")
+    password_file: Path | None = Field(None, description="file holding the password (mode 600)")
+    keepalive: int = Field(15, ge=1)
+
+    def password(self) -> str | None:
+        """Resolve the secret at connect time; it is never stored in the config object or logged."""
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise FleetConfigError(f"broker.password_env names ${self.password_env}, which is not set; "
+                                       "export it or use broker.password_file")
+            return value
+        if self.password_file:
+            try:
+                return self.password_file.read_text().strip()
+            except OSError as exc:
+                raise FleetConfigError(f"broker.password_file {self.password_file} cannot be read ({exc.strerror})"
+                                       ) from exc
+        return None
+
+
+class BoardConfig(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    host: str = "127.0.0.1"
+    kind: BoardKind = "cpu"
+    memory_mb: int = Field(1024, gt=0)
+    speed: float = Field(1.0, gt=0, description="relative throughput, measured by `vitfleet deploy profile`")
+    roles: list[Role] = ["agent"]
+    part: int | None = Field(None, ge=0, description="fixed part index; planned automatically when omitted")
+    precision: Precision | None = None
+    ssh_user: str = "vitfleet"
+    ssh_port: int = Field(22, ge=1, le=65535)
+    install_dir: str = "/opt/vitfleet"
+    threads: int = Field(1, ge=1)
+
+    def engine_precision(self) -> Precision:
+        return self.precision or DEFAULT_PRECISION[self.kind]
+
+
+class CameraConfig(_Strict):
+    uri: str = "dataset://fashion-mnist/test"
+    fps: float = Field(10.0, gt=0)
+    loop: bool = True
+    encoding: Literal["raw", "jpeg"] = "raw"
+
+
+class AggregatorConfig(_Strict):
+    deadline_ms: float | None = Field(None, gt=0, description="fuse what arrived after this; default from "
+                                                              "measured part latency")
+    max_pending: int = Field(256, gt=0)
+    log: Path = Path("runs/fleet-log.sqlite")
+
+
+class FleetConfig(_Strict):
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9_-]+$", description="topic namespace vitfleet/<name>/")
+    bundle: Path = Path("runs/bundle")
+    engines: Path = Path("runs/engines")
+    broker: BrokerConfig = BrokerConfig()
+    boards: list[BoardConfig] = Field(min_length=1)
+    camera: CameraConfig = CameraConfig()
+    aggregator: AggregatorConfig = AggregatorConfig()
+
+    @model_validator(mode="after")
+    def _check_roles(self) -> "FleetConfig":
+        names = [b.name for b in self.boards]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"board names must be unique, repeated: {', '.join(dupes)}")
+        for role in ("aggregator", "camera"):
+            holders = [b.name for b in self.boards if role in b.roles]
+            if len(holders) > 1:
+                raise ValueError(f"exactly one board may have role {role!r}, found {', '.join(holders)}")
+        return self
+
+    def board(self, name: str) -> BoardConfig:
+        for b in self.boards:
+            if b.name == name:
+                return b
+        raise FleetConfigError(f"no board named {name!r} in the fleet; boards are: "
+                               f"{', '.join(b.name for b in self.boards)}")
+
+    def boards_with(self, role: Role) -> list[BoardConfig]:
+        return [b for b in self.boards if role in b.roles]
+
+
+def describe_validation_error(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'; remove it or fix its spelling"
+    return f"{source}: key '{key}': {first['msg']} (got {first.get('input')!r})"
+
+
+def parse_fleet(data: object, source: str = "fleet config") -> FleetConfig:
+    if not isinstance(data, dict):
+        raise FleetConfigError(f"{source} must be a YAML mapping with a 'boards' list, got {type(data).__name__}")
+    try:
+        return FleetConfig.model_validate(data)
+    except ValidationError as exc:
+        raise FleetConfigError(describe_validation_error(exc, source)) from None
+
+
+def load_fleet(path: Path) -> FleetConfig:
+    if not path.exists():
+        raise FleetConfigError(f"fleet file {path} does not exist; copy docs/fleet.example.yaml and edit it")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise FleetConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    fleet = parse_fleet(data, str(path))
+    base = path.parent
+    # Relative paths in the file are relative to the file, not to the caller's directory.
+    fleet.bundle = fleet.bundle if fleet.bundle.is_absolute() else base / fleet.bundle
+    fleet.engines = fleet.engines if fleet.engines.is_absolute() else base / fleet.engines
+    return fleet
