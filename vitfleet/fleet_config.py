@@ -38,6 +38,8 @@ class TlsConfig(_Strict):
     ca_file: Path
     cert_file: Path | None = None
     key_file: Path | None = None
+    require_client_cert: bool = Field(False, description="broker refuses clients without a certificate from the "
+                                                         "fleet CA (deploy ships one per board)")
 
 
 class BrokerConfig(_Strict):
@@ -79,6 +81,10 @@ class BoardConfig(_Strict):
     ssh_port: int = Field(22, ge=1, le=65535)
     install_dir: str = "/opt/vitfleet"
     threads: int = Field(1, ge=1)
+    python: str | None = Field(None, description="deploy: run services with this interpreter instead of creating "
+                                                 "<install_dir>/venv (a board provisioned by other means)")
+    service_manager: Literal["auto", "systemd", "process"] = Field(
+        "auto", description="deploy: systemd units, or the process runner where systemd is not running")
 
     def engine_precision(self) -> Precision:
         return self.precision or DEFAULT_PRECISION[self.kind]
