@@ -9,11 +9,13 @@ from __future__ import annotations
 import typer
 
 from decompose import cli as decompose_cli
+from power import cli as power_cli
 
 app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge boards.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.command("teacher")(decompose_cli.teacher)
 app.command("eval")(decompose_cli.evaluate_cmd)
+app.command("power")(power_cli.power)
 
 
 def main() -> None:
