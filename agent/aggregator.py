@@ -1,0 +1,267 @@
+"""The aggregator: feature messages per frame id -> fusion -> prediction JSON + durable log.
+
+A frame is fused as soon as all K parts arrived, or at its deadline with the missing
+parts masked (the fusion head was trained with part dropout) and the prediction
+flagged `degraded`. Pending frames are bounded (the oldest is fused early when full);
+features for an already-fused frame are dropped and counted as late.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.deadline import DeadlinePolicy
+from agent.fleet_power import FleetPower
+from agent.malformed import MalformedCounter
+from agent.mqtt_client import MqttLink, Will
+from agent.prediction_log import PredictionLog
+from agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
+from agent.rolling import RateMeter, RollingLatency
+from agent.topics import Topics
+from vitfleet.fleet_config import BrokerConfig
+
+log = logging.getLogger("vitfleet.aggregator")
+
+PREDICTION_VERSION = 1
+
+
+class FusionEngine(Protocol):
+    def fuse(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class PendingFrame:
+    frame_id: int
+    capture_ns: int
+    label: int
+    first_mono: float
+    deadline_mono: float
+    parts: dict[int, tuple[FeatureMessage, int]] = field(default_factory=dict)  # part -> (message, arrival ns)
+
+
+class Aggregator:
+    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, fusion: FusionEngine,
+                 feature_dims: list[int], class_names: list[str], prediction_log: PredictionLog | None = None,
+                 deadline: DeadlinePolicy | None = None, max_pending: int = 256, stats_interval: float = 2.0) -> None:
+        self.topics = Topics(fleet_name)
+        self.board = board
+        self.fusion = fusion
+        self.feature_dims = list(feature_dims)
+        self.offsets = np.concatenate([[0], np.cumsum(self.feature_dims)]).astype(int)
+        self.k = len(self.feature_dims)
+        self.class_names = class_names
+        self.log = prediction_log
+        self.deadline = deadline or DeadlinePolicy()
+        self.max_pending = max_pending
+        self.stats_interval = stats_interval
+        self.pending: OrderedDict[int, PendingFrame] = OrderedDict()
+        self.fused_ids: OrderedDict[int, None] = OrderedDict()   # recently fused, to recognise late parts
+        self._ready: deque[PendingFrame] = deque()
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self.malformed = MalformedCounter(log)
+        self.hop_ms = RollingLatency(5000)       # agent publish -> aggregator receive
+        self.fusion_ms = RollingLatency(2000)
+        self.rate = RateMeter()
+        self.counts = {"predictions": 0, "degraded": 0, "late": 0, "evicted": 0, "duplicate": 0}
+        self.power = FleetPower()
+        self.board_status: dict[str, str] = {}
+        self.subscribers: list[Any] = []          # in-process listeners (tests, dashboard): fn(prediction dict)
+        subs = [(self.topics.all_features, 0), (self.topics.all_boards("power"), 0),
+                (self.topics.all_boards("available"), 1)]
+        self.link = MqttLink(broker, fleet_name, "aggregator", board, self._on_message, subs,
+                             will=Will(self.topics.available(board), b"offline"),
+                             online=Will(self.topics.available(board), b"online"))
+        self._threads: list[threading.Thread] = []
+
+    # ---- network thread ---------------------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        arrival_ns = time.time_ns()
+        part = self.topics.part_of(topic)
+        if part is not None:
+            self._on_features(topic, part, payload, arrival_ns)
+            return
+        where = self.topics.board_of(topic)
+        if where is None:
+            self.malformed.record(topic, "topic", "unexpected topic")
+            return
+        board, leaf = where
+        if leaf == "available":
+            status = bytes(payload).decode("utf-8", "replace")
+            if status not in ("online", "offline"):
+                self.malformed.record(topic, "availability", status[:40])
+                return
+            self.board_status[board] = status
+        elif leaf == "power":
+            try:
+                snap = self.power.update(board, payload, arrival_ns)
+            except ValueError as exc:
+                self.malformed.record(topic, "power", str(exc))
+                return
+            if self.log is not None:
+                self.log.add_power(board, arrival_ns, snap)
+        else:
+            self.malformed.record(topic, "topic", "unexpected board topic")
+
+    def _on_features(self, topic: str, part: int, payload: bytes, arrival_ns: int) -> None:
+        if part >= self.k:
+            self.malformed.record(topic, "part", f"part {part} but the bundle has {self.k} parts")
+            return
+        try:
+            msg = decode_features(payload, expected_dim=self.feature_dims[part])
+        except ProtocolError as exc:
+            self.malformed.record(topic, exc.reason, str(exc))
+            return
+        if msg.part != part:
+            self.malformed.record(topic, "part", f"message says part {msg.part} on the topic of part {part}")
+            return
+        self.hop_ms.add((arrival_ns - msg.sent_ns) / 1e6)
+        now = time.monotonic()
+        with self._cond:
+            if msg.frame_id in self.fused_ids:
+                self.counts["late"] += 1
+                return
+            frame = self.pending.get(msg.frame_id)
+            if frame is None:
+                frame = PendingFrame(msg.frame_id, msg.capture_ns, msg.label, now,
+                                     now + self.deadline.deadline_ms / 1e3)
+                self.pending[msg.frame_id] = frame
+                if len(self.pending) > self.max_pending:
+                    _, oldest = self.pending.popitem(last=False)
+                    self.counts["evicted"] += 1
+                    self._ready.append(oldest)
+            if part in frame.parts:
+                self.counts["duplicate"] += 1
+                return
+            frame.parts[part] = (msg, arrival_ns)
+            if len(frame.parts) == self.k:
+                del self.pending[msg.frame_id]
+                arrivals = [a for _, a in frame.parts.values()]
+                self.deadline.observe_complete((max(arrivals) - min(arrivals)) / 1e6)
+                self._ready.append(frame)
+            self._cond.notify()
+
+    # ---- fusion thread ----------------------------------------------------------------------------------
+    def _fusion_loop(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                if not self._ready:
+                    now = time.monotonic()
+                    wait = 0.2
+                    if self.pending:
+                        soonest = min(f.deadline_mono for f in self.pending.values())
+                        wait = min(wait, max(0.0, soonest - now))
+                    self._cond.wait(wait)
+                now = time.monotonic()
+                # A full scan: the adaptive deadline may shrink, so expiry is not always a prefix (max_pending
+                # bounds the cost).
+                expired = [fid for fid, f in self.pending.items() if f.deadline_mono <= now]
+                for fid in expired:
+                    self._ready.append(self.pending.pop(fid))
+                batch = list(self._ready)
+                self._ready.clear()
+                for frame in batch:
+                    self._remember_fused(frame.frame_id)
+            for frame in batch:
+                try:
+                    self._fuse_and_publish(frame)
+                except Exception:  # noqa: BLE001 - keep fusing the next frames
+                    log.exception("fusion failed for frame %d", frame.frame_id)
+
+    def _remember_fused(self, frame_id: int) -> None:
+        self.fused_ids[frame_id] = None
+        while len(self.fused_ids) > 8 * self.max_pending:
+            self.fused_ids.popitem(last=False)
+
+    def _fuse_and_publish(self, frame: PendingFrame) -> None:
+        features = np.zeros((1, int(self.offsets[-1])), dtype=np.float32)
+        mask = np.zeros((1, self.k), dtype=np.float32)
+        for part, (msg, _) in frame.parts.items():
+            features[0, self.offsets[part]:self.offsets[part + 1]] = msg.features.astype(np.float32)
+            mask[0, part] = 1.0
+        started_ns = time.time_ns()
+        t0 = time.perf_counter()
+        logits = np.asarray(self.fusion.fuse(features, mask), dtype=np.float64).reshape(-1)
+        fusion_ms = (time.perf_counter() - t0) * 1e3
+        self.fusion_ms.add(fusion_ms)
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        class_id = int(np.argmax(logits))
+        missing = [p for p in range(self.k) if p not in frame.parts]
+        last_arrival = max(a for _, a in frame.parts.values())
+        prediction = {
+            "v": PREDICTION_VERSION,
+            "frame_id": frame.frame_id,
+            "capture_ns": frame.capture_ns,
+            "class_id": class_id,
+            "class_name": self.class_names[class_id] if class_id < len(self.class_names) else str(class_id),
+            "score": round(float(probs[class_id]), 5),
+            "label": None if frame.label == NO_LABEL else frame.label,
+            "degraded": bool(missing),
+            "missing_parts": missing,
+            "parts": [self._part_timing(part, msg, arrival) for part, (msg, arrival) in sorted(frame.parts.items())],
+            "wait_ms": round((started_ns - last_arrival) / 1e6, 4),
+            "fusion_ms": round(fusion_ms, 4),
+            "fused_ns": time.time_ns(),
+        }
+        self.link.publish(self.topics.predictions, json.dumps(prediction), qos=1)
+        self.counts["predictions"] += 1
+        self.counts["degraded"] += int(bool(missing))
+        self.rate.tick()
+        if self.log is not None:
+            self.log.add_prediction(prediction)
+        for fn in self.subscribers:
+            fn(prediction)
+
+    @staticmethod
+    def _part_timing(part: int, msg: FeatureMessage, arrival_ns: int) -> dict[str, float | int]:
+        return {
+            "part": part,
+            "frame_hop_ms": round((msg.recv_ns - msg.capture_ns) / 1e6, 4),   # camera -> agent
+            "agent_ms": round((msg.sent_ns - msg.recv_ns) / 1e6, 4),          # waiting + preprocess + infer
+            "infer_ms": round(msg.infer_us / 1e3, 4),
+            "feature_hop_ms": round((arrival_ns - msg.sent_ns) / 1e6, 4),     # agent -> aggregator
+            "arrival_ms": round((arrival_ns - msg.capture_ns) / 1e6, 4),
+        }
+
+    # ---- lifecycle & stats ------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._cond:
+            pending = len(self.pending)
+        fps = self.rate.rate()
+        return {"board": self.board, "role": "aggregator", "ts": time.time(), "fps": round(fps, 2), **self.counts,
+                "pending": pending, "malformed": self.malformed.total, "callback_errors": self.link.callback_errors,
+                **self.hop_ms.summary("hop"), **self.fusion_ms.summary("fusion"),
+                "deadline_ms": round(self.deadline.deadline_ms, 2), "deadline_source": self.deadline.source,
+                "boards": dict(self.board_status), **self.power.summary(self.counts["predictions"]),
+                "log_dropped": self.log.dropped if self.log else 0}
+
+    def _stats_loop(self) -> None:
+        while not self._stop.wait(self.stats_interval):
+            self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+
+    def start(self, connect_timeout: float = 10.0) -> "Aggregator":
+        self.link.start(wait=connect_timeout)
+        for target in (self._fusion_loop, self._stats_loop):
+            t = threading.Thread(target=target, name=f"aggregator-{target.__name__}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self.link.stop(final=Will(self.topics.available(self.board), b"offline"))
+        if self.log is not None:
+            self.log.close()

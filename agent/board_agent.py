@@ -1,0 +1,166 @@
+"""The board agent: frames in, this board's part of the model, a feature message out.
+
+Network thread: decode and validate each frame, drop it in a one-item slot (a newer
+frame replaces a waiting one; drops are counted). Inference thread: take the newest
+frame, preprocess exactly as training did, infer, publish float16 features with the
+timings the aggregator needs. A stats message every few seconds; availability is a
+retained "online" with a last will "offline".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent.latest_slot import LatestSlot
+from agent.malformed import MalformedCounter
+from agent.mqtt_client import MqttLink, Will
+from agent.power_link import PowerLink
+from agent.process_stats import ProcessStats
+from agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
+from agent.rolling import RateMeter, RollingLatency
+from agent.topics import Topics
+from decompose.preprocessing import Preprocessing
+from vitfleet.fleet_config import BrokerConfig
+
+log = logging.getLogger("vitfleet.agent")
+
+ONLINE, OFFLINE = b"online", b"offline"
+
+
+class PartEngine(Protocol):
+    feature_dim: int
+
+    def infer(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class _Pending:
+    frame: FrameMessage
+    recv_ns: int
+
+
+class BoardAgent:
+    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int, engine: PartEngine,
+                 preprocessing: Preprocessing, board_kind: str = "cpu", stats_interval: float = 2.0,
+                 camera: Any = None, camera_fps: float = 10.0, camera_encoding: str = "raw") -> None:
+        self.topics = Topics(fleet_name)
+        self.board, self.part, self.engine, self.pre = board, part, engine, preprocessing
+        self.stats_interval = stats_interval
+        self.slot: LatestSlot[_Pending] = LatestSlot()
+        self.malformed = MalformedCounter(log)
+        self.infer_ms = RollingLatency(1000)
+        self.total_ms = RollingLatency(1000)
+        self.rate = RateMeter()
+        self.errors = 0
+        self.proc = ProcessStats()
+        self._stop = threading.Event()
+        self._camera, self._camera_fps, self._camera_encoding = camera, camera_fps, camera_encoding
+        self.power = PowerLink(board_kind)
+        # With a local camera the agent is its own frame source: it feeds itself and shares the frames.
+        subs = [] if camera is not None else [(self.topics.frames, 0)]
+        self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
+                             will=Will(self.topics.available(board), OFFLINE),
+                             online=Will(self.topics.available(board), ONLINE))
+        self._threads: list[threading.Thread] = []
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        recv_ns = time.time_ns()
+        if topic != self.topics.frames:
+            self.malformed.record(topic, "topic", "unexpected topic")
+            return
+        try:
+            frame = decode_frame(payload)
+        except ProtocolError as exc:
+            self.malformed.record(topic, exc.reason, str(exc))
+            return
+        self.slot.put(_Pending(frame, recv_ns))
+
+    def _infer_loop(self) -> None:
+        while not self._stop.is_set():
+            item = self.slot.take(timeout=0.2)
+            if item is None:
+                continue
+            try:
+                self._process(item)
+            except Exception:  # noqa: BLE001 - one bad frame must not stop the agent
+                self.errors += 1
+                if self.errors <= 3 or self.errors % 100 == 0:
+                    log.exception("inference failed on frame %d (%d errors so far)", item.frame.frame_id, self.errors)
+
+    def _process(self, item: _Pending) -> None:
+        t0 = time.perf_counter()
+        x = self.pre.normalize(self.pre.prepare(item.frame.image))
+        t1 = time.perf_counter()
+        features = self.engine.infer(x)
+        t2 = time.perf_counter()
+        msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, self.part,
+                             np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
+                             int((t2 - t1) * 1e6), item.frame.label)
+        self.link.publish(self.topics.features(self.part), encode_features(msg))
+        self.infer_ms.add((t2 - t1) * 1e3)
+        self.total_ms.add((time.perf_counter() - t0) * 1e3)
+        self.rate.tick()
+        self.power.add_frames(1)
+
+    def _camera_loop(self) -> None:
+        from camera.sources import FramePacer
+
+        pacer = FramePacer(self._camera_fps, self._stop)
+        frame_id = time.time_ns() // 1000
+        while not self._stop.is_set():
+            pacer.wait()
+            frame = self._camera.read()
+            if frame is None:
+                log.info("local camera source ended")
+                return
+            msg = FrameMessage(frame_id, time.time_ns(), frame.image, -1 if frame.label is None else frame.label)
+            self.link.publish(self.topics.frames, encode_frame(msg, self._camera_encoding))
+            self.slot.put(_Pending(msg, msg.capture_ns))
+            frame_id += 1
+
+    def stats(self) -> dict[str, Any]:
+        return {"board": self.board, "role": "agent", "part": self.part, "ts": time.time(),
+                "fps": round(self.rate.rate(), 2), "frames": self.rate.total, **self.infer_ms.summary("infer"),
+                **self.total_ms.summary("total"), "drops": self.slot.drops, "malformed": self.malformed.total,
+                "errors": self.errors, "callback_errors": self.link.callback_errors,
+                "connects": self.link.connects, **self.proc.snapshot()}
+
+    def _stats_loop(self) -> None:
+        next_stats = time.monotonic() + self.stats_interval
+        while not self._stop.wait(1.0 if self.power.sampler else self.stats_interval):
+            payload = self.power.payload()
+            if payload is not None:
+                self.link.publish(self.topics.power(self.board), payload)
+            if time.monotonic() >= next_stats:
+                next_stats += self.stats_interval
+                self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+
+    def start(self, connect_timeout: float = 10.0) -> "BoardAgent":
+        self.link.start(wait=connect_timeout)
+        targets = [self._infer_loop, self._stats_loop] + ([self._camera_loop] if self._camera is not None else [])
+        for target in targets:
+            t = threading.Thread(target=target, name=f"agent-{target.__name__}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        log.info("agent %s running part %d (feature dim %d)", self.board, self.part, self.engine.feature_dim)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2.0)
+        self.power.stop()
+        if self._camera is not None:
+            self._camera.close()
+        self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
+
+    def wait(self, stop: threading.Event) -> None:
+        while not stop.wait(0.5):
+            pass

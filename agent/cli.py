@@ -1,0 +1,193 @@
+"""`vitfleet agent`, `vitfleet aggregator`, `vitfleet camera`, `vitfleet demo`: the fleet runtime commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vitfleet.console import emit, user_errors
+
+FleetFile = Annotated[Optional[Path], typer.Option("--fleet", help="fleet.yaml (broker, boards, camera, aggregator)")]
+Board = Annotated[Optional[str], typer.Option("--board", help="this board's name in the fleet file")]
+Broker = Annotated[Optional[str], typer.Option("--broker", help="HOST:PORT; overrides the fleet file's broker")]
+FleetName = Annotated[Optional[str], typer.Option("--fleet-name", help="topic namespace vitfleet/<name>/ "
+                                                                       "(default: the fleet file's name, or demo)")]
+Engines = Annotated[Optional[Path], typer.Option("--engines", help="engines folder (default: the fleet file's)")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")]
+Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _stop_event() -> threading.Event:
+    """Set on SIGTERM or SIGINT: every long-running command stops cleanly (offline published, log flushed)."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+@user_errors
+def agent(
+    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
+    engines: Engines = None,
+    part: Annotated[Optional[int], typer.Option(help="part to run (default: from the fleet file)")] = None,
+    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
+    threads: Annotated[Optional[int], typer.Option(help="inference threads (default: the board's, 1)")] = None,
+    cpu: Annotated[Optional[int], typer.Option(help="pin this process to this core")] = None,
+    camera: Annotated[Optional[str], typer.Option(help="read frames from this local camera URI instead of MQTT")
+                      ] = None,
+    fps: Annotated[float, typer.Option(help="frame rate of --camera")] = 10.0,
+    stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
+    log_level: LogLevel = "info",
+) -> None:
+    """Run one board's sub-model: frames in, feature messages out (until SIGTERM / Ctrl-C)."""
+    _setup_logging(log_level)
+    from agent.engine_loading import limit_threads
+    from agent.fleet_resolve import board_for, part_for, resolve_fleet
+    from agent.process_stats import pin_to_core
+
+    cfg = resolve_fleet(fleet, broker, fleet_name, board, "agent", part)
+    me = board_for(cfg, board, "agent")
+    n_threads = threads or me.threads
+    limit_threads(n_threads)
+    pin_to_core(cpu)
+    from agent.board_agent import BoardAgent
+    from agent.engine_loading import load_part
+    from engines.manifest import read_manifest
+
+    engines_dir = engines or cfg.engines
+    manifest = read_manifest(engines_dir)
+    my_part = part_for(cfg, me, manifest.num_parts, part)
+    engine, manifest = load_part(engines_dir, my_part, backend, n_threads)
+    source = None
+    if camera:
+        from camera.sources import open_source
+
+        source = open_source(camera, loop=True)
+    stop = _stop_event()
+    runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine, manifest.preprocessing, me.kind,
+                        stats_interval, source, fps, cfg.camera.encoding).start()
+    try:
+        runner.wait(stop)
+    finally:
+        runner.stop()
+
+
+@user_errors
+def aggregator(
+    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
+    engines: Engines = None,
+    deadline_ms: Annotated[Optional[float], typer.Option(help="fuse what arrived this long after the first part "
+                                                              "(default: fleet file, else measured)")] = None,
+    log: Annotated[Optional[Path], typer.Option("--log", help="SQLite prediction log (WAL)")] = None,
+    max_pending: Annotated[Optional[int], typer.Option(help="frames waiting for parts, at most")] = None,
+    stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
+    log_level: LogLevel = "info",
+) -> None:
+    """Fuse the parts' features into predictions, publish them and log them (until SIGTERM / Ctrl-C)."""
+    _setup_logging(log_level)
+    from agent.aggregator import Aggregator
+    from agent.deadline import DeadlinePolicy
+    from agent.engine_loading import limit_threads, load_fusion
+    from agent.fleet_resolve import resolve_fleet
+    from agent.prediction_log import PredictionLog
+
+    limit_threads(1)
+    cfg = resolve_fleet(fleet, broker, fleet_name, board, "aggregator")
+    holders = cfg.boards_with("aggregator")
+    name = board or (holders[0].name if holders else "aggregator")
+    fusion, manifest = load_fusion(engines or cfg.engines)
+    policy = DeadlinePolicy(fixed_ms=deadline_ms if deadline_ms is not None else cfg.aggregator.deadline_ms)
+    plog = PredictionLog(log or cfg.aggregator.log)
+    stop = _stop_event()
+    runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
+                        policy, max_pending or cfg.aggregator.max_pending, stats_interval).start()
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        runner.stop()
+
+
+@user_errors
+def camera(
+    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
+    uri: Annotated[Optional[str], typer.Option(help="camera URI (default: the fleet file's), e.g. /dev/video0, "
+                                                    "dataset://fashion-mnist/test")] = None,
+    fps: Annotated[Optional[float], typer.Option(help="frames per second; 0 = as fast as allowed")] = None,
+    frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
+    loop: Annotated[Optional[bool], typer.Option("--loop/--no-loop", help="restart finite sources at their end")
+                    ] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="raw or jpeg")] = None,
+    max_in_flight: Annotated[int, typer.Option(help="wait for predictions when this many are outstanding "
+                                                    "(1 = lockstep, for accuracy); 0 = never wait")] = 0,
+    drain: Annotated[float, typer.Option(help="seconds to wait for the last predictions")] = 2.0,
+    summary: Annotated[Optional[Path], typer.Option(help="also write the summary JSON here")] = None,
+    as_json: Json = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock."""
+    _setup_logging(log_level)
+    from agent.camera_node import CameraNode
+    from agent.fleet_resolve import resolve_fleet
+    from camera.sources import open_source
+
+    cfg = resolve_fleet(fleet, broker, fleet_name, board, "camera")
+    holders = cfg.boards_with("camera")
+    name = board or (holders[0].name if holders else "camera")
+    stop = threading.Event()
+    source = open_source(uri or cfg.camera.uri, loop=cfg.camera.loop if loop is None else loop, stop=stop)
+    enc = encoding or cfg.camera.encoding
+    if enc not in ("raw", "jpeg"):
+        raise typer.BadParameter("--encoding must be raw or jpeg")
+    node = CameraNode(cfg.broker, cfg.name, name, source, cfg.camera.fps if fps is None else fps, enc, frames,
+                      duration, max_in_flight, drain=drain)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: (stop.set(), node.stop()))
+    result = node.run()
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(result, indent=2))
+    emit(result, as_json, title="camera node")
+
+
+@user_errors
+def demo(
+    frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
+    duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
+    work_dir: Annotated[Path, typer.Option(help="bundle, engines, logs and fleet.yaml go here")] = Path("runs/demo"),
+    bundle: Annotated[Optional[Path], typer.Option(help="use this bundle instead of training the demo one")] = None,
+    engines: Engines = None,
+    camera_uri: Annotated[Optional[str], typer.Option("--camera", help="camera URI (default: a webcam if present, "
+                                                                        "else a Fashion-MNIST replay)")] = None,
+    fps: Annotated[float, typer.Option(help="camera frames per second (0 = as fast as the fleet allows)")] = 10.0,
+    broker: Broker = None,
+    accuracy: Annotated[bool, typer.Option("--accuracy", help="replay the whole test set in lockstep and compare the "
+                                                              "fleet's accuracy with the engines' offline accuracy")
+                        ] = False,
+    headless: Annotated[bool, typer.Option("--headless", help="no live view, only the final summary")] = False,
+    as_json: Json = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """One machine, whole fleet: bundle -> engines -> mosquitto -> K agents + aggregator + camera, with a live view."""
+    _setup_logging(log_level)
+    from agent.demo import DemoOptions, run_demo
+
+    opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
+                       camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
+                       quiet=as_json, log_level=log_level)
+    result = run_demo(opts)
+    emit(result, as_json, title="vitfleet demo")
+    if result.get("ok") is False:
+        raise typer.Exit(1)

@@ -1,0 +1,36 @@
+"""How long the aggregator waits for a frame's missing parts after the first one arrived.
+
+Fixed when configured; otherwise derived from what it measures: the spread between
+the first and the last part of complete frames (p99 over a window, x2 plus a margin),
+clamped to [floor, ceiling]. Until enough complete frames were seen it uses `initial`.
+"""
+
+from __future__ import annotations
+
+from agent.rolling import RollingLatency
+
+
+class DeadlinePolicy:
+    def __init__(self, fixed_ms: float | None = None, initial_ms: float = 500.0, floor_ms: float = 20.0,
+                 ceiling_ms: float = 1000.0, warmup: int = 20) -> None:
+        self.fixed_ms = fixed_ms
+        self.initial_ms, self.floor_ms, self.ceiling_ms, self.warmup = initial_ms, floor_ms, ceiling_ms, warmup
+        self.spread = RollingLatency(500)
+
+    def observe_complete(self, spread_ms: float) -> None:
+        self.spread.add(spread_ms)
+
+    @property
+    def deadline_ms(self) -> float:
+        if self.fixed_ms is not None:
+            return self.fixed_ms
+        if self.spread.count < self.warmup:
+            return self.initial_ms
+        p99 = self.spread.percentile(99) or 0.0
+        return min(self.ceiling_ms, max(self.floor_ms, 2.0 * p99 + 5.0))
+
+    @property
+    def source(self) -> str:
+        if self.fixed_ms is not None:
+            return "configured"
+        return "measured" if self.spread.count >= self.warmup else "initial"

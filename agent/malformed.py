@@ -1,0 +1,41 @@
+"""Counting and rate-limited logging of messages that break the protocol.
+
+A flood of garbage must neither crash a process nor flood its log: each reason is
+counted, and at most one line per `interval` seconds summarises what arrived.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+
+
+class MalformedCounter:
+    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._last_log = 0.0
+        self._since_log = 0
+
+    def record(self, topic: str, reason: str, detail: str = "") -> None:
+        with self._lock:
+            self._counts[reason] += 1
+            self._since_log += 1
+            now = time.monotonic()
+            if now - self._last_log < self._interval:
+                return
+            count, self._since_log, self._last_log = self._since_log, 0, now
+        self._log.warning("dropped %d malformed message(s); latest on %s: %s %s", count, topic, reason, detail[:200])
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def by_reason(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)

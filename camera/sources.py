@@ -1,0 +1,191 @@
+"""The frame-source interface, the factory that resolves a URI, looping and reconnecting.
+
+Every source yields uint8 (H, W, C) frames with C = 1 or 3, colour in OpenCV's BGR
+order (what Preprocessing.prepare expects), plus the ground-truth label when the
+source knows it (data set replays).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from camera.uri import SourceSpec, parse_uri
+from vitfleet.errors import UserError
+
+log = logging.getLogger("vitfleet.camera")
+
+
+class CameraError(UserError):
+    """A source that cannot be opened; the message says what to check."""
+
+
+class SourceLost(RuntimeError):
+    """A live source stopped delivering frames (unplugged camera, dropped stream)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    image: np.ndarray
+    label: int | None = None
+    index: int = 0
+
+
+class FrameSource:
+    """read() returns the next frame, None at the end of a finite source; live sources raise SourceLost."""
+
+    live: bool = False
+    class_names: list[str] | None = None
+
+    def read(self) -> Frame | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        """Number of frames of a finite source; 0 when unknown or live."""
+        return 0
+
+
+class LoopingSource(FrameSource):
+    """Restart a finite source at its end (a replayed clip, folder or data set)."""
+
+    def __init__(self, opener: Callable[[], FrameSource]) -> None:
+        self._opener = opener
+        self._source = opener()
+        self.class_names = self._source.class_names
+        self.loops = 0
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is None:
+            self._source.close()
+            self._source = self._opener()
+            self.loops += 1
+            frame = self._source.read()  # None again means an empty source: stop instead of spinning
+        return frame
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+class ReconnectingSource(FrameSource):
+    """Reopen a live source after it drops, waiting min_delay, doubling up to max_delay."""
+
+    live = True
+
+    def __init__(self, opener: Callable[[], FrameSource], min_delay: float = 0.5, max_delay: float = 10.0,
+                 stop: threading.Event | None = None) -> None:
+        self._opener = opener
+        self.min_delay, self.max_delay = min_delay, max_delay
+        self._stop = stop or threading.Event()
+        self._source: FrameSource | None = None
+        self.reconnects = 0
+        self.failures = 0
+        try:
+            # A wrong URI (CameraError) fails loudly here; a stream that is merely down is retried in read().
+            self._source = opener()
+        except SourceLost as exc:
+            log.warning("camera source not up yet (%s); will keep trying", exc)
+
+    def read(self) -> Frame | None:
+        delay = self.min_delay
+        while not self._stop.is_set():
+            if self._source is None:
+                try:
+                    self._source = self._opener()
+                    self.reconnects += 1
+                    log.warning("camera source reopened after %d failure(s)", self.failures)
+                except (CameraError, SourceLost, OSError) as exc:
+                    self.failures += 1
+                    log.warning("camera source still unavailable (%s); retrying in %.1f s", exc, delay)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, self.max_delay)
+                    continue
+            try:
+                frame = self._source.read()
+                if frame is None:
+                    raise SourceLost("the live source ended")
+                return frame
+            except SourceLost as exc:
+                self.failures += 1
+                log.warning("camera source lost (%s); reconnecting in %.1f s", exc, delay)
+                self._source.close()
+                self._source = None
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.max_delay)
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._source is not None:
+            self._source.close()
+
+
+def open_spec(spec: SourceSpec) -> FrameSource:
+    """Open one source without looping or reconnecting."""
+    if spec.scheme in ("v4l2", "file", "rtsp", "rtsps", "http", "https"):
+        from camera.opencv_source import open_opencv
+
+        return open_opencv(spec)
+    if spec.scheme == "csi":
+        from camera.jetson_source import open_csi
+
+        return open_csi(spec)
+    if spec.scheme == "picam":
+        from camera.picam_source import PicameraSource
+
+        return PicameraSource(spec)
+    if spec.scheme == "dir":
+        from camera.still_sources import DirectorySource
+
+        return DirectorySource(spec)
+    if spec.scheme == "dataset":
+        from camera.still_sources import DatasetSource
+
+        return DatasetSource(spec)
+    if spec.scheme == "synthetic":
+        from camera.still_sources import SyntheticSource
+
+        return SyntheticSource(spec)
+    raise CameraError(f"no source for scheme {spec.scheme!r}")
+
+
+def open_source(uri: str, loop: bool = False, reconnect_min: float = 0.5, reconnect_max: float = 10.0,
+                stop: threading.Event | None = None) -> FrameSource:
+    """A source by URI: live ones reconnect with backoff, finite ones loop when asked."""
+    spec = parse_uri(uri)
+    if spec.live:
+        return ReconnectingSource(lambda: open_spec(spec), reconnect_min, reconnect_max, stop)
+    if loop:
+        return LoopingSource(lambda: open_spec(spec))
+    return open_spec(spec)
+
+
+class FramePacer:
+    """Hold a steady frame rate without drift; fps <= 0 means as fast as possible."""
+
+    def __init__(self, fps: float, stop: threading.Event | None = None) -> None:
+        self.period = 1.0 / fps if fps > 0 else 0.0
+        self._next = time.monotonic()
+        self._stop = stop or threading.Event()
+
+    def wait(self) -> None:
+        if self.period == 0.0:
+            return
+        now = time.monotonic()
+        if self._next > now:
+            self._stop.wait(self._next - now)
+            self._next += self.period
+        else:
+            # Running late (slow source): restart the schedule instead of bursting to catch up.
+            self._next = now + self.period
