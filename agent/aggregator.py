@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -102,12 +102,12 @@ class Aggregator:
             self.board_status[board] = status
         elif leaf == "power":
             try:
-                snap = self.power.update(board, payload, arrival_ns)
-            except ValueError as exc:
+                snap = self.power.update(board, payload, self.counts["predictions"])
+            except ValueError as exc:  # PowerMessageError
                 self.malformed.record(topic, "power", str(exc))
                 return
             if self.log is not None:
-                self.log.add_power(board, arrival_ns, snap)
+                self.log.add_power(board, arrival_ns, asdict(snap))
         else:
             self.malformed.record(topic, "topic", "unexpected board topic")
 

@@ -52,7 +52,9 @@ class DatasetSource(FrameSource):
         if not sep or not name or split not in ("train", "test"):
             raise CameraUriError(f"dataset URI {spec.uri!r} must look like dataset://<name>/<train|test>, "
                                  "e.g. dataset://fashion-mnist/test")
-        data = load_dataset(name, split, spec.options.get("data_dir"))
+        # size/channels only matter for folder: data sets (resized at load, as training did).
+        data = load_dataset(name, split, spec.options.get("data_dir"), size=spec.int_option("size", 32) or 32,
+                            channels=spec.int_option("channels", 3) or 3)
         start = spec.int_option("start", 0) or 0
         limit = spec.int_option("limit", None)
         stop = len(data) if limit is None else min(len(data), start + limit)

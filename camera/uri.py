@@ -6,7 +6,8 @@
     rtsp://host/path, http(s)://   network stream through OpenCV
     file://clip.mp4, file://a.png  video or still image
     dir://folder/                  the images of a folder, sorted by name
-    dataset://fashion-mnist/test   a data set split, replayed with its labels (?limit=&start=&data_dir=)
+    dataset://fashion-mnist/test   a data set split, replayed with its labels
+                                   (?limit=&start=&data_dir=; folder: sets also ?size=&channels=)
     synthetic://                   generated frames (?size=&channels=&count=)
 """
 

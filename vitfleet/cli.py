@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from agent import cli as agent_cli
 from decompose import cli as decompose_cli
 from power import cli as power_cli
 
@@ -15,6 +16,10 @@ app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge b
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.command("teacher")(decompose_cli.teacher)
 app.command("eval")(decompose_cli.evaluate_cmd)
+app.command("agent")(agent_cli.agent)
+app.command("aggregator")(agent_cli.aggregator)
+app.command("camera")(agent_cli.camera)
+app.command("demo")(agent_cli.demo)
 app.command("power")(power_cli.power)
 
 

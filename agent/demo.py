@@ -1,0 +1,236 @@
+"""`vitfleet demo`: the whole fleet on one machine, in one command.
+
+bundle (trained and cached on first use) -> int8 ONNX Runtime engines (cached) ->
+mosquitto on a free port -> aggregator + K agents (one core and one thread each) as
+real subprocesses -> the camera node (webcam if present, else a Fashion-MNIST replay)
+-> a live view until --frames/--duration is reached or Ctrl-C. `--accuracy` replays
+the whole test set in lockstep and compares the fleet's accuracy with the offline
+accuracy of the same engines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agent.fleet_resolve import parse_broker
+from agent.fleet_view import FleetView
+from agent.local_broker import LocalBroker
+from agent.processes import ChildFailed, ProcessGroup
+from vitfleet.console import err_console, progress_bar
+from vitfleet.errors import UserError
+from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
+
+log = logging.getLogger("vitfleet.demo")
+
+ACCURACY_URI = "dataset://fashion-mnist/test"
+REPLAY_URI = "dataset://fashion-mnist/test"
+
+
+@dataclass
+class DemoOptions:
+    frames: int | None = None
+    duration: float | None = None
+    work_dir: Path = Path("runs/demo")
+    bundle: Path | None = None
+    engines: Path | None = None
+    camera_uri: str | None = None
+    fps: float = 10.0
+    broker: str | None = None
+    accuracy: bool = False
+    headless: bool = False
+    quiet: bool = False
+    log_level: str = "warning"
+    deadline_ms: float | None = None
+    online_timeout: float = 90.0
+
+
+def prepare_engines(opts: DemoOptions) -> Path:
+    """The engines folder to run: given, or built (int8, ONNX Runtime) from the given/demo bundle, cached."""
+    from engines.manifest import MANIFEST_NAME, read_manifest
+
+    if opts.engines is not None:
+        read_manifest(opts.engines)
+        return opts.engines
+    with progress_bar(disable=opts.quiet) as progress:
+        if opts.bundle is not None:
+            bundle = opts.bundle
+        else:
+            from decompose.pipeline import demo_bundle
+
+            bundle = demo_bundle(opts.work_dir, progress)
+        from decompose.bundle import read_bundle
+        from engines.build import build_engines
+
+        card = read_bundle(bundle)
+        engines_dir = opts.work_dir / "engines" / card.bundle_id[:16]
+        if (engines_dir / MANIFEST_NAME).exists():
+            manifest = read_manifest(engines_dir)
+            if manifest.bundle_id == card.bundle_id and manifest.precision == "int8":
+                return engines_dir
+        build_engines(bundle, engines_dir, precision="int8", target="cpu", progress=progress)
+    return engines_dir
+
+
+def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
+               log_path: Path, deadline_ms: float | None) -> FleetConfig:
+    boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
+    boards.append(BoardConfig(name="aggregator", roles=["aggregator"]))
+    boards.append(BoardConfig(name="camera", roles=["camera"]))
+    return FleetConfig(name="demo", engines=engines_dir.resolve(), broker=broker, boards=boards,
+                       camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True),
+                       aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms))
+
+
+def choose_camera(opts: DemoOptions) -> str:
+    if opts.accuracy:
+        return ACCURACY_URI
+    if opts.camera_uri:
+        return opts.camera_uri
+    from camera.detect import find_webcam
+
+    return find_webcam() or REPLAY_URI
+
+
+def run_demo(opts: DemoOptions) -> dict[str, Any]:
+    from engines.manifest import read_manifest
+
+    work = opts.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    engines_dir = prepare_engines(opts)
+    manifest = read_manifest(engines_dir)
+    camera_uri = choose_camera(opts)
+    run_dir = work / "run"
+    run_dir.mkdir(exist_ok=True)
+    log_path = run_dir / "predictions.sqlite"
+    for stale in (log_path, run_dir / "predictions.sqlite-wal", run_dir / "predictions.sqlite-shm",
+                  run_dir / "camera-summary.json"):
+        stale.unlink(missing_ok=True)
+    with ExitStack() as stack:
+        if opts.broker:
+            broker_cfg = parse_broker(opts.broker)
+        else:
+            local = LocalBroker(work_dir=run_dir / "broker")
+            stack.callback(local.close)
+            broker_cfg = local.start().config
+        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path,
+                           opts.deadline_ms)
+        fleet_file = run_dir / "fleet.yaml"
+        fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
+        procs = ProcessGroup(run_dir / "logs")
+        stack.callback(procs.stop_all)
+        view = FleetView(broker_cfg, fleet.name, with_frames=not opts.headless).start()
+        stack.callback(view.stop)
+        common = ["--fleet", str(fleet_file), "--log-level", opts.log_level]
+        procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
+        agents = [f"agent{i}" for i in range(manifest.num_parts)]
+        for i, name in enumerate(agents):
+            procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i), "--threads", "1"])
+        if not opts.quiet:
+            err_console.print(f"starting {len(agents)} agents + aggregator on {broker_cfg.host}:{broker_cfg.port} …")
+        missing = view.wait_online(agents + ["aggregator"], opts.online_timeout, alive=procs.check_alive)
+        if missing:
+            raise ChildFailed(f"{', '.join(missing)} did not come online within {opts.online_timeout:.0f} s; "
+                              f"see the logs in {procs.log_dir}")
+        summary_path = run_dir / "camera-summary.json"
+        cam_args = ["camera", *common, "--board", "camera", "--summary", str(summary_path), "--uri", camera_uri,
+                    "--fps", str(opts.fps), "--log-level", "warning"]
+        if opts.frames is not None:
+            cam_args += ["--frames", str(opts.frames)]
+        if opts.duration is not None:
+            cam_args += ["--duration", str(opts.duration)]
+        if opts.accuracy:
+            cam_args += ["--max-in-flight", "1", "--fps", "0", "--no-loop", "--drain", "5"]
+        camera = procs.spawn("camera", cam_args)
+        interrupted = _live(view, procs, camera.name, opts, manifest.class_names)
+        if interrupted:
+            procs.stop("camera")
+        code = camera.proc.wait(timeout=30)
+        final = view.snapshot()
+        # Stop agents and the aggregator first so the aggregator's last stats and log rows are complete.
+        codes = procs.stop_all()
+    result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
+    if opts.accuracy and not interrupted:
+        result.update(compare_accuracy(engines_dir, result, opts.frames))
+    return result
+
+
+def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str]) -> bool:
+    """Show the fleet until the camera node ends; True when the user pressed Ctrl-C."""
+    from agent.dashboard import has_display_window, render, show_window
+
+    cam_proc = procs.children[camera].proc
+    window = not opts.headless and has_display_window()
+    live = None
+    if not opts.headless and not window and err_console.is_terminal:
+        from rich.live import Live
+
+        live = Live(render(view.snapshot(), class_names), console=err_console, refresh_per_second=4)
+        live.start()
+    try:
+        while cam_proc.poll() is None:
+            procs.check_alive([n for n in procs.children if n != camera])
+            if window:
+                if not show_window(view):
+                    return True
+                time.sleep(0.03)
+            else:
+                time.sleep(0.25)
+            if live is not None:
+                live.update(render(view.snapshot(), class_names))
+        return False
+    except KeyboardInterrupt:
+        return True
+    finally:
+        if live is not None:
+            live.update(render(view.snapshot(), class_names))
+            live.stop()
+        if window:
+            import cv2
+
+            cv2.destroyAllWindows()
+
+
+def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | None], camera_code: int,
+            interrupted: bool, camera_uri: str, log_path: Path) -> dict[str, Any]:
+    camera = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    stats = final["stats"]
+    agg = next((s for s in stats.values() if s.get("role") == "aggregator"), {})
+    boards = {name: {k: s.get(k) for k in ("part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "drops",
+                                              "cpu_percent", "rss_mb", "malformed")}
+              for name, s in sorted(stats.items()) if s.get("role") == "agent"}
+    crashed = {n: c for n, c in codes.items() if c not in (0, None)}
+    ok = camera_code == 0 and not crashed and camera.get("predictions", 0) > 0
+    return {
+        "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera,
+        "hop_p50_ms": agg.get("hop_p50_ms"), "hop_p99_ms": agg.get("hop_p99_ms"),
+        "late": agg.get("late"), "deadline_ms": agg.get("deadline_ms"),
+        "fleet_watts": agg.get("fleet_watts"), "mj_per_frame": agg.get("mj_per_frame"),
+        "power_estimated": agg.get("power_estimated"), "boards": boards, "exit_codes": codes,
+        "prediction_log": str(log_path),
+    }
+
+
+def compare_accuracy(engines_dir: Path, result: dict[str, Any], limit: int | None) -> dict[str, Any]:
+    """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images."""
+    from agent.offline_accuracy import offline_accuracy
+
+    offline = offline_accuracy(engines_dir, "fashion-mnist", "test", limit)
+    fleet = result.get("accuracy")
+    diff = None if fleet is None else 100.0 * (fleet - offline)
+    ok = diff is not None and abs(diff) <= 0.1 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
+    if not ok:
+        result["ok"] = False
+    return {"offline_accuracy": round(offline, 5), "accuracy_diff_pt": None if diff is None else round(diff, 3),
+            "accuracy_matches": ok}
+
+
+class DemoError(UserError):
+    """The demo could not run; the message says why."""
