@@ -28,6 +28,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as mosquitto does: TIME_WAIT is no obstacle
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def broker_conf(port: int, host: str, log_file: Path, max_queued: int) -> str:
     return "\n".join([
         f"listener {port} {host}",
@@ -67,6 +77,10 @@ class LocalBroker:
         return BrokerConfig(host=self.host, port=self.port)
 
     def start(self, timeout: float = 5.0) -> "LocalBroker":
+        if not port_is_free(self.host, self.port):
+            # Checked first: otherwise the readiness probe below would happily connect to the other listener.
+            raise BrokerStartError(f"port {self.port} on {self.host} is already in use; pick another port or stop "
+                                   "the process holding it")
         self.proc = subprocess.Popen([self.exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
