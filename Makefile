@@ -35,6 +35,11 @@ test: ## the full suite (what CI runs)
 test-fast: ## the suite without the tests marked slow
 	$(BIN)/python -m pytest -q -m "not slow"
 
+FRAMES ?=
+DEMO_ARGS ?=
+demo: ## the whole fleet on this machine: bundle + engines (cached), mosquitto, K agents, aggregator, camera, live view
+	$(VITFLEET) demo --work-dir $(RUNS)/demo $(if $(FRAMES),--frames $(FRAMES)) $(DEMO_ARGS)
+
 teacher: ## train the default Fashion-MNIST teacher (>= 90 % top-1 in < 45 min on 2 cores)
 	$(VITFLEET) teacher --dataset fashion-mnist --preset fmnist --epochs 7 --out $(RUNS)/teacher
 
