@@ -10,6 +10,7 @@ import typer
 
 from agent import cli as agent_cli
 from decompose import cli as decompose_cli
+from firmware_scripts import cli as deploy_cli
 from power import cli as power_cli
 
 app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge boards.",
@@ -21,6 +22,7 @@ app.command("aggregator")(agent_cli.aggregator)
 app.command("camera")(agent_cli.camera)
 app.command("demo")(agent_cli.demo)
 app.command("power")(power_cli.power)
+app.add_typer(deploy_cli.app, name="deploy")
 
 
 def main() -> None:
