@@ -10,6 +10,7 @@ import typer
 
 from agent import cli as agent_cli
 from decompose import cli as decompose_cli
+from engines import cli as engines_cli
 from firmware_scripts import cli as deploy_cli
 from power import cli as power_cli
 
@@ -23,6 +24,7 @@ app.command("camera")(agent_cli.camera)
 app.command("demo")(agent_cli.demo)
 app.command("power")(power_cli.power)
 app.add_typer(deploy_cli.app, name="deploy")
+app.add_typer(engines_cli.app, name="engines")
 
 
 def main() -> None:

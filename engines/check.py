@@ -1,0 +1,82 @@
+"""Engines vs the PyTorch bundle on real test images: does the deployed fleet still decide like the bundle?
+
+Per part: cosine similarity between engine and PyTorch CLS features, image by image (mean and worst).
+Fused: the engines' features through the engine fusion head vs the PyTorch pipeline: top-1 agreement and
+both accuracies. Also the fusion engine alone on PyTorch features (max |logit difference|).
+Pass/fail: mean per-part cosine and fused agreement against the thresholds below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engines.errors import EngineError
+from engines.manifest import read_manifest
+
+# (min mean cosine per part, min fused top-1 agreement). fp16/int8 from issue #4; fp32 must be ~exact.
+THRESHOLDS: dict[str, tuple[float, float]] = {"fp32": (0.9999, 0.999), "fp16": (0.999, 0.995), "int8": (0.98, 0.98)}
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    num = (a * b).sum(axis=1)
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return num / np.maximum(den, 1e-12)
+
+
+def check_engines(engines_dir: Path, bundle_dir: Path, n_images: int = 1000,
+                  data_dir: str | os.PathLike[str] | None = None, backend: str = "onnxruntime",
+                  precision: str | None = None, threads: int = 1) -> dict[str, Any]:
+    from decompose.bundle import read_bundle
+    from engines.calibration import bundle_images
+    from engines.runtime import load_fusion_engine, load_part_engine
+
+    engines_dir, bundle_dir = Path(engines_dir), Path(bundle_dir)
+    manifest = read_manifest(engines_dir)
+    card = read_bundle(bundle_dir)
+    if manifest.bundle_id != card.bundle_id:
+        raise EngineError(f"{engines_dir} was built from bundle {manifest.bundle_id!r} but {bundle_dir} is "
+                          f"{card.bundle_id!r}; check against the bundle the engines came from")
+    precision = precision or manifest.precision
+    if precision not in THRESHOLDS:
+        raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(THRESHOLDS)}")
+    min_cos, min_agree = THRESHOLDS[precision]
+    x, labels = bundle_images(card, "test", n_images, data_dir)
+    mask = np.ones((len(x), manifest.num_parts), np.float32)
+
+    parts, engine_feats, torch_feats, failures = [], [], [], []
+    for i in range(manifest.num_parts):
+        ref = load_part_engine(bundle_dir, i, backend="pytorch").infer(x)
+        engine = load_part_engine(engines_dir, i, backend=backend, threads=threads, precision=precision)
+        got = engine.infer(x)
+        cos = cosine_rows(got, ref)
+        ok = bool(cos.mean() >= min_cos)
+        if not ok:
+            failures.append(f"part {i}: mean cosine {cos.mean():.5f} < {min_cos}")
+        parts.append({"part": i, "engine": engine.label, "cosine_mean": float(cos.mean()),
+                      "cosine_min": float(cos.min()), "max_abs_diff": float(np.abs(got - ref).max()), "pass": ok})
+        engine_feats.append(got)
+        torch_feats.append(ref)
+
+    ref_head = load_fusion_engine(bundle_dir, backend="pytorch")
+    head = load_fusion_engine(engines_dir, backend=backend, threads=threads)
+    torch_logits = ref_head.fuse(np.concatenate(torch_feats, 1), mask)
+    head_only = head.fuse(np.concatenate(torch_feats, 1), mask)
+    engine_logits = head.fuse(np.concatenate(engine_feats, 1), mask)
+    torch_pred, engine_pred = torch_logits.argmax(1), engine_logits.argmax(1)
+    agreement = float((torch_pred == engine_pred).mean())
+    if agreement < min_agree:
+        failures.append(f"fused top-1 agreement {agreement:.4f} < {min_agree}")
+    acc_torch, acc_engine = float((torch_pred == labels).mean()), float((engine_pred == labels).mean())
+    return {
+        "engines_dir": str(engines_dir), "bundle": str(bundle_dir), "backend": backend, "precision": precision,
+        "images": int(len(x)), "parts": parts,
+        "fusion_engine": head.label, "fusion_max_abs_logit_diff": float(np.abs(head_only - torch_logits).max()),
+        "fused_agreement": agreement, "fused_accuracy_engine": acc_engine, "fused_accuracy_torch": acc_torch,
+        "accuracy_delta_pt": 100 * (acc_engine - acc_torch),
+        "thresholds": {"cosine_mean": min_cos, "fused_agreement": min_agree},
+        "pass": not failures, "failures": failures,
+    }

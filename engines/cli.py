@@ -1,0 +1,98 @@
+"""`vitfleet engines build | check | latency`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vitfleet.console import emit, emit_rows, err_console, progress_bar, user_errors
+from vitfleet.errors import UserError
+
+app = typer.Typer(help="Compile a bundle into engines for a board, check them against PyTorch, time them.",
+                  no_args_is_help=True, add_completion=False)
+Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
+                                                                    "Debian package's folder)")]
+PRECISION_HELP = "fp32, fp16 or int8 (symmetric QDQ, calibrated on training images)"
+
+
+@app.command("build")
+@user_errors
+def build_cmd(
+    out: Annotated[Path, typer.Option("--out", "--engines", help="engines folder to write (for --backend "
+                                      "tensorrt without --bundle: the folder to add plans to)")] = Path("runs/engines"),
+    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder (from vitfleet decompose)")] = None,
+    target: Annotated[str, typer.Option(help="cpu, pi or jetson")] = "cpu",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "int8",
+    backend: Annotated[str, typer.Option(help="onnxruntime (any machine) or tensorrt (on the Jetson)")] = "onnxruntime",
+    calib_images: Annotated[int, typer.Option(min=1, help="training images used to calibrate int8")] = 256,
+    dynamic_batch: Annotated[bool, typer.Option(help="export with a dynamic batch axis (default: static batch 1)")] = False,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Export the bundle's parts, fusion head and teacher to ONNX, make the requested precision, write
+    manifest.json; with --backend tensorrt also build TensorRT plans (on a Jetson)."""
+    from engines.build import build_engines
+
+    if backend not in ("onnxruntime", "tensorrt"):
+        raise UserError(f"unknown backend {backend!r}; use onnxruntime or tensorrt")
+    summary: dict = {"out": str(out), "target": target, "precision": precision}
+    if bundle is not None:
+        with progress_bar(disable=as_json) as progress:
+            manifest = build_engines(bundle, out, precision, "jetson" if backend == "tensorrt" else target,
+                                     calib_images, progress, data_dir=data_dir, dynamic_batch=dynamic_batch)
+        summary["files"] = [e.file for e in manifest.entries]
+    elif backend == "onnxruntime":
+        raise UserError("give --bundle DIR (the bundle to compile); only --backend tensorrt works from an "
+                        "existing engines folder")
+    if backend == "tensorrt":
+        from engines.tensorrt_build import build_tensorrt_engines
+
+        results = build_tensorrt_engines(out, precision, log=lambda m: err_console.print(m, highlight=False))
+        summary["plans"] = [{"file": r.entry.file, "rebuilt": r.rebuilt, "reason": r.reason} for r in results]
+    emit(summary, as_json, title="engines build")
+
+
+@app.command("check")
+@user_errors
+def check_cmd(
+    engines_dir: Annotated[Path, typer.Argument(help="engines folder (with manifest.json)")],
+    bundle: Annotated[Path, typer.Option(help="the bundle the engines were built from")],
+    images: Annotated[int, typer.Option(min=1, help="test images to compare on")] = 1000,
+    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
+    precision: Annotated[Optional[str], typer.Option(help="precision to check (default: the folder's)")] = None,
+    threads: Annotated[int, typer.Option(min=1)] = 1,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Run every engine and the fused pipeline against the PyTorch bundle; exit 1 below the thresholds."""
+    from engines.check import check_engines
+
+    report = check_engines(engines_dir, bundle, images, data_dir, backend, precision, threads)
+    if as_json:
+        emit(report, True)
+    else:
+        emit_rows([{k: v for k, v in p.items()} for p in report["parts"]], False, title="per-part features")
+        emit({k: v for k, v in report.items() if k not in ("parts", "failures")}, False, title="fused")
+        for failure in report["failures"]:
+            err_console.print(f"[bold red]FAIL[/] {failure}", highlight=False)
+    if not report["pass"]:
+        raise typer.Exit(1)
+
+
+@app.command("latency")
+@user_errors
+def latency_cmd(
+    engines_dir: Annotated[Path, typer.Argument(help="engines folder (with manifest.json)")],
+    threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime intra-op threads")] = 1,
+    runs: Annotated[int, typer.Option(min=1, help="timed runs per file (the median is reported)")] = 200,
+    warmup: Annotated[int, typer.Option(min=0)] = 20,
+    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
+    as_json: Json = False,
+) -> None:
+    """Median batch-1 latency of every file in the manifest (parts, fusion head, teacher)."""
+    from engines.latency import measure_latency
+
+    emit_rows(measure_latency(engines_dir, threads, runs, warmup, backend), as_json, title="latency (ms)")
