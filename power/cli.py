@@ -54,7 +54,7 @@ def run_readout(meter: Any, duration_s: float, rate_hz: float, csv_path: Path | 
                     writer.writerow([f"{t - start:.4f}", f"{snap.ts:.4f}", f"{watts:.4f}", f"{snap.joules:.4f}",
                                      snap.source, int(snap.estimated)])
             if live is not None and sampler.now() >= next_refresh:
-                live.update(_table(_summary(sampler, start, low, high, csv_path)))
+                live.update(_table(_summary(sampler, low, high, csv_path)))
                 next_refresh += 1.0
             next_tick += sampler.period_s
             time.sleep(max(0.0, next_tick - sampler.now()))
@@ -63,13 +63,12 @@ def run_readout(meter: Any, duration_s: float, rate_hz: float, csv_path: Path | 
     finally:
         if handle is not None:
             handle.close()
-    return _summary(sampler, start, low, high, csv_path)
+    return _summary(sampler, low, high, csv_path)
 
 
-def _summary(sampler: Any, start: float, low: float, high: float, csv_path: Path | None) -> dict[str, Any]:
+def _summary(sampler: Any, low: float, high: float, csv_path: Path | None) -> dict[str, Any]:
     snap = sampler.snapshot()
-    latest = sampler.latest()
-    span = latest[0] - start if latest else 0.0
+    span = sampler.sampled_seconds
     meter = sampler.meter
     return {
         "source": meter.source,

@@ -43,6 +43,7 @@ class PowerSampler:
         self._times: deque[float] = deque(maxlen=keep)
         self._watts: deque[float] = deque(maxlen=keep)
         self._joules = 0.0
+        self._first_t: float | None = None  # kept apart from the bounded history, for sampled_seconds
         self._frames = 0
         self._lock = threading.Lock()
         self._new_sample = threading.Condition(self._lock)
@@ -72,6 +73,8 @@ class PowerSampler:
                 return False  # a clock that did not advance adds no information
             if self._times:
                 self._joules += (self._watts[-1] + watts) * (t - self._times[-1]) / 2.0
+            else:
+                self._first_t = t
             self._times.append(t)
             self._watts.append(watts)
             self._new_sample.notify_all()
@@ -137,6 +140,12 @@ class PowerSampler:
         """(time, watts) of the newest sample, None before the first."""
         with self._lock:
             return (self._times[-1], self._watts[-1]) if self._times else None
+
+    @property
+    def sampled_seconds(self) -> float:
+        """Time from the first to the latest sample: the span `joules` covers."""
+        with self._lock:
+            return self._times[-1] - self._first_t if self._times and self._first_t is not None else 0.0
 
     @property
     def samples(self) -> int:

@@ -51,7 +51,7 @@ class TegrastatsMeter(Meter):
     estimated = False
 
     def __init__(self, command: Sequence[str] | None = None, interval_ms: int = 100,
-                 first_line_timeout_s: float = 3.0) -> None:
+                 first_line_timeout_s: float = 3.0, stale_after_s: float | None = None) -> None:
         if command is None:
             exe = shutil.which("tegrastats") or next(
                 (p for p in ("/usr/bin/tegrastats", "/usr/sbin/tegrastats") if shutil.which(p)), None)
@@ -60,9 +60,10 @@ class TegrastatsMeter(Meter):
             command = [exe, "--interval", str(interval_ms)]
         self.command = list(command)
         self.min_interval_s = interval_ms / 1000.0
-        self._stale_after_s = max(2.0, 5 * interval_ms / 1000.0)
+        self._stale_after_s = stale_after_s if stale_after_s is not None else max(2.0, 5 * interval_ms / 1000.0)
         self._lock = threading.Lock()
         self._first = threading.Event()
+        self._eof = threading.Event()
         self._latest: tuple[float, float, str] | None = None  # (monotonic time, watts, rail)
         self._bad_lines = 0
         try:
@@ -72,10 +73,11 @@ class TegrastatsMeter(Meter):
             raise MeterUnavailable(f"cannot start {self.command[0]}: {exc.strerror or exc}") from None
         self._reader = threading.Thread(target=self._read_lines, name="tegrastats-reader", daemon=True)
         self._reader.start()
-        if not self._first.wait(first_line_timeout_s) or self._latest is None:
-            code = self._proc.poll()
+        self._first.wait(first_line_timeout_s)
+        if self._latest is None:
+            exited = self._eof.is_set()
             stderr = self._shutdown()
-            why = (f"exited with code {code}" if code is not None
+            why = (f"exited with code {self._proc.returncode} before printing a power rail" if exited
                    else f"printed no line with a power rail within {first_line_timeout_s:g} s")
             said = f": {stderr.strip()[:200]}" if stderr.strip() else ""
             raise MeterUnavailable(f"{self.command[0]} {why}{said}")
@@ -95,7 +97,8 @@ class TegrastatsMeter(Meter):
             with self._lock:
                 self._latest = (time.monotonic(), watts, rail)
             self._first.set()
-        self._first.set()  # EOF: wake a constructor still waiting for the first line
+        self._eof.set()
+        self._first.set()  # wake a constructor still waiting for the first line
 
     def read(self) -> float:
         with self._lock:
@@ -106,7 +109,8 @@ class TegrastatsMeter(Meter):
         age = time.monotonic() - latest[0]
         if age > self._stale_after_s:
             state = f"exited with code {code}" if code is not None else "stopped printing"
-            raise MeterReadError(f"tegrastats {state}; last power line is {age:.1f} s old")
+            raise MeterReadError(f"tegrastats {state}; last power line is {age:.1f} s old "
+                                 f"({self._bad_lines} lines without a rail since start)")
         return latest[1]
 
     def close(self) -> None:
