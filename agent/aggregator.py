@@ -249,6 +249,9 @@ class Aggregator:
             self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
     def start(self, connect_timeout: float = 10.0) -> "Aggregator":
+        # Warm the fusion engine up (first calls are slow) before announcing this process online.
+        for _ in range(3):
+            self.fusion.fuse(np.zeros((1, int(self.offsets[-1])), np.float32), np.ones((1, self.k), np.float32))
         self.link.start(wait=connect_timeout)
         for target in (self._fusion_loop, self._stats_loop):
             t = threading.Thread(target=target, name=f"aggregator-{target.__name__}", daemon=True)

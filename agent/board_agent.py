@@ -134,7 +134,8 @@ class BoardAgent:
 
     def _stats_loop(self) -> None:
         next_stats = time.monotonic() + self.stats_interval
-        while not self._stop.wait(1.0 if self.power.sampler else self.stats_interval):
+        tick = min(self.stats_interval, 1.0) if self.power.sampler else self.stats_interval  # power: every second
+        while not self._stop.wait(tick):
             payload = self.power.payload()
             if payload is not None:
                 self.link.publish(self.topics.power(self.board), payload)
@@ -142,7 +143,15 @@ class BoardAgent:
                 next_stats += self.stats_interval
                 self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
+    def warm_up(self, runs: int = 3) -> None:
+        """A cold engine's first calls are slow (allocation, kernel selection): pay that before going online,
+        or the first frames miss the aggregator's deadline."""
+        blank = np.zeros((self.pre.size + 1, self.pre.size + 1, 3), np.uint8)  # exercises prepare()'s resize too
+        for _ in range(runs):
+            self.engine.infer(self.pre.normalize(self.pre.prepare(blank)))
+
     def start(self, connect_timeout: float = 10.0) -> "BoardAgent":
+        self.warm_up()
         self.link.start(wait=connect_timeout)
         targets = [self._infer_loop, self._stats_loop] + ([self._camera_loop] if self._camera is not None else [])
         for target in targets:

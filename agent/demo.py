@@ -25,7 +25,6 @@ from agent.fleet_view import FleetView
 from agent.local_broker import LocalBroker
 from agent.processes import ChildFailed, ProcessGroup
 from vitfleet.console import err_console, progress_bar
-from vitfleet.errors import UserError
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
 
 log = logging.getLogger("vitfleet.demo")
@@ -52,13 +51,14 @@ class DemoOptions:
     online_timeout: float = 90.0
 
 
-def prepare_engines(opts: DemoOptions) -> Path:
-    """The engines folder to run: given, or built (int8, ONNX Runtime) from the given/demo bundle, cached."""
+def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
+    """(engines folder, bundle folder or None): given, or built (int8, ONNX Runtime) from the given or demo
+    bundle and cached under the work dir by bundle id."""
     from engines.manifest import MANIFEST_NAME, read_manifest
 
     if opts.engines is not None:
         read_manifest(opts.engines)
-        return opts.engines
+        return opts.engines, opts.bundle
     with progress_bar(disable=opts.quiet) as progress:
         if opts.bundle is not None:
             bundle = opts.bundle
@@ -74,9 +74,9 @@ def prepare_engines(opts: DemoOptions) -> Path:
         if (engines_dir / MANIFEST_NAME).exists():
             manifest = read_manifest(engines_dir)
             if manifest.bundle_id == card.bundle_id and manifest.precision == "int8":
-                return engines_dir
+                return engines_dir, bundle
         build_engines(bundle, engines_dir, precision="int8", target="cpu", progress=progress)
-    return engines_dir
+    return engines_dir, bundle
 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
@@ -104,7 +104,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 
     work = opts.work_dir
     work.mkdir(parents=True, exist_ok=True)
-    engines_dir = prepare_engines(opts)
+    engines_dir, bundle_dir = prepare_engines(opts)
     manifest = read_manifest(engines_dir)
     camera_uri = choose_camera(opts)
     run_dir = work / "run"
@@ -120,8 +120,9 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
             local = LocalBroker(work_dir=run_dir / "broker")
             stack.callback(local.close)
             broker_cfg = local.start().config
-        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path,
-                           opts.deadline_ms)
+        # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
+        deadline = opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None)
+        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline)
         fleet_file = run_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
         procs = ProcessGroup(run_dir / "logs")
@@ -158,7 +159,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         codes = procs.stop_all()
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     if opts.accuracy and not interrupted:
-        result.update(compare_accuracy(engines_dir, result, opts.frames))
+        result.update(compare_accuracy(engines_dir, bundle_dir, result, opts.frames))
     return result
 
 
@@ -218,19 +219,29 @@ def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | No
     }
 
 
-def compare_accuracy(engines_dir: Path, result: dict[str, Any], limit: int | None) -> dict[str, Any]:
-    """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images."""
-    from agent.offline_accuracy import offline_accuracy
+def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, result: dict[str, Any],
+                     limit: int | None) -> dict[str, Any]:
+    """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images.
 
-    offline = offline_accuracy(engines_dir, "fashion-mnist", "test", limit)
+    With the bundle at hand the reference is `vitfleet engines check`'s fused engine accuracy (first N test
+    images, like the replay); with engines only, the same engines run offline in this process.
+    """
+    n = limit or 10000
+    if bundle_dir is not None:
+        from engines.check import check_engines
+
+        offline = float(check_engines(engines_dir, bundle_dir, n_images=n)["fused_accuracy_engine"])
+        source = "vitfleet engines check"
+    else:
+        from agent.offline_accuracy import offline_accuracy
+
+        offline = offline_accuracy(engines_dir, "fashion-mnist", "test", n)
+        source = "engines run offline"
     fleet = result.get("accuracy")
     diff = None if fleet is None else 100.0 * (fleet - offline)
-    ok = diff is not None and abs(diff) <= 0.1 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
+    ok = (diff is not None and abs(diff) <= 0.1 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
+          and result.get("predictions") == n)
     if not ok:
         result["ok"] = False
-    return {"offline_accuracy": round(offline, 5), "accuracy_diff_pt": None if diff is None else round(diff, 3),
-            "accuracy_matches": ok}
-
-
-class DemoError(UserError):
-    """The demo could not run; the message says why."""
+    return {"offline_accuracy": round(offline, 5), "offline_source": source,
+            "accuracy_diff_pt": None if diff is None else round(diff, 3), "accuracy_matches": ok}

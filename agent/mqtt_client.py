@@ -129,8 +129,8 @@ class MqttLink:
                                     f"{wait:.0f} s; start mosquitto or fix broker.host/port in the fleet file")
         return self
 
-    def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> None:
-        self.client.publish(topic, payload, qos=qos, retain=retain)
+    def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
     def stop(self, final: Will | None = None) -> None:
         """Disconnect cleanly, optionally publishing `final` (e.g. retained offline) first."""

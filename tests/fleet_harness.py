@@ -1,0 +1,72 @@
+"""A real fleet for the end-to-end tests: aggregator + K agents as `vitfleet` subprocesses on a real broker,
+real int8 ONNX Runtime engines built from the engines tests' tiny bundle, and an in-process camera node."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.camera_node import CameraNode
+from agent.demo import demo_fleet
+from agent.fleet_view import FleetView
+from agent.local_broker import LocalBroker
+from agent.processes import ProcessGroup
+from camera.sources import open_source
+from engines.manifest import read_manifest
+
+
+@pytest.fixture(scope="session")
+def fleet_engines(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from engines.build import build_engines
+
+    out = tmp_path_factory.getbasetemp() / "fleet_engines"
+    if not (out / "manifest.json").exists():
+        build_engines(tiny_bundle, out, precision="int8", target="cpu", calib_images=128)
+    return out
+
+
+class Fleet:
+    def __init__(self, broker: LocalBroker, engines: Path, work: Path, deadline_ms: float | None = None) -> None:
+        self.broker, self.engines, self.work = broker, engines, work
+        self.manifest = read_manifest(engines)
+        self.log_path = work / "predictions.sqlite"
+        self.config = demo_fleet(self.manifest.num_parts, broker.config, engines, "synthetic://", 10.0,
+                                 self.log_path, deadline_ms)
+        self.fleet_file = work / "fleet.yaml"
+        self.fleet_file.write_text(yaml.safe_dump(self.config.model_dump(mode="json")))
+        self.procs = ProcessGroup(work / "logs")
+        self.agents = [f"agent{i}" for i in range(self.manifest.num_parts)]
+        self.view = FleetView(broker.config, self.config.name)
+
+    def start(self, timeout: float = 60.0) -> "Fleet":
+        self.view.start()
+        common = ["--fleet", str(self.fleet_file), "--log-level", "info", "--stats-interval", "0.5"]
+        self.procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
+        for i, name in enumerate(self.agents):
+            self.procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i)])
+        missing = self.view.wait_online(self.agents + ["aggregator"], timeout, alive=self.procs.check_alive)
+        assert not missing, f"{missing} not online; logs in {self.procs.log_dir}"
+        return self
+
+    def camera(self, uri: str, **kwargs: Any) -> CameraNode:
+        return CameraNode(self.broker.config, self.config.name, "camera", open_source(uri), **kwargs)
+
+    def run_camera(self, uri: str, **kwargs: Any) -> tuple[CameraNode, dict[str, Any]]:
+        node = self.camera(uri, **kwargs)
+        return node, node.run()
+
+    def run_camera_in_background(self, uri: str, **kwargs: Any) -> tuple[CameraNode, threading.Thread]:
+        node = self.camera(uri, **kwargs)
+        thread = threading.Thread(target=lambda: setattr(node, "result", node.run()), daemon=True)
+        thread.start()
+        return node, thread
+
+    def stop(self) -> dict[str, int | None]:
+        try:
+            return self.procs.stop_all()
+        finally:
+            self.view.stop()
