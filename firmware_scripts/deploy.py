@@ -20,7 +20,7 @@ from vitfleet.fleet_config import FleetConfig
 
 from firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, stage_board
 from firmware_scripts.certs import FleetSecrets
-from firmware_scripts.engine_step import build_local_engines, engine_groups
+from firmware_scripts.engine_step import build_local_engines, engine_groups, engines_key
 from firmware_scripts.errors import DeployError
 from firmware_scripts.fleet_plan import FleetPlan
 from firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
@@ -36,6 +36,7 @@ class BoardResult:
     detail: str = ""
     availability: str = "-"
     changed_files: int = 0
+    changed_sample: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -105,13 +106,17 @@ def deploy_board(staged: StagedBoard, shell: Shell, options: DeployOptions) -> B
     for label, argv, stdin in steps:
         done = shell.run(argv, stdin=stdin, timeout=options.command_timeout)
         if label == "sync":
-            result.changed_files = sum(1 for line in done.stdout.splitlines() if line[:2] in ("<f", "cL", ">f"))
+            changed = [line.split(" ", 1)[1] for line in done.stdout.splitlines()
+                       if line[:2] in ("<f", ">f", "cL") and " " in line]
+            result.changed_files = len(changed)
+            result.changed_sample = changed[:3]
         if not done.ok:
             result.detail = f"{label} failed: {_last_line(done)}"
             return result
     if not shell.dry_run:
         result.status = "updated" if stamp is not None else "installed"
-        result.detail = f"{result.changed_files} file(s) synced, services restarted"
+        sample = ", ".join(result.changed_sample) + (", ..." if result.changed_files > 3 else "")
+        result.detail = f"{result.changed_files} file(s) synced ({sample}), services restarted"
     return result
 
 
@@ -128,7 +133,7 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
             try:
                 board_plan = plan.board(name)
                 needs_engines = bool({"agent", "aggregator"} & set(board_plan.services))
-                engines_dir = engines.get(board_plan.target) if needs_engines else None
+                engines_dir = engines.get(engines_key(board_plan)) if needs_engines else None
                 if options.dry_run and engines_dir is not None and not engines_dir.exists():
                     engines_dir = None  # not built in a dry run; the staged tree is only used for its commands
                 staged = stage_board(fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir, fleet_secrets)

@@ -2,9 +2,10 @@
 
 ONNX Runtime boards (Pi, x86) get finished engines. Jetsons get the same ONNX (fp16/int8 QDQ)
 and build their TensorRT plans themselves (board-install.sh runs `vitfleet engines build
---backend tensorrt` there), because a plan is tied to the board's GPU and TensorRT version.
-Both the local build and the board build are cached by key in the engines component, so a
-redeploy with an unchanged bundle rebuilds nothing.
+--backend tensorrt` there, cached by key), because a plan is tied to the board's GPU and
+TensorRT version. One folder per (target, precision), so two boards of one kind with different
+precisions never share a manifest. A folder whose manifest already matches the bundle is not
+rebuilt: a redeploy of an unchanged bundle ships the same bytes and stays a no-op.
 """
 
 from __future__ import annotations
@@ -13,36 +14,64 @@ from collections.abc import Callable
 from pathlib import Path
 
 from firmware_scripts.errors import DeployError
-from firmware_scripts.fleet_plan import FleetPlan
+from firmware_scripts.fleet_plan import BoardPlan, FleetPlan
 
 
-def engine_groups(plan: FleetPlan, boards: list[str]) -> dict[str, list[str]]:
-    """engine target -> precisions needed by the given boards' agents."""
-    groups: dict[str, list[str]] = {}
+def engines_key(plan: BoardPlan) -> str:
+    return f"{plan.target}-{plan.precision}"
+
+
+def engine_groups(plan: FleetPlan, boards: list[str]) -> dict[str, tuple[str, str]]:
+    """folder name -> (engine target, precision) needed by the given boards."""
+    groups: dict[str, tuple[str, str]] = {}
     for b in plan.boards:
         # The aggregator loads the fusion head from the same engines folder.
         if b.board in boards and (b.part is not None or "aggregator" in b.services):
-            wanted = groups.setdefault(b.target, [])
-            if b.precision not in wanted:
-                wanted.append(b.precision)
+            groups[engines_key(b)] = (b.target, b.precision)
     return groups
 
 
-def build_local_engines(bundle_dir: Path, engines_root: Path, groups: dict[str, list[str]],
+def engines_up_to_date(bundle_dir: Path, folder: Path, precision: str) -> bool:
+    """Every part at `precision` and the fusion head, made from this bundle's weights, files intact."""
+    from decompose.bundle import read_bundle
+    from engines.errors import EngineError
+    from engines.manifest import read_manifest, verified_path
+
+    if not (folder / "manifest.json").exists():
+        return False
+    try:
+        card, manifest = read_bundle(bundle_dir), read_manifest(folder)
+        if manifest.bundle_id != card.bundle_id:
+            return False
+        wanted = [("part", p.index, precision, p.weights_sha256) for p in card.parts]
+        wanted.append(("fusion", None, "fp32", card.fusion.weights_sha256))
+        for role, part, prec, weights in wanted:
+            entry = manifest.lookup(role, part, "onnxruntime", prec)
+            if entry.source_weights_sha256 != weights:
+                return False
+            verified_path(folder, entry)
+    except EngineError:
+        return False
+    return True
+
+
+def build_local_engines(bundle_dir: Path, engines_root: Path, groups: dict[str, tuple[str, str]],
                         echo: Callable[[str], None], dry_run: bool) -> dict[str, Path]:
-    """target -> local engines folder to ship. In a dry run only says what would be built."""
+    """folder name -> local engines folder to ship. In a dry run only says what would be built."""
     out: dict[str, Path] = {}
-    for target, precisions in sorted(groups.items()):
-        folder = engines_root / target
-        out[target] = folder
-        for precision in precisions:
-            echo(f"vitfleet engines build --bundle {bundle_dir} --out {folder} --precision {precision} "
-                 f"--target {target}")
-            if dry_run:
-                continue
-            try:
-                from engines.build import build_engines
-            except ImportError as exc:
-                raise DeployError(f"the engines component is not importable ({exc}); run make setup") from exc
-            build_engines(bundle_dir, folder, precision=precision, target=target)
+    for key, (target, precision) in sorted(groups.items()):
+        folder = engines_root / key
+        out[key] = folder
+        if not dry_run and engines_up_to_date(bundle_dir, folder, precision):
+            echo(f"engines {key}: up to date in {folder}")
+            continue
+        echo(f"vitfleet engines build --bundle {bundle_dir} --out {folder} --precision {precision} --target {target}")
+        if dry_run:
+            continue
+        try:
+            from engines.build import build_engines
+        except ImportError as exc:
+            raise DeployError(f"the engines component is not importable ({exc}); run make setup") from exc
+        # No teacher: boards never run it.
+        build_engines(bundle_dir, folder, precision=precision, target=target, export_teacher=False)
     return out

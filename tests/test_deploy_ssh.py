@@ -161,7 +161,7 @@ def test_second_deploy_changes_nothing_and_says_so(fleet_env):
     assert {str(h): sorted(p.read_text() for p in (h / "run").glob("*.pid")) for h in homes} == pids, \
         "a no-change deploy restarted services"
     human = apply(fleet_env)
-    assert "nothing changed" in human.stdout
+    assert "nothing changed" in human.stdout, human.stdout
 
 
 def test_board_that_refuses_ssh_is_reported_and_the_others_go_on(fleet_env):

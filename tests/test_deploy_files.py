@@ -1,0 +1,240 @@
+"""What deploy generates, checked without boards: plan, units, board tree, first-boot files, process runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from deploy_sshd import loopback_sshd  # noqa: F401
+
+from decompose.placement import PartCost, PlacementError
+from firmware_scripts.board_tree import board_env, board_requirements, render_unit, service_commands, stage_board
+from firmware_scripts.certs import make_certs, secrets_for
+from firmware_scripts.errors import DeployError
+from firmware_scripts.first_boot import read_public_key, write_first_boot
+from firmware_scripts.fleet_plan import make_plan
+from firmware_scripts.speed_profile import apply_speeds, profile_board, speeds_path, store_speed
+from firmware_scripts.ssh_target import Shell, SshOptions
+from firmware_scripts.templates_render import template_text
+from vitfleet.fleet_config import load_fleet, parse_fleet
+
+pytestmark = pytest.mark.timeout(120)
+
+PARTS = [PartCost(0, params=200_000, flops=9_000_000), PartCost(1, params=300_000, flops=20_000_000)]
+
+
+def home_fleet(**broker) -> dict:
+    return {
+        "name": "home",
+        "broker": {"host": "10.0.0.3", "port": 8883, "tls": {"ca_file": "ca.crt"}, **broker},
+        "boards": [
+            {"name": "pi-a", "host": "10.0.0.1", "kind": "pi4", "memory_mb": 4096, "speed": 1.0},
+            {"name": "pi-b", "host": "10.0.0.2", "kind": "pi5", "memory_mb": 8192, "speed": 2.5},
+            {"name": "orin", "host": "10.0.0.3", "kind": "jetson-orin", "memory_mb": 8192, "speed": 9.0,
+             "roles": ["agent", "broker", "aggregator", "camera"]},
+        ],
+    }
+
+
+def test_plan_places_the_heaviest_part_on_the_fastest_board_and_picks_engines_per_kind():
+    plan = make_plan(parse_fleet(home_fleet()), PARTS)
+    by = {b.board: b for b in plan.boards}
+    assert by["orin"].part == 1 and by["pi-b"].part == 0 and by["pi-a"].part is None
+    assert (by["orin"].backend, by["orin"].precision, by["orin"].builds_on_board) == ("tensorrt", "int8", True)
+    assert (by["pi-b"].backend, by["pi-b"].precision) == ("onnxruntime", "int8")
+    assert by["orin"].services == ("broker", "agent", "aggregator", "camera")
+    assert by["pi-a"].services == ()
+    assert plan.broker.startswith("orin") and plan.aggregator == "orin" and plan.camera == "orin"
+
+
+def test_plan_refuses_a_broker_host_that_is_not_the_broker_board():
+    with pytest.raises(DeployError, match="broker.host"):
+        make_plan(parse_fleet(home_fleet(host="10.0.0.9")), PARTS)
+
+
+def test_plan_reports_a_part_that_fits_no_board():
+    doc = home_fleet()
+    for b in doc["boards"]:
+        b["memory_mb"] = 100
+    with pytest.raises(PlacementError, match="part 1 needs"):
+        make_plan(parse_fleet(doc), PARTS)
+
+
+def test_measured_speeds_override_the_fleet_file(tmp_path):
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(home_fleet()))
+    store_speed(speeds_path(fleet_file), "pi-a", 50.0)
+    fleet = apply_speeds(load_fleet(fleet_file), speeds_path(fleet_file))
+    by = {b.board: b for b in make_plan(fleet, PARTS).boards}
+    assert by["pi-a"].speed == 50.0 and by["pi-a"].part == 1 and by["orin"].part == 0
+
+
+def test_profile_measures_a_board_over_ssh(loopback_sshd, tmp_path):  # noqa: F811
+    board = parse_fleet({"boards": [{"name": "loop", "ssh_user": "root", "ssh_port": loopback_sshd.port,
+                                     "python": sys.executable, "install_dir": str(tmp_path)}]}).boards[0]
+    gflops = profile_board(board, SshOptions(loopback_sshd.client_key, loopback_sshd.known_hosts), Shell(), 0.3)
+    assert gflops > 0.05
+
+
+def test_systemd_units_verify(tmp_path):
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    fleet = parse_fleet({**home_fleet(), "boards": [
+        {"name": "hub", "host": "10.0.0.3", "roles": ["broker", "agent", "aggregator", "camera"], "part": 0,
+         "install_dir": str(tmp_path), "python": sys.executable, "ssh_user": "root"}]})
+    plan = make_plan(fleet, PARTS[:1])
+    board = fleet.boards[0]
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "board.env").write_text(board_env(board, plan.board("hub")))
+    units = []
+    for service, argv in service_commands(board, plan.board("hub")).items():
+        unit = tmp_path / f"vitfleet-{service}.service"
+        unit.write_text(render_unit(fleet, board, service, argv))
+        units.append(str(unit))
+    assert len(units) == 4
+    done = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    text = Path(units[1]).read_text()
+    assert "Restart=on-failure" in text and "User=root" in text and "StandardOutput=journal" in text
+    # The checker itself rejects a broken unit (so a pass above means something).
+    bad = tmp_path / "vitfleet-bad.service"
+    bad.write_text(text.replace(f"ExecStart={sys.executable}", "ExecStart=/nonexistent/python"))
+    assert subprocess.run(["systemd-analyze", "verify", str(bad)], capture_output=True, timeout=60).returncode != 0
+
+
+def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
+    doc = home_fleet()
+    fleet = parse_fleet(doc)
+    make_certs(fleet, tmp_path / "certs")
+    plan = make_plan(fleet, PARTS)
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text("{}")
+    staged = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage", bundle, None,
+                         secrets_for(fleet, tmp_path / "certs"))
+    root = staged.root
+    cfg = yaml.safe_load((root / "config" / "fleet.yaml").read_text())
+    assert cfg["broker"]["username"] == "orin" and "password_env" not in cfg["broker"]
+    assert [b.get("part") for b in cfg["boards"]] == [None, 0, 1]
+    env = (root / "config" / "board.env").read_text()
+    assert "VITFLEET_TENSORRT_PRECISION=int8" in env and "VITFLEET_PROVISION_SCRIPT=provision-jetson.sh" in env
+    reqs = (root / "app" / "requirements.txt").read_text()
+    assert "onnxruntime" in reqs and "pycuda" in reqs and "torch" not in reqs
+    assert "torch" not in " ".join(board_requirements("pi4"))
+    assert "--backend tensorrt" in (root / "config" / "services.list").read_text()
+    for private in ("secrets/mqtt-password", "secrets/client.key", "broker/broker.key", "broker/mosquitto.passwd"):
+        assert (root / private).stat().st_mode & 0o077 == 0, private
+    password = secrets_for(fleet, tmp_path / "certs").password("orin")
+    assert all(password not in p.read_text() for p in root.rglob("*") if p.is_file() and "secrets" not in p.parts
+               and p.suffix != ".pyc" and p.stat().st_size < 1_000_000)
+    # Same inputs, same digest: what makes a redeploy a no-op.
+    again = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage2", bundle, None,
+                        secrets_for(fleet, tmp_path / "certs"))
+    assert again.digest == staged.digest
+    (tmp_path / "stage2" / "config" / "board.env").write_text(env + "X=1\n")
+    from firmware_scripts.board_tree import tree_digest
+    assert tree_digest(tmp_path / "stage2")[0] != staged.digest
+
+
+def test_board_env_refuses_paths_with_spaces():
+    fleet = parse_fleet({"boards": [{"name": "a", "install_dir": "/opt/my fleet"}]})
+    plan = make_plan(fleet, PARTS[:1])
+    with pytest.raises(DeployError, match="spaces"):
+        board_env(fleet.boards[0], plan.board("a"))
+
+
+def test_first_boot_files(tmp_path):
+    key_dir = tmp_path / "keys"
+    key_dir.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key_dir / "k")],
+                   check=True)
+    fleet = parse_fleet(home_fleet())
+    files = write_first_boot(fleet, fleet.board("pi-a"), key_dir / "k.pub", tmp_path / "boot")
+    user_data = (tmp_path / "boot" / "user-data").read_text()
+    assert user_data.startswith("#cloud-config\n")
+    parsed = yaml.safe_load(user_data)
+    assert parsed["hostname"] == "pi-a"
+    assert parsed["users"][0]["name"] == "vitfleet"
+    assert parsed["users"][0]["ssh_authorized_keys"] == [(key_dir / "k.pub").read_text().strip()]
+    firstrun = tmp_path / "boot" / "firstrun.sh"
+    assert subprocess.run(["bash", "-n", str(firstrun)]).returncode == 0
+    text = firstrun.read_text()
+    assert "NEW_HOSTNAME=pi-a" in text and "'$6$" in text and "@@" not in text
+    assert "systemd.run=/boot/firmware/firstrun.sh" in (tmp_path / "boot" / "cmdline.txt.append").read_text()
+    assert len(files) == 4
+    with pytest.raises(DeployError, match="private key"):
+        read_public_key(key_dir / "k")
+
+
+def test_shell_scripts_parse():
+    for name in ("board-install.sh", "vitfleet-services", "provision-debian.sh", "provision-jetson.sh"):
+        script = Path(__file__).parents[1] / "firmware_scripts" / "templates" / name
+        assert script.read_text() == template_text(name)
+        assert subprocess.run(["sh", "-n", str(script)]).returncode == 0, name
+
+
+def _runner_home(tmp_path: Path, services: dict[str, str]) -> Path:
+    home = tmp_path / "home"
+    (home / "bin").mkdir(parents=True)
+    (home / "config").mkdir()
+    runner = home / "bin" / "vitfleet-services"
+    runner.write_text(template_text("vitfleet-services"))
+    runner.chmod(0o755)
+    (home / "config" / "board.env").write_text("VITFLEET_BOARD=t\n")
+    (home / "config" / "services.list").write_text("".join(f"{n}\t{c}\n" for n, c in services.items()))
+    return home
+
+
+def _run(home: Path, action: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(home / "bin" / "vitfleet-services"), action], capture_output=True, text=True,
+                          timeout=30)
+
+
+def test_process_runner_starts_restarts_on_failure_and_stops(tmp_path):
+    counter = tmp_path / "starts"
+    home = _runner_home(tmp_path, {
+        "steady": "sleep 300",
+        # Exits at once every time: the runner must keep restarting it (every 3 s).
+        "flaky": f"sh -c 'echo start >> {counter}; exit 1'",
+    })
+    try:
+        assert "started: steady" in _run(home, "start").stdout
+        steady_pid = (home / "run" / "steady.pid").read_text()
+        deadline = time.monotonic() + 12
+        while time.monotonic() < deadline and (not counter.exists() or len(counter.read_text().split()) < 2):
+            time.sleep(0.2)
+        assert len(counter.read_text().split()) >= 2, "the failing service was not restarted"
+        assert "exited (1), restarting" in (home / "logs" / "flaky.log").read_text()
+        ensure = _run(home, "ensure")
+        assert "started" not in ensure.stdout and (home / "run" / "steady.pid").read_text() == steady_pid
+        assert _run(home, "status").returncode == 0
+        # A service removed from the list is stopped by the next start/ensure.
+        (home / "config" / "services.list").write_text("steady\tsleep 300\n")
+        assert "stopped: flaky" in _run(home, "ensure").stdout
+    finally:
+        _run(home, "stop")
+    status = _run(home, "status")
+    assert status.returncode == 3 and "stopped: steady" in status.stdout
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(steady_pid), 0)
+
+
+def test_certs_json_names_files_but_never_prints_secrets(tmp_path):
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(home_fleet()))
+    argv = [sys.executable, "-m", "vitfleet.cli", "deploy", "certs", "--fleet", str(fleet_file),
+            "--certs-dir", str(tmp_path / "certs"), "--json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert "password:pi-a" in out["created"]
+    s = secrets_for(load_fleet(fleet_file), tmp_path / "certs")
+    for user in ("pi-a", "pi-b", "orin", "operator-home"):
+        assert s.password(user) not in done.stdout + done.stderr
