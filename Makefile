@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 VITFLEET := $(BIN)/vitfleet
-APT_PACKAGES := mosquitto mosquitto-clients dataset-fashion-mnist openssh-server
+APT_PACKAGES := mosquitto mosquitto-clients dataset-fashion-mnist openssh-server rsync openssl
 RUNS ?= runs
 FLEET ?=
 QUICK ?=
@@ -42,6 +42,15 @@ demo: ## the whole fleet on this machine: bundle + engines (cached), mosquitto, 
 
 teacher: ## train the default Fashion-MNIST teacher (>= 90 % top-1 in < 45 min on 2 cores)
 	$(VITFLEET) teacher --dataset fashion-mnist --preset fmnist --epochs 7 --out $(RUNS)/teacher
+
+deploy: ## ship FLEET=fleet.yaml to its boards over SSH and start it (BOARD="a b", DRY_RUN=1, SSH_KEY=~/.ssh/key)
+	@test -n "$(FLEET)" || { echo "usage: make deploy FLEET=fleet.yaml [BOARD=name] [DRY_RUN=1] [SSH_KEY=path]"; exit 2; }
+	$(VITFLEET) deploy apply --fleet $(FLEET) $(foreach b,$(BOARD),--board $(b)) $(if $(DRY_RUN),--dry-run) \
+	  $(if $(SSH_KEY),--ssh-key $(SSH_KEY))
+
+certs: ## CA, broker/board certificates and MQTT passwords for FLEET=fleet.yaml, in .certs/ (keeps what exists)
+	@test -n "$(FLEET)" || { echo "usage: make certs FLEET=fleet.yaml"; exit 2; }
+	$(VITFLEET) deploy certs --fleet $(FLEET) --certs-dir .certs
 
 clean:
 	rm -rf build *.egg-info .pytest_cache
