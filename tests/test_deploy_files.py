@@ -238,3 +238,10 @@ def test_certs_json_names_files_but_never_prints_secrets(tmp_path):
     s = secrets_for(load_fleet(fleet_file), tmp_path / "certs")
     for user in ("pi-a", "pi-b", "orin", "operator-home"):
         assert s.password(user) not in done.stdout + done.stderr
+
+
+def test_example_fleet_file_loads_and_plans():
+    example = Path(__file__).parents[1] / "docs" / "fleet.example.yaml"
+    fleet = load_fleet(example)
+    plan = make_plan(fleet, PARTS)
+    assert plan.broker.startswith("orin") and {b.part for b in plan.boards} == {0, 1, None}
