@@ -239,7 +239,7 @@ def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, result: dict[st
         source = "engines run offline"
     fleet = result.get("accuracy")
     diff = None if fleet is None else 100.0 * (fleet - offline)
-    ok = (diff is not None and abs(diff) <= 0.1 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
+    ok = (diff is not None and abs(diff) <= 0.1 + 1e-9 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
           and result.get("predictions") == n)
     if not ok:
         result["ok"] = False

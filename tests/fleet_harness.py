@@ -1,5 +1,5 @@
 """A real fleet for the end-to-end tests: aggregator + K agents as `vitfleet` subprocesses on a real broker,
-real int8 ONNX Runtime engines built from the engines tests' tiny bundle, and an in-process camera node."""
+real int8 ONNX Runtime engines (the engines tests' `tiny_engines`), and an in-process camera node."""
 
 from __future__ import annotations
 
@@ -17,16 +17,13 @@ from agent.local_broker import LocalBroker
 from agent.processes import ProcessGroup
 from camera.sources import open_source
 from engines.manifest import read_manifest
+from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401 - fixtures used by fleet_engines
 
 
 @pytest.fixture(scope="session")
-def fleet_engines(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engines.build import build_engines
-
-    out = tmp_path_factory.getbasetemp() / "fleet_engines"
-    if not (out / "manifest.json").exists():
-        build_engines(tiny_bundle, out, precision="int8", target="cpu", calib_images=128)
-    return out
+def fleet_engines(tiny_engines: Path) -> Path:  # noqa: F811
+    """The engines tests' int8 ONNX Runtime engines (built once per session, never modified)."""
+    return tiny_engines
 
 
 class Fleet:

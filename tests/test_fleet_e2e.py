@@ -16,16 +16,14 @@ import time
 import numpy as np
 import pytest
 
-from agent.local_broker import LocalBroker
 from agent.mqtt_client import MqttLink
 from agent.offline_accuracy import offline_predictions
 from agent.prediction_log import read_predictions
 from agent.topics import Topics
-from bundle_fixture import tiny_bundle  # noqa: F401
 from decompose.datasets import load_fashion_mnist
-from fleet_harness import Fleet, fleet_engines  # noqa: F401
+from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(120, func_only=True)  # fixtures (bundle training) are not ours to bound
 
 N_KNOWN = 60
 
