@@ -211,7 +211,8 @@ def stage_board(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, dest: P
 
     bin_dir = dest / "bin"
     bin_dir.mkdir()
-    for script in ("board-install.sh", "vitfleet-services", "provision-debian.sh", "provision-jetson.sh"):
+    for script in ("board-install.sh", "vitfleet-services", "provision-common.sh", "provision-debian.sh",
+                   "provision-jetson.sh"):
         (bin_dir / script).write_text(template_text(script))
         (bin_dir / script).chmod(0o755)
 

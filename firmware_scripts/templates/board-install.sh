@@ -25,7 +25,8 @@ manager() {
 provision() {
     # apt side (root): once, and again whenever the script or this board's services change.
     [ -n "$VITFLEET_PROVISION_SCRIPT" ] || return 0
-    want="$(sha256sum "$HOME_DIR/bin/$VITFLEET_PROVISION_SCRIPT" | cut -d' ' -f1) $VITFLEET_SERVICES"
+    want="$(cat "$HOME_DIR/bin/$VITFLEET_PROVISION_SCRIPT" "$HOME_DIR/bin/provision-common.sh" | sha256sum |
+        cut -d' ' -f1) $VITFLEET_SERVICES"
     have=$(cat "$HOME_DIR/data/provisioned" 2>/dev/null || true)
     [ "$want" != "$have" ] || return 0
     $SUDO sh "$HOME_DIR/bin/$VITFLEET_PROVISION_SCRIPT" "$(id -un)" "$VITFLEET_SERVICES"
