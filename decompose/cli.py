@@ -81,3 +81,49 @@ def evaluate_cmd(
 
         test = load_dataset(read_bundle(bundle).dataset, "test", data_dir).head(limit)
         emit(evaluate_bundle(bundle, test), as_json, title=f"bundle {bundle}")
+
+
+@user_errors
+def decompose(
+    teacher: Annotated[Path, typer.Option(help="teacher folder (from `vitfleet teacher`)")],
+    out: Annotated[Path, typer.Option(help="bundle folder to write")],
+    method: Annotated[str, typer.Option(help="devit (distilled students) or edvit (class-wise pruned teacher)")] = "devit",
+    parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
+    partition: Annotated[str, typer.Option(help="random (both papers) or confusion (co-locate confused classes)")] = "random",
+    fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
+    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params")] = None,
+    epochs: Annotated[int, typer.Option(min=1, help="training epochs per part")] = 10,
+    fusion_epochs: Annotated[int, typer.Option(min=1)] = 15,
+    part_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="fusion training part dropout")] = 0.15,
+    no_other_class: Annotated[bool, typer.Option("--no-other-class", help="ED-ViT: no extra 'other' logit")] = False,
+    seed: int = 0,
+    train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
+    test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
+    data_dir: DataDir = None,
+    as_json: Json = False,
+) -> None:
+    """Split a teacher into K class-specialised sub-ViTs + a fusion head (DeViT or ED-ViT) and write a bundle."""
+    from decompose.fusion_training import FusionRecipe
+    from decompose.pipeline import DecomposeOptions, decompose_teacher
+    from decompose.students import PartRecipe
+    from vitfleet.fleet_config import load_fleet
+
+    if method not in ("devit", "edvit"):
+        raise UserError(f"--method must be devit or edvit, got {method!r}")
+    if partition not in ("random", "confusion"):
+        raise UserError(f"--partition must be random or confusion, got {partition!r}")
+    if part_budget is not None and not 0 < part_budget <= 1:
+        raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {part_budget}")
+    opts = DecomposeOptions(method=method, parts=parts, partition=partition, part_budget=part_budget,
+                            other_class=not no_other_class, seed=seed, train_limit=train_limit,
+                            test_limit=test_limit, part_recipe=PartRecipe(epochs=epochs, seed=seed),
+                            fusion_recipe=FusionRecipe(epochs=fusion_epochs, part_dropout=part_dropout, seed=seed))
+    fleet_cfg = load_fleet(fleet) if fleet is not None else None
+    with progress_bar(disable=as_json) as progress:
+        card = decompose_teacher(teacher, out, opts, fleet_cfg, data_dir, progress)
+    summary = {"out": str(out), "bundle_id": card.bundle_id, "method": card.method, "parts": card.num_parts,
+               "partition": card.partition, **card.metrics,
+               "part_params": [p.params for p in card.parts], "feature_dims": [p.feature_dim for p in card.parts]}
+    if card.placement:
+        summary["placement"] = card.placement
+    emit(summary, as_json, title="decompose")

@@ -23,7 +23,10 @@ def pick_device() -> torch.device:
     """CUDA when present; otherwise the CPU with every core busy."""
     if torch.cuda.is_available():
         return torch.device("cuda")
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    if "VITFLEET_THREADS" in os.environ:
+        torch.set_num_threads(int(os.environ["VITFLEET_THREADS"]))
+    else:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
     return torch.device("cpu")
 
 

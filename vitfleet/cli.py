@@ -18,6 +18,7 @@ app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge b
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 app.command("teacher")(decompose_cli.teacher)
 app.command("eval")(decompose_cli.evaluate_cmd)
+app.command("decompose")(decompose_cli.decompose)
 app.command("agent")(agent_cli.agent)
 app.command("aggregator")(agent_cli.aggregator)
 app.command("camera")(agent_cli.camera)

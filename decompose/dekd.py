@@ -1,0 +1,77 @@
+"""DeViT's distillation losses (DEKD), implemented from the paper's description.
+
+- hard-label KD: (1 - α)·CE(student, label) + α·CE(student, argmax teacher over the subset)
+- relation KL ("feature matching" across widths): for M in q, k, v at one matched middle
+  layer, R = log_softmax(M·Mᵀ / √d_h) over tokens (N×N, so widths and head counts may
+  differ), KL(R_teacher ‖ R_student), weighted γ_m / L_student.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+DEFAULT_GAMMAS = (0.2, 0.1, 0.3)  # q, k, v
+
+
+def relation(m: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """(B, N, A) concatenated-head projections -> (B, N, N) log-probabilities."""
+    return F.log_softmax(m @ m.transpose(1, 2) / head_dim**0.5, dim=-1)
+
+
+def relation_kl(teacher_log: torch.Tensor, student_log: torch.Tensor) -> torch.Tensor:
+    """KL(teacher ‖ student) per row, averaged over rows and batch."""
+    return (teacher_log.exp() * (teacher_log - student_log)).sum(-1).mean()
+
+
+def middle_layer(depth: int) -> int:
+    """DeViT matches layer L/2 - 1 (0-based), i.e. the middle of the network."""
+    return max(0, depth // 2 - 1)
+
+
+class QKVTap:
+    """Captures q, k, v of one block during a forward pass (a hook on its fused qkv Linear)."""
+
+    def __init__(self, model: nn.Module, layer: int) -> None:
+        attn = model.blocks[layer].attn
+        self.head_dim = attn.qkv.out_features // 3 // attn.num_heads
+        self.qkv: torch.Tensor | None = None
+        self._handle = attn.qkv.register_forward_hook(self._hook)
+
+    def _hook(self, _module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        self.qkv = output
+
+    def relations(self) -> torch.Tensor:
+        """(B, 3, N, N): relation log-probabilities of q, k and v."""
+        if self.qkv is None:
+            raise RuntimeError("QKVTap.relations() called before a forward pass")
+        q, k, v = self.qkv.chunk(3, dim=-1)
+        return torch.stack([relation(m, self.head_dim) for m in (q, k, v)], dim=1)
+
+    def remove(self) -> None:
+        self._handle.remove()
+
+
+@dataclass(frozen=True)
+class DekdWeights:
+    alpha: float = 0.5
+    gammas: tuple[float, float, float] = DEFAULT_GAMMAS
+
+
+def hard_kd_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_labels: torch.Tensor, alpha: float) -> torch.Tensor:
+    return (1 - alpha) * F.cross_entropy(logits, labels) + alpha * F.cross_entropy(logits, teacher_labels)
+
+
+def relation_loss(teacher_rel: torch.Tensor, student_rel: torch.Tensor, gammas: tuple[float, float, float],
+                  student_depth: int) -> torch.Tensor:
+    return sum(g / student_depth * relation_kl(teacher_rel[:, i], student_rel[:, i]) for i, g in enumerate(gammas))
+
+
+def dekd_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_labels: torch.Tensor, teacher_rel: torch.Tensor,
+              student_rel: torch.Tensor, student_depth: int, w: DekdWeights = DekdWeights()) -> dict[str, torch.Tensor]:
+    kd = hard_kd_loss(logits, labels, teacher_labels, w.alpha)
+    rel = relation_loss(teacher_rel, student_rel, w.gammas, student_depth)
+    return {"total": kd + rel, "kd": kd, "relation": rel}

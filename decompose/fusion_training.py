@@ -1,0 +1,89 @@
+"""Training the fusion head on frozen part features, with part dropout.
+
+Part dropout masks each part independently (never all of them) so the head learns to
+answer from whatever arrived; the aggregator masks a silent board the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from decompose.fusion import FusionHead
+from decompose.training import adamw, batches, warmup_cosine
+
+
+@dataclass(frozen=True)
+class FusionRecipe:
+    epochs: int = 15
+    batch_size: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    part_dropout: float = 0.15
+    alpha: float = 0.5         # DeViT: weight of hard KD vs the true label
+    mse_weight: float = 1.0    # DeViT: aggregated token -> teacher CLS
+    seed: int = 0
+
+
+@torch.no_grad()
+def part_features(parts: list[nn.Module], x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """(N, sum D) concatenated CLS features of every part."""
+    out = []
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]
+        out.append(torch.cat([p(xb) for p in parts], dim=1))
+    return torch.cat(out)
+
+
+def dropout_mask(n: int, k: int, p: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, k) float mask; each part kept with prob 1-p, at least one part kept per row."""
+    mask = (torch.rand(n, k, generator=generator) >= p).float()
+    empty = mask.sum(1) == 0
+    if empty.any():
+        keep = torch.randint(0, k, (int(empty.sum()),), generator=generator)
+        mask[empty.nonzero().squeeze(1), keep] = 1.0
+    return mask
+
+
+def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
+                 teacher_cls: torch.Tensor | None = None, teacher_labels: torch.Tensor | None = None,
+                 progress=None, task=None) -> list[float]:
+    gen = torch.Generator().manual_seed(recipe.seed)
+    k = len(head.feature_dims)
+    steps = -(-len(feats) // recipe.batch_size) * recipe.epochs
+    opt = adamw(head, recipe.lr, recipe.weight_decay)
+    sched = warmup_cosine(opt, steps, max(1, steps // 20))
+    losses: list[float] = []
+    head.train()
+    for _ in range(recipe.epochs):
+        for idx in batches(len(feats), recipe.batch_size, gen):
+            mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
+            token = head.token(feats[idx], mask)
+            logits = head.classifier(token)
+            if head.kind == "devit" and teacher_cls is not None and teacher_labels is not None:
+                loss = ((1 - recipe.alpha) * F.cross_entropy(logits, y[idx])
+                        + recipe.alpha * F.cross_entropy(logits, teacher_labels[idx])
+                        + recipe.mse_weight * F.mse_loss(token, teacher_cls[idx]))
+            else:
+                loss = F.cross_entropy(logits, y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            if progress is not None:
+                progress.update(task, advance=1)
+    head.eval()
+    return losses
+
+
+@torch.no_grad()
+def fused_accuracy(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, missing: int | None = None) -> float:
+    head.eval()
+    mask = torch.ones(len(feats), len(head.feature_dims))
+    if missing is not None:
+        mask[:, missing] = 0.0
+    return float((head(feats, mask).argmax(1) == y).float().mean())

@@ -1,0 +1,221 @@
+"""`vitfleet decompose`: teacher -> K class-specialised sub-ViTs + fusion head -> bundle.
+
+Stages (each resumable: a finished stage leaves a file and is skipped on re-run):
+  1. teacher targets (logits, CLS token, q/k/v relations)   cache/targets-<key>.safetensors
+  2. class partition (random or confusion-driven)             cache/partition.json
+  3. per part: class-wise prune of the teacher, then train     part{i}.safetensors + part{i}.json
+  4. fusion head on frozen part features, with part dropout   fusion.safetensors
+  5. evaluation and the bundle card                           bundle.json
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
+from decompose.checkpoints import load_weights, save_weights
+from decompose.datasets import ImageDataset, load_dataset
+from decompose.fusion import FusionHead, PartFeatures
+from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion
+from decompose.partition import confusion_partition, random_partition, validate_partition
+from decompose.placement import PartCost, place_parts, size_shares
+from decompose.prune import prune_classwise, prune_to_budget, replace_head
+from decompose.students import PartRecipe, subset_data, train_part
+from decompose.teacher import load_teacher
+from decompose.teacher_targets import TeacherTargets, compute_targets
+from decompose.training import evaluate, pick_device, to_tensors
+from decompose.vit_arch import ViTArch, arch_of, build_vit, count_params, vit_flops
+from vitfleet.fleet_config import FleetConfig
+
+Method = Literal["devit", "edvit"]
+# Default size of one part relative to the teacher's parameters: DeViT's DeiT-Tiny-like student is
+# about a quarter of the width (~1/16 of the parameters); ED-ViT prunes to a size budget.
+DEFAULT_BUDGET = {"devit": 1 / 16, "edvit": 1 / 12}
+
+
+@dataclass(frozen=True)
+class DecomposeOptions:
+    method: Method = "devit"
+    parts: int = 4
+    partition: Literal["random", "confusion"] = "random"
+    part_budget: float | None = None     # fraction of teacher params for a part (before fleet shares)
+    other_class: bool = True             # ED-ViT: extra "other" logit trained on out-of-subset images
+    part_recipe: PartRecipe = field(default_factory=PartRecipe)
+    fusion_recipe: FusionRecipe = field(default_factory=FusionRecipe)
+    seed: int = 0
+    train_limit: int | None = None       # first N (class-balanced) training images, for tests and the demo
+    test_limit: int | None = None
+
+    def budget(self) -> float:
+        return self.part_budget if self.part_budget is not None else DEFAULT_BUDGET[self.method]
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets,
+                     num_classes: int) -> list[list[int]]:
+    path = out / "cache" / "partition.json"
+    key = _key(opts.partition, opts.parts, opts.seed, num_classes)
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return saved["partition"]
+    if opts.partition == "random":
+        partition = random_partition(num_classes, opts.parts, opts.seed)
+    else:
+        preds = targets.logits.argmax(1).numpy()
+        confusion = np.zeros((num_classes, num_classes))
+        np.add.at(confusion, (y.numpy(), preds), 1)
+        partition = confusion_partition(confusion, opts.parts, opts.seed)
+    validate_partition(partition, num_classes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"key": key, "partition": partition}))
+    return partition
+
+
+def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.Tensor, classes: list[int],
+                 opts: DecomposeOptions, budget_params: int) -> torch.nn.Module:
+    """Class-wise pruning of the teacher, importance measured on this subset's images only."""
+    inside = torch.isin(data_y, torch.tensor(classes))
+    xs, ys = data_x[inside], data_y[inside]
+    shape = "width" if opts.method == "devit" else "heads"
+    model, _ratio = prune_to_budget(teacher, xs, ys, budget_params, shape)
+    return replace_head(model, teacher.head, classes, other_class=opts.method == "edvit" and opts.other_class)
+
+
+def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
+                      data_dir: Path | None = None, progress=None) -> BundleCard:
+    t_start = time.perf_counter()
+    device = pick_device()
+    teacher, card = load_teacher(teacher_dir)
+    train = load_dataset(card.dataset, "train", data_dir).stratified_head(opts.train_limit, opts.seed)
+    test = load_dataset(card.dataset, "test", data_dir).head(opts.test_limit)
+    pre = card.preprocessing
+    x, y = to_tensors(train, pre)
+    xt, yt = to_tensors(test, pre)
+    num_classes = len(card.class_names)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. teacher targets
+    tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
+    tpath = out / "cache" / f"targets-{tkey}.safetensors"
+    if tpath.exists():
+        targets = TeacherTargets.load(tpath)
+    else:
+        task = progress.add_task("teacher targets", total=len(x)) if progress else None
+        targets = compute_targets(teacher, x, progress=progress, task=task)
+        targets.save(tpath)
+
+    # 2. partition
+    partition = _stage_partition(out, opts, y, targets, num_classes)
+
+    # 3. parts
+    teacher_params = count_params(teacher)
+    shares = size_shares(fleet.boards, opts.parts) if fleet is not None else [1.0] * opts.parts
+    # The most demanding subset (most classes) goes with the largest share.
+    order = sorted(range(opts.parts), key=lambda i: -len(partition[i]))
+    share_of = {part: shares[rank] for rank, part in enumerate(order)}
+    parts: list[torch.nn.Module] = []
+    specs: list[PartSpec] = []
+    for i, classes in enumerate(partition):
+        meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
+        budget_params = int(teacher_params * opts.budget() * share_of[i])
+        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class)
+        if meta_path.exists() and weights_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("key") == stage_key:
+                spec = PartSpec.model_validate(meta["spec"])
+                model = load_weights(build_vit(spec.arch), weights_path, spec.weights_sha256)
+                parts.append(PartFeatures(model).eval())
+                specs.append(spec)
+                continue
+        model = _derive_part(teacher, x, y, classes, opts, budget_params).to(device)
+        data = subset_data(x, y, classes, targets if opts.method == "devit" else None,
+                           other_fraction=opts.part_recipe.other_fraction if (opts.method == "edvit"
+                                                                             and opts.other_class) else 0.0,
+                           seed=opts.seed + i)
+        steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
+        task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
+        losses = train_part(model, data, opts.method, opts.part_recipe, progress, task)
+        model = model.cpu().eval()
+        arch = arch_of(model, card.arch)
+        sha = save_weights(model, weights_path)
+        spec = PartSpec(index=i, classes=classes, other_class=opts.method == "edvit" and opts.other_class,
+                        arch=arch, feature_dim=arch.embed_dim, params=count_params(model), flops=vit_flops(arch),
+                        weights=weights_path.name, weights_sha256=sha)
+        meta_path.write_text(json.dumps({"key": stage_key, "spec": spec.model_dump(),
+                                         "first_loss": losses[0], "last_loss": float(np.mean(losses[-20:]))}))
+        parts.append(PartFeatures(model).eval())
+        specs.append(spec)
+
+    placement = None
+    if fleet is not None:
+        placement = place_parts([PartCost(s.index, s.params, s.flops) for s in specs], fleet.boards)
+
+    # 4. fusion
+    feats = part_features(parts, x)
+    feats_test = part_features(parts, xt)
+    kind = "devit" if opts.method == "devit" else "mlp"
+    hidden = card.arch.embed_dim if kind == "devit" else 256
+    head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
+    steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
+    task = progress.add_task("fusion head", total=steps) if progress else None
+    train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls, teacher_labels=targets.logits.argmax(1),
+                 progress=progress, task=task)
+    fusion_sha = save_weights(head, out / "fusion.safetensors")
+
+    # 5. evaluation + card
+    teacher_top1 = evaluate(teacher, xt, yt).top1
+    fused = fused_accuracy(head, feats_test, yt)
+    metrics: dict[str, float] = {
+        "teacher_top1": teacher_top1, "fused_top1": fused, "delta_pt": 100 * (fused - teacher_top1),
+        "teacher_params": float(teacher_params),
+        "largest_part_params": float(max(s.params for s in specs)),
+        "largest_part_ratio": max(s.params for s in specs) / teacher_params,
+        "decompose_seconds": time.perf_counter() - t_start, "test_images": float(len(yt)),
+    }
+    for i in range(len(specs)):
+        metrics[f"top1_without_part{i}"] = fused_accuracy(head, feats_test, yt, missing=i)
+    fusion_spec = FusionSpec(kind=kind, feature_dims=[s.feature_dim for s in specs], hidden_dim=hidden,
+                             num_classes=num_classes, part_dropout=opts.fusion_recipe.part_dropout,
+                             weights_sha256=fusion_sha)
+    bundle_id = _key(*(s.weights_sha256 for s in specs), fusion_sha)
+    bundle = BundleCard(bundle_id=bundle_id, method=opts.method, dataset=card.dataset, class_names=card.class_names,
+                        partition=partition,
+                        teacher=TeacherRef(path=str(teacher_dir.resolve()), weights_sha256=card.weights_sha256,
+                                           params=teacher_params, flops=vit_flops(card.arch),
+                                           test_top1=teacher_top1),
+                        parts=specs, fusion=fusion_spec, preprocessing=pre, placement=placement, metrics=metrics)
+    write_card(out, bundle)
+    return bundle
+
+
+def demo_bundle(work_dir: Path, progress=None, parts: int = 2) -> Path:
+    """A small teacher + K-part DeViT bundle for `vitfleet demo`, built once and cached in work_dir."""
+    from decompose.bundle import read_bundle
+    from decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
+
+    bundle_dir = work_dir / f"bundle-devit-{parts}"
+    if (bundle_dir / "bundle.json").exists():
+        read_bundle(bundle_dir)  # refuses a stale or foreign bundle instead of demoing it
+        return bundle_dir
+    teacher_dir = work_dir / "teacher"
+    if not (teacher_dir / "teacher.json").exists():
+        train = load_dataset("fashion-mnist", "train").stratified_head(12000)
+        test = load_dataset("fashion-mnist", "test")
+        arch = arch_for_preset("tiny", train.num_classes)
+        train_teacher(train, test, arch, TrainRecipe(epochs=3), teacher_dir, "fashion-mnist", "trained:tiny", progress)
+    opts = DecomposeOptions(method="devit", parts=parts, part_budget=0.3, train_limit=12000,
+                            part_recipe=PartRecipe(epochs=3), fusion_recipe=FusionRecipe(epochs=8))
+    decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
+    return bundle_dir

@@ -1,0 +1,105 @@
+"""Class-wise structured pruning of the teacher with torch-pruning (physically smaller, not masked).
+
+Importance is group Taylor (|w · dL/dw| summed over a coupled group) with the loss
+measured on one class subset's images, so each part keeps the heads and channels its
+classes need. Two shapes:
+
+- `width` (DeViT student init): every width shrinks together — embedding channels,
+  per-head dims and MLP channels — to a DeiT-Tiny-like student (~1/4 of the width).
+- `heads` (ED-ViT): whole attention heads and MLP channels go; embedding channels go
+  too when the size budget cannot be met otherwise.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Literal
+
+import torch
+from torch import nn
+
+from decompose.vit_arch import count_params
+
+PruneShape = Literal["width", "heads"]
+
+
+def _fix_attention_attrs(model: nn.Module, num_heads: dict[nn.Module, int]) -> None:
+    """torch-pruning resizes the Linear layers; timm's Attention keeps scalar copies we must update."""
+    for block in model.blocks:
+        attn = block.attn
+        heads = num_heads.get(attn.qkv, attn.num_heads)
+        attn.num_heads = heads
+        attn.head_dim = attn.qkv.out_features // 3 // heads
+        attn.attn_dim = heads * attn.head_dim
+        attn.scale = attn.head_dim**-0.5
+
+
+def _accumulate_taylor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, max_batches: int) -> None:
+    model.zero_grad(set_to_none=True)
+    model.eval()  # importance on the deployed behaviour: no dropout
+    loss_fn = nn.CrossEntropyLoss()
+    for i, start in enumerate(range(0, len(x), batch_size)):
+        if i >= max_batches:
+            break
+        loss_fn(model(x[start : start + batch_size]), y[start : start + batch_size]).backward()
+
+
+def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio: float, shape: PruneShape,
+                    batch_size: int = 128, max_batches: int = 8) -> nn.Module:
+    """A pruned copy of `teacher`; `ratio` is the fraction of each prunable width removed."""
+    import torch_pruning as tp
+
+    model = copy.deepcopy(teacher).cpu()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    num_heads = {b.attn.qkv: b.attn.num_heads for b in model.blocks}
+    kwargs: dict = dict(pruning_ratio=ratio, ignored_layers=[model.head], num_heads=num_heads)
+    if shape == "width":
+        kwargs.update(prune_head_dims=True, prune_num_heads=False)
+    else:
+        kwargs.update(prune_head_dims=False, prune_num_heads=True, head_pruning_ratio=ratio)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch-pruning warns about pos_embed/cls_token dims it handles correctly
+        pruner = tp.pruner.MetaPruner(model, x[:2], importance=tp.importance.GroupTaylorImportance(), **kwargs)
+        _accumulate_taylor(model, x, y, batch_size, max_batches)
+        pruner.step()
+    _fix_attention_attrs(model, pruner.num_heads if hasattr(pruner, "num_heads") else {})
+    model.zero_grad(set_to_none=True)
+    return model
+
+
+def prune_to_budget(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, max_params: int, shape: PruneShape,
+                    tolerance: float = 0.03) -> tuple[nn.Module, float]:
+    """Bisect the pruning ratio so the pruned model has at most `max_params` parameters (largest such)."""
+    lo, hi = 0.0, 0.98
+    best: tuple[nn.Module, float] | None = None
+    for _ in range(10):
+        mid = (lo + hi) / 2
+        candidate = prune_classwise(teacher, x, y, mid, shape)
+        params = count_params(candidate)
+        if params <= max_params:
+            best, hi = (candidate, mid), mid
+            if params >= max_params * (1 - tolerance):
+                break
+        else:
+            lo = mid
+    if best is None:
+        best = (prune_classwise(teacher, x, y, 0.98, shape), 0.98)
+    return best
+
+
+def replace_head(model: nn.Module, teacher_head: nn.Linear, classes: list[int], other_class: bool) -> nn.Module:
+    """Local classifier over this part's classes, initialised from the teacher's rows for them."""
+    d = model.head.in_features
+    head = nn.Linear(d, len(classes) + (1 if other_class else 0))
+    with torch.no_grad():
+        if model.head.weight.shape[1] == d:
+            head.weight[: len(classes)] = model.head.weight[classes]
+            head.bias[: len(classes)] = model.head.bias[classes]
+        if other_class:
+            head.weight[-1].zero_()
+            head.bias[-1].fill_(float(teacher_head.bias.min()))
+    model.head = head
+    model.num_classes = head.out_features
+    return model

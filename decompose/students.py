@@ -1,0 +1,95 @@
+"""Training one sub-model on its class subset: DEKD for DeViT students, CE (+ "other") for ED-ViT parts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
+from decompose.teacher_targets import TeacherTargets
+from decompose.training import adamw, augment, batches, warmup_cosine
+
+
+@dataclass(frozen=True)
+class PartRecipe:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    seed: int = 0
+    other_fraction: float = 0.25  # ED-ViT "other" class: this many out-of-subset images per in-subset image
+
+
+@dataclass
+class SubsetData:
+    """One part's training data: images, local labels, and (DeViT) teacher targets aligned with them."""
+
+    x: torch.Tensor
+    y_local: torch.Tensor
+    teacher_local: torch.Tensor | None = None   # argmax of the teacher over the subset, as local ids
+    teacher_rel: torch.Tensor | None = None     # (n, 3, T, T)
+
+
+def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: TeacherTargets | None,
+                other_fraction: float = 0.0, seed: int = 0) -> SubsetData:
+    """Select the subset's images; with other_fraction > 0 add out-of-subset images labelled len(classes)."""
+    lut = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
+    lut[classes] = torch.arange(len(classes))
+    inside = torch.nonzero(lut[y] >= 0).squeeze(1)
+    idx = inside
+    if other_fraction > 0:
+        outside = torch.nonzero(lut[y] < 0).squeeze(1)
+        g = torch.Generator().manual_seed(seed)
+        n_other = min(len(outside), int(len(inside) * other_fraction))
+        idx = torch.cat([inside, outside[torch.randperm(len(outside), generator=g)[:n_other]]])
+    y_local = lut[y[idx]]
+    y_local[y_local < 0] = len(classes)
+    data = SubsetData(x[idx], y_local)
+    if targets is not None:
+        data.teacher_local = targets.logits[idx][:, classes].argmax(1)
+        data.teacher_rel = targets.relations[idx]
+    return data
+
+
+def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
+               max_steps: int | None = None, weights: DekdWeights = DekdWeights()) -> list[float]:
+    """Train in place; returns the per-step total loss (tests check it falls)."""
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(recipe.seed)
+    steps_per_epoch = -(-len(data.x) // recipe.batch_size)
+    total = steps_per_epoch * recipe.epochs if max_steps is None else min(max_steps, steps_per_epoch * recipe.epochs)
+    opt = adamw(model, recipe.lr, recipe.weight_decay)
+    sched = warmup_cosine(opt, total, max(1, total // 20))
+    depth = len(model.blocks)
+    tap = QKVTap(model, middle_layer(depth)) if method == "devit" else None
+    losses: list[float] = []
+    model.train()
+    try:
+        for _epoch in range(recipe.epochs):
+            for idx in batches(len(data.x), recipe.batch_size, gen):
+                xb = data.x[idx].to(device)
+                yb = data.y_local[idx].to(device)
+                if method == "devit":
+                    logits = model(xb)
+                    out = dekd_loss(logits, yb, data.teacher_local[idx].to(device),
+                                    data.teacher_rel[idx].to(device).float(), tap.relations(), depth, weights)
+                    loss = out["total"]
+                else:
+                    loss = F.cross_entropy(model(augment(xb, gen)), yb, label_smoothing=0.1)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                losses.append(loss.item())
+                if progress is not None:
+                    progress.update(task, advance=1)
+                if len(losses) >= total:
+                    return losses
+    finally:
+        if tap is not None:
+            tap.remove()
+        model.eval()
+    return losses

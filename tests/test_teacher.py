@@ -1,0 +1,112 @@
+"""Teacher training, checkpoints and evaluation on a real Fashion-MNIST slice."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from decompose.checkpoints import CheckpointError, save_weights
+from decompose.evaluation import evaluate_teacher
+from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, load_teacher, read_card, train_teacher
+from decompose.vit_arch import build_vit
+
+
+def test_tiny_teacher_loss_falls_and_card_is_complete(tiny_teacher) -> None:
+    folder, card = tiny_teacher
+    assert card.metrics["last_loss"] < card.metrics["first_loss"] - 0.3
+    assert card.metrics["test_top1"] > 0.5  # 10 classes: chance is 0.1
+    assert card.class_names[0] == "T-shirt/top"
+    assert card.preprocessing.size == 28 and card.preprocessing.channels == 1
+    assert (folder / "teacher.safetensors").exists()
+
+
+def test_checkpoint_round_trips_exactly(tiny_teacher, tmp_path: Path) -> None:
+    folder, _ = tiny_teacher
+    model, card = load_teacher(folder)
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    again, _ = load_teacher(copy)
+    for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), k
+    x = torch.randn(3, 1, 28, 28)
+    assert torch.equal(model(x), again(x))
+
+
+def test_eval_is_deterministic(tiny_teacher, fmnist_slices) -> None:
+    folder, _ = tiny_teacher
+    _, test = fmnist_slices
+    first = evaluate_teacher(folder, test.head(200))
+    second = evaluate_teacher(folder, test.head(200))
+    assert first["top1"] == second["top1"]
+    assert first["params"] > 0 and first["flops_per_image"] > first["params"]
+
+
+def test_corrupted_weights_are_refused(tiny_teacher, tmp_path: Path) -> None:
+    folder, _ = tiny_teacher
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    data = (bad / "teacher.safetensors").read_bytes()
+    (bad / "teacher.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_teacher(bad)
+
+
+def test_foreign_weights_are_refused_with_the_mismatch(tiny_teacher, tmp_path: Path) -> None:
+    folder, card = tiny_teacher
+    bad = tmp_path / "foreign"
+    shutil.copytree(folder, bad)
+    other = build_vit(card.arch.model_copy(update={"depth": 2}))
+    sha = save_weights(other, bad / "teacher.safetensors")
+    raw = json.loads((bad / "teacher.json").read_text())
+    raw["weights_sha256"] = sha  # a consistent card that points at the wrong model's weights
+    (bad / "teacher.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="does not fit the architecture"):
+        load_teacher(bad)
+
+
+def test_future_card_version_is_refused(tiny_teacher, tmp_path: Path) -> None:
+    folder, _ = tiny_teacher
+    bad = tmp_path / "future"
+    shutil.copytree(folder, bad)
+    raw = json.loads((bad / "teacher.json").read_text())
+    raw["format_version"] = 99
+    (bad / "teacher.json").write_text(json.dumps(raw))
+    with pytest.raises(CheckpointError, match="format_version 99"):
+        read_card(bad)
+
+
+def test_training_resumes_from_its_state(fmnist_slices, tmp_path: Path) -> None:
+    train, test = fmnist_slices
+    train, test = train.head(256), test.head(64)
+    arch = arch_for_preset("tiny", 10)
+    torch.set_num_threads(1)
+    first = train_teacher(train, test, arch, TrainRecipe(epochs=1, batch_size=64), tmp_path, "fashion-mnist", "t")
+    progress = json.loads((tmp_path / "train-state" / "progress.json").read_text())
+    assert progress["epoch"] == 1
+    second = train_teacher(train, test, arch, TrainRecipe(epochs=2, batch_size=64), tmp_path, "fashion-mnist", "t")
+    assert json.loads((tmp_path / "train-state" / "progress.json").read_text())["epoch"] == 2
+    assert second.metrics["train_seconds"] >= first.metrics["train_seconds"]
+
+
+def test_import_timm_checkpoint(tmp_path: Path, fmnist_slices) -> None:
+    import timm
+    from safetensors.torch import save_file
+
+    _, test = fmnist_slices
+    kwargs = dict(img_size=28, patch_size=7, in_chans=1)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, **kwargs)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "ft.safetensors"))
+    card = import_checkpoint(tmp_path / "ft.safetensors", "vit_tiny_patch16_224", tmp_path / "t", "fashion-mnist",
+                             test.class_names, test.head(32), kwargs)
+    assert card.arch.embed_dim == 192 and card.arch.patch_size == 7
+    loaded, _ = load_teacher(tmp_path / "t")
+    x = torch.randn(2, 1, 28, 28)
+    model.eval()
+    assert torch.allclose(loaded(x), model(x), atol=1e-5)
+    with pytest.raises(CheckpointError, match="does not match"):
+        import_checkpoint(tmp_path / "ft.safetensors", "vit_small_patch16_224", tmp_path / "t2", "fashion-mnist",
+                          test.class_names, None, kwargs)
