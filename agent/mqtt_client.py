@@ -15,6 +15,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,12 +72,14 @@ class MqttLink:
 
     def __post_init__(self) -> None:
         self.connected = threading.Event()
+        self.subscribed = threading.Event()   # the broker acknowledged this connection's subscriptions
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id(self.fleet, self.role, self.name),
                                   clean_session=True)
         self.client.on_socket_open = _set_nodelay
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
         # A broker restart should cost well under a second, a long outage should not spin.
         self.client.reconnect_delay_set(min_delay=0.1, max_delay=2)  # type: ignore[arg-type]
         self.client.max_queued_messages_set(10000)
@@ -95,6 +98,8 @@ class MqttLink:
             return
         if self.subscriptions:
             client.subscribe(self.subscriptions)
+        else:
+            self.subscribed.set()
         if self.online is not None:
             client.publish(self.online.topic, self.online.payload, qos=self.online.qos, retain=self.online.retain)
         self.connects += 1
@@ -105,8 +110,16 @@ class MqttLink:
             except Exception:  # noqa: BLE001 - a hook must not break the network thread
                 log.exception("on_connected hook failed")
 
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            log.error("%s %s: the broker refused a subscription (%s); check the ACL for this board", self.role,
+                      self.name, failed[0])
+        self.subscribed.set()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         if reason.is_failure:
             log.warning("%s %s: lost the broker (%s); reconnecting", self.role, self.name, reason)
 
@@ -123,10 +136,14 @@ class MqttLink:
         """Connect in the background; paho keeps reconnecting on its own from then on."""
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
         self.client.loop_start()
-        if wait is not None and not self.connected.wait(wait):
-            self.stop()
-            raise BrokerUnreachable(f"no MQTT broker answered at {self.broker.host}:{self.broker.port} within "
-                                    f"{wait:.0f} s; start mosquitto or fix broker.host/port in the fleet file")
+        if wait is not None:
+            deadline = time.monotonic() + wait
+            if not self.connected.wait(wait):
+                self.stop()
+                raise BrokerUnreachable(f"no MQTT broker answered at {self.broker.host}:{self.broker.port} within "
+                                        f"{wait:.0f} s; start mosquitto or fix broker.host/port in the fleet file")
+            # Messages published before the SUBACK would pass us by (e.g. the first predictions).
+            self.subscribed.wait(max(0.0, deadline - time.monotonic()))
         return self
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:

@@ -1,0 +1,155 @@
+"""The aggregator and the agent in-process, on a real broker with the real tiny int8 engines:
+bounded pending frames, late and duplicate parts, the deadline policy, the durable log, the agent's own camera."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.aggregator import Aggregator
+from agent.board_agent import BoardAgent
+from agent.deadline import DeadlinePolicy
+from agent.mqtt_client import MqttLink
+from agent.prediction_log import PredictionLog, read_predictions
+from agent.protocol import FeatureMessage, decode_features, encode_features
+from agent.topics import Topics
+from camera.sources import open_source
+from engines.manifest import read_manifest
+from engines.runtime import load_fusion_engine, load_part_engine
+from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
+
+pytestmark = pytest.mark.timeout(60, func_only=True)
+
+
+def _wait(cond, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return bool(cond())
+
+
+@pytest.fixture
+def make_aggregator(broker, tiny_engines, tmp_path):  # noqa: F811
+    made = []
+
+    def make(deadline_ms: float) -> Aggregator:
+        manifest = read_manifest(tiny_engines)
+        agg = Aggregator(broker.config, "t", "agg", load_fusion_engine(tiny_engines), manifest.feature_dims,
+                         manifest.class_names, PredictionLog(tmp_path / "log.sqlite"), DeadlinePolicy(fixed_ms=deadline_ms),
+                         max_pending=16, stats_interval=0.5).start()
+        made.append(agg)
+        return agg
+
+    yield make
+    for agg in made:
+        agg.stop()
+
+
+def _features(frame_id: int, part: int, dim: int = 32) -> bytes:
+    vec = np.full(dim, 0.1 * (part + 1), np.float32)
+    now = time.time_ns()
+    return encode_features(FeatureMessage(frame_id, now, part, vec, now, now, 100, frame_id % 10))
+
+
+def test_pending_frames_are_bounded_and_late_parts_counted(make_aggregator, broker):
+    aggregator = make_aggregator(deadline_ms=30_000)  # nothing expires during the test: only the bound fuses
+    topics = Topics("t")
+    pub = MqttLink(broker.config, "t", "test", "pub", lambda t, p: None).start()
+    try:
+        for info in [pub.publish(topics.features(0), _features(i, 0), qos=1) for i in range(100)]:
+            info.wait_for_publish(5)
+        # 100 half frames, at most 16 pending: the 84 oldest were fused early, flagged degraded.
+        assert _wait(lambda: aggregator.counts["predictions"] == 84)
+        assert aggregator.counts["evicted"] == 84 and aggregator.counts["degraded"] == 84
+        assert sorted(aggregator.pending) == list(range(84, 100))
+        # The other halves arrive: 84 are late (dropped, counted), 16 complete their frames.
+        for info in [pub.publish(topics.features(1), _features(i, 1), qos=1) for i in range(100)]:
+            info.wait_for_publish(5)
+        assert _wait(lambda: aggregator.counts["predictions"] == 100)
+        assert aggregator.counts["late"] == 84 and aggregator.counts["degraded"] == 84 and not aggregator.pending
+        # A repeated part is a duplicate, not a second prediction.
+        for part in (0, 0, 1):
+            pub.publish(topics.features(part), _features(1000, part), qos=1).wait_for_publish(5)
+        assert _wait(lambda: aggregator.counts["predictions"] == 101)
+        assert aggregator.counts["duplicate"] == 1
+    finally:
+        pub.stop()
+    aggregator.stop()  # flushes the log
+    rows = read_predictions(aggregator.log.path)
+    assert len(rows) == 101 and rows[-1]["frame_id"] == 1000 and not rows[-1]["degraded"]
+    assert rows[0]["missing_parts"] == [1] and rows[0]["label"] == 0
+    assert [p["part"] for p in rows[-1]["parts"]] == [0, 1]
+    conn = sqlite3.connect(aggregator.log.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+def test_missing_part_is_fused_at_the_deadline(make_aggregator, broker):
+    make_aggregator(deadline_ms=150)
+    topics = Topics("t")
+    got = []
+    sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: got.append(time.monotonic()),
+                   [(topics.predictions, 1)]).start()
+    pub = MqttLink(broker.config, "t", "test", "pub", lambda t, p: None).start()
+    try:
+        time.sleep(0.2)
+        sent = time.monotonic()
+        pub.publish(topics.features(0), _features(5, 0))
+        assert _wait(lambda: got)
+        waited = got[0] - sent
+        assert 0.14 < waited < 0.6  # the 150 ms deadline, not sooner, not much later
+    finally:
+        pub.stop()
+        sub.stop()
+
+
+def test_measured_deadline_follows_the_part_spread():
+    policy = DeadlinePolicy()
+    assert policy.deadline_ms == 500.0 and policy.source == "initial"
+    for _ in range(30):
+        policy.observe_complete(40.0)
+    assert policy.deadline_ms == pytest.approx(90.0) and policy.source == "measured"
+    for _ in range(500):
+        policy.observe_complete(1.0)
+    assert policy.deadline_ms == 50.0  # floor
+    assert DeadlinePolicy(fixed_ms=7).deadline_ms == 7 and DeadlinePolicy(fixed_ms=7).source == "configured"
+
+
+def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, tiny_engines):  # noqa: F811
+    manifest = read_manifest(tiny_engines)
+    topics = Topics("t")
+    frames, features = [], []
+    done = threading.Event()
+
+    def on_message(topic, payload):
+        if topic == topics.frames:
+            frames.append(payload)
+        else:
+            features.append(decode_features(payload, expected_dim=manifest.feature_dims[0]))
+            if len(features) >= 10:
+                done.set()
+
+    sub = MqttLink(broker.config, "t", "test", "sub", on_message,
+                   [(topics.frames, 0), (topics.all_features, 0)]).start()
+    agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
+                       camera=open_source("dataset://fashion-mnist/test?limit=10"), camera_fps=50).start()
+    try:
+        assert done.wait(10)
+    finally:
+        agent.stop()
+        sub.stop()
+    assert len(frames) == 10 and len(features) == 10
+    ids = [f.frame_id for f in features]
+    assert ids == sorted(ids) and ids[-1] - ids[0] == 9
+    assert [f.label for f in features] == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # the first ten test labels
+    expected = load_part_engine(tiny_engines, 0).infer(
+        manifest.preprocessing.normalize(open_source("dataset://fashion-mnist/test?limit=1").read().image))
+    assert np.allclose(features[0].features, expected[0], atol=1e-2)
+    assert agent.stats()["frames"] == 10 and agent.stats()["malformed"] == 0
