@@ -10,6 +10,7 @@ metadata_props, so a file that strays from its folder still says what it is.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_na
     tmp = path.with_suffix(".export.onnx")
     axes = {name: {0: "batch"} for name in input_names + output_names} if dynamic_batch else None
     module = module.eval().cpu()
-    with torch.no_grad():
+    # timm's shape asserts trip TracerWarnings; shapes are static here by design (batch axis aside).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose (see above)
         torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=input_names,
                           output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
     model = onnx.load(str(tmp))

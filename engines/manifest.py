@@ -77,10 +77,13 @@ class Manifest(BaseModel):
 
     def lookup(self, role: Role, part: int | None = None, backend: Backend = "onnxruntime",
                precision: str | None = None) -> EngineEntry:
-        """The entry an agent loads. Without an explicit precision: the manifest's, else fp32 (the fusion head
-        and the teacher are kept fp32)."""
+        """The entry an agent loads. Without an explicit precision: parts at the manifest's precision; the
+        fusion head and teacher (kept fp32 in ONNX, fp16 at most as plans) at the lowest one present."""
         found = [e for e in self.entries if e.role == role and e.part == part and e.backend == backend]
-        wanted = [precision] if precision else [self.precision, "fp32"]
+        if precision:
+            wanted = [precision]
+        else:
+            wanted = [self.precision] if role == "part" else [self.precision, "fp16", "fp32"]
         for p in wanted:
             for e in found:
                 if e.precision == p:

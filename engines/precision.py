@@ -13,6 +13,8 @@ output failed to load in ORT here.)
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +34,10 @@ class Int8Settings:
     calibrate_method: str = "percentile"  # minmax | entropy | percentile
     percentile: float = 99.999
     per_channel: bool = True
-    quantize_activation_matmuls: bool = True  # q@k^T and attn@v (activation x activation)
+    # q@k^T and attn@v (activation x activation): quantizing them puts Q/DQ on both sides of the Softmax
+    # (its input scores and its output probabilities). Kept float: Softmax stays float end to end, and the
+    # tiny fixture's fused agreement rose 98.3 -> 98.6 %.
+    quantize_activation_matmuls: bool = False
     # The patch-embedding Conv reads the raw normalised image: int8 there took the tiny fixture's mean feature
     # cosine from 0.999 to 0.985 (min 0.96 -> 0.40), more than every other layer together, for one small layer.
     quantize_patch_embed: bool = False
@@ -103,15 +108,18 @@ def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Setting
     input_name = model.graph.input[0].name
     if not settings.quantize_patch_embed:
         exclude += [n.name for n in model.graph.node if n.op_type == "Conv" and input_name in n.input]
-    extra = {"ActivationSymmetric": True, "WeightSymmetric": True}
+    # Biases stay float: a DequantizeLinear of an int32 bias is ORT-only, TensorRT's Q/DQ are int8.
+    extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
     if settings.calibrate_method == "percentile":
         extra["CalibPercentile"] = settings.percentile
     try:
-        quantize_static(str(prepped), str(dst), ArrayCalibrationReader(input_name, calibration),
-                        quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANTIZED_OP_TYPES,
-                        per_channel=settings.per_channel, reduce_range=False, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
-                        calibrate_method=methods[settings.calibrate_method], extra_options=extra)
+        # The calibrators print progress to stdout, which must stay clean for `--json`.
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantize_static(str(prepped), str(dst), ArrayCalibrationReader(input_name, calibration),
+                            quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANTIZED_OP_TYPES,
+                            per_channel=settings.per_channel, reduce_range=False, activation_type=QuantType.QInt8,
+                            weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
+                            calibrate_method=methods[settings.calibrate_method], extra_options=extra)
     finally:
         prepped.unlink(missing_ok=True)
     quantized = onnx.load(str(dst))
