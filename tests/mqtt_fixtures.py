@@ -6,7 +6,8 @@ The fixture object can be restarted (`broker.restart()`) on the same port.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,3 +22,13 @@ def broker(tmp_path: Path) -> Iterator[LocalBroker]:
         yield b
     finally:
         b.close()
+
+
+def wait_until(cond: Callable[[], object], timeout: float = 3.0) -> bool:
+    """Poll cond until it is truthy or timeout passes; every wait in the fleet tests is bounded by this."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return bool(cond())

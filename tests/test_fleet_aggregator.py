@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,17 +21,11 @@ from camera.sources import open_source
 from engines.manifest import read_manifest
 from engines.runtime import load_fusion_engine, load_part_engine
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
+from mqtt_fixtures import wait_until
 
 pytestmark = pytest.mark.timeout(60, func_only=True)
 
 
-def _wait(cond, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
 
 
 @pytest.fixture
@@ -66,18 +59,18 @@ def test_pending_frames_are_bounded_and_late_parts_counted(make_aggregator, brok
         for info in [pub.publish(topics.features(0), _features(i, 0), qos=1) for i in range(100)]:
             info.wait_for_publish(5)
         # 100 half frames, at most 16 pending: the 84 oldest were fused early, flagged degraded.
-        assert _wait(lambda: aggregator.counts["predictions"] == 84)
+        assert wait_until(lambda: aggregator.counts["predictions"] == 84)
         assert aggregator.counts["evicted"] == 84 and aggregator.counts["degraded"] == 84
         assert sorted(aggregator.pending) == list(range(84, 100))
         # The other halves arrive: 84 are late (dropped, counted), 16 complete their frames.
         for info in [pub.publish(topics.features(1), _features(i, 1), qos=1) for i in range(100)]:
             info.wait_for_publish(5)
-        assert _wait(lambda: aggregator.counts["predictions"] == 100)
+        assert wait_until(lambda: aggregator.counts["predictions"] == 100)
         assert aggregator.counts["late"] == 84 and aggregator.counts["degraded"] == 84 and not aggregator.pending
         # A repeated part is a duplicate, not a second prediction.
         for part in (0, 0, 1):
             pub.publish(topics.features(part), _features(1000, part), qos=1).wait_for_publish(5)
-        assert _wait(lambda: aggregator.counts["predictions"] == 101)
+        assert wait_until(lambda: aggregator.counts["predictions"] == 101)
         assert aggregator.counts["duplicate"] == 1
     finally:
         pub.stop()
@@ -102,7 +95,7 @@ def test_missing_part_is_fused_at_the_deadline(make_aggregator, broker):
         time.sleep(0.2)
         sent = time.monotonic()
         pub.publish(topics.features(0), _features(5, 0))
-        assert _wait(lambda: got)
+        assert wait_until(lambda: got)
         waited = got[0] - sent
         assert 0.14 < waited < 0.6  # the 150 ms deadline, not sooner, not much later
     finally:

@@ -22,19 +22,13 @@ from agent.prediction_log import read_predictions
 from agent.topics import Topics
 from decompose.datasets import load_fashion_mnist
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
+from mqtt_fixtures import wait_until
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # fixtures (bundle training) are not ours to bound
 
 N_KNOWN = 60
 
 
-def _wait(cond, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return bool(cond())
 
 
 @pytest.fixture
@@ -71,7 +65,7 @@ def test_two_agents_predict_known_frames_like_the_offline_engines(fleet, fleet_e
 
 def test_killing_an_agent_keeps_predictions_flowing_degraded(fleet):
     node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=25, duration=4.0, drain=1.0)
-    assert _wait(lambda: node.counts["predictions"] >= 10, 10)
+    assert wait_until(lambda: node.counts["predictions"] >= 10, 10)
     victim = fleet.procs.children["agent1"].proc
     victim.send_signal(signal.SIGKILL)
     killed_at = time.time_ns()
@@ -80,7 +74,7 @@ def test_killing_an_agent_keeps_predictions_flowing_degraded(fleet):
     thread.join(15)
     summary = node.result
     # The broker publishes agent1's last will.
-    assert _wait(lambda: fleet.view.available.get("agent1") == "offline", 5)
+    assert wait_until(lambda: fleet.view.available.get("agent1") == "offline", 5)
     time.sleep(1.0)
     rows = read_predictions(fleet.log_path)
     after = [r for r in rows if r["capture_ns"] > killed_at + 50_000_000]
@@ -95,7 +89,7 @@ def test_killing_an_agent_keeps_predictions_flowing_degraded(fleet):
 
 def test_broker_restart_is_survived(fleet, broker):
     node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=20, duration=5.0, drain=1.0)
-    assert _wait(lambda: node.counts["predictions"] >= 10, 10)
+    assert wait_until(lambda: node.counts["predictions"] >= 10, 10)
     broker.restart(down_for=0.5)
     back_at = time.time_ns()
     thread.join(15)
@@ -129,9 +123,9 @@ def test_malformed_floods_on_every_subscribed_topic(fleet):
     def stats(board):
         return fleet.view.snapshot()["stats"].get(board, {})
 
-    assert _wait(lambda: all(stats(a).get("malformed") == 1000 for a in fleet.agents), 20), \
+    assert wait_until(lambda: all(stats(a).get("malformed") == 1000 for a in fleet.agents), 20), \
         [stats(a).get("malformed") for a in fleet.agents]
-    assert _wait(lambda: stats("aggregator").get("malformed") == 5000, 20), stats("aggregator").get("malformed")
+    assert wait_until(lambda: stats("aggregator").get("malformed") == 5000, 20), stats("aggregator").get("malformed")
     assert all(stats(b).get("callback_errors") == 0 for b in [*fleet.agents, "aggregator"])
     fleet.procs.check_alive()
     # And the fleet still answers correctly afterwards.

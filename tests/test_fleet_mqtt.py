@@ -18,6 +18,7 @@ from agent.mqtt_client import BrokerUnreachable, MqttLink, Will
 from agent.topics import Topics
 from camera.sources import open_source
 from vitfleet.fleet_config import BrokerConfig
+from mqtt_fixtures import wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -70,14 +71,14 @@ def test_last_will_and_retained_availability(broker):
                      will=Will(topics.available("b1"), b"offline"), online=Will(topics.available("b1"), b"online"))
     agent.start()
     try:
-        assert _wait(lambda: (topics.available("b1"), b"online") in got)
+        assert wait_until(lambda: (topics.available("b1"), b"online") in got)
         # An abrupt loss (no DISCONNECT): the broker publishes the will.
         agent.client.socket().shutdown(socket.SHUT_RDWR)
         agent.client.loop_stop()
-        assert _wait(lambda: got[-1] == (topics.available("b1"), b"offline"), 5.0)
+        assert wait_until(lambda: got[-1] == (topics.available("b1"), b"offline"), 5.0)
         # Retained: a late subscriber learns the status at once.
         late, late_got, _ = _collector(broker, topics.available("b1"), "late")
-        assert _wait(lambda: late_got == [(topics.available("b1"), b"offline")])
+        assert wait_until(lambda: late_got == [(topics.available("b1"), b"offline")])
         late.stop()
     finally:
         watcher.stop()
@@ -90,10 +91,10 @@ def test_subscriptions_survive_a_broker_restart(broker):
     try:
         broker.restart()
         t0 = time.monotonic()
-        assert _wait(lambda: sub.connected.is_set() and pub.connected.is_set(), 5.0)
+        assert wait_until(lambda: sub.connected.is_set() and pub.connected.is_set(), 5.0)
         reconnect_s = time.monotonic() - t0
         # Subscriptions are renewed in on_connect: traffic flows again without any action.
-        assert _wait(lambda: (pub.publish("x/1", b"after"), ev.wait(0.1))[1], 3.0)
+        assert wait_until(lambda: (pub.publish("x/1", b"after"), ev.wait(0.1))[1], 3.0)
         assert b"after" in got and sub.connects == 2 and reconnect_s < 3.0
     finally:
         sub.stop()
@@ -128,7 +129,7 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
     runner.start()
     spammer = MqttLink(broker.config, "t", "test", "spam", lambda t, p: None).start()
     try:
-        assert _wait(lambda: node.link.connected.is_set())
+        assert wait_until(lambda: node.link.connected.is_set())
         time.sleep(0.2)
         rng = np.random.default_rng(0)
         bad = [b"", b"\xff\xfe", b"[]", b"{}", b"null", json.dumps({"frame_id": "x"}).encode(),
@@ -137,7 +138,7 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
         for i in range(1000):
             payload = bad[i % len(bad)] if i % 2 else rng.bytes(int(rng.integers(1, 300)))
             spammer.publish(topics.predictions, payload, qos=1)
-        assert _wait(lambda: node.malformed.total >= 1000, 10.0)
+        assert wait_until(lambda: node.malformed.total >= 1000, 10.0)
         assert node.malformed.total == 1000 and node.link.callback_errors == 0
         assert node.link.connected.is_set()
     finally:
@@ -146,10 +147,3 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
     assert node.result["frames_sent"] > 50  # it kept publishing frames throughout
 
 
-def _wait(cond, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return bool(cond())
