@@ -172,17 +172,23 @@ def tree_digest(root: Path) -> tuple[str, int]:
     return digest.hexdigest(), count
 
 
-def stage_board(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, dest: Path, bundle_dir: Path,
-                engines_dir: Path | None, fleet_secrets: FleetSecrets | None) -> StagedBoard:
-    board_plan = plan.board(board.name)
+def snapshot_code(dest: Path) -> Path:
+    """Copy the shipped packages once per deploy, so every board of one run gets the same code."""
     dest.mkdir(parents=True)
-    app = dest / "app"
-    app.mkdir()
-    shipped = [name for name in SHIPPED_PACKAGES if _copy_package(name, app)]
+    shipped = [name for name in SHIPPED_PACKAGES if _copy_package(name, dest)]
     missing = [name for name in REQUIRED_PACKAGES if name not in shipped]
     if missing:
         raise DeployError(f"cannot ship the board code: package(s) {', '.join(missing)} not importable here; "
                           "run deploy from the vitfleet checkout after make setup")
+    return dest
+
+
+def stage_board(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, dest: Path, bundle_dir: Path,
+                engines_dir: Path | None, fleet_secrets: FleetSecrets | None, code_snapshot: Path) -> StagedBoard:
+    board_plan = plan.board(board.name)
+    dest.mkdir(parents=True)
+    app = dest / "app"
+    shutil.copytree(code_snapshot, app)
     (app / "requirements.txt").write_text("\n".join(board_requirements(board.kind)) + "\n")
 
     bundle = dest / "bundle"

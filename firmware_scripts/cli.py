@@ -91,6 +91,29 @@ def certs_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path("
           "kept": ", ".join(done["kept"]) or "-"}, as_json, title="certificates and passwords (mode 600)")
 
 
+@app.command("broker-config")
+@user_errors
+def broker_config_cmd(out: Annotated[Path, typer.Option("--out", help="folder to write the broker files to")],
+                      fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(".certs"),
+                      files_dir: Annotated[str | None, typer.Option(help="where the files will sit on the broker "
+                                                                          "(default: --out)")] = None,
+                      run_user: Annotated[str, typer.Option(help="user mosquitto drops to")] = "mosquitto") -> None:
+    """Write mosquitto.conf, ACL, password file and certificates for a broker you run yourself."""
+    from firmware_scripts.broker_config import write_broker_files
+    from firmware_scripts.certs import secrets_for
+
+    fleet_cfg = _load(fleet)
+    fleet_secrets = secrets_for(fleet_cfg, certs_dir)
+    if not fleet_secrets.root.exists():
+        from firmware_scripts.errors import DeployError
+
+        raise DeployError(f"no certificates for fleet {fleet_cfg.name} in {certs_dir}; run: make certs FLEET={fleet}")
+    write_broker_files(fleet_cfg, _plan(fleet_cfg).placement, fleet_secrets, out, files_dir or str(out.resolve()),
+                       run_user)
+    console.print(f"wrote {out}/mosquitto.conf, acl and credentials; start with: mosquitto -c "
+                  f"{files_dir or out.resolve()}/mosquitto.conf")
+
+
 @app.command("firstboot")
 @user_errors
 def firstboot_cmd(board: Annotated[str, typer.Option("--board", "-b", help="board name from fleet.yaml")],

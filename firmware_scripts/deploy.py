@@ -18,7 +18,7 @@ from pathlib import Path
 
 from vitfleet.fleet_config import FleetConfig
 
-from firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, stage_board
+from firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, snapshot_code, stage_board
 from firmware_scripts.certs import FleetSecrets
 from firmware_scripts.engine_step import build_local_engines, engine_groups, engines_key
 from firmware_scripts.errors import DeployError
@@ -124,10 +124,14 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
                  options: DeployOptions) -> list[BoardResult]:
     shell = Shell(dry_run=options.dry_run, echo=options.echo, timeout=options.command_timeout)
     names = selected_boards(fleet, options.only)
+    if fleet_secrets is None and fleet.boards_with("broker"):
+        raise DeployError(f"fleet {fleet.name} runs its own broker but has no certificates/passwords yet; "
+                          "run: make certs FLEET=<fleet.yaml> (or vitfleet deploy certs)")
     engines = build_local_engines(fleet.bundle, fleet.engines, engine_groups(plan, names), options.echo,
                                   options.dry_run)
     results: list[BoardResult] = []
     with tempfile.TemporaryDirectory(prefix="vitfleet-deploy-") as tmp:
+        code = snapshot_code(Path(tmp) / "_code")
         for name in names:
             board = fleet.board(name)
             try:
@@ -136,7 +140,8 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
                 engines_dir = engines.get(engines_key(board_plan)) if needs_engines else None
                 if options.dry_run and engines_dir is not None and not engines_dir.exists():
                     engines_dir = None  # not built in a dry run; the staged tree is only used for its commands
-                staged = stage_board(fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir, fleet_secrets)
+                staged = stage_board(fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir,
+                                     fleet_secrets, code)
             except DeployError as exc:
                 results.append(BoardResult(name, board.host, "failed", f"staging failed: {exc}"))
                 continue

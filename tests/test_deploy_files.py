@@ -15,7 +15,8 @@ import yaml
 from deploy_sshd import loopback_sshd  # noqa: F401
 
 from decompose.placement import PartCost, PlacementError
-from firmware_scripts.board_tree import board_env, board_requirements, render_unit, service_commands, stage_board
+from firmware_scripts.board_tree import (board_env, board_requirements, render_unit, service_commands,
+                                         snapshot_code, stage_board)
 from firmware_scripts.certs import make_certs, secrets_for
 from firmware_scripts.errors import DeployError
 from firmware_scripts.first_boot import read_public_key, write_first_boot
@@ -117,8 +118,9 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "bundle.json").write_text("{}")
+    code = snapshot_code(tmp_path / "code")
     staged = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage", bundle, None,
-                         secrets_for(fleet, tmp_path / "certs"))
+                         secrets_for(fleet, tmp_path / "certs"), code)
     root = staged.root
     cfg = yaml.safe_load((root / "config" / "fleet.yaml").read_text())
     assert cfg["broker"]["username"] == "orin" and "password_env" not in cfg["broker"]
@@ -136,7 +138,7 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
                and p.suffix != ".pyc" and p.stat().st_size < 1_000_000)
     # Same inputs, same digest: what makes a redeploy a no-op.
     again = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage2", bundle, None,
-                        secrets_for(fleet, tmp_path / "certs"))
+                        secrets_for(fleet, tmp_path / "certs"), code)
     assert again.digest == staged.digest
     (tmp_path / "stage2" / "config" / "board.env").write_text(env + "X=1\n")
     from firmware_scripts.board_tree import tree_digest
