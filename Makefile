@@ -52,5 +52,10 @@ certs: ## CA, broker/board certificates and MQTT passwords for FLEET=fleet.yaml,
 	@test -n "$(FLEET)" || { echo "usage: make certs FLEET=fleet.yaml"; exit 2; }
 	$(VITFLEET) deploy certs --fleet $(FLEET) --certs-dir .certs
 
+TEACHER ?= $(RUNS)/teacher
+bench: ## the benchmark report (docs/benchmarks.md, bench/results/); QUICK=1: tiny setup in a few minutes
+	$(if $(QUICK),nice -n 10 $(VITFLEET) bench --quick --runs $(RUNS)/bench-quick,\
+	  $(VITFLEET) bench --teacher $(TEACHER) --runs $(RUNS))
+
 clean:
 	rm -rf build *.egg-info .pytest_cache

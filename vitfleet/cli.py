@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from agent import cli as agent_cli
+from bench import cli as bench_cli
 from decompose import cli as decompose_cli
 from engines import cli as engines_cli
 from firmware_scripts import cli as deploy_cli
@@ -24,6 +25,7 @@ app.command("aggregator")(agent_cli.aggregator)
 app.command("camera")(agent_cli.camera)
 app.command("demo")(agent_cli.demo)
 app.command("power")(power_cli.power)
+app.command("bench")(bench_cli.bench)
 app.add_typer(deploy_cli.app, name="deploy")
 app.add_typer(engines_cli.app, name="engines")
 

@@ -1,0 +1,1 @@
+"""The benchmark harness behind `make bench`: does decomposing pay on this machine, and by how much."""

@@ -1,0 +1,63 @@
+"""The compact single model: what a user would pick instead of a fleet (DeViT compares with MobileViT-S).
+
+A plain ViT trained from scratch on all classes (no distillation, like an off-the-shelf small model),
+as deep as the teacher, with the width chosen so its parameters come as close as possible to -- without
+exceeding -- the largest part of the reference fleet. Exported to ONNX (fp32 and int8) for one board.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.settings import BenchSettings
+
+
+def compact_arch(teacher_arch, budget_params: int):  # -> ViTArch
+    from decompose.vit_arch import build_vit, count_params
+
+    best = None
+    for heads in (1, 2, 3, 4, 6, 8):
+        for dim in range(8 * heads, teacher_arch.embed_dim + 1, 8 * heads):
+            arch = teacher_arch.model_copy(update=dict(embed_dim=dim, num_heads=heads, blocks=None))
+            params = count_params(build_vit(arch))
+            if params <= budget_params and (best is None or params > best[0]):
+                best = (params, arch)
+    if best is None:  # budget below the smallest candidate: take the smallest
+        arch = teacher_arch.model_copy(update=dict(embed_dim=8, num_heads=1, blocks=None))
+        return arch
+    return best[1]
+
+
+def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: int, progress=None) -> dict[str, Path]:
+    """Train (once per budget) and export; returns precision -> ONNX path, and "dir" -> its folder"""
+    import numpy as np
+    import torch
+
+    from decompose.datasets import load_dataset
+    from decompose.teacher import TrainRecipe, load_teacher, read_card, train_teacher
+    from engines.export import export_teacher
+    from engines.precision import to_int8
+
+    tcard = read_card(teacher_dir)
+    folder = settings.runs / "bench" / f"compact-{budget_params}"
+    if not (folder / "teacher.json").exists():
+        arch = compact_arch(tcard.arch, budget_params)
+        train = load_dataset(tcard.dataset, "train").stratified_head(settings.compact_train_limit)
+        test = load_dataset(tcard.dataset, "test").head(settings.test_images)
+        recipe = TrainRecipe(epochs=settings.compact_epochs)
+        if tcard.recipe is not None:  # the teacher's schedule, only the epochs may differ
+            recipe = tcard.recipe.model_copy(update=dict(epochs=settings.compact_epochs))
+        threads = torch.get_num_threads()
+        train_teacher(train, test, arch, recipe, folder, tcard.dataset, "trained:compact", progress)
+        torch.set_num_threads(threads)
+    paths = {"fp32": folder / "compact.onnx", "int8": folder / "compact.int8.onnx"}
+    if not paths["fp32"].exists() or not paths["int8"].exists():
+        model, card = load_teacher(folder)
+        pre = card.preprocessing
+        export_teacher(model, (pre.channels, pre.size, pre.size), paths["fp32"], "compact")
+        train = load_dataset(card.dataset, "train", size=pre.size, channels=pre.channels)
+        calib = pre.normalize(train.stratified_head(settings.calib_images, seed=0).images)
+        to_int8(paths["fp32"], paths["int8"], np.ascontiguousarray(calib, np.float32))
+    (folder / "bench-compact.json").write_text(json.dumps({"budget_params": budget_params}))
+    return {**paths, "dir": folder}

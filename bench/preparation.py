@@ -1,0 +1,106 @@
+"""Inputs of a run: the teacher, one bundle per (method, K), engines per precision, all reused when present.
+
+Layout under --runs: bundle-<method>-<K>/ (K=4 ones are usually made beforehand by `vitfleet decompose`;
+missing ones are decomposed here with the settings' recipe), bench/engines/<bundle id>-<precision>/.
+Quick mode also trains a tiny teacher under --runs/teacher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.settings import BenchSettings
+from vitfleet.errors import UserError
+
+
+class BenchInputError(UserError):
+    """The teacher or a bundle the benchmark needs is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class FleetInputs:
+    method: str
+    parts: int
+    bundle_dir: Path
+    engines: dict[str, Path]      # precision -> engines folder
+    created_here: bool            # decomposed by this run (recipe in the report)
+
+
+def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
+    if settings.teacher is not None:
+        if not (settings.teacher / "teacher.json").exists():
+            raise BenchInputError(f"{settings.teacher}/teacher.json not found; train it first (make teacher) or "
+                                  "pass --teacher DIR pointing at a trained teacher")
+        return settings.teacher
+    if not settings.quick:
+        raise BenchInputError("the full benchmark needs --teacher DIR (e.g. runs/teacher); use --quick for the "
+                              "tiny self-made setup")
+    teacher_dir = settings.runs / "teacher"
+    if not (teacher_dir / "teacher.json").exists():
+        from decompose.datasets import load_dataset
+        from decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
+
+        train = load_dataset("fashion-mnist", "train").stratified_head(settings.quick_teacher_images)
+        test = load_dataset("fashion-mnist", "test").head(settings.test_images)
+        arch = arch_for_preset("tiny", train.num_classes)
+        train_teacher(train, test, arch, TrainRecipe(epochs=settings.quick_teacher_epochs), teacher_dir,
+                      "fashion-mnist", "trained:tiny", progress)
+    return teacher_dir
+
+
+def _same_teacher(bundle_dir: Path, teacher_dir: Path) -> bool:
+    from decompose.bundle import read_bundle
+    from decompose.teacher import read_card
+
+    return read_bundle(bundle_dir).teacher.weights_sha256 == read_card(teacher_dir).weights_sha256
+
+
+def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts: int,
+                  progress=None) -> tuple[Path, bool]:
+    from decompose.fusion_training import FusionRecipe
+    from decompose.pipeline import DecomposeOptions, decompose_teacher
+    from decompose.students import PartRecipe
+
+    bundle_dir = settings.runs / f"bundle-{method}-{parts}"
+    if (bundle_dir / "bundle.json").exists():
+        if not _same_teacher(bundle_dir, teacher_dir):
+            raise BenchInputError(f"{bundle_dir} was decomposed from another teacher than {teacher_dir}; move it "
+                                  "away or pass the --teacher it came from")
+        return bundle_dir, False
+    opts = DecomposeOptions(method=method, parts=parts, train_limit=settings.train_limit,  # type: ignore[arg-type]
+                            test_limit=settings.test_images, part_recipe=PartRecipe(epochs=settings.part_epochs),
+                            fusion_recipe=FusionRecipe(epochs=settings.fusion_epochs),
+                            part_budget=0.3 if settings.quick else None)
+    decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
+    return bundle_dir, True
+
+
+def ensure_engines(settings: BenchSettings, bundle_dir: Path, precision: str, progress=None) -> Path:
+    from decompose.bundle import read_bundle
+    from engines.build import build_engines
+    from engines.errors import EngineError
+    from engines.manifest import read_manifest
+
+    card = read_bundle(bundle_dir)
+    out = settings.runs / "bench" / "engines" / f"{card.bundle_id[:16]}-{precision}"
+    try:
+        manifest = read_manifest(out)
+        if manifest.bundle_id == card.bundle_id and manifest.precision == precision and any(
+                e.role == "teacher" for e in manifest.entries):
+            return out
+    except EngineError:
+        pass
+    build_engines(bundle_dir, out, precision=precision, target="cpu", calib_images=settings.calib_images,
+                  progress=progress)
+    return out
+
+
+def prepare_fleets(settings: BenchSettings, teacher_dir: Path, progress=None) -> list[FleetInputs]:
+    fleets = []
+    for parts in settings.parts:
+        for method in settings.methods:
+            bundle_dir, created = ensure_bundle(settings, teacher_dir, method, parts, progress)
+            engines = {p: ensure_engines(settings, bundle_dir, p, progress) for p in settings.precisions}
+            fleets.append(FleetInputs(method, parts, bundle_dir, engines, created))
+    return fleets
