@@ -52,6 +52,18 @@ certs: ## CA, broker/board certificates and MQTT passwords for FLEET=fleet.yaml,
 	@test -n "$(FLEET)" || { echo "usage: make certs FLEET=fleet.yaml"; exit 2; }
 	$(VITFLEET) deploy certs --fleet $(FLEET) --certs-dir .certs
 
+BUNDLE ?= $(RUNS)/bundle
+TARGET ?= cpu
+PRECISION ?= int8
+ENGINES_DIR ?= $(RUNS)/engines/$(TARGET)
+engines: ## compile BUNDLE for TARGET=cpu|pi|jetson at PRECISION=fp32|fp16|int8 into ENGINES_DIR, then check it vs PyTorch
+	$(VITFLEET) engines build --bundle $(BUNDLE) --out $(ENGINES_DIR) --target $(TARGET) --precision $(PRECISION)
+	$(VITFLEET) engines check $(ENGINES_DIR) --bundle $(BUNDLE)
+
+check-jetson: ## ON A JETSON: build fp16 + int8 TensorRT plans and check them (the only real test of the TensorRT path)
+	ENGINES_DIR=$(RUNS)/engines/jetson BUNDLE=$(BUNDLE) VITFLEET="$(if $(wildcard $(VITFLEET)),$(VITFLEET),vitfleet)" \
+	  bash engines/check_jetson.sh
+
 TEACHER ?= $(RUNS)/teacher
 bench: ## the benchmark report (docs/benchmarks.md, bench/results/); QUICK=1: tiny setup in a few minutes
 	$(if $(QUICK),nice -n 10 $(VITFLEET) bench --quick --runs $(RUNS)/bench-quick,\

@@ -4,6 +4,7 @@ Files (static batch 1 unless dynamic_batch):
   part{i}.onnx        fp32 export, the source of everything else (and of fp16 TensorRT plans)
   part{i}.fp16.onnx   fp16 for ONNX Runtime (float32 I/O)
   part{i}.int8.onnx   symmetric QDQ int8: ONNX Runtime on a Pi/CPU, and the input of int8 TensorRT plans
+  reference.npz       (target jetson) test images + PyTorch features/logits for the board-side check
   fusion.onnx         the fusion head, kept fp32: it is small, runs on the aggregator, and int8 there buys nothing
   teacher.onnx        the teacher, fp32, only for the benchmark's size/latency comparison
   part{i}.<onnx-sha8>.<precision>.trt<M.m>.sm<cc>.engine   TensorRT plans (target jetson, built on the board)
@@ -74,7 +75,8 @@ def _still_valid(out_dir: Path, bundle_id: str, fresh: list[EngineEntry]) -> lis
 def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", target: str = "cpu",
                   calib_images: int = 256, progress: Progress | None = None,
                   data_dir: str | os.PathLike[str] | None = None, dynamic_batch: bool = False,
-                  int8: Int8Settings = Int8Settings(), export_teacher: bool = True) -> Manifest:
+                  int8: Int8Settings = Int8Settings(), export_teacher: bool = True,
+                  reference_images: int = 1000) -> Manifest:
     import torch
 
     from decompose.bundle import load_fusion, load_part
@@ -140,4 +142,8 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
                         preprocessing=pre, num_parts=card.num_parts, feature_dims=[p.feature_dim for p in card.parts],
                         target=target, precision=precision, entries=entries)
     write_manifest(out_dir, manifest)
+    if target == "jetson":  # the board checks its plans against these PyTorch outputs, without torch
+        from engines.reference import write_reference
+
+        write_reference(bundle_dir, out_dir, reference_images, data_dir)
     return manifest

@@ -4,6 +4,8 @@ Per part: cosine similarity between engine and PyTorch CLS features, image by im
 Fused: the engines' features through the engine fusion head vs the PyTorch pipeline: top-1 agreement and
 both accuracies. Also the fusion engine alone on PyTorch features (max |logit difference|).
 Pass/fail: mean per-part cosine and fused agreement against the thresholds below.
+The PyTorch side comes from the bundle, or (no bundle, e.g. on a Jetson without torch) from the
+reference.npz that a jetson build saved.
 """
 
 from __future__ import annotations
@@ -27,54 +29,53 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return num / np.maximum(den, 1e-12)
 
 
-def check_engines(engines_dir: Path, bundle_dir: Path, n_images: int = 1000,
+def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 1000,
                   data_dir: str | os.PathLike[str] | None = None, backend: str = "onnxruntime",
                   precision: str | None = None, threads: int = 1) -> dict[str, Any]:
-    from decompose.bundle import read_bundle
-    from engines.calibration import bundle_images
+    from engines.reference import reference_from_bundle, reference_from_file
     from engines.runtime import load_fusion_engine, load_part_engine
 
-    engines_dir, bundle_dir = Path(engines_dir), Path(bundle_dir)
+    engines_dir = Path(engines_dir)
     manifest = read_manifest(engines_dir)
-    card = read_bundle(bundle_dir)
-    if manifest.bundle_id != card.bundle_id:
+    if bundle_dir is not None:
+        ref, _ = reference_from_bundle(Path(bundle_dir), n_images, data_dir)
+    else:
+        ref = reference_from_file(engines_dir, n_images)
+    if manifest.bundle_id != ref.bundle_id:
         raise EngineError(f"{engines_dir} was built from bundle {manifest.bundle_id!r} but {bundle_dir} is "
-                          f"{card.bundle_id!r}; check against the bundle the engines came from")
+                          f"{ref.bundle_id!r}; check against the bundle the engines came from")
     precision = precision or manifest.precision
     if precision not in THRESHOLDS:
         raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(THRESHOLDS)}")
     min_cos, min_agree = THRESHOLDS[precision]
-    x, labels = bundle_images(card, "test", n_images, data_dir)
+    x = ref.images
     mask = np.ones((len(x), manifest.num_parts), np.float32)
 
-    parts, engine_feats, torch_feats, failures = [], [], [], []
+    parts, engine_feats, failures = [], [], []
     for i in range(manifest.num_parts):
-        ref = load_part_engine(bundle_dir, i, backend="pytorch").infer(x)
         engine = load_part_engine(engines_dir, i, backend=backend, threads=threads, precision=precision)
         got = engine.infer(x)
-        cos = cosine_rows(got, ref)
+        cos = cosine_rows(got, ref.features[i])
         ok = bool(cos.mean() >= min_cos)
         if not ok:
             failures.append(f"part {i}: mean cosine {cos.mean():.5f} < {min_cos}")
         parts.append({"part": i, "engine": engine.label, "cosine_mean": float(cos.mean()),
-                      "cosine_min": float(cos.min()), "max_abs_diff": float(np.abs(got - ref).max()), "pass": ok})
+                      "cosine_min": float(cos.min()), "max_abs_diff": float(np.abs(got - ref.features[i]).max()),
+                      "pass": ok})
         engine_feats.append(got)
-        torch_feats.append(ref)
 
-    ref_head = load_fusion_engine(bundle_dir, backend="pytorch")
     head = load_fusion_engine(engines_dir, backend=backend, threads=threads)
-    torch_logits = ref_head.fuse(np.concatenate(torch_feats, 1), mask)
-    head_only = head.fuse(np.concatenate(torch_feats, 1), mask)
+    head_only = head.fuse(np.concatenate(ref.features, 1), mask)
     engine_logits = head.fuse(np.concatenate(engine_feats, 1), mask)
-    torch_pred, engine_pred = torch_logits.argmax(1), engine_logits.argmax(1)
+    torch_pred, engine_pred = ref.logits.argmax(1), engine_logits.argmax(1)
     agreement = float((torch_pred == engine_pred).mean())
     if agreement < min_agree:
         failures.append(f"fused top-1 agreement {agreement:.4f} < {min_agree}")
-    acc_torch, acc_engine = float((torch_pred == labels).mean()), float((engine_pred == labels).mean())
+    acc_torch, acc_engine = float((torch_pred == ref.labels).mean()), float((engine_pred == ref.labels).mean())
     return {
-        "engines_dir": str(engines_dir), "bundle": str(bundle_dir), "backend": backend, "precision": precision,
+        "engines_dir": str(engines_dir), "reference": ref.source, "backend": backend, "precision": precision,
         "images": int(len(x)), "parts": parts,
-        "fusion_engine": head.label, "fusion_max_abs_logit_diff": float(np.abs(head_only - torch_logits).max()),
+        "fusion_engine": head.label, "fusion_max_abs_logit_diff": float(np.abs(head_only - ref.logits).max()),
         "fused_agreement": agreement, "fused_accuracy_engine": acc_engine, "fused_accuracy_torch": acc_torch,
         "accuracy_delta_pt": 100 * (acc_engine - acc_torch),
         "thresholds": {"cosine_mean": min_cos, "fused_agreement": min_agree},

@@ -59,7 +59,8 @@ def build_cmd(
 @user_errors
 def check_cmd(
     engines_dir: Annotated[Path, typer.Argument(help="engines folder (with manifest.json)")],
-    bundle: Annotated[Path, typer.Option(help="the bundle the engines were built from")],
+    bundle: Annotated[Optional[Path], typer.Option(help="the bundle the engines were built from (default: the "
+                                                   "reference.npz a --target jetson build saved)")] = None,
     images: Annotated[int, typer.Option(min=1, help="test images to compare on")] = 1000,
     backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
     precision: Annotated[Optional[str], typer.Option(help="precision to check (default: the folder's)")] = None,

@@ -64,9 +64,9 @@ def test_int8_is_symmetric_qdq_with_float_layernorm_and_softmax(tiny_engines: Pa
 
 
 def test_int8_check_passes_and_reports(tiny_engines: Path, tiny_bundle: Path) -> None:  # noqa: F811
-    report = check_engines(tiny_engines, tiny_bundle, n_images=400)
+    report = check_engines(tiny_engines, tiny_bundle, n_images=1000)
     assert report["pass"], report["failures"]
-    assert report["images"] == 400 and report["precision"] == "int8"
+    assert report["images"] == 1000 and report["precision"] == "int8"
     assert all(p["cosine_mean"] >= 0.98 for p in report["parts"])
     assert report["fused_agreement"] >= 0.98
     assert report["fusion_max_abs_logit_diff"] < 1e-4
@@ -91,11 +91,11 @@ def test_fp16_build_check_and_int8_entries_survive_rebuild(tiny_bundle: Path, ti
     report = check_engines(folder, tiny_bundle, n_images=300)
     assert report["precision"] == "fp16" and report["pass"], report["failures"]
     assert min(p["cosine_mean"] for p in report["parts"]) >= 0.999
-    assert check_engines(folder, tiny_bundle, n_images=100, precision="int8")["pass"]
+    assert check_engines(folder, tiny_bundle, n_images=1000, precision="int8")["pass"]
 
 
 def test_cli_check_json_and_failure_exit(tiny_engines: Path, tiny_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
-    ok = runner.invoke(app, ["check", str(tiny_engines), "--bundle", str(tiny_bundle), "--images", "200", "--json"])
+    ok = runner.invoke(app, ["check", str(tiny_engines), "--bundle", str(tiny_bundle), "--images", "1000", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["pass"] is True
 
@@ -108,7 +108,7 @@ def test_cli_check_json_and_failure_exit(tiny_engines: Path, tiny_bundle: Path, 
             p.add_(torch.randn_like(p) * p.std())
     card.parts[0].weights_sha256 = save_weights(part.vit, changed / card.parts[0].weights)
     write_card(changed, card)
-    bad = runner.invoke(app, ["check", str(tiny_engines), "--bundle", str(changed), "--images", "200", "--json"])
+    bad = runner.invoke(app, ["check", str(tiny_engines), "--bundle", str(changed), "--images", "1000", "--json"])
     assert bad.exit_code == 1
     report = json.loads(bad.stdout)
     assert not report["pass"] and any(f.startswith("part 0: mean cosine") for f in report["failures"])
@@ -129,3 +129,24 @@ def test_cli_build_refuses_bad_input(tmp_path: Path, tiny_bundle: Path) -> None:
     assert result.exit_code == 2 and "give --bundle DIR" in result.output
     result = runner.invoke(app, ["check", str(tmp_path), "--bundle", str(tiny_bundle)])
     assert result.exit_code == 2 and "manifest.json not found" in result.output
+
+
+def test_jetson_build_saves_reference_for_a_torchless_check(tiny_bundle: Path, tmp_path: Path) -> None:  # noqa: F811
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "jetson"
+    build_engines(tiny_bundle, folder, precision="int8", target="jetson", export_teacher=False, reference_images=300)
+    assert (folder / "reference.npz").exists()
+    with_bundle = check_engines(folder, tiny_bundle, n_images=300)
+    script = ("import sys, json; sys.modules['torch'] = None\n"
+              "from engines.check import check_engines\n"
+              f"print(json.dumps(check_engines({str(folder)!r}, None, 300)))\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    without = json.loads(done.stdout)
+    assert without["reference"].endswith("(PyTorch outputs saved at build time)")
+    assert without["fused_agreement"] == with_bundle["fused_agreement"]
+    assert without["parts"][0]["cosine_mean"] == pytest.approx(with_bundle["parts"][0]["cosine_mean"], abs=1e-6)

@@ -94,3 +94,11 @@ def test_board_runtime_runs_without_torch(tiny_engines: Path) -> None:  # noqa: 
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(3, 10)"
+
+
+def test_check_jetson_script_explains_what_is_missing_off_a_jetson(tmp_path: Path) -> None:
+    env = {**os.environ, "ENGINES_DIR": str(tmp_path / "none"), "PYTHON": sys.executable}
+    done = subprocess.run(["bash", str(REPO / "engines" / "check_jetson.sh")], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert done.returncode == 2
+    assert "cannot import tensorrt; run this on a Jetson" in done.stderr
