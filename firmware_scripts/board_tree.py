@@ -32,7 +32,7 @@ from firmware_scripts.errors import DeployError
 from firmware_scripts.fleet_plan import BoardPlan, FleetPlan
 from firmware_scripts.templates_render import render, template_text
 
-SHIPPED_PACKAGES = ("vitfleet", "decompose", "engines", "agent", "camera", "power", "firmware_scripts")
+SHIPPED_PACKAGES = ("vitfleet", "decompose", "engines", "agent", "camera", "power", "bench", "firmware_scripts")
 REQUIRED_PACKAGES = ("vitfleet", "decompose", "engines", "agent")
 BOARD_LOCAL_DIRS = ("venv", "logs", "run", "data")  # made on the board, never synced or deleted
 STAMP_NAME = ".vitfleet-deployed.json"

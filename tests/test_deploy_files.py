@@ -247,3 +247,23 @@ def test_example_fleet_file_loads_and_plans():
     fleet = load_fleet(example)
     plan = make_plan(fleet, PARTS)
     assert plan.broker.startswith("orin") and {b.part for b in plan.boards} == {0, 1, None}
+
+
+def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):
+    """Boards never install torch: the shipped CLI must import and answer --help with torch absent."""
+    import ast
+
+    from firmware_scripts.board_tree import SHIPPED_PACKAGES
+
+    cli_source = (Path(__file__).parents[1] / "vitfleet" / "cli.py").read_text()
+    imported = {node.module.split(".")[0] for node in ast.walk(ast.parse(cli_source))
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    local = {name for name in imported if (Path(__file__).parents[1] / name).is_dir()}
+    assert local <= set(SHIPPED_PACKAGES), f"vitfleet/cli.py imports unshipped packages {local - set(SHIPPED_PACKAGES)}"
+    code = snapshot_code(tmp_path / "app")
+    for command in ("agent", "aggregator", "camera"):
+        probe = ("import sys; sys.modules['torch'] = None; sys.argv = ['vitfleet', %r, '--help']\n"
+                 "from vitfleet.cli import main\nmain()") % command
+        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(code)})
+        assert done.returncode == 0, f"{command}: {done.stderr[-800:]}"

@@ -176,6 +176,7 @@ def test_board_that_refuses_ssh_is_reported_and_the_others_go_on(fleet_env):
     done = apply(env, "--json", "--board", "board-c", "--board", "board-b", fleet_file=fleet_file, wait=60)
     rows = rows_of(done)
     assert done.returncode == 1
+    assert set(rows) == {"board-b", "board-c"}  # --board: the other boards are not touched
     assert rows["board-c"]["deploy"] == "failed" and "unreachable over SSH" in rows["board-c"]["detail"]
     assert rows["board-b"]["deploy"] == "updated" and rows["board-b"]["availability"] == "online", rows
     assert not (env["root"] / "boards" / "board-c").exists()
