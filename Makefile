@@ -43,6 +43,11 @@ demo: ## the whole fleet on this machine: bundle + engines (cached), mosquitto, 
 teacher: ## train the default Fashion-MNIST teacher (>= 90 % top-1 in < 45 min on 2 cores)
 	$(VITFLEET) teacher --dataset fashion-mnist --preset fmnist --epochs 7 --out $(RUNS)/teacher
 
+METHOD ?= devit
+PARTS ?= 4
+decompose: ## split $(RUNS)/teacher into PARTS=4 sub-ViTs with METHOD=devit|edvit into $(RUNS)/bundle-METHOD-PARTS
+	$(VITFLEET) decompose --teacher $(RUNS)/teacher --method $(METHOD) --parts $(PARTS) --out $(RUNS)/bundle-$(METHOD)-$(PARTS)
+
 deploy: ## ship FLEET=fleet.yaml to its boards over SSH and start it (BOARD="a b", DRY_RUN=1, SSH_KEY=~/.ssh/key)
 	@test -n "$(FLEET)" || { echo "usage: make deploy FLEET=fleet.yaml [BOARD=name] [DRY_RUN=1] [SSH_KEY=path]"; exit 2; }
 	$(VITFLEET) deploy apply --fleet $(FLEET) $(foreach b,$(BOARD),--board $(b)) $(if $(DRY_RUN),--dry-run) \

@@ -34,13 +34,14 @@ def teacher(
 ) -> None:
     """Train the teacher ViT (or import a timm checkpoint) and write teacher.json + teacher.safetensors."""
     from decompose.datasets import load_dataset
-    from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, train_teacher
 
     try:
         overrides = json.loads(vit_kwargs)
     except json.JSONDecodeError as exc:
         raise UserError(f"--vit-kwargs is not valid JSON ({exc.msg}); write it like '{{\"depth\": 6}}'") from exc
-    test = load_dataset(dataset, "test", data_dir)
+    test = load_dataset(dataset, "test", data_dir)  # before importing torch: a missing data set fails fast
+    from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, train_teacher
+
     if checkpoint is not None:
         if not arch:
             raise UserError("--checkpoint needs --arch <timm model name>, e.g. --arch vit_base_patch16_224")
