@@ -262,7 +262,9 @@ def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):
     assert local <= set(SHIPPED_PACKAGES), f"vitfleet/cli.py imports unshipped packages {local - set(SHIPPED_PACKAGES)}"
     code = snapshot_code(tmp_path / "app")
     for command in ("agent", "aggregator", "camera"):
+        # Drop this checkout's editable-install finder: only the shipped copy may satisfy an import.
         probe = ("import sys; sys.modules['torch'] = None; sys.argv = ['vitfleet', %r, '--help']\n"
+                 "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
                  "from vitfleet.cli import main\nmain()") % command
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(code)})
