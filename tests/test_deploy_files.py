@@ -269,3 +269,29 @@ def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):
         done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(code)})
         assert done.returncode == 0, f"{command}: {done.stderr[-800:]}"
+
+
+def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accepts(tmp_path):
+    """board-install.sh on a Jetson calls `vitfleet engines build --backend tensorrt` before any service starts.
+
+    No GPU here: the engines CLI must accept the flags and stop at the empty engines folder (a UserError
+    about the manifest, not a usage error), and the script must stop before starting services.
+    """
+    home = tmp_path / "orin"
+    fleet = parse_fleet({"name": "j", "boards": [
+        {"name": "orin", "kind": "jetson-orin", "install_dir": str(home), "python": sys.executable,
+         "service_manager": "process"}]})
+    plan = make_plan(fleet, PARTS[:1])
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    stage_board(fleet, plan, fleet.board("orin"), home, bundle, None, None, snapshot_code(tmp_path / "code"))
+    (home / "engines").mkdir()
+    env = (home / "config" / "board.env").read_text()
+    # kind jetson-* would run apt provisioning (needs a real JetPack); this test covers the TensorRT step only.
+    (home / "config" / "board.env").write_text(env.replace("VITFLEET_PROVISION_SCRIPT=provision-jetson.sh",
+                                                           "VITFLEET_PROVISION_SCRIPT="))
+    done = subprocess.run([str(home / "bin" / "board-install.sh"), "install"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "manifest.json not found" in done.stderr and "No such option" not in done.stderr, done.stderr[-800:]
+    assert not (home / "run").exists(), "services were started although the engine build failed"
