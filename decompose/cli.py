@@ -96,6 +96,8 @@ def decompose(
     epochs: Annotated[int, typer.Option(min=1, help="training epochs per part")] = 10,
     fusion_epochs: Annotated[int, typer.Option(min=1)] = 15,
     part_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="fusion training part dropout")] = 0.15,
+    joint_epochs: Annotated[int, typer.Option(min=0, help="DeViT ensemble stage: fine-tune the backbones "
+                                                          "jointly with the fusion head for N epochs (0 = frozen)")] = 0,
     no_other_class: Annotated[bool, typer.Option("--no-other-class", help="ED-ViT: no extra 'other' logit")] = False,
     seed: int = 0,
     train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
@@ -116,7 +118,7 @@ def decompose(
     if part_budget is not None and not 0 < part_budget <= 1:
         raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {part_budget}")
     opts = DecomposeOptions(method=method, parts=parts, partition=partition, part_budget=part_budget,
-                            other_class=not no_other_class, seed=seed, train_limit=train_limit,
+                            other_class=not no_other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
                             test_limit=test_limit, part_recipe=PartRecipe(epochs=epochs, seed=seed),
                             fusion_recipe=FusionRecipe(epochs=fusion_epochs, part_dropout=part_dropout, seed=seed))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None

@@ -87,3 +87,44 @@ def fused_accuracy(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, missi
     if missing is not None:
         mask[:, missing] = 0.0
     return float((head(feats, mask).argmax(1) == y).float().mean())
+
+
+def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
+                epochs: int, backbone_lr_scale: float = 0.1, teacher_cls: torch.Tensor | None = None,
+                teacher_labels: torch.Tensor | None = None, progress=None, task=None) -> list[float]:
+    """DeViT's ensemble stage with the backbones fine-tuned jointly (after the frozen-feature warm start).
+
+    Part dropout stays on, so fine-tuning cannot teach the head to rely on every board being there.
+    """
+    gen = torch.Generator().manual_seed(recipe.seed + 1)
+    k = len(parts)
+    steps = -(-len(x) // recipe.batch_size) * epochs
+    params = [{"params": [p for m in parts for p in m.parameters()], "lr": recipe.lr * backbone_lr_scale},
+              {"params": list(head.parameters()), "lr": recipe.lr * 0.5}]
+    opt = torch.optim.AdamW(params, weight_decay=recipe.weight_decay)
+    sched = warmup_cosine(opt, steps, max(1, steps // 20))
+    losses: list[float] = []
+    for m in parts:
+        m.train()
+    head.train()
+    for _ in range(epochs):
+        for idx in batches(len(x), recipe.batch_size, gen):
+            feats = torch.cat([m(x[idx]) for m in parts], dim=1)
+            mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
+            token = head.token(feats, mask)
+            logits = head.classifier(token)
+            loss = F.cross_entropy(logits, y[idx])
+            if head.kind == "devit" and teacher_cls is not None and teacher_labels is not None:
+                loss = ((1 - recipe.alpha) * loss + recipe.alpha * F.cross_entropy(logits, teacher_labels[idx])
+                        + recipe.mse_weight * F.mse_loss(token, teacher_cls[idx]))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            if progress is not None:
+                progress.update(task, advance=1)
+    for m in parts:
+        m.eval()
+    head.eval()
+    return losses

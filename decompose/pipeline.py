@@ -24,7 +24,7 @@ from decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write
 from decompose.checkpoints import load_weights, save_weights
 from decompose.datasets import ImageDataset, load_dataset
 from decompose.fusion import FusionHead, PartFeatures
-from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion
+from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from decompose.partition import confusion_partition, random_partition, validate_partition
 from decompose.placement import PartCost, place_parts, size_shares
 from decompose.prune import prune_classwise, prune_to_budget, replace_head
@@ -48,6 +48,7 @@ class DecomposeOptions:
     partition: Literal["random", "confusion"] = "random"
     part_budget: float | None = None     # fraction of teacher params for a part (before fleet shares)
     other_class: bool = True             # ED-ViT: extra "other" logit trained on out-of-subset images
+    joint_epochs: int = 0                # DeViT ensemble stage: also fine-tune the backbones for this many epochs
     part_recipe: PartRecipe = field(default_factory=PartRecipe)
     fusion_recipe: FusionRecipe = field(default_factory=FusionRecipe)
     seed: int = 0
@@ -170,8 +171,19 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
     steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
     task = progress.add_task("fusion head", total=steps) if progress else None
-    train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls, teacher_labels=targets.logits.argmax(1),
+    teacher_labels = targets.logits.argmax(1)
+    train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls, teacher_labels=teacher_labels,
                  progress=progress, task=task)
+    if opts.joint_epochs > 0:
+        steps = -(-len(x) // opts.fusion_recipe.batch_size) * opts.joint_epochs
+        task = progress.add_task("joint fine-tune (parts + fusion)", total=steps) if progress else None
+        train_joint(head, parts, x, y, opts.fusion_recipe, opts.joint_epochs, teacher_cls=targets.cls,
+                    teacher_labels=teacher_labels, progress=progress, task=task)
+        for spec, part in zip(specs, parts):
+            spec.weights_sha256 = save_weights(part.vit, out / spec.weights)
+            # The part files changed: drop their stage markers so a re-run retrains instead of mixing states.
+            (out / f"part{spec.index}.json").unlink(missing_ok=True)
+        feats_test = part_features(parts, xt)
     fusion_sha = save_weights(head, out / "fusion.safetensors")
 
     # 5. evaluation + card
@@ -214,7 +226,8 @@ def demo_bundle(work_dir: Path, progress=None, parts: int = 2) -> Path:
         train = load_dataset("fashion-mnist", "train").stratified_head(12000)
         test = load_dataset("fashion-mnist", "test")
         arch = arch_for_preset("tiny", train.num_classes)
-        train_teacher(train, test, arch, TrainRecipe(epochs=3), teacher_dir, "fashion-mnist", "trained:tiny", progress)
+        recipe = TrainRecipe(epochs=4, lr=3e-3, augment=False, warmup_epochs=0.25)
+        train_teacher(train, test, arch, recipe, teacher_dir, "fashion-mnist", "trained:tiny", progress)
     opts = DecomposeOptions(method="devit", parts=parts, part_budget=0.3, train_limit=12000,
                             part_recipe=PartRecipe(epochs=3), fusion_recipe=FusionRecipe(epochs=8))
     decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)

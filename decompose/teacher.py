@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,10 @@ def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe
     start_epoch, elapsed = 0, 0.0
     if (state_dir / "progress.json").exists():
         start_epoch, elapsed = _load_state(state_dir, model, opt)
-        for _ in range(start_epoch * steps_per_epoch):
-            sched.step()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fast-forwarding the schedule before any optimizer step is intended
+            for _ in range(start_epoch * steps_per_epoch):
+                sched.step()
     gen = torch.Generator().manual_seed(recipe.seed + start_epoch)
     task = progress.add_task("teacher", total=total, completed=start_epoch * steps_per_epoch) if progress else None
     losses: list[float] = []

@@ -69,7 +69,10 @@ def build_vit(arch: ViTArch):  # -> timm VisionTransformer
     from timm.layers.attention import Attention
     from timm.models.vision_transformer import VisionTransformer
 
-    model = VisionTransformer(**arch.timm_kwargs())
+    kwargs = arch.timm_kwargs()
+    if arch.blocks is not None:
+        kwargs["num_heads"] = 1  # pruned widths need not divide evenly; the real blocks are set below
+    model = VisionTransformer(**kwargs)
     if arch.blocks is not None:
         for block, shape in zip(model.blocks, arch.blocks):
             block.attn = Attention(arch.embed_dim, num_heads=shape.num_heads, attn_head_dim=shape.head_dim,

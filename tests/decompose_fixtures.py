@@ -22,14 +22,14 @@ def fmnist_slices() -> tuple[ImageDataset, ImageDataset]:
 
 @pytest.fixture(scope="session")
 def tiny_teacher(tmp_path_factory: pytest.TempPathFactory, fmnist_slices) -> tuple[Path, TeacherCard]:
-    """preset `tiny` (48 wide, depth 4, patch 7) trained two epochs on 3,000 images."""
+    """preset `tiny` (48 wide, depth 4, patch 7) trained four epochs on 3,000 images (~74 % test top-1)."""
     train, test = fmnist_slices
     out = tmp_path_factory.mktemp("teacher")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny model on a shared 2-core machine: one thread is faster
     try:
-        card = train_teacher(train, test, arch_for_preset("tiny", 10), TrainRecipe(epochs=2, batch_size=64),
-                             out, "fashion-mnist", "trained:tiny")
+        recipe = TrainRecipe(epochs=4, batch_size=64, lr=3e-3, augment=False, warmup_epochs=0.25)
+        card = train_teacher(train, test, arch_for_preset("tiny", 10), recipe, out, "fashion-mnist", "trained:tiny")
     finally:
         torch.set_num_threads(threads)
     return out, card

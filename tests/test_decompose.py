@@ -184,3 +184,14 @@ def test_bundle_with_missing_part_is_refused(devit_bundle: Path, tmp_path: Path)
     (bad / "part1.safetensors").unlink()
     with pytest.raises(BundleError, match="lacks part1.safetensors"):
         read_bundle(bad)
+
+
+def test_devit_joint_finetune_keeps_bundle_consistent(tiny_teacher, tmp_path: Path) -> None:
+    folder, _ = tiny_teacher
+    card = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=2, part_budget=0.3,
+                                                                joint_epochs=1, **FAST))
+    assert card.metrics["fused_top1"] > 0.5, card.metrics
+    # Fine-tuning rewrote the part files: the card's checksums must describe the new files.
+    for i in range(2):
+        assert load_part(tmp_path, i)(torch.zeros(1, 1, 28, 28)).shape[0] == 1
+    assert not (tmp_path / "part0.json").exists()  # stale stage markers are gone
