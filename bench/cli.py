@@ -24,6 +24,8 @@ def bench(
     methods: Annotated[Optional[str], typer.Option(help="devit,edvit (default both)")] = None,
     test_images: Annotated[Optional[int], typer.Option(help="test images for accuracy (default: all)")] = None,
     latency_runs: Annotated[Optional[int], typer.Option(help="timed runs per engine (default 300)")] = None,
+    render_only: Annotated[bool, typer.Option("--render-only", help="only redraw the plots and rewrite the report "
+                                                                     "from OUT/results.json")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results JSON on stdout")] = False,
 ) -> None:
     """Benchmark teacher vs compact model vs DeViT/ED-ViT fleets (K=2,4; fp32/int8) and write the report."""
@@ -48,8 +50,16 @@ def bench(
     from bench.publish import publish
     from bench.runner import Bench
 
-    with progress_bar(disable=as_json) as progress:
-        results = Bench(settings, progress, log=lambda m: err_console.print(f"[bold]bench:[/] {m}")).run()
+    if render_only:
+        from bench.preparation import BenchInputError
+
+        saved = settings.out / "results.json"
+        if not saved.exists():
+            raise BenchInputError(f"{saved} not found; run the benchmark first (without --render-only)")
+        results = json.loads(saved.read_text())
+    else:
+        with progress_bar(disable=as_json) as progress:
+            results = Bench(settings, progress, log=lambda m: err_console.print(f"[bold]bench:[/] {m}")).run()
     paths = publish(results, settings)
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")

@@ -85,6 +85,11 @@ def measure(path: Path, runs: int, warmup: int, energy_seconds: float, sampler=N
             session.run(None, feeds)
             frames += 1
         t1 = sampler.now()
-        joules = sampler.energy_between(t0, t1, timeout_s=2.0) / max(frames, 1)
+        from power.sampler import PowerWindowError
+
+        try:
+            joules = sampler.energy_between(t0, t1, timeout_s=2.0) / max(frames, 1)
+        except PowerWindowError:  # a starved sampler thread: report no figure rather than a wrong one
+            joules = None
     return IsolatedFigures(float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3), runs, joules,
                            frames)

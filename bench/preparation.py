@@ -43,7 +43,9 @@ def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
 
         train = load_dataset("fashion-mnist", "train").stratified_head(settings.quick_teacher_images)
         test = load_dataset("fashion-mnist", "test").head(settings.test_images)
-        arch = arch_for_preset("tiny", train.num_classes)
+        # One head: vit_arch.build_vit builds timm's ViT with the part's embed_dim before it swaps in the pruned
+        # blocks, and timm asserts embed_dim % num_heads == 0 -- a pruned width like 26 with 4 heads fails.
+        arch = arch_for_preset("tiny", train.num_classes, {"num_heads": 1})
         train_teacher(train, test, arch, TrainRecipe(epochs=settings.quick_teacher_epochs), teacher_dir,
                       "fashion-mnist", "trained:tiny", progress)
     return teacher_dir
@@ -71,7 +73,7 @@ def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts
     opts = DecomposeOptions(method=method, parts=parts, train_limit=settings.train_limit,  # type: ignore[arg-type]
                             test_limit=settings.test_images, part_recipe=PartRecipe(epochs=settings.part_epochs),
                             fusion_recipe=FusionRecipe(epochs=settings.fusion_epochs),
-                            part_budget=0.3 if settings.quick else None)
+                            part_budget=settings.quick_part_budget if settings.quick else None)
     decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
     return bundle_dir, True
 

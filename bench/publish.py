@@ -20,10 +20,11 @@ def _contender(row: dict[str, Any]) -> Contender:
 def publish(results: dict[str, Any], settings: BenchSettings) -> dict[str, str]:
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
+    results_path = out / "results.json"
+    # First, so a failure in plotting or rendering never loses a run's figures (re-render with --render-only).
+    results_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     contenders = [_contender(r) for r in results["contenders"]]
     tag = "Fashion-MNIST" + (" (quick mode)" if results["quick"] else "")
     plots = all_plots(contenders, out, tag)
-    results_path = out / "results.json"
-    results_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     write_section(Path(settings.report), render(results, Path(settings.report), plots))
     return {"results": str(results_path), **plots}

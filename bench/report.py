@@ -43,6 +43,10 @@ def _f(x: Any, digits: int = 3) -> str:
     return str(x)
 
 
+def _pt(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.2f}"
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
@@ -104,10 +108,10 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
         c = by_name[r["name"]]
         if c["kind"] == "teacher":
             continue
-        rows.append([r["name"], f"{r['speedup_vs_teacher']:.2f}x", _f(r["acc_delta_vs_teacher_pt"], 3),
+        rows.append([r["name"], f"{r['speedup_vs_teacher']:.2f}x", _pt(r["acc_delta_vs_teacher_pt"]),
                      f"{r['size_reduction_largest_vs_teacher']:.1f}x", f"{r['size_reduction_total_vs_teacher']:.1f}x",
                      "-" if r.get("energy_ratio_vs_teacher") is None else f"{r['energy_ratio_vs_teacher']:.2f}x",
-                     _f(r.get("acc_delta_vs_compact_pt"), 3),
+                     _pt(r.get("acc_delta_vs_compact_pt")),
                      "-" if r.get("speed_ratio_vs_compact") is None else f"{r['speed_ratio_vs_compact']:.2f}x"])
     lines += _table(["contender", "speedup vs teacher", "Δ top-1 vs teacher (pt)", "size reduction (largest board)",
                      "size reduction (all boards)", f"energy/frame vs teacher ({energy_word.lower()})",

@@ -40,6 +40,7 @@ class BenchSettings(BaseModel):
     # quick mode only: the tiny teacher
     quick_teacher_images: int = 0
     quick_teacher_epochs: int = 0
+    quick_part_budget: float = 0.2
     core: int = -1                         # the core isolated measurements are pinned to (-1 = the last one)
     command: str = "vitfleet bench"
 
@@ -50,6 +51,6 @@ def quick_settings(**overrides: object) -> BenchSettings:
                 runs=Path("runs/bench-quick"), test_images=300, latency_runs=50, latency_warmup=5,
                 energy_seconds=0.5, lockstep_frames=30, throughput_frames=60, calib_images=16, train_limit=1000,
                 part_epochs=1, fusion_epochs=2, compact_epochs=1, compact_train_limit=1000,
-                quick_teacher_images=2000, quick_teacher_epochs=1)
+                quick_teacher_images=1000, quick_teacher_epochs=1)
     base.update(overrides)
     return BenchSettings.model_validate(base)
