@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import yaml
 from deploy_sshd import loopback_sshd  # noqa: F401
@@ -194,6 +195,13 @@ def _runner_home(tmp_path: Path, services: dict[str, str]) -> Path:
     return home
 
 
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
 def _run(home: Path, action: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(home / "bin" / "vitfleet-services"), action], capture_output=True, text=True,
                           timeout=30)
@@ -220,12 +228,18 @@ def test_process_runner_starts_restarts_on_failure_and_stops(tmp_path):
         # A service removed from the list is stopped by the next start/ensure.
         (home / "config" / "services.list").write_text("steady\tsleep 300\n")
         assert "stopped: flaky" in _run(home, "ensure").stdout
+        group = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == int(steady_pid)]
+        assert any("sleep" in " ".join(p.cmdline()) for p in group), "the service itself is not in the group"
     finally:
         _run(home, "stop")
     status = _run(home, "status")
     assert status.returncode == 3 and "stopped: steady" in status.stdout
-    with pytest.raises(ProcessLookupError):
-        os.kill(int(steady_pid), 0)
+    # The loop and the service it ran are gone (zombies waiting for a non-reaping init count as gone).
+    for proc in group:
+        try:
+            assert proc.status() == psutil.STATUS_ZOMBIE, f"{proc.cmdline()} survived stop"
+        except psutil.NoSuchProcess:
+            pass
 
 
 def test_certs_json_names_files_but_never_prints_secrets(tmp_path):
