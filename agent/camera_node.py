@@ -88,7 +88,7 @@ class CameraNode:
             return
         try:
             data = json.loads(bytes(payload))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
             self.malformed.record(topic, "json", str(exc))
             return
         reason = _check_prediction(data)

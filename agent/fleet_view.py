@@ -77,7 +77,7 @@ class FleetView:
     def _json(self, topic: str, payload: bytes) -> Any:
         try:
             return json.loads(bytes(payload))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
             self.malformed.record(topic, "json", str(exc))
             return None
 
