@@ -24,6 +24,10 @@ def bench(
     methods: Annotated[Optional[str], typer.Option(help="devit,edvit (default both)")] = None,
     test_images: Annotated[Optional[int], typer.Option(help="test images for accuracy (default: all)")] = None,
     latency_runs: Annotated[Optional[int], typer.Option(help="timed runs per engine (default 300)")] = None,
+    train_limit: Annotated[Optional[int], typer.Option(help="training images for bundles the bench decomposes "
+                                                           "itself (default 30000)")] = None,
+    part_epochs: Annotated[Optional[int], typer.Option(help="part epochs for bundles the bench decomposes (default 4)")] = None,
+    compact_epochs: Annotated[Optional[int], typer.Option(help="epochs of the compact single model (default 7)")] = None,
     render_only: Annotated[bool, typer.Option("--render-only", help="only redraw the plots and rewrite the report "
                                                                      "from OUT/results.json")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results JSON on stdout")] = False,
@@ -35,7 +39,8 @@ def bench(
     from vitfleet.console import err_console, progress_bar
 
     given = {k: v for k, v in dict(teacher=teacher, runs=runs, out=out, report=report, test_images=test_images,
-                                    latency_runs=latency_runs).items() if v is not None}
+                                    latency_runs=latency_runs, train_limit=train_limit,
+                                    part_epochs=part_epochs, compact_epochs=compact_epochs).items() if v is not None}
     if parts:
         given["parts"] = [int(p) for p in parts.split(",")]
     if methods:
