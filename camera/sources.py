@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -91,6 +92,7 @@ class ReconnectingSource(FrameSource):
         self._source: FrameSource | None = None
         self.reconnects = 0
         self.failures = 0
+        self.delays: deque[float] = deque(maxlen=32)  # the backoff actually applied, newest last
         try:
             # A wrong URI (CameraError) fails loudly here; a stream that is merely down is retried in read().
             self._source = opener()
@@ -108,6 +110,7 @@ class ReconnectingSource(FrameSource):
                 except (CameraError, SourceLost, OSError) as exc:
                     self.failures += 1
                     log.warning("camera source still unavailable (%s); retrying in %.1f s", exc, delay)
+                    self.delays.append(delay)
                     self._stop.wait(delay)
                     delay = min(delay * 2, self.max_delay)
                     continue
@@ -121,6 +124,7 @@ class ReconnectingSource(FrameSource):
                 log.warning("camera source lost (%s); reconnecting in %.1f s", exc, delay)
                 self._source.close()
                 self._source = None
+                self.delays.append(delay)
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.max_delay)
         return None
