@@ -133,15 +133,16 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
         node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=10, duration=60, drain=1.0)
         try:
             assert wait_until(lambda: node.counts["predictions"] >= 20, 20), node.counts
-            # ~16 kbit/s out of the namespace: below the ~25 kbit/s agent1 sends (features + stats + power), so
-            # its queue fills to the limit: every message waits seconds, the overflow is dropped and resent.
-            slowed_at = time.time_ns()
-            link.shape("16kbit", 6000)
+            # ~8 kbit/s out of the namespace: below what agent1 sends (features + stats + power) even when it is
+            # starved, so its queue fills to the limit: every message waits seconds, the overflow is dropped and
+            # resent.
+            link.shape("8kbit", 6000)
             agg = fleet.procs.children["aggregator"].proc.pid
             rss_before = psutil.Process(agg).memory_info().rss
             assert wait_until(lambda: fleet.view.snapshot()["stats"].get("aggregator", {}).get("late", 0) >= 10, 40,
                               step=0.25), fleet.view.snapshot()["stats"].get("aggregator")
-            time.sleep(4.0)
+            late_at = time.time_ns()   # from here the queue is full: agent1's features come too late
+            time.sleep(5.0)
             agg_stats = fleet.view.snapshot()["stats"]["aggregator"]
             rss_after = psutil.Process(agg).memory_info().rss
             healed_at = time.time_ns()
@@ -163,11 +164,11 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
         broker.close()
         link.down()
 
-    slow = [r for r in rows if slowed_at + 3e9 < r["capture_ns"] < healed_at]
-    assert len(slow) >= 30
+    slow = [r for r in rows if late_at < r["capture_ns"] < healed_at]
+    assert len(slow) >= 25
     # The deadline holds: what agent1 could not deliver in time is masked, and the answer is not held back.
     # (agent0, on the host, may itself miss the deadline now and then on a loaded machine: flagged the same way)
-    assert np.mean([1 in r["missing_parts"] for r in slow]) >= 0.6, [r["missing_parts"] for r in slow]
+    assert np.mean([1 in r["missing_parts"] for r in slow]) >= 0.8, [r["missing_parts"] for r in slow]
     waits = np.array([(r["fused_ns"] - r["capture_ns"]) / 1e6 - min(p["arrival_ms"] for p in r["parts"])
                       for r in slow if r["degraded"]])
     assert np.median(waits) <= DEADLINE_MS + 100 and np.percentile(waits, 95) <= DEADLINE_MS + 400, \
