@@ -100,7 +100,12 @@ def choose_camera(opts: DemoOptions) -> str:
 
 
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
+    import signal
+
     from engines.manifest import read_manifest
+
+    # SIGTERM (e.g. `timeout`) must tear the fleet down like Ctrl-C: the children run in their own sessions.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     work = opts.work_dir
     work.mkdir(parents=True, exist_ok=True)
