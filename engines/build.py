@@ -82,8 +82,11 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
     from decompose.bundle import load_fusion, load_part
     from engines import export
 
-    if precision not in PRECISIONS:
-        raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISIONS + ("all",):
+        raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} or all")
+    # "all": fp16 and int8 files side by side (for latency tables); agents default to int8.
+    made = ["fp16", "int8"] if precision == "all" else [p for p in (precision,) if p != "fp32"]
+    default_precision = "int8" if precision == "all" else precision
     if target not in TARGETS:
         raise EngineError(f"unknown target {target!r}; use one of {', '.join(TARGETS)}")
     bundle_dir, out_dir = Path(bundle_dir), Path(out_dir)
@@ -92,7 +95,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
     pre = card.preprocessing
     image_shape = (pre.channels, pre.size, pre.size)
     teacher_dir = resolve_teacher(bundle_dir, card) if export_teacher else None
-    steps = card.num_parts * (1 + (precision != "fp32")) + 1 + (teacher_dir is not None)
+    steps = card.num_parts * (1 + len(made)) + 1 + (teacher_dir is not None)
     task = progress.add_task(f"engines {target} {precision}", total=steps) if progress else None
 
     def advance(what: str) -> None:
@@ -100,7 +103,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
             progress.update(task, advance=1, description=f"engines: {what}")
 
     calibration = None
-    if precision == "int8":
+    if "int8" in made:
         calibration, _ = bundle_images(card, "train", calib_images, data_dir)
     entries: list[EngineEntry] = []
     threads = torch.get_num_threads()
@@ -113,14 +116,14 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
             fp32 = onnx_entry(out_dir, exported.path.name, "part", i, "fp32", None, spec.weights_sha256)
             entries.append(fp32)
             advance(f"part {i} exported")
-            if precision == "fp16":
-                to_fp16(exported.path, out_dir / f"part{i}.fp16.onnx")
-            elif precision == "int8":
-                to_int8(exported.path, out_dir / f"part{i}.int8.onnx", calibration, int8)
-            if precision != "fp32":
-                entries.append(onnx_entry(out_dir, f"part{i}.{precision}.onnx", "part", i, precision, fp32.sha256,
+            for p in made:
+                if p == "fp16":
+                    to_fp16(exported.path, out_dir / f"part{i}.fp16.onnx")
+                else:
+                    to_int8(exported.path, out_dir / f"part{i}.int8.onnx", calibration, int8, target)
+                entries.append(onnx_entry(out_dir, f"part{i}.{p}.onnx", "part", i, p, fp32.sha256,
                                           spec.weights_sha256))
-                advance(f"part {i} {precision}")
+                advance(f"part {i} {p}")
         fusion = export.export_fusion(load_fusion(bundle_dir, card), card.fusion.feature_dims,
                                       out_dir / "fusion.onnx", card.bundle_id, dynamic_batch)
         entries.append(onnx_entry(out_dir, fusion.path.name, "fusion", None, "fp32", None,
@@ -140,7 +143,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
     entries += _still_valid(out_dir, card.bundle_id, entries)
     manifest = Manifest(bundle_id=card.bundle_id, method=card.method, class_names=card.class_names,
                         preprocessing=pre, num_parts=card.num_parts, feature_dims=[p.feature_dim for p in card.parts],
-                        target=target, precision=precision, entries=entries)
+                        target=target, precision=default_precision, entries=entries)
     write_manifest(out_dir, manifest)
     if target == "jetson":  # the board checks its plans against these PyTorch outputs, without torch
         from engines.reference import write_reference

@@ -15,7 +15,7 @@ app = typer.Typer(help="Compile a bundle into engines for a board, check them ag
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
                                                                     "Debian package's folder)")]
-PRECISION_HELP = "fp32, fp16 or int8 (symmetric QDQ, calibrated on training images)"
+PRECISION_HELP = "fp32, fp16, int8 (symmetric QDQ, calibrated on training images) or all (fp16 + int8)"
 
 
 @app.command("build")

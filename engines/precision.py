@@ -1,8 +1,8 @@
 """fp32 ONNX -> fp16 ONNX and int8 symmetric-QDQ ONNX, with onnxruntime's own tools.
 
 int8: static QDQ with zero point 0 everywhere (symmetric activations and weights, the form TensorRT's
-explicit quantization accepts), per-channel weights, full int8 range (reduce_range off: no VNNI overflow
-concern for ARM/TensorRT targets, and it halves the rounding error). Only MatMul/Gemm/Conv get Q/DQ pairs:
+explicit quantization accepts), per-channel weights, full 8-bit weights for Pi and Jetson (7-bit for the x86
+`cpu` target, see Int8Settings.reduce_range). Only MatMul/Gemm/Conv get Q/DQ pairs:
 LayerNormalization, Softmax and the residual Adds stay float, where int8 costs accuracy for no speed.
 The same QDQ file is what a Jetson's TensorRT builds its int8 plan from.
 
@@ -41,6 +41,11 @@ class Int8Settings:
     # The patch-embedding Conv reads the raw normalised image: int8 there took the tiny fixture's mean feature
     # cosine from 0.999 to 0.985 (min 0.96 -> 0.40), more than every other layer together, for one small layer.
     quantize_patch_embed: bool = False
+    # 7-bit weights. ORT's x86 int8 kernels without VNNI (AVX2 u8s8) saturate int16 partial sums with full
+    # 8-bit weights: on this machine that cost 10x the feature error (cosine 0.99935 vs 0.99995 with 7-bit
+    # weights, or with the same file run unfused). ARM (Pi) and TensorRT do not saturate: full range there.
+    # None = decided by the build target (cpu: 7-bit; pi, jetson: 8-bit).
+    reduce_range: bool | None = None
     exclude_nodes: list[str] = field(default_factory=list)
 
 
@@ -86,7 +91,8 @@ def _activation_matmuls(model) -> list[str]:  # onnx.ModelProto
             if n.op_type == "MatMul" and not any(i in weights or i in consts for i in n.input)]
 
 
-def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Settings = Int8Settings()) -> Path:
+def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Settings = Int8Settings(),
+            target: str = "cpu") -> Path:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -106,6 +112,7 @@ def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Setting
     if not settings.quantize_activation_matmuls:
         exclude += _activation_matmuls(model)
     input_name = model.graph.input[0].name
+    reduce_range = settings.reduce_range if settings.reduce_range is not None else target == "cpu"
     if not settings.quantize_patch_embed:
         exclude += [n.name for n in model.graph.node if n.op_type == "Conv" and input_name in n.input]
     # Biases stay float: a DequantizeLinear of an int32 bias is ORT-only, TensorRT's Q/DQ are int8.
@@ -117,7 +124,7 @@ def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Setting
         with contextlib.redirect_stdout(io.StringIO()):
             quantize_static(str(prepped), str(dst), ArrayCalibrationReader(input_name, calibration),
                             quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANTIZED_OP_TYPES,
-                            per_channel=settings.per_channel, reduce_range=False, activation_type=QuantType.QInt8,
+                            per_channel=settings.per_channel, reduce_range=reduce_range, activation_type=QuantType.QInt8,
                             weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
                             calibrate_method=methods[settings.calibrate_method], extra_options=extra)
     finally:

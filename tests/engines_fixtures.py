@@ -17,7 +17,7 @@ from bundle_fixture import tiny_bundle  # noqa: F401 - re-exported fixture
 def tiny_engines(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
     from engines.build import build_engines
 
-    folder = tmp_path_factory.getbasetemp() / "tiny_engines_int8"
+    folder = tmp_path_factory.getbasetemp() / "tiny_engines_int8_cpu"
     if not (folder / "manifest.json").exists():
-        build_engines(tiny_bundle, folder, precision="int8", target="pi", calib_images=256)
+        build_engines(tiny_bundle, folder, precision="int8", target="cpu", calib_images=256)
     return folder

@@ -32,7 +32,7 @@ runner = CliRunner()
 
 def test_manifest_describes_every_file(tiny_engines: Path) -> None:  # noqa: F811
     m = read_manifest(tiny_engines)
-    assert (m.bundle_id, m.num_parts, m.feature_dims, m.precision, m.target) == ("tiny-test-bundle", 2, [32, 32], "int8", "pi")
+    assert (m.bundle_id, m.num_parts, m.feature_dims, m.precision, m.target) == ("tiny-test-bundle", 2, [32, 32], "int8", "cpu")
     kinds = sorted((e.role, e.part, e.precision) for e in m.entries)
     assert kinds == [("fusion", None, "fp32"), ("part", 0, "fp32"), ("part", 0, "int8"), ("part", 1, "fp32"),
                      ("part", 1, "int8"), ("teacher", None, "fp32")]
@@ -137,8 +137,10 @@ def test_jetson_build_saves_reference_for_a_torchless_check(tiny_bundle: Path, t
     import sys
 
     folder = tmp_path / "jetson"
-    build_engines(tiny_bundle, folder, precision="int8", target="jetson", export_teacher=False, reference_images=300)
-    assert (folder / "reference.npz").exists()
+    manifest = build_engines(tiny_bundle, folder, precision="all", target="jetson", export_teacher=False,
+                             reference_images=300)
+    assert manifest.precision == "int8" and (folder / "reference.npz").exists()
+    assert sorted(e.precision for e in manifest.entries if e.part == 0) == ["fp16", "fp32", "int8"]
     with_bundle = check_engines(folder, tiny_bundle, n_images=300)
     script = ("import sys, json; sys.modules['torch'] = None\n"
               "from engines.check import check_engines\n"
