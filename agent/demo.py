@@ -162,8 +162,9 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         if interrupted:
             procs.stop("camera")
         code = camera.proc.wait(timeout=30)
+        codes = procs.stop_all()  # SIGTERM: each publishes its last stats and offline, the aggregator flushes its log
+        time.sleep(0.2)  # let the view take delivery of those last messages
         final = view.snapshot()
-        codes = procs.stop_all()  # SIGTERM: each publishes offline, the aggregator flushes its log
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     if opts.accuracy and not interrupted:
         result.update(compare_accuracy(engines_dir, bundle_dir, result, opts.frames))

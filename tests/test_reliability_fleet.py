@@ -148,6 +148,7 @@ def test_broker_restart_everyone_reconnects_and_availability_tells_the_truth(bro
             victim.wait(5)
             assert wait_until(lambda: avail.latest("agent1", since=killed_at) == "offline", 5)
             assert all(avail.latest(b) == "online" for b in ("agent0", "aggregator"))
+            time.sleep(1.5)  # keep the camera running past killed_at + 0.5 s so there are frames to judge below
         finally:
             node.stop()
             thread.join(15)
