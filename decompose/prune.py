@@ -58,7 +58,10 @@ def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio:
     if shape == "width":
         kwargs.update(prune_head_dims=True, prune_num_heads=False)
     else:
-        kwargs.update(prune_head_dims=False, prune_num_heads=True, head_pruning_ratio=ratio)
+        # Never remove every head of a block: cap the head ratio so the smallest block keeps one.
+        fewest = min(b.attn.num_heads for b in model.blocks)
+        kwargs.update(prune_head_dims=False, prune_num_heads=fewest > 1,
+                      head_pruning_ratio=min(ratio, (fewest - 1) / fewest))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch-pruning warns about pos_embed/cls_token dims it handles correctly
         pruner = tp.pruner.MetaPruner(model, x[:2], importance=tp.importance.GroupTaylorImportance(), **kwargs)
