@@ -268,12 +268,7 @@ class Aggregator:
         for t in self._threads:
             t.join(timeout=2.0)
         # Last stats (hop, fusion, power per frame), so a run shorter than one stats interval still reports them.
-        if self.link.connected.is_set():
-            info = self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()), qos=1)
-            try:
-                info.wait_for_publish(timeout=1.0)
-            except (RuntimeError, ValueError):
-                pass
+        self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
         self.link.stop(final=Will(self.topics.available(self.board), b"offline"))
         if self.log is not None:
             self.log.close()

@@ -169,12 +169,7 @@ class BoardAgent:
         if self._camera is not None:
             self._camera.close()
         # A last stats message, so a short run (fewer frames than one stats interval) still reports this board.
-        if self.link.connected.is_set():
-            info = self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()), qos=1)
-            try:
-                info.wait_for_publish(timeout=1.0)
-            except (RuntimeError, ValueError):
-                pass
+        self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
         self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
 
     def wait(self, stop: threading.Event) -> None:

@@ -149,6 +149,16 @@ class MqttLink:
     def publish(self, topic: str, payload: bytes | str, qos: int = 0, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self.client.publish(topic, payload, qos=qos, retain=retain)
 
+    def publish_and_wait(self, topic: str, payload: bytes | str, timeout: float = 1.0) -> None:
+        """QoS 1 publish that waits (bounded) for delivery: for last messages sent just before disconnecting."""
+        if not self.connected.is_set():
+            return
+        info = self.client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout=timeout)
+        except (RuntimeError, ValueError):
+            pass
+
     def stop(self, final: Will | None = None) -> None:
         """Disconnect cleanly, optionally publishing `final` (e.g. retained offline) first."""
         if final is not None and self.connected.is_set():
