@@ -244,8 +244,15 @@ class Aggregator:
                 "boards": dict(self.board_status), **self.power.summary(self.counts["predictions"]),
                 "log_dropped": self.log.dropped if self.log else 0}
 
+    def _log_fleet_power(self) -> None:
+        fused = self.counts["predictions"]
+        report = self.power.report(fused)
+        if self.log is not None and report is not None:
+            self.log.add_fleet_power(time.time_ns(), report.to_dict(), fused)
+
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
+            self._log_fleet_power()
             self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
     def start(self, connect_timeout: float = 10.0) -> "Aggregator":
@@ -268,6 +275,7 @@ class Aggregator:
         for t in self._threads:
             t.join(timeout=2.0)
         # Last stats (hop, fusion, power per frame), so a run shorter than one stats interval still reports them.
+        self._log_fleet_power()
         self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
         self.link.stop(final=Will(self.topics.available(self.board), b"offline"))
         if self.log is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from power.fleet_energy import FleetEnergy
+from power.fleet_energy import FleetEnergy, FleetEnergyReport
 from power.snapshot import PowerSnapshot
 
 
@@ -23,10 +23,15 @@ class FleetPower:
             self._energy.update(board, snap, fused_frames)
         return snap
 
-    def summary(self, fused_frames: int) -> dict[str, Any]:
+    def report(self, fused_frames: int) -> FleetEnergyReport | None:
+        """None until some board has reported."""
         with self._lock:
             report = self._energy.report(fused_frames)
-        if not report.boards:
+        return report if report.boards else None
+
+    def summary(self, fused_frames: int) -> dict[str, Any]:
+        report = self.report(fused_frames)
+        if report is None:
             return {"fleet_watts": None, "mj_per_frame": None, "power_estimated": None, "board_watts": {}}
         return {"fleet_watts": round(report.fleet_watts, 3),
                 "mj_per_frame": None if report.mj_per_frame is None else round(report.mj_per_frame, 3),

@@ -1,4 +1,5 @@
-"""The aggregator's durable record: every prediction (with per-part timings) and every power report.
+"""The aggregator's durable record: every prediction (with per-part timings), every board's power
+report (`power`) and the fleet's power and energy per frame at every stats tick (`fleet_power`).
 
 SQLite in WAL mode, written by one background thread that commits at least every
 `commit_interval` seconds, so a crash loses under a second of rows and the fusion
@@ -44,6 +45,15 @@ CREATE TABLE IF NOT EXISTS power (
     source TEXT,
     estimated INTEGER
 );
+CREATE TABLE IF NOT EXISTS fleet_power (
+    received_ns INTEGER NOT NULL,
+    fleet_watts REAL NOT NULL,
+    fleet_joules REAL NOT NULL,
+    fused_frames INTEGER NOT NULL,
+    mj_per_frame REAL,
+    boards TEXT NOT NULL,
+    estimated INTEGER NOT NULL
+);
 """
 
 
@@ -81,6 +91,14 @@ class PredictionLog:
         row = (board, received_ns, snap.get("ts"), snap.get("watts"), snap.get("joules"), snap.get("frames"),
                snap.get("source"), int(bool(snap.get("estimated"))))
         self._put("INSERT INTO power VALUES (?,?,?,?,?,?,?,?)", row)
+
+    def add_fleet_power(self, received_ns: int, report: dict[str, Any], fused_frames: int) -> None:
+        """One row per stats tick: fleet watts (boards that reported recently), joules since each board
+        was first seen, and mJ per fused frame; `boards` lists who was counted."""
+        counted = [b["board"] for b in report["boards"] if not b["stale"]]
+        row = (received_ns, report["fleet_watts"], report["fleet_joules"], fused_frames, report["mj_per_frame"],
+               json.dumps(counted), int(bool(report["estimated"])))
+        self._put("INSERT INTO fleet_power VALUES (?,?,?,?,?,?,?)", row)
 
     def _put(self, sql: str, row: tuple[Any, ...]) -> None:
         try:
@@ -135,3 +153,20 @@ def read_predictions(path: Path) -> list[dict[str, Any]]:
         d["degraded"] = bool(d["degraded"])
         out.append(d)
     return out
+
+
+def read_power(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(per-board rows, fleet rows) of a prediction log, oldest first."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        boards = [dict(r) for r in conn.execute("SELECT * FROM power ORDER BY rowid")]
+        fleet = [dict(r) for r in conn.execute("SELECT * FROM fleet_power ORDER BY rowid")]
+    finally:
+        conn.close()
+    for r in boards:
+        r["estimated"] = bool(r["estimated"])
+    for r in fleet:
+        r["boards"] = json.loads(r["boards"])
+        r["estimated"] = bool(r["estimated"])
+    return boards, fleet

@@ -20,11 +20,13 @@ Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
 def teacher(
     out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path("runs/teacher"),
     dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path")] = "fashion-mnist",
-    preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-large, fmnist-p4, tiny)")] = "fmnist",
-    epochs: Annotated[int, typer.Option(min=1)] = 7,
+    preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-p7, fmnist-large, tiny)")] = "fmnist",
+    epochs: Annotated[int, typer.Option(min=1)] = 12,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     lr: float = 1e-3,
     seed: int = 0,
+    precision: Annotated[str, typer.Option(help="forward pass: auto (bf16 where the CPU/GPU runs it natively), "
+                                                "fp32 or bf16")] = "auto",
     vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON overrides, e.g. '{\"depth\": 6}'")] = "{}",
     checkpoint: Annotated[Optional[Path], typer.Option(help="import this timm checkpoint instead of training")] = None,
     arch: Annotated[Optional[str], typer.Option(help="timm model name of --checkpoint")] = None,
@@ -52,7 +54,9 @@ def teacher(
             vit = arch_for_preset(preset, train.num_classes, overrides)
         except ValueError as exc:
             raise UserError(str(exc).splitlines()[-1] if "validation" in str(exc) else str(exc)) from exc
-        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+        if precision not in ("auto", "fp32", "bf16"):
+            raise UserError(f"--precision {precision!r} is not one of auto, fp32, bf16")
+        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision)
         with progress_bar(disable=as_json) as progress:
             card = train_teacher(train, test, vit, recipe, out, dataset, f"trained:{preset}", progress)
     emit({"out": str(out), "source": card.source, **card.metrics}, as_json, title="teacher")

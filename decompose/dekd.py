@@ -48,7 +48,7 @@ class QKVTap:
         """(B, 3, N, N): relation log-probabilities of q, k and v."""
         if self.qkv is None:
             raise RuntimeError("QKVTap.relations() called before a forward pass")
-        q, k, v = self.qkv.chunk(3, dim=-1)
+        q, k, v = self.qkv.float().chunk(3, dim=-1)  # softmax over tokens in fp32 even under bf16 autocast
         return torch.stack([relation(m, self.head_dim) for m in (q, k, v)], dim=1)
 
     def remove(self) -> None:

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
 from decompose.teacher_targets import TeacherTargets
-from decompose.training import adamw, augment, batches, warmup_cosine
+from decompose.training import ComputePrecision, adamw, augment, batches, forward_precision, warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class PartRecipe:
     weight_decay: float = 0.05
     seed: int = 0
     other_fraction: float = 0.25  # ED-ViT "other" class: this many out-of-subset images per in-subset image
+    precision: ComputePrecision = "auto"
 
 
 @dataclass
@@ -73,12 +74,15 @@ def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartReci
                 xb = data.x[idx].to(device)
                 yb = data.y_local[idx].to(device)
                 if method == "devit":
-                    logits = model(xb)
+                    with forward_precision(device, recipe.precision):
+                        logits = model(xb).float()
                     out = dekd_loss(logits, yb, data.teacher_local[idx].to(device),
                                     data.teacher_rel[idx].to(device).float(), tap.relations(), depth, weights)
                     loss = out["total"]
                 else:
-                    loss = F.cross_entropy(model(augment(xb, gen)), yb, label_smoothing=0.1)
+                    with forward_precision(device, recipe.precision):
+                        logits = model(augment(xb, gen)).float()
+                    loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

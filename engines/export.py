@@ -5,7 +5,8 @@ name/type, ORT's quantizer leaves it float), weights stay inside the file (no .o
 timm's attention exports as plain MatMul/Softmax. Static batch 1 by default, the shape a board runs one
 frame at a time with and the simplest TensorRT build (no optimisation profile); `dynamic_batch=True` marks
 axis 0 as 'batch'. Every file passes onnx.checker and carries the bundle id, role and part index in
-metadata_props, so a file that strays from its folder still says what it is.
+metadata_props, so a file that strays from its folder still says what it is. Tensor and node names are
+shortened (engines/onnx_names.py): they were a third of an int8 part's bytes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch import nn
 
 from engines.manifest import TensorSpec
 from engines.onnx_io import io_specs
+from engines.onnx_names import compact_names
 
 OPSET = 17
 
@@ -46,6 +48,7 @@ def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_na
         torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=input_names,
                           output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
     model = onnx.load(str(tmp))
+    compact_names(model)
     onnx.helper.set_model_props(model, {"vitfleet": "engines", **metadata})
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))

@@ -22,6 +22,7 @@ import numpy as np
 
 from engines.calibration import ArrayCalibrationReader
 from engines.errors import EngineError
+from engines.onnx_names import compact_names
 
 FP32_OPS_UNDER_FP16 = ["LayerNormalization", "Softmax"]
 QUANTIZED_OP_TYPES = ["MatMul", "Gemm", "Conv"]
@@ -59,6 +60,7 @@ def to_fp16(src: Path, dst: Path) -> Path:
                                     op_block_list=list(DEFAULT_OP_BLOCK_LIST) + FP32_OPS_UNDER_FP16)
     onnx.helper.set_model_props(half, {**props, "precision": "fp16"})
     _topological_sort(half.graph)
+    compact_names(half)
     onnx.checker.check_model(half)
     onnx.save(half, str(dst))
     return dst
@@ -130,6 +132,7 @@ def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Setting
     finally:
         prepped.unlink(missing_ok=True)
     quantized = onnx.load(str(dst))
+    compact_names(quantized)  # the quantizer's "<name>_QuantizeLinear_Output"-style names
     onnx.helper.set_model_props(quantized, {**props, "precision": "int8"})
     onnx.checker.check_model(quantized)
     onnx.save(quantized, str(dst))

@@ -49,11 +49,17 @@ def test_manifest_describes_every_file(tiny_engines: Path) -> None:  # noqa: F81
 def test_int8_is_symmetric_qdq_with_float_layernorm_and_softmax(tiny_engines: Path) -> None:  # noqa: F811
     model = onnx.load(str(tiny_engines / "part0.int8.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    zero_points = [v for k, v in inits.items() if k.endswith("zero_point")]
-    assert zero_points and all(np.all(z == 0) for z in zero_points)
+    # Names are compacted (engines/onnx_names.py), so scales and zero points are found by their role:
+    # inputs 1 and 2 of every QuantizeLinear / DequantizeLinear.
+    qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    zero_points = [inits[n.input[2]] for n in qdq if len(n.input) > 2 and n.input[2] in inits]
+    assert len(zero_points) == len(qdq) and all(np.all(z == 0) for z in zero_points)
     assert any(v.dtype == np.int8 and v.ndim == 2 for v in inits.values())  # int8 weight matrices
-    per_channel = [v for k, v in inits.items() if k.endswith("_scale") and v.ndim == 1 and v.size > 1]
+    scales = [inits[n.input[1]] for n in qdq if n.input[1] in inits]
+    per_channel = [v for v in scales if v.ndim == 1 and v.size > 1]
     assert per_channel, "weights should carry per-channel scales"
+    names = [v for n in model.graph.node for v in (*n.input, *n.output)] + list(inits)
+    assert max(len(x) for x in names if x not in ("image", "features")) <= 6, "tensor names were not compacted"
     producers = {o: n.op_type for n in model.graph.node for o in n.output}
     float_ops = [n for n in model.graph.node if n.op_type in ("LayerNormalization", "Softmax")]
     assert len(float_ops) == 5 + 2

@@ -4,7 +4,8 @@
 - killing one agent (SIGKILL) keeps predictions flowing, flagged degraded with the missing part;
 - a broker restart is survived: clients reconnect and predictions resume;
 - 1,000 malformed messages on every subscribed topic crash nothing and are counted;
-- the prediction log holds every prediction with per-part timings.
+- the prediction log holds every prediction with per-part timings;
+- the log holds each agent's power reports and fleet rows whose watts are the boards' sum.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from agent.mqtt_client import MqttLink
 from agent.offline_accuracy import offline_predictions
-from agent.prediction_log import read_predictions
+from agent.prediction_log import read_power, read_predictions
 from agent.topics import Topics
 from decompose.datasets import load_fashion_mnist
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
@@ -61,6 +62,33 @@ def test_two_agents_predict_known_frames_like_the_offline_engines(fleet, fleet_e
             assert p["infer_ms"] > 0 and p["agent_ms"] >= p["infer_ms"] and p["frame_hop_ms"] >= 0
             assert p["feature_hop_ms"] >= 0
     assert summary["e2e_p50_ms"] > 0 and summary["breakdown_p50_ms"]["infer_ms"] > 0
+
+
+def test_two_agents_leave_a_power_log_with_board_and_fleet_rows(fleet):
+    # Agents publish power every second, the aggregator writes a fleet row every stats tick (0.5 s here).
+    node, summary = fleet.run_camera("dataset://fashion-mnist/test?limit=400", fps=100, max_in_flight=2,
+                                     drain=3.0)
+    assert summary["predictions"] > 0
+    fleet.stop()  # the aggregator writes a last fleet row on its way out, then closes the log
+    boards, rows = read_power(fleet.log_path)
+    assert {r["board"] for r in boards} == set(fleet.agents)
+    for r in boards:
+        assert r["watts"] > 0 and r["joules"] >= 0 and r["source"] and isinstance(r["estimated"], bool)
+    by_board = {b: [r for r in boards if r["board"] == b] for b in fleet.agents}
+    for b, reports in by_board.items():
+        assert len(reports) >= 2, f"{b} reported power {len(reports)} times in a {summary['elapsed_s']} s run"
+        assert [r["joules"] for r in reports] == sorted(r["joules"] for r in reports)  # energy only accumulates
+    assert rows, "no fleet_power rows"
+    last = rows[-1]
+    assert set(last["boards"]) == set(fleet.agents)
+    # Fleet watts is the sum of each board's latest report before that row.
+    latest = {b: [r for r in reports if r["received_ns"] <= last["received_ns"]][-1]["watts"]
+              for b, reports in by_board.items()}
+    assert last["fleet_watts"] == pytest.approx(sum(latest.values()), rel=1e-9)
+    assert last["fused_frames"] == summary["predictions"]
+    assert last["mj_per_frame"] is not None and last["mj_per_frame"] > 0
+    assert last["estimated"] == any(r["estimated"] for r in boards)
+    assert [r["fleet_joules"] for r in rows] == sorted(r["fleet_joules"] for r in rows)
 
 
 def test_killing_an_agent_keeps_predictions_flowing_degraded(fleet):

@@ -83,12 +83,12 @@ def test_k4_board_loss_degrades_then_rejoins(broker, k4_engines, tmp_path):  # n
     def with_part2(rs: list[dict]) -> float:
         return float(np.mean([2 not in r["missing_parts"] for r in rs]))
 
-    # Before the kill and after the rejoin, agent2's part is in most answers (while it is gone: in none). On a
-    # loaded machine a starved agent misses the deadline now and then; such answers are flagged, so the bounds
-    # leave room for that and still tell "board present" from "board gone".
-    assert len(before) >= 20 and with_part2(before) >= 0.75, [r["missing_parts"] for r in before]
-    assert len(whole_again) >= 10 and with_part2(whole_again) >= 0.75, [r["missing_parts"] for r in whole_again]
-    assert np.mean([not r["degraded"] for r in before + whole_again]) >= 0.5
+    # Before the kill and after the rejoin, agent2's part is in the answers (while it is gone: in none). At 5 fps
+    # with a 1 s deadline an agent misses only when the machine stalls for a second; one such answer in twenty
+    # is allowed (it is flagged), more means the fleet did not really have the board back.
+    assert len(before) >= 20 and with_part2(before) >= 0.95, [r["missing_parts"] for r in before]
+    assert len(whole_again) >= 10 and with_part2(whole_again) >= 0.95, [r["missing_parts"] for r in whole_again]
+    assert np.mean([not r["degraded"] for r in before + whole_again]) >= 0.95
     # While agent2 is gone: every answer is flagged degraded and names part 2 as missing; none is held back.
     assert len(degraded) >= 35
     assert all(r["degraded"] and 2 in r["missing_parts"] for r in degraded), \

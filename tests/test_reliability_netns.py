@@ -167,8 +167,8 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
     slow = [r for r in rows if late_at < r["capture_ns"] < healed_at]
     assert len(slow) >= 25
     # The deadline holds: what agent1 could not deliver in time is masked, and the answer is not held back.
-    # (agent0, on the host, may itself miss the deadline now and then on a loaded machine: flagged the same way)
-    assert np.mean([1 in r["missing_parts"] for r in slow]) >= 0.8, [r["missing_parts"] for r in slow]
+    # (a frame in flight when the delay was switched on may still make it: one in twenty is allowed)
+    assert np.mean([1 in r["missing_parts"] for r in slow]) >= 0.95, [r["missing_parts"] for r in slow]
     waits = np.array([(r["fused_ns"] - r["capture_ns"]) / 1e6 - min(p["arrival_ms"] for p in r["parts"])
                       for r in slow if r["degraded"]])
     assert np.median(waits) <= DEADLINE_MS + 100 and np.percentile(waits, 95) <= DEADLINE_MS + 400, \
@@ -179,11 +179,10 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
     assert agg_stats["late"] >= 10 and agg_stats["pending"] <= MAX_PENDING
     assert rss_after < rss_before * 1.2, (rss_before / 2**20, rss_after / 2**20)
     whole = [r for r in rows if r["capture_ns"] > whole_from]
-    # Healed: agent1's part is back in (nearly) every answer (a starved agent on this shared machine may still drop
-    # a frame now and then; such answers are flagged).
-    assert len(whole) >= 10 and np.mean([1 not in r["missing_parts"] for r in whole]) >= 0.75, \
+    # Healed: agent1's part is back in (nearly) every answer; one in ten may still be flagged (a machine stall).
+    assert len(whole) >= 10 and np.mean([1 not in r["missing_parts"] for r in whole]) >= 0.9, \
         [r["missing_parts"] for r in whole]
-    assert np.mean([not r["degraded"] for r in whole]) >= 0.5
+    assert np.mean([not r["degraded"] for r in whole]) >= 0.9
     print(f"slow link: {len(slow)} answers while shaped, {sum(r['degraded'] for r in slow)} degraded, "
           f"{agg_stats['late']} late parts dropped, wait p50/p95 {np.percentile(waits, [50, 95]).round(1)} ms, "
           f"aggregator RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MB")
