@@ -7,15 +7,15 @@ does not validate is refused with a message that says how to fix it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from decompose.preprocessing import Preprocessing
 from decompose.vit_arch import ViTArch
 from vitfleet.errors import UserError
+from vitfleet.versioned_card import read_versioned_card
 
 BUNDLE_FORMAT_VERSION = 1
 
@@ -84,23 +84,9 @@ class BundleCard(BaseModel):
 
 
 def read_bundle(folder: Path) -> BundleCard:
-    path = Path(folder) / "bundle.json"
-    if not path.exists():
-        raise BundleError(f"{path} not found; create a bundle with: vitfleet decompose --teacher DIR --out {folder}")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BundleError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-run vitfleet decompose") from exc
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != BUNDLE_FORMAT_VERSION:
-        raise BundleError(f"{path} is bundle format {version!r} but this vitfleet reads format "
-                          f"{BUNDLE_FORMAT_VERSION}; re-create it with this version's vitfleet decompose")
-    try:
-        card = BundleCard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise BundleError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; "
-                          "the bundle is corrupt or hand-edited, re-run vitfleet decompose") from exc
+    card = read_versioned_card(Path(folder) / "bundle.json", BundleCard, BUNDLE_FORMAT_VERSION, BundleError, "bundle",
+                               f"create a bundle with: vitfleet decompose --teacher DIR --out {folder}",
+                               "re-run vitfleet decompose")
     for name in [p.weights for p in card.parts] + [card.fusion.weights]:
         if not (Path(folder) / name).exists():
             raise BundleError(f"bundle {folder} lacks {name}; the bundle is incomplete, re-run vitfleet decompose")

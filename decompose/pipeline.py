@@ -22,17 +22,17 @@ import torch
 
 from decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from decompose.checkpoints import load_weights, save_weights
-from decompose.datasets import ImageDataset, load_dataset
+from decompose.datasets import load_dataset
 from decompose.fusion import FusionHead, PartFeatures
 from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from decompose.partition import confusion_partition, random_partition, validate_partition
 from decompose.placement import PartCost, place_parts, size_shares
-from decompose.prune import prune_classwise, prune_to_budget, replace_head
+from decompose.prune import prune_to_budget, replace_head
 from decompose.students import PartRecipe, subset_data, train_part
 from decompose.teacher import load_teacher
 from decompose.teacher_targets import TeacherTargets, compute_targets
 from decompose.training import evaluate, pick_device, to_tensors
-from decompose.vit_arch import ViTArch, arch_of, build_vit, count_params, vit_flops
+from decompose.vit_arch import arch_of, build_vit, count_params, vit_flops
 from vitfleet.fleet_config import FleetConfig
 
 Method = Literal["devit", "edvit"]

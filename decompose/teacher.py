@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 from rich.progress import Progress
 from torch import nn
 
@@ -24,6 +24,7 @@ from decompose.preprocessing import Preprocessing
 from decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
                                 forward_precision, pick_device, to_tensors, warmup_cosine)
 from decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
+from vitfleet.versioned_card import read_versioned_card
 
 TEACHER_FORMAT_VERSION = 1
 
@@ -181,23 +182,9 @@ def write_teacher(model: nn.Module, arch: ViTArch, out: Path, dataset_name: str,
 
 
 def read_card(folder: Path) -> TeacherCard:
-    path = folder / "teacher.json"
-    if not path.exists():
-        raise CheckpointError(f"{path} not found; train a teacher first: vitfleet teacher --out {folder}")
-    try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); re-create it") from exc
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != TEACHER_FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format_version {version!r}, this vitfleet reads "
-                              f"{TEACHER_FORMAT_VERSION}; re-create the teacher with this version")
-    try:
-        return TeacherCard.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise CheckpointError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; "
-                              "the card is corrupt or from another tool") from exc
+    return read_versioned_card(folder / "teacher.json", TeacherCard, TEACHER_FORMAT_VERSION, CheckpointError,
+                               "teacher card", f"train a teacher first: vitfleet teacher --out {folder}",
+                               "re-create the teacher (vitfleet teacher)")
 
 
 def load_teacher(folder: Path, device: torch.device | None = None) -> tuple[nn.Module, TeacherCard]:

@@ -10,15 +10,15 @@ numpy/pydantic only: this runs on the boards.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from decompose.preprocessing import Preprocessing
 from engines.errors import EngineError
 from engines.hashing import sha256_file
+from vitfleet.versioned_card import read_versioned_card
 
 MANIFEST_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -101,23 +101,9 @@ class Manifest(BaseModel):
 
 
 def read_manifest(folder: Path) -> Manifest:
-    path = Path(folder) / MANIFEST_NAME
-    if not path.exists():
-        raise EngineError(f"{path} not found; build engines first: vitfleet engines build --bundle BUNDLE --out {folder}")
-    try:
-        raw = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EngineError(f"{path} is not valid JSON ({exc}); the manifest is corrupt, rebuild the engines") from exc
-    version = raw.get("format_version") if isinstance(raw, dict) else None
-    if version != MANIFEST_FORMAT_VERSION:
-        raise EngineError(f"{path} is manifest format {version!r} but this vitfleet reads format "
-                          f"{MANIFEST_FORMAT_VERSION}; rebuild the engines with this version's vitfleet engines build")
-    try:
-        return Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise EngineError(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; "
-                          "the manifest is corrupt or hand-edited, rebuild the engines") from exc
+    return read_versioned_card(Path(folder) / MANIFEST_NAME, Manifest, MANIFEST_FORMAT_VERSION, EngineError,
+                               "manifest", f"build engines first: vitfleet engines build --bundle BUNDLE --out {folder}",
+                               "rebuild the engines (vitfleet engines build)")
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:

@@ -75,7 +75,7 @@ def test_future_card_version_is_refused(tiny_teacher, tmp_path: Path) -> None:
     raw = json.loads((bad / "teacher.json").read_text())
     raw["format_version"] = 99
     (bad / "teacher.json").write_text(json.dumps(raw))
-    with pytest.raises(CheckpointError, match="format_version 99"):
+    with pytest.raises(CheckpointError, match="teacher card format 99 but this vitfleet reads format 1"):
         read_card(bad)
 
 
@@ -110,3 +110,18 @@ def test_import_timm_checkpoint(tmp_path: Path, fmnist_slices) -> None:
     with pytest.raises(CheckpointError, match="does not match"):
         import_checkpoint(tmp_path / "ft.safetensors", "vit_small_patch16_224", tmp_path / "t2", "fashion-mnist",
                           test.class_names, None, kwargs)
+
+
+def test_forward_precision_modes() -> None:
+    from decompose.training import autocast_dtype, cpu_has_bf16, forward_precision
+
+    cpu = torch.device("cpu")
+    assert autocast_dtype(cpu, "fp32") is None and autocast_dtype(cpu, "bf16") is torch.bfloat16
+    # auto: bf16 only where the CPU has native bf16 (emulated bf16 is slower than fp32)
+    assert autocast_dtype(cpu, "auto") is (torch.bfloat16 if cpu_has_bf16() else None)
+    layer, x = torch.nn.Linear(8, 4), torch.randn(2, 8)
+    with forward_precision(cpu, "bf16"):
+        assert layer(x).dtype is torch.bfloat16
+    with forward_precision(cpu, "fp32"):
+        assert layer(x).dtype is torch.float32
+    assert layer.weight.dtype is torch.float32  # weights stay fp32 for the optimizer and the checkpoint
