@@ -57,7 +57,8 @@ def _copy_package(name: str, dest: Path) -> bool:
     if spec is None or not spec.submodule_search_locations:
         return False
     source = Path(list(spec.submodule_search_locations)[0])
-    shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"))
+    # bench/results holds the benchmark report's JSON and plots: documentation, not code a board runs.
+    shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "results"))
     return True
 
 

@@ -135,8 +135,9 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
     for private in ("secrets/mqtt-password", "secrets/client.key", "broker/broker.key", "broker/mosquitto.passwd"):
         assert (root / private).stat().st_mode & 0o077 == 0, private
     password = secrets_for(fleet, tmp_path / "certs").password("orin")
-    assert all(password not in p.read_text() for p in root.rglob("*") if p.is_file() and "secrets" not in p.parts
-               and p.suffix != ".pyc" and p.stat().st_size < 1_000_000)
+    assert all(password.encode() not in p.read_bytes() for p in root.rglob("*")
+               if p.is_file() and "secrets" not in p.parts and p.suffix != ".pyc" and p.stat().st_size < 1_000_000)
+    assert not (root / "app" / "bench" / "results").exists()  # report artifacts are not shipped to boards
     # Same inputs, same digest: what makes a redeploy a no-op.
     again = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage2", bundle, None,
                         secrets_for(fleet, tmp_path / "certs"), code)
