@@ -438,15 +438,9 @@ def test_camera_node_and_view_count_malformed_predictions() -> None:
     assert node.malformed.total >= 1000, node.malformed.by_reason()
 
 
-def test_inputs_add_up_to_ten_thousand() -> None:
-    """Runs last in this module (pytest keeps file order): the tally of every input fed above."""
-    if len(TALLY) < 8:
-        pytest.skip(f"only part of the module ran ({dict(TALLY)}); the tally needs all fuzz tests")
-    assert sum(TALLY.values()) >= 10_000, dict(TALLY)
-    print(f"fuzz inputs per decoder: {dict(TALLY)}; total {sum(TALLY.values())}")
-
-
 # ---- the same garbage through a real broker into a real aggregator -----------------------------------------
+
+
 def test_flood_through_the_broker_is_counted_by_the_aggregator(broker) -> None:
     topics = Topics("fz")
     agg = Aggregator(broker.config, "fz", "agg", _ZeroFusion(), [32, 32], [str(i) for i in range(10)]).start()
@@ -472,3 +466,11 @@ def test_flood_through_the_broker_is_counted_by_the_aggregator(broker) -> None:
         spam.stop()
         agg.stop()
     TALLY["broker flood"] += 2000
+
+
+def test_inputs_add_up_to_ten_thousand() -> None:
+    """Runs last in this module (pytest keeps file order): the tally of every input fed above."""
+    if len(TALLY) < 8:
+        pytest.skip(f"only part of the module ran ({dict(TALLY)}); the tally needs all fuzz tests")
+    assert sum(TALLY.values()) >= 10_000, dict(TALLY)
+    print(f"fuzz inputs per decoder: {dict(TALLY)}; total {sum(TALLY.values())}")
