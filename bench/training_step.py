@@ -21,6 +21,7 @@ def step_ms(preset: str, bf16: bool, batch: int, steps: int) -> float:
     import torch
 
     from decompose.teacher import arch_for_preset
+    from decompose.training import forward_precision
     from decompose.vit_arch import build_vit
 
     model = build_vit(arch_for_preset(preset, 10))
@@ -29,7 +30,7 @@ def step_ms(preset: str, bf16: bool, batch: int, steps: int) -> float:
     times = []
     for _ in range(steps + 2):
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with forward_precision(torch.device("cpu"), "bf16" if bf16 else "fp32"):  # the trainers' own switch
             logits = model(x)
         loss = torch.nn.functional.cross_entropy(logits.float(), y)
         opt.zero_grad()
