@@ -21,8 +21,10 @@ def teacher(
     out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path("runs/teacher"),
     dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path")] = "fashion-mnist",
     preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-p7, fmnist-large, tiny)")] = "fmnist",
-    epochs: Annotated[int, typer.Option(min=1)] = 12,
+    epochs: Annotated[int, typer.Option(min=1)] = 15,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    translate_pixels: Annotated[int, typer.Option(min=0, help="augmentation: also shift each batch by up to N "
+                                                              "pixels (flips are always on)")] = 0,
     lr: float = 1e-3,
     seed: int = 0,
     precision: Annotated[str, typer.Option(help="forward pass: auto (bf16 where the CPU/GPU runs it natively), "
@@ -56,7 +58,8 @@ def teacher(
             raise UserError(str(exc).splitlines()[-1] if "validation" in str(exc) else str(exc)) from exc
         if precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"--precision {precision!r} is not one of auto, fp32, bf16")
-        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision)
+        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+                             translate_pixels=translate_pixels)
         with progress_bar(disable=as_json) as progress:
             card = train_teacher(train, test, vit, recipe, out, dataset, f"trained:{preset}", progress)
     emit({"out": str(out), "source": card.source, **card.metrics}, as_json, title="teacher")

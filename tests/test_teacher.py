@@ -125,3 +125,19 @@ def test_forward_precision_modes() -> None:
     with forward_precision(cpu, "fp32"):
         assert layer(x).dtype is torch.float32
     assert layer.weight.dtype is torch.float32  # weights stay fp32 for the optimizer and the checkpoint
+
+
+def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -> None:
+    from decompose.preprocessing import Preprocessing
+    from decompose.training import augment, to_tensors
+
+    train, _ = fmnist_slices
+    x, _ = to_tensors(train.head(64), Preprocessing(size=28, channels=1, mean=[0.286], std=[0.353]))
+    flipped_only = augment(x, torch.Generator().manual_seed(0), pad=0)
+    same = (flipped_only == x).flatten(1).all(1)
+    mirrored = (flipped_only == x.flip(3)).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # the default teacher recipe: no pixel moves except by a mirror
+    assert 10 < int(mirrored.sum()) < 54  # flips are drawn per image, about half of them
+    shifted = [augment(x, torch.Generator().manual_seed(s), pad=2, flip=False) for s in range(8)]
+    assert any(not torch.equal(s, x) for s in shifted)  # translation moves the pixels when it is asked for
+    assert all(s.shape == x.shape for s in shifted)
