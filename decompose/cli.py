@@ -23,8 +23,9 @@ def teacher(
     preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-p7, fmnist-large, tiny)")] = "fmnist",
     epochs: Annotated[int, typer.Option(min=1)] = 15,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="per-image horizontal flips")] = True,
     translate_pixels: Annotated[int, typer.Option(min=0, help="augmentation: also shift each batch by up to N "
-                                                              "pixels (flips are always on)")] = 0,
+                                                              "pixels")] = 0,
     lr: float = 1e-3,
     seed: int = 0,
     precision: Annotated[str, typer.Option(help="forward pass: auto (bf16 where the CPU/GPU runs it natively), "
@@ -59,7 +60,7 @@ def teacher(
         if precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"--precision {precision!r} is not one of auto, fp32, bf16")
         recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
-                             translate_pixels=translate_pixels)
+                             augment=augment, translate_pixels=translate_pixels)
         with progress_bar(disable=as_json) as progress:
             card = train_teacher(train, test, vit, recipe, out, dataset, f"trained:{preset}", progress)
     emit({"out": str(out), "source": card.source, **card.metrics}, as_json, title="teacher")
