@@ -173,10 +173,20 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 
 def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str],
           window: bool) -> bool:
-    """Show the fleet until the camera node ends; True when the user pressed Ctrl-C."""
+    """Show the fleet until the camera node ends; True when the user pressed Ctrl-C (or sent SIGTERM).
+
+    The signal only sets a flag that the loop polls: a KeyboardInterrupt raised wherever the main thread happens
+    to be can land inside `Popen.poll()` while it holds the child's wait lock, and every later `wait()` on that
+    child (the fleet's teardown) then blocks for ever. The Ctrl-C test hung once that way in a full `make test`.
+    """
+    import signal
+    import threading
+
     from agent.dashboard import render, show_window
 
     cam_proc = procs.children[camera].proc
+    stop = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     live = None
     if not opts.headless and not window and err_console.is_terminal:
         from rich.live import Live
@@ -184,7 +194,7 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
         live = Live(render(view.snapshot(), class_names), console=err_console, refresh_per_second=4)
         live.start()
     try:
-        while cam_proc.poll() is None:
+        while cam_proc.poll() is None and not stop.is_set():
             # A lost agent is what the fleet is built to survive (the view shows it offline and the predictions
             # degraded); without the aggregator there is nothing left to show.
             procs.check_alive(["aggregator"])
@@ -196,10 +206,10 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
                 time.sleep(0.25)
             if live is not None:
                 live.update(render(view.snapshot(), class_names))
-        return False
-    except KeyboardInterrupt:
-        return True
+        return stop.is_set()
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if live is not None:
             live.update(render(view.snapshot(), class_names))
             live.stop()
