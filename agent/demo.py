@@ -177,7 +177,7 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
 
     The signal only sets a flag that the loop polls: a KeyboardInterrupt raised wherever the main thread happens
     to be can land inside `Popen.poll()` while it holds the child's wait lock, and every later `wait()` on that
-    child (the fleet's teardown) then blocks for ever. The Ctrl-C test hung once that way in a full `make test`.
+    child (the fleet's teardown) then blocks for ever. The Ctrl-C test hung once in a full `make test`, which this explains.
     """
     import signal
     import threading
