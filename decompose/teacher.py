@@ -56,7 +56,7 @@ class TrainRecipe(BaseModel):
     seed: int = 0
     augment: bool = True  # per-image horizontal flips (a true invariance of these garments)
     # Shifting a whole batch by up to N pixels: off by default, it moves objects across the 4-pixel patch grid and
-    # cost 7 pt after 2 epochs (77.8 % vs 84.9 %, docs/benchmarks.md), more than a short schedule can win back.
+    # cost 5.5 pt after 2 epochs (77.8 % vs 83.3 % with flips alone, docs/benchmarks.md).
     translate_pixels: int = Field(0, ge=0)
     precision: ComputePrecision = "auto"
 
