@@ -76,6 +76,8 @@ class CameraNode:
         self.counts = {"predictions": 0, "degraded": 0, "unmatched": 0, "timed_out": 0, "labelled": 0,
                        "correct": 0, "labelled_clean": 0, "correct_clean": 0}
         self.latest: dict[str, Any] | None = None
+        self.started_at: float | None = None  # monotonic: first frame sent
+        self.last_answer_at: float | None = None  # monotonic: latest prediction received
         self.link = MqttLink(broker, fleet_name, "camera", board, self._on_message, [(self.topics.predictions, 1)],
                              will=Will(self.topics.available(board), b"offline"),
                              online=Will(self.topics.available(board), b"online"))
@@ -216,10 +218,9 @@ class CameraNode:
             self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
     def _answered_fps(self) -> float | None:
-        start, last = getattr(self, "started_at", None), getattr(self, "last_answer_at", None)
-        if start is None or last is None or last <= start:
+        if self.started_at is None or self.last_answer_at is None or self.last_answer_at <= self.started_at:
             return None
-        return round(self.counts["predictions"] / (last - start), 2)
+        return round(self.counts["predictions"] / (self.last_answer_at - self.started_at), 2)
 
     def summary(self) -> dict[str, Any]:
         with self._cond:
