@@ -23,15 +23,13 @@ from agent.fleet_power import FleetPower
 from agent.malformed import MalformedCounter
 from agent.mqtt_client import MqttLink, Will
 from agent.prediction_log import PredictionLog
+from agent.prediction_message import PartTiming, Prediction
 from agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
 from agent.rolling import RateMeter, RollingLatency
 from agent.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")
-
-PREDICTION_VERSION = 1
-
 
 class FusionEngine(Protocol):
     def fuse(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
@@ -45,6 +43,7 @@ class PendingFrame:
     first_mono: float
     deadline_mono: float
     parts: dict[int, tuple[FeatureMessage, int]] = field(default_factory=dict)  # part -> (message, arrival ns)
+    evicted: bool = False   # fused early because too many frames were pending, not because a part ran late
 
 
 class Aggregator:
@@ -74,6 +73,9 @@ class Aggregator:
         self.counts = {"predictions": 0, "degraded": 0, "late": 0, "evicted": 0, "duplicate": 0}
         self.power = FleetPower()
         self.board_status: dict[str, str] = {}
+        # A part missing from this many fused frames in a row is absent: frames are fused without waiting for it.
+        self.absent_after = 3
+        self.missed: list[int] = [0] * self.k
         self.subscribers: list[Any] = []          # in-process listeners (tests, dashboard): fn(prediction dict)
         subs = [(self.topics.all_features, 0), (self.topics.all_boards("power"), 0),
                 (self.topics.all_boards("available"), 1)]
@@ -136,18 +138,30 @@ class Aggregator:
                 self.pending[msg.frame_id] = frame
                 if len(self.pending) > self.max_pending:
                     _, oldest = self.pending.popitem(last=False)
+                    oldest.evicted = True
                     self.counts["evicted"] += 1
                     self._ready.append(oldest)
             if part in frame.parts:
                 self.counts["duplicate"] += 1
                 return
             frame.parts[part] = (msg, arrival_ns)
+            self.missed[part] = 0
             if len(frame.parts) == self.k:
                 del self.pending[msg.frame_id]
                 arrivals = [a for _, a in frame.parts.values()]
                 self.deadline.observe_complete((max(arrivals) - min(arrivals)) / 1e6)
                 self._ready.append(frame)
+            elif all(p in frame.parts for p in self._live_parts()):
+                # Every part still delivering is here: waiting out the deadline for a silent board would only
+                # slow the fleet down (admission returns a credit per answer), the answer is degraded either way.
+                del self.pending[msg.frame_id]
+                self._ready.append(frame)
             self._cond.notify()
+
+    def _live_parts(self) -> list[int]:
+        """Parts not absent: a part missing from `absent_after` fused frames in a row is absent until it delivers
+        again. Counted in frames, not seconds, so an idle fleet never looks dead."""
+        return [p for p in range(self.k) if self.missed[p] < self.absent_after]
 
     # ---- fusion thread ----------------------------------------------------------------------------------
     def _fusion_loop(self) -> None:
@@ -170,6 +184,9 @@ class Aggregator:
                 self._ready.clear()
                 for frame in batch:
                     self._remember_fused(frame.frame_id)
+                    if not frame.evicted:   # only a part that had its whole deadline and missed it counts
+                        for p in range(self.k):
+                            self.missed[p] = 0 if p in frame.parts else self.missed[p] + 1
             for frame in batch:
                 try:
                     self._fuse_and_publish(frame)
@@ -197,21 +214,20 @@ class Aggregator:
         class_id = int(np.argmax(logits))
         missing = [p for p in range(self.k) if p not in frame.parts]
         last_arrival = max(a for _, a in frame.parts.values())
-        prediction = {
-            "v": PREDICTION_VERSION,
-            "frame_id": frame.frame_id,
-            "capture_ns": frame.capture_ns,
-            "class_id": class_id,
-            "class_name": self.class_names[class_id] if class_id < len(self.class_names) else str(class_id),
-            "score": round(float(probs[class_id]), 5),
-            "label": None if frame.label == NO_LABEL else frame.label,
-            "degraded": bool(missing),
-            "missing_parts": missing,
-            "parts": [self._part_timing(part, msg, arrival) for part, (msg, arrival) in sorted(frame.parts.items())],
-            "wait_ms": round((started_ns - last_arrival) / 1e6, 4),
-            "fusion_ms": round(fusion_ms, 4),
-            "fused_ns": time.time_ns(),
-        }
+        prediction = Prediction(
+            frame_id=frame.frame_id,
+            capture_ns=frame.capture_ns,
+            class_id=class_id,
+            class_name=self.class_names[class_id] if class_id < len(self.class_names) else str(class_id),
+            score=round(float(probs[class_id]), 5),
+            label=None if frame.label == NO_LABEL else frame.label,
+            degraded=bool(missing),
+            missing_parts=missing,
+            parts=[self._part_timing(part, msg, arrival) for part, (msg, arrival) in sorted(frame.parts.items())],
+            wait_ms=round((started_ns - last_arrival) / 1e6, 4),
+            fusion_ms=round(fusion_ms, 4),
+            fused_ns=time.time_ns(),
+        ).model_dump()
         self.link.publish(self.topics.predictions, json.dumps(prediction), qos=1)
         self.counts["predictions"] += 1
         self.counts["degraded"] += int(bool(missing))
@@ -222,15 +238,15 @@ class Aggregator:
             fn(prediction)
 
     @staticmethod
-    def _part_timing(part: int, msg: FeatureMessage, arrival_ns: int) -> dict[str, float | int]:
-        return {
-            "part": part,
-            "frame_hop_ms": round((msg.recv_ns - msg.capture_ns) / 1e6, 4),   # camera -> agent
-            "agent_ms": round((msg.sent_ns - msg.recv_ns) / 1e6, 4),          # waiting + preprocess + infer
-            "infer_ms": round(msg.infer_us / 1e3, 4),
-            "feature_hop_ms": round((arrival_ns - msg.sent_ns) / 1e6, 4),     # agent -> aggregator
-            "arrival_ms": round((arrival_ns - msg.capture_ns) / 1e6, 4),
-        }
+    def _part_timing(part: int, msg: FeatureMessage, arrival_ns: int) -> PartTiming:
+        return PartTiming(
+            part=part,
+            frame_hop_ms=round((msg.recv_ns - msg.capture_ns) / 1e6, 4),
+            agent_ms=round((msg.sent_ns - msg.recv_ns) / 1e6, 4),
+            infer_ms=round(msg.infer_us / 1e3, 4),
+            feature_hop_ms=round((arrival_ns - msg.sent_ns) / 1e6, 4),
+            arrival_ms=round((arrival_ns - msg.capture_ns) / 1e6, 4),
+        )
 
     # ---- lifecycle & stats ------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:

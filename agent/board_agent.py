@@ -18,11 +18,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from agent.admission import CreditGate
 from agent.latest_slot import LatestSlot
 from agent.malformed import MalformedCounter
 from agent.mqtt_client import MqttLink, Will
 from agent.power_link import PowerLink
 from agent.process_stats import ProcessStats
+from agent.prediction_message import Prediction
 from agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from agent.rolling import RateMeter, RollingLatency
 from agent.topics import Topics
@@ -49,7 +51,8 @@ class _Pending:
 class BoardAgent:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int, engine: PartEngine,
                  preprocessing: Preprocessing, board_kind: str = "cpu", stats_interval: float = 2.0,
-                 camera: Any = None, camera_fps: float = 10.0, camera_encoding: str = "raw") -> None:
+                 camera: Any = None, camera_fps: float = 10.0, camera_encoding: str = "raw",
+                 slowdown: float = 1.0, max_in_flight: int = 2) -> None:
         self.topics = Topics(fleet_name)
         self.board, self.part, self.engine, self.pre = board, part, engine, preprocessing
         self.stats_interval = stats_interval
@@ -59,12 +62,20 @@ class BoardAgent:
         self.total_ms = RollingLatency(1000)
         self.rate = RateMeter()
         self.errors = 0
+        if slowdown < 1.0:
+            raise ValueError(f"slowdown must be >= 1 (1 = this machine's own speed), got {slowdown}")
+        # Emulates a board `slowdown` times slower than this one (heterogeneous fleets on one machine): the agent
+        # stays busy that much longer per frame. 1.0 on real boards.
+        self.slowdown = slowdown
+        self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
         self.proc = ProcessStats()
         self._stop = threading.Event()
         self._camera, self._camera_fps, self._camera_encoding = camera, camera_fps, camera_encoding
         self.power = PowerLink(board_kind)
-        # With a local camera the agent is its own frame source: it feeds itself and shares the frames.
-        subs = [] if camera is not None else [(self.topics.frames, 0)]
+        # With a local camera the agent is its own frame source: it feeds itself and shares the frames, and admits
+        # them like the camera node does (agent/admission.py), so it reads the predictions that return credits.
+        self.gate: CreditGate[None] = CreditGate(max_in_flight)
+        subs = [(self.topics.predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
         self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
                              will=Will(self.topics.available(board), OFFLINE),
                              online=Will(self.topics.available(board), ONLINE))
@@ -72,6 +83,9 @@ class BoardAgent:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         recv_ns = time.time_ns()
+        if topic == self.topics.predictions and self._camera is not None:
+            self._on_prediction(topic, payload)
+            return
         if topic != self.topics.frames:
             self.malformed.record(topic, "topic", "unexpected topic")
             return
@@ -81,6 +95,14 @@ class BoardAgent:
             self.malformed.record(topic, exc.reason, str(exc))
             return
         self.slot.put(_Pending(frame, recv_ns))
+
+    def _on_prediction(self, topic: str, payload: bytes) -> None:
+        try:
+            prediction = Prediction.model_validate_json(payload)
+        except ValueError as exc:   # pydantic's ValidationError is a ValueError
+            self.malformed.record(topic, "prediction", str(exc).splitlines()[0])
+            return
+        self.gate.answer(prediction.frame_id)
 
     def _infer_loop(self) -> None:
         while not self._stop.is_set():
@@ -100,12 +122,16 @@ class BoardAgent:
         t1 = time.perf_counter()
         features = self.engine.infer(x)
         t2 = time.perf_counter()
+        if self.slowdown > 1.0:
+            self._stop.wait((self.slowdown - 1.0) * (t2 - t0))
         msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, self.part,
                              np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
                              int((t2 - t1) * 1e6), item.frame.label)
         self.link.publish(self.topics.features(self.part), encode_features(msg))
         self.infer_ms.add((t2 - t1) * 1e3)
-        self.total_ms.add((time.perf_counter() - t0) * 1e3)
+        busy = time.perf_counter() - t0
+        self.busy_s += busy
+        self.total_ms.add(busy * 1e3)
         self.rate.tick()
         self.power.add_frames(1)
 
@@ -120,6 +146,11 @@ class BoardAgent:
             if frame is None:
                 log.info("local camera source ended")
                 return
+            admitted = (self.gate.wait_admit(frame_id, None, self._stop) if self._camera_fps <= 0
+                        else self.gate.try_admit(frame_id, None))
+            if not admitted:
+                frame_id += 1
+                continue
             msg = FrameMessage(frame_id, time.time_ns(), frame.image, -1 if frame.label is None else frame.label)
             self.link.publish(self.topics.frames, encode_frame(msg, self._camera_encoding))
             self.slot.put(_Pending(msg, msg.capture_ns))
@@ -128,9 +159,14 @@ class BoardAgent:
     def stats(self) -> dict[str, Any]:
         return {"board": self.board, "role": "agent", "part": self.part, "ts": time.time(),
                 "fps": round(self.rate.rate(), 2), "frames": self.rate.total, **self.infer_ms.summary("infer"),
-                **self.total_ms.summary("total"), "drops": self.slot.drops, "malformed": self.malformed.total,
+                **self.total_ms.summary("total"), "own_fps": self.own_fps(), "slowdown": self.slowdown,
+                "drops": self.slot.drops, "malformed": self.malformed.total,
                 "errors": self.errors, "callback_errors": self.link.callback_errors,
                 "connects": self.link.connects, **self.proc.snapshot()}
+
+    def own_fps(self) -> float | None:
+        """Frames per second this board could compute if it were never idle."""
+        return None if self.busy_s <= 0 else round(self.rate.total / self.busy_s, 3)
 
     def _stats_loop(self) -> None:
         next_stats = time.monotonic() + self.stats_interval

@@ -3,8 +3,11 @@
 Each frame carries an id and the capture time (time.time_ns()). When the prediction
 for it comes back, end-to-end latency is now - capture on this same clock, and the
 prediction's part timings give the breakdown. With labelled sources (dataset://) it
-keeps running accuracy. `max_in_flight` > 0 waits for predictions before sending more
-(lockstep replays: no frame is dropped anywhere, for accuracy measurements).
+keeps running accuracy.
+
+Admission (agent/admission.py): at most `max_in_flight` frames are out at once. A paced camera (fps > 0,
+the live case) skips the frames that find no free credit; fps 0 waits for one instead (replays that must
+not skip anything, e.g. `--accuracy` in lockstep with max_in_flight 1). Skipped frames never reach a board.
 """
 
 from __future__ import annotations
@@ -13,12 +16,15 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from agent.admission import CreditGate
 from agent.malformed import MalformedCounter
 from agent.mqtt_client import MqttLink, Will
+from agent.prediction_message import Prediction
 from agent.protocol import NO_LABEL, FrameMessage, encode_frame
 from agent.rolling import RateMeter, RollingLatency
 from agent.topics import Topics
@@ -36,21 +42,6 @@ class _Sent:
     label: int
 
 
-def _check_prediction(data: Any) -> str | None:
-    """The reason a prediction JSON is unusable, or None."""
-    if not isinstance(data, dict):
-        return "not an object"
-    for key, kind in (("frame_id", int), ("class_id", int), ("capture_ns", int), ("degraded", bool),
-                      ("parts", list), ("fusion_ms", (int, float)), ("fused_ns", int)):
-        if not isinstance(data.get(key), kind) or (kind is int and isinstance(data.get(key), bool)):
-            return f"field {key} missing or not {getattr(kind, '__name__', 'a number')}"
-    for p in data["parts"]:
-        if not isinstance(p, dict) or not all(isinstance(p.get(k), (int, float)) for k in
-                                              ("frame_hop_ms", "agent_ms", "infer_ms", "feature_hop_ms")):
-            return "malformed parts entry"
-    return None
-
-
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
@@ -58,26 +49,28 @@ def _rounded(value: float | None) -> float | None:
 class CameraNode:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, source: FrameSource, fps: float = 10.0,
                  encoding: str = "raw", max_frames: int | None = None, duration: float | None = None,
-                 max_in_flight: int = 0, in_flight_timeout: float = 2.0, drain: float = 2.0,
+                 max_in_flight: int = 2, in_flight_timeout: float = 5.0, drain: float = 2.0,
                  stats_interval: float = 2.0) -> None:
         self.topics = Topics(fleet_name)
         self.board, self.source, self.fps, self.encoding = board, source, fps, encoding
         self.max_frames, self.duration = max_frames, duration
-        self.max_in_flight, self.in_flight_timeout, self.drain = max_in_flight, in_flight_timeout, drain
+        self.max_in_flight, self.drain = max_in_flight, drain
         self.stats_interval = stats_interval
-        self.sent: OrderedDict[int, _Sent] = OrderedDict()
-        self._cond = threading.Condition()
+        self.gate: CreditGate[_Sent] = CreditGate(max_in_flight, in_flight_timeout)
+        self.reclaim_max_s = in_flight_timeout
+        self.recent_e2e = RollingLatency(500)
         self._stop = threading.Event()
         self.malformed = MalformedCounter(log)
         self.e2e = RollingLatency(100000)
         self.parts_breakdown = {k: RollingLatency(100000) for k in BREAKDOWN}
         self.rate = RateMeter()
         self.frames_sent = 0
-        self.counts = {"predictions": 0, "degraded": 0, "unmatched": 0, "timed_out": 0, "labelled": 0,
+        self.counts = {"predictions": 0, "degraded": 0, "unmatched": 0, "labelled": 0,
                        "correct": 0, "labelled_clean": 0, "correct_clean": 0}
         self.latest: dict[str, Any] | None = None
         self.started_at: float | None = None  # monotonic: first frame sent
         self.last_answer_at: float | None = None  # monotonic: latest prediction received
+        self.elapsed = 0.0
         self.link = MqttLink(broker, fleet_name, "camera", board, self._on_message, [(self.topics.predictions, 1)],
                              will=Will(self.topics.available(board), b"offline"),
                              online=Will(self.topics.available(board), b"online"))
@@ -93,22 +86,24 @@ class CameraNode:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
             self.malformed.record(topic, "json", str(exc))
             return
-        reason = _check_prediction(data)
-        if reason is not None:
-            self.malformed.record(topic, "prediction", reason)
+        try:
+            data = Prediction.model_validate(data).model_dump()
+        except ValidationError as exc:
+            self.malformed.record(topic, "prediction", str(exc).splitlines()[0])
             return
-        with self._cond:
-            sent = self.sent.pop(data["frame_id"], None)
-            if sent is None:
-                self.counts["unmatched"] += 1
-                return
-            self._cond.notify_all()
+        sent = self.gate.answer(data["frame_id"])
+        if sent is None:
+            self.counts["unmatched"] += 1
+            return
         self._record(data, sent, now_ns)
 
     def _record(self, data: dict[str, Any], sent: _Sent, now_ns: int) -> None:
         self.last_answer_at = time.monotonic()
         self.e2e.add((now_ns - sent.capture_ns) / 1e6)
         self.counts["predictions"] += 1
+        self.recent_e2e.add((now_ns - sent.capture_ns) / 1e6)
+        if self.counts["predictions"] % 10 == 0:
+            self._adapt_reclaim()
         self.counts["degraded"] += int(data["degraded"])
         if data["parts"]:
             # The critical path is the part that arrived last.
@@ -132,24 +127,15 @@ class CameraNode:
         data["e2e_ms"] = round((now_ns - sent.capture_ns) / 1e6, 3)
         self.latest = data
 
+    def _adapt_reclaim(self) -> None:
+        """A credit whose answer never comes (lost with a restarting broker) blocks admission until reclaimed:
+        reclaim after 3x the measured end-to-end p99 (at least 1 s, at most the configured timeout), not a
+        fixed worst case, so the fleet resumes within about a second."""
+        p99 = self.recent_e2e.percentile(99)
+        if p99 is not None:
+            self.gate.timeout = min(self.reclaim_max_s, max(1.0, 3.0 * p99 / 1e3))
+
     # ---- frames out -------------------------------------------------------------------------------------
-    def _wait_for_room(self) -> None:
-        if self.max_in_flight <= 0:
-            return
-        with self._cond:
-            deadline = time.monotonic() + self.in_flight_timeout
-            while len(self.sent) >= self.max_in_flight and not self._stop.is_set():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._expire_oldest()
-                    deadline = time.monotonic() + self.in_flight_timeout
-                    continue
-                self._cond.wait(left)
-
-    def _expire_oldest(self) -> None:
-        self.sent.popitem(last=False)
-        self.counts["timed_out"] += 1
-
     def run(self) -> dict[str, Any]:
         self.link.start()
         stats_thread = threading.Thread(target=self._stats_loop, name="camera-stats", daemon=True)
@@ -165,19 +151,19 @@ class CameraNode:
                     break
                 if self.duration is not None and time.monotonic() - t_start >= self.duration:
                     break
-                self._wait_for_room()
                 pacer.wait()
                 frame = self.source.read()
                 if frame is None:
                     break
                 label = NO_LABEL if frame.label is None else int(frame.label)
                 capture_ns = time.time_ns()
+                sent = _Sent(capture_ns, label)
+                admitted = (self.gate.wait_admit(next_id, sent, self._stop) if self.fps <= 0
+                            else self.gate.try_admit(next_id, sent))
+                if not admitted:
+                    continue   # skipped: no board computes it
                 payload = encode_frame(FrameMessage(next_id, capture_ns, frame.image, label, capture_ns),
                                        self.encoding)
-                with self._cond:
-                    self.sent[next_id] = _Sent(capture_ns, label)
-                    while len(self.sent) > 10000:   # bounded: forget frames whose prediction never came
-                        self._expire_oldest()
                 self.link.publish(self.topics.frames, payload)
                 self.frames_sent += 1
                 self.rate.tick()
@@ -192,15 +178,11 @@ class CameraNode:
         return self.summary()
 
     def _drain(self) -> None:
-        deadline = time.monotonic() + self.drain
-        with self._cond:
-            while self.sent and time.monotonic() < deadline:
-                self._cond.wait(max(0.0, deadline - time.monotonic()))
+        self.gate.wait_empty(self.drain)
 
     def stop(self) -> None:
         self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self.gate.wake()
 
     # ---- figures ----------------------------------------------------------------------------------------
     def accuracy(self, clean_only: bool = False) -> float | None:
@@ -210,27 +192,34 @@ class CameraNode:
     def stats(self) -> dict[str, Any]:
         acc = self.accuracy()
         return {"board": self.board, "role": "camera", "ts": time.time(), "fps": round(self.rate.rate(), 2),
-                "frames_sent": self.frames_sent, **self.counts, "malformed": self.malformed.total,
+                "frames_sent": self.frames_sent, "skipped": self.gate.counts.skipped, **self.counts, "malformed": self.malformed.total,
                 "accuracy": None if acc is None else round(acc, 5), **self.e2e.summary("e2e")}
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
             self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
-    def _answered_fps(self) -> float | None:
+    def _answered_fps(self, answers: int) -> float | None:
         if self.started_at is None or self.last_answer_at is None or self.last_answer_at <= self.started_at:
             return None
-        return round(self.counts["predictions"] / (self.last_answer_at - self.started_at), 2)
+        return round(answers / (self.last_answer_at - self.started_at), 2)
 
     def summary(self) -> dict[str, Any]:
-        with self._cond:
-            lost = len(self.sent)
+        gate = self.gate.counts
+        # Lost = admitted and never answered: reclaimed after the in-flight timeout, or still out at the end.
+        lost = gate.timed_out + self.gate.in_flight
         acc, clean = self.accuracy(), self.accuracy(clean_only=True)
+        whole = self.counts["predictions"] - self.counts["degraded"]
         out: dict[str, Any] = {
             "frames_sent": self.frames_sent, **self.counts, "lost": lost, "malformed": self.malformed.total,
-            "elapsed_s": round(getattr(self, "elapsed", 0.0), 3),
+            "offered": gate.offered, "admitted": gate.admitted, "skipped": gate.skipped, "timed_out": gate.timed_out,
+            "max_in_flight": self.max_in_flight, "camera_fps": self.fps if self.fps > 0 else None,
+            "whole": whole,
+            "whole_of_admitted": None if gate.admitted == 0 else round(whole / gate.admitted, 5),
+            "elapsed_s": round(self.elapsed, 3),
             # Throughput over the time answers came in: the drain wait for never-answered frames is not work.
-            "answered_fps": self._answered_fps(),
+            "answered_fps": self._answered_fps(self.counts["predictions"]),
+            "whole_fps": self._answered_fps(whole),   # goodput: answers with every part in them
             "accuracy": None if acc is None else round(acc, 5),
             "accuracy_not_degraded": None if clean is None else round(clean, 5),
             **self.e2e.summary("e2e"),

@@ -48,6 +48,8 @@ def agent(
                       ] = None,
     fps: Annotated[float, typer.Option(help="frame rate of --camera")] = 10.0,
     stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
+    emulate_slowdown: Annotated[float, typer.Option(min=1.0, help="testing: behave like a board this many times "
+                                                                  "slower (stays busy longer per frame)")] = 1.0,
     log_level: LogLevel = "info",
 ) -> None:
     """Run one board's sub-model: frames in, feature messages out (until SIGTERM / Ctrl-C)."""
@@ -76,7 +78,7 @@ def agent(
         source = open_source(camera, loop=True)
     stop = _stop_event()
     runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine, manifest.preprocessing, me.kind,
-                        stats_interval, source, fps, cfg.camera.encoding).start()
+                        stats_interval, source, fps, cfg.camera.encoding, emulate_slowdown).start()
     try:
         runner.wait(stop)
     finally:
@@ -130,8 +132,9 @@ def camera(
     loop: Annotated[Optional[bool], typer.Option("--loop/--no-loop", help="restart finite sources at their end")
                     ] = None,
     encoding: Annotated[Optional[str], typer.Option(help="raw or jpeg")] = None,
-    max_in_flight: Annotated[int, typer.Option(help="wait for predictions when this many are outstanding "
-                                                    "(1 = lockstep, for accuracy); 0 = never wait")] = 0,
+    max_in_flight: Annotated[Optional[int], typer.Option(
+        min=1, help="admission credits: frames out at once (default: the fleet file's, 2); a paced camera skips "
+                    "frames while none is free, --fps 0 waits; 1 = lockstep, for accuracy")] = None,
     drain: Annotated[float, typer.Option(help="seconds to wait for the last predictions")] = 2.0,
     summary: Annotated[Optional[Path], typer.Option(help="also write the summary JSON here")] = None,
     as_json: Json = False,
@@ -152,7 +155,7 @@ def camera(
     if enc not in ("raw", "jpeg"):
         raise typer.BadParameter("--encoding must be raw or jpeg")
     node = CameraNode(cfg.broker, cfg.name, name, source, cfg.camera.fps if fps is None else fps, enc, frames,
-                      duration, max_in_flight, drain=drain)
+                      duration, max_in_flight or cfg.camera.max_in_flight, drain=drain)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: (stop.set(), node.stop()))
     result = node.run()
@@ -170,13 +173,18 @@ def demo(
     bundle: Annotated[Optional[Path], typer.Option(help="use this bundle instead of training the demo one")] = None,
     engines: Engines = None,
     camera_uri: Annotated[Optional[str], typer.Option("--camera", help="camera URI (default: a webcam if present, "
-                                                                        "else a Fashion-MNIST replay)")] = None,
+                                                                        "else a replay of the bundle's test split)")
+                          ] = None,
     fps: Annotated[float, typer.Option(help="camera frames per second (0 = as fast as the fleet allows)")] = 10.0,
     broker: Broker = None,
     accuracy: Annotated[bool, typer.Option("--accuracy", help="replay the whole test set in lockstep and compare the "
                                                               "fleet's accuracy with the engines' offline accuracy")
                         ] = False,
     headless: Annotated[bool, typer.Option("--headless", help="no live view, only the final summary")] = False,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="admission credits: frames the fleet computes at once; "
+                                                           "a faster camera's other frames are skipped")] = 2,
+    slow_agent: Annotated[float, typer.Option(min=1.0, help="the last agent emulates a board this many times "
+                                                            "slower (a heterogeneous fleet on one machine)")] = 1.0,
     as_json: Json = False,
     log_level: LogLevel = "warning",
 ) -> None:
@@ -186,7 +194,7 @@ def demo(
 
     opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
                        camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
-                       quiet=as_json, log_level=log_level)
+                       quiet=as_json, log_level=log_level, max_in_flight=max_in_flight, slow_agent=slow_agent)
     result = run_demo(opts)
     emit(result, as_json, title="vitfleet demo")
     if result.get("ok") is False:

@@ -2,9 +2,9 @@
 
 bundle (trained and cached on first use) -> int8 ONNX Runtime engines (cached) ->
 mosquitto on a free port -> aggregator + K agents (one core and one thread each) as
-real subprocesses -> the camera node (webcam if present, else a Fashion-MNIST replay)
--> a live view until --frames/--duration is reached or Ctrl-C. `--accuracy` replays
-the whole test set in lockstep and compares the fleet's accuracy with the offline
+real subprocesses -> the camera node (webcam if present, else a replay of the bundle's own
+test split) -> a live view until --frames/--duration is reached or Ctrl-C. `--accuracy`
+replays the whole test set in lockstep and compares the fleet's accuracy with the offline
 accuracy of the same engines.
 """
 
@@ -24,13 +24,13 @@ from agent.fleet_resolve import parse_broker
 from agent.fleet_view import FleetView
 from agent.local_broker import LocalBroker
 from agent.processes import ChildFailed, ProcessGroup
+from engines.manifest import Manifest
 from vitfleet.console import err_console, progress_bar
+from vitfleet.errors import UserError
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
 
 log = logging.getLogger("vitfleet.demo")
 
-ACCURACY_URI = "dataset://fashion-mnist/test"
-REPLAY_URI = "dataset://fashion-mnist/test"
 
 
 @dataclass
@@ -49,6 +49,8 @@ class DemoOptions:
     log_level: str = "warning"
     deadline_ms: float | None = None
     online_timeout: float = 90.0
+    max_in_flight: int = 2
+    slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
 
 
 def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
@@ -89,14 +91,24 @@ def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_u
                        aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms))
 
 
-def choose_camera(opts: DemoOptions) -> str:
+def replay_uri(manifest: Manifest) -> str:
+    """The bundle's own test split, at the model's size and channels (what `--accuracy` compares against)."""
+    if manifest.dataset is None:
+        raise UserError("these engines do not say which data set their bundle was trained on (built by an older "
+                        "vitfleet); rebuild them with `vitfleet engines build --bundle BUNDLE --out DIR`, or pass "
+                        "--camera URI")
+    pre = manifest.preprocessing
+    return f"dataset://{manifest.dataset}/test?size={pre.size}&channels={pre.channels}"
+
+
+def choose_camera(opts: DemoOptions, manifest: Manifest) -> str:
     if opts.accuracy:
-        return ACCURACY_URI
+        return replay_uri(manifest)
     if opts.camera_uri:
         return opts.camera_uri
     from camera.detect import find_webcam
 
-    return find_webcam() or REPLAY_URI
+    return find_webcam() or replay_uri(manifest)
 
 
 def run_demo(opts: DemoOptions) -> dict[str, Any]:
@@ -111,7 +123,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     engines_dir, bundle_dir = prepare_engines(opts)
     manifest = read_manifest(engines_dir)
-    camera_uri = choose_camera(opts)
+    camera_uri = choose_camera(opts, manifest)
     run_dir = work / "run"
     run_dir.mkdir(exist_ok=True)
     log_path = run_dir / "predictions.sqlite"
@@ -141,7 +153,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
         agents = [f"agent{i}" for i in range(manifest.num_parts)]
         for i, name in enumerate(agents):
-            procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i), "--threads", "1"])
+            slow = ["--emulate-slowdown", str(opts.slow_agent)] if opts.slow_agent > 1 and i == len(agents) - 1 else []
+            procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i), "--threads", "1", *slow])
         if not opts.quiet:
             err_console.print(f"starting {len(agents)} agents + aggregator on {broker_cfg.host}:{broker_cfg.port} …")
         missing = view.wait_online(agents + ["aggregator"], opts.online_timeout, alive=procs.check_alive)
@@ -150,7 +163,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
                               f"see the logs in {procs.log_dir}")
         summary_path = run_dir / "camera-summary.json"
         cam_args = ["camera", *common, "--board", "camera", "--summary", str(summary_path), "--uri", camera_uri,
-                    "--fps", str(opts.fps), "--log-level", "warning"]
+                    "--fps", str(opts.fps), "--max-in-flight", str(opts.max_in_flight), "--log-level", "warning"]
         if opts.frames is not None:
             cam_args += ["--frames", str(opts.frames)]
         if opts.duration is not None:
@@ -167,7 +180,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         final = view.snapshot()
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     if opts.accuracy and not interrupted:
-        result.update(compare_accuracy(engines_dir, bundle_dir, result, opts.frames))
+        result.update(compare_accuracy(engines_dir, bundle_dir, manifest, result, opts.frames))
     return result
 
 
@@ -224,14 +237,18 @@ def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | No
     camera = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     stats = final["stats"]
     agg = next((s for s in stats.values() if s.get("role") == "aggregator"), {})
-    boards = {name: {k: s.get(k) for k in ("part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "drops",
-                                              "cpu_percent", "rss_mb", "malformed")}
+    boards = {name: {k: s.get(k) for k in ("part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "own_fps",
+                                              "slowdown", "drops", "cpu_percent", "rss_mb", "malformed")}
               for name, s in sorted(stats.items()) if s.get("role") == "agent"}
     # After Ctrl-C the camera may have been stopped (by us) before it could even install its handler.
     crashed = {n: c for n, c in codes.items() if c not in (0, None) and not (interrupted and n == "camera")}
-    ok = not crashed and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
+    board_lost = any(n.startswith("agent") for n in crashed)
+    admission = admission_report(camera, boards)
+    # ok: nothing admitted was lost, and nothing was answered degraded unless a board was lost.
+    ok = (not crashed and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
+          and camera.get("lost", 1) == 0 and (camera.get("degraded", 1) == 0 or board_lost))
     return {
-        "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera,
+        "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera, **admission,
         "hop_p50_ms": agg.get("hop_p50_ms"), "hop_p99_ms": agg.get("hop_p99_ms"),
         "late": agg.get("late"), "deadline_ms": agg.get("deadline_ms"),
         "fleet_watts": agg.get("fleet_watts"), "mj_per_frame": agg.get("mj_per_frame"),
@@ -240,14 +257,32 @@ def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | No
     }
 
 
-def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, result: dict[str, Any],
+def admission_report(camera: dict[str, Any], boards: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Did every board compute the same admitted frames, and how close is the goodput to the slowest board?"""
+    admitted = camera.get("admitted")
+    frames = [b.get("frames") for b in boards.values()]
+    rates = [b["own_fps"] for b in boards.values() if b.get("own_fps")]
+    slowest = min(rates) if rates else None
+    goodput = camera.get("whole_fps")
+    return {
+        "every_board_computed_every_admitted_frame": bool(frames) and admitted is not None
+        and all(f == admitted for f in frames),
+        "slowest_board_fps": slowest,
+        "goodput_of_slowest_board": None if not slowest or goodput is None else round(goodput / slowest, 4),
+    }
+
+
+def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, manifest: Manifest, result: dict[str, Any],
                      limit: int | None) -> dict[str, Any]:
     """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images.
 
     With the bundle at hand the reference is `vitfleet engines check`'s fused engine accuracy (first N test
     images, like the replay); with engines only, the same engines run offline in this process.
     """
-    n = limit or 10000
+    from decompose.datasets import load_dataset
+
+    total = len(load_dataset(manifest.dataset or "fashion-mnist", "test", pre=manifest.preprocessing))
+    n = min(limit, total) if limit else total
     if bundle_dir is not None:
         from engines.check import check_engines
 
@@ -256,7 +291,7 @@ def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, result: dict[st
     else:
         from agent.offline_accuracy import offline_accuracy
 
-        offline = offline_accuracy(engines_dir, "fashion-mnist", "test", n)
+        offline = offline_accuracy(engines_dir, manifest.dataset or "fashion-mnist", "test", n)
         source = "engines run offline"
     fleet = result.get("accuracy")
     diff = None if fleet is None else 100.0 * (fleet - offline)

@@ -25,6 +25,8 @@ def offline_predictions(engines_dir: Path, images: np.ndarray, batch: int = 256)
 
 def offline_accuracy(engines_dir: Path, dataset: str, split: str, limit: int | None = None) -> float:
     from decompose.datasets import load_dataset
+    from engines.manifest import read_manifest
 
-    data = load_dataset(dataset, split).head(limit)
+    # Converted exactly as the camera replay's frames are prepared by the agents (size, channels).
+    data = load_dataset(dataset, split, pre=read_manifest(engines_dir).preprocessing).head(limit)
     return float((offline_predictions(engines_dir, data.images) == data.labels).mean())

@@ -142,7 +142,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
         torch.set_num_threads(threads)
     entries += _still_valid(out_dir, card.bundle_id, entries)
     manifest = Manifest(bundle_id=card.bundle_id, method=card.method, class_names=card.class_names,
-                        preprocessing=pre, num_parts=card.num_parts, feature_dims=[p.feature_dim for p in card.parts],
+                        preprocessing=pre, dataset=card.dataset, num_parts=card.num_parts, feature_dims=[p.feature_dim for p in card.parts],
                         target=target, precision=default_precision, entries=entries)
     write_manifest(out_dir, manifest)
     if target == "jetson":  # the board checks its plans against these PyTorch outputs, without torch

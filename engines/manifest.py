@@ -69,6 +69,8 @@ class Manifest(BaseModel):
     method: str
     class_names: list[str]
     preprocessing: Preprocessing
+    dataset: str | None = Field(None, description="the bundle's data set (bundle.json `dataset`): what the demo and "
+                                                  "`--accuracy` replay; None in manifests built before it was kept")
     num_parts: int = Field(gt=0)
     feature_dims: list[int]
     target: Target = "cpu"

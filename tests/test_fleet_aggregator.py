@@ -15,6 +15,7 @@ from agent.board_agent import BoardAgent
 from agent.deadline import DeadlinePolicy
 from agent.mqtt_client import MqttLink
 from agent.prediction_log import PredictionLog, read_predictions
+from agent.prediction_message import Prediction
 from agent.protocol import FeatureMessage, decode_features, encode_features
 from agent.topics import Topics
 from camera.sources import open_source
@@ -115,7 +116,16 @@ def test_measured_deadline_follows_the_part_spread():
     assert DeadlinePolicy(fixed_ms=7).deadline_ms == 7 and DeadlinePolicy(fixed_ms=7).source == "configured"
 
 
+def _prediction_for(frame_id: int) -> str:
+    return Prediction(frame_id=frame_id, capture_ns=0, class_id=0, class_name="x", score=1.0, label=None,
+                      degraded=False, missing_parts=[], parts=[], wait_ms=0.0, fusion_ms=0.0,
+                      fused_ns=0).model_dump_json()
+
+
 def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, tiny_engines):  # noqa: F811
+    """The agent admits its own camera's frames with credits that predictions return: this subscriber plays the
+    aggregator and answers each feature message, so all ten frames are admitted (the camera is slower than the
+    agent and the answers, so none is skipped)."""
     manifest = read_manifest(tiny_engines)
     topics = Topics("t")
     frames, features = [], []
@@ -126,6 +136,7 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
             frames.append(payload)
         else:
             features.append(decode_features(payload, expected_dim=manifest.feature_dims[0]))
+            sub.publish(topics.predictions, _prediction_for(features[-1].frame_id), qos=1)
             if len(features) >= 10:
                 done.set()
 
@@ -146,3 +157,25 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
         manifest.preprocessing.normalize(open_source("dataset://fashion-mnist/test?limit=1").read().image))
     assert np.allclose(features[0].features, expected[0], atol=1e-2)
     assert agent.stats()["frames"] == 10 and agent.stats()["malformed"] == 0
+    assert agent.gate.counts.admitted == 10 and agent.gate.counts.answered == 10 and agent.gate.counts.skipped == 0
+
+
+def test_agent_camera_faster_than_the_answers_skips_instead_of_queueing(broker, tiny_engines):  # noqa: F811
+    """Nobody answers: two frames hold the two credits, every later frame is skipped, never published."""
+    manifest = read_manifest(tiny_engines)
+    topics = Topics("t")
+    frames = []
+    sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: frames.append(p), [(topics.frames, 0)]).start()
+    agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
+                       camera=open_source("dataset://fashion-mnist/test?limit=30"), camera_fps=200).start()
+    try:
+        deadline = time.monotonic() + 10
+        while agent.gate.counts.offered < 30 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+    finally:
+        agent.stop()
+        sub.stop()
+    counts = agent.gate.counts
+    assert counts.offered == 30 and counts.admitted == 2 and counts.skipped == 28
+    assert len(frames) == 2 and agent.stats()["frames"] == 2

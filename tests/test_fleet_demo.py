@@ -47,8 +47,9 @@ def test_demo_runs_headless_for_n_frames_and_exits_0(tiny_engines: Path, tmp_pat
                  "--work-dir", str(work)])
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)
-    assert result["ok"] and result["frames_sent"] == 40 and result["predictions"] >= 38
-    assert result["camera"] == "dataset://fashion-mnist/test"   # no webcam here: the replay
+    assert result["ok"] and result["frames_sent"] == 40 and result["predictions"] == 40 and result["lost"] == 0
+    # No webcam here: the replay of the bundle's own test split, at the model's size and channels.
+    assert result["camera"] == "dataset://fashion-mnist/test?size=28&channels=1"
     assert result["accuracy"] is not None and result["e2e_p50_ms"] > 0
     assert set(result["boards"]) == {"agent0", "agent1"}
     assert all(code == 0 for code in result["exit_codes"].values())

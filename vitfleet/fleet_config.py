@@ -95,6 +95,8 @@ class CameraConfig(_Strict):
     fps: float = Field(10.0, gt=0)
     loop: bool = True
     encoding: Literal["raw", "jpeg"] = "raw"
+    max_in_flight: int = Field(2, ge=1, description="admission credits: frames the fleet computes at once; frames "
+                                                   "that find none free are skipped by every board alike")
 
 
 class AggregatorConfig(_Strict):

@@ -1,0 +1,108 @@
+"""Fleet-wide admission: which camera frames the fleet computes, decided once, where the frames enter.
+
+Why here and not in each agent: when every agent keeps its own newest frame, a camera faster than the
+slowest board makes the agents compute *different* frames, and the aggregator can rarely fuse one (86 % of
+frames went unanswered). The frame source holds a fixed number of credits instead (`max_in_flight`, 2 by
+default). A frame is admitted only while a credit is free, and a prediction coming back — whole, or
+degraded at the aggregator's deadline — returns its credit. Frames that find no credit are never
+published: they are `skipped`, the same frames for every board, and cost no bandwidth.
+
+Two credits keep the slowest board busy without a queue: it computes frame n while n+1 already waits in
+its one-frame slot, and n+2 is sent only once n is answered — so no agent ever holds more than one
+waiting frame and none drops an admitted one. A credit whose prediction never comes back (the aggregator
+died) is reclaimed after `timeout` seconds and that frame is counted `lost`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass
+class AdmissionCounts:
+    offered: int = 0      # frames the source delivered
+    admitted: int = 0     # frames published to the fleet
+    skipped: int = 0      # frames the fleet had no credit for (never published, never computed)
+    answered: int = 0     # admitted frames whose prediction came back
+    timed_out: int = 0    # admitted frames whose prediction never came back (lost)
+
+
+class CreditGate(Generic[T]):
+    """In-flight frames by id, at most `credits` of them; a value of type T rides along with each."""
+
+    def __init__(self, credits: int = 2, timeout: float = 5.0) -> None:
+        if credits < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {credits}")
+        self.credits, self.timeout = credits, timeout
+        self._in_flight: OrderedDict[int, tuple[float, T]] = OrderedDict()
+        self._cond = threading.Condition()
+        self.counts = AdmissionCounts()
+
+    def _reclaim_expired(self, now: float) -> None:
+        while self._in_flight:
+            frame_id, (admitted_at, _) = next(iter(self._in_flight.items()))
+            if now - admitted_at < self.timeout:
+                return
+            del self._in_flight[frame_id]
+            self.counts.timed_out += 1
+
+    def try_admit(self, frame_id: int, value: T) -> bool:
+        """Admit now if a credit is free, else count the frame skipped (a live camera never waits)."""
+        with self._cond:
+            self.counts.offered += 1
+            self._reclaim_expired(time.monotonic())
+            if len(self._in_flight) >= self.credits:
+                self.counts.skipped += 1
+                return False
+            self._admit(frame_id, value)
+            return True
+
+    def wait_admit(self, frame_id: int, value: T, stop: threading.Event) -> bool:
+        """Wait for a free credit, then admit (a replay that may wait for the fleet); False when stopped."""
+        with self._cond:
+            self.counts.offered += 1
+            while not stop.is_set():
+                now = time.monotonic()
+                self._reclaim_expired(now)
+                if len(self._in_flight) < self.credits:
+                    self._admit(frame_id, value)
+                    return True
+                oldest = next(iter(self._in_flight.values()))[0]
+                self._cond.wait(max(0.001, min(0.5, oldest + self.timeout - now)))
+            return False
+
+    def _admit(self, frame_id: int, value: T) -> None:
+        self._in_flight[frame_id] = (time.monotonic(), value)
+        self.counts.admitted += 1
+
+    def answer(self, frame_id: int) -> T | None:
+        """The prediction for frame_id came back: return its credit and its value (None if not in flight)."""
+        with self._cond:
+            entry = self._in_flight.pop(frame_id, None)
+            if entry is None:
+                return None
+            self.counts.answered += 1
+            self._cond.notify_all()
+            return entry[1]
+
+    def wait_empty(self, timeout: float) -> None:
+        """Drain: wait until every admitted frame is answered or `timeout` passed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._in_flight and time.monotonic() < deadline:
+                self._cond.wait(max(0.0, deadline - time.monotonic()))
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        with self._cond:
+            return len(self._in_flight)
