@@ -129,11 +129,12 @@ class CameraNode:
 
     def _adapt_reclaim(self) -> None:
         """A credit whose answer never comes (lost with a restarting broker) blocks admission until reclaimed:
-        reclaim after 3x the measured end-to-end p99 (at least 1 s, at most the configured timeout), not a
-        fixed worst case, so the fleet resumes within about a second."""
+        reclaim after 3x the measured end-to-end p99 (at least 2 s: beyond the aggregator's 1 s deadline
+        ceiling plus a loaded machine's stalls; at most the configured timeout), not a fixed worst case, so the
+        fleet resumes within a few seconds."""
         p99 = self.recent_e2e.percentile(99)
         if p99 is not None:
-            self.gate.timeout = min(self.reclaim_max_s, max(1.0, 3.0 * p99 / 1e3))
+            self.gate.timeout = min(self.reclaim_max_s, max(2.0, 3.0 * p99 / 1e3))
 
     # ---- frames out -------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:

@@ -108,11 +108,11 @@ def test_measured_deadline_follows_the_part_spread():
     policy = DeadlinePolicy()
     assert policy.deadline_ms == 500.0 and policy.source == "initial"
     for _ in range(30):
-        policy.observe_complete(40.0)
-    assert policy.deadline_ms == pytest.approx(90.0) and policy.source == "measured"
+        policy.observe_complete(140.0)
+    assert policy.deadline_ms == pytest.approx(290.0) and policy.source == "measured"
     for _ in range(500):
         policy.observe_complete(1.0)
-    assert policy.deadline_ms == 50.0  # floor
+    assert policy.deadline_ms == 200.0  # floor
     assert DeadlinePolicy(fixed_ms=7).deadline_ms == 7 and DeadlinePolicy(fixed_ms=7).source == "configured"
 
 
