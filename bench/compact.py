@@ -43,8 +43,8 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
     folder = settings.runs / "bench" / f"compact-{budget_params}"
     if not (folder / "teacher.json").exists():
         arch = compact_arch(tcard.arch, budget_params)
-        train = load_dataset(tcard.dataset, "train").stratified_head(settings.compact_train_limit)
-        test = load_dataset(tcard.dataset, "test").head(settings.test_images)
+        train = load_dataset(tcard.dataset, "train", pre=tcard.preprocessing).stratified_head(settings.compact_train_limit)
+        test = load_dataset(tcard.dataset, "test", pre=tcard.preprocessing).head(settings.test_images)
         recipe = TrainRecipe(epochs=settings.compact_epochs)
         if tcard.recipe is not None:  # the teacher's schedule, only the epochs may differ
             recipe = tcard.recipe.model_copy(update=dict(epochs=settings.compact_epochs))
@@ -56,7 +56,7 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
         model, card = load_teacher(folder)
         pre = card.preprocessing
         export_teacher(model, (pre.channels, pre.size, pre.size), paths["fp32"], "compact")
-        train = load_dataset(card.dataset, "train", size=pre.size, channels=pre.channels)
+        train = load_dataset(card.dataset, "train", pre=pre)
         calib = pre.normalize(train.stratified_head(settings.calib_images, seed=0).images)
         to_int8(paths["fp32"], paths["int8"], np.ascontiguousarray(calib, np.float32))
     (folder / "bench-compact.json").write_text(json.dumps({"budget_params": budget_params}))

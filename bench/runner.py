@@ -34,7 +34,7 @@ def _test_images(teacher_dir: Path, limit: int | None) -> tuple[np.ndarray, np.n
 
     card = read_card(teacher_dir)
     pre = card.preprocessing
-    data = load_dataset(card.dataset, "test", size=pre.size, channels=pre.channels).head(limit)
+    data = load_dataset(card.dataset, "test", pre=pre).head(limit)
     return np.ascontiguousarray(pre.normalize(data.images), np.float32), data.labels
 
 

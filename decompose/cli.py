@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
 from vitfleet.console import emit, progress_bar, user_errors
 from vitfleet.errors import UserError
 
@@ -16,11 +17,36 @@ DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
 
 
+def _vit_kwargs(text: str) -> dict:
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--vit-kwargs is not valid JSON ({exc.msg}); write it like '{{\"img_size\": 64}}'") from exc
+    if not isinstance(overrides, dict):
+        raise UserError(f"--vit-kwargs must be a JSON object, got {text!r}; write it like '{{\"img_size\": 64}}'")
+    return overrides
+
+
+def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UserError(f"{flag} takes comma-separated numbers, e.g. {flag} 0.485,0.456,0.406; got {text!r}") from None
+
+
 @user_errors
 def teacher(
     out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path("runs/teacher"),
-    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path")] = "fashion-mnist",
-    preset: Annotated[str, typer.Option(help="architecture preset (fmnist, fmnist-p7, fmnist-large, tiny)")] = "fmnist",
+    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path (ImageFolder with "
+                                              "train/<class>/ and test/<class>/, any image size or mode)")] = "fashion-mnist",
+    preset: Annotated[Optional[str], typer.Option(help="architecture when training (default: fmnist for "
+                                                       "Fashion-MNIST, small otherwise). " + presets_help() +
+                                                       ". On other image sizes the patch keeps the token grid")] = None,
+    img_size: Annotated[Optional[int], typer.Option("--img-size", min=8, help="train at N x N pixels (default: 28 "
+                                                    "Fashion-MNIST, 32 CIFAR, folders: the images' median shorter "
+                                                    "side rounded to a multiple of 8, 16..224); the patch follows")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 15,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="per-image horizontal flips")] = True,
@@ -30,40 +56,66 @@ def teacher(
     seed: int = 0,
     precision: Annotated[str, typer.Option(help="forward pass: auto (bf16 where the CPU/GPU runs it natively), "
                                                 "fp32 or bf16")] = "auto",
-    vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON overrides, e.g. '{\"depth\": 6}'")] = "{}",
-    checkpoint: Annotated[Optional[Path], typer.Option(help="import this timm checkpoint instead of training")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="timm model name of --checkpoint")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="use only the first N training images")] = None,
+    vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON architecture overrides, e.g. "
+                                            "'{\"img_size\": 64, \"patch_size\": 8}'; in_chans defaults to the "
+                                            "data set's (1 Fashion-MNIST, 3 RGB)")] = "{}",
+    checkpoint: Annotated[Optional[Path], typer.Option(help="import this timm checkpoint (.safetensors, or a "
+                                                            "weights-only .pth/.pt) instead of training")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="timm model name of --checkpoint, e.g. vit_base_patch16_224 "
+                                                     "or deit_small_patch16_224")] = None,
+    mean: Annotated[Optional[str], typer.Option(help="import: per-channel mean, e.g. 0.485,0.456,0.406 (default: "
+                                                     "timm's pretrained_cfg of --arch)")] = None,
+    std: Annotated[Optional[str], typer.Option(help="import: per-channel std (default: timm's pretrained_cfg)")] = None,
+    train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
     """Train the teacher ViT (or import a timm checkpoint) and write teacher.json + teacher.safetensors."""
-    from decompose.datasets import load_dataset
+    from decompose.datasets import class_names_of, dataset_reference, default_model_size, load_dataset, native_shape
 
-    try:
-        overrides = json.loads(vit_kwargs)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"--vit-kwargs is not valid JSON ({exc.msg}); write it like '{{\"depth\": 6}}'") from exc
-    test = load_dataset(dataset, "test", data_dir)  # before importing torch: a missing data set fails fast
-    from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, train_teacher
-
+    overrides = _vit_kwargs(vit_kwargs)
+    if img_size is not None and overrides.setdefault("img_size", img_size) != img_size:
+        raise UserError(f"--img-size {img_size} and --vit-kwargs img_size {overrides['img_size']} disagree; give one")
+    ref = dataset_reference(dataset)  # folders are stored by absolute path so later steps reload them anywhere
+    class_names = class_names_of(ref, data_dir)  # before importing torch: a missing data set fails fast
     if checkpoint is not None:
         if not arch:
             raise UserError("--checkpoint needs --arch <timm model name>, e.g. --arch vit_base_patch16_224")
-        card = import_checkpoint(checkpoint, arch, out, dataset, test.class_names, test, overrides)
+        if preset is not None:
+            raise UserError("--preset chooses a from-scratch architecture; an import takes it from --arch and "
+                            "--vit-kwargs: drop --preset")
+        from decompose.teacher import load_timm_checkpoint, write_imported_teacher
+
+        model, vit, pre = load_timm_checkpoint(checkpoint, arch, len(class_names), ref, overrides,
+                                               _floats(mean, "--mean"), _floats(std, "--std"))
+        test = load_dataset(ref, "test", data_dir, pre)
+        card = write_imported_teacher(model, vit, pre, arch, out, ref, class_names, test)
     else:
-        train = load_dataset(dataset, "train", data_dir).stratified_head(train_limit)
-        try:
-            vit = arch_for_preset(preset, train.num_classes, overrides)
-        except ValueError as exc:
-            raise UserError(str(exc).splitlines()[-1] if "validation" in str(exc) else str(exc)) from exc
+        if mean is not None or std is not None or arch is not None:
+            raise UserError("--arch, --mean and --std apply to --checkpoint imports; a trained teacher uses the "
+                            "data set's statistics and --preset / --vit-kwargs")
+        from decompose.teacher import TrainRecipe, arch_for_preset, preprocessing_for, train_teacher
+
+        preset = preset or ("fmnist" if ref == "fashion-mnist" else "small")
+        size = int(overrides.pop("img_size", None) or default_model_size(ref, data_dir))
+        chans = int(overrides.pop("in_chans", None) or native_shape(ref, data_dir).channels)
+        vit = arch_for_preset(preset, len(class_names), overrides, img_size=size, in_chans=chans)
+        pre = preprocessing_for(ref, vit)
+        train = load_dataset(ref, "train", data_dir, pre)
+        if train.class_names != class_names:
+            raise UserError(f"{ref}: train/ has classes {train.class_names} but test/ has {class_names}; give both "
+                            "splits the same class folders")
+        train = train.stratified_head(train_limit)
+        test = load_dataset(ref, "test", data_dir, pre)
         if precision not in ("auto", "fp32", "bf16"):
             raise UserError(f"--precision {precision!r} is not one of auto, fp32, bf16")
         recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
                              augment=augment, translate_pixels=translate_pixels)
         with progress_bar(disable=as_json) as progress:
-            card = train_teacher(train, test, vit, recipe, out, dataset, f"trained:{preset}", progress)
-    emit({"out": str(out), "source": card.source, **card.metrics}, as_json, title="teacher")
+            card = train_teacher(train, test, vit, recipe, out, ref, f"trained:{preset}", progress)
+    emit({"out": str(out), "source": card.source, "dataset": card.dataset,
+          "input": f"{card.preprocessing.size}x{card.preprocessing.size}x{card.preprocessing.channels}",
+          "patch_size": card.arch.patch_size, **card.metrics}, as_json, title="teacher")
 
 
 @user_errors
@@ -75,7 +127,7 @@ def evaluate_cmd(
     as_json: Json = False,
 ) -> None:
     """Report top-1, parameters and FLOPs of a teacher or a bundle on the test split."""
-    from decompose.datasets import load_dataset
+    from decompose.datasets import load_test_split_for
     from decompose.evaluation import evaluate_bundle, evaluate_teacher
 
     if (teacher is None) == (bundle is None):
@@ -83,12 +135,14 @@ def evaluate_cmd(
     if teacher is not None:
         from decompose.teacher import read_card
 
-        test = load_dataset(read_card(teacher).dataset, "test", data_dir).head(limit)
+        card = read_card(teacher)
+        test = load_test_split_for(card.dataset, card.preprocessing, data_dir).head(limit)
         emit(evaluate_teacher(teacher, test), as_json, title=f"teacher {teacher}")
     else:
         from decompose.bundle import read_bundle
 
-        test = load_dataset(read_bundle(bundle).dataset, "test", data_dir).head(limit)
+        bcard = read_bundle(bundle)
+        test = load_test_split_for(bcard.dataset, bcard.preprocessing, data_dir).head(limit)
         emit(evaluate_bundle(bundle, test), as_json, title=f"bundle {bundle}")
 
 

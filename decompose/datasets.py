@@ -2,9 +2,14 @@
 
 Fashion-MNIST comes from the Debian package's idx files, CIFAR-10/100 from their
 python-pickle layout (parsed without unpickling code objects), any other set from an
-ImageFolder tree (one sub-folder per class). Everything is returned as uint8 NHWC
-arrays plus int64 labels and the class names, so the same arrays feed training,
-ONNX calibration and the camera replay.
+ImageFolder tree (one sub-folder per class, any image size or colour mode). Everything is
+returned as uint8 NHWC arrays plus int64 labels and the class names, so the same arrays
+feed training, ONNX calibration and the camera replay.
+
+`load_dataset(name, split, data_dir, pre)` is the one entry point: with a model's
+`Preprocessing` every set comes out at (pre.size, pre.size, pre.channels), RGB order for
+3 channels, converted by `decompose.preprocessing.fit_image` - the same function the
+camera path (`Preprocessing.prepare`) ends in.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from decompose.preprocessing import Preprocessing, fit_image, fit_images
 from vitfleet.errors import UserError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -27,6 +33,16 @@ FASHION_MNIST_CLASSES = [
 ]
 FASHION_MNIST_INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+FASHION_MNIST_ALIASES = ("fashion-mnist", "fashion_mnist", "fmnist")
+CIFAR10_ALIASES = ("cifar10", "cifar-10")
+CIFAR100_ALIASES = ("cifar100", "cifar-100")
+# Image size given to folder data when a caller names no Preprocessing (older callers; kept for them).
+LEGACY_FOLDER_SIZE, LEGACY_FOLDER_CHANNELS = 32, 3
+# Folder images are surveyed on this many files (spread over the classes) to pick a default model size.
+SURVEY_FILES = 64
+# A folder teacher's default input side: the images' median shorter side, rounded to a multiple of 8 (so
+# the presets' 8x8 / 4x4 token grids divide it) and kept within what trains on a CPU.
+FOLDER_SIZE_MULTIPLE, FOLDER_SIZE_MIN, FOLDER_SIZE_MAX = 8, 16, 224
 
 
 class DatasetError(UserError):
@@ -164,43 +180,162 @@ def load_cifar(variant: str, split: str, data_dir: str | os.PathLike[str] | None
     return ImageDataset(images, labels, names, f"cifar{variant}/{split}")
 
 
-def load_image_folder(root: Path, size: int, channels: int) -> ImageDataset:
-    """One sub-folder per class (sorted names = class ids), resized to size x size."""
-    import cv2  # lazily: only ImageFolder data needs OpenCV here
-
+def _folder_class_dirs(root: Path) -> list[Path]:
     if not root.is_dir():
-        raise DatasetError(f"ImageFolder {root} does not exist; give a folder with one sub-folder per class")
+        raise DatasetError(f"ImageFolder {root} does not exist; give a folder with train/<class>/ and test/<class>/ "
+                           "sub-folders of images")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise DatasetError(f"ImageFolder {root} has no class sub-folders; put each class's images in its own folder")
+    return class_dirs
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    return [f for f in sorted(class_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+
+
+def _read_rgb(file: Path) -> np.ndarray:
+    """Any image file OpenCV decodes (gray, palette, 16-bit, alpha) -> uint8 RGB (H, W, 3).
+
+    IMREAD_COLOR turns every mode into 8-bit BGR (gray is replicated), so from here on a folder
+    image is exactly what a camera delivers, and `fit_image` does the rest for both.
+    """
+    import cv2  # lazily: only ImageFolder data needs OpenCV here
+
+    img = cv2.imread(str(file), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(f"cannot decode image {file}; remove it or replace it with a valid image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def load_image_folder(root: Path, size: int, channels: int) -> ImageDataset:
+    """One sub-folder per class (sorted names = class ids), each image converted by `fit_image`."""
+    class_dirs = _folder_class_dirs(root)
     images, labels = [], []
     for label, class_dir in enumerate(class_dirs):
-        for file in sorted(class_dir.iterdir()):
-            if file.suffix.lower() not in IMAGE_SUFFIXES:
-                continue
-            flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-            img = cv2.imread(str(file), flag)
-            if img is None:
-                raise DatasetError(f"cannot decode image {file}; remove it or replace it with a valid image")
-            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-            img = img[..., None] if channels == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-            images.append(img)
+        for file in _image_files(class_dir):
+            images.append(fit_image(_read_rgb(file), size, channels))
             labels.append(label)
     if not images:
         raise DatasetError(f"ImageFolder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return ImageDataset(np.stack(images), np.asarray(labels, dtype=np.int64), [d.name for d in class_dirs], root.name)
 
 
-def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None = None,
-                 size: int = 32, channels: int = 3) -> ImageDataset:
-    """Resolve a data set by name: fashion-mnist, cifar10, cifar100, or folder:<path> (ImageFolder)."""
+@dataclass(frozen=True)
+class NativeShape:
+    """What a data set's images look like before any model conversion: a typical square side and channels."""
+
+    size: int
+    channels: int
+
+
+def survey_image_folder(root: Path, sample: int = SURVEY_FILES) -> NativeShape:
+    """Median shorter side and colour mode of up to `sample` images spread over the classes.
+
+    Channels are 1 only when every surveyed file is stored as grayscale; one colour file makes it RGB.
+    """
+    import cv2
+
+    files = [f for d in _folder_class_dirs(root) for f in _image_files(d)]
+    if not files:
+        raise DatasetError(f"ImageFolder {root} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    picked = [files[i] for i in np.linspace(0, len(files) - 1, min(sample, len(files))).astype(int)]
+    sides, gray = [], True
+    for file in picked:
+        img = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
+        if img is None:
+            raise DatasetError(f"cannot decode image {file}; remove it or replace it with a valid image")
+        sides.append(min(img.shape[:2]))
+        gray = gray and (img.ndim == 2 or img.shape[2] == 1)
+    return NativeShape(size=int(np.median(sides)), channels=1 if gray else 3)
+
+
+def _folder_root(name: str) -> Path:
+    return Path(name[len("folder:"):]).expanduser()
+
+
+def _kind(name: str) -> str:
     key = name.lower()
-    if key in ("fashion-mnist", "fashion_mnist", "fmnist"):
-        return load_fashion_mnist(split, data_dir)
-    if key in ("cifar10", "cifar-10"):
-        return load_cifar("10", split, data_dir)
-    if key in ("cifar100", "cifar-100"):
-        return load_cifar("100", split, data_dir)
-    if key.startswith("folder:"):
-        return load_image_folder(Path(name[len("folder:"):]) / split, size, channels)
+    if key in FASHION_MNIST_ALIASES:
+        return "fashion-mnist"
+    if key in CIFAR10_ALIASES:
+        return "cifar10"
+    if key in CIFAR100_ALIASES:
+        return "cifar100"
+    if key.startswith("folder:") and len(name) > len("folder:"):
+        return "folder"
     raise DatasetError(f"unknown data set {name!r}; use fashion-mnist, cifar10, cifar100 or folder:/path/to/imagefolder")
+
+
+def dataset_reference(name: str) -> str:
+    """The name a card stores so another process, in another directory, reloads the same data.
+
+    fashion-mnist / cifar10 / cifar100 keep their canonical names; folders become `folder:<absolute path>`.
+    """
+    kind = _kind(name)
+    return f"folder:{_folder_root(name).resolve()}" if kind == "folder" else kind
+
+
+def native_shape(name: str, data_dir: str | os.PathLike[str] | None = None) -> NativeShape:
+    """The data set's own image shape: 28x28x1, 32x32x3, or a folder's surveyed train split."""
+    kind = _kind(name)
+    if kind == "fashion-mnist":
+        return NativeShape(28, 1)
+    if kind in ("cifar10", "cifar100"):
+        return NativeShape(32, 3)
+    root = _folder_root(name)
+    return survey_image_folder(root / "train" if (root / "train").is_dir() else root / "test")
+
+
+def default_model_size(name: str, data_dir: str | os.PathLike[str] | None = None) -> int:
+    """The input side a new teacher trains at: 28 for Fashion-MNIST, 32 for CIFAR, for folders the median
+    shorter side rounded to a multiple of 8 within 16..224."""
+    side = native_shape(name, data_dir).size
+    if _kind(name) != "folder":
+        return side
+    rounded = int(round(side / FOLDER_SIZE_MULTIPLE)) * FOLDER_SIZE_MULTIPLE
+    return min(FOLDER_SIZE_MAX, max(FOLDER_SIZE_MIN, rounded))
+
+
+def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None = None,
+                 pre: Preprocessing | None = None, *, size: int | None = None,
+                 channels: int | None = None) -> ImageDataset:
+    """Resolve a data set by name (fashion-mnist, cifar10, cifar100, folder:<path>) and convert it for a model.
+
+    With `pre`, every set comes out uint8 (N, pre.size, pre.size, pre.channels), RGB order for 3 channels.
+    Without it, Fashion-MNIST and CIFAR come out as stored and folder images at `size` x `size` x `channels`
+    (32x32x3 unless given; folder images have no single native size): the keyword form older callers use.
+    """
+    if split not in ("train", "test"):
+        raise DatasetError(f"unknown split {split!r}; use 'train' or 'test'")
+    kind = _kind(name)
+    if pre is not None:
+        if (size, channels) not in ((None, None), (pre.size, pre.channels)):
+            raise ValueError(f"load_dataset got pre {pre.size}x{pre.channels} and size/channels {size}x{channels}")
+        size, channels = pre.size, pre.channels
+    if kind == "folder":
+        return load_image_folder(_folder_root(name) / split, size or LEGACY_FOLDER_SIZE,
+                                 channels or LEGACY_FOLDER_CHANNELS)
+    data = load_fashion_mnist(split, data_dir) if kind == "fashion-mnist" else load_cifar(kind[5:], split, data_dir)
+    if pre is None:
+        return data
+    return ImageDataset(fit_images(data.images, pre.size, pre.channels), data.labels, data.class_names, data.name)
+
+
+def load_test_split_for(card_dataset: str, pre: Preprocessing,
+                        data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
+    """The test split a teacher or bundle card was measured on, converted exactly as the model expects.
+
+    `card_dataset` is teacher.json / bundle.json `dataset`, `pre` their `preprocessing`.
+    """
+    return load_dataset(card_dataset, "test", data_dir, pre)
+
+
+def class_names_of(name: str, data_dir: str | os.PathLike[str] | None = None) -> list[str]:
+    """The data set's class names without decoding any image (a missing data set fails here, fast)."""
+    kind = _kind(name)
+    if kind == "folder":
+        return [d.name for d in _folder_class_dirs(_folder_root(name) / "test")]
+    if kind == "fashion-mnist":
+        return load_fashion_mnist("test", data_dir).class_names
+    return load_cifar(kind[5:], "test", data_dir).class_names

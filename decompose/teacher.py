@@ -18,25 +18,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 from torch import nn
 
-from decompose.checkpoints import CheckpointError, load_weights, read_tensors, save_weights
+from decompose.checkpoints import (CheckpointError, check_vit_state_fits, load_weights, read_state_dict,
+                                   read_tensors, save_weights)
 from decompose.datasets import ImageDataset
-from decompose.preprocessing import Preprocessing
+from decompose.preprocessing import Preprocessing, fit_images
 from decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
                                 forward_precision, pick_device, to_tensors, warmup_cosine)
-from decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
+from decompose.vit_arch import (PRESETS, ArchError, ViTArch, arch_for_preset, arch_from_timm, build_vit,  # noqa: F401
+                                count_params, create_timm_vit, vit_flops)
 from vitfleet.versioned_card import read_versioned_card
 
 TEACHER_FORMAT_VERSION = 1
 
-# Presets sized for 28x28 grayscale. `fmnist` is the default teacher: patch 4 (50 tokens) is what gets a
-# ViT past 90 % on Fashion-MNIST; patch 7 (17 tokens) trains faster per epoch but stalled at 85.8 % after
-# 7 epochs here (docs/benchmarks.md). bf16 autocast makes 15 patch-4 epochs fit the 45-minute budget (90.1 %).
-PRESETS: dict[str, dict[str, Any]] = {
-    "fmnist": dict(img_size=28, patch_size=4, in_chans=1, embed_dim=192, depth=6, num_heads=3),
-    "fmnist-p7": dict(img_size=28, patch_size=7, in_chans=1, embed_dim=192, depth=8, num_heads=6),
-    "fmnist-large": dict(img_size=28, patch_size=7, in_chans=1, embed_dim=256, depth=8, num_heads=8),
-    "tiny": dict(img_size=28, patch_size=7, in_chans=1, embed_dim=48, depth=4, num_heads=4),
-}
+# Presets live in vit_arch (PRESETS, arch_for_preset, re-exported here for older imports). bf16 autocast makes
+# 15 epochs of the patch-4 `fmnist` preset fit the 45-minute budget (90.1 %, docs/benchmarks.md).
 DATASET_STATS: dict[str, tuple[list[float], list[float]]] = {
     "fashion-mnist": ([0.2860], [0.3530]),
     "cifar10": ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),
@@ -78,15 +73,25 @@ class TeacherCard(BaseModel):
     metrics: dict[str, float] = {}
 
 
+def stats_for_channels(mean: list[float], std: list[float], channels: int) -> tuple[list[float], list[float]]:
+    """Per-channel statistics for a model of `channels` inputs: as given, or averaged over the given channels
+    when the counts differ (a grayscale model of RGB data sees each gray pixel as all three channels alike)."""
+    if len(mean) == channels:
+        return list(mean), list(std)
+    return [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
+
+
 def preprocessing_for(dataset: str, arch: ViTArch) -> Preprocessing:
-    mean, std = DATASET_STATS.get(dataset, ([0.5] * arch.in_chans, [0.5] * arch.in_chans))
+    """The named set's statistics (0.5 for folders) at the model's size and channels."""
+    mean, std = DATASET_STATS.get(dataset, ([0.5], [0.5]))
+    mean, std = stats_for_channels(mean, std, arch.in_chans)
     return Preprocessing(size=arch.img_size, channels=arch.in_chans, mean=mean, std=std)
 
 
-def arch_for_preset(preset: str, num_classes: int, overrides: dict[str, Any] | None = None) -> ViTArch:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    return ViTArch(**{**PRESETS[preset], "num_classes": num_classes, **(overrides or {})})
+def fit_dataset(data: ImageDataset, pre: Preprocessing) -> ImageDataset:
+    """Data a caller loaded without `pre` (Fashion-MNIST/CIFAR as stored), converted like load_dataset(pre=)."""
+    images = fit_images(data.images, pre.size, pre.channels)
+    return data if images is data.images else ImageDataset(images, data.labels, data.class_names, data.name)
 
 
 def _save_state(state_dir: Path, model: nn.Module, opt: torch.optim.Optimizer, epoch: int, elapsed: float) -> None:
@@ -122,8 +127,8 @@ def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe
     device = pick_device()
     torch.manual_seed(recipe.seed)
     pre = preprocessing_for(dataset_name, arch)
-    x, y = to_tensors(train, pre)
-    xt, yt = to_tensors(test, pre)
+    x, y = to_tensors(fit_dataset(train, pre), pre)
+    xt, yt = to_tensors(fit_dataset(test, pre), pre)
     model = build_vit(arch).to(device)
     opt = adamw(model, recipe.lr, recipe.weight_decay)
     steps_per_epoch = -(-len(x) // recipe.batch_size)
@@ -192,52 +197,78 @@ def read_card(folder: Path) -> TeacherCard:
 
 def load_teacher(folder: Path, device: torch.device | None = None) -> tuple[nn.Module, TeacherCard]:
     card = read_card(folder)
-    model = build_vit(card.arch)
+    model = build_vit(card.arch, init=False)
     load_weights(model, folder / card.weights, card.weights_sha256)
     model.eval()
     return (model.to(device) if device else model), card
 
 
-def import_checkpoint(checkpoint: Path, timm_name: str, out: Path, dataset_name: str, class_names: list[str],
-                      test: ImageDataset | None, timm_kwargs: dict[str, Any] | None = None) -> TeacherCard:
-    """Import a fine-tuned timm ViT (safetensors, or a torch file read with weights_only=True)."""
-    import timm
+def timm_mean_std(timm_model: nn.Module, in_chans: int) -> tuple[list[float], list[float]]:
+    """Normalisation of timm's pretrained_cfg for this model name (what its fine-tuning scripts used);
+    a 1-channel model gets the mean of the three values (timm adapts RGB stems to gray by summing filters)."""
+    from timm.data import resolve_model_data_config
 
-    try:
-        model = timm.create_model(timm_name, pretrained=False, num_classes=len(class_names), **(timm_kwargs or {}))
-    except RuntimeError as exc:
-        raise CheckpointError(f"timm does not know the architecture {timm_name!r} ({exc}); "
-                              "use a name from timm.list_models('vit_*')") from exc
-    from timm.models.vision_transformer import VisionTransformer
+    cfg = resolve_model_data_config(timm_model)
+    return stats_for_channels([float(v) for v in cfg["mean"]], [float(v) for v in cfg["std"]], in_chans)
 
-    if not isinstance(model, VisionTransformer) or model.cls_token is None or model.global_pool != "token":
-        raise CheckpointError(f"{timm_name} is not a class-token timm VisionTransformer; vitfleet decomposes "
-                              "those only (e.g. vit_base_patch16_224, deit_small_patch16_224)")
-    if checkpoint.suffix == ".safetensors":
-        state = read_tensors(checkpoint)
-    else:
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for foreign/corrupt files
-            raise CheckpointError(f"cannot read {checkpoint} as a weights-only torch checkpoint ({exc}); "
-                                  "convert it to safetensors") from exc
-        state = state.get("state_dict", state.get("model", state)) if isinstance(state, dict) else state
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{checkpoint} does not match {timm_name} with {len(class_names)} classes: "
-                              f"{str(exc).splitlines()[0]}") from exc
-    pe = model.patch_embed
-    first = model.blocks[0]
-    arch = ViTArch(img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
-                   num_classes=len(class_names), embed_dim=model.embed_dim, depth=len(model.blocks),
-                   num_heads=first.attn.num_heads, mlp_ratio=first.mlp.fc1.out_features / model.embed_dim,
-                   qkv_bias=first.attn.qkv.bias is not None)
-    rebuilt = build_vit(arch)
-    rebuilt.load_state_dict(model.state_dict(), strict=True)
-    pre = preprocessing_for(dataset_name, arch)
-    metrics: dict[str, float] = {"params": float(count_params(rebuilt)), "flops": float(vit_flops(arch))}
+
+def user_mean_std(values: list[float] | None, in_chans: int, flag: str) -> list[float] | None:
+    if values is None:
+        return None
+    if len(values) == 1:
+        return values * in_chans
+    if len(values) != in_chans:
+        raise CheckpointError(f"{flag} has {len(values)} values but the model takes {in_chans} channels; give 1 or "
+                              f"{in_chans} values")
+    if flag == "--std" and any(v <= 0 for v in values):
+        raise CheckpointError(f"--std values must be positive, got {values}")
+    return values
+
+
+def load_timm_checkpoint(checkpoint: Path, timm_name: str, num_classes: int, dataset: str,
+                         timm_kwargs: dict[str, Any] | None = None,
+                         mean: list[float] | None = None, std: list[float] | None = None,
+                         ) -> tuple[nn.Module, ViTArch, Preprocessing]:
+    """A user's fine-tuned timm ViT, rebuilt as vitfleet's schema with the same weights and preprocessing.
+
+    The rebuilt model is checked against timm's own forward pass, so what gets decomposed is exactly the
+    checkpoint the user evaluated."""
+    timm_model = create_timm_vit(timm_name, num_classes, timm_kwargs)
+    state = read_state_dict(checkpoint)
+    check_vit_state_fits(state, timm_model, timm_name, num_classes, dataset)
+    timm_model.load_state_dict(state)
+    timm_model.eval()
+    arch = arch_from_timm(timm_model, timm_name)
+    rebuilt = build_vit(arch, init=False)
+    rebuilt.load_state_dict(timm_model.state_dict(), strict=True)
+    rebuilt.eval()
+    probe = torch.randn(2, arch.in_chans, arch.img_size, arch.img_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        if not torch.allclose(rebuilt(probe), timm_model(probe), atol=1e-4, rtol=1e-4):
+            raise ArchError(f"{timm_name} computes differently from a plain ViT with the same weights (a custom "
+                            "layer or activation); use a plain ViT/DeiT name such as vit_base_patch16_224")
+    default_mean, default_std = timm_mean_std(timm_model, arch.in_chans)
+    pre = Preprocessing(size=arch.img_size, channels=arch.in_chans,
+                        mean=user_mean_std(mean, arch.in_chans, "--mean") or default_mean,
+                        std=user_mean_std(std, arch.in_chans, "--std") or default_std)
+    return rebuilt, arch, pre
+
+
+def write_imported_teacher(model: nn.Module, arch: ViTArch, pre: Preprocessing, timm_name: str, out: Path,
+                           dataset_name: str, class_names: list[str], test: ImageDataset | None) -> TeacherCard:
+    metrics: dict[str, float] = {"params": float(count_params(model)), "flops": float(vit_flops(arch))}
     if test is not None:
-        xt, yt = to_tensors(test, pre)
-        metrics["test_top1"] = evaluate(rebuilt, xt, yt).top1
-    return write_teacher(rebuilt, arch, out, dataset_name, class_names, pre, f"imported:{timm_name}", None, metrics)
+        xt, yt = to_tensors(fit_dataset(test, pre), pre)
+        metrics["test_top1"] = evaluate(model, xt, yt).top1
+    return write_teacher(model, arch, out, dataset_name, class_names, pre, f"imported:{timm_name}", None, metrics)
+
+
+def import_checkpoint(checkpoint: Path, timm_name: str, out: Path, dataset_name: str, class_names: list[str],
+                      test: ImageDataset | None, timm_kwargs: dict[str, Any] | None = None,
+                      mean: list[float] | None = None, std: list[float] | None = None) -> TeacherCard:
+    """Import a fine-tuned timm ViT (.safetensors, or a weights-only .pth/.pt) and write its teacher card.
+
+    `test` may be loaded without a Preprocessing (Fashion-MNIST/CIFAR as stored); it is converted here."""
+    model, arch, pre = load_timm_checkpoint(checkpoint, timm_name, len(class_names), dataset_name, timm_kwargs,
+                                            mean, std)
+    return write_imported_teacher(model, arch, pre, timm_name, out, dataset_name, class_names, test)

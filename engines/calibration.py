@@ -16,7 +16,7 @@ def bundle_images(card: BundleCard, split: str, n: int, data_dir: str | os.PathL
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n class-balanced images of the bundle's data set as normalised float32 NCHW, with their labels."""
     pre = card.preprocessing
-    data = load_dataset(card.dataset, split, data_dir, size=pre.size, channels=pre.channels)
+    data = load_dataset(card.dataset, split, data_dir, pre)
     if data.images.shape[1:] != (pre.size, pre.size, pre.channels):
         raise EngineError(f"{card.dataset}/{split} images are {data.images.shape[1:]} but the bundle expects "
                           f"({pre.size}, {pre.size}, {pre.channels}); point --data-dir at the data the bundle was made from")

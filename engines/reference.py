@@ -37,7 +37,7 @@ def reference_from_bundle(bundle_dir: Path, n_images: int,
 
     card = read_bundle(bundle_dir)
     pre = card.preprocessing
-    data = load_dataset(card.dataset, "test", data_dir, size=pre.size, channels=pre.channels).head(n_images)
+    data = load_dataset(card.dataset, "test", data_dir, pre).head(n_images)
     x = pre.normalize(data.images)
     feats = [load_part_engine(bundle_dir, i, backend="pytorch").infer(x) for i in range(card.num_parts)]
     mask = np.ones((len(x), card.num_parts), np.float32)

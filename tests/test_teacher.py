@@ -141,3 +141,18 @@ def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -
     shifted = [augment(x, torch.Generator().manual_seed(s), pad=2, flip=False) for s in range(8)]
     assert any(not torch.equal(s, x) for s in shifted)  # translation moves the pixels when it is asked for
     assert all(s.shape == x.shape for s in shifted)
+
+
+def test_presets_fit_the_data_size_and_channels() -> None:
+    from decompose.vit_arch import ArchError
+
+    assert arch_for_preset("fmnist", 10).model_dump(include={"img_size", "patch_size", "in_chans"}) == \
+        {"img_size": 28, "patch_size": 4, "in_chans": 1}  # the Fashion-MNIST teacher is unchanged
+    tiny40 = arch_for_preset("tiny", 7, img_size=40, in_chans=3)
+    assert (tiny40.img_size, tiny40.patch_size, tiny40.in_chans) == (40, 10, 3)  # tiny's 4x4 token grid kept
+    assert arch_for_preset("small", 10, img_size=32, in_chans=3).patch_size == 4
+    assert arch_for_preset("small", 10, img_size=64, in_chans=3).patch_size == 8
+    with pytest.raises(ArchError, match="image size 32 is not a multiple of patch size 7: use patch_size 4 or 8"):
+        arch_for_preset("tiny", 7, {"img_size": 32, "patch_size": 7}, in_chans=3)
+    with pytest.raises(ArchError, match="unknown key 'depht'"):
+        arch_for_preset("tiny", 7, {"depht": 3})
