@@ -30,7 +30,8 @@ class AdmissionCounts:
     admitted: int = 0     # frames published to the fleet
     skipped: int = 0      # frames the fleet had no credit for (never published, never computed)
     answered: int = 0     # admitted frames whose prediction came back
-    timed_out: int = 0    # admitted frames whose prediction never came back (lost)
+    timed_out: int = 0    # admitted frames whose prediction has not come back within the timeout (lost)
+    late: int = 0         # answers that came back after their credit was reclaimed (no longer lost)
 
 
 class CreditGate(Generic[T]):
@@ -41,6 +42,7 @@ class CreditGate(Generic[T]):
             raise ValueError(f"max_in_flight must be at least 1, got {credits}")
         self.credits, self.timeout = credits, timeout
         self._in_flight: OrderedDict[int, tuple[float, T]] = OrderedDict()
+        self._reclaimed: OrderedDict[int, T] = OrderedDict()   # recent timeouts, so a late answer still counts
         self._cond = threading.Condition()
         self.counts = AdmissionCounts()
 
@@ -49,8 +51,11 @@ class CreditGate(Generic[T]):
             frame_id, (admitted_at, _) = next(iter(self._in_flight.items()))
             if now - admitted_at < self.timeout:
                 return
-            del self._in_flight[frame_id]
+            _, value = self._in_flight.pop(frame_id)
             self.counts.timed_out += 1
+            self._reclaimed[frame_id] = value
+            while len(self._reclaimed) > 1000:
+                self._reclaimed.popitem(last=False)
 
     def try_admit(self, frame_id: int, value: T) -> bool:
         """Admit now if a credit is free, else count the frame skipped (a live camera never waits)."""
@@ -86,7 +91,13 @@ class CreditGate(Generic[T]):
         with self._cond:
             entry = self._in_flight.pop(frame_id, None)
             if entry is None:
-                return None
+                if frame_id not in self._reclaimed:
+                    return None
+                # Answered after all (a stall longer than the timeout): not lost, but its credit was re-used.
+                self.counts.timed_out -= 1
+                self.counts.late += 1
+                self.counts.answered += 1
+                return self._reclaimed.pop(frame_id)
             self.counts.answered += 1
             self._cond.notify_all()
             return entry[1]

@@ -214,6 +214,7 @@ class CameraNode:
         out: dict[str, Any] = {
             "frames_sent": self.frames_sent, **self.counts, "lost": lost, "malformed": self.malformed.total,
             "offered": gate.offered, "admitted": gate.admitted, "skipped": gate.skipped, "timed_out": gate.timed_out,
+            "answered_late": gate.late,
             "max_in_flight": self.max_in_flight, "camera_fps": self.fps if self.fps > 0 else None,
             "whole": whole,
             "whole_of_admitted": None if gate.admitted == 0 else round(whole / gate.admitted, 5),
