@@ -21,6 +21,9 @@ FleetName = Annotated[Optional[str], typer.Option("--fleet-name", help="topic na
 Engines = Annotated[Optional[Path], typer.Option("--engines", help="engines folder (default: the fleet file's)")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+HttpPasswd = Annotated[Optional[Path], typer.Option(
+    "--http-passwd", help="mosquitto password file whose users may open a view bound beyond loopback (default: "
+                          ".certs/<fleet>/mosquitto.passwd when it exists; the fleet file's broker user also works)")]
 
 
 def _setup_logging(level: str) -> None:
@@ -94,6 +97,9 @@ def aggregator(
     log: Annotated[Optional[Path], typer.Option("--log", help="SQLite prediction log (WAL)")] = None,
     max_pending: Annotated[Optional[int], typer.Option(help="frames waiting for parts, at most")] = None,
     stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
+    http: Annotated[Optional[str], typer.Option("--http", help="also serve the web view on HOST:PORT (see "
+                                                                "`vitfleet view`)")] = None,
+    http_passwd: HttpPasswd = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Fuse the parts' features into predictions, publish them and log them (until SIGTERM / Ctrl-C)."""
@@ -110,14 +116,32 @@ def aggregator(
     name = board or (holders[0].name if holders else "aggregator")
     fusion, manifest = load_fusion(engines or cfg.engines)
     policy = DeadlinePolicy(fixed_ms=deadline_ms if deadline_ms is not None else cfg.aggregator.deadline_ms)
+    web = None
+    if http is not None:
+        from agent.web.server import open_view
+
+        # Bound before the aggregator starts: a busy port is a one-line error, not a half-started fleet process.
+        web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd)
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
     runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
                         policy, max_pending or cfg.aggregator.max_pending, stats_interval).start()
+    discovery = None
+    if cfg.homeassistant:
+        from agent.homeassistant import HomeAssistantDiscovery
+
+        discovery = HomeAssistantDiscovery(cfg, board=name).start()
+    if web is not None:
+        web.start()
+        logging.getLogger("vitfleet.aggregator").warning("web view on %s", web.url)
     try:
         while not stop.wait(0.5):
             pass
     finally:
+        if web is not None:
+            web.stop()
+        if discovery is not None:
+            discovery.stop()
         runner.stop()
 
 
@@ -185,6 +209,9 @@ def demo(
                                                            "a faster camera's other frames are skipped")] = 2,
     slow_agent: Annotated[float, typer.Option(min=1.0, help="the last agent emulates a board this many times "
                                                             "slower (a heterogeneous fleet on one machine)")] = 1.0,
+    http: Annotated[str, typer.Option("--http", help="serve the web view on HOST:PORT (default: a free loopback "
+                                                     "port; the URL is printed)")] = "127.0.0.1:0",
+    no_http: Annotated[bool, typer.Option("--no-http", help="no web view")] = False,
     as_json: Json = False,
     log_level: LogLevel = "warning",
 ) -> None:
@@ -194,8 +221,56 @@ def demo(
 
     opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
                        camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
-                       quiet=as_json, log_level=log_level, max_in_flight=max_in_flight, slow_agent=slow_agent)
+                       quiet=as_json, log_level=log_level, max_in_flight=max_in_flight, slow_agent=slow_agent,
+                       http=None if no_http else http)
     result = run_demo(opts)
     emit(result, as_json, title="vitfleet demo")
     if result.get("ok") is False:
         raise typer.Exit(1)
+
+
+@user_errors
+def view(
+    fleet: FleetFile = None, broker: Broker = None, fleet_name: FleetName = None,
+    http: Annotated[str, typer.Option("--http", help="HOST:PORT to serve on (0 = a free port); beyond loopback "
+                                                     "every request needs the fleet's MQTT credentials")
+                    ] = "127.0.0.1:8080",
+    http_passwd: HttpPasswd = None,
+    remove_homeassistant: Annotated[bool, typer.Option(
+        "--remove-homeassistant", help="delete the fleet's Home Assistant entities (empty retained discovery "
+                                       "configs) and exit; set homeassistant: false first or the aggregator "
+                                       "publishes them again")] = False,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Serve the fleet's live web view: page, /api/state (JSON), /stream.mjpg, /metrics (Prometheus)."""
+    _setup_logging(log_level)
+    from agent.fleet_resolve import FleetOptionError, parse_broker, resolve_fleet
+    from vitfleet.console import err_console
+
+    if fleet is None and not broker:
+        raise FleetOptionError("vitfleet view needs --fleet fleet.yaml, or --broker HOST:PORT (with --fleet-name)")
+    if fleet is not None:
+        cfg = resolve_fleet(fleet, broker, fleet_name, None, "view")
+        broker_cfg, name, boards = cfg.broker, cfg.name, [b.name for b in cfg.boards]
+    else:
+        broker_cfg, name, boards = parse_broker(broker or ""), fleet_name or "demo", []
+    if remove_homeassistant:
+        if fleet is None:
+            raise FleetOptionError("--remove-homeassistant needs --fleet fleet.yaml (it names the boards)")
+        from agent.homeassistant import HomeAssistantDiscovery
+
+        count = HomeAssistantDiscovery(cfg).remove()
+        err_console.print(f"removed {count} Home Assistant discovery configs of fleet {name}")
+        return
+    from agent.web.server import open_view
+
+    web = open_view(broker_cfg, name, http, boards, http_passwd)
+    stop = _stop_event()
+    web.start()
+    err_console.print(f"vitfleet view of fleet {name} ({broker_cfg.host}:{broker_cfg.port}): {web.url}",
+                      highlight=False)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        web.stop()

@@ -51,6 +51,7 @@ class DemoOptions:
     online_timeout: float = 90.0
     max_in_flight: int = 2
     slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
+    http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
 
 
 def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
@@ -142,6 +143,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline)
         fleet_file = run_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
+        web_url = _serve_web(opts, stack, broker_cfg, fleet)
         procs = ProcessGroup(run_dir / "logs")
         stack.callback(procs.stop_all)
         from agent.dashboard import has_display_window
@@ -179,9 +181,23 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         time.sleep(0.2)  # let the view take delivery of those last messages
         final = view.snapshot()
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
+    result["url"] = web_url
     if opts.accuracy and not interrupted:
         result.update(compare_accuracy(engines_dir, bundle_dir, manifest, result, opts.frames))
     return result
+
+
+def _serve_web(opts: DemoOptions, stack: ExitStack, broker: BrokerConfig, fleet: FleetConfig) -> str | None:
+    """The web view for the demo's fleet; its URL goes to stderr (and into the summary) so a browser can follow."""
+    if opts.http is None:
+        return None
+    from agent.web.server import open_view
+
+    web = open_view(broker, fleet.name, opts.http, [b.name for b in fleet.boards])
+    stack.callback(web.stop)
+    web.start()
+    err_console.print(f"web view: {web.url}", highlight=False)
+    return web.url
 
 
 def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str],

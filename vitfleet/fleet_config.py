@@ -114,6 +114,8 @@ class FleetConfig(_Strict):
     boards: list[BoardConfig] = Field(min_length=1)
     camera: CameraConfig = CameraConfig()
     aggregator: AggregatorConfig = AggregatorConfig()
+    homeassistant: bool = Field(False, description="publish Home Assistant MQTT discovery configs (retained, under "
+                                                   "homeassistant/): prediction, each board's availability, fps, watts")
 
     @model_validator(mode="after")
     def _check_roles(self) -> "FleetConfig":

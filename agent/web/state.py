@@ -1,0 +1,378 @@
+"""What the web view shows, gathered by one MQTT subscriber into bounded buffers.
+
+Each board's availability (retained), stats and power; every prediction (validated against the typed model);
+a chart sample per second over the last minutes; the tail of the prediction log; and, only while a browser
+watches the stream, the latest frames. Everything is a ring buffer or capped dict: a flood of messages or
+board names cannot grow the process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from agent.malformed import MalformedCounter
+from agent.mqtt_client import MqttLink
+from agent.prediction_message import Prediction
+from agent.protocol import ProtocolError, decode_frame
+from agent.topics import Topics
+from vitfleet.fleet_config import BrokerConfig
+
+log = logging.getLogger("vitfleet.web")
+
+CHART_SECONDS = 300      # one sample a second: the last five minutes
+LOG_TAIL = 40            # predictions kept for the page's log
+MAX_BOARDS = 256         # board names beyond this are ignored (a topic flood must not grow the state)
+RECENT_FRAMES = 16       # frames kept to draw the prediction on the frame it is for
+POWER_FRESH_S = 5.0      # a board's watts count towards the fleet while its last report is this recent
+
+
+class BoardTile(BaseModel):
+    name: str
+    role: str | None = None
+    status: Literal["online", "offline", "unknown"] = "unknown"
+    last_seen_s: float | None = None          # seconds since its last stats or power message
+    part: int | None = None
+    fps: float | None = None
+    infer_p50_ms: float | None = None
+    infer_p99_ms: float | None = None
+    drops: int | None = None
+    cpu_percent: float | None = None
+    rss_mb: float | None = None
+    watts: float | None = None
+    power_source: str | None = None
+    power_estimated: bool | None = None
+
+
+class PredictionRow(BaseModel):
+    frame_id: int
+    class_id: int
+    class_name: str
+    score: float
+    label: int | None
+    degraded: bool
+    missing_parts: list[int]
+    e2e_ms: float          # capture -> this view; one clock when the view runs where the camera does
+    at: float              # when the view received it, epoch seconds
+
+
+class ChartPoint(BaseModel):
+    t: float                       # epoch seconds, end of the one-second bucket
+    e2e_p50_ms: float | None
+    e2e_p99_ms: float | None
+    fps: float                     # predictions answered in this second
+    fleet_watts: float | None
+    mj_per_frame: float | None
+
+
+class FleetSummary(BaseModel):
+    predictions: int | None = None         # the aggregator's counts
+    degraded: int | None = None
+    late: int | None = None
+    deadline_ms: float | None = None
+    hop_p50_ms: float | None = None
+    hop_p99_ms: float | None = None
+    camera_e2e_p50_ms: float | None = None  # the camera node's own clock (the reference figure)
+    camera_e2e_p99_ms: float | None = None
+    frames_sent: int | None = None
+    skipped: int | None = None
+    accuracy: float | None = None
+    fleet_watts: float | None = None
+    mj_per_frame: float | None = None
+    power_estimated: bool | None = None
+
+
+class ViewState(BaseModel):
+    """The whole page as JSON (`/api/state`)."""
+
+    fleet: str
+    broker: str
+    broker_connected: bool
+    broker_down_s: float | None           # how long the broker has been unreachable
+    prediction: PredictionRow | None
+    predictions_seen: int
+    boards: list[BoardTile]
+    summary: FleetSummary
+    chart: list[ChartPoint]
+    log: list[PredictionRow]
+    stream_clients: int
+    frames_subscribed: bool
+    malformed: dict[str, int]
+    generated_at: float
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number from a board, or None (bools and strings are not figures)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class WebState:
+    def __init__(self, broker: BrokerConfig, fleet_name: str, boards: list[str] | None = None,
+                 on_prediction: Callable[[Prediction, float], None] | None = None) -> None:
+        self.topics = Topics(fleet_name)
+        self.fleet_name = fleet_name
+        self.broker_label = f"{broker.host}:{broker.port}"
+        self.lock = threading.Lock()
+        self.frames_changed = threading.Condition(self.lock)
+        self.known_boards = list(boards or [])
+        self.available: dict[str, str] = {}
+        self.stats: dict[str, dict[str, Any]] = {}
+        self.power: dict[str, dict[str, Any]] = {}
+        self.seen_mono: dict[str, float] = {}
+        self.prediction: PredictionRow | None = None
+        self.predictions_seen = 0
+        self.tail: deque[PredictionRow] = deque(maxlen=LOG_TAIL)
+        self.chart: deque[ChartPoint] = deque(maxlen=CHART_SECONDS)
+        self._bucket_e2e: list[float] = []
+        self._bucket_count = 0
+        self.frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.frame_version = 0      # bumped on every new frame or prediction: the stream re-renders
+        self.stream_clients = 0
+        self.on_prediction = on_prediction
+        self.malformed = MalformedCounter(log)
+        self._down_since: float | None = time.monotonic()
+        self._stop = threading.Event()
+        self._sampler: threading.Thread | None = None
+        subs = [(self.topics.predictions, 0), (self.topics.all_boards("available"), 1),
+                (self.topics.all_boards("stats"), 0), (self.topics.all_boards("power"), 0)]
+        self.link = MqttLink(broker, fleet_name, "view", "web", self._on_message, subs)
+
+    # ---- network thread ---------------------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        if topic == self.topics.frames:
+            self._on_frame(topic, payload)
+            return
+        if topic == self.topics.predictions:
+            self._on_prediction(topic, payload)
+            return
+        where = self.topics.board_of(topic)
+        if where is None:
+            self.malformed.record(topic, "topic", "unexpected topic")
+            return
+        board, leaf = where
+        with self.lock:
+            if board not in self.seen_mono and len(self.seen_mono) >= MAX_BOARDS:
+                self.malformed.record(topic, "boards", f"more than {MAX_BOARDS} boards")
+                return
+        if leaf == "available":
+            status = bytes(payload).decode("utf-8", "replace")
+            if status not in ("online", "offline"):
+                self.malformed.record(topic, "availability", status[:40])
+                return
+            with self.lock:
+                self.available[board] = status
+                self.seen_mono.setdefault(board, 0.0)
+            return
+        data = self._json(topic, payload)
+        if not isinstance(data, dict):
+            if data is not None:
+                self.malformed.record(topic, leaf, "not a JSON object")
+            return
+        with self.lock:
+            (self.stats if leaf == "stats" else self.power)[board] = data
+            self.seen_mono[board] = time.monotonic()
+
+    def _on_prediction(self, topic: str, payload: bytes) -> None:
+        now_ns = time.time_ns()
+        data = self._json(topic, payload)
+        if data is None:
+            return
+        try:
+            pred = Prediction.model_validate(data)
+        except ValidationError as exc:
+            self.malformed.record(topic, "prediction", str(exc).splitlines()[0])
+            return
+        e2e_ms = (now_ns - pred.capture_ns) / 1e6
+        row = PredictionRow(frame_id=pred.frame_id, class_id=pred.class_id, class_name=pred.class_name,
+                            score=pred.score, label=pred.label, degraded=pred.degraded,
+                            missing_parts=pred.missing_parts, e2e_ms=round(e2e_ms, 3), at=now_ns / 1e9)
+        with self.frames_changed:
+            self.prediction = row
+            self.predictions_seen += 1
+            self.tail.append(row)
+            self._bucket_count += 1
+            self._bucket_e2e.append(e2e_ms)
+            self.frame_version += 1
+            self.frames_changed.notify_all()
+        if self.on_prediction is not None:
+            self.on_prediction(pred, e2e_ms)
+
+    def _on_frame(self, topic: str, payload: bytes) -> None:
+        try:
+            msg = decode_frame(payload)
+        except ProtocolError as exc:
+            self.malformed.record(topic, exc.reason, str(exc))
+            return
+        with self.frames_changed:
+            self.frames[msg.frame_id] = msg.image
+            while len(self.frames) > RECENT_FRAMES:
+                self.frames.popitem(last=False)
+            self.frame_version += 1
+            self.frames_changed.notify_all()
+
+    def _json(self, topic: str, payload: bytes) -> Any:
+        try:
+            return json.loads(bytes(payload))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
+            self.malformed.record(topic, "json", str(exc))
+            return None
+
+    # ---- frames: subscribed only while someone watches ---------------------------------------------------
+    @contextmanager
+    def watching_frames(self) -> Iterator[None]:
+        """Frames are the fleet's heaviest traffic: the view takes them only while a stream client is open."""
+        with self.lock:
+            self.stream_clients += 1
+            first = self.stream_clients == 1
+        if first:
+            self._set_frames_subscription(True)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.stream_clients -= 1
+                last = self.stream_clients == 0
+                if last:
+                    self.frames.clear()
+            if last:
+                self._set_frames_subscription(False)
+
+    def _set_frames_subscription(self, on: bool) -> None:
+        frames = self.topics.frames
+        others = [s for s in self.link.subscriptions if s[0] != frames]
+        # A new list, never mutated in place: on_connect may be iterating the old one after a reconnect.
+        self.link.subscriptions = [*others, (frames, 0)] if on else others
+        if on:
+            self.link.client.subscribe(frames, 0)
+        else:
+            self.link.client.unsubscribe(frames)
+
+    @property
+    def frames_subscribed(self) -> bool:
+        return any(s[0] == self.topics.frames for s in self.link.subscriptions)
+
+    def frame_for_display(self) -> tuple[np.ndarray | None, PredictionRow | None, bool]:
+        """(frame, latest prediction, whether that prediction is for this very frame).
+
+        The prediction for frame n arrives after n+1 may already be here: draw it on its own frame when that frame
+        is still in the recent buffer, so the label never sits on the wrong image.
+        """
+        with self.lock:
+            pred = self.prediction
+            if pred is not None and pred.frame_id in self.frames:
+                return self.frames[pred.frame_id], pred, True
+            latest = next(reversed(self.frames.values()), None) if self.frames else None
+            return latest, pred, False
+
+    # ---- chart sampler ----------------------------------------------------------------------------------
+    def _sample(self) -> None:
+        now_mono = time.monotonic()
+        with self.lock:
+            count, e2e = self._bucket_count, self._bucket_e2e
+            self._bucket_count, self._bucket_e2e = 0, []
+            fresh = [p.get("watts") for b, p in self.power.items()
+                     if self.available.get(b) != "offline" and now_mono - self.seen_mono.get(b, 0.0) < POWER_FRESH_S]
+        watts = [w for w in (_num(x) for x in fresh) if w is not None]
+        fleet_watts = round(sum(watts), 3) if watts else None
+        arr = np.asarray(e2e, dtype=float)
+        point = ChartPoint(t=time.time(), fps=float(count),
+                           e2e_p50_ms=round(float(np.percentile(arr, 50)), 3) if arr.size else None,
+                           e2e_p99_ms=round(float(np.percentile(arr, 99)), 3) if arr.size else None,
+                           fleet_watts=fleet_watts,
+                           mj_per_frame=round(fleet_watts * 1e3 / count, 3) if fleet_watts is not None and count
+                           else None)
+        with self.lock:
+            self.chart.append(point)
+
+    def _sampler_loop(self) -> None:
+        next_t = time.monotonic() + 1.0
+        while not self._stop.wait(max(0.0, next_t - time.monotonic())):
+            next_t += 1.0
+            try:
+                self._sample()
+            except Exception:  # noqa: BLE001 - a chart glitch must never stop the view (or its host process)
+                log.exception("chart sample failed")
+
+    # ---- lifecycle --------------------------------------------------------------------------------------
+    def start(self) -> "WebState":
+        # No wait: the page must come up (and say "broker unreachable") even while the broker is down.
+        self.link.start(wait=None)
+        self._sampler = threading.Thread(target=self._sampler_loop, name="web-chart", daemon=True)
+        self._sampler.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self.frames_changed:
+            self.frames_changed.notify_all()
+        self.link.stop()
+        if self._sampler is not None:
+            self._sampler.join(timeout=2.0)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # ---- the page's JSON --------------------------------------------------------------------------------
+    def _tile(self, name: str, now_mono: float) -> BoardTile:
+        s, p = self.stats.get(name, {}), self.power.get(name, {})
+        seen = self.seen_mono.get(name)
+        status = self.available.get(name, "unknown")
+        return BoardTile(
+            name=name, role=s.get("role") if isinstance(s.get("role"), str) else None,
+            status=status if status in ("online", "offline") else "unknown",  # type: ignore[arg-type]
+            last_seen_s=round(now_mono - seen, 1) if seen else None,
+            part=_int(s.get("part")), fps=_num(s.get("fps")), infer_p50_ms=_num(s.get("infer_p50_ms")),
+            infer_p99_ms=_num(s.get("infer_p99_ms")), drops=_int(s.get("drops")),
+            cpu_percent=_num(s.get("cpu_percent")), rss_mb=_num(s.get("rss_mb")), watts=_num(p.get("watts")),
+            power_source=p.get("source") if isinstance(p.get("source"), str) else None,
+            power_estimated=p.get("estimated") if isinstance(p.get("estimated"), bool) else None)
+
+    def snapshot(self) -> ViewState:
+        connected = self.link.connected.is_set()
+        now_mono = time.monotonic()
+        if connected:
+            self._down_since = None
+        elif self._down_since is None:
+            self._down_since = now_mono
+        with self.lock:
+            names = list(dict.fromkeys([*self.known_boards, *sorted(self.seen_mono)]))
+            tiles = [self._tile(n, now_mono) for n in names]
+            agg = next((s for s in self.stats.values() if s.get("role") == "aggregator"), {})
+            cam = next((s for s in self.stats.values() if s.get("role") == "camera"), {})
+            summary = FleetSummary(
+                predictions=_int(agg.get("predictions")), degraded=_int(agg.get("degraded")),
+                late=_int(agg.get("late")), deadline_ms=_num(agg.get("deadline_ms")),
+                hop_p50_ms=_num(agg.get("hop_p50_ms")), hop_p99_ms=_num(agg.get("hop_p99_ms")),
+                camera_e2e_p50_ms=_num(cam.get("e2e_p50_ms")), camera_e2e_p99_ms=_num(cam.get("e2e_p99_ms")),
+                frames_sent=_int(cam.get("frames_sent")), skipped=_int(cam.get("skipped")),
+                accuracy=_num(cam.get("accuracy")), fleet_watts=_num(agg.get("fleet_watts")),
+                mj_per_frame=_num(agg.get("mj_per_frame")),
+                power_estimated=agg.get("power_estimated") if isinstance(agg.get("power_estimated"), bool) else None)
+            state = ViewState(
+                fleet=self.fleet_name, broker=self.broker_label, broker_connected=connected,
+                broker_down_s=None if self._down_since is None else round(now_mono - self._down_since, 1),
+                prediction=self.prediction, predictions_seen=self.predictions_seen, boards=tiles, summary=summary,
+                chart=list(self.chart), log=list(reversed(self.tail)), stream_clients=self.stream_clients,
+                frames_subscribed=self.frames_subscribed, malformed=self.malformed.by_reason(),
+                generated_at=time.time())
+        return state
+
+    def raw(self) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Copies of availability, stats and power per board (for the metrics exporter)."""
+        with self.lock:
+            return (dict(self.available), {k: dict(v) for k, v in self.stats.items()},
+                    {k: dict(v) for k, v in self.power.items()})

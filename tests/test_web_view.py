@@ -1,0 +1,298 @@
+"""The web view in a real browser: headless Chromium (Debian's chromium + chromium-driver, driven by selenium)
+against a real fleet (mosquitto, aggregator + 2 agents as processes, int8 ONNX Runtime engines, a camera node).
+
+One fleet and one browser for the module (the tests run in file order: the last one kills an agent):
+- the page shows a prediction and every board within 5 s; frames are taken only while the stream is watched;
+- /metrics parses as Prometheus text and its counters rise; /api/state is the typed JSON;
+- the aggregator (homeassistant: true) publishes the discovery configs;
+- a broker restart shows the banner, then the page recovers;
+- SIGKILL on an agent turns its tile offline and the predictions degraded;
+- bad --http values, a busy port and a non-loopback bind without credentials are one line, exit 2;
+- bound beyond loopback, the page asks for the fleet's MQTT credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent.local_broker import LocalBroker
+from agent.web.server import WebView, open_view
+from agent.web.state import ViewState
+from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
+from mqtt_fixtures import wait_until
+from vitfleet.fleet_config import BrokerConfig
+
+pytestmark = pytest.mark.timeout(120, func_only=True)  # fixtures (bundle training) are not ours to bound
+
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _no_browser_reason() -> str | None:
+    if _chromium() is None or not CHROMEDRIVER.exists():
+        return ("Debian's chromium and chromium-driver are not installed (make setup installs them; or: "
+                "apt-get install -y chromium chromium-driver)")
+    return None
+
+
+needs_browser = pytest.mark.skipif(_no_browser_reason() is not None, reason=_no_browser_reason() or "")
+
+
+def _get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _state(web: WebView) -> ViewState:
+    code, body = _get(web.url + "api/state")
+    assert code == 200
+    return ViewState.model_validate_json(body)
+
+
+@pytest.fixture(scope="module")
+def live(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
+    work = tmp_path_factory.mktemp("web")
+    broker = LocalBroker(work_dir=work / "broker").start()
+    fleet = Fleet(broker, fleet_engines, work, deadline_ms=300)
+    fleet.config.homeassistant = True     # the aggregator publishes the discovery configs too
+    fleet.fleet_file.write_text(yaml.safe_dump(fleet.config.model_dump(mode="json")))
+    fleet.start()
+    web = open_view(broker.config, fleet.config.name, "127.0.0.1:0", [b.name for b in fleet.config.boards]).start()
+    node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=20, max_in_flight=2)
+    try:
+        yield {"broker": broker, "fleet": fleet, "web": web, "camera": node}
+    finally:
+        node.stop()
+        thread.join(timeout=10)
+        web.stop()
+        fleet.stop()
+        broker.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    reason = _no_browser_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    # Offline: the driver path is given, so Selenium Manager has nothing to look up or download.
+    os.environ["SE_OFFLINE"] = "true"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = _chromium() or ""
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _tile_status(driver: Any, board: str) -> str | None:
+    from selenium.webdriver.common.by import By
+
+    tiles = driver.find_elements(By.CSS_SELECTOR, f'.tile[data-board="{board}"]')
+    return tiles[0].get_attribute("data-status") if tiles else None
+
+
+@needs_browser
+def test_the_page_shows_a_prediction_and_every_board_within_5_s(live: dict[str, Any], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web, fleet = live["web"], live["fleet"]
+    assert wait_until(lambda: _state(web).predictions_seen > 0, 20), "no prediction reached the view"
+    # Nobody watches the stream yet: the view has not taken a single frame off the broker.
+    state = _state(web)
+    assert not state.frames_subscribed and state.stream_clients == 0
+    started = time.monotonic()
+    browser.get(web.url)
+    boards = [*fleet.agents, "aggregator", "camera"]
+    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "prediction").get_attribute("data-frame")
+                                    and all(_tile_status(d, b) == "online" for b in boards))
+    assert time.monotonic() - started < 5.0
+    pred_class = browser.find_element(By.ID, "pred-class").text
+    assert pred_class in fleet.manifest.class_names
+    # The stream is open and the frame arrives drawn with the prediction: the view now subscribes to frames.
+    WebDriverWait(browser, 5).until(lambda d: d.execute_script(
+        "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"))
+    assert wait_until(lambda: _state(web).frames_subscribed and _state(web).stream_clients == 1, 5)
+    tile_text = browser.find_element(By.CSS_SELECTOR, '.tile[data-board="agent0"]').text
+    assert "infer p50/p99" in tile_text and "estimated" in tile_text   # no power meter here: flagged as such
+    assert browser.find_elements(By.CSS_SELECTOR, "#log tbody tr")
+    # Leaving the page closes the stream, and the view lets go of the frames again.
+    browser.get("about:blank")
+    assert wait_until(lambda: not _state(web).frames_subscribed, 5)
+
+
+def test_metrics_parse_as_prometheus_text_and_counters_rise(live: dict[str, Any]) -> None:
+    web = live["web"]
+
+    def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        code, body = _get(web.url + "metrics")
+        assert code == 200
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+
+    first = scrape()
+    time.sleep(1.5)   # the harness' boards report every 0.5 s, the camera sends 20 frames a second
+    second = scrape()
+    assert second[("vitfleet_predictions_total", ())] > first[("vitfleet_predictions_total", ())] > 0
+    for agent in live["fleet"].agents:
+        key = ("vitfleet_board_frames_total", (("board", agent), ("part", agent[-1])))
+        assert second[key] > first[key] > 0
+        assert second[("vitfleet_board_up", (("board", agent),))] == 1.0
+        assert second[("vitfleet_board_resident_memory_bytes", (("board", agent),))] > 1e6
+        watts = [v for (n, labels), v in second.items() if n == "vitfleet_board_power_watts"
+                 and ("board", agent) in labels]
+        assert watts and watts[0] > 0
+        assert second[("vitfleet_board_energy_joules_total", (("board", agent),))] > 0
+    assert second[("vitfleet_end_to_end_latency_seconds_count", ())] > first[("vitfleet_end_to_end_latency_seconds_count", ())]
+    assert second[("vitfleet_inference_latency_seconds_count", (("part", "0"),))] > 0
+    assert second[("vitfleet_fleet_predictions_total", (("board", "aggregator"),))] > 0
+    assert ("vitfleet_camera_skipped_total", (("board", "camera"),)) in second
+    assert second[("vitfleet_view_broker_connected", ())] == 1.0
+
+
+def test_api_state_is_the_typed_json(live: dict[str, Any]) -> None:
+    code, body = _get(live["web"].url + "api/state")
+    assert code == 200
+    data = json.loads(body)
+    state = ViewState.model_validate(data)
+    assert state.broker_connected and state.prediction is not None and state.log
+    assert {b.name for b in state.boards} >= {*live["fleet"].agents, "aggregator", "camera"}
+    assert state.chart and any(p.fps > 0 for p in state.chart)
+    assert state.summary.predictions and state.summary.fleet_watts
+
+
+def test_the_aggregator_publishes_home_assistant_discovery(live: dict[str, Any]) -> None:
+    from agent.homeassistant import discovery_configs
+    from agent.mqtt_client import MqttLink
+
+    fleet = live["fleet"]
+    seen: dict[str, bytes] = {}
+    link = MqttLink(live["broker"].config, "ha-check", "test", "ha", lambda t, p: seen.__setitem__(t, p),
+                    [("homeassistant/#", 1)]).start()
+    try:
+        expected = discovery_configs(fleet.config)
+        assert wait_until(lambda: set(seen) == set(expected), 5), sorted(set(expected) - set(seen))
+        assert all(json.loads(seen[t])["unique_id"] == e.unique_id for t, e in expected.items())
+    finally:
+        link.stop()
+
+
+@needs_browser
+def test_a_broker_restart_shows_the_banner_then_the_page_recovers(live: dict[str, Any], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web, broker = live["web"], live["broker"]
+    browser.get(web.url)
+    banner = browser.find_element(By.ID, "banner")
+    WebDriverWait(browser, 5).until(lambda d: not banner.is_displayed() and
+                                    d.find_element(By.ID, "prediction").get_attribute("data-frame"))
+    broker.stop()
+    WebDriverWait(browser, 5).until(lambda d: banner.is_displayed())
+    assert "broker unreachable" in banner.text
+    seen = _state(web).predictions_seen
+    broker.start()
+    WebDriverWait(browser, 10).until(lambda d: not banner.is_displayed())
+    # Predictions flow again (the camera reclaims the credits lost with the broker within a few seconds).
+    assert wait_until(lambda: _state(web).predictions_seen > seen + 5, 15)
+    WebDriverWait(browser, 5).until(lambda d: all(_tile_status(d, b) == "online" for b in live["fleet"].agents))
+
+
+@needs_browser
+def test_a_killed_agent_turns_offline_and_the_predictions_degraded(live: dict[str, Any], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web, fleet = live["web"], live["fleet"]
+    browser.get(web.url)
+    WebDriverWait(browser, 5).until(lambda d: _tile_status(d, "agent1") == "online")
+    fleet.procs.children["agent1"].proc.send_signal(signal.SIGKILL)
+    # The broker publishes agent1's last will (retained offline) as soon as its socket dies.
+    WebDriverWait(browser, 10).until(lambda d: _tile_status(d, "agent1") == "offline"
+                                     and d.find_element(By.ID, "prediction").get_attribute("data-degraded") == "true")
+    assert "missing part 1" in browser.find_element(By.ID, "pred-degraded").text
+    assert _tile_status(browser, "agent0") == "online"
+    state = _state(web)
+    assert state.prediction is not None and state.prediction.degraded and state.prediction.missing_parts == [1]
+
+
+def _vitfleet(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent)   # no .certs/ there: a non-loopback bind has no credentials
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+@pytest.mark.parametrize("http, needle", [
+    ("0.0.0.0:0", "without a password"),
+    ("nonsense", "must be HOST:PORT"),
+    ("busy", "already in use"),
+])
+def test_bad_http_values_are_one_line_and_exit_2(http: str, needle: str, busy_port: int) -> None:
+    value = f"127.0.0.1:{busy_port}" if http == "busy" else http
+    run = _vitfleet("view", "--broker", "127.0.0.1:9", "--http", value)
+    assert run.returncode == 2, run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("error:"), run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_beyond_loopback_the_page_asks_for_the_fleets_credentials(tmp_path: Path, broker: LocalBroker) -> None:
+    passwd = tmp_path / "mosquitto.passwd"
+    passwd.write_text("pi-a:board-secret\n")
+    subprocess.run(["mosquitto_passwd", "-U", str(passwd)], check=True)
+    secret = tmp_path / "operator.pw"
+    secret.write_text("operator-secret\n")
+    cfg = BrokerConfig(host=broker.host, port=broker.port, username="operator", password_file=secret)
+    web = open_view(cfg, "demo", "0.0.0.0:0", passwd_file=passwd)
+    web.start()   # it connects as the fleet config's user (this test broker takes any user)
+    try:
+        url = web.url
+
+        def basic(user: str, pw: str) -> dict[str, str]:
+            return {"Authorization": "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()}
+
+        assert _get(url)[0] == 401
+        assert _get(url + "metrics")[0] == 401
+        assert _get(url, basic("pi-a", "wrong"))[0] == 401
+        assert _get(url, basic("pi-a", "board-secret"))[0] == 200          # a user of the mosquitto password file
+        assert _get(url + "api/state", basic("operator", "operator-secret"))[0] == 200   # the fleet config's user
+    finally:
+        web.stop()
