@@ -19,9 +19,11 @@ import yaml
 CAMERA_URI = "dataset://fashion-mnist/test"
 
 
-def _camera(procs, common: list[str], name: str, summary: Path, frames: int, max_in_flight: int) -> dict[str, Any]:
-    args = ["camera", *common, "--board", "camera", "--summary", str(summary), "--uri", CAMERA_URI, "--fps", "0",
-            "--no-loop", "--frames", str(frames), "--max-in-flight", str(max_in_flight), "--drain", "5"]
+def _camera(procs, common: list[str], name: str, summary: Path, frames: int, max_in_flight: int,
+            camera_uri: str = CAMERA_URI, encoding: str = "raw", fps: float = 0.0) -> dict[str, Any]:
+    args = ["camera", *common, "--board", "camera", "--summary", str(summary), "--uri", camera_uri, "--fps", str(fps),
+            "--no-loop", "--frames", str(frames), "--max-in-flight", str(max_in_flight), "--drain", "5",
+            "--encoding", encoding]
     child = procs.spawn(name, args)
     deadline = time.monotonic() + 60 + frames * 0.5
     while child.proc.poll() is None:
@@ -43,8 +45,24 @@ def _aggregator_stats(view, wait_s: float) -> dict[str, Any]:
     return next((s for s in stats.values() if s.get("role") == "aggregator"), {})
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The high-water mark of a live process's resident memory (VmHWM), in MiB; None when unreadable."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined_frames: int,
-              max_in_flight: int, online_timeout: float = 90.0) -> dict[str, Any]:
+              max_in_flight: int, online_timeout: float = 90.0, camera_uri: str = CAMERA_URI,
+              encoding: str = "raw", lockstep_fps: float = 0.0) -> dict[str, Any]:
+    """`camera_uri`/`encoding`: what the camera node replays and how frames travel (raw uint8 or JPEG).
+    `lockstep_fps` > 0 paces the lockstep phase: an unpaced camera stamps a frame's capture time before it waits
+    for the previous frame's answer (its admission credit), so that wait lands in the frame hop and end-to-end
+    latency; paced slower than the fleet answers, every frame is admitted the moment it is stamped."""
     from agent.demo import demo_fleet
     from agent.fleet_view import FleetView
     from agent.local_broker import LocalBroker
@@ -60,7 +78,7 @@ def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined
         stack.callback(broker.close)
         broker_cfg = broker.start().config
         # No deadline cut: lockstep waits for every part, so no frame is fused with a part masked.
-        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, CAMERA_URI, 0.0,
+        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, 0.0,
                            work_dir / "predictions.sqlite", 2000.0)
         fleet_file = work_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
@@ -77,14 +95,18 @@ def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined
         if missing:
             raise ChildFailed(f"{', '.join(missing)} did not come online within {online_timeout:.0f} s; "
                               f"see the logs in {procs.log_dir}")
-        lock = _camera(procs, common, "camera-lockstep", work_dir / "lockstep.json", lockstep_frames, 1)
+        lock = _camera(procs, common, "camera-lockstep", work_dir / "lockstep.json", lockstep_frames, 1,
+                       camera_uri, encoding, lockstep_fps)
         agg = _aggregator_stats(view, 1.2)
         piped = _camera(procs, common, "camera-pipelined", work_dir / "pipelined.json", pipelined_frames,
-                        max_in_flight)
+                        max_in_flight, camera_uri, encoding)
         agg_piped = _aggregator_stats(view, 1.2)
+        peak_rss = {name: peak_rss_mb(procs.children[name].proc.pid) for name in agents + ["aggregator"]}
     fps = piped.get("answered_fps")  # first frame sent -> last answer: the drain wait for a lost frame is excluded
     return {
-        "parts": manifest.num_parts, "precision": manifest.precision, "camera": CAMERA_URI,
+        "parts": manifest.num_parts, "precision": manifest.precision, "camera": camera_uri, "encoding": encoding,
+        "lockstep_fps": lockstep_fps,
+        "peak_rss_mb": peak_rss,
         "lockstep": {k: lock.get(k) for k in ("frames_sent", "predictions", "lost", "degraded", "accuracy",
                                               "e2e_p50_ms", "e2e_p99_ms", "breakdown_p50_ms", "elapsed_s")},
         "hop_p50_ms": agg.get("hop_p50_ms"), "hop_p99_ms": agg.get("hop_p99_ms"),

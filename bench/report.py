@@ -19,18 +19,18 @@ class ReportMarkersError(UserError):
     """The report file lacks the bench markers (or has them out of order)."""
 
 
-def replace_section(text: str, body: str) -> str:
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < 0 or end < start or text.count(BEGIN) != 1 or text.count(END) != 1:
-        raise ReportMarkersError(f"the report needs exactly one {BEGIN} followed by one {END}; add them where the "
-                                 "benchmark section belongs")
-    return text[:start + len(BEGIN)] + "\n" + body.strip("\n") + "\n" + text[end:]
+def replace_section(text: str, body: str, begin: str = BEGIN, end_marker: str = END) -> str:
+    start, end = text.find(begin), text.find(end_marker)
+    if start < 0 or end < 0 or end < start or text.count(begin) != 1 or text.count(end_marker) != 1:
+        raise ReportMarkersError(f"the report needs exactly one {begin} followed by one {end_marker}; add them where "
+                                 "the benchmark section belongs")
+    return text[:start + len(begin)] + "\n" + body.strip("\n") + "\n" + text[end:]
 
 
-def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else f"{BEGIN}\n{END}\n"
+def write_section(path: Path, body: str, begin: str = BEGIN, end_marker: str = END) -> None:
+    text = path.read_text() if path.exists() else f"{begin}\n{end_marker}\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(replace_section(text, body))
+    path.write_text(replace_section(text, body, begin, end_marker))
 
 
 def _f(x: Any, digits: int = 3) -> str:

@@ -155,8 +155,9 @@ def decompose(
     partition: Annotated[str, typer.Option(help="random (both papers) or confusion (co-locate confused classes)")] = "random",
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
     part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params")] = None,
-    epochs: Annotated[int, typer.Option(min=1, help="training epochs per part")] = 10,
-    fusion_epochs: Annotated[int, typer.Option(min=1)] = 15,
+    epochs: Annotated[int, typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
+                                                    "untrained parts, e.g. to size an untrained teacher)")] = 10,
+    fusion_epochs: Annotated[int, typer.Option(min=0, help="fusion head epochs (0 = untrained head)")] = 15,
     part_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="fusion training part dropout")] = 0.15,
     joint_epochs: Annotated[int, typer.Option(min=0, help="DeViT ensemble stage: fine-tune the backbones "
                                                           "jointly with the fusion head for N epochs (0 = frozen)")] = 0,
@@ -164,12 +165,16 @@ def decompose(
     seed: int = 0,
     train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
     test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
+    importance_batch: Annotated[int, typer.Option(min=1, help="pruning: images per importance batch "
+                                                              "(small for 224² teachers)")] = 128,
+    importance_batches: Annotated[int, typer.Option(min=1, help="pruning: importance batches per part")] = 8,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
     """Split a teacher into K class-specialised sub-ViTs + a fusion head (DeViT or ED-ViT) and write a bundle."""
     from decompose.fusion_training import FusionRecipe
     from decompose.pipeline import DecomposeOptions, decompose_teacher
+    from decompose.prune import ImportanceBatches
     from decompose.students import PartRecipe
     from vitfleet.fleet_config import load_fleet
 
@@ -182,6 +187,7 @@ def decompose(
     opts = DecomposeOptions(method=method, parts=parts, partition=partition, part_budget=part_budget,
                             other_class=not no_other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
                             test_limit=test_limit, part_recipe=PartRecipe(epochs=epochs, seed=seed),
+                            importance=ImportanceBatches(importance_batch, importance_batches),
                             fusion_recipe=FusionRecipe(epochs=fusion_epochs, part_dropout=part_dropout, seed=seed))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None
     with progress_bar(disable=as_json) as progress:

@@ -2,6 +2,8 @@
 
 Stages (each resumable: a finished stage leaves a file and is skipped on re-run):
   1. teacher targets (logits, CLS token, q/k/v relations)   cache/targets-<key>.safetensors
+     (only when something trains on them or the partition needs them: `--epochs 0 --fusion-epochs 0`
+     derives the parts by pruning alone, for size and latency measurements of untrained teachers)
   2. class partition (random or confusion-driven)             cache/partition.json
   3. per part: class-wise prune of the teacher, then train     part{i}.safetensors + part{i}.json
   4. fusion head on frozen part features, with part dropout   fusion.safetensors
@@ -27,7 +29,7 @@ from decompose.fusion import FusionHead, PartFeatures
 from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from decompose.partition import confusion_partition, random_partition, validate_partition
 from decompose.placement import PartCost, place_parts, size_shares
-from decompose.prune import prune_to_budget, replace_head
+from decompose.prune import ImportanceBatches, prune_to_budget, replace_head
 from decompose.students import PartRecipe, subset_data, train_part
 from decompose.teacher import load_teacher
 from decompose.teacher_targets import TeacherTargets, compute_targets
@@ -54,16 +56,23 @@ class DecomposeOptions:
     seed: int = 0
     train_limit: int | None = None       # first N (class-balanced) training images, for tests and the demo
     test_limit: int | None = None
+    # Images that score the channels for pruning; a 224² ViT-B backward costs ~1.5 s per image on 2 cores.
+    importance: ImportanceBatches = field(default_factory=ImportanceBatches)
 
     def budget(self) -> float:
         return self.part_budget if self.part_budget is not None else DEFAULT_BUDGET[self.method]
+
+    def needs_targets(self) -> bool:
+        """Teacher targets feed DeViT part training, the fusion head and the confusion partition."""
+        return ((self.method == "devit" and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
+                or self.joint_epochs > 0 or self.partition == "confusion")
 
 
 def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets,
+def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets | None,
                      num_classes: int) -> list[list[int]]:
     path = out / "cache" / "partition.json"
     key = _key(opts.partition, opts.parts, opts.seed, num_classes)
@@ -74,6 +83,7 @@ def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets
     if opts.partition == "random":
         partition = random_partition(num_classes, opts.parts, opts.seed)
     else:
+        assert targets is not None, "the confusion partition needs the teacher targets"
         preds = targets.logits.argmax(1).numpy()
         confusion = np.zeros((num_classes, num_classes))
         np.add.at(confusion, (y.numpy(), preds), 1)
@@ -90,8 +100,30 @@ def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.T
     inside = torch.isin(data_y, torch.tensor(classes))
     xs, ys = data_x[inside], data_y[inside]
     shape = "width" if opts.method == "devit" else "heads"
-    model, _ratio = prune_to_budget(teacher, xs, ys, budget_params, shape)
+    model, _ratio = prune_to_budget(teacher, xs, ys, budget_params, shape, batches=opts.importance)
     return replace_head(model, teacher.head, classes, other_class=opts.method == "edvit" and opts.other_class)
+
+
+def _stage_targets(path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None) -> TeacherTargets:
+    if path.exists():
+        return TeacherTargets.load(path)
+    task = progress.add_task("teacher targets", total=len(x)) if progress else None
+    targets = compute_targets(teacher, x, progress=progress, task=task)
+    targets.save(path)
+    return targets
+
+
+def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, classes: list[int],
+                 targets: TeacherTargets | None, opts: DecomposeOptions, i: int, progress=None) -> list[float]:
+    """Train one derived part on its subset; 0 epochs leaves it as pruned (no loss, no step)."""
+    if opts.part_recipe.epochs == 0:
+        return []
+    edvit_other = opts.method == "edvit" and opts.other_class
+    data = subset_data(x, y, classes, targets if opts.method == "devit" else None,
+                       other_fraction=opts.part_recipe.other_fraction if edvit_other else 0.0, seed=opts.seed + i)
+    steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
+    task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
+    return train_part(model, data, opts.method, opts.part_recipe, progress, task)
 
 
 def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
@@ -99,9 +131,10 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     t_start = time.perf_counter()
     device = pick_device()
     teacher, card = load_teacher(teacher_dir)
-    train = load_dataset(card.dataset, "train", data_dir).stratified_head(opts.train_limit, opts.seed)
-    test = load_dataset(card.dataset, "test", data_dir).head(opts.test_limit)
     pre = card.preprocessing
+    # Converted to the teacher's input (ImageFolder data resized at load, e.g. 224² RGB for an imported ViT-B).
+    train = load_dataset(card.dataset, "train", data_dir, pre).stratified_head(opts.train_limit, opts.seed)
+    test = load_dataset(card.dataset, "test", data_dir, pre).head(opts.test_limit)
     x, y = to_tensors(train, pre)
     xt, yt = to_tensors(test, pre)
     num_classes = len(card.class_names)
@@ -109,13 +142,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
 
     # 1. teacher targets
     tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
-    tpath = out / "cache" / f"targets-{tkey}.safetensors"
-    if tpath.exists():
-        targets = TeacherTargets.load(tpath)
-    else:
-        task = progress.add_task("teacher targets", total=len(x)) if progress else None
-        targets = compute_targets(teacher, x, progress=progress, task=task)
-        targets.save(tpath)
+    targets = _stage_targets(out / "cache" / f"targets-{tkey}.safetensors", teacher, x, progress) \
+        if opts.needs_targets() else None
 
     # 2. partition
     partition = _stage_partition(out, opts, y, targets, num_classes)
@@ -131,7 +159,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     for i, classes in enumerate(partition):
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
         budget_params = int(teacher_params * opts.budget() * share_of[i])
-        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class)
+        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class,
+                         *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
         if meta_path.exists() and weights_path.exists():
             meta = json.loads(meta_path.read_text())
             if meta.get("key") == stage_key:
@@ -141,13 +170,7 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
                 specs.append(spec)
                 continue
         model = _derive_part(teacher, x, y, classes, opts, budget_params).to(device)
-        data = subset_data(x, y, classes, targets if opts.method == "devit" else None,
-                           other_fraction=opts.part_recipe.other_fraction if (opts.method == "edvit"
-                                                                             and opts.other_class) else 0.0,
-                           seed=opts.seed + i)
-        steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
-        task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
-        losses = train_part(model, data, opts.method, opts.part_recipe, progress, task)
+        losses = _train_stage(model, x, y, classes, targets, opts, i, progress)
         model = model.cpu().eval()
         arch = arch_of(model, card.arch)
         sha = save_weights(model, weights_path)
@@ -155,7 +178,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
                         arch=arch, feature_dim=arch.embed_dim, params=count_params(model), flops=vit_flops(arch),
                         weights=weights_path.name, weights_sha256=sha)
         meta_path.write_text(json.dumps({"key": stage_key, "spec": spec.model_dump(),
-                                         "first_loss": losses[0], "last_loss": float(np.mean(losses[-20:]))}))
+                                         "first_loss": losses[0] if losses else None,
+                                         "last_loss": float(np.mean(losses[-20:])) if losses else None}))
         parts.append(PartFeatures(model).eval())
         specs.append(spec)
 
@@ -163,18 +187,21 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     if fleet is not None:
         placement = place_parts([PartCost(s.index, s.params, s.flops) for s in specs], fleet.boards)
 
-    # 4. fusion
-    feats = part_features(parts, x)
+    # 4. fusion (0 epochs: the head keeps its seeded initialisation -- derive only)
     feats_test = part_features(parts, xt)
     kind = "devit" if opts.method == "devit" else "mlp"
     hidden = card.arch.embed_dim if kind == "devit" else 256
     head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
-    steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
-    task = progress.add_task("fusion head", total=steps) if progress else None
-    teacher_labels = targets.logits.argmax(1)
-    train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls, teacher_labels=teacher_labels,
-                 progress=progress, task=task)
+    if opts.fusion_recipe.epochs > 0:
+        assert targets is not None
+        feats = part_features(parts, x)
+        steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
+        task = progress.add_task("fusion head", total=steps) if progress else None
+        train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls,
+                     teacher_labels=targets.logits.argmax(1), progress=progress, task=task)
     if opts.joint_epochs > 0:
+        assert targets is not None
+        teacher_labels = targets.logits.argmax(1)
         steps = -(-len(x) // opts.fusion_recipe.batch_size) * opts.joint_epochs
         task = progress.add_task("joint fine-tune (parts + fusion)", total=steps) if progress else None
         train_joint(head, parts, x, y, opts.fusion_recipe, opts.joint_epochs, teacher_cls=targets.cls,

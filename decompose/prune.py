@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -45,14 +46,36 @@ def _accumulate_taylor(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch
         loss_fn(model(x[start : start + batch_size]), y[start : start + batch_size]).backward()
 
 
-def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio: float, shape: PruneShape,
-                    batch_size: int = 128, max_batches: int = 8) -> nn.Module:
-    """A pruned copy of `teacher`; `ratio` is the fraction of each prunable width removed."""
-    import torch_pruning as tp
+@dataclass(frozen=True)
+class ImportanceBatches:
+    """How many images score the channels: `max_batches` batches of `batch_size` (a 224² ViT-B wants few)."""
 
+    batch_size: int = 128
+    max_batches: int = 8
+
+
+def taylor_scored(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                  batches: ImportanceBatches = ImportanceBatches()) -> nn.Module:
+    """A copy of `teacher` whose .grad holds the subset's loss gradients: the Taylor scores of every ratio."""
     model = copy.deepcopy(teacher).cpu()
     for p in model.parameters():
         p.requires_grad_(True)
+    _accumulate_taylor(model, x, y, batches.batch_size, batches.max_batches)
+    return model
+
+
+def _copy_with_grads(scored: nn.Module) -> nn.Module:
+    model = copy.deepcopy(scored)  # Parameter.__deepcopy__ drops .grad: carry the scores over by hand
+    for p, q in zip(model.parameters(), scored.parameters()):
+        p.grad = None if q.grad is None else q.grad.clone()
+    return model
+
+
+def prune_scored(scored: nn.Module, example: torch.Tensor, ratio: float, shape: PruneShape) -> nn.Module:
+    """A pruned copy of a `taylor_scored` model; `ratio` is the fraction of each prunable width removed."""
+    import torch_pruning as tp
+
+    model = _copy_with_grads(scored)
     num_heads = {b.attn.qkv: b.attn.num_heads for b in model.blocks}
     kwargs: dict = dict(pruning_ratio=ratio, ignored_layers=[model.head], num_heads=num_heads)
     if shape == "width":
@@ -64,32 +87,64 @@ def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio:
                       head_pruning_ratio=min(ratio, (fewest - 1) / fewest))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch-pruning warns about pos_embed/cls_token dims it handles correctly
-        pruner = tp.pruner.MetaPruner(model, x[:2], importance=tp.importance.GroupTaylorImportance(), **kwargs)
-        _accumulate_taylor(model, x, y, batch_size, max_batches)
+        pruner = tp.pruner.MetaPruner(model, example, importance=tp.importance.GroupTaylorImportance(), **kwargs)
         pruner.step()
     _fix_attention_attrs(model, pruner.num_heads if hasattr(pruner, "num_heads") else {})
     model.zero_grad(set_to_none=True)
     return model
 
 
+def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio: float, shape: PruneShape,
+                    batch_size: int = 128, max_batches: int = 8) -> nn.Module:
+    """A pruned copy of `teacher`; `ratio` is the fraction of each prunable width removed."""
+    scored = taylor_scored(teacher, x, y, ImportanceBatches(batch_size, max_batches))
+    return prune_scored(scored, x[:2], ratio, shape)
+
+
+# Parameters left at a pruning ratio depend on the architecture, the shape and the ratio only (every group loses
+# the same fraction of its channels whatever their scores), so the bisection of one teacher's parts is shared:
+# the first part of a budget searches, the others prune once. Keyed by (architecture key, shape, ratio).
+_PARAMS_AT_RATIO: dict[tuple[str, str, float], int] = {}
+
+
+def _arch_key(model: nn.Module) -> str:
+    return ";".join(f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters())
+
+
 def prune_to_budget(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, max_params: int, shape: PruneShape,
-                    tolerance: float = 0.03) -> tuple[nn.Module, float]:
-    """Bisect the pruning ratio so the pruned model has at most `max_params` parameters (largest such)."""
+                    tolerance: float = 0.03,
+                    batches: ImportanceBatches = ImportanceBatches()) -> tuple[nn.Module, float]:
+    """Bisect the pruning ratio so the pruned model has at most `max_params` parameters (largest such).
+
+    The Taylor scores are computed once; each bisection step only prunes a copy (or, for a ratio this teacher
+    architecture was already pruned at, reads the parameter count it gave)."""
+    scored = taylor_scored(teacher, x, y, batches)
+    example = x[:2]
+    arch = _arch_key(teacher)
+    pruned: dict[float, nn.Module] = {}
+
+    def params_at(ratio: float) -> int:
+        key = (arch, shape, round(ratio, 9))
+        if key not in _PARAMS_AT_RATIO:
+            pruned.clear()  # keep one candidate in memory: a ViT-B copy is 350 MB
+            pruned[ratio] = prune_scored(scored, example, ratio, shape)
+            _PARAMS_AT_RATIO[key] = count_params(pruned[ratio])
+        return _PARAMS_AT_RATIO[key]
+
     lo, hi = 0.0, 0.98
-    best: tuple[nn.Module, float] | None = None
+    best: float | None = None
     for _ in range(10):
         mid = (lo + hi) / 2
-        candidate = prune_classwise(teacher, x, y, mid, shape)
-        params = count_params(candidate)
+        params = params_at(mid)
         if params <= max_params:
-            best, hi = (candidate, mid), mid
+            best, hi = mid, mid
             if params >= max_params * (1 - tolerance):
                 break
         else:
             lo = mid
-    if best is None:
-        best = (prune_classwise(teacher, x, y, 0.98, shape), 0.98)
-    return best
+    ratio = 0.98 if best is None else best
+    model = pruned[ratio] if ratio in pruned else prune_scored(scored, example, ratio, shape)
+    return model, ratio
 
 
 def replace_head(model: nn.Module, teacher_head: nn.Linear, classes: list[int], other_class: bool) -> nn.Module:
