@@ -7,9 +7,9 @@ default). A frame is admitted only while a credit is free, and a prediction comi
 degraded at the aggregator's deadline — returns its credit. Frames that find no credit are never
 published: they are `skipped`, the same frames for every board, and cost no bandwidth.
 
-Two credits keep the slowest board busy without a queue: it computes frame n while n+1 already waits in
-its one-frame slot, and n+2 is sent only once n is answered — so no agent ever holds more than one
-waiting frame and none drops an admitted one. A credit whose prediction never comes back (the aggregator
+Two credits keep the slowest board busy without a long queue: it computes frame n while n+1 already waits
+in its queue (agent/frame_queue.py, as deep as the credits), and n+2 is sent only once n is answered — so
+no agent holds more frames than there are credits and none drops an admitted one. A credit whose prediction never comes back (the aggregator
 died) is reclaimed after `timeout` seconds and that frame is counted `lost`.
 """
 

@@ -1,8 +1,8 @@
 """The board agent: frames in, this board's part of the model, a feature message out.
 
-Network thread: decode and validate each frame, drop it in a one-item slot (a newer
-frame replaces a waiting one; drops are counted). Inference thread: take the newest
-frame, preprocess exactly as training did, infer, publish float16 features with the
+Network thread: decode and validate each frame, queue it (at most the fleet's admission
+credits deep, agent/frame_queue.py; overflow drops the oldest, counted). Inference thread:
+take the oldest waiting frame, preprocess exactly as training did, infer, publish float16 features with the
 timings the aggregator needs. A stats message every few seconds; availability is a
 retained "online" with a last will "offline".
 """
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.admission import CreditGate
-from agent.latest_slot import LatestSlot
+from agent.frame_queue import FrameQueue
 from agent.malformed import MalformedCounter
 from agent.mqtt_client import MqttLink, Will
 from agent.power_link import PowerLink
@@ -56,7 +56,7 @@ class BoardAgent:
         self.topics = Topics(fleet_name)
         self.board, self.part, self.engine, self.pre = board, part, engine, preprocessing
         self.stats_interval = stats_interval
-        self.slot: LatestSlot[_Pending] = LatestSlot()
+        self.slot: FrameQueue[_Pending] = FrameQueue(max_in_flight)
         self.malformed = MalformedCounter(log)
         self.infer_ms = RollingLatency(1000)
         self.total_ms = RollingLatency(1000)

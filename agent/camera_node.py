@@ -157,12 +157,16 @@ class CameraNode:
                 if frame is None:
                     break
                 label = NO_LABEL if frame.label is None else int(frame.label)
-                capture_ns = time.time_ns()
-                sent = _Sent(capture_ns, label)
-                admitted = (self.gate.wait_admit(next_id, sent, self._stop) if self.fps <= 0
-                            else self.gate.try_admit(next_id, sent))
-                if not admitted:
+                sent = _Sent(time.time_ns(), label)
+                if self.fps <= 0:
+                    if not self.gate.wait_admit(next_id, sent, self._stop):
+                        break
+                    # An unpaced source is read when the fleet can take the frame: stamp it then, or every
+                    # end-to-end figure would include the wait for the previous frame's credit.
+                    sent.capture_ns = time.time_ns()
+                elif not self.gate.try_admit(next_id, sent):
                     continue   # skipped: no board computes it
+                capture_ns = sent.capture_ns
                 payload = encode_frame(FrameMessage(next_id, capture_ns, frame.image, label, capture_ns),
                                        self.encoding)
                 self.link.publish(self.topics.frames, payload)

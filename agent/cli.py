@@ -81,7 +81,8 @@ def agent(
         source = open_source(camera, loop=True)
     stop = _stop_event()
     runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine, manifest.preprocessing, me.kind,
-                        stats_interval, source, fps, cfg.camera.encoding, emulate_slowdown).start()
+                        stats_interval, source, fps, cfg.camera.encoding, emulate_slowdown,
+                        cfg.camera.max_in_flight).start()
     try:
         runner.wait(stop)
     finally:

@@ -83,12 +83,13 @@ def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
-               log_path: Path, deadline_ms: float | None) -> FleetConfig:
+               log_path: Path, deadline_ms: float | None, max_in_flight: int = 2) -> FleetConfig:
     boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
     boards.append(BoardConfig(name="aggregator", roles=["aggregator"]))
     boards.append(BoardConfig(name="camera", roles=["camera"]))
     return FleetConfig(name="demo", engines=engines_dir.resolve(), broker=broker, boards=boards,
-                       camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True),
+                       camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True,
+                                           max_in_flight=max_in_flight),
                        aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms))
 
 
@@ -140,7 +141,8 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
             broker_cfg = local.start().config
         # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
         deadline = opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None)
-        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline)
+        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline,
+                           opts.max_in_flight)
         fleet_file = run_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
         web_url = _serve_web(opts, stack, broker_cfg, fleet)

@@ -16,11 +16,8 @@ from typing import Any
 
 import yaml
 
-CAMERA_URI = "dataset://fashion-mnist/test"
-
-
 def _camera(procs, common: list[str], name: str, summary: Path, frames: int, max_in_flight: int,
-            camera_uri: str = CAMERA_URI, encoding: str = "raw", fps: float = 0.0) -> dict[str, Any]:
+            camera_uri: str, encoding: str = "raw", fps: float = 0.0) -> dict[str, Any]:
     args = ["camera", *common, "--board", "camera", "--summary", str(summary), "--uri", camera_uri, "--fps", str(fps),
             "--no-loop", "--frames", str(frames), "--max-in-flight", str(max_in_flight), "--drain", "5",
             "--encoding", encoding]
@@ -57,19 +54,19 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined_frames: int,
-              max_in_flight: int, online_timeout: float = 90.0, camera_uri: str = CAMERA_URI,
+              max_in_flight: int, online_timeout: float = 90.0, camera_uri: str | None = None,
               encoding: str = "raw", lockstep_fps: float = 0.0) -> dict[str, Any]:
-    """`camera_uri`/`encoding`: what the camera node replays and how frames travel (raw uint8 or JPEG).
-    `lockstep_fps` > 0 paces the lockstep phase: an unpaced camera stamps a frame's capture time before it waits
-    for the previous frame's answer (its admission credit), so that wait lands in the frame hop and end-to-end
-    latency; paced slower than the fleet answers, every frame is admitted the moment it is stamped."""
-    from agent.demo import demo_fleet
+    """`camera_uri`/`encoding`: what the camera node replays (default: the bundle's own test split) and how
+    frames travel (raw uint8 or JPEG). `lockstep_fps` > 0 paces the lockstep phase (0: each frame is read and
+    stamped when the previous one's answer frees its admission credit)."""
+    from agent.demo import demo_fleet, replay_uri
     from agent.fleet_view import FleetView
     from agent.local_broker import LocalBroker
     from agent.processes import ChildFailed, ProcessGroup
     from engines.manifest import read_manifest
 
     manifest = read_manifest(engines_dir)
+    camera_uri = camera_uri or replay_uri(manifest)
     work_dir.mkdir(parents=True, exist_ok=True)
     for stale in work_dir.glob("*.json"):
         stale.unlink()
@@ -79,7 +76,7 @@ def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined
         broker_cfg = broker.start().config
         # No deadline cut: lockstep waits for every part, so no frame is fused with a part masked.
         fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, 0.0,
-                           work_dir / "predictions.sqlite", 2000.0)
+                           work_dir / "predictions.sqlite", 2000.0, max(1, max_in_flight))
         fleet_file = work_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
         procs = ProcessGroup(work_dir / "logs")

@@ -32,7 +32,7 @@ import psutil  # noqa: E402
 import yaml  # noqa: E402
 
 from agent.camera_node import CameraNode  # noqa: E402
-from agent.demo import DemoOptions, demo_fleet, prepare_engines  # noqa: E402
+from agent.demo import DemoOptions, demo_fleet, prepare_engines, replay_uri  # noqa: E402
 from agent.fleet_view import FleetView  # noqa: E402
 from agent.local_broker import LocalBroker  # noqa: E402
 from agent.processes import ProcessGroup  # noqa: E402
@@ -40,7 +40,6 @@ from camera.sources import open_source  # noqa: E402
 from engines.manifest import read_manifest  # noqa: E402
 
 log = logging.getLogger("vitfleet.soak")
-CAMERA_URI = "dataset://fashion-mnist/test"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -114,6 +113,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     engines = args.engines or prepare_engines(DemoOptions(work_dir=Path("runs/demo"), quiet=True))[0]
     manifest = read_manifest(engines)
+    camera_uri = replay_uri(manifest)   # the bundle's own test split
     seconds = args.minutes * 60.0
     warmup = args.warmup if args.warmup is not None else min(120.0, max(20.0, 0.1 * seconds))
     log_path = run_dir / "predictions.sqlite"
@@ -123,7 +123,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
         broker = LocalBroker(work_dir=run_dir / "broker")
         stack.callback(broker.close)
         broker.start()
-        fleet = demo_fleet(manifest.num_parts, broker.config, engines, CAMERA_URI, args.fps, log_path,
+        fleet = demo_fleet(manifest.num_parts, broker.config, engines, camera_uri, args.fps, log_path,
                            args.deadline_ms)
         fleet_file = run_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
@@ -143,7 +143,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
 
         pids = {name: child.proc.pid for name, child in procs.children.items()}
         pids["camera+soak"] = os.getpid()
-        node = CameraNode(broker.config, fleet.name, "camera", open_source(CAMERA_URI, loop=True), fps=args.fps,
+        node = CameraNode(broker.config, fleet.name, "camera", open_source(camera_uri, loop=True), fps=args.fps,
                           duration=seconds, drain=3.0)
         rss = RssRecorder(pids, args.sample)
         t0 = time.monotonic()
