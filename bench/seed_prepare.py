@@ -103,7 +103,9 @@ def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, metho
     seconds = {"decompose": 0.0, "engines": 0.0}
     from decompose.teacher import read_card
 
-    bundle_key = json.dumps([read_card(teacher_dir).weights_sha256, repr(opts)])
+    from decompose.prune import ROUND_TO
+
+    bundle_key = json.dumps([read_card(teacher_dir).weights_sha256, repr(opts), f"round_to={ROUND_TO}"])
     if not _stamped(bundle_dir, bundle_key) or not (bundle_dir / "bundle.json").exists():
         t0 = time.monotonic()
         decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)  # parts cached by their stage keys

@@ -29,7 +29,7 @@ from decompose.fusion import FusionHead, PartFeatures
 from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from decompose.partition import confusion_partition, random_partition, validate_partition
 from decompose.placement import PartCost, place_parts, size_shares
-from decompose.prune import ImportanceBatches, prune_to_budget, replace_head
+from decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from decompose.students import PartRecipe, subset_data, train_part
 from decompose.teacher import load_teacher
 from decompose.teacher_targets import TeacherTargets, compute_targets
@@ -160,6 +160,7 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
         budget_params = int(teacher_params * opts.budget() * share_of[i])
         stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class,
+                         f"round_to={ROUND_TO}",
                          *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
         if meta_path.exists() and weights_path.exists():
             meta = json.loads(meta_path.read_text())
