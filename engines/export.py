@@ -20,6 +20,7 @@ from torch import nn
 
 from engines.manifest import TensorSpec
 from engines.onnx_io import io_specs
+from engines.onnx_initializers import unshare_vector_initializers
 from engines.onnx_names import compact_names
 
 OPSET = 17
@@ -49,6 +50,7 @@ def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_na
                           output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
     model = onnx.load(str(tmp))
     compact_names(model)
+    unshare_vector_initializers(model)
     onnx.helper.set_model_props(model, {"vitfleet": "engines", **metadata})
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
