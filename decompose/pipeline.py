@@ -73,9 +73,10 @@ def _key(*parts: object) -> str:
 
 
 def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets | None,
-                     num_classes: int) -> list[list[int]]:
+                     num_classes: int, teacher_sha256: str) -> list[list[int]]:
     path = out / "cache" / "partition.json"
-    key = _key(opts.partition, opts.parts, opts.seed, num_classes)
+    # The teacher's hash is part of the key: a confusion partition of the previous teacher is stale.
+    key = _key(opts.partition, opts.parts, opts.seed, num_classes, teacher_sha256)
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
@@ -146,7 +147,7 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
         if opts.needs_targets() else None
 
     # 2. partition
-    partition = _stage_partition(out, opts, y, targets, num_classes)
+    partition = _stage_partition(out, opts, y, targets, num_classes, card.weights_sha256)
 
     # 3. parts
     teacher_params = count_params(teacher)

@@ -195,3 +195,16 @@ def test_devit_joint_finetune_keeps_bundle_consistent(tiny_teacher, tmp_path: Pa
     for i in range(2):
         assert load_part(tmp_path, i)(torch.zeros(1, 1, 28, 28)).shape[0] == 1
     assert not (tmp_path / "part0.json").exists()  # stale stage markers are gone
+
+
+def test_partition_cache_is_keyed_by_the_teacher(tmp_path) -> None:
+    """A cached partition from another teacher is recomputed, not reused (confusion partitions depend on it)."""
+    from decompose.pipeline import DecomposeOptions, _stage_partition
+
+    opts = DecomposeOptions(method="edvit", parts=2)
+    y = torch.arange(10)
+    first = _stage_partition(tmp_path, opts, y, None, 10, "a" * 64)
+    key_a = json.loads((tmp_path / "cache" / "partition.json").read_text())["key"]
+    assert _stage_partition(tmp_path, opts, y, None, 10, "a" * 64) == first
+    _stage_partition(tmp_path, opts, y, None, 10, "b" * 64)
+    assert json.loads((tmp_path / "cache" / "partition.json").read_text())["key"] != key_a
