@@ -1,4 +1,6 @@
-# vitfleet: `make setup` then `make demo`. Every target calls the `vitfleet` CLI.
+# vitfleet: `make setup` then `make demo`. Every target calls the `vitfleet` CLI. A bare `make` prints `make help`.
+MAKEFILE := $(lastword $(MAKEFILE_LIST))
+.DEFAULT_GOAL := help
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
@@ -10,11 +12,15 @@ RUNS ?= runs
 FLEET ?=
 QUICK ?=
 
-.PHONY: setup system-packages test test-fast demo teacher decompose engines check-jetson deploy certs bench clean
+.PHONY: help setup system-packages test test-fast demo teacher decompose engines check-jetson deploy certs bench clean
+
+help: ## list the targets (the default goal: a bare `make` runs nothing else)
+	@echo "usage: make TARGET [VAR=value ...]   (start with: make setup, then make demo)"
+	@awk 'BEGIN {FS = ":[^#]*## "} /^[A-Za-z_-]+:[^#]*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE)
 
 setup: system-packages $(BIN)/.installed ## create .venv with the train + board groups and the system packages
 
-system-packages:
+system-packages: ## check the apt packages; installs the missing ones as root, else prints the apt-get command
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then echo "system packages present:$(APT_PACKAGES)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -37,8 +43,14 @@ test-fast: ## the suite without the tests marked slow
 
 FRAMES ?=
 DEMO_ARGS ?=
-demo: ## the whole fleet on this machine: bundle + engines (cached), mosquitto, K agents, aggregator, camera, live view
-	$(VITFLEET) demo --work-dir $(RUNS)/demo $(if $(FRAMES),--frames $(FRAMES)) $(DEMO_ARGS)
+# `make engines` records the engines it built and checked (and their bundle) here; `make demo` then runs them.
+LAST_ENGINES_FILE := $(RUNS)/engines/last.mk
+-include $(LAST_ENGINES_FILE)
+ENGINES ?= $(if $(wildcard $(LAST_ENGINES)/manifest.json),$(LAST_ENGINES))
+DEMO_BUNDLE ?= $(if $(and $(ENGINES),$(filter $(LAST_ENGINES),$(ENGINES)),$(wildcard $(LAST_BUNDLE)/bundle.json)),$(LAST_BUNDLE))
+demo: ## the whole fleet on this machine: the engines `make engines` built last (ENGINES=DIR: others; ENGINES= : none), else the demo's own bundle + engines (cached); mosquitto, K agents, aggregator, camera, live view
+	$(VITFLEET) demo --work-dir $(RUNS)/demo $(if $(ENGINES),--engines $(ENGINES)) $(if $(DEMO_BUNDLE),--bundle $(DEMO_BUNDLE)) \
+	  $(if $(FRAMES),--frames $(FRAMES)) $(DEMO_ARGS)
 
 teacher: ## train the default Fashion-MNIST teacher (>= 90 % top-1 in < 45 min on 2 cores)
 	$(VITFLEET) teacher --dataset fashion-mnist --preset fmnist --epochs 15 --out $(RUNS)/teacher
@@ -57,13 +69,14 @@ certs: ## CA, broker/board certificates and MQTT passwords for FLEET=fleet.yaml,
 	@test -n "$(FLEET)" || { echo "usage: make certs FLEET=fleet.yaml"; exit 2; }
 	$(VITFLEET) deploy certs --fleet $(FLEET) --certs-dir .certs
 
-BUNDLE ?= $(RUNS)/bundle
+BUNDLE ?= $(RUNS)/bundle-$(METHOD)-$(PARTS)
 TARGET ?= cpu
 PRECISION ?= int8
 ENGINES_DIR ?= $(RUNS)/engines/$(TARGET)
-engines: ## compile BUNDLE for TARGET=cpu|pi|jetson at PRECISION=fp32|fp16|int8 into ENGINES_DIR, then check it vs PyTorch
+engines: ## compile BUNDLE (default: what `make decompose` writes for METHOD/PARTS) for TARGET=cpu|pi|jetson at PRECISION=fp32|fp16|int8 into ENGINES_DIR=$(RUNS)/engines/TARGET, check it vs PyTorch; `make demo` then runs it
 	$(VITFLEET) engines build --bundle $(BUNDLE) --out $(ENGINES_DIR) --target $(TARGET) --precision $(PRECISION)
 	$(VITFLEET) engines check $(ENGINES_DIR) --bundle $(BUNDLE)
+	mkdir -p $(dir $(LAST_ENGINES_FILE)) && printf 'LAST_ENGINES := %s\nLAST_BUNDLE := %s\n' '$(ENGINES_DIR)' '$(BUNDLE)' > $(LAST_ENGINES_FILE)
 
 check-jetson: ## ON A JETSON: build fp16 + int8 TensorRT plans and check them (the only real test of the TensorRT path)
 	ENGINES_DIR=$(RUNS)/engines/jetson BUNDLE=$(BUNDLE) VITFLEET="$(if $(wildcard $(VITFLEET)),$(VITFLEET),vitfleet)" \
@@ -75,5 +88,5 @@ bench: ## the benchmark report (docs/benchmarks.md, bench/results/); QUICK=1: ti
 	$(if $(QUICK),nice -n 10 $(VITFLEET) bench --quick --runs $(RUNS)/bench-quick,\
 	  $(VITFLEET) bench --teacher $(TEACHER) --runs $(RUNS)))
 
-clean:
+clean: ## remove build leftovers (build/, *.egg-info, .pytest_cache); runs/ is kept
 	rm -rf build *.egg-info .pytest_cache

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vitfleet.choices import Backend, Encoding, LogLevel
 from vitfleet.console import emit, user_errors
 
 FleetFile = Annotated[Optional[Path], typer.Option("--fleet", help="fleet.yaml (broker, boards, camera, aggregator)")]
@@ -19,15 +20,16 @@ Broker = Annotated[Optional[str], typer.Option("--broker", help="HOST:PORT; over
 FleetName = Annotated[Optional[str], typer.Option("--fleet-name", help="topic namespace vitfleet/<name>/ "
                                                                        "(default: the fleet file's name, or demo)")]
 Engines = Annotated[Optional[Path], typer.Option("--engines", help="engines folder (default: the fleet file's)")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning or error")]
+LogLevelOpt = Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="debug, info, warning or "
+                                                                                        "error")]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
 HttpPasswd = Annotated[Optional[Path], typer.Option(
     "--http-passwd", help="mosquitto password file whose users may open a view bound beyond loopback (default: "
                           ".certs/<fleet>/mosquitto.passwd when it exists; the fleet file's broker user also works)")]
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+def _setup_logging(level: LogLevel) -> None:
+    logging.basicConfig(level=getattr(logging, level.value.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
 
@@ -44,7 +46,8 @@ def agent(
     fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
     engines: Engines = None,
     part: Annotated[Optional[int], typer.Option(help="part to run (default: from the fleet file)")] = None,
-    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
+    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+                       ] = Backend.onnxruntime,
     threads: Annotated[Optional[int], typer.Option(help="inference threads (default: the board's, 1)")] = None,
     cpu: Annotated[Optional[int], typer.Option(help="pin this process to this core")] = None,
     camera: Annotated[Optional[str], typer.Option(help="read frames from this local camera URI instead of MQTT")
@@ -53,7 +56,7 @@ def agent(
     stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
     emulate_slowdown: Annotated[float, typer.Option(min=1.0, help="testing: behave like a board this many times "
                                                                   "slower (stays busy longer per frame)")] = 1.0,
-    log_level: LogLevel = "info",
+    log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
     """Run one board's sub-model: frames in, feature messages out (until SIGTERM / Ctrl-C)."""
     _setup_logging(log_level)
@@ -73,7 +76,7 @@ def agent(
     engines_dir = engines or cfg.engines
     manifest = read_manifest(engines_dir)
     my_part = part_for(cfg, me, manifest.num_parts, part)
-    engine, manifest = load_part(engines_dir, my_part, backend, n_threads)
+    engine, manifest = load_part(engines_dir, my_part, backend.value, n_threads)
     source = None
     if camera:
         from camera.sources import open_source
@@ -101,7 +104,7 @@ def aggregator(
     http: Annotated[Optional[str], typer.Option("--http", help="also serve the web view on HOST:PORT (see "
                                                                 "`vitfleet view`)")] = None,
     http_passwd: HttpPasswd = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
     """Fuse the parts' features into predictions, publish them and log them (until SIGTERM / Ctrl-C)."""
     _setup_logging(log_level)
@@ -156,14 +159,15 @@ def camera(
     duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
     loop: Annotated[Optional[bool], typer.Option("--loop/--no-loop", help="restart finite sources at their end")
                     ] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="raw or jpeg")] = None,
+    encoding: Annotated[Optional[Encoding], typer.Option(case_sensitive=False, help="frame encoding (default: "
+                                                         "the fleet file's, raw)")] = None,
     max_in_flight: Annotated[Optional[int], typer.Option(
         min=1, help="admission credits: frames out at once (default: the fleet file's, 2); a paced camera skips "
                     "frames while none is free, --fps 0 waits; 1 = lockstep, for accuracy")] = None,
     drain: Annotated[float, typer.Option(help="seconds to wait for the last predictions")] = 2.0,
     summary: Annotated[Optional[Path], typer.Option(help="also write the summary JSON here")] = None,
     as_json: Json = False,
-    log_level: LogLevel = "warning",
+    log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock."""
     _setup_logging(log_level)
@@ -176,9 +180,7 @@ def camera(
     name = board or (holders[0].name if holders else "camera")
     stop = threading.Event()
     source = open_source(uri or cfg.camera.uri, loop=cfg.camera.loop if loop is None else loop, stop=stop)
-    enc = encoding or cfg.camera.encoding
-    if enc not in ("raw", "jpeg"):
-        raise typer.BadParameter("--encoding must be raw or jpeg")
+    enc = encoding.value if encoding is not None else cfg.camera.encoding
     node = CameraNode(cfg.broker, cfg.name, name, source, cfg.camera.fps if fps is None else fps, enc, frames,
                       duration, max_in_flight or cfg.camera.max_in_flight, drain=drain)
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -194,14 +196,19 @@ def camera(
 def demo(
     frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
     duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
-    work_dir: Annotated[Path, typer.Option(help="bundle, engines, logs and fleet.yaml go here")] = Path("runs/demo"),
+    work_dir: Annotated[Path, typer.Option(help="bundle, engines, logs and the fleet.yaml the demo writes for its "
+                                                "own one-machine fleet go here")] = Path("runs/demo"),
     bundle: Annotated[Optional[Path], typer.Option(help="use this bundle instead of training the demo one")] = None,
-    engines: Engines = None,
+    engines: Annotated[Optional[Path], typer.Option("--engines", help="use this engines folder (from `vitfleet "
+                                                    "engines build`, e.g. `make engines`) instead of building int8 "
+                                                    "engines from the bundle")] = None,
     camera_uri: Annotated[Optional[str], typer.Option("--camera", help="camera URI (default: a webcam if present, "
                                                                         "else a replay of the bundle's test split)")
                           ] = None,
     fps: Annotated[float, typer.Option(help="camera frames per second (0 = as fast as the fleet allows)")] = 10.0,
-    broker: Broker = None,
+    broker: Annotated[Optional[str], typer.Option("--broker", help="HOST:PORT of a running broker to use (default: "
+                                                                   "start a private mosquitto on a free loopback "
+                                                                   "port)")] = None,
     accuracy: Annotated[bool, typer.Option("--accuracy", help="replay the whole test set in lockstep and compare the "
                                                               "fleet's accuracy with the engines' offline accuracy")
                         ] = False,
@@ -214,7 +221,7 @@ def demo(
                                                      "port; the URL is printed)")] = "127.0.0.1:0",
     no_http: Annotated[bool, typer.Option("--no-http", help="no web view")] = False,
     as_json: Json = False,
-    log_level: LogLevel = "warning",
+    log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """One machine, whole fleet: bundle -> engines -> mosquitto -> K agents + aggregator + camera, with a live view."""
     _setup_logging(log_level)
@@ -222,7 +229,7 @@ def demo(
 
     opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
                        camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
-                       quiet=as_json, log_level=log_level, max_in_flight=max_in_flight, slow_agent=slow_agent,
+                       quiet=as_json, log_level=log_level.value, max_in_flight=max_in_flight, slow_agent=slow_agent,
                        http=None if no_http else http)
     result = run_demo(opts)
     emit(result, as_json, title="vitfleet demo")
@@ -241,7 +248,7 @@ def view(
         "--remove-homeassistant", help="delete the fleet's Home Assistant entities (empty retained discovery "
                                        "configs) and exit; set homeassistant: false first or the aggregator "
                                        "publishes them again")] = False,
-    log_level: LogLevel = "warning",
+    log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """Serve the fleet's live web view: page, /api/state (JSON), /stream.mjpg, /metrics (Prometheus)."""
     _setup_logging(log_level)

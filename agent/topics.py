@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ROOT = "vitfleet"
+# Retained payloads of boards/<board>/available: "online" when a process is up, its last will "offline".
+ONLINE, OFFLINE = b"online", b"offline"
 
 
 @dataclass(frozen=True)

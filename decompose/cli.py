@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
+from vitfleet.choices import ComputePrecision, Method, Partition
 from vitfleet.console import emit, progress_bar, user_errors
 from vitfleet.errors import UserError
 
@@ -54,8 +55,9 @@ def teacher(
                                                               "pixels")] = 0,
     lr: float = 1e-3,
     seed: int = 0,
-    precision: Annotated[str, typer.Option(help="forward pass: auto (bf16 where the CPU/GPU runs it natively), "
-                                                "fp32 or bf16")] = "auto",
+    precision: Annotated[ComputePrecision, typer.Option(case_sensitive=False, help="forward pass: auto (bf16 "
+                                                             "where the CPU/GPU runs it natively), fp32 or bf16")
+                         ] = ComputePrecision.auto,
     vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON architecture overrides, e.g. "
                                             "'{\"img_size\": 64, \"patch_size\": 8}'; in_chans defaults to the "
                                             "data set's (1 Fashion-MNIST, 3 RGB)")] = "{}",
@@ -107,9 +109,7 @@ def teacher(
                             "splits the same class folders")
         train = train.stratified_head(train_limit)
         test = load_dataset(ref, "test", data_dir, pre)
-        if precision not in ("auto", "fp32", "bf16"):
-            raise UserError(f"--precision {precision!r} is not one of auto, fp32, bf16")
-        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision.value,
                              augment=augment, translate_pixels=translate_pixels)
         with progress_bar(disable=as_json) as progress:
             card = train_teacher(train, test, vit, recipe, out, ref, f"trained:{preset}", progress)
@@ -150,9 +150,11 @@ def evaluate_cmd(
 def decompose(
     teacher: Annotated[Path, typer.Option(help="teacher folder (from `vitfleet teacher`)")],
     out: Annotated[Path, typer.Option(help="bundle folder to write")],
-    method: Annotated[str, typer.Option(help="devit (distilled students) or edvit (class-wise pruned teacher)")] = "devit",
+    method: Annotated[Method, typer.Option(case_sensitive=False, help="devit (distilled students) or edvit "
+                                                                      "(class-wise pruned teacher)")] = Method.devit,
     parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
-    partition: Annotated[str, typer.Option(help="random (both papers) or confusion (co-locate confused classes)")] = "random",
+    partition: Annotated[Partition, typer.Option(case_sensitive=False, help="random (both papers) or confusion "
+                                                 "(co-locate confused classes)")] = Partition.random,
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
     part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params")] = None,
     epochs: Annotated[int, typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
@@ -168,6 +170,9 @@ def decompose(
     importance_batch: Annotated[int, typer.Option(min=1, help="pruning: images per importance batch "
                                                               "(small for 224² teachers)")] = 128,
     importance_batches: Annotated[int, typer.Option(min=1, help="pruning: importance batches per part")] = 8,
+    relation_kl: Annotated[str, typer.Option(help="DeViT: q/k/v relation KL reduction, row-mean (default) or "
+                                                  "batchmean (the DeViT reference: summed over token rows)")
+                           ] = "row-mean",
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -178,15 +183,17 @@ def decompose(
     from decompose.students import PartRecipe
     from vitfleet.fleet_config import load_fleet
 
-    if method not in ("devit", "edvit"):
-        raise UserError(f"--method must be devit or edvit, got {method!r}")
-    if partition not in ("random", "confusion"):
-        raise UserError(f"--partition must be random or confusion, got {partition!r}")
     if part_budget is not None and not 0 < part_budget <= 1:
         raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {part_budget}")
-    opts = DecomposeOptions(method=method, parts=parts, partition=partition, part_budget=part_budget,
+    if relation_kl not in ("row-mean", "batchmean"):
+        raise UserError(f"--relation-kl is row-mean or batchmean, got {relation_kl!r}")
+    from decompose.dekd import DekdWeights
+
+    opts = DecomposeOptions(method=method.value, parts=parts, partition=partition.value, part_budget=part_budget,
                             other_class=not no_other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
-                            test_limit=test_limit, part_recipe=PartRecipe(epochs=epochs, seed=seed),
+                            test_limit=test_limit,
+                            part_recipe=PartRecipe(epochs=epochs, seed=seed,
+                                                   dekd=DekdWeights(relation_reduction=relation_kl)),  # type: ignore[arg-type]
                             importance=ImportanceBatches(importance_batch, importance_batches),
                             fusion_recipe=FusionRecipe(epochs=fusion_epochs, part_dropout=part_dropout, seed=seed))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None

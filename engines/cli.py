@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vitfleet.choices import Backend, BuildPrecision, EnginePrecision, Target
 from vitfleet.console import emit, emit_rows, err_console, progress_bar, user_errors
 from vitfleet.errors import UserError
 
@@ -24,9 +25,11 @@ def build_cmd(
     out: Annotated[Path, typer.Option("--out", "--engines", help="engines folder to write (for --backend "
                                       "tensorrt without --bundle: the folder to add plans to)")] = Path("runs/engines"),
     bundle: Annotated[Optional[Path], typer.Option(help="bundle folder (from vitfleet decompose)")] = None,
-    target: Annotated[str, typer.Option(help="cpu, pi or jetson")] = "cpu",
-    precision: Annotated[str, typer.Option(help=PRECISION_HELP)] = "int8",
-    backend: Annotated[str, typer.Option(help="onnxruntime (any machine) or tensorrt (on the Jetson)")] = "onnxruntime",
+    target: Annotated[Target, typer.Option(case_sensitive=False, help="cpu, pi or jetson")] = Target.cpu,
+    precision: Annotated[BuildPrecision, typer.Option(case_sensitive=False, help=PRECISION_HELP)
+                         ] = BuildPrecision.int8,
+    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime (any machine) or tensorrt "
+                                             "(on the Jetson)")] = Backend.onnxruntime,
     calib_images: Annotated[int, typer.Option(min=1, help="training images used to calibrate int8")] = 256,
     dynamic_batch: Annotated[bool, typer.Option(help="export with a dynamic batch axis (default: static batch 1)")] = False,
     data_dir: DataDir = None,
@@ -36,8 +39,7 @@ def build_cmd(
     manifest.json; with --backend tensorrt also build TensorRT plans (on a Jetson)."""
     from engines.build import build_engines
 
-    if backend not in ("onnxruntime", "tensorrt"):
-        raise UserError(f"unknown backend {backend!r}; use onnxruntime or tensorrt")
+    target, precision, backend = target.value, precision.value, backend.value  # plain strings from here on
     summary: dict = {"out": str(out), "target": target, "precision": precision}
     if bundle is not None:
         with progress_bar(disable=as_json) as progress:
@@ -62,8 +64,10 @@ def check_cmd(
     bundle: Annotated[Optional[Path], typer.Option(help="the bundle the engines were built from (default: the "
                                                    "reference.npz a --target jetson build saved)")] = None,
     images: Annotated[int, typer.Option(min=1, help="test images to compare on")] = 1000,
-    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
-    precision: Annotated[Optional[str], typer.Option(help="precision to check (default: the folder's)")] = None,
+    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+                       ] = Backend.onnxruntime,
+    precision: Annotated[Optional[EnginePrecision], typer.Option(case_sensitive=False, help="precision to check "
+                                                                 "(default: the folder's)")] = None,
     threads: Annotated[int, typer.Option(min=1)] = 1,
     data_dir: DataDir = None,
     as_json: Json = False,
@@ -71,7 +75,8 @@ def check_cmd(
     """Run every engine and the fused pipeline against the PyTorch bundle; exit 1 below the thresholds."""
     from engines.check import check_engines
 
-    report = check_engines(engines_dir, bundle, images, data_dir, backend, precision, threads)
+    report = check_engines(engines_dir, bundle, images, data_dir, backend.value,
+                           precision.value if precision is not None else None, threads)
     if as_json:
         emit(report, True)
     else:
@@ -90,10 +95,11 @@ def latency_cmd(
     threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime intra-op threads")] = 1,
     runs: Annotated[int, typer.Option(min=1, help="timed runs per file (the median is reported)")] = 200,
     warmup: Annotated[int, typer.Option(min=0)] = 20,
-    backend: Annotated[str, typer.Option(help="onnxruntime or tensorrt")] = "onnxruntime",
+    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+                       ] = Backend.onnxruntime,
     as_json: Json = False,
 ) -> None:
     """Median batch-1 latency of every file in the manifest (parts, fusion head, teacher)."""
     from engines.latency import measure_latency
 
-    emit_rows(measure_latency(engines_dir, threads, runs, warmup, backend), as_json, title="latency (ms)")
+    emit_rows(measure_latency(engines_dir, threads, runs, warmup, backend.value), as_json, title="latency (ms)")

@@ -17,6 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from agent.topics import OFFLINE, ONLINE
 from firmware_scripts.broker_config import render_acl, render_mosquitto_conf, write_broker_files
 from firmware_scripts.certs import make_certs, operator_user, secrets_for
 from vitfleet.fleet_config import parse_fleet
@@ -177,12 +178,12 @@ def test_board_can_publish_only_its_own_status(tls_broker):
     board_a = login(broker, fleets, certs, "alpha-a")
     try:
         op.subscribe("vitfleet/alpha/#")
-        board_a.publish("vitfleet/alpha/boards/alpha-b/available", b"offline")
+        board_a.publish("vitfleet/alpha/boards/alpha-b/available", OFFLINE)
         board_a.publish("vitfleet/alpha/predictions", b"forged")
-        board_a.publish("vitfleet/alpha/boards/alpha-a/available", b"online")
+        board_a.publish("vitfleet/alpha/boards/alpha-a/available", ONLINE)
         assert wait_for(lambda: len(op.messages) >= 1)
         time.sleep(0.3)
-        assert op.messages == [("vitfleet/alpha/boards/alpha-a/available", b"online")]
+        assert op.messages == [("vitfleet/alpha/boards/alpha-a/available", ONLINE)]
     finally:
         op.close()
         board_a.close()

@@ -15,7 +15,7 @@ from agent.camera_node import CameraNode
 from agent.hop_probe import measure_hop
 from agent.local_broker import BrokerStartError, LocalBroker, broker_conf
 from agent.mqtt_client import BrokerUnreachable, MqttLink, Will
-from agent.topics import Topics
+from agent.topics import OFFLINE, ONLINE, Topics
 from camera.sources import open_source
 from vitfleet.fleet_config import BrokerConfig
 from mqtt_fixtures import wait_until
@@ -68,17 +68,17 @@ def test_last_will_and_retained_availability(broker):
     topics = Topics("t")
     watcher, got, ev = _collector(broker, topics.all_boards("available"))
     agent = MqttLink(broker.config, "t", "agent", "b1", lambda t, p: None,
-                     will=Will(topics.available("b1"), b"offline"), online=Will(topics.available("b1"), b"online"))
+                     will=Will(topics.available("b1"), OFFLINE), online=Will(topics.available("b1"), ONLINE))
     agent.start()
     try:
-        assert wait_until(lambda: (topics.available("b1"), b"online") in got)
+        assert wait_until(lambda: (topics.available("b1"), ONLINE) in got)
         # An abrupt loss (no DISCONNECT): the broker publishes the will.
         agent.client.socket().shutdown(socket.SHUT_RDWR)
         agent.client.loop_stop()
-        assert wait_until(lambda: got[-1] == (topics.available("b1"), b"offline"), 5.0)
+        assert wait_until(lambda: got[-1] == (topics.available("b1"), OFFLINE), 5.0)
         # Retained: a late subscriber learns the status at once.
         late, late_got, _ = _collector(broker, topics.available("b1"), "late")
-        assert wait_until(lambda: late_got == [(topics.available("b1"), b"offline")])
+        assert wait_until(lambda: late_got == [(topics.available("b1"), OFFLINE)])
         late.stop()
     finally:
         watcher.stop()

@@ -32,7 +32,7 @@ from agent.fleet_view import FleetView
 from agent.mqtt_client import MqttLink
 from agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
                             decode_features, decode_frame, encode_features, encode_frame, peek_kind)
-from agent.topics import Topics
+from agent.topics import OFFLINE, ONLINE, Topics
 from camera.sources import FrameSource
 from power.snapshot import PowerMessageError, PowerSnapshot
 from vitfleet.fleet_config import BrokerConfig, FleetConfigError, load_fleet, parse_fleet
@@ -379,12 +379,12 @@ def test_aggregator_handler_counts_every_malformed_message() -> None:
                 return True
             except PowerMessageError:
                 return False
-        return topic == topics.available("b") and payload in (b"online", b"offline")
+        return topic == topics.available("b") and payload in (ONLINE, OFFLINE)
 
     @FUZZ
     @given(st.sampled_from(topic_choices),
            st.one_of(binary_inputs(VALID_FEATURES), power_payloads(), st.binary(max_size=50),
-                     st.sampled_from([b"online", b"offline", b"maybe"])), seeds)
+                     st.sampled_from([ONLINE, OFFLINE, b"maybe"])), seeds)
     def run(topic: str, first: bytes, seed: int) -> None:
         for payload in variants(first, seed):
             before = agg.malformed.total

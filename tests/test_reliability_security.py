@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from agent.topics import ONLINE
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from firmware_scripts.certs import secrets_for
 from test_broker_security import login, start_shared_broker, wait_for
@@ -175,7 +176,7 @@ def test_secrets_never_appear_in_process_logs_or_json(secured, tiny_engines):  #
                                  stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         # The agent really connected over TLS with its password (the broker relays its retained "online").
-        assert wait_for(lambda: ("vitfleet/alpha/boards/alpha-a/available", b"online") in op.messages, 150), \
+        assert wait_for(lambda: ("vitfleet/alpha/boards/alpha-a/available", ONLINE) in op.messages, 150), \
             agent_log.read_text()[-2000:]
         camera = _run(["camera", "--fleet", str(hub_fleet), "--board", "alpha-hub", "--frames", "5", "--fps", "20",
                        "--drain", "0.5", "--json", "--log-level", "debug"], 90)

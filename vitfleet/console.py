@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -15,8 +16,25 @@ from rich.table import Table
 
 from vitfleet.errors import UserError
 
-console = Console()
-err_console = Console(stderr=True)
+PIPE_WIDTH = 1000  # columns assumed when the stream is a pipe or file: tables print whole, never cut to 80
+
+
+def _pipe_width(stream: Any) -> int | None:
+    """None (rich measures the terminal) on a terminal or when $COLUMNS is set; PIPE_WIDTH otherwise.
+
+    Rich assumes 80 columns when the output is not a terminal and cuts table cells to fit ("192.…"), which
+    loses hostnames and figures in `vitfleet ... | cat`, `| grep` or a log file.
+    """
+    if os.environ.get("COLUMNS"):
+        return None
+    try:
+        return None if stream is not None and stream.isatty() else PIPE_WIDTH
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        return PIPE_WIDTH
+
+
+console = Console(width=_pipe_width(sys.stdout))
+err_console = Console(stderr=True, width=_pipe_width(sys.stderr))
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -49,8 +67,8 @@ def emit(data: dict[str, Any], as_json: bool, title: str = "") -> None:
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         return
     table = Table(title=title or None, show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value")
+    table.add_column("key", style="bold", overflow="fold")
+    table.add_column("value", overflow="fold")  # a narrow terminal wraps a value inside its cell, never cuts it
     for key, value in data.items():
         table.add_row(str(key), f"{value:.4g}" if isinstance(value, float) else str(value))
     console.print(table)
@@ -62,7 +80,7 @@ def emit_rows(rows: list[dict[str, Any]], as_json: bool, title: str = "") -> Non
         return
     table = Table(title=title or None)
     for key in rows[0] if rows else []:
-        table.add_column(str(key))
+        table.add_column(str(key), overflow="fold")
     for row in rows:
         table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()])
     console.print(table)

@@ -122,11 +122,15 @@ class FleetConfig(_Strict):
         names = [b.name for b in self.boards]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"board names must be unique, repeated: {', '.join(dupes)}")
+            named = (f"board name {dupes[0]!r} appears" if len(dupes) == 1 else
+                     f"board names {', '.join(repr(n) for n in dupes)} appear")
+            raise ValueError(f"{named} more than once in 'boards'; give every board its own name (it is the "
+                             "board's MQTT identity)")
         for role in ("aggregator", "camera"):
             holders = [b.name for b in self.boards if role in b.roles]
             if len(holders) > 1:
-                raise ValueError(f"exactly one board may have role {role!r}, found {', '.join(holders)}")
+                raise ValueError(f"only one board may have role {role!r}, found {', '.join(holders)}; remove "
+                                 f"{role!r} from the roles of all but one")
         return self
 
     def board(self, name: str) -> BoardConfig:
@@ -145,6 +149,10 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     key = ".".join(str(p) for p in first["loc"]) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}'; remove it or fix its spelling"
+    if first["type"] == "value_error" and "error" in first.get("ctx", {}):
+        # A validator's own sentence: no "Value error," prefix and no dump of the (possibly whole) input.
+        where = f"key '{key}': " if first["loc"] else ""
+        return f"{source}: {where}{first['ctx']['error']}"
     return f"{source}: key '{key}': {first['msg']} (got {first.get('input')!r})"
 
 
