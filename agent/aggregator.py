@@ -26,7 +26,7 @@ from agent.prediction_log import PredictionLog
 from agent.prediction_message import PartTiming, Prediction
 from agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
 from agent.rolling import RateMeter, RollingLatency
-from agent.topics import Topics
+from agent.topics import OFFLINE, ONLINE, Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")
@@ -80,8 +80,8 @@ class Aggregator:
         subs = [(self.topics.all_features, 0), (self.topics.all_boards("power"), 0),
                 (self.topics.all_boards("available"), 1)]
         self.link = MqttLink(broker, fleet_name, "aggregator", board, self._on_message, subs,
-                             will=Will(self.topics.available(board), b"offline"),
-                             online=Will(self.topics.available(board), b"online"))
+                             will=Will(self.topics.available(board), OFFLINE),
+                             online=Will(self.topics.available(board), ONLINE))
         self._threads: list[threading.Thread] = []
 
     # ---- network thread ---------------------------------------------------------------------------------
@@ -293,6 +293,6 @@ class Aggregator:
         # Last stats (hop, fusion, power per frame), so a run shorter than one stats interval still reports them.
         self._log_fleet_power()
         self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
-        self.link.stop(final=Will(self.topics.available(self.board), b"offline"))
+        self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
         if self.log is not None:
             self.log.close()

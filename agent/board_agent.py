@@ -27,13 +27,12 @@ from agent.process_stats import ProcessStats
 from agent.prediction_message import Prediction
 from agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from agent.rolling import RateMeter, RollingLatency
-from agent.topics import Topics
+from agent.topics import OFFLINE, ONLINE, Topics
 from decompose.preprocessing import Preprocessing
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.agent")
 
-ONLINE, OFFLINE = b"online", b"offline"
 
 
 class PartEngine(Protocol):

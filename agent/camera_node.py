@@ -27,7 +27,7 @@ from agent.mqtt_client import MqttLink, Will
 from agent.prediction_message import Prediction
 from agent.protocol import NO_LABEL, FrameMessage, encode_frame
 from agent.rolling import RateMeter, RollingLatency
-from agent.topics import Topics
+from agent.topics import OFFLINE, ONLINE, Topics
 from camera.sources import FramePacer, FrameSource
 from vitfleet.fleet_config import BrokerConfig
 
@@ -72,8 +72,8 @@ class CameraNode:
         self.last_answer_at: float | None = None  # monotonic: latest prediction received
         self.elapsed = 0.0
         self.link = MqttLink(broker, fleet_name, "camera", board, self._on_message, [(self.topics.predictions, 1)],
-                             will=Will(self.topics.available(board), b"offline"),
-                             online=Will(self.topics.available(board), b"online"))
+                             will=Will(self.topics.available(board), OFFLINE),
+                             online=Will(self.topics.available(board), ONLINE))
 
     # ---- predictions back -------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -178,7 +178,7 @@ class CameraNode:
             self.elapsed = time.monotonic() - t_start
             self._stop.set()
             stats_thread.join(timeout=2)
-            self.link.stop(final=Will(self.topics.available(self.board), b"offline"))
+            self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
             self.source.close()
         return self.summary()
 

@@ -208,3 +208,16 @@ def test_partition_cache_is_keyed_by_the_teacher(tmp_path) -> None:
     assert _stage_partition(tmp_path, opts, y, None, 10, "a" * 64) == first
     _stage_partition(tmp_path, opts, y, None, 10, "b" * 64)
     assert json.loads((tmp_path / "cache" / "partition.json").read_text())["key"] != key_a
+
+
+def test_relation_kl_batchmean_is_the_row_mean_times_the_token_count() -> None:
+    """DeViT's reference sums the relation KL over the N token rows (KLDivLoss batchmean): N times the row mean."""
+    from decompose.dekd import relation_kl
+
+    torch.manual_seed(0)
+    t = torch.log_softmax(torch.randn(3, 17, 17), -1)
+    s = torch.log_softmax(torch.randn(3, 17, 17), -1)
+    row_mean = relation_kl(t, s, "row-mean")
+    assert torch.allclose(relation_kl(t, s, "batchmean"), 17 * row_mean)
+    reference = torch.nn.KLDivLoss(reduction="batchmean", log_target=True)(s, t)
+    assert torch.allclose(relation_kl(t, s, "batchmean"), reference, atol=1e-6)
