@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,19 +29,22 @@ from decompose.datasets import load_dataset
 from decompose.fusion import FusionHead, PartFeatures
 from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from decompose.partition import confusion_partition, random_partition, validate_partition
-from decompose.placement import PartCost, place_parts, size_shares
+from decompose.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
 from decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from decompose.students import PartRecipe, subset_data, train_part
-from decompose.teacher import load_teacher
+from decompose.teacher import TeacherCard, load_teacher
 from decompose.teacher_targets import TeacherTargets, compute_targets
 from decompose.training import evaluate, pick_device, to_tensors
 from decompose.vit_arch import arch_of, build_vit, count_params, vit_flops
 from vitfleet.fleet_config import FleetConfig
 
+log = logging.getLogger("vitfleet.decompose")
+
 Method = Literal["devit", "edvit"]
 # Default size of one part relative to the teacher's parameters: DeViT's DeiT-Tiny-like student is
 # about a quarter of the width (~1/16 of the parameters); ED-ViT prunes to a size budget.
 DEFAULT_BUDGET = {"devit": 1 / 16, "edvit": 1 / 12}
+MAX_PLACEMENT_ATTEMPTS = 4   # derive + train, place; a part that fits no board is re-derived smaller
 
 
 @dataclass(frozen=True)
@@ -127,39 +131,15 @@ def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, class
     return train_part(model, data, opts.method, opts.part_recipe, progress, task)
 
 
-def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
-                      data_dir: Path | None = None, progress=None) -> BundleCard:
-    t_start = time.perf_counter()
-    device = pick_device()
-    teacher, card = load_teacher(teacher_dir)
-    pre = card.preprocessing
-    # Converted to the teacher's input (ImageFolder data resized at load, e.g. 224² RGB for an imported ViT-B).
-    train = load_dataset(card.dataset, "train", data_dir, pre).stratified_head(opts.train_limit, opts.seed)
-    test = load_dataset(card.dataset, "test", data_dir, pre).head(opts.test_limit)
-    x, y = to_tensors(train, pre)
-    xt, yt = to_tensors(test, pre)
-    num_classes = len(card.class_names)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # 1. teacher targets
-    tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
-    targets = _stage_targets(out / "cache" / f"targets-{tkey}.safetensors", teacher, x, progress) \
-        if opts.needs_targets() else None
-
-    # 2. partition
-    partition = _stage_partition(out, opts, y, targets, num_classes, card.weights_sha256)
-
-    # 3. parts
-    teacher_params = count_params(teacher)
-    shares = size_shares(fleet.boards, opts.parts) if fleet is not None else [1.0] * opts.parts
-    # The most demanding subset (most classes) goes with the largest share.
-    order = sorted(range(opts.parts), key=lambda i: -len(partition[i]))
-    share_of = {part: shares[rank] for rank, part in enumerate(order)}
+def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: torch.nn.Module, x: torch.Tensor,
+                 y: torch.Tensor, partition: list[list[int]], budgets: list[int], targets: TeacherTargets | None,
+                 tkey: str, device: torch.device, progress=None) -> tuple[list[torch.nn.Module], list[PartSpec]]:
+    """Derive and train every part at its parameter budget; a part whose stage key matches is reloaded."""
     parts: list[torch.nn.Module] = []
     specs: list[PartSpec] = []
     for i, classes in enumerate(partition):
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
-        budget_params = int(teacher_params * opts.budget() * share_of[i])
+        budget_params = budgets[i]
         stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class,
                          f"round_to={ROUND_TO}",
                          *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
@@ -184,10 +164,53 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
                                          "last_loss": float(np.mean(losses[-20:])) if losses else None}))
         parts.append(PartFeatures(model).eval())
         specs.append(spec)
+    return parts, specs
 
+
+def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
+                      data_dir: Path | None = None, progress=None) -> BundleCard:
+    t_start = time.perf_counter()
+    device = pick_device()
+    teacher, card = load_teacher(teacher_dir)
+    pre = card.preprocessing
+    # Converted to the teacher's input (ImageFolder data resized at load, e.g. 224² RGB for an imported ViT-B).
+    train = load_dataset(card.dataset, "train", data_dir, pre).stratified_head(opts.train_limit, opts.seed)
+    test = load_dataset(card.dataset, "test", data_dir, pre).head(opts.test_limit)
+    x, y = to_tensors(train, pre)
+    xt, yt = to_tensors(test, pre)
+    num_classes = len(card.class_names)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. teacher targets
+    tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
+    targets = _stage_targets(out / "cache" / f"targets-{tkey}.safetensors", teacher, x, progress) \
+        if opts.needs_targets() else None
+
+    # 2. partition
+    partition = _stage_partition(out, opts, y, targets, num_classes, card.weights_sha256)
+
+    # 3. parts, sized to their boards: a part that fits no board is pruned harder and retrained (ED-ViT's loop)
+    teacher_params = count_params(teacher)
+    shares = size_shares(fleet.boards, opts.parts) if fleet is not None else [1.0] * opts.parts
+    # The most demanding subset (most classes) goes with the largest share.
+    order = sorted(range(opts.parts), key=lambda i: -len(partition[i]))
+    share_of = {part: shares[rank] for rank, part in enumerate(order)}
+    budgets = [int(teacher_params * opts.budget() * share_of[i]) for i in range(opts.parts)]
     placement = None
-    if fleet is not None:
-        placement = place_parts([PartCost(s.index, s.params, s.flops) for s in specs], fleet.boards)
+    for attempt in range(MAX_PLACEMENT_ATTEMPTS):
+        parts, specs = _stage_parts(out, opts, card, teacher, x, y, partition, budgets, targets, tkey, device,
+                                    progress)
+        if fleet is None:
+            break
+        try:
+            placement = place_parts([PartCost(s.index, s.params, s.flops) for s in specs], fleet.boards)
+            break
+        except PlacementError as exc:
+            fitting = int(params_fitting(exc.available_mb or 0.0) * 0.95)   # margin: the bisection lands under
+            if exc.part is None or fitting <= 0 or attempt == MAX_PLACEMENT_ATTEMPTS - 1:
+                raise
+            log.info("part %d fits no board (%s); pruning it to <= %d params and retraining", exc.part, exc, fitting)
+            budgets[exc.part] = min(fitting, int(budgets[exc.part] * 0.9))
 
     # 4. fusion (0 epochs: the head keeps its seeded initialisation -- derive only)
     feats_test = part_features(parts, xt)

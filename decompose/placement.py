@@ -20,6 +20,15 @@ BYTES_PER_PARAM_AT_RUNTIME = 4 * 3  # fp32 weights + arena copies, a deliberatel
 class PlacementError(UserError):
     """A sub-model fits no board; the message says which and by how much."""
 
+    def __init__(self, message: str, part: int | None = None, available_mb: float | None = None) -> None:
+        super().__init__(message)
+        self.part, self.available_mb = part, available_mb
+
+
+def params_fitting(memory_mb: float) -> int:
+    """The most parameters a part may have to run in `memory_mb` (the inverse of PartCost.memory_mb)."""
+    return max(0, int((memory_mb - RUNTIME_OVERHEAD_MB) * 2**20 / BYTES_PER_PARAM_AT_RUNTIME))
+
 
 @dataclass(frozen=True)
 class PartCost:
@@ -50,7 +59,8 @@ def place_parts(parts: list[PartCost], boards: list[BoardConfig]) -> dict[str, i
         if not fitting:
             biggest = max((b.memory_mb for b in free), default=0)
             raise PlacementError(f"part {part.index} needs ~{part.memory_mb:.0f} MB but the largest free board has "
-                                 f"{biggest} MB; prune harder (smaller --part-budget) or add a bigger board")
+                                 f"{biggest} MB; prune harder (smaller --part-budget) or add a bigger board",
+                                 part=part.index, available_mb=float(biggest))
         board = fitting[0]
         placement[board.name] = part.index
         free.remove(board)

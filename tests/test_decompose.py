@@ -221,3 +221,27 @@ def test_relation_kl_batchmean_is_the_row_mean_times_the_token_count() -> None:
     assert torch.allclose(relation_kl(t, s, "batchmean"), 17 * row_mean)
     reference = torch.nn.KLDivLoss(reduction="batchmean", log_target=True)(s, t)
     assert torch.allclose(relation_kl(t, s, "batchmean"), reference, atol=1e-6)
+
+
+def test_a_part_that_fits_no_board_is_pruned_harder_and_retrained(tiny_teacher, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """ED-ViT's loop: place after training; a part too big for the board left to it is re-derived smaller.
+
+    The tiny teacher's parts weigh kilobytes, so each parameter is made to cost 200x its usual runtime memory:
+    one 1 GB board takes the first part, the 180 MB board cannot hold the second at the asked budget."""
+    import decompose.placement as placement
+    from vitfleet.fleet_config import BoardConfig, FleetConfig
+
+    monkeypatch.setattr(placement, "BYTES_PER_PARAM_AT_RUNTIME", 12 * 200)
+    folder, _ = tiny_teacher
+    fleet = FleetConfig(boards=[BoardConfig(name="big", memory_mb=1024, speed=2.0),
+                                BoardConfig(name="small", memory_mb=180, speed=1.0),
+                                BoardConfig(name="agg", roles=["aggregator", "camera"])])
+    card = decompose_teacher(folder, tmp_path, DecomposeOptions(method="edvit", parts=2, part_budget=0.35, **FAST),
+                             fleet=fleet)
+    assert card.placement is not None and set(card.placement) == {"big", "small"}
+    small_part = card.parts[card.placement["small"]]
+    assert small_part.params <= placement.params_fitting(180)
+    big_part = card.parts[card.placement["big"]]
+    assert big_part.params > placement.params_fitting(180)   # only the part that did not fit was shrunk
+    assert card.metrics["fused_top1"] > 0.3, card.metrics
