@@ -75,7 +75,8 @@ def _fleet_table(results: dict[str, Any]) -> list[str]:
                      _ms(r["transport_ms"]), _ms(r["critical_path_ms"]), _x(r["compute_speedup_vs_teacher_fp32"]),
                      f"**{_x(r['speedup_vs_teacher_fp32'])}**", _x(r["speedup_vs_teacher_same_precision"]),
                      _b(r["largest_board_bytes"]), f"1/{r['size_reduction_largest']:.1f}",
-                     f"{r['feature_message_bytes']} B", _ms(r.get("measured_e2e_p50_ms")), r["label"]])
+                     f"{2 * r['feature_dim']} B ({r['feature_message_bytes']} B with header)",
+                     _ms(r.get("measured_e2e_p50_ms")), r["label"]])
     return _table(["teacher", "method", "K", "precision", "part budget (x teacher params)", "largest part params",
                    "slowest part ms", "fusion ms", "transport ms", "critical path ms (computed)",
                    "compute speedup (teacher fp32 / slowest part)", "critical-path speedup vs teacher fp32",

@@ -63,7 +63,7 @@ class SeedSettings(BaseModel):
     lan_mbit_s: float = 100.0             # projection assumption: LAN bandwidth ...
     lan_hop_ms: float = 1.0               # ... plus this per hop (switch, stack, MQTT broker)
     size_target: float = 1 / 30           # largest int8 board <= this x the teacher's fp32 bytes
-    feature_target_bytes: int = 512       # per board per frame, header included
+    feature_target_bytes: int = 512       # float16 features per board per frame (the message adds 72 B)
     speedup_target: float = 4.0           # ViT-B/16 K=4 ED-ViT int8 critical path
     speedup_aim: float = 8.0
     core: int = -1                        # isolated timings pinned here
