@@ -72,10 +72,15 @@ def _object_id(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", text)
 
 
+def ha_node_id(fleet_name: str) -> str:
+    """The fleet's node id in discovery topics (the broker ACL lets the aggregator write under it only)."""
+    return _object_id(f"vitfleet_{fleet_name}")
+
+
 def discovery_configs(fleet: FleetConfig, prefix: str = DISCOVERY_PREFIX) -> dict[str, HaEntity]:
     """Discovery topic -> entity config for this fleet."""
     topics = Topics(fleet.name)
-    node = _object_id(f"vitfleet_{fleet.name}")
+    node = ha_node_id(fleet.name)
     device = HaDevice(identifiers=[node], name=f"vitfleet {fleet.name}",
                       model=f"ViT fleet, {len(fleet.boards_with('agent'))} agent boards", manufacturer="vitfleet",
                       sw_version=__version__)

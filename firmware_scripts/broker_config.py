@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from agent.homeassistant import DISCOVERY_PREFIX, ha_node_id
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
 from firmware_scripts.certs import FleetSecrets, operator_user
@@ -35,7 +36,11 @@ def board_acl(fleet: FleetConfig, board: BoardConfig, part: int | None) -> list[
         lines += [f"topic write {root}/frames", f"topic read {root}/predictions"]
     if "aggregator" in board.roles:
         lines += [f"topic read {root}/features/+", f"topic write {root}/predictions",
-                  f"topic read {root}/boards/+/+"]
+                  f"topic read {root}/boards/+/+",
+                  # its web view (`aggregator --http`) shows the predictions and the live frame
+                  f"topic read {root}/predictions", f"topic read {root}/frames"]
+        if fleet.homeassistant:   # it publishes the fleet's retained discovery configs, and only those
+            lines += [f"topic write {DISCOVERY_PREFIX}/+/{ha_node_id(fleet.name)}/+/config"]
     return lines
 
 

@@ -271,3 +271,16 @@ def test_make_certs_is_idempotent_and_keeps_secrets_private(tmp_path):
     for private in [s.ca_key, s.broker_key, s.passwd_file, s.password_file("alpha-a"), s.client_key("alpha-a")]:
         assert private.stat().st_mode & 0o077 == 0, f"{private} is readable by others"
     assert all(s.password("alpha-a") not in name for name in first["created"] + first["kept"])
+
+
+def test_the_aggregators_acl_covers_its_web_view_and_home_assistant_discovery():
+    fleet = parse_fleet({"name": "ha", "homeassistant": True,
+                         "boards": [{"name": "pi-a", "roles": ["agent"]},
+                                    {"name": "hub", "roles": ["aggregator", "camera"]}]})
+    blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in render_acl(fleet, {"pi-a": 0}).split("\n\n")}
+    hub = blocks["user hub"]
+    assert "topic read vitfleet/ha/predictions" in hub and "topic read vitfleet/ha/frames" in hub
+    assert "topic write homeassistant/+/vitfleet_ha/+/config" in hub
+    assert not any("homeassistant" in line for line in blocks["user pi-a"])
+    quiet = parse_fleet({"name": "ha", "boards": [{"name": "hub", "roles": ["aggregator"]}]})
+    assert "homeassistant" not in render_acl(quiet, {})
