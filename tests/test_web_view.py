@@ -161,6 +161,16 @@ def test_metrics_parse_as_prometheus_text_and_counters_rise(live: dict[str, Any]
         return {(s.name, tuple(sorted(s.labels.items()))): s.value
                 for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
 
+    # The module's fleet may have just started (this test can run first): wait for the first prediction and
+    # every agent's and the camera's first stats.
+    def started() -> bool:
+        now = scrape()
+        return (now.get(("vitfleet_predictions_total", ()), 0.0) > 0
+                and ("vitfleet_camera_skipped_total", (("board", "camera"),)) in now
+                and all(now.get(("vitfleet_board_frames_total", (("board", a), ("part", a[-1]))), 0.0) > 0
+                        for a in live["fleet"].agents))
+
+    assert wait_until(started, 15)
     first = scrape()
     time.sleep(1.5)   # the harness' boards report every 0.5 s, the camera sends 20 frames a second
     second = scrape()
@@ -170,7 +180,7 @@ def test_metrics_parse_as_prometheus_text_and_counters_rise(live: dict[str, Any]
         assert second[key] > first[key] > 0
         assert second[("vitfleet_board_up", (("board", agent),))] == 1.0
         assert second[("vitfleet_board_resident_memory_bytes", (("board", agent),))] > 1e6
-        watts = [v for (n, labels), v in second.items() if n == "vitfleet_board_power_watts"
+        watts = [v for (n, labels), v in second.items() if n == "vitfleet_board_watts"
                  and ("board", agent) in labels]
         assert watts and watts[0] > 0
         assert second[("vitfleet_board_energy_joules_total", (("board", agent),))] > 0

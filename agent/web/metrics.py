@@ -115,7 +115,7 @@ class FleetCollector(Collector):
     @staticmethod
     def _power(available: dict[str, str], power: dict[str, dict[str, Any]],
                stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
-        watts = GaugeMetricFamily("vitfleet_board_power_watts", "the board's latest power reading",
+        watts = GaugeMetricFamily("vitfleet_board_watts", "the board's latest power reading",
                                   labels=["board", "source", "estimated"])
         joules = CounterMetricFamily("vitfleet_board_energy_joules", "energy the board used since its agent started",
                                      labels=["board"])
