@@ -260,10 +260,13 @@ def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | No
               for name, s in sorted(stats.items()) if s.get("role") == "agent"}
     # After Ctrl-C the camera may have been stopped (by us) before it could even install its handler.
     crashed = {n: c for n, c in codes.items() if c not in (0, None) and not (interrupted and n == "camera")}
+    # A lost agent is a board loss the fleet is built to survive (answers degrade, none is lost); a lost
+    # aggregator or camera is a failure of the run.
     board_lost = any(n.startswith("agent") for n in crashed)
+    failed = {n for n in crashed if not n.startswith("agent")}
     admission = admission_report(camera, boards)
     # ok: nothing admitted was lost, and nothing was answered degraded unless a board was lost.
-    ok = (not crashed and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
+    ok = (not failed and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
           and camera.get("lost", 1) == 0 and (camera.get("degraded", 1) == 0 or board_lost))
     return {
         "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera, **admission,

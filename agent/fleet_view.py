@@ -6,7 +6,6 @@ camera node's figures; optionally the latest frame (for the OpenCV window).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -53,7 +52,7 @@ class FleetView:
                 self.frame, self.frame_id = msg.image, msg.frame_id
             return
         if topic == self.topics.predictions:
-            data = self._json(topic, payload)
+            data = self.malformed.parse_json(topic, payload)
             if isinstance(data, dict):
                 with self.lock:
                     self.prediction = data
@@ -68,18 +67,11 @@ class FleetView:
             with self.lock:
                 self.available[board] = bytes(payload).decode("utf-8", "replace")[:20]
         elif leaf in ("stats", "power"):
-            data = self._json(topic, payload)
+            data = self.malformed.parse_json(topic, payload)
             if isinstance(data, dict):
                 with self.lock:
                     (self.stats if leaf == "stats" else self.power)[board] = data
         self.changed.set()
-
-    def _json(self, topic: str, payload: bytes) -> Any:
-        try:
-            return json.loads(bytes(payload))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
-            self.malformed.record(topic, "json", str(exc))
-            return None
 
     def start(self) -> "FleetView":
         self.link.start()

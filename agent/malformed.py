@@ -6,10 +6,15 @@ counted, and at most one line per `interval` seconds summarises what arrived.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import Counter
+from typing import Any
+
+
+NOT_JSON: Any = object()
 
 
 class MalformedCounter:
@@ -30,6 +35,16 @@ class MalformedCounter:
                 return
             count, self._since_log, self._last_log = self._since_log, 0, now
         self._log.warning("dropped %d malformed message(s); latest on %s: %s %s", count, topic, reason, detail[:200])
+
+    def parse_json(self, topic: str, payload: bytes) -> Any:
+        """The payload's JSON, or NOT_JSON (counted as malformed "json") when it is not UTF-8 JSON.
+
+        A sentinel, not None: `null` is valid JSON, and it is the caller's schema that refuses it."""
+        try:
+            return json.loads(bytes(payload))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
+            self.record(topic, "json", str(exc))
+            return NOT_JSON
 
     @property
     def total(self) -> int:

@@ -170,6 +170,8 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
         "e2e_p50_ms": camera.get("e2e_p50_ms"), "e2e_p99_ms": camera.get("e2e_p99_ms"),
         "accuracy": camera.get("accuracy"), "memory": memory,
         "rss_ok": all(m.get("within_tolerance", False) for m in memory.values()),
+        # ok: nothing admitted was lost and memory stayed within the tolerance
+        "ok": camera["lost"] == 0 and all(m.get("within_tolerance", False) for m in memory.values()),
     }
 
 
@@ -184,6 +186,7 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"  {name:12s} RSS start {m.get('rss_start_mb')} MB -> end {m.get('rss_end_mb')} MB "
               f"({m.get('rss_change_pct')} %), peak {m.get('rss_peak_mb')} MB")
     print(f"  RSS within ±{report['rss_tolerance_pct']:.0f} %: {'yes' if report['rss_ok'] else 'NO'}")
+    print(f"  ok (nothing admitted lost, RSS within tolerance): {'yes' if report['ok'] else 'NO'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
-    return 0 if report["rss_ok"] else 1
+    return 0 if report["ok"] else 1
 
 
 if __name__ == "__main__":

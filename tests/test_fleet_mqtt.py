@@ -147,5 +147,7 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
     # later frame is skipped instead of published (admission, docs/protocol.md).
     result = node.result
     assert result["offered"] > 50 and result["admitted"] == 2 and result["skipped"] == result["offered"] - 2
+    # Both admitted frames went unanswered: lost, and the summary says so.
+    assert result["lost"] == 2 and result["ok"] is False
 
 

@@ -59,3 +59,38 @@ def test_camera_faster_than_a_slow_board_skips_the_same_frames_everywhere(tiny_e
     # A ratio from one run (the figure for docs/benchmarks.md comes from `vitfleet demo`, not from here): the
     # slow board was kept busy, the fast one did not run ahead of it.
     assert result["goodput_of_slowest_board"] >= 0.8, result
+
+
+def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engines: Path,
+                                                                      tmp_path: Path):  # noqa: F811
+    """SIGKILL one agent of a running demo: answers go on, degraded (a board loss, so still ok), none is lost."""
+    import signal
+    import time
+
+    import psutil
+
+    work = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "vitfleet.cli", "demo", "--headless", "--json", "--frames",
+                             "300", "--fps", "50", "--engines", str(tiny_engines), "--work-dir", str(work)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        victim = None
+        deadline = time.monotonic() + 90
+        while victim is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for p in psutil.process_iter(["cmdline"]):
+                cmd = " ".join(p.info["cmdline"] or [])
+                if str(work) in cmd and "--board agent1" in cmd:
+                    victim = p
+        assert victim is not None, "agent1 never started"
+        time.sleep(2.0)                     # ~100 frames answered whole first
+        victim.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=150)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result = json.loads(out)
+    assert result["exit_codes"]["agent1"] not in (0, None)
+    assert result["admitted"] == 300 and result["lost"] == 0 and result["predictions"] == 300
+    assert 0 < result["degraded"] < 300 and result["whole"] > 0
+    assert result["ok"] and proc.returncode == 0, err[-2000:]

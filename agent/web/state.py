@@ -8,7 +8,6 @@ board names cannot grow the process.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -20,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from agent.malformed import MalformedCounter
+from agent.malformed import NOT_JSON, MalformedCounter
 from agent.mqtt_client import MqttLink
 from agent.prediction_message import Prediction
 from agent.protocol import ProtocolError, decode_frame
@@ -176,9 +175,9 @@ class WebState:
                 self.available[board] = status
                 self.seen_mono.setdefault(board, 0.0)
             return
-        data = self._json(topic, payload)
+        data = self.malformed.parse_json(topic, payload)
         if not isinstance(data, dict):
-            if data is not None:
+            if data is not NOT_JSON:
                 self.malformed.record(topic, leaf, "not a JSON object")
             return
         with self.lock:
@@ -187,8 +186,8 @@ class WebState:
 
     def _on_prediction(self, topic: str, payload: bytes) -> None:
         now_ns = time.time_ns()
-        data = self._json(topic, payload)
-        if data is None:
+        data = self.malformed.parse_json(topic, payload)
+        if data is NOT_JSON:
             return
         try:
             pred = Prediction.model_validate(data)
@@ -222,13 +221,6 @@ class WebState:
                 self.frames.popitem(last=False)
             self.frame_version += 1
             self.frames_changed.notify_all()
-
-    def _json(self, topic: str, payload: bytes) -> Any:
-        try:
-            return json.loads(bytes(payload))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
-            self.malformed.record(topic, "json", str(exc))
-            return None
 
     # ---- frames: subscribed only while someone watches ---------------------------------------------------
     @contextmanager
