@@ -97,6 +97,8 @@ def live(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def browser() -> Iterator[Any]:
     reason = _no_browser_reason()
     if reason is not None:
+        if os.environ.get("CI"):   # `make setup` installs Chromium: in CI a missing browser is a failure
+            pytest.fail(f"{reason}; `make setup` should have installed chromium and chromium-driver")
         pytest.skip(reason)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
