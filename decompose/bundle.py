@@ -8,7 +8,7 @@ does not validate is refused with a message that says how to fix it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,6 +77,8 @@ class BundleCard(BaseModel):
     preprocessing: Preprocessing
     placement: dict[str, int] | None = Field(None, description="board name -> part index, when sized for a fleet")
     metrics: dict[str, float] = {}
+    recipe: dict[str, Any] | None = Field(None, description="the decompose options that made it (absent before "
+                                                            "the accuracy ablation)")
 
     @property
     def num_parts(self) -> int:

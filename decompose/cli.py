@@ -156,23 +156,41 @@ def decompose(
     partition: Annotated[Partition, typer.Option(case_sensitive=False, help="random (both papers) or confusion "
                                                  "(co-locate confused classes)")] = Partition.random,
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
-    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params")] = None,
-    epochs: Annotated[int, typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
-                                                    "untrained parts, e.g. to size an untrained teacher)")] = 10,
-    fusion_epochs: Annotated[int, typer.Option(min=0, help="fusion head epochs (0 = untrained head)")] = 15,
-    part_dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="fusion training part dropout")] = 0.15,
+    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params "
+                                                              "(default: the method's, see docs/decompose.md)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
+                                                              "untrained parts, e.g. to size an untrained teacher)")] = None,
+    part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate")] = None,
+    part_kd_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="ED-ViT: distil the teacher's soft "
+                                                                 "logits (part classes + other) at this temperature; "
+                                                                 "0 = labels only")] = None,
+    other_fraction: Annotated[float, typer.Option(min=0.0, help="ED-ViT: out-of-subset images per in-subset image "
+                                                                "for the 'other' logit")] = 0.25,
+    prune_steps: Annotated[Optional[int], typer.Option(min=1, help="prune to the budget in N steps, re-scoring "
+                                                                   "channels between them (1 = one shot)")] = None,
+    fusion_epochs: Annotated[Optional[int], typer.Option(min=0, help="fusion head epochs (0 = untrained head)")] = None,
+    fusion_soft_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="fusion head: learn the "
+                                                                     "teacher's soft logits at this temperature "
+                                                                     "(0 = its hard labels)")] = None,
+    fusion_flip_views: Annotated[Optional[bool], typer.Option("--fusion-flip-views/--no-fusion-flip-views",
+                                                              help="fusion head: also train on the features of "
+                                                                   "flipped training images")] = None,
+    part_dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="fusion training part "
+                                                                                 "dropout")] = None,
     joint_epochs: Annotated[int, typer.Option(min=0, help="DeViT ensemble stage: fine-tune the backbones "
                                                           "jointly with the fusion head for N epochs (0 = frozen)")] = 0,
-    no_other_class: Annotated[bool, typer.Option("--no-other-class", help="ED-ViT: no extra 'other' logit")] = False,
+    other_class: Annotated[Optional[bool], typer.Option("--other-class/--no-other-class", help="an extra 'other' "
+                                                        "logit trained on other parts' images (default: on for "
+                                                        "edvit, off for devit)")] = None,
     seed: int = 0,
     train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
     test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
     importance_batch: Annotated[int, typer.Option(min=1, help="pruning: images per importance batch "
                                                               "(small for 224² teachers)")] = 128,
     importance_batches: Annotated[int, typer.Option(min=1, help="pruning: importance batches per part")] = 8,
-    relation_kl: Annotated[str, typer.Option(help="DeViT: q/k/v relation KL reduction, row-mean (default) or "
-                                                  "batchmean (the DeViT reference: summed over token rows)")
-                           ] = "row-mean",
+    relation_kl: Annotated[Optional[str], typer.Option(help="DeViT: q/k/v relation KL reduction, row-mean or "
+                                                            "batchmean (the DeViT reference: summed over token "
+                                                            "rows)")] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -183,19 +201,34 @@ def decompose(
     from decompose.students import PartRecipe
     from vitfleet.fleet_config import load_fleet
 
-    if part_budget is not None and not 0 < part_budget <= 1:
+    from decompose.dekd import DekdWeights
+    from decompose.recipes import METHOD_DEFAULTS
+
+    d = METHOD_DEFAULTS[method.value]
+    part_budget = d.part_budget if part_budget is None else part_budget
+    relation_kl = d.relation_kl if relation_kl is None else relation_kl
+    if not 0 < part_budget <= 1:
         raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {part_budget}")
     if relation_kl not in ("row-mean", "batchmean"):
         raise UserError(f"--relation-kl is row-mean or batchmean, got {relation_kl!r}")
-    from decompose.dekd import DekdWeights
 
+    def pick(value, default):
+        return default if value is None else value
+
+    part_recipe = PartRecipe(epochs=pick(epochs, d.part_epochs), lr=pick(part_lr, d.part_lr), seed=seed,
+                             other_fraction=other_fraction,
+                             kd_temperature=pick(part_kd_temperature, d.part_kd_temperature),
+                             dekd=DekdWeights(relation_reduction=relation_kl))  # type: ignore[arg-type]
+    fusion_recipe = FusionRecipe(epochs=pick(fusion_epochs, d.fusion_epochs),
+                                 part_dropout=pick(part_dropout, d.part_dropout), seed=seed,
+                                 soft_temperature=pick(fusion_soft_temperature, d.fusion_soft_temperature),
+                                 flip_views=pick(fusion_flip_views, d.fusion_flip_views))
     opts = DecomposeOptions(method=method.value, parts=parts, partition=partition.value, part_budget=part_budget,
-                            other_class=not no_other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
-                            test_limit=test_limit,
-                            part_recipe=PartRecipe(epochs=epochs, seed=seed,
-                                                   dekd=DekdWeights(relation_reduction=relation_kl)),  # type: ignore[arg-type]
+                            other_class=other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
+                            test_limit=test_limit, prune_steps=pick(prune_steps, d.prune_steps),
+                            part_recipe=part_recipe,
                             importance=ImportanceBatches(importance_batch, importance_batches),
-                            fusion_recipe=FusionRecipe(epochs=fusion_epochs, part_dropout=part_dropout, seed=seed))
+                            fusion_recipe=fusion_recipe)
     fleet_cfg = load_fleet(fleet) if fleet is not None else None
     with progress_bar(disable=as_json) as progress:
         card = decompose_teacher(teacher, out, opts, fleet_cfg, data_dir, progress)

@@ -26,6 +26,12 @@ class FusionRecipe:
     alpha: float = 0.5         # DeViT: weight of hard KD vs the true label
     mse_weight: float = 1.0    # DeViT: aggregated token -> teacher CLS
     seed: int = 0
+    # > 0: the teacher's soft logits at this temperature replace its hard labels (DeViT) or join the true
+    # labels with weight `alpha` (ED-ViT's MLP head). 0 keeps the hard-label recipe.
+    soft_temperature: float = 0.0
+    # Also train on the part features of horizontally flipped training images (the teacher's augmentation):
+    # twice the feature rows, so the head sees features the parts did not produce on the exact images they fit.
+    flip_views: bool = False
 
 
 @torch.no_grad()
@@ -48,8 +54,31 @@ def dropout_mask(n: int, k: int, p: float, generator: torch.Generator) -> torch.
     return mask
 
 
+def _teacher_term(logits: torch.Tensor, teacher_logits: torch.Tensor, recipe: FusionRecipe) -> torch.Tensor:
+    """The head's distillation term: soft KL at the recipe's temperature, or CE on the teacher's argmax."""
+    if recipe.soft_temperature > 0:
+        t = recipe.soft_temperature
+        return F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
+                        reduction="batchmean", log_target=True) * t * t
+    return F.cross_entropy(logits, teacher_logits.argmax(1))
+
+
+def fusion_loss(head: FusionHead, logits: torch.Tensor, token: torch.Tensor, y: torch.Tensor,
+                recipe: FusionRecipe, teacher_cls: torch.Tensor | None,
+                teacher_logits: torch.Tensor | None) -> torch.Tensor:
+    ce = F.cross_entropy(logits, y)
+    if teacher_logits is None:
+        return ce
+    if head.kind == "devit" and teacher_cls is not None:
+        return ((1 - recipe.alpha) * ce + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)
+                + recipe.mse_weight * F.mse_loss(token, teacher_cls))
+    if recipe.soft_temperature > 0:
+        return (1 - recipe.alpha) * ce + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)
+    return ce
+
+
 def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
-                 teacher_cls: torch.Tensor | None = None, teacher_labels: torch.Tensor | None = None,
+                 teacher_cls: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
                  progress=None, task=None) -> list[float]:
     gen = torch.Generator().manual_seed(recipe.seed)
     k = len(head.feature_dims)
@@ -63,12 +92,9 @@ def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe:
             mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
             token = head.token(feats[idx], mask)
             logits = head.classifier(token)
-            if head.kind == "devit" and teacher_cls is not None and teacher_labels is not None:
-                loss = ((1 - recipe.alpha) * F.cross_entropy(logits, y[idx])
-                        + recipe.alpha * F.cross_entropy(logits, teacher_labels[idx])
-                        + recipe.mse_weight * F.mse_loss(token, teacher_cls[idx]))
-            else:
-                loss = F.cross_entropy(logits, y[idx])
+            loss = fusion_loss(head, logits, token, y[idx], recipe,
+                               None if teacher_cls is None else teacher_cls[idx],
+                               None if teacher_logits is None else teacher_logits[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -91,7 +117,7 @@ def fused_accuracy(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, missi
 
 def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
                 epochs: int, backbone_lr_scale: float = 0.1, teacher_cls: torch.Tensor | None = None,
-                teacher_labels: torch.Tensor | None = None, progress=None, task=None) -> list[float]:
+                teacher_logits: torch.Tensor | None = None, progress=None, task=None) -> list[float]:
     """DeViT's ensemble stage with the backbones fine-tuned jointly (after the frozen-feature warm start).
 
     Part dropout stays on, so fine-tuning cannot teach the head to rely on every board being there.
@@ -113,10 +139,9 @@ def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: to
             mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
             token = head.token(feats, mask)
             logits = head.classifier(token)
-            loss = F.cross_entropy(logits, y[idx])
-            if head.kind == "devit" and teacher_cls is not None and teacher_labels is not None:
-                loss = ((1 - recipe.alpha) * loss + recipe.alpha * F.cross_entropy(logits, teacher_labels[idx])
-                        + recipe.mse_weight * F.mse_loss(token, teacher_cls[idx]))
+            loss = fusion_loss(head, logits, token, y[idx], recipe,
+                               None if teacher_cls is None else teacher_cls[idx],
+                               None if teacher_logits is None else teacher_logits[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -80,6 +80,18 @@ def confusion_partition(confusion: np.ndarray, k: int, seed: int = 0) -> list[li
     return sorted((sorted(g) for g in groups), key=lambda g: g[0])
 
 
+def soft_confusion(probabilities: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """(C, C): the teacher's probability mass on class j summed over the images of true class i.
+
+    Counting argmax errors throws most of the signal away on images the teacher fits (93 % of its own training
+    images are right, so a pair it never gets wrong there looks unrelated even when it gives it 20 % every
+    time); the summed probabilities keep that similarity and need no held-out split.
+    """
+    confusion = np.zeros((num_classes, num_classes))
+    np.add.at(confusion, labels, probabilities)
+    return confusion
+
+
 def local_label_maps(partition: list[list[int]], num_classes: int) -> np.ndarray:
     """(K, C) array: local index of global class c in part k, or -1 when c is not in part k."""
     maps = np.full((len(partition), num_classes), -1, dtype=np.int64)

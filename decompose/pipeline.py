@@ -28,8 +28,9 @@ from decompose.checkpoints import load_weights, save_weights
 from decompose.datasets import load_dataset
 from decompose.fusion import FusionHead, PartFeatures
 from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
-from decompose.partition import confusion_partition, random_partition, validate_partition
+from decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
 from decompose.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
+from decompose.recipes import METHOD_DEFAULTS
 from decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from decompose.students import PartRecipe, subset_data, train_part
 from decompose.teacher import TeacherCard, load_teacher
@@ -41,9 +42,8 @@ from vitfleet.fleet_config import FleetConfig
 log = logging.getLogger("vitfleet.decompose")
 
 Method = Literal["devit", "edvit"]
-# Default size of one part relative to the teacher's parameters: DeViT's DeiT-Tiny-like student is
-# about a quarter of the width (~1/16 of the parameters); ED-ViT prunes to a size budget.
-DEFAULT_BUDGET = {"devit": 1 / 16, "edvit": 1 / 12}
+# Default size of one part relative to the teacher's parameters (decompose/recipes.py holds every default).
+DEFAULT_BUDGET = {method: d.part_budget for method, d in METHOD_DEFAULTS.items()}
 MAX_PLACEMENT_ATTEMPTS = 4   # derive + train, place; a part that fits no board is re-derived smaller
 
 
@@ -53,8 +53,11 @@ class DecomposeOptions:
     parts: int = 4
     partition: Literal["random", "confusion"] = "random"
     part_budget: float | None = None     # fraction of teacher params for a part (before fleet shares)
-    other_class: bool = True             # ED-ViT: extra "other" logit trained on out-of-subset images
+    # An extra "other" logit trained on out-of-subset images: ED-ViT's recipe (None = on for ED-ViT, off for
+    # DeViT, whose students in the paper never see another subset's images).
+    other_class: bool | None = None
     joint_epochs: int = 0                # DeViT ensemble stage: also fine-tune the backbones for this many epochs
+    prune_steps: int = 1                 # >1: reach the budget in this many prunes, re-scoring between them
     part_recipe: PartRecipe = field(default_factory=PartRecipe)
     fusion_recipe: FusionRecipe = field(default_factory=FusionRecipe)
     seed: int = 0
@@ -63,12 +66,16 @@ class DecomposeOptions:
     # Images that score the channels for pruning; a 224² ViT-B backward costs ~1.5 s per image on 2 cores.
     importance: ImportanceBatches = field(default_factory=ImportanceBatches)
 
+    def has_other_class(self) -> bool:
+        return self.method == "edvit" if self.other_class is None else self.other_class
+
     def budget(self) -> float:
         return self.part_budget if self.part_budget is not None else DEFAULT_BUDGET[self.method]
 
     def needs_targets(self) -> bool:
         """Teacher targets feed DeViT part training, the fusion head and the confusion partition."""
-        return ((self.method == "devit" and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
+        part_kd = self.method == "devit" or self.part_recipe.kd_temperature > 0
+        return ((part_kd and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
                 or self.joint_epochs > 0 or self.partition == "confusion")
 
 
@@ -80,7 +87,7 @@ def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets
                      num_classes: int, teacher_sha256: str) -> list[list[int]]:
     path = out / "cache" / "partition.json"
     # The teacher's hash is part of the key: a confusion partition of the previous teacher is stale.
-    key = _key(opts.partition, opts.parts, opts.seed, num_classes, teacher_sha256)
+    key = _key(opts.partition, opts.parts, opts.seed, num_classes, teacher_sha256, "soft-confusion")
     if path.exists():
         saved = json.loads(path.read_text())
         if saved.get("key") == key:
@@ -89,10 +96,8 @@ def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets
         partition = random_partition(num_classes, opts.parts, opts.seed)
     else:
         assert targets is not None, "the confusion partition needs the teacher targets"
-        preds = targets.logits.argmax(1).numpy()
-        confusion = np.zeros((num_classes, num_classes))
-        np.add.at(confusion, (y.numpy(), preds), 1)
-        partition = confusion_partition(confusion, opts.parts, opts.seed)
+        probabilities = torch.softmax(targets.logits.float(), dim=1).numpy()
+        partition = confusion_partition(soft_confusion(probabilities, y.numpy(), num_classes), opts.parts, opts.seed)
     validate_partition(partition, num_classes)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"key": key, "partition": partition}))
@@ -105,8 +110,13 @@ def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.T
     inside = torch.isin(data_y, torch.tensor(classes))
     xs, ys = data_x[inside], data_y[inside]
     shape = "width" if opts.method == "devit" else "heads"
-    model, _ratio = prune_to_budget(teacher, xs, ys, budget_params, shape, batches=opts.importance)
-    return replace_head(model, teacher.head, classes, other_class=opts.method == "edvit" and opts.other_class)
+    model, start = teacher, count_params(teacher)
+    # Iterative pruning: geometric steps to the budget, the Taylor scores re-measured on each smaller model
+    # (channels that matter only once their neighbours are gone get a second look).
+    for step in range(1, opts.prune_steps + 1):
+        target = int(start * (budget_params / start) ** (step / opts.prune_steps))
+        model, _ratio = prune_to_budget(model, xs, ys, target, shape, batches=opts.importance)
+    return replace_head(model, teacher.head, classes, other_class=opts.has_other_class())
 
 
 def _stage_targets(path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None) -> TeacherTargets:
@@ -123,9 +133,10 @@ def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, class
     """Train one derived part on its subset; 0 epochs leaves it as pruned (no loss, no step)."""
     if opts.part_recipe.epochs == 0:
         return []
-    edvit_other = opts.method == "edvit" and opts.other_class
-    data = subset_data(x, y, classes, targets if opts.method == "devit" else None,
-                       other_fraction=opts.part_recipe.other_fraction if edvit_other else 0.0, seed=opts.seed + i)
+    soft = opts.method == "edvit" and opts.part_recipe.kd_temperature > 0
+    data = subset_data(x, y, classes, targets if opts.method == "devit" or soft else None,
+                       other_fraction=opts.part_recipe.other_fraction if opts.has_other_class() else 0.0, seed=opts.seed + i,
+                       soft_targets=soft)
     steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
     task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
     return train_part(model, data, opts.method, opts.part_recipe, progress, task)
@@ -140,8 +151,8 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
     for i, classes in enumerate(partition):
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
         budget_params = budgets[i]
-        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.other_class,
-                         f"round_to={ROUND_TO}",
+        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.has_other_class(),
+                         f"round_to={ROUND_TO}", *([f"prune_steps={opts.prune_steps}"] if opts.prune_steps > 1 else []),
                          *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
         if meta_path.exists() and weights_path.exists():
             meta = json.loads(meta_path.read_text())
@@ -156,7 +167,7 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
         model = model.cpu().eval()
         arch = arch_of(model, card.arch)
         sha = save_weights(model, weights_path)
-        spec = PartSpec(index=i, classes=classes, other_class=opts.method == "edvit" and opts.other_class,
+        spec = PartSpec(index=i, classes=classes, other_class=opts.has_other_class(),
                         arch=arch, feature_dim=arch.embed_dim, params=count_params(model), flops=vit_flops(arch),
                         weights=weights_path.name, weights_sha256=sha)
         meta_path.write_text(json.dumps({"key": stage_key, "spec": spec.model_dump(),
@@ -219,18 +230,21 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
     if opts.fusion_recipe.epochs > 0:
         assert targets is not None
-        feats = part_features(parts, x)
+        feats, fy, fcls, flogits = part_features(parts, x), y, targets.cls, targets.logits
+        if opts.fusion_recipe.flip_views:
+            # The teacher's targets of the unflipped image stand for the flipped one (it trained on flips).
+            feats = torch.cat([feats, part_features(parts, x.flip(3))])
+            fy, fcls, flogits = fy.repeat(2), fcls.repeat(2, 1), flogits.repeat(2, 1)
         steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
         task = progress.add_task("fusion head", total=steps) if progress else None
-        train_fusion(head, feats, y, opts.fusion_recipe, teacher_cls=targets.cls,
-                     teacher_labels=targets.logits.argmax(1), progress=progress, task=task)
+        train_fusion(head, feats, fy, opts.fusion_recipe, teacher_cls=fcls, teacher_logits=flogits,
+                     progress=progress, task=task)
     if opts.joint_epochs > 0:
         assert targets is not None
-        teacher_labels = targets.logits.argmax(1)
         steps = -(-len(x) // opts.fusion_recipe.batch_size) * opts.joint_epochs
         task = progress.add_task("joint fine-tune (parts + fusion)", total=steps) if progress else None
         train_joint(head, parts, x, y, opts.fusion_recipe, opts.joint_epochs, teacher_cls=targets.cls,
-                    teacher_labels=teacher_labels, progress=progress, task=task)
+                    teacher_logits=targets.logits, progress=progress, task=task)
         for spec, part in zip(specs, parts):
             spec.weights_sha256 = save_weights(part.vit, out / spec.weights)
             # The part files changed: drop their stage markers so a re-run retrains instead of mixing states.
@@ -259,7 +273,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
                         teacher=TeacherRef(path=str(teacher_dir.resolve()), weights_sha256=card.weights_sha256,
                                            params=teacher_params, flops=vit_flops(card.arch),
                                            test_top1=teacher_top1),
-                        parts=specs, fusion=fusion_spec, preprocessing=pre, placement=placement, metrics=metrics)
+                        parts=specs, fusion=fusion_spec, preprocessing=pre, placement=placement, metrics=metrics,
+                        recipe=json.loads(json.dumps(asdict(opts), default=str)))
     write_card(out, bundle)
     return bundle
 

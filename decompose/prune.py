@@ -21,8 +21,13 @@ import torch
 from torch import nn
 
 from decompose.vit_arch import count_params
+from vitfleet.errors import UserError
 
 PruneShape = Literal["width", "heads"]
+
+
+class PruneBudgetError(UserError):
+    """The part budget is below what structured pruning can reach from this teacher."""
 
 
 def _fix_attention_attrs(model: nn.Module, num_heads: dict[nn.Module, int]) -> None:
@@ -147,9 +152,12 @@ def prune_to_budget(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, max_pa
                 break
         else:
             lo = mid
-    ratio = 0.98 if best is None else best
-    model = pruned[ratio] if ratio in pruned else prune_scored(scored, example, ratio, shape)
-    return model, ratio
+    if best is None:
+        # torch-pruning leaves a group whole rather than empty it, so a very small teacher can stop short.
+        raise PruneBudgetError(f"pruning cannot bring this {count_params(teacher):,}-parameter model down to "
+                               f"{max_params:,} parameters; raise --part-budget or use --prune-steps 2 or more")
+    model = pruned[best] if best in pruned else prune_scored(scored, example, best, shape)
+    return model, best
 
 
 def replace_head(model: nn.Module, teacher_head: nn.Linear, classes: list[int], other_class: bool) -> nn.Module:

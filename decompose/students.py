@@ -26,6 +26,10 @@ class PartRecipe:
     translate_pixels: int = 0
     precision: ComputePrecision = "auto"
     dekd: DekdWeights = field(default_factory=DekdWeights)   # DeViT students only
+    # ED-ViT parts: distil the teacher's soft logits over the part's classes + "other" (the logsumexp of every
+    # other class) at this temperature; 0 trains on labels alone (the paper's recipe).
+    kd_temperature: float = 0.0
+    kd_alpha: float = 0.5       # weight of the soft-target KL vs the label cross-entropy
 
 
 @dataclass
@@ -36,10 +40,25 @@ class SubsetData:
     y_local: torch.Tensor
     teacher_local: torch.Tensor | None = None   # argmax of the teacher over the subset, as local ids
     teacher_rel: torch.Tensor | None = None     # (n, 3, T, T)
+    teacher_soft: torch.Tensor | None = None    # (n, len(classes) [+ 1]) teacher logits restricted to the part
+
+
+def restricted_logits(logits: torch.Tensor, classes: list[int], other_class: bool) -> torch.Tensor:
+    """The teacher's logits over `classes`, plus (other_class) one "other" logit holding every remaining class.
+
+    logsumexp keeps the probabilities exact: softmax of the result gives the teacher's own probability of each
+    of the part's classes and, in the last slot, the sum of the probabilities of all the others.
+    """
+    inside = logits[:, classes]
+    if not other_class:
+        return inside
+    rest = torch.ones(logits.shape[1], dtype=torch.bool)
+    rest[classes] = False
+    return torch.cat([inside, torch.logsumexp(logits[:, rest], dim=1, keepdim=True)], dim=1)
 
 
 def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: TeacherTargets | None,
-                other_fraction: float = 0.0, seed: int = 0) -> SubsetData:
+                other_fraction: float = 0.0, seed: int = 0, soft_targets: bool = False) -> SubsetData:
     """Select the subset's images; with other_fraction > 0 add out-of-subset images labelled len(classes)."""
     lut = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
     lut[classes] = torch.arange(len(classes))
@@ -53,10 +72,18 @@ def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: T
     y_local = lut[y[idx]]
     y_local[y_local < 0] = len(classes)
     data = SubsetData(x[idx], y_local)
-    if targets is not None:
-        data.teacher_local = targets.logits[idx][:, classes].argmax(1)
+    if targets is not None and soft_targets:
+        data.teacher_soft = restricted_logits(targets.logits[idx], classes, other_fraction > 0)
+    elif targets is not None:
+        data.teacher_local = restricted_logits(targets.logits[idx], classes, other_fraction > 0).argmax(1)
         data.teacher_rel = targets.relations[idx]
     return data
+
+
+def soft_kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Hinton's KD term: T² · KL(softmax(teacher / T) ‖ softmax(student / T)), averaged over the batch."""
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), F.log_softmax(teacher_logits / temperature, dim=1),
+                    reduction="batchmean", log_target=True) * temperature**2
 
 
 def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
@@ -85,9 +112,14 @@ def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartReci
                                     data.teacher_rel[idx].to(device).float(), tap.relations(), depth, weights)
                     loss = out["total"]
                 else:
+                    # The teacher's soft targets are for the un-augmented image: flips keep the class and, on
+                    # these data, the teacher's own flip-trained view of it.
                     with forward_precision(device, recipe.precision):
                         logits = model(augment(xb, gen, pad=recipe.translate_pixels)).float()
                     loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
+                    if recipe.kd_temperature > 0 and data.teacher_soft is not None:
+                        kd = soft_kd_loss(logits, data.teacher_soft[idx].to(device).float(), recipe.kd_temperature)
+                        loss = (1 - recipe.kd_alpha) * loss + recipe.kd_alpha * kd
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

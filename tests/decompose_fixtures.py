@@ -14,6 +14,15 @@ TRAIN_IMAGES = 3000
 TEST_IMAGES = 500
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine train faster on one thread (and leave the other to the suite)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def fmnist_slices() -> tuple[ImageDataset, ImageDataset]:
     return (load_fashion_mnist("train").stratified_head(TRAIN_IMAGES),

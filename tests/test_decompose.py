@@ -32,12 +32,7 @@ FAST = dict(train_limit=1500, test_limit=300, part_recipe=PartRecipe(epochs=2, b
             fusion_recipe=FusionRecipe(epochs=3, batch_size=128))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 10])

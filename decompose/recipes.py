@@ -1,0 +1,35 @@
+"""Each method's default recipe: the settings `vitfleet decompose` uses when a flag is not given.
+
+One table, so the ablation (docs/benchmarks.md, "Accuracy ablation") changes defaults in one place and the
+bundle card records the settings that made it.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+
+class MethodDefaults(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    part_budget: float            # fraction of the teacher's parameters per part (before fleet shares)
+    part_epochs: int
+    part_lr: float
+    part_kd_temperature: float    # ED-ViT: soft-target KD from the teacher (0 = labels only)
+    relation_kl: str              # DeViT: q/k/v relation KL reduction
+    prune_steps: int
+    fusion_epochs: int
+    fusion_soft_temperature: float
+    fusion_flip_views: bool
+    part_dropout: float
+
+
+METHOD_DEFAULTS: dict[str, MethodDefaults] = {
+    # DeViT's DeiT-Tiny-like student is about a quarter of the width (~1/16 of the parameters).
+    "devit": MethodDefaults(part_budget=1 / 16, part_epochs=10, part_lr=1e-3, part_kd_temperature=0.0,
+                            relation_kl="row-mean", prune_steps=1, fusion_epochs=15, fusion_soft_temperature=0.0,
+                            fusion_flip_views=False, part_dropout=0.15),
+    "edvit": MethodDefaults(part_budget=1 / 12, part_epochs=10, part_lr=1e-3, part_kd_temperature=0.0,
+                            relation_kl="row-mean", prune_steps=1, fusion_epochs=15, fusion_soft_temperature=0.0,
+                            fusion_flip_views=False, part_dropout=0.15),
+}

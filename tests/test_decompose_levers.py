@@ -1,0 +1,127 @@
+"""The accuracy levers of issue 15, each exercised for real on the tiny teacher: soft-target KD into ED-ViT parts,
+the fusion head on soft labels and flipped views, DeViT students with an "other" class, the probability-based
+confusion partition and iterative pruning. The ablation (bench/accuracy_ablation.py) measures what they are
+worth at full scale; these tests check that each does what it says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from bench.accuracy_ablation import Variant, render, run_variant
+from decompose.bundle import read_bundle
+from decompose.fusion_training import FusionRecipe
+from decompose.partition import confusion_partition, soft_confusion
+from decompose.pipeline import DecomposeOptions, decompose_teacher
+from decompose.prune import PruneBudgetError, prune_to_budget
+from decompose.students import PartRecipe, restricted_logits, soft_kd_loss, subset_data
+from decompose.teacher import load_teacher
+from decompose.teacher_targets import compute_targets
+from decompose.training import to_tensors
+from decompose.vit_arch import count_params
+
+FAST = dict(train_limit=1500, test_limit=300, fusion_recipe=FusionRecipe(epochs=2, batch_size=128))
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_restricted_logits_keep_the_teachers_probabilities() -> None:
+    logits = torch.randn(5, 10)
+    classes = [1, 4, 7]
+    r = restricted_logits(logits, classes, other_class=True)
+    p = torch.softmax(logits, 1)
+    q = torch.softmax(r, 1)
+    assert torch.allclose(q[:, :3], p[:, classes], atol=1e-6)
+    assert torch.allclose(q[:, 3], 1 - p[:, classes].sum(1), atol=1e-6)
+    assert restricted_logits(logits, classes, other_class=False).shape == (5, 3)
+
+
+def test_soft_kd_is_zero_only_when_the_student_matches() -> None:
+    t = torch.randn(8, 4)
+    assert soft_kd_loss(t.clone(), t, 4.0).abs() < 1e-5
+    assert soft_kd_loss(torch.zeros(8, 4), t, 4.0) > 0
+
+
+def test_soft_confusion_groups_the_classes_the_teacher_mixes() -> None:
+    # Two pairs the teacher mixes (0~1, 2~3) without ever getting them wrong: argmax counts see nothing.
+    labels = np.array([0, 1, 2, 3, 4, 5] * 10)
+    probs = np.full((60, 6), 0.02)
+    for i, c in enumerate(labels):
+        probs[i, c] = 0.7
+        mate = {0: 1, 1: 0, 2: 3, 3: 2}.get(int(c))
+        if mate is not None:
+            probs[i, mate] = 0.22
+    probs /= probs.sum(1, keepdims=True)
+    assert (probs.argmax(1) == labels).all()
+    partition = confusion_partition(soft_confusion(probs, labels, 6), 3)
+    assert [0, 1] in partition and [2, 3] in partition
+
+
+def test_iterative_pruning_reaches_a_budget_one_shot_cannot(tiny_teacher, fmnist_slices) -> None:
+    folder, card = tiny_teacher
+    teacher, _ = load_teacher(folder)
+    x, y = to_tensors(fmnist_slices[0].head(256), card.preprocessing)
+    n = count_params(teacher)
+    budget = n // 16
+    with pytest.raises(PruneBudgetError, match="--prune-steps"):
+        prune_to_budget(teacher, x, y, budget, "width")
+    step, _ = prune_to_budget(teacher, x, y, int(n / 4), "width")
+    final, _ = prune_to_budget(step, x, y, budget, "width")
+    assert 0.8 * budget <= count_params(final) <= budget
+
+
+def test_edvit_with_part_kd_soft_fusion_and_flip_views(tiny_teacher, tmp_path: Path) -> None:
+    folder, card = tiny_teacher
+    opts = DecomposeOptions(method="edvit", parts=3, part_budget=0.3, partition="confusion", prune_steps=2,
+                            train_limit=1500, test_limit=300,
+                            part_recipe=PartRecipe(epochs=2, batch_size=64, kd_temperature=4.0),
+                            fusion_recipe=FusionRecipe(epochs=2, batch_size=128, soft_temperature=2.0,
+                                                       flip_views=True))
+    bundle = decompose_teacher(folder, tmp_path, opts)
+    assert bundle.metrics["fused_top1"] > 0.5, bundle.metrics
+    assert bundle.recipe is not None and bundle.recipe["part_recipe"]["kd_temperature"] == 4.0
+    assert bundle.recipe["fusion_recipe"]["flip_views"] is True
+    assert read_bundle(tmp_path).recipe == bundle.recipe
+    # The confusion partition co-locates the teacher's most mixed pair: T-shirt/top (0) and Shirt (6).
+    assert any({0, 6} <= set(p) for p in bundle.partition), bundle.partition
+
+
+def test_devit_students_with_an_other_class(tiny_teacher, fmnist_slices, tmp_path: Path) -> None:
+    folder, card = tiny_teacher
+    teacher, _ = load_teacher(folder)
+    x, y = to_tensors(fmnist_slices[0].head(400), card.preprocessing)
+    data = subset_data(x, y, [0, 3, 6], compute_targets(teacher, x), other_fraction=0.5)
+    assert data.teacher_local is not None and int(data.teacher_local.max()) == 3   # the "other" slot
+    assert (data.y_local == 3).sum() == int(0.5 * (data.y_local < 3).sum())
+    bundle = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=3, part_budget=0.3,
+                                                                  other_class=True,
+                                                                  part_recipe=PartRecipe(epochs=1, batch_size=64),
+                                                                  **FAST))
+    assert all(p.other_class and p.arch.num_classes == len(p.classes) + 1 for p in bundle.parts)
+    assert bundle.metrics["fused_top1"] > 0.4, bundle.metrics
+
+
+def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> None:
+    folder, _ = tiny_teacher
+    tiny = ("--part-budget", "0.3", "--train-limit", "600", "--test-limit", "200", "--epochs", "1",
+            "--fusion-epochs", "1")
+    base = Variant("t-default", "edvit", "defaults", tiny)
+    soft = Variant("t-soft", "edvit", "soft fusion", (*tiny, "--fusion-soft-temperature", "2"), base="t-default")
+    variants = {v.name: v for v in (base, soft)}
+    import shutil
+    import sys
+    vitfleet = shutil.which("vitfleet") or str(Path(sys.executable).parent / "vitfleet")
+    row = run_variant(soft, folder, tmp_path, vitfleet, variants)
+    base_row = json.loads((tmp_path / "t-default" / "ablation-row.json").read_text())
+    # The fusion-only row trained no part: its part files are the base row's, byte for byte.
+    for f in (tmp_path / "t-default").glob("part*.safetensors"):
+        assert (tmp_path / "t-soft" / f.name).read_bytes() == f.read_bytes()
+    assert row["full_run_minutes"] > row["wall_seconds"] / 60
+    assert row["full_run_minutes"] == pytest.approx((row["wall_seconds"] + base_row["part_seconds"]) / 60)
+    text = render([base_row, row], {"cpu": "test CPU", "cores": 2})
+    assert "| t-soft | soft fusion |" in text and "test CPU" in text and "--fusion-soft-temperature 2" in text
