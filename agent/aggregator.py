@@ -77,6 +77,8 @@ class Aggregator:
         self.absent_after = 3
         self.missed: list[int] = [0] * self.k
         self.subscribers: list[Any] = []          # in-process listeners (tests, dashboard): fn(prediction dict)
+        # Extra stats sections (the coordinator's plan figures): each fn() -> dict merged into the stats.
+        self.stats_sources: list[Any] = []
         subs = [(self.topics.all_features, 0), (self.topics.all_boards("power"), 0),
                 (self.topics.all_boards("available"), 1)]
         self.link = MqttLink(broker, fleet_name, "aggregator", board, self._on_message, subs,
@@ -258,7 +260,8 @@ class Aggregator:
                 **self.hop_ms.summary("hop"), **self.fusion_ms.summary("fusion"),
                 "deadline_ms": round(self.deadline.deadline_ms, 2), "deadline_source": self.deadline.source,
                 "boards": dict(self.board_status), **self.power.summary(self.counts["predictions"]),
-                "log_dropped": self.log.dropped if self.log else 0}
+                "log_dropped": self.log.dropped if self.log else 0,
+                **{k: v for fn in self.stats_sources for k, v in fn().items()}}
 
     def _log_fleet_power(self) -> None:
         fused = self.counts["predictions"]

@@ -1,10 +1,15 @@
-"""The board agent: frames in, this board's part of the model, a feature message out.
+"""The board agent: frames in, this board's parts of the model, one feature message per part out.
 
 Network thread: decode and validate each frame, queue it (at most the fleet's admission
 credits deep, agent/frame_queue.py; overflow drops the oldest, counted). Inference thread:
-take the oldest waiting frame, preprocess exactly as training did, infer, publish float16 features with the
-timings the aggregator needs. A stats message every few seconds; availability is a
-retained "online" with a last will "offline".
+take the oldest waiting frame, preprocess exactly as training did (once), run every hosted part's engine on it
+and publish each part's float16 features with the timings the aggregator needs. A stats message every few
+seconds; availability is a retained "online" with a last will "offline".
+
+Parts: the one the board was started with, until the fleet plan (retained on `plan`, published by the
+aggregator) names this board; from then on the plan's parts. A plan thread loads parts the plan adds (fetching
+their engines when missing, agent/plan_follower.py) while inference goes on, then swaps the hosted set at once,
+and acknowledges the plan in an immediate stats message. Without a plan (healing off) nothing changes.
 """
 
 from __future__ import annotations
@@ -19,9 +24,11 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent.admission import CreditGate
+from agent.fleet_plan_message import FleetPlanMessage
 from agent.frame_queue import FrameQueue
 from agent.malformed import MalformedCounter
 from agent.mqtt_client import MqttLink, Will
+from agent.plan_follower import PartLoader, follow
 from agent.power_link import PowerLink
 from agent.process_stats import ProcessStats
 from agent.prediction_message import Prediction
@@ -48,12 +55,22 @@ class _Pending:
 
 
 class BoardAgent:
-    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int, engine: PartEngine,
-                 preprocessing: Preprocessing, board_kind: str = "cpu", stats_interval: float = 2.0,
-                 camera: Any = None, camera_fps: float = 10.0, camera_encoding: str = "raw",
-                 slowdown: float = 1.0, max_in_flight: int = 2) -> None:
+    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int | None,
+                 engine: PartEngine | None, preprocessing: Preprocessing, board_kind: str = "cpu",
+                 stats_interval: float = 2.0, camera: Any = None, camera_fps: float = 10.0,
+                 camera_encoding: str = "raw", slowdown: float = 1.0, max_in_flight: int = 2,
+                 loader: PartLoader | None = None) -> None:
         self.topics = Topics(fleet_name)
-        self.board, self.part, self.engine, self.pre = board, part, engine, preprocessing
+        self.board, self.pre = board, preprocessing
+        # part -> engine. Replaced as a whole (never mutated) so the inference thread reads one consistent set.
+        self.hosted: dict[int, PartEngine] = {part: engine} if part is not None and engine is not None else {}
+        self.loader = loader
+        self.plan_id: int | None = None          # the plan this agent follows (None: none seen yet)
+        self.failed_parts: dict[int, str] = {}   # parts the plan asked for that could not be loaded, and why
+        self.part_mem_mb: dict[int, float] = {}
+        self._plan_inbox: FleetPlanMessage | None = None
+        self._plan_wake = threading.Event()
+        self._plan_seen = -1
         self.stats_interval = stats_interval
         self.slot: FrameQueue[_Pending] = FrameQueue(max_in_flight)
         self.malformed = MalformedCounter(log)
@@ -75,6 +92,8 @@ class BoardAgent:
         # them like the camera node does (agent/admission.py), so it reads the predictions that return credits.
         self.gate: CreditGate[None] = CreditGate(max_in_flight)
         subs = [(self.topics.predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
+        if loader is not None:   # able to load parts: follow the fleet plan
+            subs.append((self.topics.plan, 1))
         self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
                              will=Will(self.topics.available(board), OFFLINE),
                              online=Will(self.topics.available(board), ONLINE))
@@ -84,6 +103,9 @@ class BoardAgent:
         recv_ns = time.time_ns()
         if topic == self.topics.predictions and self._camera is not None:
             self._on_prediction(topic, payload)
+            return
+        if topic == self.topics.plan and self.loader is not None:
+            self._on_plan(topic, payload)
             return
         if topic != self.topics.frames:
             self.malformed.record(topic, "topic", "unexpected topic")
@@ -103,6 +125,48 @@ class BoardAgent:
             return
         self.gate.answer(prediction.frame_id)
 
+    @property
+    def part(self) -> int | None:
+        """The first hosted part (the stats' `part`, as before plans existed)."""
+        return next(iter(self.hosted), None)
+
+    def _on_plan(self, topic: str, payload: bytes) -> None:
+        if not payload:   # the retained plan was cleared
+            return
+        plan = self.malformed.parse_model(topic, payload, FleetPlanMessage, "plan")
+        if plan is None or plan.plan_id <= self._plan_seen:
+            return   # a re-delivery (reconnect) or an older plan
+        self._plan_seen = plan.plan_id
+        self._plan_inbox = plan   # only the newest matters: a plan superseded while loading is skipped
+        self._plan_wake.set()
+
+    def _plan_loop(self) -> None:
+        while not self._stop.is_set():
+            if not self._plan_wake.wait(0.2):
+                continue
+            self._plan_wake.clear()
+            plan, self._plan_inbox = self._plan_inbox, None
+            if plan is not None:
+                self._apply_plan(plan)
+
+    def _apply_plan(self, plan: FleetPlanMessage) -> None:
+        wanted = plan.parts_of(self.board)
+        if wanted is None:   # not named: keep what runs (a board the coordinator has not seen yet)
+            self.plan_id = plan.plan_id
+            self._publish_stats()
+            return
+        assert self.loader is not None
+        outcome = follow(wanted, self.hosted, self.loader, plan.engines_url, self._warm)
+        dropped = sorted(set(self.hosted) - set(outcome.engines))
+        self.hosted = outcome.engines
+        self.failed_parts = outcome.failed
+        self.part_mem_mb = {**{p: m for p, m in self.part_mem_mb.items() if p in outcome.engines}, **outcome.mem_mb}
+        self.plan_id = plan.plan_id
+        log.info("plan %d (%s): running parts %s%s%s", plan.plan_id, plan.reason, sorted(outcome.engines),
+                 f", dropped {dropped}" if dropped else "", f", refused {sorted(outcome.failed)}" if outcome.failed
+                 else "")
+        self._publish_stats()   # the acknowledgement: the coordinator waits for it to finish a move
+
     def _infer_loop(self) -> None:
         while not self._stop.is_set():
             item = self.slot.take(timeout=0.2)
@@ -116,18 +180,24 @@ class BoardAgent:
                     log.exception("inference failed on frame %d (%d errors so far)", item.frame.frame_id, self.errors)
 
     def _process(self, item: _Pending) -> None:
+        hosted = self.hosted   # one consistent set for this frame, whatever a plan swaps in meanwhile
+        if not hosted:
+            return
         t0 = time.perf_counter()
-        x = self.pre.normalize(self.pre.prepare(item.frame.image))
-        t1 = time.perf_counter()
-        features = self.engine.infer(x)
-        t2 = time.perf_counter()
-        if self.slowdown > 1.0:
-            self._stop.wait((self.slowdown - 1.0) * (t2 - t0))
-        msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, self.part,
-                             np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
-                             int((t2 - t1) * 1e6), item.frame.label)
-        self.link.publish(self.topics.features(self.part), encode_features(msg))
-        self.infer_ms.add((t2 - t1) * 1e3)
+        x = self.pre.normalize(self.pre.prepare(item.frame.image))   # once, shared by every hosted part
+        busy_from = t0   # the first part also pays the preprocessing
+        for part, engine in hosted.items():
+            t1 = time.perf_counter()
+            features = engine.infer(x)
+            t2 = time.perf_counter()
+            if self.slowdown > 1.0:
+                self._stop.wait((self.slowdown - 1.0) * (t2 - busy_from))
+            busy_from = time.perf_counter()
+            msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, part,
+                                 np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
+                                 int((t2 - t1) * 1e6), item.frame.label)
+            self.link.publish(self.topics.features(part), encode_features(msg))
+            self.infer_ms.add((t2 - t1) * 1e3)
         busy = time.perf_counter() - t0
         self.busy_s += busy
         self.total_ms.add(busy * 1e3)
@@ -156,7 +226,9 @@ class BoardAgent:
             frame_id += 1
 
     def stats(self) -> dict[str, Any]:
-        return {"board": self.board, "role": "agent", "part": self.part, "ts": time.time(),
+        return {"board": self.board, "role": "agent", "part": self.part, "parts": sorted(self.hosted),
+                "plan_id": self.plan_id, "failed_parts": {str(p): r for p, r in self.failed_parts.items()},
+                "part_mem_mb": {str(p): m for p, m in self.part_mem_mb.items()}, "ts": time.time(),
                 "fps": round(self.rate.rate(), 2), "frames": self.rate.total, **self.infer_ms.summary("infer"),
                 **self.total_ms.summary("total"), "own_fps": self.own_fps(), "slowdown": self.slowdown,
                 "drops": self.slot.drops, "malformed": self.malformed.total,
@@ -176,24 +248,34 @@ class BoardAgent:
                 self.link.publish(self.topics.power(self.board), payload)
             if time.monotonic() >= next_stats:
                 next_stats += self.stats_interval
-                self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+                self._publish_stats()
+
+    def _publish_stats(self) -> None:
+        self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
 
     def warm_up(self, runs: int = 3) -> None:
-        """A cold engine's first calls are slow (allocation, kernel selection): pay that before going online,
-        or the first frames miss the aggregator's deadline."""
+        """A cold engine's first calls are slow (allocation, kernel selection): pay that before going online
+        (or before a part taken over from a lost board goes live), or the first frames miss the deadline."""
+        for engine in self.hosted.values():
+            self._warm(engine, runs)
+
+    def _warm(self, engine: PartEngine, runs: int = 3) -> None:
         blank = np.zeros((self.pre.size + 1, self.pre.size + 1, 3), np.uint8)  # exercises prepare()'s resize too
         for _ in range(runs):
-            self.engine.infer(self.pre.normalize(self.pre.prepare(blank)))
+            engine.infer(self.pre.normalize(self.pre.prepare(blank)))
 
     def start(self, connect_timeout: float = 10.0) -> "BoardAgent":
         self.warm_up()
         self.link.start(wait=connect_timeout)
         targets = [self._infer_loop, self._stats_loop] + ([self._camera_loop] if self._camera is not None else [])
+        if self.loader is not None:
+            targets.append(self._plan_loop)
         for target in targets:
             t = threading.Thread(target=target, name=f"agent-{target.__name__}", daemon=True)
             t.start()
             self._threads.append(t)
-        log.info("agent %s running part %d (feature dim %d)", self.board, self.part, self.engine.feature_dim)
+        log.info("agent %s running parts %s (feature dims %s)", self.board, sorted(self.hosted),
+                 [e.feature_dim for e in self.hosted.values()])
         return self
 
     def stop(self) -> None:

@@ -73,10 +73,18 @@ def agent(
     from agent.engine_loading import load_part
     from engines.manifest import read_manifest
 
+    from agent.plan_follower import PartLoader
+
     engines_dir = engines or cfg.engines
     manifest = read_manifest(engines_dir)
-    my_part = part_for(cfg, me, manifest.num_parts, part)
-    engine, manifest = load_part(engines_dir, my_part, backend.value, n_threads)
+    heals = cfg.aggregator.heal_after_s is not None
+    # With healing on, a board beyond the K parts is a spare: it starts with no part and takes one from the plan.
+    my_part = part_for(cfg, me, manifest.num_parts, part, allow_spare=heals)
+    engine = None
+    if my_part is not None:
+        engine, manifest = load_part(engines_dir, my_part, backend.value, n_threads)
+    # Following the fleet plan needs a loader for the parts it may hand this board.
+    loader = PartLoader(engines_dir, manifest, backend.value, n_threads) if heals else None
     source = None
     if camera:
         from camera.sources import open_source
@@ -85,7 +93,7 @@ def agent(
     stop = _stop_event()
     runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine, manifest.preprocessing, me.kind,
                         stats_interval, source, fps, cfg.camera.encoding, emulate_slowdown,
-                        cfg.camera.max_in_flight).start()
+                        cfg.camera.max_in_flight, loader).start()
     try:
         runner.wait(stop)
     finally:
@@ -129,7 +137,17 @@ def aggregator(
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
     runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
-                        policy, max_pending or cfg.aggregator.max_pending, stats_interval).start()
+                        policy, max_pending or cfg.aggregator.max_pending, stats_interval)
+    coordinator = None
+    # The fleet plan needs the fleet file (which boards, their memory and speed); flags alone run no coordinator.
+    if fleet is not None and cfg.aggregator.heal_after_s is not None:
+        from agent.coordinator_service import CoordinatorService
+
+        coordinator = CoordinatorService(cfg, engines or cfg.engines, name, plog)
+        runner.stats_sources.append(coordinator.stats)
+    runner.start()
+    if coordinator is not None:
+        coordinator.start()
     discovery = None
     if cfg.homeassistant:
         from agent.homeassistant import HomeAssistantDiscovery
@@ -146,6 +164,8 @@ def aggregator(
             web.stop()
         if discovery is not None:
             discovery.stop()
+        if coordinator is not None:
+            coordinator.stop()
         runner.stop()
 
 

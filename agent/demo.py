@@ -52,6 +52,7 @@ class DemoOptions:
     max_in_flight: int = 2
     slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
     http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
+    heal_after_s: float | None = 2.0   # a lost agent's part moves to a survivor after this long; None: never
 
 
 def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
@@ -83,14 +84,18 @@ def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
-               log_path: Path, deadline_ms: float | None, max_in_flight: int = 2) -> FleetConfig:
+               log_path: Path, deadline_ms: float | None, max_in_flight: int = 2,
+               heal_after_s: float | None = None) -> FleetConfig:
+    """A one-machine fleet: agent<i> runs part i. Healing is off unless `heal_after_s` is given (the tests and
+    the soak measure a fixed placement; `vitfleet demo` and bench/faults.py pass it)."""
     boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
     boards.append(BoardConfig(name="aggregator", roles=["aggregator"]))
     boards.append(BoardConfig(name="camera", roles=["camera"]))
     return FleetConfig(name="demo", engines=engines_dir.resolve(), broker=broker, boards=boards,
                        camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True,
                                            max_in_flight=max_in_flight),
-                       aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms))
+                       aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms,
+                                                   heal_after_s=heal_after_s))
 
 
 def replay_uri(manifest: Manifest) -> str:
@@ -142,7 +147,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
         deadline = opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None)
         fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline,
-                           opts.max_in_flight)
+                           opts.max_in_flight, opts.heal_after_s)
         fleet_file = run_dir / "fleet.yaml"
         fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
         web_url = _serve_web(opts, stack, broker_cfg, fleet)

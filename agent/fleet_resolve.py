@@ -47,8 +47,12 @@ def board_for(fleet: FleetConfig, board: str | None, role: str) -> BoardConfig:
                            f"{', '.join(b.name for b in holders) or 'none'})")
 
 
-def part_for(fleet: FleetConfig, board: BoardConfig, num_parts: int, override: int | None = None) -> int:
-    """The part this board runs: --part, else the board's `part`, else its rank among the agent boards."""
+def part_for(fleet: FleetConfig, board: BoardConfig, num_parts: int, override: int | None = None,
+             allow_spare: bool = False) -> int | None:
+    """The part this board runs: --part, else the board's `part`, else its rank among the agent boards.
+
+    With `allow_spare` (self-healing on), a board ranked beyond the parts is a spare: None, no part until the
+    fleet plan gives it one."""
     if override is not None:
         part = override
     elif board.part is not None:
@@ -58,6 +62,8 @@ def part_for(fleet: FleetConfig, board: BoardConfig, num_parts: int, override: i
         if board.name not in agents:
             raise FleetOptionError(f"board {board.name} has no 'agent' role in the fleet file; add it to its roles")
         part = agents.index(board.name)
+        if allow_spare and part >= num_parts:
+            return None
     if not 0 <= part < num_parts:
         raise FleetOptionError(f"board {board.name} would run part {part}, but the engines have {num_parts} parts "
                                f"(0..{num_parts - 1}); set boards[].part in the fleet file")

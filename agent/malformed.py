@@ -11,8 +11,11 @@ import logging
 import threading
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
 
 NOT_JSON: Any = object()
 
@@ -45,6 +48,17 @@ class MalformedCounter:
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: deep nesting
             self.record(topic, "json", str(exc))
             return NOT_JSON
+
+    def parse_model(self, topic: str, payload: bytes, model: type[M], reason: str) -> M | None:
+        """The payload validated as `model` (a pydantic model), or None (counted as `json` or `reason`)."""
+        data = self.parse_json(topic, payload)
+        if data is NOT_JSON:
+            return None
+        try:
+            return model.model_validate(data)
+        except ValueError as exc:   # pydantic's ValidationError is a ValueError
+            self.record(topic, reason, str(exc).splitlines()[0])
+            return None
 
     @property
     def total(self) -> int:

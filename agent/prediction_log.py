@@ -1,5 +1,6 @@
 """The aggregator's durable record: every prediction (with per-part timings), every board's power
-report (`power`) and the fleet's power and energy per frame at every stats tick (`fleet_power`).
+report (`power`), the fleet's power and energy per frame at every stats tick (`fleet_power`) and every fleet
+plan the coordinator published (`plans`: which board ran which parts from when, and why).
 
 SQLite in WAL mode, written by one background thread that commits at least every
 `commit_interval` seconds, so a crash loses under a second of rows and the fusion
@@ -54,6 +55,13 @@ CREATE TABLE IF NOT EXISTS fleet_power (
     boards TEXT NOT NULL,
     estimated INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    assignments TEXT NOT NULL,
+    unplaced TEXT NOT NULL
+);
 """
 
 
@@ -99,6 +107,13 @@ class PredictionLog:
         row = (received_ns, report["fleet_watts"], report["fleet_joules"], fused_frames, report["mj_per_frame"],
                json.dumps(counted), int(bool(report["estimated"])))
         self._put("INSERT INTO fleet_power VALUES (?,?,?,?,?,?,?)", row)
+
+    def add_plan(self, plan: dict[str, Any]) -> None:
+        """One row per published plan (agent/fleet_plan_message.py); predictions fused after `created_ns` ran
+        under it (a moved part counts once its new host delivers)."""
+        row = (plan["plan_id"], plan["created_ns"], plan["reason"], json.dumps(plan["assignments"]),
+               json.dumps(plan["unplaced"]))
+        self._put("INSERT INTO plans VALUES (?,?,?,?,?)", row)
 
     def _put(self, sql: str, row: tuple[Any, ...]) -> None:
         try:
@@ -170,3 +185,17 @@ def read_power(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         r["boards"] = json.loads(r["boards"])
         r["estimated"] = bool(r["estimated"])
     return boards, fleet
+
+
+def read_plans(path: Path) -> list[dict[str, Any]]:
+    """Every plan of a prediction log, oldest first (assignments and unplaced parsed)."""
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = [dict(r) for r in conn.execute("SELECT * FROM plans ORDER BY rowid")]
+    finally:
+        conn.close()
+    for r in rows:
+        r["assignments"] = json.loads(r["assignments"])
+        r["unplaced"] = json.loads(r["unplaced"])
+    return rows

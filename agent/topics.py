@@ -32,6 +32,11 @@ class Topics:
     def predictions(self) -> str:
         return f"{self.prefix}predictions"
 
+    @property
+    def plan(self) -> str:
+        """The fleet plan (retained JSON, agent/fleet_plan_message.py): which board runs which parts."""
+        return f"{self.prefix}plan"
+
     def available(self, board: str) -> str:
         return f"{self.prefix}boards/{board}/available"
 

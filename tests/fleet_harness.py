@@ -27,12 +27,14 @@ def fleet_engines(tiny_engines: Path) -> Path:  # noqa: F811
 
 
 class Fleet:
-    def __init__(self, broker: LocalBroker, engines: Path, work: Path, deadline_ms: float | None = None) -> None:
+    def __init__(self, broker: LocalBroker, engines: Path, work: Path, deadline_ms: float | None = None,
+                 heal_after_s: float | None = None) -> None:
         self.broker, self.engines, self.work = broker, engines, work
         self.manifest = read_manifest(engines)
         self.log_path = work / "predictions.sqlite"
+        # Healing off unless asked for: these tests measure the fixed placement (a lost board stays degraded).
         self.config = demo_fleet(self.manifest.num_parts, broker.config, engines, "synthetic://", 10.0,
-                                 self.log_path, deadline_ms)
+                                 self.log_path, deadline_ms, heal_after_s=heal_after_s)
         self.fleet_file = work / "fleet.yaml"
         self.fleet_file.write_text(yaml.safe_dump(self.config.model_dump(mode="json")))
         self.procs = ProcessGroup(work / "logs")

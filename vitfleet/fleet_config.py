@@ -104,6 +104,14 @@ class AggregatorConfig(_Strict):
                                                               "measured part latency")
     max_pending: int = Field(256, gt=0)
     log: Path = Path("runs/fleet-log.sqlite")
+    heal_after_s: float | None = Field(2.0, gt=0, description="self-healing: a board offline this long has its "
+                                                              "parts moved to the survivors (the aggregator "
+                                                              "publishes a new fleet plan); null: never move parts")
+    engine_port: int = Field(0, ge=0, le=65535, description="port of the aggregator's engine server, from which "
+                                                            "agents fetch parts they must take over (0: a free "
+                                                            "port, announced in the plan)")
+    serve_engines: bool = Field(True, description="serve part engines to agents over HTTP (sha256-checked by the "
+                                                  "agent); false when deploy ships every engine to every board")
 
 
 class FleetConfig(_Strict):

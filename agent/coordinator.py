@@ -1,0 +1,248 @@
+"""The coordinator's decisions: which plan the fleet should follow, given who is online and what agents report.
+
+Pure state and rules, no I/O (agent/coordinator_service.py puts it on the bus). Called with the time, so
+tests drive it with a fake clock.
+
+- **Initial plan**: fleet.yaml's placement (each agent board's `part`, else its rank; boards beyond the parts
+  are spares with none). A retained plan found at start (a restarted aggregator) is adopted instead.
+- **Healing**: a board whose retained availability has said `offline` for `heal_after_s` (or that never came
+  online within `join_grace_s` of the start) is down. Its parts are orphans; they go to the live boards by
+  agent/part_placement.py's greedy rule (survivors keep their parts; memory and speed respected). A board
+  that is offline for less than `heal_after_s` keeps its parts (a broker blip must not reshuffle the fleet).
+- **Refusals**: a part an agent reports it could not load (sha256 mismatch, no engine) is never offered to
+  that board again until it restarts; it goes to another board or stays unplaced (degraded, said in the stats
+  and the log).
+- **Move back / joins**: when every part is placed, the coordinator compares the plan with the fleet.yaml
+  placement over the live boards (spares and unplaced parts filled in greedily). If that shortens the
+  critical path (busiest board's work / speed) by more than 10 %, it moves there — make before break: first a
+  plan in which the new host runs the part too (the old one keeps it), then, once the new host acknowledges it
+  runs the part, the plan without the old copy. A returned board takes its part back (one part per board is
+  the fastest layout, the survivor's double load is the fleet's critical path); a plan that is no faster is
+  kept (moving costs a load for nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from agent.part_placement import BoardSlot, PartLoad, estimate_part_mb, makespan, memory_used, place
+from engines.manifest import Manifest
+from vitfleet.fleet_config import BoardConfig, FleetConfig
+
+log = logging.getLogger("vitfleet.coordinator")
+
+Assignments = dict[str, list[int]]
+REBALANCE_GAIN = 0.10      # move parts only for a critical path at least this much shorter
+MOVE_TIMEOUT_S = 30.0      # a move whose new host never acknowledges is abandoned (both keep the part)
+
+
+def part_loads(manifest: Manifest, backend: str = "onnxruntime") -> dict[int, PartLoad]:
+    """Relative cost and memory per part from the engine files the agents load (cost: file bytes)."""
+    loads = {}
+    for p in range(manifest.num_parts):
+        try:
+            size = manifest.lookup("part", p, backend).size
+        except Exception:  # noqa: BLE001 - EngineError: no such engine; every part then costs the same
+            size = 1
+        loads[p] = PartLoad(p, float(max(size, 1)), estimate_part_mb(size))
+    return loads
+
+
+def home_placement(fleet: FleetConfig, num_parts: int) -> dict[str, int | None]:
+    """fleet.yaml's placement: the part each agent board starts with (None for a spare)."""
+    from agent.fleet_resolve import FleetOptionError, part_for
+
+    home: dict[str, int | None] = {}
+    for board in fleet.boards_with("agent"):
+        try:
+            home[board.name] = part_for(fleet, board, num_parts, allow_spare=True)
+        except FleetOptionError:
+            home[board.name] = None
+    return home
+
+
+@dataclass
+class _Move:
+    target: Assignments
+    reason: str
+    started: float
+    gains: Assignments      # board -> the parts it takes over: these must be running before the old copies go
+
+
+@dataclass
+class Coordinator:
+    fleet: FleetConfig
+    manifest: Manifest
+    heal_after_s: float
+    engines_url: str | None = None
+    settle_s: float = 0.5          # wait this long at start for a retained plan to adopt
+    join_grace_s: float = 30.0     # a board never seen online is down after this long
+    backend: str = "onnxruntime"
+    started: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.k = self.manifest.num_parts
+        self.loads = part_loads(self.manifest, self.backend)
+        self.home = home_placement(self.fleet, self.k)
+        self.slots = {b.name: BoardSlot(b.name, b.speed, b.memory_mb) for b in self.fleet.boards_with("agent")}
+        self.status: dict[str, str] = {}
+        self.since: dict[str, float] = {}
+        self.acks: dict[str, PlanAck] = {}
+        self.refused: dict[tuple[str, int], str] = {}
+        self.plan: FleetPlanMessage | None = None
+        self.move: _Move | None = None
+        self.changes = 0
+        self.notes: list[str] = []     # why parts are unplaced, for stats
+
+    # ---- observations -------------------------------------------------------------------------------------
+    def observe_availability(self, board: str, status: str, now: float) -> None:
+        if self.status.get(board) != status:
+            self.status[board] = status
+            self.since[board] = now
+            if status == "online":   # a restarted board may have been fixed: offer it everything again
+                self.refused = {k: v for k, v in self.refused.items() if k[0] != board}
+
+    def observe_ack(self, ack: PlanAck) -> None:
+        if ack.role != "agent":
+            return
+        if ack.board not in self.slots:   # an agent fleet.yaml does not list: default memory and speed
+            default = BoardConfig(name=ack.board)
+            self.slots[ack.board] = BoardSlot(ack.board, default.speed, default.memory_mb)
+            self.home.setdefault(ack.board, ack.parts[0] if ack.parts else None)
+        self.acks[ack.board] = ack
+        for key, mb in ack.part_mem_mb.items():
+            p = int(key)
+            if p in self.loads and mb > self.loads[p].memory_mb:
+                self.loads[p] = PartLoad(p, self.loads[p].cost, mb)
+        if self.plan is not None and ack.plan_id == self.plan.plan_id:
+            for key, why in ack.failed_parts.items():
+                if (ack.board, int(key)) not in self.refused:
+                    self.refused[(ack.board, int(key))] = why
+                    log.error("%s refused part %s: %s", ack.board, key, why)
+
+    def adopt(self, plan: FleetPlanMessage) -> None:
+        """A retained plan from before this coordinator started (the aggregator restarted): carry on from it."""
+        if self.plan is None and plan.num_parts == self.k:
+            self.plan = plan
+            log.info("adopted the retained plan %d (%s)", plan.plan_id, plan.reason)
+
+    # ---- decisions ----------------------------------------------------------------------------------------
+    def _down(self, board: str, now: float) -> bool:
+        status = self.status.get(board)
+        if status is None:
+            return now - self.started >= self.join_grace_s
+        return status == "offline" and now - self.since[board] >= self.heal_after_s
+
+    def tick(self, now: float) -> FleetPlanMessage | None:
+        """The plan to publish now, or None when the current one stands."""
+        if self.plan is None:
+            if now - self.started < self.settle_s:
+                return None
+            home = {b: ([p] if p is not None else []) for b, p in self.home.items()}
+            return self._publish(home, [], "initial: the fleet.yaml placement")
+        if self.move is not None and not self._move_pending(now):
+            target, reason = self.move.target, self.move.reason
+            self.move = None
+            return self._publish(target, self.plan.unplaced, reason)
+        if self.move is not None:
+            return None
+        current = self.plan.assignments
+        live = sorted(b for b in self.slots if self.status.get(b) == "online")
+        down = {b for b in current if self._down(b, now)}
+        # Offline for less than heal_after_s, or not started yet: keep its parts, move nothing of it.
+        holding = {b: parts for b, parts in current.items() if b not in live and b not in down}
+        held = {p for parts in holding.values() for p in parts}
+        loads = {p: load for p, load in self.loads.items() if p not in held}
+        slots = [self.slots[b] for b in live]
+        refused = set(self.refused)
+        healed = place(loads, slots, {b: current[b] for b in live if b in current}, refused)
+        new = {**holding, **healed.assignments}
+        self.notes = healed.notes
+        if _norm(new) != _norm(current) or healed.unplaced != self.plan.unplaced:
+            return self._publish(new, healed.unplaced, self._heal_reason(current, new, down, healed.notes))
+        return self._rebalance(new, loads, slots, refused, live, holding, now)
+
+    def _rebalance(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
+                   refused: set[tuple[str, int]], live: list[str], holding: Assignments,
+                   now: float) -> FleetPlanMessage | None:
+        home_keep = {b: [p] for b in live if (p := self.home.get(b)) is not None}
+        best = place(loads, slots, home_keep, refused)
+        target = {**holding, **best.assignments}
+        if _norm(target) == _norm(current) or len(best.unplaced) > len(self.plan.unplaced if self.plan else []):
+            return None
+        before, after = makespan(current, self.slots, self.loads), makespan(target, self.slots, self.loads)
+        if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and \
+                after > before * (1.0 - REBALANCE_GAIN):
+            return None
+        moved = sorted({p for b, parts in target.items() for p in parts if p not in current.get(b, [])})
+        reason = (f"faster layout: part(s) {moved} move to {', '.join(b for b in target if set(target[b]) - set(current.get(b, [])))}"
+                  f" (critical path {before / after:.2f}x shorter)" if after > 0 else "rebalance")
+        both = {b: sorted(set(current.get(b, [])) | set(target.get(b, []))) for b in set(current) | set(target)}
+        fits = all(memory_used(parts, self.loads) <= self.slots[b].memory_mb for b, parts in both.items()
+                   if b in self.slots)
+        if not fits:   # no room to overlap: switch at once (the part is missing while the new host loads it)
+            return self._publish(target, best.unplaced, reason)
+        gains = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
+        self.move = _Move(target, reason, now, {b: parts for b, parts in gains.items() if parts})
+        # A board the plan does not name runs what it started with (a returned board: its own part).
+        assert self.plan is not None
+        running = {**current, **{b: self.acks[b].parts for b in live
+                                 if b not in self.plan.assignments and b in self.acks}}
+        if all(set(parts) <= set(running.get(b, [])) for b, parts in both.items()):
+            return None   # the new hosts already run their parts: wait for their acknowledgement
+        return self._publish(both, self.plan.unplaced if self.plan else [],
+                             f"{reason}; the new host(s) load first, the old copy goes once they run it")
+
+    def _move_pending(self, now: float) -> bool:
+        """True while a make-before-break move waits for its new hosts; False when it may complete."""
+        assert self.move is not None and self.plan is not None
+        if now - self.move.started > MOVE_TIMEOUT_S:
+            log.warning("abandoned a move: its new host did not run the part within %.0f s", MOVE_TIMEOUT_S)
+            self.move = None
+            return True
+        for board, parts in self.move.gains.items():
+            if self.status.get(board) != "online":
+                self.move = None   # the new host went away: re-plan from scratch
+                return True
+            ack = self.acks.get(board)
+            if ack is None or ack.plan_id is None or ack.plan_id < self.plan.plan_id:
+                return True
+            if any((board, p) in self.refused for p in parts):
+                self.move = None
+                return True
+            if not set(parts) <= set(ack.parts):
+                return True
+        return False
+
+    def _heal_reason(self, old: Assignments, new: Assignments, down: set[str], notes: list[str]) -> str:
+        moves = [f"part {p} -> {b}" for b, parts in sorted(new.items()) for p in parts if p not in old.get(b, [])]
+        lost = [f"{b} offline for {self.heal_after_s:g} s" if self.status.get(b) else f"{b} never came online"
+                for b in sorted(down) if old.get(b)]
+        refusals = [f"{b} refused part {p}" for (b, p) in sorted(self.refused) if p in old.get(b, [])]
+        head = "; ".join(lost + refusals) or "parts without a host"
+        tail = ", ".join(moves) or "nothing could move"
+        return f"heal: {head}: {tail}" + (f"; cannot fit: {' '.join(notes)}" if notes else "")
+
+    def _publish(self, assignments: Assignments, unplaced: list[int], reason: str) -> FleetPlanMessage:
+        now_us = time.time_ns() // 1000
+        plan_id = max(now_us, (self.plan.plan_id + 1) if self.plan else 0)
+        self.plan = FleetPlanMessage(plan_id=plan_id, created_ns=time.time_ns(), reason=reason,
+                                     assignments={b: sorted(p) for b, p in sorted(assignments.items())},
+                                     unplaced=sorted(unplaced), num_parts=self.k, engines_url=self.engines_url)
+        self.changes += 1
+        return self.plan
+
+    def stats(self) -> dict[str, object]:
+        plan = self.plan
+        return {"plan_id": plan.plan_id if plan else None, "plan_changes": self.changes,
+                "plan": plan.assignments if plan else None, "unplaced_parts": plan.unplaced if plan else [],
+                "plan_reason": plan.reason if plan else None, "moving": self.move is not None,
+                "unplaced_why": list(self.notes), "heal_after_s": self.heal_after_s}
+
+
+def _norm(a: Assignments) -> dict[str, list[int]]:
+    """Assignments compared without boards that run nothing."""
+    return {b: sorted(p) for b, p in a.items() if p}
