@@ -84,7 +84,7 @@ check-jetson: ## ON A JETSON: build fp16 + int8 TensorRT plans and check them (t
 
 TEACHER ?= $(RUNS)/teacher
 bench: ## the benchmark report (docs/benchmarks.md, bench/results/); QUICK=1: tiny setup in a few minutes; SCALE=seed: ViT-B/16 + DeiT-S/16 at 224², untrained (~40 min)
-	$(if $(filter seed,$(SCALE)),nice -n 5 $(BIN)/python -m bench.seed_scale --runs $(RUNS)/seed,\
+	$(if $(filter seed,$(SCALE)),nice -n 5 $(BIN)/python -m vitfleet.bench.seed_scale --runs $(RUNS)/seed,\
 	$(if $(QUICK),nice -n 10 $(VITFLEET) bench --quick --runs $(RUNS)/bench-quick,\
 	  $(VITFLEET) bench --teacher $(TEACHER) --runs $(RUNS)))
 

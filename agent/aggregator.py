@@ -18,15 +18,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.deadline import DeadlinePolicy
-from agent.fleet_power import FleetPower
-from agent.malformed import MalformedCounter
-from agent.mqtt_client import MqttLink, Will
-from agent.prediction_log import PredictionLog
-from agent.prediction_message import PartTiming, Prediction
-from agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
-from agent.rolling import RateMeter, RollingLatency
-from agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.agent.deadline import DeadlinePolicy
+from vitfleet.agent.fleet_power import FleetPower
+from vitfleet.agent.malformed import MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink, Will
+from vitfleet.agent.prediction_log import PredictionLog
+from vitfleet.agent.prediction_message import PartTiming, Prediction
+from vitfleet.agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
+from vitfleet.agent.rolling import RateMeter, RollingLatency
+from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")

@@ -23,19 +23,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from agent.admission import CreditGate
-from agent.fleet_plan_message import FleetPlanMessage
-from agent.frame_queue import FrameQueue
-from agent.malformed import MalformedCounter
-from agent.mqtt_client import MqttLink, Will
-from agent.plan_follower import PartLoader, follow
-from agent.power_link import PowerLink
-from agent.process_stats import ProcessStats
-from agent.prediction_message import Prediction
-from agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
-from agent.rolling import RateMeter, RollingLatency
-from agent.topics import OFFLINE, ONLINE, Topics
-from decompose.preprocessing import Preprocessing
+from vitfleet.agent.admission import CreditGate
+from vitfleet.agent.fleet_plan_message import FleetPlanMessage
+from vitfleet.agent.frame_queue import FrameQueue
+from vitfleet.agent.malformed import MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink, Will
+from vitfleet.agent.plan_follower import PartLoader, follow
+from vitfleet.agent.power_link import PowerLink
+from vitfleet.agent.process_stats import ProcessStats
+from vitfleet.agent.prediction_message import Prediction
+from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
+from vitfleet.agent.rolling import RateMeter, RollingLatency
+from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.preprocessing import Preprocessing
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.agent")
@@ -205,7 +205,7 @@ class BoardAgent:
         self.power.add_frames(1)
 
     def _camera_loop(self) -> None:
-        from camera.sources import FramePacer
+        from vitfleet.camera.sources import FramePacer
 
         pacer = FramePacer(self._camera_fps, self._stop)
         frame_id = time.time_ns() // 1000

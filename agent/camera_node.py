@@ -21,14 +21,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.admission import CreditGate
-from agent.malformed import NOT_JSON, MalformedCounter
-from agent.mqtt_client import MqttLink, Will
-from agent.prediction_message import Prediction
-from agent.protocol import NO_LABEL, FrameMessage, encode_frame
-from agent.rolling import RateMeter, RollingLatency
-from agent.topics import OFFLINE, ONLINE, Topics
-from camera.sources import FramePacer, FrameSource
+from vitfleet.agent.admission import CreditGate
+from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink, Will
+from vitfleet.agent.prediction_message import Prediction
+from vitfleet.agent.protocol import NO_LABEL, FrameMessage, encode_frame
+from vitfleet.agent.rolling import RateMeter, RollingLatency
+from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.camera.sources import FramePacer, FrameSource
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.camera")

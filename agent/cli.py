@@ -13,6 +13,7 @@ import typer
 
 from vitfleet.choices import Backend, Encoding, LogLevel
 from vitfleet.console import emit, user_errors
+from vitfleet.errors import UserError
 
 FleetFile = Annotated[Optional[Path], typer.Option("--fleet", help="fleet.yaml (broker, boards, camera, aggregator)")]
 Board = Annotated[Optional[str], typer.Option("--board", help="this board's name in the fleet file")]
@@ -60,20 +61,20 @@ def agent(
 ) -> None:
     """Run one board's sub-model: frames in, feature messages out (until SIGTERM / Ctrl-C)."""
     _setup_logging(log_level)
-    from agent.engine_loading import limit_threads
-    from agent.fleet_resolve import board_for, part_for, resolve_fleet
-    from agent.process_stats import pin_to_core
+    from vitfleet.agent.engine_loading import limit_threads
+    from vitfleet.agent.fleet_resolve import board_for, part_for, resolve_fleet
+    from vitfleet.agent.process_stats import pin_to_core
 
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "agent", part)
     me = board_for(cfg, board, "agent")
     n_threads = threads or me.threads
     limit_threads(n_threads)
     pin_to_core(cpu)
-    from agent.board_agent import BoardAgent
-    from agent.engine_loading import load_part
-    from engines.manifest import read_manifest
+    from vitfleet.agent.board_agent import BoardAgent
+    from vitfleet.agent.engine_loading import load_part
+    from vitfleet.engines.manifest import read_manifest
 
-    from agent.plan_follower import PartLoader
+    from vitfleet.agent.plan_follower import PartLoader
 
     engines_dir = engines or cfg.engines
     manifest = read_manifest(engines_dir)
@@ -87,7 +88,7 @@ def agent(
     loader = PartLoader(engines_dir, manifest, backend.value, n_threads) if heals else None
     source = None
     if camera:
-        from camera.sources import open_source
+        from vitfleet.camera.sources import open_source
 
         source = open_source(camera, loop=True)
     stop = _stop_event()
@@ -116,11 +117,11 @@ def aggregator(
 ) -> None:
     """Fuse the parts' features into predictions, publish them and log them (until SIGTERM / Ctrl-C)."""
     _setup_logging(log_level)
-    from agent.aggregator import Aggregator
-    from agent.deadline import DeadlinePolicy
-    from agent.engine_loading import limit_threads, load_fusion
-    from agent.fleet_resolve import resolve_fleet
-    from agent.prediction_log import PredictionLog
+    from vitfleet.agent.aggregator import Aggregator
+    from vitfleet.agent.deadline import DeadlinePolicy
+    from vitfleet.agent.engine_loading import limit_threads, load_fusion
+    from vitfleet.agent.fleet_resolve import resolve_fleet
+    from vitfleet.agent.prediction_log import PredictionLog
 
     limit_threads(1)
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "aggregator")
@@ -130,7 +131,7 @@ def aggregator(
     policy = DeadlinePolicy(fixed_ms=deadline_ms if deadline_ms is not None else cfg.aggregator.deadline_ms)
     web = None
     if http is not None:
-        from agent.web.server import open_view
+        from vitfleet.agent.web.server import open_view
 
         # Bound before the aggregator starts: a busy port is a one-line error, not a half-started fleet process.
         web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd)
@@ -141,7 +142,7 @@ def aggregator(
     coordinator = None
     # The fleet plan needs the fleet file (which boards, their memory and speed); flags alone run no coordinator.
     if fleet is not None and cfg.aggregator.heal_after_s is not None:
-        from agent.coordinator_service import CoordinatorService
+        from vitfleet.agent.coordinator_service import CoordinatorService
 
         coordinator = CoordinatorService(cfg, engines or cfg.engines, name, plog)
         runner.stats_sources.append(coordinator.stats)
@@ -150,7 +151,7 @@ def aggregator(
         coordinator.start()
     discovery = None
     if cfg.homeassistant:
-        from agent.homeassistant import HomeAssistantDiscovery
+        from vitfleet.agent.homeassistant import HomeAssistantDiscovery
 
         discovery = HomeAssistantDiscovery(cfg, board=name).start()
     if web is not None:
@@ -191,9 +192,9 @@ def camera(
 ) -> None:
     """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock."""
     _setup_logging(log_level)
-    from agent.camera_node import CameraNode
-    from agent.fleet_resolve import resolve_fleet
-    from camera.sources import open_source
+    from vitfleet.agent.camera_node import CameraNode
+    from vitfleet.agent.fleet_resolve import resolve_fleet
+    from vitfleet.camera.sources import open_source
 
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "camera")
     holders = cfg.boards_with("camera")
@@ -210,6 +211,25 @@ def camera(
         summary.parent.mkdir(parents=True, exist_ok=True)
         summary.write_text(json.dumps(result, indent=2))
     emit(result, as_json, title="camera node")
+
+
+def _demo_engines(opts):
+    """Engines given, or built on this workstation (the training side is not installed on boards)."""
+    import importlib.util
+
+    from vitfleet.engines.manifest import read_manifest
+
+    if importlib.util.find_spec("vitfleet.engines.demo_engines") is None or \
+            importlib.util.find_spec("vitfleet.decompose") is None:
+        if opts.engines is None:
+            raise UserError("this install has no training side to build the demo's engines; pass --engines DIR "
+                            "(from `vitfleet engines build` on your workstation)")
+        read_manifest(opts.engines)
+        return opts.engines, None, None
+    from vitfleet.engines.demo_engines import engines_check_reference, prepare_demo_engines
+
+    engines_dir, bundle_dir = prepare_demo_engines(opts.work_dir, opts.bundle, opts.engines, opts.quiet)
+    return engines_dir, bundle_dir, None if bundle_dir is None else engines_check_reference(bundle_dir)
 
 
 @user_errors
@@ -245,13 +265,14 @@ def demo(
 ) -> None:
     """One machine, whole fleet: bundle -> engines -> mosquitto -> K agents + aggregator + camera, with a live view."""
     _setup_logging(log_level)
-    from agent.demo import DemoOptions, run_demo
+    from vitfleet.agent.demo import DemoOptions, run_demo
 
     opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
                        camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
                        quiet=as_json, log_level=log_level.value, max_in_flight=max_in_flight, slow_agent=slow_agent,
                        http=None if no_http else http)
-    result = run_demo(opts)
+    engines_dir, bundle_dir, reference = _demo_engines(opts)
+    result = run_demo(opts, engines_dir, reference)
     emit(result, as_json, title="vitfleet demo")
     if result.get("ok") is False:
         raise typer.Exit(1)
@@ -272,7 +293,7 @@ def view(
 ) -> None:
     """Serve the fleet's live web view: page, /api/state (JSON), /stream.mjpg, /metrics (Prometheus)."""
     _setup_logging(log_level)
-    from agent.fleet_resolve import FleetOptionError, parse_broker, resolve_fleet
+    from vitfleet.agent.fleet_resolve import FleetOptionError, parse_broker, resolve_fleet
     from vitfleet.console import err_console
 
     if fleet is None and not broker:
@@ -285,12 +306,12 @@ def view(
     if remove_homeassistant:
         if fleet is None:
             raise FleetOptionError("--remove-homeassistant needs --fleet fleet.yaml (it names the boards)")
-        from agent.homeassistant import HomeAssistantDiscovery
+        from vitfleet.agent.homeassistant import HomeAssistantDiscovery
 
         count = HomeAssistantDiscovery(cfg).remove()
         err_console.print(f"removed {count} Home Assistant discovery configs of fleet {name}")
         return
-    from agent.web.server import open_view
+    from vitfleet.agent.web.server import open_view
 
     web = open_view(broker_cfg, name, http, boards, http_passwd)
     stop = _stop_event()

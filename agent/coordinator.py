@@ -27,9 +27,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from agent.fleet_plan_message import FleetPlanMessage, PlanAck
-from agent.part_placement import BoardSlot, PartLoad, estimate_part_mb, makespan, memory_used, place
-from engines.manifest import Manifest
+from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.agent.part_placement import BoardSlot, PartLoad, estimate_part_mb, makespan, memory_used, place
+from vitfleet.engines.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
 log = logging.getLogger("vitfleet.coordinator")
@@ -53,7 +53,7 @@ def part_loads(manifest: Manifest, backend: str = "onnxruntime") -> dict[int, Pa
 
 def home_placement(fleet: FleetConfig, num_parts: int) -> dict[str, int | None]:
     """fleet.yaml's placement: the part each agent board starts with (None for a spare)."""
-    from agent.fleet_resolve import FleetOptionError, part_for
+    from vitfleet.agent.fleet_resolve import FleetOptionError, part_for
 
     home: dict[str, int | None] = {}
     for board in fleet.boards_with("agent"):

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.coordinator import Coordinator
-from agent.engine_server import EngineServer
-from agent.fleet_plan_message import FleetPlanMessage, PlanAck
-from agent.malformed import MalformedCounter
-from agent.mqtt_client import MqttLink
-from agent.prediction_log import PredictionLog
-from agent.topics import Topics
-from engines.manifest import read_manifest
+from vitfleet.agent.coordinator import Coordinator
+from vitfleet.agent.engine_server import EngineServer
+from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.agent.malformed import MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_log import PredictionLog
+from vitfleet.agent.topics import Topics
+from vitfleet.engines.manifest import read_manifest
 from vitfleet.fleet_config import FleetConfig
 
 log = logging.getLogger("vitfleet.coordinator")

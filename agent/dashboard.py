@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from agent.fleet_view import FleetView
+from vitfleet.agent.fleet_view import FleetView
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:

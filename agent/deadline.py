@@ -12,7 +12,7 @@ missed deadlines (agent/aggregator.py), so the deadline only bounds the rare lat
 
 from __future__ import annotations
 
-from agent.rolling import RollingLatency
+from vitfleet.agent.rolling import RollingLatency
 
 
 class DeadlinePolicy:

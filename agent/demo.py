@@ -16,15 +16,15 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
-from agent.fleet_resolve import parse_broker
-from agent.fleet_view import FleetView
-from agent.local_broker import LocalBroker
-from agent.processes import ChildFailed, ProcessGroup
-from engines.manifest import Manifest
+from vitfleet.agent.fleet_resolve import parse_broker
+from vitfleet.agent.fleet_view import FleetView
+from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.agent.processes import ChildFailed, ProcessGroup
+from vitfleet.engines.manifest import Manifest
 from vitfleet.console import err_console, progress_bar
 from vitfleet.errors import UserError
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
@@ -53,34 +53,6 @@ class DemoOptions:
     slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
     http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
     heal_after_s: float | None = 2.0   # a lost agent's part moves to a survivor after this long; None: never
-
-
-def prepare_engines(opts: DemoOptions) -> tuple[Path, Path | None]:
-    """(engines folder, bundle folder or None): given, or built (int8, ONNX Runtime) from the given or demo
-    bundle and cached under the work dir by bundle id."""
-    from engines.manifest import MANIFEST_NAME, read_manifest
-
-    if opts.engines is not None:
-        read_manifest(opts.engines)
-        return opts.engines, opts.bundle
-    with progress_bar(disable=opts.quiet) as progress:
-        if opts.bundle is not None:
-            bundle = opts.bundle
-        else:
-            from decompose.pipeline import demo_bundle
-
-            bundle = demo_bundle(opts.work_dir, progress)
-        from decompose.bundle import read_bundle
-        from engines.build import build_engines
-
-        card = read_bundle(bundle)
-        engines_dir = opts.work_dir / "engines" / card.bundle_id[:16]
-        if (engines_dir / MANIFEST_NAME).exists():
-            manifest = read_manifest(engines_dir)
-            if manifest.bundle_id == card.bundle_id and manifest.precision == "int8":
-                return engines_dir, bundle
-        build_engines(bundle, engines_dir, precision="int8", target="cpu", progress=progress)
-    return engines_dir, bundle
 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
@@ -113,22 +85,28 @@ def choose_camera(opts: DemoOptions, manifest: Manifest) -> str:
         return replay_uri(manifest)
     if opts.camera_uri:
         return opts.camera_uri
-    from camera.detect import find_webcam
+    from vitfleet.camera.detect import find_webcam
 
     return find_webcam() or replay_uri(manifest)
 
 
-def run_demo(opts: DemoOptions) -> dict[str, Any]:
+# (engines folder, n images) -> the same engines' offline accuracy on the first n test images: the workstation's
+# `vitfleet engines check` when the bundle is at hand (engines/demo_engines.py), else the engines run offline here.
+OfflineReference = Callable[[Path, int], tuple[float, str]]
+
+
+def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineReference | None = None
+             ) -> dict[str, Any]:
+    """Run the one-machine fleet on prepared engines (`vitfleet demo` builds them on the workstation side)."""
     import signal
 
-    from engines.manifest import read_manifest
+    from vitfleet.engines.manifest import read_manifest
 
     # SIGTERM (e.g. `timeout`) must tear the fleet down like Ctrl-C: the children run in their own sessions.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
     work = opts.work_dir
     work.mkdir(parents=True, exist_ok=True)
-    engines_dir, bundle_dir = prepare_engines(opts)
     manifest = read_manifest(engines_dir)
     camera_uri = choose_camera(opts, manifest)
     run_dir = work / "run"
@@ -153,7 +131,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
         web_url = _serve_web(opts, stack, broker_cfg, fleet)
         procs = ProcessGroup(run_dir / "logs")
         stack.callback(procs.stop_all)
-        from agent.dashboard import has_display_window
+        from vitfleet.agent.dashboard import has_display_window
 
         window = not opts.headless and has_display_window()
         view = FleetView(broker_cfg, fleet.name, with_frames=window).start()  # frames only feed the window
@@ -190,7 +168,7 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     result["url"] = web_url
     if opts.accuracy and not interrupted:
-        result.update(compare_accuracy(engines_dir, bundle_dir, manifest, result, opts.frames))
+        result.update(compare_accuracy(engines_dir, manifest, result, opts.frames, offline_reference))
     return result
 
 
@@ -198,7 +176,7 @@ def _serve_web(opts: DemoOptions, stack: ExitStack, broker: BrokerConfig, fleet:
     """The web view for the demo's fleet; its URL goes to stderr (and into the summary) so a browser can follow."""
     if opts.http is None:
         return None
-    from agent.web.server import open_view
+    from vitfleet.agent.web.server import open_view
 
     web = open_view(broker, fleet.name, opts.http, [b.name for b in fleet.boards])
     stack.callback(web.stop)
@@ -218,7 +196,7 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
     import signal
     import threading
 
-    from agent.dashboard import render, show_window
+    from vitfleet.agent.dashboard import render, show_window
 
     cam_proc = procs.children[camera].proc
     stop = threading.Event()
@@ -298,24 +276,21 @@ def admission_report(camera: dict[str, Any], boards: dict[str, dict[str, Any]]) 
     }
 
 
-def compare_accuracy(engines_dir: Path, bundle_dir: Path | None, manifest: Manifest, result: dict[str, Any],
-                     limit: int | None) -> dict[str, Any]:
+def compare_accuracy(engines_dir: Path, manifest: Manifest, result: dict[str, Any], limit: int | None,
+                     offline_reference: OfflineReference | None = None) -> dict[str, Any]:
     """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images.
 
     With the bundle at hand the reference is `vitfleet engines check`'s fused engine accuracy (first N test
     images, like the replay); with engines only, the same engines run offline in this process.
     """
-    from decompose.datasets import load_dataset
+    from vitfleet.datasets import load_dataset
 
     total = len(load_dataset(manifest.dataset or "fashion-mnist", "test", pre=manifest.preprocessing))
     n = min(limit, total) if limit else total
-    if bundle_dir is not None:
-        from engines.check import check_engines
-
-        offline = float(check_engines(engines_dir, bundle_dir, n_images=n)["fused_accuracy_engine"])
-        source = "vitfleet engines check"
+    if offline_reference is not None:
+        offline, source = offline_reference(engines_dir, n)
     else:
-        from agent.offline_accuracy import offline_accuracy
+        from vitfleet.agent.offline_accuracy import offline_accuracy
 
         offline = offline_accuracy(engines_dir, manifest.dataset or "fashion-mnist", "test", n)
         source = "engines run offline"

@@ -15,9 +15,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from engines.errors import EngineError
-from engines.hashing import sha256_bytes
-from engines.manifest import EngineEntry, verified_path
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.hashing import sha256_bytes
+from vitfleet.engines.manifest import EngineEntry, verified_path
 
 log = logging.getLogger("vitfleet.agent")
 

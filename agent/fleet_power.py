@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from power.fleet_energy import FleetEnergy, FleetEnergyReport
-from power.snapshot import PowerSnapshot
+from vitfleet.power.fleet_energy import FleetEnergy, FleetEnergyReport
+from vitfleet.power.snapshot import PowerSnapshot
 
 
 class FleetPower:

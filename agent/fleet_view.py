@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.malformed import MalformedCounter
-from agent.mqtt_client import MqttLink
-from agent.protocol import ProtocolError, decode_frame
-from agent.topics import Topics
+from vitfleet.agent.malformed import MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.protocol import ProtocolError, decode_frame
+from vitfleet.agent.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.view")

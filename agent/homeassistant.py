@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from agent.mqtt_client import MqttLink
-from agent.topics import Topics
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.topics import Topics
 from vitfleet import __version__
 from vitfleet.fleet_config import FleetConfig
 

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from agent.mqtt_client import MqttLink
-from agent.protocol import FeatureMessage, decode_features, encode_features
-from agent.topics import Topics
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
+from vitfleet.agent.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.engine_loading import load_fusion, load_part
+from vitfleet.agent.engine_loading import load_fusion, load_part
 
 
 def offline_predictions(engines_dir: Path, images: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -24,8 +24,8 @@ def offline_predictions(engines_dir: Path, images: np.ndarray, batch: int = 256)
 
 
 def offline_accuracy(engines_dir: Path, dataset: str, split: str, limit: int | None = None) -> float:
-    from decompose.datasets import load_dataset
-    from engines.manifest import read_manifest
+    from vitfleet.datasets import load_dataset
+    from vitfleet.engines.manifest import read_manifest
 
     # Converted exactly as the camera replay's frames are prepared by the agents (size, channels).
     data = load_dataset(dataset, split, pre=read_manifest(engines_dir).preprocessing).head(limit)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from decompose.placement import RUNTIME_OVERHEAD_MB
+from vitfleet.placement import RUNTIME_OVERHEAD_MB
 
 # An ONNX Runtime session of an int8 QDQ part holds its initialisers plus dequantised/constant-folded copies and
 # its arena: measured 4.0-4.5x the file size for ViT-B/16 parts; 4x + 8 MB is the estimate until an agent

@@ -15,8 +15,8 @@ class PowerLink:
     def __init__(self, board_kind: str) -> None:
         self.sampler: Any = None
         try:
-            from power.detect import detect_meter
-            from power.sampler import PowerSampler
+            from vitfleet.power.detect import detect_meter
+            from vitfleet.power.sampler import PowerSampler
 
             self.sampler = PowerSampler(detect_meter(board_kind), rate_hz=10)
             self.sampler.start()

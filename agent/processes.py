@@ -32,8 +32,9 @@ class Child:
 
 
 class ProcessGroup:
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, python: str = sys.executable) -> None:
         self.log_dir = log_dir
+        self.python = python   # another interpreter: e.g. a board-only venv in tests/test_board_venv.py
         log_dir.mkdir(parents=True, exist_ok=True)
         self.children: dict[str, Child] = {}
 
@@ -42,7 +43,7 @@ class ProcessGroup:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "wb") as log:
             # Own session: a Ctrl-C in the terminal reaches the demo only, which then stops children in order.
-            proc = subprocess.Popen([sys.executable, "-m", "vitfleet.cli", *args], stdout=log,
+            proc = subprocess.Popen([self.python, "-m", "vitfleet.cli", *args], stdout=log,
                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
         child = Child(name, proc, log_path)
         self.children[name] = child

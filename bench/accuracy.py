@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.isolation import open_session
+from vitfleet.bench.isolation import open_session
 
 
 @dataclass(frozen=True)

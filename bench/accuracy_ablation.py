@@ -1,9 +1,9 @@
 """The accuracy ablation (issue 15): one lever at a time from a method's defaults, each a real
 `vitfleet decompose` run on the full Fashion-MNIST split, scored on the 10,000 test images.
 
-    python -m bench.accuracy_ablation run edvit-kd            # one row (resumable: a finished row is kept)
-    python -m bench.accuracy_ablation run --method edvit      # every row of a method, in table order
-    python -m bench.accuracy_ablation report                  # docs/benchmarks.md section + bench/results/ablation.json
+    python -m vitfleet.bench.accuracy_ablation run edvit-kd            # one row (resumable: a finished row is kept)
+    python -m vitfleet.bench.accuracy_ablation run --method edvit      # every row of a method, in table order
+    python -m vitfleet.bench.accuracy_ablation report                  # docs/benchmarks.md section + bench/results/ablation.json
 
 A row whose lever only touches the fusion head starts from a copy of its base row's parts: the pipeline's
 stage keys still decide (a copied part whose settings differ is retrained, not trusted), and the row's minutes
@@ -24,8 +24,8 @@ from typing import Any
 
 import typer
 
-from bench.machine import machine_facts
-from bench.report import write_section
+from vitfleet.bench.machine import machine_facts
+from vitfleet.bench.report import write_section
 
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 RESULTS = Path("bench/results/ablation.json")

@@ -35,7 +35,7 @@ def bench(
     """Benchmark teacher vs compact model vs DeViT/ED-ViT fleets (K=2,4; fp32/int8) and write the report."""
     import sys
 
-    from bench.settings import BenchSettings, quick_settings
+    from vitfleet.bench.settings import BenchSettings, quick_settings
     from vitfleet.console import err_console, progress_bar
 
     given = {k: v for k, v in dict(teacher=teacher, runs=runs, out=out, report=report, test_images=test_images,
@@ -49,14 +49,14 @@ def bench(
     try:
         settings = quick_settings(**given) if quick else BenchSettings.model_validate(given)
     except ValueError as exc:
-        from bench.preparation import BenchInputError
+        from vitfleet.bench.preparation import BenchInputError
 
         raise BenchInputError(f"bad option: {exc}") from None
-    from bench.publish import publish
-    from bench.runner import Bench
+    from vitfleet.bench.publish import publish
+    from vitfleet.bench.runner import Bench
 
     if render_only:
-        from bench.preparation import BenchInputError
+        from vitfleet.bench.preparation import BenchInputError
 
         saved = settings.out / "results.json"
         if not saved.exists():

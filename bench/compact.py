@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.settings import BenchSettings
+from vitfleet.bench.settings import BenchSettings
 
 
 def compact_arch(teacher_arch, budget_params: int):  # -> ViTArch
-    from decompose.vit_arch import build_vit, count_params
+    from vitfleet.decompose.vit_arch import build_vit, count_params
 
     best = None
     for heads in (1, 2, 3, 4, 6, 8):
@@ -34,10 +34,10 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
     import numpy as np
     import torch
 
-    from decompose.datasets import load_dataset
-    from decompose.teacher import TrainRecipe, load_teacher, read_card, train_teacher
-    from engines.export import export_teacher
-    from engines.precision import to_int8
+    from vitfleet.datasets import load_dataset
+    from vitfleet.decompose.teacher import TrainRecipe, load_teacher, read_card, train_teacher
+    from vitfleet.engines.export import export_teacher
+    from vitfleet.engines.precision import to_int8
 
     tcard = read_card(teacher_dir)
     folder = settings.runs / "bench" / f"compact-{budget_params}"

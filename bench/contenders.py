@@ -94,8 +94,8 @@ def feature_bytes(dim: int, fleet_name: str = "bench", part: int = 0) -> tuple[i
     """(payload, MQTT PUBLISH packet) bytes of one feature message of width dim, encoded by the real encoder."""
     import numpy as np
 
-    from agent.protocol import FeatureMessage, encode_features
-    from agent.topics import Topics
+    from vitfleet.agent.protocol import FeatureMessage, encode_features
+    from vitfleet.agent.topics import Topics
 
     payload = len(encode_features(FeatureMessage(0, 0, part, np.zeros(dim, np.float16), 0, 0, 0)))
     topic = Topics(fleet_name).features(part).encode()

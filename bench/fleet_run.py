@@ -30,7 +30,7 @@ def _camera(procs, common: list[str], name: str, summary: Path, frames: int, max
             break
         time.sleep(0.1)
     if child.proc.returncode != 0 or not summary.exists():
-        from agent.processes import ChildFailed
+        from vitfleet.agent.processes import ChildFailed
 
         raise ChildFailed(f"camera ({name}) exited with code {child.proc.returncode}: {child.tail()}")
     return json.loads(summary.read_text())
@@ -59,11 +59,11 @@ def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined
     """`camera_uri`/`encoding`: what the camera node replays (default: the bundle's own test split) and how
     frames travel (raw uint8 or JPEG). `lockstep_fps` > 0 paces the lockstep phase (0: each frame is read and
     stamped when the previous one's answer frees its admission credit)."""
-    from agent.demo import demo_fleet, replay_uri
-    from agent.fleet_view import FleetView
-    from agent.local_broker import LocalBroker
-    from agent.processes import ChildFailed, ProcessGroup
-    from engines.manifest import read_manifest
+    from vitfleet.agent.demo import demo_fleet, replay_uri
+    from vitfleet.agent.fleet_view import FleetView
+    from vitfleet.agent.local_broker import LocalBroker
+    from vitfleet.agent.processes import ChildFailed, ProcessGroup
+    from vitfleet.engines.manifest import read_manifest
 
     manifest = read_manifest(engines_dir)
     camera_uri = camera_uri or replay_uri(manifest)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.contenders import Contender
+from vitfleet.bench.contenders import Contender
 
 PAPERS: list[dict[str, str]] = [
     {"source": "DeViT (Xu et al., IEEE TMC 2024)", "setup": "ViT-L/16 teacher, CIFAR-100, 4 Jetson Nano",

@@ -85,7 +85,7 @@ def measure(path: Path, runs: int, warmup: int, energy_seconds: float, sampler=N
             session.run(None, feeds)
             frames += 1
         t1 = sampler.now()
-        from power.sampler import PowerWindowError
+        from vitfleet.power.sampler import PowerWindowError
 
         try:
             joules = sampler.energy_between(t0, t1, timeout_s=2.0) / max(frames, 1)

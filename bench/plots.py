@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.contenders import Contender
+from vitfleet.bench.contenders import Contender
 
 COLORS = {"teacher": "#444444", "compact": "#d62728", "devit": "#1f77b4", "edvit": "#2ca02c"}
 

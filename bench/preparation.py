@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.settings import BenchSettings
+from vitfleet.bench.settings import BenchSettings
 from vitfleet.errors import UserError
 
 
@@ -38,8 +38,8 @@ def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
                               "tiny self-made setup")
     teacher_dir = settings.runs / "teacher"
     if not (teacher_dir / "teacher.json").exists():
-        from decompose.datasets import load_dataset
-        from decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
+        from vitfleet.datasets import load_dataset
+        from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
 
         train = load_dataset("fashion-mnist", "train").stratified_head(settings.quick_teacher_images)
         test = load_dataset("fashion-mnist", "test").head(settings.test_images)
@@ -52,17 +52,17 @@ def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
 
 
 def _same_teacher(bundle_dir: Path, teacher_dir: Path) -> bool:
-    from decompose.bundle import read_bundle
-    from decompose.teacher import read_card
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.decompose.teacher import read_card
 
     return read_bundle(bundle_dir).teacher.weights_sha256 == read_card(teacher_dir).weights_sha256
 
 
 def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts: int,
                   progress=None) -> tuple[Path, bool]:
-    from decompose.fusion_training import FusionRecipe
-    from decompose.pipeline import DecomposeOptions, decompose_teacher
-    from decompose.students import PartRecipe
+    from vitfleet.decompose.fusion_training import FusionRecipe
+    from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
+    from vitfleet.decompose.students import PartRecipe
 
     bundle_dir = settings.runs / f"bundle-{method}-{parts}"
     if (bundle_dir / "bundle.json").exists():
@@ -79,10 +79,10 @@ def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts
 
 
 def ensure_engines(settings: BenchSettings, bundle_dir: Path, precision: str, progress=None) -> Path:
-    from decompose.bundle import read_bundle
-    from engines.build import build_engines
-    from engines.errors import EngineError
-    from engines.manifest import read_manifest
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.engines.build import build_engines
+    from vitfleet.engines.errors import EngineError
+    from vitfleet.engines.manifest import read_manifest
 
     card = read_bundle(bundle_dir)
     out = settings.runs / "bench" / "engines" / f"{card.bundle_id[:16]}-{precision}"

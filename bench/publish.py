@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench.contenders import Contender
-from bench.plots import all_plots
-from bench.report import render, write_section
-from bench.settings import BenchSettings
+from vitfleet.bench.contenders import Contender
+from vitfleet.bench.plots import all_plots
+from vitfleet.bench.report import render, write_section
+from vitfleet.bench.settings import BenchSettings
 
 
 def _contender(row: dict[str, Any]) -> Contender:

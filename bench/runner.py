@@ -11,26 +11,26 @@ from typing import Any
 
 import numpy as np
 
-from bench.accuracy import classifier_top1, fleet_top1
-from bench.compact import ensure_compact
-from bench.contenders import Contender, feature_bytes, ratios, transport_from_run
-from bench.goals import PAPERS, evaluate_goals, goals_json
-from bench.isolation import measure, pinned
-from bench.machine import machine_facts
-from bench.preparation import FleetInputs, ensure_teacher, prepare_fleets
-from bench.settings import BenchSettings
+from vitfleet.bench.accuracy import classifier_top1, fleet_top1
+from vitfleet.bench.compact import ensure_compact
+from vitfleet.bench.contenders import Contender, feature_bytes, ratios, transport_from_run
+from vitfleet.bench.goals import PAPERS, evaluate_goals, goals_json
+from vitfleet.bench.isolation import measure, pinned
+from vitfleet.bench.machine import machine_facts
+from vitfleet.bench.preparation import FleetInputs, ensure_teacher, prepare_fleets
+from vitfleet.bench.settings import BenchSettings
 
 
 def _entry_path(engines_dir: Path, role: str, part: int | None, precision: str | None) -> tuple[Path, int]:
-    from engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.manifest import read_manifest, verified_path
 
     entry = read_manifest(engines_dir).lookup(role, part, "onnxruntime", precision)  # type: ignore[arg-type]
     return verified_path(engines_dir, entry), entry.size
 
 
 def _test_images(teacher_dir: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from decompose.datasets import load_dataset
-    from decompose.teacher import read_card
+    from vitfleet.datasets import load_dataset
+    from vitfleet.decompose.teacher import read_card
 
     card = read_card(teacher_dir)
     pre = card.preprocessing
@@ -62,7 +62,7 @@ class Bench:
         return c
 
     def _fleet(self, f: FleetInputs, precision: str, x: np.ndarray, y: np.ndarray) -> Contender:
-        from decompose.bundle import read_bundle
+        from vitfleet.decompose.bundle import read_bundle
 
         card = read_bundle(f.bundle_dir)
         engines = f.engines[precision]
@@ -91,8 +91,8 @@ class Bench:
         return c
 
     def run(self) -> dict[str, Any]:
-        from power.detect import detect_meter
-        from power.sampler import PowerSampler
+        from vitfleet.power.detect import detect_meter
+        from vitfleet.power.sampler import PowerSampler
 
         t_start = time.monotonic()
         started = dt.datetime.now(dt.timezone.utc)
@@ -100,8 +100,8 @@ class Bench:
         self.log("preparing teacher, bundles and engines (reused when present)")
         teacher_dir = ensure_teacher(self.s, self.progress)
         fleets = prepare_fleets(self.s, teacher_dir, self.progress)
-        from decompose.bundle import read_bundle
-        from decompose.teacher import read_card
+        from vitfleet.decompose.bundle import read_bundle
+        from vitfleet.decompose.teacher import read_card
 
         tcard = read_card(teacher_dir)
         ref = max(fleets, key=lambda f: (f.parts, f.method == "devit"))
@@ -121,7 +121,7 @@ class Bench:
             contenders.append(self._single("teacher fp32", "teacher", "fp32", tpath, tsize,
                                            int(tcard.metrics.get("params") or read_bundle(ref.bundle_dir).teacher.params),
                                            x, y))
-            from decompose.teacher import read_card as card_of
+            from vitfleet.decompose.teacher import read_card as card_of
 
             ccard = card_of(Path(compact["dir"]))
             for precision in self.s.precisions:
@@ -137,7 +137,7 @@ class Bench:
         t_isolated = time.monotonic()
 
         runs: dict[str, dict[str, Any]] = {}
-        from bench.fleet_run import run_fleet
+        from vitfleet.bench.fleet_run import run_fleet
 
         for f in fleets:
             if f.parts > self.s.real_fleet_max_parts:

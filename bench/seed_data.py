@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.seed_settings import SeedSettings, SeedTeacher
+from vitfleet.bench.seed_settings import SeedSettings, SeedTeacher
 
 
 def _key(*parts: object) -> str:
@@ -117,8 +117,8 @@ def import_teacher(s: SeedSettings, t: SeedTeacher, data: Path) -> ImportedTeach
 
 
 def _import_in_process(checkpoint: Path, t: SeedTeacher, data: Path, out: Path, s: SeedSettings) -> None:
-    from decompose.datasets import load_dataset
-    from decompose.teacher import import_checkpoint
+    from vitfleet.datasets import load_dataset
+    from vitfleet.decompose.teacher import import_checkpoint
 
     test = load_dataset(f"folder:{data}", "test", size=s.image_size, channels=3)
     import_checkpoint(checkpoint, t.timm_name, out, f"folder:{data}", test.class_names, test, t.timm_kwargs)
@@ -126,7 +126,7 @@ def _import_in_process(checkpoint: Path, t: SeedTeacher, data: Path, out: Path, 
 
 def calibration_images(data: Path, s: SeedSettings, pre: Any) -> np.ndarray:
     """Normalised float32 NCHW training images for int8 calibration (the first `calib_images`, class-balanced)."""
-    from decompose.datasets import load_dataset
+    from vitfleet.datasets import load_dataset
 
     train = load_dataset(f"folder:{data}", "train", None, pre)
     return pre.normalize(train.stratified_head(s.calib_images).images)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.contenders import transport_from_run
-from bench.seed_settings import UNTRAINED_LABEL, SeedSettings
+from vitfleet.bench.contenders import transport_from_run
+from vitfleet.bench.seed_settings import UNTRAINED_LABEL, SeedSettings
 
 # Published board figures (cite as published, not measured here): ViT-Tiny/16 at 224², batch 1, NetsPresso device
 # tables, via /work/shared/FIELD-NOTES.md. `here` is the precision measured on this CPU to derive the factor.

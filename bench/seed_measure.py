@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.isolation import example_feeds, open_session, pinned
-from bench.seed_settings import SeedSettings
+from vitfleet.bench.isolation import example_feeds, open_session, pinned
+from vitfleet.bench.seed_settings import SeedSettings
 
 
 def time_engine(path: Path, image: np.ndarray | None, s: SeedSettings) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def jpeg_codec(frames_bgr: np.ndarray, s: SeedSettings, repeats: int = 5) -> dic
     the real encoder puts on the wire (72-byte header + JPEG)."""
     import cv2
 
-    from agent.protocol import FrameMessage, encode_frame
+    from vitfleet.agent.protocol import FrameMessage, encode_frame
 
     params = [cv2.IMWRITE_JPEG_QUALITY, int(s.jpeg_quality)]
     enc, dec = [], []
@@ -63,7 +63,7 @@ def jpeg_codec(frames_bgr: np.ndarray, s: SeedSettings, repeats: int = 5) -> dic
 
 def replay_frames(data: Path, s: SeedSettings) -> np.ndarray:
     """The test split as the camera's dataset:// source hands it out (uint8 BGR, image_size²)."""
-    from decompose.datasets import load_dataset
+    from vitfleet.datasets import load_dataset
 
     test = load_dataset(f"folder:{data}", "test", size=s.image_size, channels=3)
     return np.ascontiguousarray(test.images[..., ::-1])

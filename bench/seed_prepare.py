@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.seed_settings import SeedSettings, SeedTeacher
+from vitfleet.bench.seed_settings import SeedSettings, SeedTeacher
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,8 @@ def _stamp(folder: Path, key: str) -> None:
 def export_single(model, label: str, params: int, image_shape: tuple[int, int, int], folder: Path,
                   calibration: np.ndarray, precisions: list[str], key: str) -> SingleModel:
     """fp32 ONNX (legacy exporter, as engines/ does) and, when asked, symmetric QDQ int8 from it."""
-    from engines.export import export_teacher
-    from engines.precision import Int8Settings, to_int8
+    from vitfleet.engines.export import export_teacher
+    from vitfleet.engines.precision import Int8Settings, to_int8
 
     folder.mkdir(parents=True, exist_ok=True)
     files = {"fp32": folder / "model.onnx"}
@@ -61,8 +61,8 @@ def export_single(model, label: str, params: int, image_shape: tuple[int, int, i
 
 
 def prepare_teacher_onnx(s: SeedSettings, teacher_dir: Path, calibration: np.ndarray) -> SingleModel:
-    from decompose.teacher import load_teacher
-    from decompose.vit_arch import count_params
+    from vitfleet.decompose.teacher import load_teacher
+    from vitfleet.decompose.vit_arch import count_params
 
     model, card = load_teacher(teacher_dir)
     key = f"{card.weights_sha256}:{s.calib_images}:{s.teacher_int8}"
@@ -74,8 +74,8 @@ def prepare_teacher_onnx(s: SeedSettings, teacher_dir: Path, calibration: np.nda
 
 def prepare_reference(s: SeedSettings, calibration: np.ndarray) -> SingleModel:
     """The published boards' model (ViT-Ti/16, random init, the seed's class count) in both precisions."""
-    from bench.seed_data import INIT, random_timm
-    from decompose.vit_arch import count_params
+    from vitfleet.bench.seed_data import INIT, random_timm
+    from vitfleet.decompose.vit_arch import count_params
 
     ref: SeedTeacher = s.reference
     model = random_timm(ref, s.classes)
@@ -86,12 +86,12 @@ def prepare_reference(s: SeedSettings, calibration: np.ndarray) -> SingleModel:
 
 def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, method: str, parts: int,
                    progress=None) -> SeedBundle:
-    from decompose.bundle import read_bundle
-    from decompose.fusion_training import FusionRecipe
-    from decompose.pipeline import DEFAULT_BUDGET, DecomposeOptions, decompose_teacher
-    from decompose.prune import ImportanceBatches
-    from decompose.students import PartRecipe
-    from engines.build import build_engines
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.decompose.fusion_training import FusionRecipe
+    from vitfleet.decompose.pipeline import DEFAULT_BUDGET, DecomposeOptions, decompose_teacher
+    from vitfleet.decompose.prune import ImportanceBatches
+    from vitfleet.decompose.students import PartRecipe
+    from vitfleet.engines.build import build_engines
 
     budget = s.budget(method) or DEFAULT_BUDGET[method]
     bundle_dir = teacher_dir.parent / f"bundle-{teacher_dir.name.removeprefix('teacher-')}-{method}-{parts}"
@@ -101,9 +101,9 @@ def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, metho
                             test_limit=s.classes,  # untrained: the card's accuracy figures mean nothing here
                             importance=ImportanceBatches(s.importance_batch, s.importance_batches))
     seconds = {"decompose": 0.0, "engines": 0.0}
-    from decompose.teacher import read_card
+    from vitfleet.decompose.teacher import read_card
 
-    from decompose.prune import ROUND_TO
+    from vitfleet.decompose.prune import ROUND_TO
 
     bundle_key = json.dumps([read_card(teacher_dir).weights_sha256, repr(opts), f"round_to={ROUND_TO}"])
     if not _stamped(bundle_dir, bundle_key) or not (bundle_dir / "bundle.json").exists():

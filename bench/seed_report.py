@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.report import _table
-from bench.seed_settings import SeedSettings
+from vitfleet.bench.report import _table
+from vitfleet.bench.seed_settings import SeedSettings
 
 BEGIN, END = "<!-- seed:begin -->", "<!-- seed:end -->"
 

@@ -1,4 +1,4 @@
-"""`make bench SCALE=seed` = `python -m bench.seed_scale`: the papers' teachers (ViT-B/16, DeiT-S/16, 224² RGB,
+"""`make bench SCALE=seed` = `python -m vitfleet.bench.seed_scale`: the papers' teachers (ViT-B/16, DeiT-S/16, 224² RGB,
 random init) through the kit -- import, decompose (DeViT + ED-ViT, K = 2/4/8, derived only), engines (fp32 + int8),
 isolated latency, a real K = 2 fleet over MQTT with JPEG frames, the computed K = 4/8 critical path, and a
 projected board table. Untrained: latency, size and bytes only -- no accuracy. Writes bench/results/seed.json and
@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.seed_settings import UNTRAINED_LABEL, SeedSettings
+from vitfleet.bench.seed_settings import UNTRAINED_LABEL, SeedSettings
 
 FLAG_NAMES = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
 
@@ -30,10 +30,10 @@ def cpu_flags() -> dict[str, bool]:
 
 
 def _time_bundle(bundle, image, s: SeedSettings) -> dict[str, Any]:
-    from bench.contenders import feature_bytes
-    from bench.seed_measure import time_engine
-    from decompose.bundle import read_bundle
-    from engines.manifest import read_manifest, verified_path
+    from vitfleet.bench.contenders import feature_bytes
+    from vitfleet.bench.seed_measure import time_engine
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.engines.manifest import read_manifest, verified_path
 
     card = read_bundle(bundle.bundle_dir)
     manifest = read_manifest(bundle.engines_dir)
@@ -53,8 +53,8 @@ def _time_bundle(bundle, image, s: SeedSettings) -> dict[str, Any]:
 
 
 def _real_fleets(t_label: str, bundles: list, data: Path, s: SeedSettings, log: Callable[[str], None]) -> dict:
-    from bench.fleet_run import run_fleet
-    from bench.seed_measure import camera_uri
+    from vitfleet.bench.fleet_run import run_fleet
+    from vitfleet.bench.seed_measure import camera_uri
 
     runs: dict[str, Any] = {}
     for b in (b for b in bundles if b.parts == s.real_fleet_parts):
@@ -75,12 +75,12 @@ def _real_fleets(t_label: str, bundles: list, data: Path, s: SeedSettings, log: 
 
 
 def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> dict[str, Any]:
-    from bench.machine import machine_facts
-    from bench.seed_data import calibration_images, ensure_image_folder, import_teacher
-    from bench.seed_figures import board_factors, fleet_rows, projection, targets
-    from bench.seed_measure import jpeg_codec, replay_frames, time_engine
-    from bench.seed_prepare import prepare_bundle, prepare_reference, prepare_teacher_onnx
-    from decompose.teacher import read_card
+    from vitfleet.bench.machine import machine_facts
+    from vitfleet.bench.seed_data import calibration_images, ensure_image_folder, import_teacher
+    from vitfleet.bench.seed_figures import board_factors, fleet_rows, projection, targets
+    from vitfleet.bench.seed_measure import jpeg_codec, replay_frames, time_engine
+    from vitfleet.bench.seed_prepare import prepare_bundle, prepare_reference, prepare_teacher_onnx
+    from vitfleet.decompose.teacher import read_card
 
     t_start = time.monotonic()
     started = dt.datetime.now(dt.timezone.utc)
@@ -90,7 +90,7 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
     frames = replay_frames(data, s)
     log("JPEG codec and frame bytes")
     jpeg = jpeg_codec(frames, s)
-    from decompose.preprocessing import Preprocessing
+    from vitfleet.preprocessing import Preprocessing
 
     pre = Preprocessing(size=s.image_size, channels=3, mean=[0.5] * 3, std=[0.5] * 3)
     calibration = calibration_images(data, s, pre)
@@ -144,8 +144,8 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
 
 
 def publish(results: dict[str, Any], s: SeedSettings) -> None:
-    from bench.report import write_section
-    from bench.seed_report import BEGIN, END, ensure_markers, render
+    from vitfleet.bench.report import write_section
+    from vitfleet.bench.seed_report import BEGIN, END, ensure_markers, render
 
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
@@ -154,7 +154,7 @@ def publish(results: dict[str, Any], s: SeedSettings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.seed_scale", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vitfleet.bench.seed_scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/seed"), help="work dir (every step cached here)")
     parser.add_argument("--out", type=Path, default=Path("bench/results/seed.json"))
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks.md"))
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     given: dict[str, Any] = {"runs": args.runs, "out": args.out, "report": args.report,
                              "parts": [int(k) for k in args.parts.split(",")],
                              "part_budget": {m: float(v) for m, v in (b.split("=", 1) for b in args.budget)},
-                             "command": "python -m bench.seed_scale " + " ".join(argv if argv is not None else
+                             "command": "python -m vitfleet.bench.seed_scale " + " ".join(argv if argv is not None else
                                                                                __import__("sys").argv[1:])}
     s = SeedSettings.model_validate(given)
     if args.teachers:

@@ -1,6 +1,6 @@
 """What the seed-scale benchmark measures: the papers' teachers (ViT-B/16, DeiT-S/16 at 224² RGB), untrained.
 
-`make bench SCALE=seed` = `python -m bench.seed_scale`. Every step is cached under `runs` keyed by its inputs,
+`make bench SCALE=seed` = `python -m vitfleet.bench.seed_scale`. Every step is cached under `runs` keyed by its inputs,
 so a re-run only measures. `tiny_seed_settings` is the same path at toy size for the test suite.
 """
 
@@ -67,7 +67,7 @@ class SeedSettings(BaseModel):
     speedup_target: float = 4.0           # ViT-B/16 K=4 ED-ViT int8 critical path
     speedup_aim: float = 8.0
     core: int = -1                        # isolated timings pinned here
-    command: str = "python -m bench.seed_scale"
+    command: str = "python -m vitfleet.bench.seed_scale"
 
     def budget(self, method: str) -> float | None:
         return self.part_budget.get(method)

@@ -31,13 +31,14 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import psutil  # noqa: E402
 import yaml  # noqa: E402
 
-from agent.camera_node import CameraNode  # noqa: E402
-from agent.demo import DemoOptions, demo_fleet, prepare_engines, replay_uri  # noqa: E402
-from agent.fleet_view import FleetView  # noqa: E402
-from agent.local_broker import LocalBroker  # noqa: E402
-from agent.processes import ProcessGroup  # noqa: E402
-from camera.sources import open_source  # noqa: E402
-from engines.manifest import read_manifest  # noqa: E402
+from vitfleet.agent.camera_node import CameraNode  # noqa: E402
+from vitfleet.agent.demo import demo_fleet, replay_uri  # noqa: E402
+from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
+from vitfleet.agent.fleet_view import FleetView  # noqa: E402
+from vitfleet.agent.local_broker import LocalBroker  # noqa: E402
+from vitfleet.agent.processes import ProcessGroup  # noqa: E402
+from vitfleet.camera.sources import open_source  # noqa: E402
+from vitfleet.engines.manifest import read_manifest  # noqa: E402
 
 log = logging.getLogger("vitfleet.soak")
 
@@ -111,7 +112,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     work = args.work_dir.resolve()
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    engines = args.engines or prepare_engines(DemoOptions(work_dir=Path("runs/demo"), quiet=True))[0]
+    engines = args.engines or prepare_demo_engines(Path("runs/demo"), None, None, quiet=True)[0]
     manifest = read_manifest(engines)
     camera_uri = replay_uri(manifest)   # the bundle's own test split
     seconds = args.minutes * 60.0

@@ -20,9 +20,9 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 def step_ms(preset: str, bf16: bool, batch: int, steps: int) -> float:
     import torch
 
-    from decompose.teacher import arch_for_preset
-    from decompose.training import forward_precision
-    from decompose.vit_arch import build_vit
+    from vitfleet.decompose.teacher import arch_for_preset
+    from vitfleet.decompose.training import forward_precision
+    from vitfleet.decompose.vit_arch import build_vit
 
     model = build_vit(arch_for_preset(preset, 10))
     opt = torch.optim.AdamW(model.parameters(), 1e-3)
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    from decompose.training import cpu_has_bf16, pick_device
+    from vitfleet.decompose.training import cpu_has_bf16, pick_device
 
     pick_device()
     rows = []

@@ -11,9 +11,9 @@ import importlib
 
 import numpy as np
 
-from camera.opencv_source import OpenCvSource
-from camera.sources import CameraError, Frame, FrameSource, SourceLost
-from camera.uri import SourceSpec
+from vitfleet.camera.opencv_source import OpenCvSource
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.uri import SourceSpec
 
 
 def gstreamer_pipeline(sensor_id: int, width: int, height: int, fps: int) -> str:

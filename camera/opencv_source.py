@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from camera.sources import CameraError, Frame, FrameSource, SourceLost
-from camera.uri import SourceSpec
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.uri import SourceSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 

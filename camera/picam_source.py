@@ -10,9 +10,9 @@ import importlib
 
 import numpy as np
 
-from camera.opencv_source import as_hwc
-from camera.sources import CameraError, Frame, FrameSource, SourceLost
-from camera.uri import SourceSpec
+from vitfleet.camera.opencv_source import as_hwc
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.uri import SourceSpec
 
 
 class PicameraSource(FrameSource):

@@ -1,4 +1,4 @@
-"""The frame-source interface, the factory that resolves a URI, looping and reconnecting.
+"""The factory that resolves a camera URI to a frame source, with looping and reconnecting.
 
 Every source yields uint8 (H, W, C) frames with C = 1 or 3, colour in OpenCV's BGR
 order (what Preprocessing.prepare expects), plus the ground-truth label when the
@@ -12,46 +12,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
-import numpy as np
-
-from camera.uri import SourceSpec, parse_uri
-from vitfleet.errors import UserError
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.uri import SourceSpec, parse_uri
 
 log = logging.getLogger("vitfleet.camera")
-
-
-class CameraError(UserError):
-    """A source that cannot be opened; the message says what to check."""
-
-
-class SourceLost(RuntimeError):
-    """A live source stopped delivering frames (unplugged camera, dropped stream)."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    image: np.ndarray
-    label: int | None = None
-    index: int = 0
-
-
-class FrameSource:
-    """read() returns the next frame, None at the end of a finite source; live sources raise SourceLost."""
-
-    live: bool = False
-    class_names: list[str] | None = None
-
-    def read(self) -> Frame | None:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
-
-    def __len__(self) -> int:
-        """Number of frames of a finite source; 0 when unknown or live."""
-        return 0
 
 
 class LoopingSource(FrameSource):
@@ -138,27 +103,27 @@ class ReconnectingSource(FrameSource):
 def open_spec(spec: SourceSpec) -> FrameSource:
     """Open one source without looping or reconnecting."""
     if spec.scheme in ("v4l2", "file", "rtsp", "rtsps", "http", "https"):
-        from camera.opencv_source import open_opencv
+        from vitfleet.camera.opencv_source import open_opencv
 
         return open_opencv(spec)
     if spec.scheme == "csi":
-        from camera.jetson_source import open_csi
+        from vitfleet.camera.jetson_source import open_csi
 
         return open_csi(spec)
     if spec.scheme == "picam":
-        from camera.picam_source import PicameraSource
+        from vitfleet.camera.picam_source import PicameraSource
 
         return PicameraSource(spec)
     if spec.scheme == "dir":
-        from camera.still_sources import DirectorySource
+        from vitfleet.camera.still_sources import DirectorySource
 
         return DirectorySource(spec)
     if spec.scheme == "dataset":
-        from camera.still_sources import DatasetSource
+        from vitfleet.camera.still_sources import DatasetSource
 
         return DatasetSource(spec)
     if spec.scheme == "synthetic":
-        from camera.still_sources import SyntheticSource
+        from vitfleet.camera.still_sources import SyntheticSource
 
         return SyntheticSource(spec)
     raise CameraError(f"no source for scheme {spec.scheme!r}")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from camera.opencv_source import IMAGE_SUFFIXES, as_hwc
-from camera.sources import CameraError, Frame, FrameSource
-from camera.uri import CameraUriError, SourceSpec
+from vitfleet.camera.opencv_source import IMAGE_SUFFIXES, as_hwc
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource
+from vitfleet.camera.uri import CameraUriError, SourceSpec
 
 
 class DirectorySource(FrameSource):
@@ -46,7 +46,7 @@ class DatasetSource(FrameSource):
     """
 
     def __init__(self, spec: SourceSpec) -> None:
-        from decompose.datasets import load_dataset  # numpy-only module, no torch
+        from vitfleet.datasets import load_dataset  # numpy-only module, no torch
 
         name, sep, split = spec.target.rstrip("/").rpartition("/")
         if not sep or not name or split not in ("train", "test"):

@@ -12,8 +12,8 @@ from typing import Literal, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from decompose.preprocessing import Preprocessing
-from decompose.vit_arch import ViTArch
+from vitfleet.preprocessing import Preprocessing
+from vitfleet.decompose.vit_arch import ViTArch
 from vitfleet.errors import UserError
 from vitfleet.versioned_card import read_versioned_card
 
@@ -104,9 +104,9 @@ def write_card(folder: Path, card: BundleCard) -> None:
 
 def load_part(folder: Path, index: int, card: BundleCard | None = None):  # -> PartFeatures
     """Part `index` as the deployed module: image -> CLS features (torch; workstation side)."""
-    from decompose.checkpoints import load_weights
-    from decompose.fusion import PartFeatures
-    from decompose.vit_arch import build_vit
+    from vitfleet.decompose.checkpoints import load_weights
+    from vitfleet.decompose.fusion import PartFeatures
+    from vitfleet.decompose.vit_arch import build_vit
 
     card = card or read_bundle(folder)
     if not 0 <= index < card.num_parts:
@@ -122,8 +122,8 @@ def load_part_classifier(folder: Path, index: int, card: BundleCard | None = Non
 
 
 def load_fusion(folder: Path, card: BundleCard | None = None):  # -> FusionHead
-    from decompose.checkpoints import load_weights
-    from decompose.fusion import FusionHead
+    from vitfleet.decompose.checkpoints import load_weights
+    from vitfleet.decompose.fusion import FusionHead
 
     card = card or read_bundle(folder)
     f = card.fusion

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
+from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
 from vitfleet.choices import ComputePrecision, Method, Partition
 from vitfleet.console import emit, progress_bar, user_errors
 from vitfleet.errors import UserError
@@ -73,7 +73,7 @@ def teacher(
     as_json: Json = False,
 ) -> None:
     """Train the teacher ViT (or import a timm checkpoint) and write teacher.json + teacher.safetensors."""
-    from decompose.datasets import class_names_of, dataset_reference, default_model_size, load_dataset, native_shape
+    from vitfleet.datasets import class_names_of, dataset_reference, default_model_size, load_dataset, native_shape
 
     overrides = _vit_kwargs(vit_kwargs)
     if img_size is not None and overrides.setdefault("img_size", img_size) != img_size:
@@ -86,7 +86,7 @@ def teacher(
         if preset is not None:
             raise UserError("--preset chooses a from-scratch architecture; an import takes it from --arch and "
                             "--vit-kwargs: drop --preset")
-        from decompose.teacher import load_timm_checkpoint, write_imported_teacher
+        from vitfleet.decompose.teacher import load_timm_checkpoint, write_imported_teacher
 
         model, vit, pre = load_timm_checkpoint(checkpoint, arch, len(class_names), ref, overrides,
                                                _floats(mean, "--mean"), _floats(std, "--std"))
@@ -96,7 +96,7 @@ def teacher(
         if mean is not None or std is not None or arch is not None:
             raise UserError("--arch, --mean and --std apply to --checkpoint imports; a trained teacher uses the "
                             "data set's statistics and --preset / --vit-kwargs")
-        from decompose.teacher import TrainRecipe, arch_for_preset, preprocessing_for, train_teacher
+        from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, preprocessing_for, train_teacher
 
         preset = preset or ("fmnist" if ref == "fashion-mnist" else "small")
         size = int(overrides.pop("img_size", None) or default_model_size(ref, data_dir))
@@ -127,19 +127,19 @@ def evaluate_cmd(
     as_json: Json = False,
 ) -> None:
     """Report top-1, parameters and FLOPs of a teacher or a bundle on the test split."""
-    from decompose.datasets import load_test_split_for
-    from decompose.evaluation import evaluate_bundle, evaluate_teacher
+    from vitfleet.datasets import load_test_split_for
+    from vitfleet.decompose.evaluation import evaluate_bundle, evaluate_teacher
 
     if (teacher is None) == (bundle is None):
         raise UserError("give exactly one of --teacher DIR or --bundle DIR")
     if teacher is not None:
-        from decompose.teacher import read_card
+        from vitfleet.decompose.teacher import read_card
 
         card = read_card(teacher)
         test = load_test_split_for(card.dataset, card.preprocessing, data_dir).head(limit)
         emit(evaluate_teacher(teacher, test), as_json, title=f"teacher {teacher}")
     else:
-        from decompose.bundle import read_bundle
+        from vitfleet.decompose.bundle import read_bundle
 
         bcard = read_bundle(bundle)
         test = load_test_split_for(bcard.dataset, bcard.preprocessing, data_dir).head(limit)
@@ -195,14 +195,14 @@ def decompose(
     as_json: Json = False,
 ) -> None:
     """Split a teacher into K class-specialised sub-ViTs + a fusion head (DeViT or ED-ViT) and write a bundle."""
-    from decompose.fusion_training import FusionRecipe
-    from decompose.pipeline import DecomposeOptions, decompose_teacher
-    from decompose.prune import ImportanceBatches
-    from decompose.students import PartRecipe
+    from vitfleet.decompose.fusion_training import FusionRecipe
+    from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
+    from vitfleet.decompose.prune import ImportanceBatches
+    from vitfleet.decompose.students import PartRecipe
     from vitfleet.fleet_config import load_fleet
 
-    from decompose.dekd import DekdWeights
-    from decompose.recipes import METHOD_DEFAULTS
+    from vitfleet.decompose.dekd import DekdWeights
+    from vitfleet.decompose.recipes import METHOD_DEFAULTS
 
     d = METHOD_DEFAULTS[method.value]
     part_budget = d.part_budget if part_budget is None else part_budget

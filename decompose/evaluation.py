@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from decompose.datasets import ImageDataset
-from decompose.training import evaluate, to_tensors
-from decompose.vit_arch import count_params, vit_flops
+from vitfleet.datasets import ImageDataset
+from vitfleet.decompose.training import evaluate, to_tensors
+from vitfleet.decompose.vit_arch import count_params, vit_flops
 
 
 def evaluate_teacher(folder: Path, test: ImageDataset) -> dict[str, Any]:
-    from decompose.teacher import load_teacher
+    from vitfleet.decompose.teacher import load_teacher
 
     model, card = load_teacher(folder)
     x, y = to_tensors(test, card.preprocessing)
@@ -25,9 +25,9 @@ def evaluate_bundle(folder: Path, test: ImageDataset) -> dict[str, Any]:
     """Teacher vs fused top-1, per-part size/compute/payload, and accuracy with each single part missing."""
     import torch
 
-    from decompose.bundle import load_fusion, load_part, read_bundle
-    from decompose.fusion_training import fused_accuracy, part_features
-    from decompose.teacher import load_teacher
+    from vitfleet.decompose.bundle import load_fusion, load_part, read_bundle
+    from vitfleet.decompose.fusion_training import fused_accuracy, part_features
+    from vitfleet.decompose.teacher import load_teacher
 
     card = read_bundle(folder)
     x, y = to_tensors(test, card.preprocessing)

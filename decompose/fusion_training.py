@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from decompose.fusion import FusionHead
-from decompose.training import adamw, batches, warmup_cosine
+from vitfleet.decompose.fusion import FusionHead
+from vitfleet.decompose.training import adamw, batches, warmup_cosine
 
 
 @dataclass(frozen=True)

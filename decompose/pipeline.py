@@ -23,20 +23,20 @@ from typing import Literal
 import numpy as np
 import torch
 
-from decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
-from decompose.checkpoints import load_weights, save_weights
-from decompose.datasets import load_dataset
-from decompose.fusion import FusionHead, PartFeatures
-from decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
-from decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
-from decompose.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
-from decompose.recipes import METHOD_DEFAULTS
-from decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
-from decompose.students import PartRecipe, subset_data, train_part
-from decompose.teacher import TeacherCard, load_teacher
-from decompose.teacher_targets import TeacherTargets, compute_targets
-from decompose.training import evaluate, pick_device, to_tensors
-from decompose.vit_arch import arch_of, build_vit, count_params, vit_flops
+from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
+from vitfleet.decompose.checkpoints import load_weights, save_weights
+from vitfleet.datasets import load_dataset
+from vitfleet.decompose.fusion import FusionHead, PartFeatures
+from vitfleet.decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
+from vitfleet.decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
+from vitfleet.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
+from vitfleet.decompose.recipes import METHOD_DEFAULTS
+from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
+from vitfleet.decompose.students import PartRecipe, subset_data, train_part
+from vitfleet.decompose.teacher import TeacherCard, load_teacher
+from vitfleet.decompose.teacher_targets import TeacherTargets, compute_targets
+from vitfleet.decompose.training import evaluate, pick_device, to_tensors
+from vitfleet.decompose.vit_arch import arch_of, build_vit, count_params, vit_flops
 from vitfleet.fleet_config import FleetConfig
 
 log = logging.getLogger("vitfleet.decompose")
@@ -281,8 +281,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
 
 def demo_bundle(work_dir: Path, progress=None, parts: int = 2) -> Path:
     """A small teacher + K-part DeViT bundle for `vitfleet demo`, built once and cached in work_dir."""
-    from decompose.bundle import read_bundle
-    from decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, train_teacher
 
     bundle_dir = work_dir / f"bundle-devit-{parts}"
     if (bundle_dir / "bundle.json").exists():

@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from decompose.vit_arch import count_params
+from vitfleet.decompose.vit_arch import count_params
 from vitfleet.errors import UserError
 
 PruneShape = Literal["width", "heads"]

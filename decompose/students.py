@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
-from decompose.teacher_targets import TeacherTargets
-from decompose.training import ComputePrecision, adamw, augment, batches, forward_precision, warmup_cosine
+from vitfleet.decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
+from vitfleet.decompose.teacher_targets import TeacherTargets
+from vitfleet.decompose.training import ComputePrecision, adamw, augment, batches, forward_precision, warmup_cosine
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 from torch import nn
 
-from decompose.checkpoints import (CheckpointError, check_vit_state_fits, load_weights, read_state_dict,
+from vitfleet.decompose.checkpoints import (CheckpointError, check_vit_state_fits, load_weights, read_state_dict,
                                    read_tensors, save_weights)
-from decompose.datasets import ImageDataset
-from decompose.preprocessing import Preprocessing, fit_images
-from decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
+from vitfleet.datasets import ImageDataset
+from vitfleet.preprocessing import Preprocessing, fit_images
+from vitfleet.decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
                                 forward_precision, pick_device, to_tensors, warmup_cosine)
-from decompose.vit_arch import (PRESETS, ArchError, ViTArch, arch_for_preset, arch_from_timm, build_vit,  # noqa: F401
+from vitfleet.decompose.vit_arch import (PRESETS, ArchError, ViTArch, arch_for_preset, arch_from_timm, build_vit,  # noqa: F401
                                 count_params, create_timm_vit, vit_flops)
 from vitfleet.versioned_card import read_versioned_card
 

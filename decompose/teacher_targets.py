@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from decompose.dekd import QKVTap, middle_layer
+from vitfleet.decompose.dekd import QKVTap, middle_layer
 
 
 @dataclass

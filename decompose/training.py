@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from decompose.datasets import ImageDataset
-from decompose.preprocessing import Preprocessing
+from vitfleet.datasets import ImageDataset
+from vitfleet.preprocessing import Preprocessing
 
 
 def pick_device() -> torch.device:

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from decompose.bundle import BundleCard, read_bundle
-from engines.calibration import bundle_images
-from engines.errors import EngineError
-from engines.hashing import sha256_file
-from engines.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
-from engines.onnx_io import io_specs
-from engines.precision import Int8Settings, to_fp16, to_int8
+from vitfleet.decompose.bundle import BundleCard, read_bundle
+from vitfleet.engines.calibration import bundle_images
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.hashing import sha256_file
+from vitfleet.engines.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
+from vitfleet.engines.onnx_io import io_specs
+from vitfleet.engines.precision import Int8Settings, to_fp16, to_int8
 
 TARGETS = ("cpu", "pi", "jetson")
 
@@ -50,7 +50,7 @@ def _still_valid(out_dir: Path, bundle_id: str, fresh: list[EngineEntry]) -> lis
     """Entries of an earlier build into the same folder (another precision, TensorRT plans) that were made
     from the very ONNX just exported again and whose files are intact: kept, so building int8 then fp16 into
     one folder leaves both usable. Anything else is dropped from the manifest."""
-    from engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.manifest import read_manifest, verified_path
 
     try:
         old = read_manifest(out_dir)
@@ -79,8 +79,8 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
                   reference_images: int = 1000) -> Manifest:
     import torch
 
-    from decompose.bundle import load_fusion, load_part
-    from engines import export
+    from vitfleet.decompose.bundle import load_fusion, load_part
+    from vitfleet.engines import export
 
     if precision not in PRECISIONS + ("all",):
         raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} or all")
@@ -130,7 +130,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
                                   card.fusion.weights_sha256))
         advance("fusion exported")
         if teacher_dir is not None:
-            from decompose.teacher import load_teacher
+            from vitfleet.decompose.teacher import load_teacher
 
             teacher, tcard = load_teacher(teacher_dir)
             exported = export.export_teacher(teacher, image_shape, out_dir / "teacher.onnx", card.bundle_id,
@@ -146,7 +146,7 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
                         target=target, precision=default_precision, entries=entries)
     write_manifest(out_dir, manifest)
     if target == "jetson":  # the board checks its plans against these PyTorch outputs, without torch
-        from engines.reference import write_reference
+        from vitfleet.engines.reference import write_reference
 
         write_reference(bundle_dir, out_dir, reference_images, data_dir)
     return manifest

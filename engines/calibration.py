@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 
-from decompose.bundle import BundleCard
-from decompose.datasets import load_dataset
-from engines.errors import EngineError
+from vitfleet.decompose.bundle import BundleCard
+from vitfleet.datasets import load_dataset
+from vitfleet.engines.errors import EngineError
 
 
 def bundle_images(card: BundleCard, split: str, n: int, data_dir: str | os.PathLike[str] | None = None,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import EngineError
-from engines.manifest import read_manifest
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import read_manifest
 
 # (min mean cosine per part, min fused top-1 agreement). fp16/int8 from issue #4; fp32 must be ~exact.
 THRESHOLDS: dict[str, tuple[float, float]] = {"fp32": (0.9999, 0.999), "fp16": (0.999, 0.995), "int8": (0.98, 0.98)}
@@ -32,8 +32,8 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 1000,
                   data_dir: str | os.PathLike[str] | None = None, backend: str = "onnxruntime",
                   precision: str | None = None, threads: int = 1) -> dict[str, Any]:
-    from engines.reference import reference_from_bundle, reference_from_file
-    from engines.runtime import load_fusion_engine, load_part_engine
+    from vitfleet.engines.reference import reference_from_bundle, reference_from_file
+    from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
 
     engines_dir = Path(engines_dir)
     manifest = read_manifest(engines_dir)

@@ -37,7 +37,7 @@ def build_cmd(
 ) -> None:
     """Export the bundle's parts, fusion head and teacher to ONNX, make the requested precision, write
     manifest.json; with --backend tensorrt also build TensorRT plans (on a Jetson)."""
-    from engines.build import build_engines
+    from vitfleet.engines.build import build_engines
 
     target, precision, backend = target.value, precision.value, backend.value  # plain strings from here on
     summary: dict = {"out": str(out), "target": target, "precision": precision}
@@ -50,7 +50,7 @@ def build_cmd(
         raise UserError("give --bundle DIR (the bundle to compile); only --backend tensorrt works from an "
                         "existing engines folder")
     if backend == "tensorrt":
-        from engines.tensorrt_build import build_tensorrt_engines
+        from vitfleet.engines.tensorrt_build import build_tensorrt_engines
 
         results = build_tensorrt_engines(out, precision, log=lambda m: err_console.print(m, highlight=False))
         summary["plans"] = [{"file": r.entry.file, "rebuilt": r.rebuilt, "reason": r.reason} for r in results]
@@ -73,7 +73,7 @@ def check_cmd(
     as_json: Json = False,
 ) -> None:
     """Run every engine and the fused pipeline against the PyTorch bundle; exit 1 below the thresholds."""
-    from engines.check import check_engines
+    from vitfleet.engines.check import check_engines
 
     report = check_engines(engines_dir, bundle, images, data_dir, backend.value,
                            precision.value if precision is not None else None, threads)
@@ -100,6 +100,6 @@ def latency_cmd(
     as_json: Json = False,
 ) -> None:
     """Median batch-1 latency of every file in the manifest (parts, fusion head, teacher)."""
-    from engines.latency import measure_latency
+    from vitfleet.engines.latency import measure_latency
 
     emit_rows(measure_latency(engines_dir, threads, runs, warmup, backend.value), as_json, title="latency (ms)")

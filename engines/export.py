@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from engines.manifest import TensorSpec
-from engines.onnx_io import io_specs
-from engines.onnx_initializers import unshare_vector_initializers
-from engines.onnx_names import compact_names
+from vitfleet.engines.manifest import TensorSpec
+from vitfleet.engines.onnx_io import io_specs
+from vitfleet.engines.onnx_initializers import unshare_vector_initializers
+from vitfleet.engines.onnx_names import compact_names
 
 OPSET = 17
 

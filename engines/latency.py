@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from engines.errors import EngineError
-from engines.manifest import read_manifest
-from engines.runtime import load_model
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime import load_model
 
 
 def _example(spec, rng: np.random.Generator) -> np.ndarray:

@@ -15,9 +15,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from decompose.preprocessing import Preprocessing
-from engines.errors import EngineError
-from engines.hashing import sha256_file
+from vitfleet.preprocessing import Preprocessing
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.hashing import sha256_file
 from vitfleet.versioned_card import read_versioned_card
 
 MANIFEST_FORMAT_VERSION = 1

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import EngineError
-from engines.manifest import TensorSpec
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import TensorSpec
 
 
 def _dtype_name(elem_type: int) -> str:

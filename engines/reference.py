@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engines.errors import EngineError
+from vitfleet.engines.errors import EngineError
 
 REFERENCE_NAME = "reference.npz"
 
@@ -31,17 +31,17 @@ class Reference:
 def reference_from_bundle(bundle_dir: Path, n_images: int,
                           data_dir: str | os.PathLike[str] | None = None) -> tuple[Reference, np.ndarray]:
     """Returns the reference and the uint8 images it was computed from."""
-    from decompose.bundle import read_bundle
-    from decompose.datasets import load_dataset
-    from engines.runtime import load_fusion_engine, load_part_engine
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.datasets import load_dataset
+    from vitfleet.engines.torch_reference import torch_fusion_engine, torch_part_engine
 
     card = read_bundle(bundle_dir)
     pre = card.preprocessing
     data = load_dataset(card.dataset, "test", data_dir, pre).head(n_images)
     x = pre.normalize(data.images)
-    feats = [load_part_engine(bundle_dir, i, backend="pytorch").infer(x) for i in range(card.num_parts)]
+    feats = [torch_part_engine(bundle_dir, i).infer(x) for i in range(card.num_parts)]
     mask = np.ones((len(x), card.num_parts), np.float32)
-    logits = load_fusion_engine(bundle_dir, backend="pytorch").fuse(np.concatenate(feats, 1), mask)
+    logits = torch_fusion_engine(bundle_dir).fuse(np.concatenate(feats, 1), mask)
     return Reference(card.bundle_id, x, data.labels, feats, logits, f"pytorch bundle {bundle_dir}"), data.images
 
 
@@ -56,7 +56,7 @@ def write_reference(bundle_dir: Path, out_dir: Path, n_images: int,
 
 
 def reference_from_file(engines_dir: Path, n_images: int) -> Reference:
-    from engines.manifest import read_manifest
+    from vitfleet.engines.manifest import read_manifest
 
     manifest = read_manifest(engines_dir)
     path = Path(engines_dir) / REFERENCE_NAME

@@ -1,11 +1,11 @@
-"""What an agent or the aggregator loads: one small interface over three backends.
+"""What an agent or the aggregator loads: one small interface over two backends.
 
     part = load_part_engine(engines_dir, part_index)          # -> .infer(x) -> features, .feature_dim
     head = load_fusion_engine(engines_dir)                     # -> .fuse(features, mask) -> logits
 
-Backends: "onnxruntime" (CPU; what a Raspberry Pi runs; imports without torch), "tensorrt" (a plan built on
-the Jetson; tensorrt/pycuda imported only here, lazily) and "pytorch" (the reference; pass the *bundle*
-folder instead of an engines folder). Every file is checked against the manifest's size and sha256 before
+Backends: "onnxruntime" (CPU; what a Raspberry Pi runs; imports without torch) and "tensorrt" (a plan built
+on the Jetson; tensorrt/pycuda imported only here, lazily). The PyTorch reference of a bundle, behind the same
+interface, is engines/torch_reference.py (workstation only). Every file is checked against the manifest's size and sha256 before
 it is loaded: a truncated, altered or foreign file raises EngineError and is never run.
 
 Batches: the exported graphs have a static batch of 1 (what a board runs, frame by frame, and the simplest
@@ -19,10 +19,10 @@ from typing import Protocol
 
 import numpy as np
 
-from engines.errors import EngineError
-from engines.manifest import EngineEntry, Manifest, TensorSpec, read_manifest, verified_path
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec, read_manifest, verified_path
 
-BACKENDS = ("onnxruntime", "tensorrt", "pytorch")
+BACKENDS = ("onnxruntime", "tensorrt")
 
 
 class Model(Protocol):
@@ -56,21 +56,6 @@ class OnnxRuntimeModel:
             return self.session.run(self.output_names, feeds)
         rows = [self.session.run(self.output_names, {k: v[i : i + 1] for k, v in feeds.items()}) for i in range(n)]
         return [np.concatenate([r[j] for r in rows]) for j in range(len(self.output_names))]
-
-
-class TorchModel:
-    """The PyTorch reference behind the same interface (workstation only: imports torch)."""
-
-    def __init__(self, module) -> None:  # torch.nn.Module
-        import torch
-
-        self.torch = torch
-        self.module = module.eval()
-
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        with self.torch.no_grad():
-            out = self.module(*[self.torch.from_numpy(np.ascontiguousarray(v)) for v in feeds.values()])
-        return [out.float().numpy()]
 
 
 def _input_check(x: np.ndarray, spec: TensorSpec, what: str) -> np.ndarray:
@@ -122,7 +107,7 @@ def load_model(engines_dir: Path, entry: EngineEntry, threads: int = 1) -> Model
     """Verify the file against the manifest, then open it with its backend."""
     path = verified_path(engines_dir, entry)
     if entry.backend == "tensorrt":
-        from engines.tensorrt_runtime import TensorRTModel
+        from vitfleet.engines.tensorrt_runtime import TensorRTModel
 
         return TensorRTModel(path, entry)
     return OnnxRuntimeModel(path, entry, threads)
@@ -136,8 +121,6 @@ def load_part_engine(engines_dir: Path, part: int, backend: str = "onnxruntime",
                      precision: str | None = None) -> PartEngine:
     """Part `part`'s engine; precision defaults to the one the folder was built for."""
     _check_backend(backend)
-    if backend == "pytorch":
-        return _torch_part(Path(engines_dir), part)
     manifest = _manifest(engines_dir)
     if not 0 <= part < manifest.num_parts:
         raise EngineError(f"{engines_dir} holds parts 0..{manifest.num_parts - 1}, not {part}")
@@ -150,29 +133,7 @@ def load_part_engine(engines_dir: Path, part: int, backend: str = "onnxruntime",
 def load_fusion_engine(engines_dir: Path, backend: str = "onnxruntime", threads: int = 1,
                        precision: str | None = None) -> FusionEngine:
     _check_backend(backend)
-    if backend == "pytorch":
-        return _torch_fusion(Path(engines_dir))
     manifest = _manifest(engines_dir)
     entry = manifest.lookup("fusion", None, backend, precision)
     return FusionEngine(load_model(Path(engines_dir), entry, threads), entry.inputs, len(manifest.class_names),
                         entry.label)
-
-
-def _torch_part(bundle_dir: Path, part: int) -> PartEngine:
-    from decompose.bundle import load_part, read_bundle
-
-    card = read_bundle(bundle_dir)
-    module = load_part(bundle_dir, part, card)
-    pre = card.preprocessing
-    spec = TensorSpec(name="image", shape=["batch", pre.channels, pre.size, pre.size], dtype="float32")
-    return PartEngine(TorchModel(module), [spec], card.parts[part].feature_dim, f"part {part} pytorch ({bundle_dir})")
-
-
-def _torch_fusion(bundle_dir: Path) -> FusionEngine:
-    from decompose.bundle import load_fusion, read_bundle
-
-    card = read_bundle(bundle_dir)
-    f = card.fusion
-    specs = [TensorSpec(name="features", shape=["batch", sum(f.feature_dims)], dtype="float32"),
-             TensorSpec(name="mask", shape=["batch", len(f.feature_dims)], dtype="float32")]
-    return FusionEngine(TorchModel(load_fusion(bundle_dir, card)), specs, f.num_classes, f"fusion pytorch ({bundle_dir})")

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from engines.errors import EngineError
-from engines.hashing import sha256_file
-from engines.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
-from engines.tensorrt_env import (compute_capability, import_cuda, import_tensorrt, major_version, plan_name,
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.hashing import sha256_file
+from vitfleet.engines.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
+from vitfleet.engines.tensorrt_env import (compute_capability, import_cuda, import_tensorrt, major_version, plan_name,
                                   timing_cache_name, version_tag)
 
 FP32_ONNX_OPS = ("LayerNormalization", "Softmax")

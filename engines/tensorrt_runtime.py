@@ -15,9 +15,9 @@ from types import ModuleType
 
 import numpy as np
 
-from engines.errors import EngineError
-from engines.manifest import EngineEntry
-from engines.tensorrt_env import compute_capability, import_cuda, import_tensorrt, major_version, version_tag
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import EngineEntry
+from vitfleet.engines.tensorrt_env import compute_capability, import_cuda, import_tensorrt, major_version, version_tag
 
 
 def check_plan_matches(entry: EngineEntry, trt_version: str, capability: str) -> None:

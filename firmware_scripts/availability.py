@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vitfleet.fleet_config import FleetConfig
 
-from firmware_scripts.certs import FleetSecrets, operator_user
+from vitfleet.firmware_scripts.certs import FleetSecrets, operator_user
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,15 @@ import yaml
 
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-from firmware_scripts.broker_config import write_broker_files
-from firmware_scripts.certs import FleetSecrets
-from firmware_scripts.errors import DeployError
-from firmware_scripts.fleet_plan import BoardPlan, FleetPlan
-from firmware_scripts.templates_render import render, template_text
+from vitfleet.firmware_scripts.broker_config import write_broker_files
+from vitfleet.firmware_scripts.certs import FleetSecrets
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.fleet_plan import BoardPlan, FleetPlan
+from vitfleet.firmware_scripts.templates_render import render, template_text
 
-SHIPPED_PACKAGES = ("vitfleet", "decompose", "engines", "agent", "camera", "power", "bench", "firmware_scripts")
-REQUIRED_PACKAGES = ("vitfleet", "decompose", "engines", "agent")
+# The board runtime layer: the core modules of `vitfleet` plus these subpackages. The workstation side
+# (decompose, bench, firmware_scripts) stays home; the CLI registers its commands only where it is installed.
+BOARD_SUBPACKAGES = ("agent", "camera", "power", "engines")
 BOARD_LOCAL_DIRS = ("venv", "logs", "run", "data")  # made on the board, never synced or deleted
 STAMP_NAME = ".vitfleet-deployed.json"
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -52,14 +53,14 @@ class StagedBoard:
     files: int
 
 
-def _copy_package(name: str, dest: Path) -> bool:
+_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def _package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        return False
-    source = Path(list(spec.submodule_search_locations)[0])
-    # bench/results holds the benchmark report's JSON and plots: documentation, not code a board runs.
-    shutil.copytree(source, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "results"))
-    return True
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
 
 
 def board_requirements(kind: str) -> list[str]:
@@ -174,13 +175,30 @@ def tree_digest(root: Path) -> tuple[str, int]:
 
 
 def snapshot_code(dest: Path) -> Path:
-    """Copy the shipped packages once per deploy, so every board of one run gets the same code."""
+    """Copy the board's packages once per deploy, so every board of one run gets the same code.
+
+    Laid out as the import namespace: dest/vitfleet/ holds the core modules and dest/vitfleet/<sub>/ each board
+    subpackage, wherever the checkout or wheel keeps them (the repository maps top-level folders into it).
+    """
+    core = _package_dir("vitfleet")
+    if core is None:
+        raise DeployError("cannot ship the board code: the vitfleet package is not importable here; run deploy "
+                          "from the vitfleet checkout after make setup")
     dest.mkdir(parents=True)
-    shipped = [name for name in SHIPPED_PACKAGES if _copy_package(name, dest)]
-    missing = [name for name in REQUIRED_PACKAGES if name not in shipped]
+    target = dest / "vitfleet"
+    target.mkdir()
+    for module in sorted(core.glob("*.py")):
+        shutil.copy2(module, target / module.name)
+    missing = []
+    for sub in BOARD_SUBPACKAGES:
+        source = _package_dir(f"vitfleet.{sub}")
+        if source is None:
+            missing.append(sub)
+            continue
+        shutil.copytree(source, target / sub, ignore=_IGNORE)
     if missing:
-        raise DeployError(f"cannot ship the board code: package(s) {', '.join(missing)} not importable here; "
-                          "run deploy from the vitfleet checkout after make setup")
+        raise DeployError(f"cannot ship the board code: vitfleet.{', vitfleet.'.join(missing)} not importable "
+                          "here; run deploy from the vitfleet checkout after make setup")
     return dest
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from agent.homeassistant import DISCOVERY_PREFIX, ha_node_id
+from vitfleet.agent.homeassistant import DISCOVERY_PREFIX, ha_node_id
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-from firmware_scripts.certs import FleetSecrets, operator_user
-from firmware_scripts.errors import DeployError
-from firmware_scripts.templates_render import render
+from vitfleet.firmware_scripts.certs import FleetSecrets, operator_user
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.templates_render import render
 
 BOARD_TOPICS = ("available", "stats", "power")
 

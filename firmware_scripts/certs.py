@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.fleet_config import FleetConfig
 
 

@@ -21,14 +21,14 @@ BoardsOpt = Annotated[list[str] | None, typer.Option("--board", "-b", help="only
 
 
 def _load(fleet_file: Path):
-    from firmware_scripts.speed_profile import apply_speeds, speeds_path
+    from vitfleet.firmware_scripts.speed_profile import apply_speeds, speeds_path
     from vitfleet.fleet_config import load_fleet
 
     return apply_speeds(load_fleet(fleet_file), speeds_path(fleet_file))
 
 
 def _plan(fleet):
-    from firmware_scripts.fleet_plan import make_plan, part_costs
+    from vitfleet.firmware_scripts.fleet_plan import make_plan, part_costs
 
     return make_plan(fleet, part_costs(fleet.bundle))
 
@@ -54,8 +54,8 @@ def profile_cmd(fleet: FleetOpt = Path("fleet.yaml"), board: BoardsOpt = None,
                 seconds: Annotated[float, typer.Option(help="benchmark length per board")] = 2.0,
                 ssh_key: KeyOpt = None, known_hosts: KnownHostsOpt = None, as_json: JsonOpt = False) -> None:
     """Measure each board's speed (GFLOP/s, float32 matmul) over SSH; stored in <fleet>.speeds.json."""
-    from firmware_scripts.speed_profile import ProfileError, profile_board, speeds_path, store_speed
-    from firmware_scripts.ssh_target import Shell, SshOptions
+    from vitfleet.firmware_scripts.speed_profile import ProfileError, profile_board, speeds_path, store_speed
+    from vitfleet.firmware_scripts.ssh_target import Shell, SshOptions
     from vitfleet.fleet_config import load_fleet
 
     fleet_cfg = load_fleet(fleet)
@@ -83,7 +83,7 @@ def profile_cmd(fleet: FleetOpt = Path("fleet.yaml"), board: BoardsOpt = None,
 def certs_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(".certs"),
               as_json: JsonOpt = False) -> None:
     """Make the fleet's CA, broker/board certificates and MQTT passwords (keeps what exists)."""
-    from firmware_scripts.certs import make_certs, secrets_for
+    from vitfleet.firmware_scripts.certs import make_certs, secrets_for
 
     fleet_cfg = _load(fleet)
     done = make_certs(fleet_cfg, certs_dir)
@@ -99,13 +99,13 @@ def broker_config_cmd(out: Annotated[Path, typer.Option("--out", help="folder to
                                                                           "(default: --out)")] = None,
                       run_user: Annotated[str, typer.Option(help="user mosquitto drops to")] = "mosquitto") -> None:
     """Write mosquitto.conf, ACL, password file and certificates for a broker you run yourself."""
-    from firmware_scripts.broker_config import write_broker_files
-    from firmware_scripts.certs import secrets_for
+    from vitfleet.firmware_scripts.broker_config import write_broker_files
+    from vitfleet.firmware_scripts.certs import secrets_for
 
     fleet_cfg = _load(fleet)
     fleet_secrets = secrets_for(fleet_cfg, certs_dir)
     if not fleet_secrets.root.exists():
-        from firmware_scripts.errors import DeployError
+        from vitfleet.firmware_scripts.errors import DeployError
 
         raise DeployError(f"no certificates for fleet {fleet_cfg.name} in {certs_dir}; run: make certs FLEET={fleet}")
     write_broker_files(fleet_cfg, _plan(fleet_cfg).placement, fleet_secrets, out, files_dir or str(out.resolve()),
@@ -121,7 +121,7 @@ def firstboot_cmd(board: Annotated[str, typer.Option("--board", "-b", help="boar
                   out: Annotated[Path, typer.Option("--out", help="folder for user-data / firstrun.sh")],
                   fleet: FleetOpt = Path("fleet.yaml")) -> None:
     """Write first-boot files (cloud-init user-data, Pi OS firstrun.sh) for a fresh SD card."""
-    from firmware_scripts.first_boot import write_first_boot
+    from vitfleet.firmware_scripts.first_boot import write_first_boot
     from vitfleet.fleet_config import load_fleet
 
     fleet_cfg = load_fleet(fleet)
@@ -138,10 +138,10 @@ def apply_cmd(fleet: FleetOpt = Path("fleet.yaml"), board: BoardsOpt = None,
               wait: Annotated[float, typer.Option(help="seconds to wait for every board to be online")] = 120,
               as_json: JsonOpt = False) -> None:
     """Build engines, ship code/engines/config to every board, (re)start services, wait until online."""
-    from firmware_scripts.certs import secrets_for
-    from firmware_scripts.deploy import DeployOptions, deploy_fleet
-    from firmware_scripts.ssh_target import SshOptions
-    from firmware_scripts.status_report import check_online, report
+    from vitfleet.firmware_scripts.certs import secrets_for
+    from vitfleet.firmware_scripts.deploy import DeployOptions, deploy_fleet
+    from vitfleet.firmware_scripts.ssh_target import SshOptions
+    from vitfleet.firmware_scripts.status_report import check_online, report
 
     fleet_cfg = _load(fleet)
     plan = _plan(fleet_cfg)
@@ -164,9 +164,9 @@ def status_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(
                wait: Annotated[float, typer.Option(help="seconds to listen for availability")] = 5,
                as_json: JsonOpt = False) -> None:
     """Show every board's availability as the broker sees it."""
-    from firmware_scripts.certs import secrets_for
-    from firmware_scripts.deploy import BoardResult
-    from firmware_scripts.status_report import check_online, report
+    from vitfleet.firmware_scripts.certs import secrets_for
+    from vitfleet.firmware_scripts.deploy import BoardResult
+    from vitfleet.firmware_scripts.status_report import check_online, report
 
     fleet_cfg = _load(fleet)
     plan = _plan(fleet_cfg)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from vitfleet.fleet_config import FleetConfig
 
-from firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, snapshot_code, stage_board
-from firmware_scripts.certs import FleetSecrets
-from firmware_scripts.engine_step import build_local_engines, engine_groups, engines_key
-from firmware_scripts.errors import DeployError
-from firmware_scripts.fleet_plan import FleetPlan
-from firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
+from vitfleet.firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, snapshot_code, stage_board
+from vitfleet.firmware_scripts.certs import FleetSecrets
+from vitfleet.firmware_scripts.engine_step import build_local_engines, engine_groups, engines_key
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.fleet_plan import FleetPlan
+from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
 
 RSYNC_EXCLUDES = tuple(f"/{d}/" for d in BOARD_LOCAL_DIRS) + (f"/{STAMP_NAME}", "/engines/*.engine")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from firmware_scripts.errors import DeployError
-from firmware_scripts.fleet_plan import BoardPlan, FleetPlan
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.fleet_plan import BoardPlan, FleetPlan
 
 
 def engines_key(plan: BoardPlan) -> str:
@@ -33,9 +33,9 @@ def engine_groups(plan: FleetPlan, boards: list[str]) -> dict[str, tuple[str, st
 
 def engines_up_to_date(bundle_dir: Path, folder: Path, precision: str) -> bool:
     """Every part at `precision` and the fusion head, made from this bundle's weights, files intact."""
-    from decompose.bundle import read_bundle
-    from engines.errors import EngineError
-    from engines.manifest import read_manifest, verified_path
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.engines.errors import EngineError
+    from vitfleet.engines.manifest import read_manifest, verified_path
 
     if not (folder / "manifest.json").exists():
         return False
@@ -69,7 +69,7 @@ def build_local_engines(bundle_dir: Path, engines_root: Path, groups: dict[str, 
         if dry_run:
             continue
         try:
-            from engines.build import build_engines
+            from vitfleet.engines.build import build_engines
         except ImportError as exc:
             raise DeployError(f"the engines component is not importable ({exc}); run make setup") from exc
         # No teacher: boards never run it.

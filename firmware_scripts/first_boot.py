@@ -15,8 +15,8 @@ from pathlib import Path
 
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-from firmware_scripts.errors import DeployError
-from firmware_scripts.templates_render import render
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.templates_render import render
 
 CMDLINE_ADDITION = ("systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot "
                     "systemd.unit=kernel-command-line.target")

@@ -1,6 +1,6 @@
 """`vitfleet deploy plan`: which part, engine and services go to which board.
 
-Parts are placed with ED-ViT's greedy rule (decompose.placement) from the bundle's per-part
+Parts are placed with ED-ViT's greedy rule (vitfleet.placement) from the bundle's per-part
 params/FLOPs and each board's memory and measured speed (`vitfleet deploy profile`). The
 engine backend follows the board kind: TensorRT on Jetsons (built on the board), ONNX Runtime
 everywhere else.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from decompose.placement import PartCost, place_parts
+from vitfleet.placement import PartCost, place_parts
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-from firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.errors import DeployError
 
 # Engine target folders, as the engines component names them (engines.manifest.Target).
 ENGINE_TARGET = {"pi4": "pi", "pi5": "pi", "jetson-nano": "jetson", "jetson-orin": "jetson",
@@ -70,7 +70,7 @@ class FleetPlan:
 
 
 def part_costs(bundle_dir: Path) -> list[PartCost]:
-    from decompose.bundle import read_bundle
+    from vitfleet.decompose.bundle import read_bundle
 
     card = read_bundle(bundle_dir)
     return [PartCost(index=p.index, params=p.params, flops=p.flops) for p in card.parts]

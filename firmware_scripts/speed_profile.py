@@ -16,8 +16,8 @@ from pathlib import Path
 
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-from firmware_scripts.errors import DeployError
-from firmware_scripts.ssh_target import SSH_UNREACHABLE, Shell, SshOptions, SshTarget
+from vitfleet.firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, Shell, SshOptions, SshTarget
 
 # Runs on the board with numpy (installed by provisioning/deploy); prints one JSON line.
 BENCH_SCRIPT = """

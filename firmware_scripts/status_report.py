@@ -5,10 +5,10 @@ from __future__ import annotations
 from vitfleet.console import console, emit_rows
 from vitfleet.fleet_config import FleetConfig
 
-from firmware_scripts.availability import operator_login, wait_online
-from firmware_scripts.certs import FleetSecrets
-from firmware_scripts.deploy import BoardResult
-from firmware_scripts.fleet_plan import FleetPlan
+from vitfleet.firmware_scripts.availability import operator_login, wait_online
+from vitfleet.firmware_scripts.certs import FleetSecrets
+from vitfleet.firmware_scripts.deploy import BoardResult
+from vitfleet.firmware_scripts.fleet_plan import FleetPlan
 
 
 def check_online(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecrets | None,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from importlib import resources
 
-from firmware_scripts.errors import DeployError
+from vitfleet.firmware_scripts.errors import DeployError
 
 _PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 

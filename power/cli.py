@@ -28,7 +28,7 @@ def _table(summary: dict[str, Any]) -> Table:
 def run_readout(meter: Any, duration_s: float, rate_hz: float, csv_path: Path | None,
                 live: Live | None = None) -> dict[str, Any]:
     """Sample `meter` in this thread for duration_s (0 = until Ctrl-C); returns the summary figures."""
-    from power.sampler import PowerSampler
+    from vitfleet.power.sampler import PowerSampler
 
     sampler = PowerSampler(meter, rate_hz)
     handle = None
@@ -100,8 +100,8 @@ def power(
     as_json: Annotated[bool, typer.Option("--json", help="print figures as JSON")] = False,
 ) -> None:
     """Read this machine's power meter live (watts, joules); --list shows every meter and why."""
-    from power.detect import detect_meter, probe_meters
-    from power.estimate import PROFILES
+    from vitfleet.power.detect import detect_meter, probe_meters
+    from vitfleet.power.estimate import PROFILES
 
     if kind is not None and kind not in PROFILES:
         raise UserError(f"--kind {kind!r} is not a board kind; use one of {', '.join(PROFILES)}")

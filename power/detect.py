@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from power.estimate import PsutilEstimateMeter
-from power.ina2xx_hwmon import Ina2xxHwmonMeter
-from power.ina3221_hwmon import Ina3221HwmonMeter
-from power.jetson_jtop import JtopFactory, JtopMeter
-from power.meter import Meter, MeterUnavailable
-from power.rapl import RaplMeter
-from power.rpi5_pmic import RunCommand, Rpi5PmicMeter, run_vcgencmd
-from power.tegrastats import TegrastatsMeter
+from vitfleet.power.estimate import PsutilEstimateMeter
+from vitfleet.power.ina2xx_hwmon import Ina2xxHwmonMeter
+from vitfleet.power.ina3221_hwmon import Ina3221HwmonMeter
+from vitfleet.power.jetson_jtop import JtopFactory, JtopMeter
+from vitfleet.power.meter import Meter, MeterUnavailable
+from vitfleet.power.rapl import RaplMeter
+from vitfleet.power.rpi5_pmic import RunCommand, Rpi5PmicMeter, run_vcgencmd
+from vitfleet.power.tegrastats import TegrastatsMeter
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import psutil
 
-from power.board_kind import detect_board_kind
-from power.meter import Meter, MeterUnavailable
+from vitfleet.power.board_kind import detect_board_kind
+from vitfleet.power.meter import Meter, MeterUnavailable
 
 
 @dataclass(frozen=True)

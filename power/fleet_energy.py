@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from power.snapshot import PowerSnapshot
+from vitfleet.power.snapshot import PowerSnapshot
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
-from power.sysfs import read_sysfs_int, read_sysfs_text
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.sysfs import read_sysfs_int, read_sysfs_text
 
 # The chips the ina2xx driver binds (docs.kernel.org/hwmon/ina2xx.html).
 INA2XX_CHIPS = frozenset({"ina219", "ina220", "ina226", "ina230", "ina231", "ina260", "sy24655"})

@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
-from power.sysfs import read_sysfs_int, read_sysfs_text
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.sysfs import read_sysfs_int, read_sysfs_text
 
 TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
 HWMON_GLOB = "sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*"

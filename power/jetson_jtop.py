@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 
 JtopFactory = Callable[[], Any]
 

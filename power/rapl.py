@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
-from power.sysfs import read_sysfs_int, read_sysfs_text
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.sysfs import read_sysfs_int, read_sysfs_text
 
 _PACKAGE_ZONE = re.compile(r"^intel-rapl:\d+$")
 UDEV_RULE = ('SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", ACTION=="add", '

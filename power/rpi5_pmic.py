@@ -22,7 +22,7 @@ import re
 import subprocess
 from collections.abc import Callable, Sequence
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 
 RunCommand = Callable[[Sequence[str]], str]
 PMIC_COMMAND = ("vcgencmd", "pmic_read_adc")

@@ -18,9 +18,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from power.integrate import trapezoid_energy
-from power.meter import Meter
-from power.snapshot import PowerMessageError, PowerSnapshot  # noqa: F401  (re-exported: power.sampler.*)
+from vitfleet.power.integrate import trapezoid_energy
+from vitfleet.power.meter import Meter
+from vitfleet.power.snapshot import PowerMessageError, PowerSnapshot  # noqa: F401  (re-exported: power.sampler.*)
 from vitfleet.errors import UserError
 
 log = logging.getLogger(__name__)

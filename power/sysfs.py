@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from power.meter import MeterReadError
+from vitfleet.power.meter import MeterReadError
 
 
 def read_sysfs_int(path: Path, what: str) -> int:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from power.meter import Meter, MeterReadError, MeterUnavailable
+from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 
 TOTAL_RAILS = ("VDD_IN", "POM_5V_IN")
 # A rail is NAME, space, integer[mW]/integer[mW], then whitespace or end of line; the lookahead keeps

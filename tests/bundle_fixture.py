@@ -18,12 +18,12 @@ import pytest
 import torch
 from torch import nn
 
-from decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
-from decompose.checkpoints import save_weights
-from decompose.datasets import load_fashion_mnist
-from decompose.fusion import FusionHead, PartFeatures
-from decompose.teacher import preprocessing_for, write_teacher
-from decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
+from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
+from vitfleet.decompose.checkpoints import save_weights
+from vitfleet.datasets import load_fashion_mnist
+from vitfleet.decompose.fusion import FusionHead, PartFeatures
+from vitfleet.decompose.teacher import preprocessing_for, write_teacher
+from vitfleet.decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
 
 PARTITION = [[0, 2, 4, 6, 8], [1, 3, 5, 7, 9]]
 WIDTH = 32

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from decompose.datasets import ImageDataset, load_fashion_mnist
-from decompose.teacher import TeacherCard, TrainRecipe, arch_for_preset, train_teacher
+from vitfleet.datasets import ImageDataset, load_fashion_mnist
+from vitfleet.decompose.teacher import TeacherCard, TrainRecipe, arch_for_preset, train_teacher
 
 TRAIN_IMAGES = 3000
 TEST_IMAGES = 500

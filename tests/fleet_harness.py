@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.camera_node import CameraNode
-from agent.demo import demo_fleet
-from agent.fleet_view import FleetView
-from agent.local_broker import LocalBroker
-from agent.processes import ProcessGroup
-from camera.sources import open_source
-from engines.manifest import read_manifest
+from vitfleet.agent.camera_node import CameraNode
+from vitfleet.agent.demo import demo_fleet
+from vitfleet.agent.fleet_view import FleetView
+from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.agent.processes import ProcessGroup
+from vitfleet.camera.sources import open_source
+from vitfleet.engines.manifest import read_manifest
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401 - fixtures used by fleet_engines
 
 
@@ -28,7 +28,7 @@ def fleet_engines(tiny_engines: Path) -> Path:  # noqa: F811
 
 class Fleet:
     def __init__(self, broker: LocalBroker, engines: Path, work: Path, deadline_ms: float | None = None,
-                 heal_after_s: float | None = None) -> None:
+                 heal_after_s: float | None = None, python: str | None = None) -> None:
         self.broker, self.engines, self.work = broker, engines, work
         self.manifest = read_manifest(engines)
         self.log_path = work / "predictions.sqlite"
@@ -37,7 +37,7 @@ class Fleet:
                                  self.log_path, deadline_ms, heal_after_s=heal_after_s)
         self.fleet_file = work / "fleet.yaml"
         self.fleet_file.write_text(yaml.safe_dump(self.config.model_dump(mode="json")))
-        self.procs = ProcessGroup(work / "logs")
+        self.procs = ProcessGroup(work / "logs", *([python] if python else []))
         self.agents = [f"agent{i}" for i in range(self.manifest.num_parts)]
         self.view = FleetView(broker.config, self.config.name)
 

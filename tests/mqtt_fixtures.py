@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.local_broker import LocalBroker
+from vitfleet.agent.local_broker import LocalBroker
 
 
 @pytest.fixture

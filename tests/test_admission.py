@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.admission import CreditGate
+from vitfleet.agent.admission import CreditGate
 
 
 def test_a_paced_camera_skips_frames_while_every_credit_is_taken():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import BEGIN, END, ReportMarkersError, replace_section, write_section
+from vitfleet.bench.report import BEGIN, END, ReportMarkersError, replace_section, write_section
 
 INTRO, OUTRO = "# Benchmarks\n\nThe lead's words before.\n\n", "\n\nThe lead's words after.\n"
 
@@ -50,7 +50,7 @@ def test_full_run_without_teacher_is_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_bench_end_to_end(tmp_path: Path) -> None:
-    from agent.offline_accuracy import offline_accuracy
+    from vitfleet.agent.offline_accuracy import offline_accuracy
 
     report = tmp_path / "benchmarks.md"
     report.write_text(f"{INTRO}{BEGIN}\nstale\n{END}{OUTRO}")

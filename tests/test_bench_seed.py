@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.seed_settings import UNTRAINED_LABEL, tiny_seed_settings
+from vitfleet.bench.seed_settings import UNTRAINED_LABEL, tiny_seed_settings
 
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    from bench.seed_scale import publish, run
+    from vitfleet.bench.seed_scale import publish, run
 
     runs = tmp_path_factory.mktemp("seed")
     s = tiny_seed_settings(runs)

@@ -17,9 +17,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent.topics import OFFLINE, ONLINE
-from firmware_scripts.broker_config import render_acl, render_mosquitto_conf, write_broker_files
-from firmware_scripts.certs import make_certs, operator_user, secrets_for
+from vitfleet.agent.topics import OFFLINE, ONLINE
+from vitfleet.firmware_scripts.broker_config import render_acl, render_mosquitto_conf, write_broker_files
+from vitfleet.firmware_scripts.certs import make_certs, operator_user, secrets_for
 from vitfleet.fleet_config import parse_fleet
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from agent.protocol import FrameMessage, decode_frame, encode_frame
-from camera.sources import open_source
-from decompose.datasets import load_dataset, load_fashion_mnist
-from decompose.preprocessing import Preprocessing
+from vitfleet.agent.protocol import FrameMessage, decode_frame, encode_frame
+from vitfleet.camera.sources import open_source
+from vitfleet.datasets import load_dataset, load_fashion_mnist
+from vitfleet.preprocessing import Preprocessing
 
 FMNIST = Preprocessing(size=28, channels=1, mean=[0.2860], std=[0.3530])
 

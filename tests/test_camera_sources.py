@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-from camera.jetson_source import gstreamer_pipeline
-from camera.sources import (CameraError, FramePacer, LoopingSource, ReconnectingSource, SourceLost, open_source,
+from vitfleet.camera.jetson_source import gstreamer_pipeline
+from vitfleet.camera.sources import (CameraError, FramePacer, LoopingSource, ReconnectingSource, SourceLost, open_source,
                             open_spec)
-from camera.uri import CameraUriError, parse_uri
-from decompose.datasets import load_fashion_mnist
+from vitfleet.camera.uri import CameraUriError, parse_uri
+from vitfleet.datasets import load_fashion_mnist
 
 
 @pytest.mark.parametrize("uri,scheme,target", [

@@ -114,10 +114,10 @@ def test_a_wrong_choice_is_a_usage_error_and_values_stay_plain_strings(tmp_path,
     assert result.exit_code == 2 and "Invalid value for '--method'" in result.output
     assert "'devitt' is not one of 'devit', 'edvit'" in result.output
     # Case-insensitive, and the command receives the plain string it always did.
-    import engines.latency
+    import vitfleet.engines.latency as latency
 
     seen = {}
-    monkeypatch.setattr(engines.latency, "measure_latency",
+    monkeypatch.setattr(latency, "measure_latency",
                         lambda engines_dir, threads, runs, warmup, backend: seen.setdefault("backend", backend) and [])
     result = runner.invoke(app, ["engines", "latency", str(tmp_path), "--backend", "TensorRT", "--json"])
     assert result.exit_code == 0, result.output
@@ -132,7 +132,7 @@ def test_tables_printed_to_a_pipe_are_not_cut_to_80_columns(tmp_path):
         {"name": "orin-in-the-living-room", "host": host, "kind": "jetson-orin", "memory_mb": 8192,
          "roles": ["agent", "broker", "aggregator", "camera"]}]}))
     # The real CLI in a child whose stdout is a pipe; only the bundle's part sizes are stubbed (no bundle needed).
-    probe = ("import sys\nimport firmware_scripts.fleet_plan as fp\n"
+    probe = ("import sys\nimport vitfleet.firmware_scripts.fleet_plan as fp\n"
              "fp.part_costs = lambda d: [fp.PartCost(0, 200_000, 9_000_000), fp.PartCost(1, 300_000, 20_000_000)]\n"
              f"sys.argv = ['vitfleet', 'deploy', 'plan', '--fleet', {str(fleet)!r}]\n"
              "from vitfleet.cli import main\nmain()\n")

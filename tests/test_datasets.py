@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from decompose.datasets import (
+from vitfleet.datasets import (
     FASHION_MNIST_CLASSES,
     DatasetError,
     load_cifar,

@@ -10,23 +10,23 @@ import numpy as np
 import pytest
 import torch
 
-from decompose.bundle import BundleError, load_fusion, load_part, read_bundle
-from decompose.dekd import QKVTap, dekd_loss, relation, relation_loss
-from decompose.fusion_training import FusionRecipe
-from decompose.partition import (
+from vitfleet.decompose.bundle import BundleError, load_fusion, load_part, read_bundle
+from vitfleet.decompose.dekd import QKVTap, dekd_loss, relation, relation_loss
+from vitfleet.decompose.fusion_training import FusionRecipe
+from vitfleet.decompose.partition import (
     PartitionError,
     confusion_partition,
     local_label_maps,
     random_partition,
     validate_partition,
 )
-from decompose.pipeline import DecomposeOptions, decompose_teacher
-from decompose.prune import prune_classwise
-from decompose.students import PartRecipe, subset_data, train_part
-from decompose.teacher import load_teacher
-from decompose.teacher_targets import compute_targets
-from decompose.training import to_tensors
-from decompose.vit_arch import ViTArch, build_vit, count_params
+from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
+from vitfleet.decompose.prune import prune_classwise
+from vitfleet.decompose.students import PartRecipe, subset_data, train_part
+from vitfleet.decompose.teacher import load_teacher
+from vitfleet.decompose.teacher_targets import compute_targets
+from vitfleet.decompose.training import to_tensors
+from vitfleet.decompose.vit_arch import ViTArch, build_vit, count_params
 
 FAST = dict(train_limit=1500, test_limit=300, part_recipe=PartRecipe(epochs=2, batch_size=64),
             fusion_recipe=FusionRecipe(epochs=3, batch_size=128))
@@ -100,7 +100,7 @@ def test_dekd_losses_are_finite_and_fall(tiny_teacher, fmnist_slices) -> None:
     targets = compute_targets(teacher, x)
     classes = [0, 3, 6]
     student = prune_classwise(teacher, x, y, 0.6, "width")
-    from decompose.prune import replace_head
+    from vitfleet.decompose.prune import replace_head
 
     student = replace_head(student, teacher.head, classes, other_class=False)
     data = subset_data(x, y, classes, targets)
@@ -194,7 +194,7 @@ def test_devit_joint_finetune_keeps_bundle_consistent(tiny_teacher, tmp_path: Pa
 
 def test_partition_cache_is_keyed_by_the_teacher(tmp_path) -> None:
     """A cached partition from another teacher is recomputed, not reused (confusion partitions depend on it)."""
-    from decompose.pipeline import DecomposeOptions, _stage_partition
+    from vitfleet.decompose.pipeline import DecomposeOptions, _stage_partition
 
     opts = DecomposeOptions(method="edvit", parts=2)
     y = torch.arange(10)
@@ -207,7 +207,7 @@ def test_partition_cache_is_keyed_by_the_teacher(tmp_path) -> None:
 
 def test_relation_kl_batchmean_is_the_row_mean_times_the_token_count() -> None:
     """DeViT's reference sums the relation KL over the N token rows (KLDivLoss batchmean): N times the row mean."""
-    from decompose.dekd import relation_kl
+    from vitfleet.decompose.dekd import relation_kl
 
     torch.manual_seed(0)
     t = torch.log_softmax(torch.randn(3, 17, 17), -1)
@@ -224,7 +224,7 @@ def test_a_part_that_fits_no_board_is_pruned_harder_and_retrained(tiny_teacher, 
 
     The tiny teacher's parts weigh kilobytes, so each parameter is made to cost 200x its usual runtime memory:
     one 1 GB board takes the first part, the 180 MB board cannot hold the second at the asked budget."""
-    import decompose.placement as placement
+    import vitfleet.placement as placement
     from vitfleet.fleet_config import BoardConfig, FleetConfig
 
     monkeypatch.setattr(placement, "BYTES_PER_PARAM_AT_RUNTIME", 12 * 200)

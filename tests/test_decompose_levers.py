@@ -12,17 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from bench.accuracy_ablation import Variant, render, run_variant
-from decompose.bundle import read_bundle
-from decompose.fusion_training import FusionRecipe
-from decompose.partition import confusion_partition, soft_confusion
-from decompose.pipeline import DecomposeOptions, decompose_teacher
-from decompose.prune import PruneBudgetError, prune_to_budget
-from decompose.students import PartRecipe, restricted_logits, soft_kd_loss, subset_data
-from decompose.teacher import load_teacher
-from decompose.teacher_targets import compute_targets
-from decompose.training import to_tensors
-from decompose.vit_arch import count_params
+from vitfleet.bench.accuracy_ablation import Variant, render, run_variant
+from vitfleet.decompose.bundle import read_bundle
+from vitfleet.decompose.fusion_training import FusionRecipe
+from vitfleet.decompose.partition import confusion_partition, soft_confusion
+from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
+from vitfleet.decompose.prune import PruneBudgetError, prune_to_budget
+from vitfleet.decompose.students import PartRecipe, restricted_logits, soft_kd_loss, subset_data
+from vitfleet.decompose.teacher import load_teacher
+from vitfleet.decompose.teacher_targets import compute_targets
+from vitfleet.decompose.training import to_tensors
+from vitfleet.decompose.vit_arch import count_params
 
 FAST = dict(train_limit=1500, test_limit=300, fusion_recipe=FusionRecipe(epochs=2, batch_size=128))
 

@@ -22,7 +22,7 @@ import yaml
 from bundle_fixture import tiny_bundle  # noqa: F401
 from deploy_sshd import free_port, loopback_sshd  # noqa: F401
 
-from firmware_scripts.certs import make_certs, operator_user, secrets_for
+from vitfleet.firmware_scripts.certs import make_certs, operator_user, secrets_for
 from vitfleet.fleet_config import load_fleet
 
 # 600 s like the suite default: the shared tiny_bundle fixture alone took > 300 s at load average 18 here.

@@ -17,14 +17,14 @@ import torch
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from decompose.bundle import load_part, read_bundle, write_card
-from decompose.checkpoints import save_weights
-from engines.build import build_engines
-from engines.check import check_engines
-from engines.cli import app
-from engines.hashing import sha256_file
-from engines.manifest import read_manifest
-from engines.runtime import load_part_engine
+from vitfleet.decompose.bundle import load_part, read_bundle, write_card
+from vitfleet.decompose.checkpoints import save_weights
+from vitfleet.engines.build import build_engines
+from vitfleet.engines.check import check_engines
+from vitfleet.engines.cli import app
+from vitfleet.engines.hashing import sha256_file
+from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime import load_part_engine
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 runner = CliRunner()
@@ -149,7 +149,7 @@ def test_jetson_build_saves_reference_for_a_torchless_check(tiny_bundle: Path, t
     assert sorted(e.precision for e in manifest.entries if e.part == 0) == ["fp16", "fp32", "int8"]
     with_bundle = check_engines(folder, tiny_bundle, n_images=300)
     script = ("import sys, json; sys.modules['torch'] = None\n"
-              "from engines.check import check_engines\n"
+              "from vitfleet.engines.check import check_engines\n"
               f"print(json.dumps(check_engines({str(folder)!r}, None, 300)))\n")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 import fake_tensorrt
-from engines.check import check_engines
-from engines.errors import EngineError
-from engines.manifest import read_manifest
-from engines.runtime import OnnxRuntimeModel, load_part_engine
-from engines.tensorrt_build import build_tensorrt_engines
+from vitfleet.engines.check import check_engines
+from vitfleet.engines.errors import EngineError
+from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime import OnnxRuntimeModel, load_part_engine
+from vitfleet.engines.tensorrt_build import build_tensorrt_engines
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 

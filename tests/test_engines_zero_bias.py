@@ -14,9 +14,9 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from decompose.vit_arch import ViTArch, build_vit
-from engines.export import export_part
-from engines.precision import to_int8
+from vitfleet.decompose.vit_arch import ViTArch, build_vit
+from vitfleet.engines.export import export_part
+from vitfleet.engines.precision import to_int8
 
 
 def test_zero_bias_vit_exports_unshared_biases_and_quantises_to_a_loadable_int8_model(tmp_path: Path):

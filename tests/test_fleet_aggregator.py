@@ -10,17 +10,17 @@ import time
 import numpy as np
 import pytest
 
-from agent.aggregator import Aggregator
-from agent.board_agent import BoardAgent
-from agent.deadline import DeadlinePolicy
-from agent.mqtt_client import MqttLink
-from agent.prediction_log import PredictionLog, read_predictions
-from agent.prediction_message import Prediction
-from agent.protocol import FeatureMessage, decode_features, encode_features
-from agent.topics import Topics
-from camera.sources import open_source
-from engines.manifest import read_manifest
-from engines.runtime import load_fusion_engine, load_part_engine
+from vitfleet.agent.aggregator import Aggregator
+from vitfleet.agent.board_agent import BoardAgent
+from vitfleet.agent.deadline import DeadlinePolicy
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_log import PredictionLog, read_predictions
+from vitfleet.agent.prediction_message import Prediction
+from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
+from vitfleet.agent.topics import Topics
+from vitfleet.camera.sources import open_source
+from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from agent.dashboard import has_display_window, render
+from vitfleet.agent.dashboard import has_display_window, render
 
 SNAPSHOT = {
     "available": {"agent0": "online", "agent1": "offline", "aggregator": "online", "camera": "online"},

@@ -24,7 +24,7 @@ def _demo(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess[
 
 
 def _rows(log: Path) -> list:
-    from agent.prediction_log import read_predictions
+    from vitfleet.agent.prediction_log import read_predictions
 
     try:
         return read_predictions(log)
@@ -63,7 +63,7 @@ def test_demo_accuracy_matches_engines_check(tiny_engines: Path, tiny_bundle: Pa
 
     1,000 frames, so 0.1 pt is one image: features cross the wire as float16, which may flip a borderline one.
     """
-    from engines.check import check_engines
+    from vitfleet.engines.check import check_engines
 
     n = 1000
     run = _demo(["--accuracy", "--frames", str(n), "--headless", "--json", "--engines", str(tiny_engines),

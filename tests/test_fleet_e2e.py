@@ -17,11 +17,11 @@ import time
 import numpy as np
 import pytest
 
-from agent.mqtt_client import MqttLink
-from agent.offline_accuracy import offline_predictions
-from agent.prediction_log import read_power, read_predictions
-from agent.topics import Topics
-from decompose.datasets import load_fashion_mnist
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.offline_accuracy import offline_predictions
+from vitfleet.agent.prediction_log import read_power, read_predictions
+from vitfleet.agent.topics import Topics
+from vitfleet.datasets import load_fashion_mnist
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
 

@@ -11,12 +11,12 @@ import time
 import numpy as np
 import pytest
 
-from agent.camera_node import CameraNode
-from agent.hop_probe import measure_hop
-from agent.local_broker import BrokerStartError, LocalBroker, broker_conf
-from agent.mqtt_client import BrokerUnreachable, MqttLink, Will
-from agent.topics import OFFLINE, ONLINE, Topics
-from camera.sources import open_source
+from vitfleet.agent.camera_node import CameraNode
+from vitfleet.agent.hop_probe import measure_hop
+from vitfleet.agent.local_broker import BrokerStartError, LocalBroker, broker_conf
+from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink, Will
+from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.camera.sources import open_source
 from vitfleet.fleet_config import BrokerConfig
 from mqtt_fixtures import wait_until
 

@@ -12,11 +12,14 @@ class Block:
         if name.split(".")[0] in ("torch", "timm", "torchvision", "torch_pruning"):
             raise ImportError("torch is not installed on this board")
 sys.meta_path.insert(0, Block())
-for m in ["agent.cli", "agent.board_agent", "agent.aggregator", "agent.camera_node", "agent.demo", "agent.dashboard",
-          "agent.engine_loading", "camera.sources", "camera.still_sources", "camera.opencv_source",
-          "camera.jetson_source", "camera.picam_source", "vitfleet.cli"]:
+import pkgutil
+import vitfleet.agent, vitfleet.camera, vitfleet.power
+mods = [m.name for pkg in (vitfleet.agent, vitfleet.camera, vitfleet.power)
+        for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")]
+assert len(mods) > 30, mods
+for m in mods + ["vitfleet.cli"]:
     importlib.import_module(m)
-from camera.sources import open_source
+from vitfleet.camera.sources import open_source
 print(open_source("dataset://fashion-mnist/test?limit=1").read().label)
 """
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from agent.coordinator import Coordinator
-from agent.fleet_plan_message import FleetPlanMessage, PlanAck
-from agent.part_placement import BoardSlot, PartLoad, makespan, place
-from agent.topics import Topics
-from decompose.preprocessing import Preprocessing
-from engines.manifest import EngineEntry, Manifest, TensorSpec
+from vitfleet.agent.coordinator import Coordinator
+from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.agent.part_placement import BoardSlot, PartLoad, makespan, place
+from vitfleet.agent.topics import Topics
+from vitfleet.preprocessing import Preprocessing
+from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, FleetConfig, parse_fleet
 
 MB = 2**20

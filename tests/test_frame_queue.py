@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.frame_queue import FrameQueue
+from vitfleet.agent.frame_queue import FrameQueue
 
 
 def test_two_frames_arriving_back_to_back_are_both_kept_in_order():

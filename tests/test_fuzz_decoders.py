@@ -26,15 +26,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.aggregator import Aggregator
-from agent.camera_node import CameraNode
-from agent.fleet_view import FleetView
-from agent.mqtt_client import MqttLink
-from agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
+from vitfleet.agent.aggregator import Aggregator
+from vitfleet.agent.camera_node import CameraNode
+from vitfleet.agent.fleet_view import FleetView
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
                             decode_features, decode_frame, encode_features, encode_frame, peek_kind)
-from agent.topics import OFFLINE, ONLINE, Topics
-from camera.sources import FrameSource
-from power.snapshot import PowerMessageError, PowerSnapshot
+from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.camera.sources import FrameSource
+from vitfleet.power.snapshot import PowerMessageError, PowerSnapshot
 from vitfleet.fleet_config import BrokerConfig, FleetConfigError, load_fleet, parse_fleet
 
 pytestmark = pytest.mark.timeout(240)

@@ -12,12 +12,12 @@ import time
 import jinja2
 import pytest
 
-from agent.homeassistant import HomeAssistantDiscovery, discovery_configs
-from agent.local_broker import LocalBroker
-from agent.mqtt_client import MqttLink
-from agent.prediction_message import PartTiming, Prediction
+from vitfleet.agent.homeassistant import HomeAssistantDiscovery, discovery_configs
+from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_message import PartTiming, Prediction
 from mqtt_fixtures import wait_until
-from power.snapshot import PowerSnapshot
+from vitfleet.power.snapshot import PowerSnapshot
 from vitfleet.fleet_config import BoardConfig, FleetConfig, parse_fleet
 
 pytestmark = pytest.mark.timeout(60)

@@ -21,16 +21,16 @@ from typing import Any
 import psutil
 import pytest
 
-from power.board_kind import detect_board_kind
-from power.detect import MeterEnvironment, detect_meter, probe_meters
-from power.estimate import PROFILES, PsutilEstimateMeter, busy_cores
-from power.ina2xx_hwmon import Ina2xxHwmonMeter
-from power.ina3221_hwmon import Ina3221HwmonMeter
-from power.jetson_jtop import JtopMeter
-from power.meter import MeterReadError, MeterUnavailable
-from power.rapl import RaplMeter, counter_delta
-from power.rpi5_pmic import Rpi5PmicMeter, run_vcgencmd
-from power.tegrastats import TegrastatsMeter
+from vitfleet.power.board_kind import detect_board_kind
+from vitfleet.power.detect import MeterEnvironment, detect_meter, probe_meters
+from vitfleet.power.estimate import PROFILES, PsutilEstimateMeter, busy_cores
+from vitfleet.power.ina2xx_hwmon import Ina2xxHwmonMeter
+from vitfleet.power.ina3221_hwmon import Ina3221HwmonMeter
+from vitfleet.power.jetson_jtop import JtopMeter
+from vitfleet.power.meter import MeterReadError, MeterUnavailable
+from vitfleet.power.rapl import RaplMeter, counter_delta
+from vitfleet.power.rpi5_pmic import Rpi5PmicMeter, run_vcgencmd
+from vitfleet.power.tegrastats import TegrastatsMeter
 from vitfleet.errors import UserError
 
 DATA = Path(__file__).parent / "data" / "power"
@@ -205,7 +205,7 @@ def _as_nobody(code: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     for python in (sys.executable, "/usr/bin/python3"):
         try:
-            done = subprocess.run([python, "-c", "import power.rapl"], capture_output=True, text=True, timeout=60,
+            done = subprocess.run([python, "-c", "import vitfleet.power.rapl"], capture_output=True, text=True, timeout=60,
                                   user=65534, group=65534, cwd="/", env=env)
         except (PermissionError, FileNotFoundError):
             continue
@@ -224,7 +224,7 @@ def test_rapl_root_only_counter_gives_the_udev_rule() -> None:
         for d in [root, *root.rglob("*")]:
             d.chmod(0o755 if d.is_dir() else 0o444)
         (root / "sys/class/powercap/intel-rapl:0/energy_uj").chmod(0o400)
-        probe = ("from pathlib import Path; from power.rapl import RaplMeter\n"
+        probe = ("from pathlib import Path; from vitfleet.power.rapl import RaplMeter\n"
                  f"try:\n    RaplMeter(Path({str(root)!r}))\nexcept Exception as e:\n    print(type(e).__name__, e)")
         done = _as_nobody(probe)
     assert done.returncode == 0, done.stderr

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from power.meter import MeterReadError
-from power.rpi5_pmic import parse_pmic_read_adc, pmic_watts
-from power.tegrastats import TegrastatsParseError, parse_tegrastats_rails, tegrastats_total
+from vitfleet.power.meter import MeterReadError
+from vitfleet.power.rpi5_pmic import parse_pmic_read_adc, pmic_watts
+from vitfleet.power.tegrastats import TegrastatsParseError, parse_tegrastats_rails, tegrastats_total
 
 DATA = Path(__file__).parent / "data" / "power"
 

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from power.integrate import interpolate, trapezoid_energy
-from power.meter import Meter, MeterReadError
-from power.sampler import PowerSampler, PowerSnapshot, PowerWindowError
+from vitfleet.power.integrate import interpolate, trapezoid_energy
+from vitfleet.power.meter import Meter, MeterReadError
+from vitfleet.power.sampler import PowerSampler, PowerSnapshot, PowerWindowError
 from vitfleet.errors import UserError
 
 

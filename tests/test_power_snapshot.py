@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from power.sampler import PowerMessageError, PowerSnapshot
+from vitfleet.power.sampler import PowerMessageError, PowerSnapshot
 
 GOOD = PowerSnapshot(ts=1_732_380_000.125, watts=4.81, joules=1234.5, frames=9876, source="ina3221-hwmon:VDD_IN",
                      estimated=False)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_LABEL, VERSION, DType, FeatureMessage, FrameMessage, Kind,
+from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_LABEL, VERSION, DType, FeatureMessage, FrameMessage, Kind,
                             ProtocolError, decode_features, decode_frame, encode_features, encode_frame)
 
 

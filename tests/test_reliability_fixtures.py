@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import bundle_fixture
-from agent.mqtt_client import MqttLink
-from agent.topics import Topics
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.topics import Topics
 from fleet_harness import Fleet
 
 PARTITION_K4 = [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
@@ -35,7 +35,7 @@ def build_k4_bundle(out: Path) -> Path:
 
 
 def build_k4_engines(out: Path) -> Path:
-    from engines.build import build_engines
+    from vitfleet.engines.build import build_engines
 
     bundle = out.parent / (out.name + "_bundle")
     if not (bundle / "bundle.json").exists():

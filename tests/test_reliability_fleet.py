@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pytest
 
-from agent.prediction_log import PredictionLog, read_predictions
+from vitfleet.agent.prediction_log import PredictionLog, read_predictions
 from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from test_reliability_fixtures import (AvailabilityLog, k4_engines, running_fleet, spawn_agent,  # noqa: F401
                                        wait_until)

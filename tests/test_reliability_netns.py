@@ -27,9 +27,9 @@ import psutil
 import pytest
 import yaml
 
-from agent.local_broker import LocalBroker
-from agent.prediction_log import read_predictions
-from agent.processes import Child
+from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.agent.prediction_log import read_predictions
+from vitfleet.agent.processes import Child
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from test_reliability_fixtures import wait_until
 

@@ -9,7 +9,7 @@ cannot read another fleet. Here:
 - `vitfleet deploy plan --json` on a fleet with credentials prints no secret;
 - no pickle is ever loaded: every Python file of the kit is parsed and every call that could unpickle
   (pickle/dill/joblib/cloudpickle load, torch.load without weights_only=True, numpy load with allow_pickle=True,
-  pandas.read_pickle) is refused, except the restricted CIFAR unpickler in decompose/datasets.py.
+  pandas.read_pickle) is refused, except the restricted CIFAR unpickler in vitfleet/datasets.py.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agent.topics import ONLINE
+from vitfleet.agent.topics import ONLINE
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
-from firmware_scripts.certs import secrets_for
+from vitfleet.firmware_scripts.certs import secrets_for
 from test_broker_security import login, start_shared_broker, wait_for
 
 pytestmark = pytest.mark.timeout(300, func_only=True)
@@ -38,7 +38,7 @@ PACKAGES = ["agent", "camera", "decompose", "engines", "power", "vitfleet", "fir
 
 # ---- no pickle ----------------------------------------------------------------------------------------------------
 UNPICKLING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve"}
-ALLOWED_UNPICKLERS = {"decompose/datasets.py"}   # CIFAR batches: a restricted Unpickler (find_class allow-list)
+ALLOWED_UNPICKLERS = {"vitfleet/datasets.py"}   # CIFAR batches: a restricted Unpickler (find_class allow-list)
 
 
 def _dotted(node: ast.AST) -> str:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from decompose.checkpoints import CheckpointError, save_weights
-from decompose.evaluation import evaluate_teacher
-from decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, load_teacher, read_card, train_teacher
-from decompose.vit_arch import build_vit
+from vitfleet.decompose.checkpoints import CheckpointError, save_weights
+from vitfleet.decompose.evaluation import evaluate_teacher
+from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, load_teacher, read_card, train_teacher
+from vitfleet.decompose.vit_arch import build_vit
 
 
 def test_tiny_teacher_loss_falls_and_card_is_complete(tiny_teacher) -> None:
@@ -113,7 +113,7 @@ def test_import_timm_checkpoint(tmp_path: Path, fmnist_slices) -> None:
 
 
 def test_forward_precision_modes() -> None:
-    from decompose.training import autocast_dtype, cpu_has_bf16, forward_precision
+    from vitfleet.decompose.training import autocast_dtype, cpu_has_bf16, forward_precision
 
     cpu = torch.device("cpu")
     assert autocast_dtype(cpu, "fp32") is None and autocast_dtype(cpu, "bf16") is torch.bfloat16
@@ -128,8 +128,8 @@ def test_forward_precision_modes() -> None:
 
 
 def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -> None:
-    from decompose.preprocessing import Preprocessing
-    from decompose.training import augment, to_tensors
+    from vitfleet.preprocessing import Preprocessing
+    from vitfleet.decompose.training import augment, to_tensors
 
     train, _ = fmnist_slices
     x, _ = to_tensors(train.head(64), Preprocessing(size=28, channels=1, mean=[0.286], std=[0.353]))
@@ -144,7 +144,7 @@ def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -
 
 
 def test_presets_fit_the_data_size_and_channels() -> None:
-    from decompose.vit_arch import ArchError
+    from vitfleet.decompose.vit_arch import ArchError
 
     assert arch_for_preset("fmnist", 10).model_dump(include={"img_size", "patch_size", "in_chans"}) == \
         {"img_size": 28, "patch_size": 4, "in_chans": 1}  # the Fashion-MNIST teacher is unchanged

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from decompose.datasets import (dataset_reference, default_model_size, load_dataset, load_test_split_for,
+from vitfleet.datasets import (dataset_reference, default_model_size, load_dataset, load_test_split_for,
                                 native_shape)
-from decompose.preprocessing import Preprocessing
+from vitfleet.preprocessing import Preprocessing
 from vitfleet.cli import app
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ from safetensors.torch import save_file
 from timm.data import resolve_model_data_config
 from typer.testing import CliRunner
 
-from decompose.datasets import load_test_split_for
-from decompose.teacher import load_teacher
+from vitfleet.datasets import load_test_split_for
+from vitfleet.decompose.teacher import load_teacher
 from test_user_data import make_image_folder, one_line_error
 from vitfleet.cli import app
 

@@ -62,8 +62,8 @@ def _fine_tune(folder: Path, out: Path) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from decompose.datasets import load_dataset
-    from decompose.preprocessing import Preprocessing
+    from vitfleet.datasets import load_dataset
+    from vitfleet.preprocessing import Preprocessing
 
     torch.manual_seed(0)
     model = timm.create_model(TIMM_NAME, pretrained=False, num_classes=len(CLASSES), **TIMM_KWARGS)

@@ -32,9 +32,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.local_broker import LocalBroker
-from agent.web.server import WebView, open_view
-from agent.web.state import ViewState
+from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.agent.web.server import WebView, open_view
+from vitfleet.agent.web.state import ViewState
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
 from vitfleet.fleet_config import BrokerConfig
@@ -205,8 +205,8 @@ def test_api_state_is_the_typed_json(live: dict[str, Any]) -> None:
 
 
 def test_the_aggregator_publishes_home_assistant_discovery(live: dict[str, Any]) -> None:
-    from agent.homeassistant import discovery_configs
-    from agent.mqtt_client import MqttLink
+    from vitfleet.agent.homeassistant import discovery_configs
+    from vitfleet.agent.mqtt_client import MqttLink
 
     fleet = live["fleet"]
     seen: dict[str, bytes] = {}

@@ -6,28 +6,43 @@ nothing heavy so `vitfleet --help` is instant and works on a board without torch
 
 from __future__ import annotations
 
+import importlib.util
+
 import typer
 
-from agent import cli as agent_cli
-from bench import cli as bench_cli
-from decompose import cli as decompose_cli
-from engines import cli as engines_cli
-from firmware_scripts import cli as deploy_cli
-from power import cli as power_cli
+from vitfleet.agent import cli as agent_cli
+from vitfleet.engines import cli as engines_cli
+from vitfleet.power import cli as power_cli
 
 app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge boards.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-app.command("teacher")(decompose_cli.teacher)
-app.command("eval")(decompose_cli.evaluate_cmd)
-app.command("decompose")(decompose_cli.decompose)
+
+
+def _installed(subpackage: str) -> bool:
+    """A board receives the runtime layer only (firmware_scripts/board_tree.py): no training, bench or deploy."""
+    return importlib.util.find_spec(f"vitfleet.{subpackage}") is not None
+
+
+if _installed("decompose"):
+    from vitfleet.decompose import cli as decompose_cli
+
+    app.command("teacher")(decompose_cli.teacher)
+    app.command("eval")(decompose_cli.evaluate_cmd)
+    app.command("decompose")(decompose_cli.decompose)
 app.command("agent")(agent_cli.agent)
 app.command("aggregator")(agent_cli.aggregator)
 app.command("camera")(agent_cli.camera)
 app.command("demo")(agent_cli.demo)
 app.command("view")(agent_cli.view)
 app.command("power")(power_cli.power)
-app.command("bench")(bench_cli.bench)
-app.add_typer(deploy_cli.app, name="deploy")
+if _installed("bench"):
+    from vitfleet.bench import cli as bench_cli
+
+    app.command("bench")(bench_cli.bench)
+if _installed("firmware_scripts"):
+    from vitfleet.firmware_scripts import cli as deploy_cli
+
+    app.add_typer(deploy_cli.app, name="deploy")
 app.add_typer(engines_cli.app, name="engines")
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from agent.web.state import PredictionRow
+from vitfleet.agent.web.state import PredictionRow
 
 SIDE = 360          # the longest side on screen: Fashion-MNIST's 28 px would be a speck
 BAR = 64            # text band under the picture

@@ -19,8 +19,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.registry import Collector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from agent.prediction_message import Prediction
-from agent.web.state import WebState
+from vitfleet.agent.prediction_message import Prediction
+from vitfleet.agent.web.state import WebState
 
 # The text format every Prometheus version scrapes (1.0.0 needs a recent server).
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4

@@ -22,10 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.web.auth import Credentials, fleet_credentials
-from agent.web.frame_overlay import render
-from agent.web.metrics import CONTENT_TYPE as METRICS_TYPE, ViewMetrics
-from agent.web.state import WebState
+from vitfleet.agent.web.auth import Credentials, fleet_credentials
+from vitfleet.agent.web.frame_overlay import render
+from vitfleet.agent.web.metrics import CONTENT_TYPE as METRICS_TYPE, ViewMetrics
+from vitfleet.agent.web.state import WebState
 from vitfleet.errors import UserError
 from vitfleet.fleet_config import BrokerConfig
 
@@ -65,7 +65,7 @@ def is_loopback(host: str) -> bool:
 def _static_files() -> dict[str, tuple[bytes, str]]:
     """The page's assets, read once from the installed package (they ship in the wheel)."""
     files: dict[str, tuple[bytes, str]] = {}
-    for entry in resources.files("agent.web").joinpath("static").iterdir():
+    for entry in resources.files("vitfleet.agent.web").joinpath("static").iterdir():
         suffix = Path(entry.name).suffix
         if entry.is_file() and suffix in TYPES:
             files[entry.name] = (entry.read_bytes(), TYPES[suffix])

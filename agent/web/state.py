@@ -19,11 +19,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
-from agent.malformed import NOT_JSON, MalformedCounter
-from agent.mqtt_client import MqttLink
-from agent.prediction_message import Prediction
-from agent.protocol import ProtocolError, decode_frame
-from agent.topics import Topics
+from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_message import Prediction
+from vitfleet.agent.protocol import ProtocolError, decode_frame
+from vitfleet.agent.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.web")

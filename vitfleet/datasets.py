@@ -8,7 +8,7 @@ feed training, ONNX calibration and the camera replay.
 
 `load_dataset(name, split, data_dir, pre)` is the one entry point: with a model's
 `Preprocessing` every set comes out at (pre.size, pre.size, pre.channels), RGB order for
-3 channels, converted by `decompose.preprocessing.fit_image` - the same function the
+3 channels, converted by `vitfleet.preprocessing.fit_image` - the same function the
 camera path (`Preprocessing.prepare`) ends in.
 """
 
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from decompose.preprocessing import Preprocessing, fit_image, fit_images
+from vitfleet.preprocessing import Preprocessing, fit_image, fit_images
 from vitfleet.errors import UserError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")

@@ -34,7 +34,7 @@ class Preprocessing(BaseModel):
         if images.shape[1:] != (self.size, self.size, self.channels):
             raise ValueError(
                 f"expected images of shape (N, {self.size}, {self.size}, {self.channels}), got {images.shape}; "
-                "load data sets with decompose.datasets.load_dataset(..., pre=this) and camera frames "
+                "load data sets with vitfleet.datasets.load_dataset(..., pre=this) and camera frames "
                 "through Preprocessing.prepare()"
             )
         x = images.astype(np.float32) / 255.0
