@@ -142,7 +142,7 @@ class Aggregator:
                     _, oldest = self.pending.popitem(last=False)
                     oldest.evicted = True
                     self.counts["evicted"] += 1
-                    self._ready.append(oldest)
+                    self._to_fusion(oldest)
             if part in frame.parts:
                 self.counts["duplicate"] += 1
                 return
@@ -152,13 +152,20 @@ class Aggregator:
                 del self.pending[msg.frame_id]
                 arrivals = [a for _, a in frame.parts.values()]
                 self.deadline.observe_complete((max(arrivals) - min(arrivals)) / 1e6)
-                self._ready.append(frame)
+                self._to_fusion(frame)
             elif all(p in frame.parts for p in self._live_parts()):
                 # Every part still delivering is here: waiting out the deadline for a silent board would only
                 # slow the fleet down (admission returns a credit per answer), the answer is degraded either way.
                 del self.pending[msg.frame_id]
-                self._ready.append(frame)
+                self._to_fusion(frame)
             self._cond.notify()
+
+    def _to_fusion(self, frame: PendingFrame) -> None:
+        """Hand a frame to the fusion thread (lock held). Remembered as fused right away: a part arriving before
+        the fusion thread runs (a slow part, or a moved part's two hosts during a plan change) is late, and must
+        not open a second pending frame that would be answered twice."""
+        self._remember_fused(frame.frame_id)
+        self._ready.append(frame)
 
     def _live_parts(self) -> list[int]:
         """Parts not absent: a part missing from `absent_after` fused frames in a row is absent until it delivers

@@ -1,7 +1,10 @@
 """The broker board's mosquitto.conf and ACL, rendered from the fleet and its placement.
 
 ACL (mosquitto 2.0 `acl_file`): one `user` block per board listing exactly the topics its roles
-need. An agent may write only `features/<its part>` and its own `boards/<name>/...` topics;
+need. An agent may write only `features/<its part>` and its own `boards/<name>/...` topics — unless the
+fleet heals itself (aggregator.heal_after_s set, the default): then any board may be handed any part by the
+fleet plan, so agents may write every `features/<part>` and read `plan`, and only the aggregator writes
+`plan` (docs/protocol.md, "Fleet plan", names the trade-off);
 nobody but the operator reads other fleets' topics because every line is prefixed with this
 fleet's namespace. Explicit per-user lines rather than `pattern ... %u`: a pattern applies to
 every user of every fleet sharing the broker, an explicit line only to this fleet's board.
@@ -30,7 +33,10 @@ def board_acl(fleet: FleetConfig, board: BoardConfig, part: int | None) -> list[
     root = topic_root(fleet)
     lines = [f"user {board.name}"]
     lines += [f"topic write {root}/boards/{board.name}/{t}" for t in BOARD_TOPICS]
-    if part is not None:
+    heals = fleet.aggregator.heal_after_s is not None
+    if heals and "agent" in board.roles:   # the plan may give this board any part, or none to start with
+        lines += [f"topic read {root}/frames", f"topic write {root}/features/+", f"topic read {root}/plan"]
+    elif part is not None:
         lines += [f"topic read {root}/frames", f"topic write {root}/features/{part}"]
     if "camera" in board.roles:
         lines += [f"topic write {root}/frames", f"topic read {root}/predictions"]
@@ -39,6 +45,8 @@ def board_acl(fleet: FleetConfig, board: BoardConfig, part: int | None) -> list[
                   f"topic read {root}/boards/+/+",
                   # its web view (`aggregator --http`) shows the predictions and the live frame
                   f"topic read {root}/predictions", f"topic read {root}/frames"]
+        if heals:   # the coordinator publishes the retained plan and reads it back after a restart
+            lines += [f"topic readwrite {root}/plan"]
         if fleet.homeassistant:   # it publishes the fleet's retained discovery configs, and only those
             lines += [f"topic write {DISCOVERY_PREFIX}/+/{ha_node_id(fleet.name)}/+/config"]
     return lines

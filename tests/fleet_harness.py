@@ -28,7 +28,8 @@ def fleet_engines(tiny_engines: Path) -> Path:  # noqa: F811
 
 class Fleet:
     def __init__(self, broker: LocalBroker, engines: Path, work: Path, deadline_ms: float | None = None,
-                 heal_after_s: float | None = None, python: str | None = None) -> None:
+                 heal_after_s: float | None = None, agent_engines: dict[str, Path] | None = None,
+                 python: str | None = None) -> None:
         self.broker, self.engines, self.work = broker, engines, work
         self.manifest = read_manifest(engines)
         self.log_path = work / "predictions.sqlite"
@@ -40,16 +41,26 @@ class Fleet:
         self.procs = ProcessGroup(work / "logs", *([python] if python else []))
         self.agents = [f"agent{i}" for i in range(self.manifest.num_parts)]
         self.view = FleetView(broker.config, self.config.name)
+        self.agent_engines = agent_engines or {}   # per-agent engines folders (default: the fleet's)
 
     def start(self, timeout: float = 60.0) -> "Fleet":
         self.view.start()
-        common = ["--fleet", str(self.fleet_file), "--log-level", "info", "--stats-interval", "0.5"]
-        self.procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
-        for i, name in enumerate(self.agents):
-            self.procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i)])
+        self.procs.spawn("aggregator", ["aggregator", *self.common_args, "--board", "aggregator"])
+        for name in self.agents:
+            self.spawn_agent(name)
         missing = self.view.wait_online(self.agents + ["aggregator"], timeout, alive=self.procs.check_alive)
         assert not missing, f"{missing} not online; logs in {self.procs.log_dir}"
         return self
+
+    @property
+    def common_args(self) -> list[str]:
+        return ["--fleet", str(self.fleet_file), "--log-level", "info", "--stats-interval", "0.5"]
+
+    def spawn_agent(self, name: str) -> None:
+        """(Re)start one agent process, on its own engines folder when it has one."""
+        own = self.agent_engines.get(name)
+        self.procs.spawn(name, ["agent", *self.common_args, "--board", name, "--cpu", str(self.agents.index(name)),
+                                *(["--engines", str(own)] if own else [])])
 
     def camera(self, uri: str, **kwargs: Any) -> CameraNode:
         return CameraNode(self.broker.config, self.config.name, "camera", open_source(uri), **kwargs)

@@ -35,6 +35,9 @@ def fleet_dict(name: str, port: int, tls: dict | None) -> dict:
     return {
         "name": name,
         "broker": {"host": "127.0.0.1", "port": port, **({"tls": tls} if tls else {})},
+        # The strict per-part feature ACL is that of a fleet that does not heal itself (a healing fleet lets
+        # agents write every part's features: test_a_healing_fleets_acl_lets_agents_take_any_part_and_only_...).
+        "aggregator": {"heal_after_s": None},
         "boards": [
             {"name": f"{name}-a", "part": 0},
             {"name": f"{name}-b", "part": 1},
@@ -284,3 +287,14 @@ def test_the_aggregators_acl_covers_its_web_view_and_home_assistant_discovery():
     assert not any("homeassistant" in line for line in blocks["user pi-a"])
     quiet = parse_fleet({"name": "ha", "boards": [{"name": "hub", "roles": ["aggregator"]}]})
     assert "homeassistant" not in render_acl(quiet, {})
+
+
+def test_a_healing_fleets_acl_lets_agents_take_any_part_and_only_the_aggregator_write_the_plan():
+    fleet = parse_fleet({"name": "h", "boards": [{"name": "pi-a", "part": 0}, {"name": "pi-spare"},
+                                                 {"name": "hub", "roles": ["aggregator", "camera"]}]})
+    assert fleet.aggregator.heal_after_s is not None   # healing is the default
+    blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in render_acl(fleet, {"pi-a": 0}).split("\n\n")}
+    for agent in ("user pi-a", "user pi-spare"):
+        assert "topic write vitfleet/h/features/+" in blocks[agent] and "topic read vitfleet/h/plan" in blocks[agent]
+        assert not any("write vitfleet/h/plan" in line for line in blocks[agent])
+    assert "topic readwrite vitfleet/h/plan" in blocks["user hub"]
