@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.prediction_log import read_plans, read_predictions
-from engines.manifest import read_manifest
+from vitfleet.agent.prediction_log import read_plans, read_predictions
+from vitfleet.engines.manifest import read_manifest
 from fleet_harness import Fleet
 from test_reliability_fixtures import k4_engines, wait_until  # noqa: F401
 
