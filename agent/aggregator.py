@@ -62,7 +62,8 @@ class Aggregator:
         self.max_pending = max_pending
         self.stats_interval = stats_interval
         self.pending: OrderedDict[int, PendingFrame] = OrderedDict()
-        self.fused_ids: OrderedDict[int, None] = OrderedDict()   # recently fused, to recognise late parts
+        # recently fused frames -> their deadline (monotonic), to recognise late parts
+        self.fused_ids: OrderedDict[int, float] = OrderedDict()
         self._ready: deque[PendingFrame] = deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -132,6 +133,11 @@ class Aggregator:
         with self._cond:
             if msg.frame_id in self.fused_ids:
                 self.counts["late"] += 1
+                if now < self.fused_ids[msg.frame_id]:
+                    # Before the deadline: the frame was fused without waiting because this part was absent, but
+                    # the part delivers again (e.g. a survivor took it over and runs it after its own part).
+                    # Count it present, or every later frame would again be fused without it.
+                    self.missed[part] = 0
                 return
             frame = self.pending.get(msg.frame_id)
             if frame is None:
@@ -164,7 +170,7 @@ class Aggregator:
         """Hand a frame to the fusion thread (lock held). Remembered as fused right away: a part arriving before
         the fusion thread runs (a slow part, or a moved part's two hosts during a plan change) is late, and must
         not open a second pending frame that would be answered twice."""
-        self._remember_fused(frame.frame_id)
+        self._remember_fused(frame)
         self._ready.append(frame)
 
     def _live_parts(self) -> list[int]:
@@ -192,7 +198,7 @@ class Aggregator:
                 batch = list(self._ready)
                 self._ready.clear()
                 for frame in batch:
-                    self._remember_fused(frame.frame_id)
+                    self._remember_fused(frame)
                     if not frame.evicted:   # only a part that had its whole deadline and missed it counts
                         for p in range(self.k):
                             self.missed[p] = 0 if p in frame.parts else self.missed[p] + 1
@@ -202,8 +208,8 @@ class Aggregator:
                 except Exception:  # noqa: BLE001 - keep fusing the next frames
                     log.exception("fusion failed for frame %d", frame.frame_id)
 
-    def _remember_fused(self, frame_id: int) -> None:
-        self.fused_ids[frame_id] = None
+    def _remember_fused(self, frame: PendingFrame) -> None:
+        self.fused_ids[frame.frame_id] = frame.deadline_mono
         while len(self.fused_ids) > 8 * self.max_pending:
             self.fused_ids.popitem(last=False)
 

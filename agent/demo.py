@@ -111,10 +111,8 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     camera_uri = choose_camera(opts, manifest)
     run_dir = work / "run"
     run_dir.mkdir(exist_ok=True)
-    log_path = run_dir / "predictions.sqlite"
-    for stale in (log_path, run_dir / "predictions.sqlite-wal", run_dir / "predictions.sqlite-shm",
-                  run_dir / "camera-summary.json"):
-        stale.unlink(missing_ok=True)
+    log_path = fresh_prediction_log(run_dir)
+    (run_dir / "camera-summary.json").unlink(missing_ok=True)
     with ExitStack() as stack:
         if opts.broker:
             broker_cfg = parse_broker(opts.broker)
@@ -126,8 +124,7 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
         deadline = opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None)
         fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline,
                            opts.max_in_flight, opts.heal_after_s)
-        fleet_file = run_dir / "fleet.yaml"
-        fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
+        fleet_file = write_fleet_file(fleet, run_dir)
         web_url = _serve_web(opts, stack, broker_cfg, fleet)
         procs = ProcessGroup(run_dir / "logs")
         stack.callback(procs.stop_all)
@@ -137,11 +134,9 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
         view = FleetView(broker_cfg, fleet.name, with_frames=window).start()  # frames only feed the window
         stack.callback(view.stop)
         common = ["--fleet", str(fleet_file), "--log-level", opts.log_level]
-        procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
-        agents = [f"agent{i}" for i in range(manifest.num_parts)]
-        for i, name in enumerate(agents):
-            slow = ["--emulate-slowdown", str(opts.slow_agent)] if opts.slow_agent > 1 and i == len(agents) - 1 else []
-            procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i), "--threads", "1", *slow])
+        last = f"agent{manifest.num_parts - 1}"
+        agents = spawn_fleet(procs, common, manifest.num_parts,
+                             {last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else None)
         if not opts.quiet:
             err_console.print(f"starting {len(agents)} agents + aggregator on {broker_cfg.host}:{broker_cfg.port} …")
         missing = view.wait_online(agents + ["aggregator"], opts.online_timeout, alive=procs.check_alive)
@@ -170,6 +165,37 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     if opts.accuracy and not interrupted:
         result.update(compare_accuracy(engines_dir, manifest, result, opts.frames, offline_reference))
     return result
+
+
+def fresh_prediction_log(run_dir: Path) -> Path:
+    """run_dir/predictions.sqlite, with a previous run's log (and its WAL files) removed."""
+    log_path = run_dir / "predictions.sqlite"
+    for stale in (log_path, run_dir / "predictions.sqlite-wal", run_dir / "predictions.sqlite-shm"):
+        stale.unlink(missing_ok=True)
+    return log_path
+
+
+def write_fleet_file(fleet: FleetConfig, run_dir: Path) -> Path:
+    """The one-machine fleet as run_dir/fleet.yaml, the file every child process is started with."""
+    fleet_file = run_dir / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
+    return fleet_file
+
+
+def agent_command(common: list[str], name: str, index: int, extra: list[str] | None = None) -> list[str]:
+    """`vitfleet agent` for agent<index> of a one-machine fleet: its own core, one thread."""
+    return ["agent", *common, "--board", name, "--cpu", str(index), "--threads", "1", *(extra or [])]
+
+
+def spawn_fleet(procs: ProcessGroup, common: list[str], num_parts: int,
+                extra: dict[str, list[str]] | None = None) -> list[str]:
+    """Start the aggregator and one agent per part (agent<i> runs part i) as real processes; their names.
+    `common`: the flags every process gets (--fleet FILE, --log-level, ...); `extra`: more flags per agent."""
+    procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
+    agents = [f"agent{i}" for i in range(num_parts)]
+    for i, name in enumerate(agents):
+        procs.spawn(name, agent_command(common, name, i, (extra or {}).get(name)))
+    return agents
 
 
 def _serve_web(opts: DemoOptions, stack: ExitStack, broker: BrokerConfig, fleet: FleetConfig) -> str | None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from vitfleet.engines.errors import EngineError
 from vitfleet.engines.hashing import sha256_bytes
-from vitfleet.engines.manifest import EngineEntry, verified_path
+from vitfleet.engines.manifest import MANIFEST_NAME, EngineEntry, read_manifest, verified_path
 
 log = logging.getLogger("vitfleet.agent")
 
@@ -64,3 +65,15 @@ def _download(url: str, entry: EngineEntry) -> bytes:
         reason = getattr(exc, "reason", exc)
         raise EngineFetchError(f"{entry.label}: cannot fetch {url} ({reason}); is the aggregator running and "
                                "reachable from this board?") from None
+
+
+def copy_part_engines(engines_dir: Path, dest: Path, parts: list[int]) -> Path:
+    """A board's engines folder as deploy ships it: the whole manifest, but only `parts`' engine files (the
+    others are fetched when a plan hands them over). Used to run one-machine fleets like real boards."""
+    manifest = read_manifest(engines_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy(Path(engines_dir) / MANIFEST_NAME, dest / MANIFEST_NAME)
+    for entry in manifest.entries:
+        if entry.role == "part" and entry.part in parts:
+            shutil.copy(Path(engines_dir) / entry.file, dest / entry.file)
+    return dest

@@ -16,7 +16,6 @@ Without --engines, the demo's int8 engines under runs/demo are used (built on fi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import threading
@@ -29,10 +28,10 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil  # noqa: E402
-import yaml  # noqa: E402
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
-from vitfleet.agent.demo import demo_fleet, replay_uri  # noqa: E402
+from vitfleet.bench.script_report import emit_report  # noqa: E402
+from vitfleet.agent.demo import demo_fleet, fresh_prediction_log, replay_uri, spawn_fleet, write_fleet_file  # noqa: E402
 from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
 from vitfleet.agent.fleet_view import FleetView  # noqa: E402
 from vitfleet.agent.local_broker import LocalBroker  # noqa: E402
@@ -117,26 +116,20 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     camera_uri = replay_uri(manifest)   # the bundle's own test split
     seconds = args.minutes * 60.0
     warmup = args.warmup if args.warmup is not None else min(120.0, max(20.0, 0.1 * seconds))
-    log_path = run_dir / "predictions.sqlite"
-    for stale in (log_path, run_dir / "predictions.sqlite-wal", run_dir / "predictions.sqlite-shm"):
-        stale.unlink(missing_ok=True)
+    log_path = fresh_prediction_log(run_dir)
     with ExitStack() as stack:
         broker = LocalBroker(work_dir=run_dir / "broker")
         stack.callback(broker.close)
         broker.start()
         fleet = demo_fleet(manifest.num_parts, broker.config, engines, camera_uri, args.fps, log_path,
                            args.deadline_ms)
-        fleet_file = run_dir / "fleet.yaml"
-        fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
+        fleet_file = write_fleet_file(fleet, run_dir)
         procs = ProcessGroup(run_dir / "logs")
         stack.callback(procs.stop_all)
         view = FleetView(broker.config, fleet.name).start()
         stack.callback(view.stop)
         common = ["--fleet", str(fleet_file), "--log-level", "warning", "--stats-interval", "2"]
-        procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
-        agents = [f"agent{i}" for i in range(manifest.num_parts)]
-        for i, name in enumerate(agents):
-            procs.spawn(name, ["agent", *common, "--board", name, "--cpu", str(i), "--threads", "1"])
+        agents = spawn_fleet(procs, common, manifest.num_parts)
         missing = view.wait_online(agents + ["aggregator"], 120, alive=procs.check_alive)
         if missing:
             raise RuntimeError(f"{missing} did not come online; logs in {procs.log_dir}")
@@ -193,15 +186,7 @@ def print_report(report: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    report = run_soak(args)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2))
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print_report(report)
-    return 0 if report["ok"] else 1
+    return emit_report(run_soak(args), args.json, print_report, args.out)
 
 
 if __name__ == "__main__":

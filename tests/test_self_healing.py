@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vitfleet.agent.engine_fetch import copy_part_engines
 from vitfleet.agent.prediction_log import read_plans, read_predictions
 from vitfleet.engines.manifest import read_manifest
 from fleet_harness import Fleet
@@ -34,17 +35,7 @@ HOME = {f"agent{i}": [i] for i in range(4)}
 
 def own_engines(engines: Path, work: Path, agents: list[str]) -> dict[str, Path]:
     """Per agent, a folder with the manifest and only its own part's engines (what a board gets deployed)."""
-    manifest = read_manifest(engines)
-    folders = {}
-    for i, name in enumerate(agents):
-        folder = work / f"engines-{name}"
-        folder.mkdir(parents=True)
-        shutil.copy(engines / "manifest.json", folder)
-        for entry in manifest.entries:
-            if entry.role == "part" and entry.part == i:
-                shutil.copy(engines / entry.file, folder / entry.file)
-        folders[name] = folder
-    return folders
+    return {name: copy_part_engines(engines, work / f"engines-{name}", [i]) for i, name in enumerate(agents)}
 
 
 def part_file(engines: Path, part: int) -> str:
