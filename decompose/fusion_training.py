@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vitfleet.decompose.fusion import FusionHead
-from vitfleet.decompose.training import adamw, batches, warmup_cosine
+from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_cosine
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,7 @@ def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe:
             loss = fusion_loss(head, logits, token, y[idx], recipe,
                                None if teacher_cls is None else teacher_cls[idx],
                                None if teacher_logits is None else teacher_logits[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            if progress is not None:
-                progress.update(task, advance=1)
+            optimizer_step(opt, sched, loss, losses, progress, task)
     head.eval()
     return losses
 
@@ -142,13 +136,7 @@ def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: to
             loss = fusion_loss(head, logits, token, y[idx], recipe,
                                None if teacher_cls is None else teacher_cls[idx],
                                None if teacher_logits is None else teacher_logits[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            if progress is not None:
-                progress.update(task, advance=1)
+            optimizer_step(opt, sched, loss, losses, progress, task)
     for m in parts:
         m.eval()
     head.eval()

@@ -32,7 +32,9 @@ from vitfleet.decompose.partition import confusion_partition, random_partition, 
 from vitfleet.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
 from vitfleet.decompose.recipes import METHOD_DEFAULTS
 from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
-from vitfleet.decompose.students import PartRecipe, subset_data, train_part
+from vitfleet.decompose.methods import get_method
+from vitfleet.decompose.part_training import train_part
+from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import TeacherCard, load_teacher
 from vitfleet.decompose.teacher_targets import TeacherTargets, compute_targets
 from vitfleet.decompose.training import evaluate, pick_device, to_tensors
@@ -67,15 +69,15 @@ class DecomposeOptions:
     importance: ImportanceBatches = field(default_factory=ImportanceBatches)
 
     def has_other_class(self) -> bool:
-        return self.method == "edvit" if self.other_class is None else self.other_class
+        return get_method(self.method).other_class if self.other_class is None else self.other_class
 
     def budget(self) -> float:
         return self.part_budget if self.part_budget is not None else DEFAULT_BUDGET[self.method]
 
     def needs_targets(self) -> bool:
         """Teacher targets feed DeViT part training, the fusion head and the confusion partition."""
-        part_kd = self.method == "devit" or self.part_recipe.kd_temperature > 0
-        return ((part_kd and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
+        part_targets = get_method(self.method).part_targets(self.part_recipe) != "none"
+        return ((part_targets and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
                 or self.joint_epochs > 0 or self.partition == "confusion")
 
 
@@ -109,7 +111,7 @@ def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.T
     """Class-wise pruning of the teacher, importance measured on this subset's images only."""
     inside = torch.isin(data_y, torch.tensor(classes))
     xs, ys = data_x[inside], data_y[inside]
-    shape = "width" if opts.method == "devit" else "heads"
+    shape = get_method(opts.method).prune_shape
     model, start = teacher, count_params(teacher)
     # Iterative pruning: geometric steps to the budget, the Taylor scores re-measured on each smaller model
     # (channels that matter only once their neighbours are gone get a second look).
@@ -133,8 +135,9 @@ def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, class
     """Train one derived part on its subset; 0 epochs leaves it as pruned (no loss, no step)."""
     if opts.part_recipe.epochs == 0:
         return []
-    soft = opts.method == "edvit" and opts.part_recipe.kd_temperature > 0
-    data = subset_data(x, y, classes, targets if opts.method == "devit" or soft else None,
+    wanted = get_method(opts.method).part_targets(opts.part_recipe)
+    soft = wanted == "soft"
+    data = subset_data(x, y, classes, targets if wanted != "none" else None,
                        other_fraction=opts.part_recipe.other_fraction if opts.has_other_class() else 0.0, seed=opts.seed + i,
                        soft_targets=soft)
     steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
@@ -225,8 +228,8 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
 
     # 4. fusion (0 epochs: the head keeps its seeded initialisation -- derive only)
     feats_test = part_features(parts, xt)
-    kind = "devit" if opts.method == "devit" else "mlp"
-    hidden = card.arch.embed_dim if kind == "devit" else 256
+    method = get_method(opts.method)
+    kind, hidden = method.fusion_kind, method.fusion_hidden(card.arch.embed_dim)
     head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
     if opts.fusion_recipe.epochs > 0:
         assert targets is not None

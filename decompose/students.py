@@ -1,16 +1,15 @@
-"""Training one sub-model on its class subset: DEKD for DeViT students, CE (+ "other") for ED-ViT parts."""
+"""A part's training data and recipe: its class subset (+ "other" images), the teacher targets it learns from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from vitfleet.decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
+from vitfleet.decompose.dekd import DekdWeights
 from vitfleet.decompose.teacher_targets import TeacherTargets
-from vitfleet.decompose.training import ComputePrecision, adamw, augment, batches, forward_precision, warmup_cosine
+from vitfleet.decompose.training import ComputePrecision
 
 
 @dataclass(frozen=True)
@@ -84,53 +83,3 @@ def soft_kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature
     """Hinton's KD term: T² · KL(softmax(teacher / T) ‖ softmax(student / T)), averaged over the batch."""
     return F.kl_div(F.log_softmax(logits / temperature, dim=1), F.log_softmax(teacher_logits / temperature, dim=1),
                     reduction="batchmean", log_target=True) * temperature**2
-
-
-def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
-               max_steps: int | None = None, weights: DekdWeights | None = None) -> list[float]:
-    """Train in place; returns the per-step total loss (tests check it falls)."""
-    weights = weights or recipe.dekd
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(recipe.seed)
-    steps_per_epoch = -(-len(data.x) // recipe.batch_size)
-    total = steps_per_epoch * recipe.epochs if max_steps is None else min(max_steps, steps_per_epoch * recipe.epochs)
-    opt = adamw(model, recipe.lr, recipe.weight_decay)
-    sched = warmup_cosine(opt, total, max(1, total // 20))
-    depth = len(model.blocks)
-    tap = QKVTap(model, middle_layer(depth)) if method == "devit" else None
-    losses: list[float] = []
-    model.train()
-    try:
-        for _epoch in range(recipe.epochs):
-            for idx in batches(len(data.x), recipe.batch_size, gen):
-                xb = data.x[idx].to(device)
-                yb = data.y_local[idx].to(device)
-                if method == "devit":
-                    with forward_precision(device, recipe.precision):
-                        logits = model(xb).float()
-                    out = dekd_loss(logits, yb, data.teacher_local[idx].to(device),
-                                    data.teacher_rel[idx].to(device).float(), tap.relations(), depth, weights)
-                    loss = out["total"]
-                else:
-                    # The teacher's soft targets are for the un-augmented image: flips keep the class and, on
-                    # these data, the teacher's own flip-trained view of it.
-                    with forward_precision(device, recipe.precision):
-                        logits = model(augment(xb, gen, pad=recipe.translate_pixels)).float()
-                    loss = F.cross_entropy(logits, yb, label_smoothing=0.1)
-                    if recipe.kd_temperature > 0 and data.teacher_soft is not None:
-                        kd = soft_kd_loss(logits, data.teacher_soft[idx].to(device).float(), recipe.kd_temperature)
-                        loss = (1 - recipe.kd_alpha) * loss + recipe.kd_alpha * kd
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-                if progress is not None:
-                    progress.update(task, advance=1)
-                if len(losses) >= total:
-                    return losses
-    finally:
-        if tap is not None:
-            tap.remove()
-        model.eval()
-    return losses

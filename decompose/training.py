@@ -115,6 +115,18 @@ def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW
                               {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=True)
 
 
+def optimizer_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor,
+                   losses: list[float], progress=None, task=None) -> None:
+    """One update of every training loop here: backward, step, schedule; the loss is recorded, the bar advanced."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    losses.append(loss.item())
+    if progress is not None:
+        progress.update(task, advance=1)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     model.eval()

@@ -22,7 +22,8 @@ from vitfleet.decompose.partition import (
 )
 from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
 from vitfleet.decompose.prune import prune_classwise
-from vitfleet.decompose.students import PartRecipe, subset_data, train_part
+from vitfleet.decompose.part_training import train_part
+from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import load_teacher
 from vitfleet.decompose.teacher_targets import compute_targets
 from vitfleet.decompose.training import to_tensors
