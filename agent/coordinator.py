@@ -177,16 +177,16 @@ class Coordinator:
         if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and \
                 after > before * (1.0 - REBALANCE_GAIN):
             return None
-        moved = sorted({p for b, parts in target.items() for p in parts if p not in current.get(b, [])})
-        reason = (f"faster layout: part(s) {moved} move to {', '.join(b for b in target if set(target[b]) - set(current.get(b, [])))}"
-                  f" (critical path {before / after:.2f}x shorter)" if after > 0 else "rebalance")
+        gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
+        moves = [f"{b} is back: part {p} returns to it" if self.home.get(b) == p else f"part {p} -> {b}"
+                 for b, parts in sorted(gained.items()) for p in parts]
+        reason = f"faster layout: {', '.join(moves)} (critical path {before / max(after, 1e-9):.2f}x shorter)"
         both = {b: sorted(set(current.get(b, [])) | set(target.get(b, []))) for b in set(current) | set(target)}
         fits = all(memory_used(parts, self.loads) <= self.slots[b].memory_mb for b, parts in both.items()
                    if b in self.slots)
         if not fits:   # no room to overlap: switch at once (the part is missing while the new host loads it)
             return self._publish(target, best.unplaced, reason)
-        gains = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
-        self.move = _Move(target, reason, now, {b: parts for b, parts in gains.items() if parts})
+        self.move = _Move(target, reason, now, {b: parts for b, parts in gained.items() if parts})
         # A board the plan does not name runs what it started with (a returned board: its own part).
         assert self.plan is not None
         running = {**current, **{b: self.acks[b].parts for b in live

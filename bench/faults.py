@@ -8,7 +8,7 @@ holding only its own part, as a deployed board, so a moved part is fetched and s
 camera nodes replaying the bundle's own test split:
 
 1. before: the first --images test images, as fast as the fleet answers (accuracy of the whole fleet);
-2. fault: a paced camera (--fps) on the next images; after --warm seconds the victim agent is killed with
+2. fault: a paced camera (--fps) looping over the test split; after --warm seconds the victim agent is killed with
    SIGKILL; it runs until answers have been whole again for --hold seconds;
 3. after: the same --images images as in 1, replayed again with the victim still dead (the healed fleet);
 4. the victim is restarted and the time until the plan settles back is measured.
@@ -146,7 +146,7 @@ def board_loss(args: argparse.Namespace) -> dict[str, Any]:
             raise UserError(f"{', '.join(missing)} did not come online; see the logs in {procs.log_dir}")
         before = Phase(broker.config, fleet.name, f"{uri}&limit={args.images}", 0, drain=5.0).start()
         before_summary = before.finish()
-        fault = Phase(broker.config, fleet.name, f"{uri}&start={args.images}", args.fps, drain=5.0).start()
+        fault = Phase(broker.config, fleet.name, uri, args.fps, drain=5.0).start()   # loops over the test split
         time.sleep(args.warm)
         killed_ns = _kill(procs, victim)
         healed_ns = _wait_whole(log_path, killed_ns, args.hold, args.timeout, procs)

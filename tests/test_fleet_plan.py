@@ -89,7 +89,7 @@ def test_heal_after_heal_after_s_then_move_back_make_before_break():
     # it already runs part 2: no overlap plan needed, the move completes at once
     back = c.tick(20.1) or c.tick(20.2)
     assert back is not None and back.assignments == {f"agent{i}": [i] for i in range(4)}, back
-    assert "faster layout" in back.reason
+    assert "agent2 is back: part 2 returns to it" in back.reason
     assert c.tick(21.0) is None and c.tick(30.0) is None   # settled
 
 
