@@ -125,7 +125,9 @@ class Coordinator:
 
     def adopt(self, plan: FleetPlanMessage) -> None:
         """A retained plan from before this coordinator started (the aggregator restarted): carry on from it."""
-        if self.plan is None and plan.num_parts == self.k:
+        # Only a plan of this fleet (same parts, only its agent boards): a stale plan of another layout left on
+        # a long-lived broker would otherwise hold parts for boards that never come.
+        if self.plan is None and plan.num_parts == self.k and set(plan.assignments) <= set(self.slots):
             self.plan = plan
             log.info("adopted the retained plan %d (%s)", plan.plan_id, plan.reason)
 

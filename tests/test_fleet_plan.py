@@ -181,3 +181,11 @@ def test_fleet_yaml_without_the_new_keys_still_loads_and_the_new_keys_are_checke
 
     with pytest.raises(FleetConfigError, match="heal_after_s"):
         parse_fleet({"boards": [{"name": "a"}], "aggregator": {"heal_after_s": -1}})
+
+
+def test_a_stale_plan_of_another_layout_is_not_adopted():
+    c = Coordinator(_fleet(2), _manifest(2), heal_after_s=2.0, started=0.0)
+    c.adopt(FleetPlanMessage(plan_id=5, created_ns=1, reason="old", assignments={"gone": [0, 1]}, num_parts=2))
+    c.adopt(FleetPlanMessage(plan_id=6, created_ns=1, reason="old", assignments={"agent0": [0]}, num_parts=3))
+    assert c.plan is None
+    assert c.tick(1.0).assignments == {"agent0": [0], "agent1": [1]}
