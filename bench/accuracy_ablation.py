@@ -77,6 +77,21 @@ VARIANTS: tuple[Variant, ...] = (
     Variant("devit-joint2", "devit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
             base="devit-default"),
 )
+# The combinations the new defaults come from (every lever above that a one-lever row did not rule out), and
+# leave-one-out rows that retrain only the fusion head on the combination's parts.
+EDVIT_COMBO = ("--part-kd-temperature", "4", "--partition", "confusion", "--part-budget", "0.1")
+DEVIT_COMBO = ("--relation-kl", "batchmean", "--other-class", "--partition", "confusion", "--part-budget", "0.1")
+FUSION_COMBO = ("--fusion-soft-temperature", "2", "--fusion-flip-views")
+VARIANTS += (
+    Variant("edvit-combo", "edvit", "combination: part KD T=4 + confusion partition + budget 1/10 + fusion on "
+            "soft labels and flipped views", EDVIT_COMBO + FUSION_COMBO),
+    Variant("edvit-combo-hard-fusion", "edvit", "combination without the fusion levers (hard labels, no flips)",
+            EDVIT_COMBO, base="edvit-combo"),
+    Variant("devit-combo", "devit", "combination: batchmean relation KL + 'other' class + confusion partition + "
+            "budget 1/10 + fusion on soft labels and flipped views", DEVIT_COMBO + FUSION_COMBO),
+    Variant("devit-combo-hard-fusion", "devit", "combination without the fusion levers (hard labels, no flips)",
+            DEVIT_COMBO, base="devit-combo"),
+)
 BY_NAME = {v.name: v for v in VARIANTS}
 
 app = typer.Typer(add_completion=False, help=__doc__)

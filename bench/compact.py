@@ -1,7 +1,8 @@
 """The compact single model: what a user would pick instead of a fleet (DeViT compares with MobileViT-S).
 
-A plain ViT trained from scratch on all classes (no distillation, like an off-the-shelf small model),
-as deep as the teacher, with the width chosen so its parameters come as close as possible to -- without
+A plain ViT on all classes, as deep as the teacher, in two versions: trained from scratch on labels (like an
+off-the-shelf small model) and distilled from the teacher's soft logits (T=4, half the loss; what DeViT
+compares against) -- the fleets must beat the stronger of the two. Both are with the width chosen so its parameters come as close as possible to -- without
 exceeding -- the largest part of the reference fleet. Exported to ONNX (fp32 and int8) for one board.
 """
 
@@ -29,8 +30,12 @@ def compact_arch(teacher_arch, budget_params: int):  # -> ViTArch
     return best[1]
 
 
-def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: int, progress=None) -> dict[str, Path]:
-    """Train (once per budget) and export; returns precision -> ONNX path, and "dir" -> its folder"""
+KD_TEMPERATURE = 4.0
+
+
+def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: int, progress=None,
+                   distilled: bool = False) -> dict[str, Path]:
+    """Train (once per budget and kind) and export; returns precision -> ONNX path, and "dir" -> its folder"""
     import numpy as np
     import torch
 
@@ -40,7 +45,7 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
     from vitfleet.engines.precision import to_int8
 
     tcard = read_card(teacher_dir)
-    folder = settings.runs / "bench" / f"compact-{budget_params}"
+    folder = settings.runs / "bench" / f"compact-{budget_params}{'-distilled' if distilled else ''}"
     if not (folder / "teacher.json").exists():
         arch = compact_arch(tcard.arch, budget_params)
         train = load_dataset(tcard.dataset, "train", pre=tcard.preprocessing).stratified_head(settings.compact_train_limit)
@@ -48,8 +53,16 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
         recipe = TrainRecipe(epochs=settings.compact_epochs)
         if tcard.recipe is not None:  # the teacher's schedule, only the epochs may differ
             recipe = tcard.recipe.model_copy(update=dict(epochs=settings.compact_epochs))
+        soft = None
+        if distilled:
+            from vitfleet.decompose.training import predict_logits, to_tensors
+
+            teacher, _ = load_teacher(teacher_dir)
+            soft = predict_logits(teacher, to_tensors(train, tcard.preprocessing)[0])
+            recipe = recipe.model_copy(update=dict(kd_temperature=KD_TEMPERATURE, kd_alpha=0.5))
         threads = torch.get_num_threads()
-        train_teacher(train, test, arch, recipe, folder, tcard.dataset, "trained:compact", progress)
+        train_teacher(train, test, arch, recipe, folder, tcard.dataset,
+                      "trained:compact-distilled" if distilled else "trained:compact", progress, soft_targets=soft)
         torch.set_num_threads(threads)
     paths = {"fp32": folder / "compact.onnx", "int8": folder / "compact.int8.onnx"}
     if not paths["fp32"].exists() or not paths["int8"].exists():

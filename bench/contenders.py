@@ -104,6 +104,15 @@ def feature_bytes(dim: int, fleet_name: str = "bench", part: int = 0) -> tuple[i
     return payload, 1 + length_bytes + remaining
 
 
+def strongest_compacts(contenders: list[Contender]) -> dict[str, Contender]:
+    """Per precision, the more accurate compact single model (from scratch or distilled): the fleets' bar."""
+    best: dict[str, Contender] = {}
+    for c in contenders:
+        if c.kind == "compact" and (c.precision not in best or (c.top1 or 0) > (best[c.precision].top1 or 0)):
+            best[c.precision] = c
+    return best
+
+
 def ratios(c: Contender, teacher: Contender, compact: Contender | None) -> dict[str, float | None]:
     out: dict[str, float | None] = {
         "speedup_vs_teacher": teacher.latency_ms / c.latency_ms,

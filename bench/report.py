@@ -89,10 +89,16 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
         "(one board each).",
         "",
         f"**Teacher**: {results['teacher']['source']}, {results['teacher']['arch']['embed_dim']} wide, depth "
-        f"{results['teacher']['arch']['depth']}. **Compact single model**: plain ViT trained from scratch on all "
-        f"classes ({results['compact']['epochs']} epochs, the teacher's recipe, no distillation), "
+        f"{results['teacher']['arch']['depth']}. **Compact single model**: plain ViT on all classes "
+        f"({results['compact']['epochs']} epochs, the teacher's recipe), "
         f"{results['compact']['arch']['embed_dim']} wide, depth {results['compact']['arch']['depth']}, at most "
-        f"{results['compact']['budget_params']:,} parameters (the largest part of the reference fleet).",
+        f"{results['compact']['budget_params']:,} parameters (the largest part of the reference fleet), once from "
+        "scratch and once distilled from the teacher"
+        + (f" (soft logits, T={results['compact']['kd_temperature']:g})" if "kd_temperature" in results["compact"]
+           else "")
+        + "; the fleets are compared with the more accurate of the two"
+        + (f" ({', '.join(f'{p}: {n}' for p, n in results['compact']['strongest'].items())})"
+           if "strongest" in results["compact"] else "") + ".",
         "",
     ]
     made = [b for b in results["bundles"] if b["created_by_bench"]]

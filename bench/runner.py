@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from vitfleet.bench.accuracy import classifier_top1, fleet_top1
-from vitfleet.bench.compact import ensure_compact
-from vitfleet.bench.contenders import Contender, feature_bytes, ratios, transport_from_run
+from vitfleet.bench.compact import KD_TEMPERATURE, ensure_compact
+from vitfleet.bench.contenders import Contender, feature_bytes, ratios, strongest_compacts, transport_from_run
 from vitfleet.bench.goals import PAPERS, evaluate_goals, goals_json
 from vitfleet.bench.isolation import measure, pinned
 from vitfleet.bench.machine import machine_facts
@@ -108,6 +108,7 @@ class Bench:
         budget = max(p.params for p in read_bundle(ref.bundle_dir).parts)
         self.log(f"compact single model at <= {budget:,} params (largest part of {ref.method} K={ref.parts})")
         compact = ensure_compact(self.s, teacher_dir, budget, self.progress)
+        distilled = ensure_compact(self.s, teacher_dir, budget, self.progress, distilled=True)
         t_prepared = time.monotonic()
 
         x, y = _test_images(teacher_dir, self.s.test_images)
@@ -124,10 +125,12 @@ class Bench:
             from vitfleet.decompose.teacher import read_card as card_of
 
             ccard = card_of(Path(compact["dir"]))
-            for precision in self.s.precisions:
-                path = Path(compact[precision])
-                contenders.append(self._single(f"compact {precision}", "compact", precision, path,
-                                               path.stat().st_size, int(ccard.metrics["params"]), x, y))
+            for label, made in (("compact", compact), ("compact distilled", distilled)):
+                for precision in self.s.precisions:
+                    path = Path(made[precision])
+                    contenders.append(self._single(f"{label} {precision}", "compact", precision, path,
+                                                   path.stat().st_size, int(card_of(Path(made["dir"])).metrics["params"]),
+                                                   x, y))
             for f in fleets:
                 for precision in self.s.precisions:
                     self.log(f"{f.method} K={f.parts} {precision}: isolated latency, energy, accuracy")
@@ -152,7 +155,7 @@ class Bench:
         t_runs = time.monotonic()
 
         teacher = contenders[0]
-        compacts = {c.precision: c for c in contenders if c.kind == "compact"}
+        compacts = strongest_compacts(contenders)   # per precision, the more accurate of scratch and distilled
         table = []
         for c in contenders:
             table.append({"name": c.name, **ratios(c, teacher, compacts.get(c.precision))})
@@ -171,8 +174,10 @@ class Bench:
             "teacher": {"dir": str(teacher_dir), "arch": tcard.arch.model_dump(), "source": tcard.source},
             "bundles": [{"method": f.method, "parts": f.parts, "dir": str(f.bundle_dir), "created_by_bench": f.created_here,
                          "partition": read_bundle(f.bundle_dir).partition} for f in fleets],
-            "compact": {"dir": str(compact["dir"]), "budget_params": budget, "arch": ccard.arch.model_dump(),
-                        "epochs": self.s.compact_epochs},
+            "compact": {"dir": str(compact["dir"]), "distilled_dir": str(distilled["dir"]), "budget_params": budget,
+                        "arch": ccard.arch.model_dump(), "epochs": self.s.compact_epochs,
+                        "kd_temperature": KD_TEMPERATURE,
+                        "strongest": {p: c.name for p, c in compacts.items()}},
             "test_images": int(len(y)),
             "contenders": [c.to_json() for c in contenders], "ratios": table, "goals": goals, "papers": PAPERS,
             "fleet_runs": runs,

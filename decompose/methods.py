@@ -16,7 +16,8 @@ from torch.nn import functional as F
 
 from vitfleet.decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
 from vitfleet.decompose.prune import PruneShape
-from vitfleet.decompose.students import PartRecipe, SubsetData, soft_kd_loss
+from vitfleet.decompose.distillation import soft_kd_loss
+from vitfleet.decompose.students import PartRecipe, SubsetData
 from vitfleet.decompose.training import augment, forward_precision
 from vitfleet.errors import UserError
 

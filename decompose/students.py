@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-from torch.nn import functional as F
 
 from vitfleet.decompose.dekd import DekdWeights
+from vitfleet.decompose.distillation import restricted_logits
 from vitfleet.decompose.teacher_targets import TeacherTargets
 from vitfleet.decompose.training import ComputePrecision
 
@@ -42,20 +42,6 @@ class SubsetData:
     teacher_soft: torch.Tensor | None = None    # (n, len(classes) [+ 1]) teacher logits restricted to the part
 
 
-def restricted_logits(logits: torch.Tensor, classes: list[int], other_class: bool) -> torch.Tensor:
-    """The teacher's logits over `classes`, plus (other_class) one "other" logit holding every remaining class.
-
-    logsumexp keeps the probabilities exact: softmax of the result gives the teacher's own probability of each
-    of the part's classes and, in the last slot, the sum of the probabilities of all the others.
-    """
-    inside = logits[:, classes]
-    if not other_class:
-        return inside
-    rest = torch.ones(logits.shape[1], dtype=torch.bool)
-    rest[classes] = False
-    return torch.cat([inside, torch.logsumexp(logits[:, rest], dim=1, keepdim=True)], dim=1)
-
-
 def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: TeacherTargets | None,
                 other_fraction: float = 0.0, seed: int = 0, soft_targets: bool = False) -> SubsetData:
     """Select the subset's images; with other_fraction > 0 add out-of-subset images labelled len(classes)."""
@@ -77,9 +63,3 @@ def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: T
         data.teacher_local = restricted_logits(targets.logits[idx], classes, other_fraction > 0).argmax(1)
         data.teacher_rel = targets.relations[idx]
     return data
-
-
-def soft_kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Hinton's KD term: T² · KL(softmax(teacher / T) ‖ softmax(student / T)), averaged over the batch."""
-    return F.kl_div(F.log_softmax(logits / temperature, dim=1), F.log_softmax(teacher_logits / temperature, dim=1),
-                    reduction="batchmean", log_target=True) * temperature**2

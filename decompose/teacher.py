@@ -22,6 +22,7 @@ from vitfleet.decompose.checkpoints import (CheckpointError, check_vit_state_fit
                                    read_tensors, save_weights)
 from vitfleet.datasets import ImageDataset
 from vitfleet.preprocessing import Preprocessing, fit_images
+from vitfleet.decompose.distillation import soft_kd_loss
 from vitfleet.decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
                                 forward_precision, pick_device, to_tensors, warmup_cosine)
 from vitfleet.decompose.vit_arch import (PRESETS, ArchError, ViTArch, arch_for_preset, arch_from_timm, build_vit,  # noqa: F401
@@ -54,6 +55,9 @@ class TrainRecipe(BaseModel):
     # cost 5.5 pt after 2 epochs (77.8 % vs 83.3 % with flips alone, docs/benchmarks.md).
     translate_pixels: int = Field(0, ge=0)
     precision: ComputePrecision = "auto"
+    # Distillation from another model's logits (the bench's distilled compact baseline): 0 = labels only.
+    kd_temperature: float = Field(0.0, ge=0)
+    kd_alpha: float = Field(0.5, ge=0, le=1)
 
 
 class TeacherCard(BaseModel):
@@ -122,8 +126,12 @@ def _load_state(state_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -
 
 def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe: TrainRecipe, out: Path,
                   dataset_name: str, source: str, progress: Progress | None = None,
-                  max_steps: int | None = None) -> TeacherCard:
-    """Train from scratch (resuming from out/train-state when present) and write the card."""
+                  max_steps: int | None = None, soft_targets: torch.Tensor | None = None) -> TeacherCard:
+    """Train from scratch (resuming from out/train-state when present) and write the card.
+
+    `soft_targets` (N, C): another model's logits on `train`, distilled with recipe.kd_temperature > 0."""
+    if recipe.kd_temperature > 0 and (soft_targets is None or len(soft_targets) != len(train)):
+        raise ValueError("recipe.kd_temperature > 0 needs soft_targets, one row per training image")
     device = pick_device()
     torch.manual_seed(recipe.seed)
     pre = preprocessing_for(dataset_name, arch)
@@ -155,6 +163,9 @@ def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe
             with forward_precision(device, recipe.precision):
                 logits = model(xb.to(device))
             loss = loss_fn(logits.float(), y[idx].to(device))
+            if recipe.kd_temperature > 0 and soft_targets is not None:
+                kd = soft_kd_loss(logits.float(), soft_targets[idx].to(device).float(), recipe.kd_temperature)
+                loss = (1 - recipe.kd_alpha) * loss + recipe.kd_alpha * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

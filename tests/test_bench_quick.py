@@ -61,8 +61,15 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     results = json.loads(done.stdout)
     assert json.loads((out / "results.json").read_text())["contenders"] == results["contenders"]
     by_name = {c["name"]: c for c in results["contenders"]}
-    assert set(by_name) == {"teacher fp32", "compact fp32", "compact int8", "devit K=2 fp32", "devit K=2 int8",
-                            "devit K=4 fp32", "devit K=4 int8"}
+    assert set(by_name) == {"teacher fp32", "compact fp32", "compact int8", "compact distilled fp32",
+                            "compact distilled int8", "devit K=2 fp32", "devit K=2 int8", "devit K=4 fp32",
+                            "devit K=4 int8"}
+    # The fleets' bar is the more accurate compact model, from scratch or distilled from the teacher.
+    strongest = results["compact"]["strongest"]["int8"]
+    assert by_name[strongest]["top1"] == max(by_name["compact int8"]["top1"], by_name["compact distilled int8"]["top1"])
+    assert Path(results["compact"]["distilled_dir"]).name.endswith("-distilled")
+    assert json.loads((Path(results["compact"]["distilled_dir"]) / "teacher.json").read_text())["recipe"][
+        "kd_temperature"] == 4.0
     for c in by_name.values():
         assert 0.1 < c["top1"] <= 1.0, c["name"]       # trained models beat chance (10 classes)
         assert all(0 < m <= p for m, p in zip(c["part_median_ms"], c["part_p99_ms"]))
@@ -105,4 +112,5 @@ def test_quick_bench_end_to_end(tmp_path: Path) -> None:
     assert text.startswith(INTRO + BEGIN) and text.endswith(END + OUTRO) and "stale" not in text
     assert "QUICK mode" in text and "ESTIMATED" in text and "(computed)" in text
     assert "2.89x" in text and "28.9x" in text          # the papers' figures beside ours
+    assert "distilled from the teacher (soft logits, T=4)" in text
     assert "](results/pareto.png)" in text

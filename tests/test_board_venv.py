@@ -9,20 +9,16 @@ from pathlib import Path
 
 import pytest
 
+from wheel_build import build_wheel
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def board_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     work = tmp_path_factory.mktemp("board-venv")
-    wheel_dir = work / "wheel"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                           "-w", str(wheel_dir), str(REPO)], capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    wheel = next(wheel_dir.glob("vitfleet-*.whl"))
+    wheel = build_wheel(work)
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python = str(venv / "bin" / "python")

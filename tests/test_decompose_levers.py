@@ -18,7 +18,8 @@ from vitfleet.decompose.fusion_training import FusionRecipe
 from vitfleet.decompose.partition import confusion_partition, soft_confusion
 from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
 from vitfleet.decompose.prune import PruneBudgetError, prune_to_budget
-from vitfleet.decompose.students import PartRecipe, restricted_logits, soft_kd_loss, subset_data
+from vitfleet.decompose.distillation import restricted_logits, soft_kd_loss
+from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import load_teacher
 from vitfleet.decompose.teacher_targets import compute_targets
 from vitfleet.decompose.training import to_tensors
