@@ -25,6 +25,11 @@ class FleetInputs:
     bundle_dir: Path
     engines: dict[str, Path]      # precision -> engines folder
     created_here: bool            # decomposed by this run (recipe in the report)
+    deviations: tuple[str, ...] = ()   # how its recipe differs from `vitfleet decompose`'s defaults
+
+    def label(self, precision: str, mark: bool = True) -> str:
+        """The contender's name; a bundle not made with the default recipe is marked † in every table."""
+        return f"{self.method} K={self.parts} {precision}" + (" †" if mark and self.deviations else "")
 
 
 def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
@@ -60,9 +65,8 @@ def _same_teacher(bundle_dir: Path, teacher_dir: Path) -> bool:
 
 def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts: int,
                   progress=None) -> tuple[Path, bool]:
-    from vitfleet.decompose.fusion_training import FusionRecipe
-    from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
-    from vitfleet.decompose.students import PartRecipe
+    from vitfleet.decompose.default_options import default_options
+    from vitfleet.decompose.pipeline import decompose_teacher
 
     bundle_dir = settings.runs / f"bundle-{method}-{parts}"
     if (bundle_dir / "bundle.json").exists():
@@ -70,10 +74,11 @@ def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts
             raise BenchInputError(f"{bundle_dir} was decomposed from another teacher than {teacher_dir}; move it "
                                   "away or pass the --teacher it came from")
         return bundle_dir, False
-    opts = DecomposeOptions(method=method, parts=parts, train_limit=settings.train_limit,  # type: ignore[arg-type]
-                            test_limit=settings.test_images, part_recipe=PartRecipe(epochs=settings.part_epochs),
-                            fusion_recipe=FusionRecipe(epochs=settings.fusion_epochs),
-                            part_budget=settings.quick_part_budget if settings.quick else None)
+    # The bench's own bundles use a shorter recipe (time), marked † in the report; `make decompose` makes the
+    # default-recipe ones it reuses.
+    opts = default_options(method, parts, train_limit=settings.train_limit, test_limit=settings.test_images,
+                           epochs=settings.part_epochs, fusion_epochs=settings.fusion_epochs,
+                           part_budget=settings.quick_part_budget if settings.quick else None)
     decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
     return bundle_dir, True
 
@@ -99,10 +104,15 @@ def ensure_engines(settings: BenchSettings, bundle_dir: Path, precision: str, pr
 
 
 def prepare_fleets(settings: BenchSettings, teacher_dir: Path, progress=None) -> list[FleetInputs]:
+    from vitfleet.decompose.bundle import read_bundle
+    from vitfleet.decompose.default_options import recipe_deviations
+
     fleets = []
     for parts in settings.parts:
         for method in settings.methods:
             bundle_dir, created = ensure_bundle(settings, teacher_dir, method, parts, progress)
             engines = {p: ensure_engines(settings, bundle_dir, p, progress) for p in settings.precisions}
-            fleets.append(FleetInputs(method, parts, bundle_dir, engines, created))
+            card = read_bundle(bundle_dir)
+            deviations = tuple(recipe_deviations(method, parts, card.recipe))
+            fleets.append(FleetInputs(method, parts, bundle_dir, engines, created, deviations))
     return fleets

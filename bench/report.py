@@ -101,6 +101,12 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
            if "strongest" in results["compact"] else "") + ".",
         "",
     ]
+    marked = [b for b in results["bundles"] if b.get("recipe_deviations")]
+    if marked and not results.get("quick"):
+        lines += ["**†** marks a fleet whose bundle was not made with `vitfleet decompose`'s default recipe (its "
+                  "accuracy understates what the method reaches; `make decompose METHOD=... PARTS=...` makes the "
+                  "default one, which the bench then reuses): " + "; ".join(
+                      f"{b['method']} K={b['parts']}: {', '.join(b['recipe_deviations'])}" for b in marked) + ".", ""]
     made = [b for b in results["bundles"] if b["created_by_bench"]]
     if made:
         lines += ["Bundles decomposed by this run (" + ", ".join(f"{b['method']} K={b['parts']}" for b in made) +

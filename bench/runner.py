@@ -13,6 +13,8 @@ import numpy as np
 
 from vitfleet.bench.accuracy import classifier_top1, fleet_top1
 from vitfleet.bench.compact import KD_TEMPERATURE, ensure_compact
+
+REFERENCE_PARTS = 4
 from vitfleet.bench.contenders import Contender, feature_bytes, ratios, strongest_compacts, transport_from_run
 from vitfleet.bench.goals import PAPERS, evaluate_goals, goals_json
 from vitfleet.bench.isolation import measure, pinned
@@ -68,7 +70,7 @@ class Bench:
         engines = f.engines[precision]
         files = [_entry_path(engines, "part", i, precision) for i in range(card.num_parts)]
         fusion_path, fusion_size = _entry_path(engines, "fusion", None, None)
-        c = Contender(name=f"{f.method} K={f.parts} {precision}", kind="fleet", precision=precision,
+        c = Contender(name=f.label(precision, mark=not self.s.quick), kind="fleet", precision=precision,
                       method=f.method, parts=f.parts, params_per_board=[p.params for p in card.parts],
                       bytes_per_board=[size for _, size in files], fusion_bytes=fusion_size)
         energies = []
@@ -104,7 +106,9 @@ class Bench:
         from vitfleet.decompose.teacher import read_card
 
         tcard = read_card(teacher_dir)
-        ref = max(fleets, key=lambda f: (f.parts, f.method == "devit"))
+        # The reference fleet (compact budget, goals) is K=4, the papers' setting, when it is measured.
+        ref_k = REFERENCE_PARTS if any(f.parts == REFERENCE_PARTS for f in fleets) else max(f.parts for f in fleets)
+        ref = max((f for f in fleets if f.parts == ref_k), key=lambda f: f.method == "devit")
         budget = max(p.params for p in read_bundle(ref.bundle_dir).parts)
         self.log(f"compact single model at <= {budget:,} params (largest part of {ref.method} K={ref.parts})")
         compact = ensure_compact(self.s, teacher_dir, budget, self.progress)
@@ -159,7 +163,7 @@ class Bench:
         table = []
         for c in contenders:
             table.append({"name": c.name, **ratios(c, teacher, compacts.get(c.precision))})
-        top_k = max(self.s.parts)
+        top_k = ref_k
         goals = {}
         for c in contenders:
             if c.kind == "fleet" and c.parts == top_k and c.precision == "int8":
@@ -173,6 +177,7 @@ class Bench:
             "power_meter": {"source": meter.source, "estimated": bool(meter.estimated), "detail": meter.detail},
             "teacher": {"dir": str(teacher_dir), "arch": tcard.arch.model_dump(), "source": tcard.source},
             "bundles": [{"method": f.method, "parts": f.parts, "dir": str(f.bundle_dir), "created_by_bench": f.created_here,
+                         "recipe_deviations": list(f.deviations),
                          "partition": read_bundle(f.bundle_dir).partition} for f in fleets],
             "compact": {"dir": str(compact["dir"]), "distilled_dir": str(distilled["dir"]), "budget_params": budget,
                         "arch": ccard.arch.model_dump(), "epochs": self.s.compact_epochs,

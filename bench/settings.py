@@ -19,7 +19,7 @@ class BenchSettings(BaseModel):
     runs: Path = Path("runs")
     out: Path = Path("bench/results")
     report: Path = Path("docs/benchmarks.md")
-    parts: list[int] = [2, 4]
+    parts: list[int] = [2, 4, 8]
     methods: list[Method] = ["devit", "edvit"]
     precisions: list[Precision] = ["fp32", "int8"]
     test_images: int | None = None         # None = the whole test set
@@ -47,7 +47,7 @@ class BenchSettings(BaseModel):
 
 def quick_settings(**overrides: object) -> BenchSettings:
     """A few minutes on 2 cores: tiny teacher and bundles, few images, frames and runs."""
-    base = dict(quick=True, out=Path("runs/bench-quick/results"), report=Path("runs/bench-quick/benchmarks.md"),
+    base = dict(quick=True, parts=[2, 4], out=Path("runs/bench-quick/results"), report=Path("runs/bench-quick/benchmarks.md"),
                 runs=Path("runs/bench-quick"), test_images=300, latency_runs=50, latency_warmup=5,
                 energy_seconds=0.5, lockstep_frames=30, throughput_frames=60, calib_images=16, train_limit=1000,
                 part_epochs=1, fusion_epochs=2, compact_epochs=1, compact_train_limit=1000,

@@ -157,7 +157,7 @@ def decompose(
                                                  "(co-locate confused classes)")] = Partition.random,
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
     part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params "
-                                                              "(default: the method's, see docs/decompose.md)")] = None,
+                                                              "(default: the method's, decompose/recipes.py)")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
                                                               "untrained parts, e.g. to size an untrained teacher)")] = None,
     part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate")] = None,
@@ -195,40 +195,18 @@ def decompose(
     as_json: Json = False,
 ) -> None:
     """Split a teacher into K class-specialised sub-ViTs + a fusion head (DeViT or ED-ViT) and write a bundle."""
-    from vitfleet.decompose.fusion_training import FusionRecipe
-    from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
+    from vitfleet.decompose.default_options import default_options
+    from vitfleet.decompose.pipeline import decompose_teacher
     from vitfleet.decompose.prune import ImportanceBatches
-    from vitfleet.decompose.students import PartRecipe
     from vitfleet.fleet_config import load_fleet
 
-    from vitfleet.decompose.dekd import DekdWeights
-    from vitfleet.decompose.recipes import METHOD_DEFAULTS
-
-    d = METHOD_DEFAULTS[method.value]
-    part_budget = d.part_budget if part_budget is None else part_budget
-    relation_kl = d.relation_kl if relation_kl is None else relation_kl
-    if not 0 < part_budget <= 1:
-        raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {part_budget}")
-    if relation_kl not in ("row-mean", "batchmean"):
-        raise UserError(f"--relation-kl is row-mean or batchmean, got {relation_kl!r}")
-
-    def pick(value, default):
-        return default if value is None else value
-
-    part_recipe = PartRecipe(epochs=pick(epochs, d.part_epochs), lr=pick(part_lr, d.part_lr), seed=seed,
-                             other_fraction=other_fraction,
-                             kd_temperature=pick(part_kd_temperature, d.part_kd_temperature),
-                             dekd=DekdWeights(relation_reduction=relation_kl))  # type: ignore[arg-type]
-    fusion_recipe = FusionRecipe(epochs=pick(fusion_epochs, d.fusion_epochs),
-                                 part_dropout=pick(part_dropout, d.part_dropout), seed=seed,
-                                 soft_temperature=pick(fusion_soft_temperature, d.fusion_soft_temperature),
-                                 flip_views=pick(fusion_flip_views, d.fusion_flip_views))
-    opts = DecomposeOptions(method=method.value, parts=parts, partition=partition.value, part_budget=part_budget,
-                            other_class=other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
-                            test_limit=test_limit, prune_steps=pick(prune_steps, d.prune_steps),
-                            part_recipe=part_recipe,
-                            importance=ImportanceBatches(importance_batch, importance_batches),
-                            fusion_recipe=fusion_recipe)
+    opts = default_options(method.value, parts, part_budget=part_budget, epochs=epochs, part_lr=part_lr,
+                           part_kd_temperature=part_kd_temperature, other_fraction=other_fraction,
+                           prune_steps=prune_steps, fusion_epochs=fusion_epochs,
+                           fusion_soft_temperature=fusion_soft_temperature, fusion_flip_views=fusion_flip_views,
+                           part_dropout=part_dropout, relation_kl=relation_kl, partition=partition.value,
+                           other_class=other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
+                           test_limit=test_limit, importance=ImportanceBatches(importance_batch, importance_batches))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None
     with progress_bar(disable=as_json) as progress:
         card = decompose_teacher(teacher, out, opts, fleet_cfg, data_dir, progress)

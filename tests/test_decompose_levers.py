@@ -126,3 +126,19 @@ def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> N
     assert row["full_run_minutes"] == pytest.approx((row["wall_seconds"] + base_row["part_seconds"]) / 60)
     text = render([base_row, row], {"cpu": "test CPU", "cores": 2})
     assert "| t-soft | soft fusion |" in text and "test CPU" in text and "--fusion-soft-temperature 2" in text
+
+
+def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
+    from dataclasses import asdict
+
+    from vitfleet.bench.preparation import FleetInputs
+    from vitfleet.decompose.default_options import default_options, recipe_deviations
+
+    default = json.loads(json.dumps(asdict(default_options("edvit", 4, test_limit=500, seed=0))))
+    assert recipe_deviations("edvit", 4, default) == []          # evaluation size is not the recipe
+    short = json.loads(json.dumps(asdict(default_options("edvit", 4, epochs=4, train_limit=30000))))
+    assert recipe_deviations("edvit", 4, short) == ["part_recipe.epochs=4", "train_limit=30000"]
+    assert recipe_deviations("devit", 8, None) == ["recipe not recorded (made before the defaults of issue 15)"]
+    fleet = FleetInputs("edvit", 8, Path("b"), {}, True, ("part_recipe.epochs=4",))
+    assert fleet.label("int8") == "edvit K=8 int8 †" and fleet.label("int8", mark=False) == "edvit K=8 int8"
+    assert FleetInputs("edvit", 4, Path("b"), {}, False).label("fp32") == "edvit K=4 fp32"

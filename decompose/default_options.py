@@ -1,0 +1,84 @@
+"""A method's default DecomposeOptions with any overrides (the CLI's flags, the bench's short recipe), and how a
+bundle's recorded recipe differs from today's defaults (the bench marks such bundles in every table)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from vitfleet.decompose.dekd import DekdWeights
+from vitfleet.decompose.fusion_training import FusionRecipe
+from vitfleet.decompose.pipeline import DecomposeOptions
+from vitfleet.decompose.prune import ImportanceBatches
+from vitfleet.decompose.recipes import METHOD_DEFAULTS
+from vitfleet.decompose.students import PartRecipe
+from vitfleet.errors import UserError
+
+
+def default_options(method: str, parts: int, *, part_budget: float | None = None, epochs: int | None = None,
+                    part_lr: float | None = None, part_kd_temperature: float | None = None,
+                    other_fraction: float = 0.25, prune_steps: int | None = None, fusion_epochs: int | None = None,
+                    fusion_soft_temperature: float | None = None, fusion_flip_views: bool | None = None,
+                    part_dropout: float | None = None, relation_kl: str | None = None,
+                    partition: str = "random", other_class: bool | None = None, joint_epochs: int = 0,
+                    seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
+                    importance: ImportanceBatches = ImportanceBatches()) -> DecomposeOptions:
+    """None means the method's default (decompose/recipes.py)."""
+    d = METHOD_DEFAULTS[method]
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    budget = pick(part_budget, d.part_budget)
+    reduction = pick(relation_kl, d.relation_kl)
+    if not 0 < budget <= 1:
+        raise UserError(f"--part-budget is a fraction of the teacher's parameters in (0, 1], got {budget}")
+    if reduction not in ("row-mean", "batchmean"):
+        raise UserError(f"--relation-kl is row-mean or batchmean, got {reduction!r}")
+    part_recipe = PartRecipe(epochs=pick(epochs, d.part_epochs), lr=pick(part_lr, d.part_lr), seed=seed,
+                             other_fraction=other_fraction,
+                             kd_temperature=pick(part_kd_temperature, d.part_kd_temperature),
+                             dekd=DekdWeights(relation_reduction=reduction))
+    fusion_recipe = FusionRecipe(epochs=pick(fusion_epochs, d.fusion_epochs),
+                                 part_dropout=pick(part_dropout, d.part_dropout), seed=seed,
+                                 soft_temperature=pick(fusion_soft_temperature, d.fusion_soft_temperature),
+                                 flip_views=pick(fusion_flip_views, d.fusion_flip_views))
+    return DecomposeOptions(method=method, parts=parts, partition=partition,  # type: ignore[arg-type]
+                            part_budget=budget, other_class=other_class, joint_epochs=joint_epochs, seed=seed,
+                            train_limit=train_limit, test_limit=test_limit,
+                            prune_steps=pick(prune_steps, d.prune_steps), part_recipe=part_recipe,
+                            importance=importance, fusion_recipe=fusion_recipe)
+
+
+# Settings that do not change what is trained, or only where it is evaluated.
+_NOT_RECIPE = {"test_limit", "seed"}
+
+
+def recipe_deviations(method: str, parts: int, recipe: dict[str, Any] | None) -> list[str]:
+    """What a bundle's recorded recipe changed from today's defaults ("recipe not recorded" for older bundles)."""
+    if recipe is None:
+        return ["recipe not recorded (made before the defaults of issue 15)"]
+    defaults = _flat(asdict(default_options(method, parts)))
+    recorded = _flat(recipe)
+    out = []
+    for key, value in sorted(defaults.items()):
+        if key.split(".")[0] in _NOT_RECIPE or key.endswith(".seed"):
+            continue
+        got = recorded.get(key)
+        if got != _jsonish(value):
+            out.append(f"{key}={got}")
+    return out
+
+
+def _jsonish(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = _jsonish(v)
+    return out
