@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,10 +23,11 @@ from vitfleet.agent.fleet_power import FleetPower
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
 from vitfleet.agent.prediction_log import PredictionLog
-from vitfleet.agent.prediction_message import PartTiming, Prediction
+from vitfleet.prediction_message import PartTiming, Prediction
 from vitfleet.agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
 from vitfleet.agent.rolling import RateMeter, RollingLatency
-from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.stats_message import AggregatorStats
+from vitfleet.topics import OFFLINE, ONLINE, Availability, Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")
@@ -100,11 +101,11 @@ class Aggregator:
             return
         board, leaf = where
         if leaf == "available":
-            status = bytes(payload).decode("utf-8", "replace")
-            if status not in ("online", "offline"):
-                self.malformed.record(topic, "availability", status[:40])
+            status = Availability.parse(payload)
+            if status is None:
+                self.malformed.record(topic, "availability", bytes(payload[:40]).decode("utf-8", "replace"))
                 return
-            self.board_status[board] = status
+            self.board_status[board] = status.value
         elif leaf == "power":
             try:
                 snap = self.power.update(board, payload, self.counts["predictions"])
@@ -112,7 +113,7 @@ class Aggregator:
                 self.malformed.record(topic, "power", str(exc))
                 return
             if self.log is not None:
-                self.log.add_power(board, arrival_ns, asdict(snap))
+                self.log.add_power(board, arrival_ns, snap.model_dump())
         else:
             self.malformed.record(topic, "topic", "unexpected board topic")
 
@@ -264,17 +265,18 @@ class Aggregator:
         )
 
     # ---- lifecycle & stats ------------------------------------------------------------------------------
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> AggregatorStats:
         with self._cond:
             pending = len(self.pending)
         fps = self.rate.rate()
-        return {"board": self.board, "role": "aggregator", "ts": time.time(), "fps": round(fps, 2), **self.counts,
-                "pending": pending, "malformed": self.malformed.total, "callback_errors": self.link.callback_errors,
-                **self.hop_ms.summary("hop"), **self.fusion_ms.summary("fusion"),
-                "deadline_ms": round(self.deadline.deadline_ms, 2), "deadline_source": self.deadline.source,
-                "boards": dict(self.board_status), **self.power.summary(self.counts["predictions"]),
-                "log_dropped": self.log.dropped if self.log else 0,
-                **{k: v for fn in self.stats_sources for k, v in fn().items()}}
+        return AggregatorStats(
+            board=self.board, ts=time.time(), fps=round(fps, 2), **self.counts, pending=pending,
+            malformed=self.malformed.total, callback_errors=self.link.callback_errors,
+            **self.hop_ms.summary("hop"), **self.fusion_ms.summary("fusion"),
+            deadline_ms=round(self.deadline.deadline_ms, 2), deadline_source=self.deadline.source,
+            boards=dict(self.board_status), **self.power.summary(self.counts["predictions"]),
+            log_dropped=self.log.dropped if self.log else 0,
+            **{k: v for fn in self.stats_sources for k, v in fn().items()})
 
     def _log_fleet_power(self) -> None:
         fused = self.counts["predictions"]
@@ -285,7 +287,7 @@ class Aggregator:
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
             self._log_fleet_power()
-            self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+            self.link.publish(self.topics.stats(self.board), self.stats().to_json())
 
     def start(self, connect_timeout: float = 10.0) -> "Aggregator":
         # Warm the fusion engine up (first calls are slow) before announcing this process online.
@@ -308,7 +310,7 @@ class Aggregator:
             t.join(timeout=2.0)
         # Last stats (hop, fusion, power per frame), so a run shorter than one stats interval still reports them.
         self._log_fleet_power()
-        self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
+        self.link.publish_and_wait(self.topics.stats(self.board), self.stats().to_json())
         self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
         if self.log is not None:
             self.log.close()

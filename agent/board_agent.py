@@ -14,7 +14,6 @@ and acknowledges the plan in an immediate stats message. Without a plan (healing
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,17 +23,18 @@ from typing import Any, Protocol
 import numpy as np
 
 from vitfleet.agent.admission import CreditGate
-from vitfleet.agent.fleet_plan_message import FleetPlanMessage
+from vitfleet.fleet_plan_message import FleetPlanMessage
 from vitfleet.agent.frame_queue import FrameQueue
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
 from vitfleet.agent.plan_follower import PartLoader, follow
 from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
-from vitfleet.agent.prediction_message import Prediction
+from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
-from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.stats_message import AgentStats
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.fleet_config import BrokerConfig
 
@@ -225,15 +225,15 @@ class BoardAgent:
             self.slot.put(_Pending(msg, msg.capture_ns))
             frame_id += 1
 
-    def stats(self) -> dict[str, Any]:
-        return {"board": self.board, "role": "agent", "part": self.part, "parts": sorted(self.hosted),
-                "plan_id": self.plan_id, "failed_parts": {str(p): r for p, r in self.failed_parts.items()},
-                "part_mem_mb": {str(p): m for p, m in self.part_mem_mb.items()}, "ts": time.time(),
-                "fps": round(self.rate.rate(), 2), "frames": self.rate.total, **self.infer_ms.summary("infer"),
-                **self.total_ms.summary("total"), "own_fps": self.own_fps(), "slowdown": self.slowdown,
-                "drops": self.slot.drops, "malformed": self.malformed.total,
-                "errors": self.errors, "callback_errors": self.link.callback_errors,
-                "connects": self.link.connects, **self.proc.snapshot()}
+    def stats(self) -> AgentStats:
+        return AgentStats(board=self.board, part=self.part, parts=sorted(self.hosted), plan_id=self.plan_id,
+                          failed_parts={str(p): r for p, r in self.failed_parts.items()},
+                          part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
+                          fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
+                          **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.slowdown,
+                          drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
+                          callback_errors=self.link.callback_errors, connects=self.link.connects,
+                          **self.proc.snapshot())
 
     def own_fps(self) -> float | None:
         """Frames per second this board could compute if it were never idle."""
@@ -251,7 +251,7 @@ class BoardAgent:
                 self._publish_stats()
 
     def _publish_stats(self) -> None:
-        self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+        self.link.publish(self.topics.stats(self.board), self.stats().to_json())
 
     def warm_up(self, runs: int = 3) -> None:
         """A cold engine's first calls are slow (allocation, kernel selection): pay that before going online
@@ -286,7 +286,7 @@ class BoardAgent:
         if self._camera is not None:
             self._camera.close()
         # A last stats message, so a short run (fewer frames than one stats interval) still reports this board.
-        self.link.publish_and_wait(self.topics.stats(self.board), json.dumps(self.stats()))
+        self.link.publish_and_wait(self.topics.stats(self.board), self.stats().to_json())
         self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
 
     def wait(self, stop: threading.Event) -> None:

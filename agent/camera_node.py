@@ -12,7 +12,6 @@ not skip anything, e.g. `--accuracy` in lockstep with max_in_flight 1). Skipped 
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -24,10 +23,11 @@ from pydantic import ValidationError
 from vitfleet.agent.admission import CreditGate
 from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
-from vitfleet.agent.prediction_message import Prediction
+from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import NO_LABEL, FrameMessage, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
-from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.stats_message import CameraStats
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import FramePacer, FrameSource
 from vitfleet.fleet_config import BrokerConfig
 
@@ -192,15 +192,16 @@ class CameraNode:
         n = self.counts["labelled_clean" if clean_only else "labelled"]
         return None if n == 0 else self.counts["correct_clean" if clean_only else "correct"] / n
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> CameraStats:
         acc = self.accuracy()
-        return {"board": self.board, "role": "camera", "ts": time.time(), "fps": round(self.rate.rate(), 2),
-                "frames_sent": self.frames_sent, "skipped": self.gate.counts.skipped, **self.counts, "malformed": self.malformed.total,
-                "accuracy": None if acc is None else round(acc, 5), **self.e2e.summary("e2e")}
+        return CameraStats(board=self.board, ts=time.time(), fps=round(self.rate.rate(), 2),
+                           frames_sent=self.frames_sent, skipped=self.gate.counts.skipped, **self.counts,
+                           malformed=self.malformed.total, accuracy=None if acc is None else round(acc, 5),
+                           **self.e2e.summary("e2e"))
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
-            self.link.publish(self.topics.stats(self.board), json.dumps(self.stats()))
+            self.link.publish(self.topics.stats(self.board), self.stats().to_json())
 
     def _answered_fps(self, answers: int) -> float | None:
         if self.started_at is None or self.last_answer_at is None or self.last_answer_at <= self.started_at:

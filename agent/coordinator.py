@@ -27,7 +27,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.topics import Availability
 from vitfleet.agent.part_placement import BoardSlot, PartLoad, estimate_part_mb, makespan, memory_used, place
 from vitfleet.engines.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
@@ -98,11 +99,11 @@ class Coordinator:
         self.notes: list[str] = []     # why parts are unplaced, for stats
 
     # ---- observations -------------------------------------------------------------------------------------
-    def observe_availability(self, board: str, status: str, now: float) -> None:
+    def observe_availability(self, board: str, status: Availability, now: float) -> None:
         if self.status.get(board) != status:
             self.status[board] = status
             self.since[board] = now
-            if status == "online":   # a restarted board may have been fixed: offer it everything again
+            if status == Availability.ONLINE:   # a restarted board may have been fixed: offer it everything again
                 self.refused = {k: v for k, v in self.refused.items() if k[0] != board}
 
     def observe_ack(self, ack: PlanAck) -> None:
@@ -136,7 +137,7 @@ class Coordinator:
         status = self.status.get(board)
         if status is None:
             return now - self.started >= self.join_grace_s
-        return status == "offline" and now - self.since[board] >= self.heal_after_s
+        return status == Availability.OFFLINE and now - self.since[board] >= self.heal_after_s
 
     def tick(self, now: float) -> FleetPlanMessage | None:
         """The plan to publish now, or None when the current one stands."""
@@ -152,7 +153,7 @@ class Coordinator:
         if self.move is not None:
             return None
         current = self.plan.assignments
-        live = sorted(b for b in self.slots if self.status.get(b) == "online")
+        live = sorted(b for b in self.slots if self.status.get(b) == Availability.ONLINE)
         down = {b for b in current if self._down(b, now)}
         # Offline for less than heal_after_s, or not started yet: keep its parts, move nothing of it.
         holding = {b: parts for b, parts in current.items() if b not in live and b not in down}
@@ -206,7 +207,7 @@ class Coordinator:
             self.move = None
             return True
         for board, parts in self.move.gains.items():
-            if self.status.get(board) != "online":
+            if self.status.get(board) != Availability.ONLINE:
                 self.move = None   # the new host went away: re-plan from scratch
                 return True
             ack = self.acks.get(board)

@@ -17,11 +17,12 @@ from typing import Any
 
 from vitfleet.agent.coordinator import Coordinator
 from vitfleet.agent.engine_server import EngineServer
-from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.fleet_plan_message import FleetPlanMessage
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog
-from vitfleet.agent.topics import Topics
+from vitfleet.stats_message import STATS, AgentStats
+from vitfleet.topics import Availability, Topics
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.fleet_config import FleetConfig
 
@@ -61,15 +62,15 @@ class CoordinatorService:
             return
         board, leaf = where
         if leaf == "available":
-            status = bytes(payload).decode("utf-8", "replace")
-            if status in ("online", "offline"):
+            status = Availability.parse(payload)
+            if status is not None:
                 with self._lock:
                     self.coordinator.observe_availability(board, status, now)
         elif leaf == "stats":
-            ack = self.malformed.parse_model(topic, payload, PlanAck, "stats")
-            if ack is not None and ack.role == "agent":   # other roles' stats carry no plan acknowledgement
+            stats = self.malformed.parse_model(topic, payload, STATS, "stats")
+            if isinstance(stats, AgentStats):   # other roles' stats carry no plan acknowledgement
                 with self._lock:
-                    self.coordinator.observe_ack(ack)
+                    self.coordinator.observe_ack(stats)
 
     def _on_retained_plan(self, payload: bytes) -> None:
         plan = self.malformed.parse_model(self.topics.plan, payload, FleetPlanMessage, "plan") if payload else None

@@ -13,21 +13,18 @@ from __future__ import annotations
 import json
 import logging
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from vitfleet.agent.fleet_resolve import parse_broker
-from vitfleet.agent.fleet_view import FleetView
-from vitfleet.agent.local_broker import LocalBroker
-from vitfleet.agent.processes import ChildFailed, ProcessGroup
+from vitfleet.agent.fleet_view import FleetView, ViewSnapshot
+from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.agent.processes import ProcessGroup
+from vitfleet.console import err_console
 from vitfleet.engines.manifest import Manifest
-from vitfleet.console import err_console, progress_bar
 from vitfleet.errors import UserError
-from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
+from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role
 
 log = logging.getLogger("vitfleet.demo")
 
@@ -53,21 +50,6 @@ class DemoOptions:
     slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
     http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
     heal_after_s: float | None = 2.0   # a lost agent's part moves to a survivor after this long; None: never
-
-
-def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
-               log_path: Path, deadline_ms: float | None, max_in_flight: int = 2,
-               heal_after_s: float | None = None) -> FleetConfig:
-    """A one-machine fleet: agent<i> runs part i. Healing is off unless `heal_after_s` is given (the tests and
-    the soak measure a fixed placement; `vitfleet demo` and bench/faults.py pass it)."""
-    boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
-    boards.append(BoardConfig(name="aggregator", roles=["aggregator"]))
-    boards.append(BoardConfig(name="camera", roles=["camera"]))
-    return FleetConfig(name="demo", engines=engines_dir.resolve(), broker=broker, boards=boards,
-                       camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True,
-                                           max_in_flight=max_in_flight),
-                       aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms,
-                                                   heal_after_s=heal_after_s))
 
 
 def replay_uri(manifest: Manifest) -> str:
@@ -110,56 +92,39 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     manifest = read_manifest(engines_dir)
     camera_uri = choose_camera(opts, manifest)
     run_dir = work / "run"
-    run_dir.mkdir(exist_ok=True)
-    log_path = fresh_prediction_log(run_dir)
-    (run_dir / "camera-summary.json").unlink(missing_ok=True)
-    with ExitStack() as stack:
-        if opts.broker:
-            broker_cfg = parse_broker(opts.broker)
-        else:
-            local = LocalBroker(work_dir=run_dir / "broker")
-            stack.callback(local.close)
-            broker_cfg = local.start().config
-        # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
-        deadline = opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None)
-        fleet = demo_fleet(manifest.num_parts, broker_cfg, engines_dir, camera_uri, opts.fps, log_path, deadline,
-                           opts.max_in_flight, opts.heal_after_s)
-        fleet_file = write_fleet_file(fleet, run_dir)
-        web_url = _serve_web(opts, stack, broker_cfg, fleet)
-        procs = ProcessGroup(run_dir / "logs")
-        stack.callback(procs.stop_all)
-        from vitfleet.agent.dashboard import has_display_window
+    summary_path = run_dir / "camera-summary.json"
+    from vitfleet.agent.dashboard import has_display_window
 
-        window = not opts.headless and has_display_window()
-        view = FleetView(broker_cfg, fleet.name, with_frames=window).start()  # frames only feed the window
-        stack.callback(view.stop)
-        common = ["--fleet", str(fleet_file), "--log-level", opts.log_level]
-        last = f"agent{manifest.num_parts - 1}"
-        agents = spawn_fleet(procs, common, manifest.num_parts,
-                             {last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else None)
-        if not opts.quiet:
-            err_console.print(f"starting {len(agents)} agents + aggregator on {broker_cfg.host}:{broker_cfg.port} …")
-        missing = view.wait_online(agents + ["aggregator"], opts.online_timeout, alive=procs.check_alive)
-        if missing:
-            raise ChildFailed(f"{', '.join(missing)} did not come online within {opts.online_timeout:.0f} s; "
-                              f"see the logs in {procs.log_dir}")
-        summary_path = run_dir / "camera-summary.json"
-        cam_args = ["camera", *common, "--board", "camera", "--summary", str(summary_path), "--uri", camera_uri,
-                    "--fps", str(opts.fps), "--max-in-flight", str(opts.max_in_flight), "--log-level", "warning"]
+    window = not opts.headless and has_display_window()
+    last = f"agent{manifest.num_parts - 1}"
+    options = LocalFleetOptions(
+        camera_uri=camera_uri, fps=opts.fps, max_in_flight=opts.max_in_flight, heal_after_s=opts.heal_after_s,
+        # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
+        deadline_ms=opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None),
+        broker=parse_broker(opts.broker) if opts.broker else None, log_level=opts.log_level,
+        online_timeout=opts.online_timeout, with_frames=window,   # frames only feed the window
+        agent_args={last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else {})
+    if not opts.quiet:
+        err_console.print(f"starting {manifest.num_parts} agents + aggregator …")
+    with LocalFleet(engines_dir, run_dir, options) as fleet:
+        assert fleet.view is not None and fleet.config is not None and fleet.broker is not None
+        web_url = _serve_web(opts, fleet)
+        cam_args = ["--uri", camera_uri, "--fps", str(opts.fps), "--max-in-flight", str(opts.max_in_flight),
+                    "--log-level", "warning"]
         if opts.frames is not None:
             cam_args += ["--frames", str(opts.frames)]
         if opts.duration is not None:
             cam_args += ["--duration", str(opts.duration)]
         if opts.accuracy:
             cam_args += ["--max-in-flight", "1", "--fps", "0", "--no-loop", "--drain", "5"]
-        camera = procs.spawn("camera", cam_args)
-        interrupted = _live(view, procs, camera.name, opts, manifest.class_names, window)
+        camera = fleet.spawn_camera(summary_path, cam_args)
+        interrupted = _live(fleet.view, fleet.procs, camera.name, opts, manifest.class_names, window)
         if interrupted:
-            procs.stop("camera")
+            fleet.procs.stop("camera")
         code = camera.proc.wait(timeout=30)
-        codes = procs.stop_all()  # SIGTERM: each publishes its last stats and offline, the aggregator flushes its log
-        time.sleep(0.2)  # let the view take delivery of those last messages
-        final = view.snapshot()
+        codes = fleet.stop_processes()   # SIGTERM: each publishes its last stats and offline, the log is flushed
+        final = fleet.view.snapshot()
+        log_path = fleet.log_path
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     result["url"] = web_url
     if opts.accuracy and not interrupted:
@@ -167,45 +132,14 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     return result
 
 
-def fresh_prediction_log(run_dir: Path) -> Path:
-    """run_dir/predictions.sqlite, with a previous run's log (and its WAL files) removed."""
-    log_path = run_dir / "predictions.sqlite"
-    for stale in (log_path, run_dir / "predictions.sqlite-wal", run_dir / "predictions.sqlite-shm"):
-        stale.unlink(missing_ok=True)
-    return log_path
-
-
-def write_fleet_file(fleet: FleetConfig, run_dir: Path) -> Path:
-    """The one-machine fleet as run_dir/fleet.yaml, the file every child process is started with."""
-    fleet_file = run_dir / "fleet.yaml"
-    fleet_file.write_text(yaml.safe_dump(fleet.model_dump(mode="json"), sort_keys=False))
-    return fleet_file
-
-
-def agent_command(common: list[str], name: str, index: int, extra: list[str] | None = None) -> list[str]:
-    """`vitfleet agent` for agent<index> of a one-machine fleet: its own core, one thread."""
-    return ["agent", *common, "--board", name, "--cpu", str(index), "--threads", "1", *(extra or [])]
-
-
-def spawn_fleet(procs: ProcessGroup, common: list[str], num_parts: int,
-                extra: dict[str, list[str]] | None = None) -> list[str]:
-    """Start the aggregator and one agent per part (agent<i> runs part i) as real processes; their names.
-    `common`: the flags every process gets (--fleet FILE, --log-level, ...); `extra`: more flags per agent."""
-    procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
-    agents = [f"agent{i}" for i in range(num_parts)]
-    for i, name in enumerate(agents):
-        procs.spawn(name, agent_command(common, name, i, (extra or {}).get(name)))
-    return agents
-
-
-def _serve_web(opts: DemoOptions, stack: ExitStack, broker: BrokerConfig, fleet: FleetConfig) -> str | None:
+def _serve_web(opts: DemoOptions, fleet: LocalFleet) -> str | None:
     """The web view for the demo's fleet; its URL goes to stderr (and into the summary) so a browser can follow."""
-    if opts.http is None:
+    if opts.http is None or fleet.broker is None or fleet.config is None:
         return None
     from vitfleet.agent.web.server import open_view
 
-    web = open_view(broker, fleet.name, opts.http, [b.name for b in fleet.boards])
-    stack.callback(web.stop)
+    web = open_view(fleet.broker, fleet.config.name, opts.http, [b.name for b in fleet.config.boards])
+    fleet.on_close(web.stop)
     web.start()
     err_console.print(f"web view: {web.url}", highlight=False)
     return web.url
@@ -259,14 +193,21 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
             cv2.destroyAllWindows()
 
 
-def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | None], camera_code: int,
+# what the demo's summary reports per agent, from its last stats
+AGENT_FIGURES = {"part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "own_fps", "slowdown", "drops",
+                 "cpu_percent", "rss_mb", "malformed"}
+# ... and for the fleet, from the aggregator's
+AGGREGATOR_FIGURES = {"hop_p50_ms", "hop_p99_ms", "late", "deadline_ms", "fleet_watts", "mj_per_frame",
+                      "power_estimated"}
+
+
+def _result(summary_path: Path, final: ViewSnapshot, codes: dict[str, int | None], camera_code: int,
             interrupted: bool, camera_uri: str, log_path: Path) -> dict[str, Any]:
     camera = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    stats = final["stats"]
-    agg = next((s for s in stats.values() if s.get("role") == "aggregator"), {})
-    boards = {name: {k: s.get(k) for k in ("part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "own_fps",
-                                              "slowdown", "drops", "cpu_percent", "rss_mb", "malformed")}
-              for name, s in sorted(stats.items()) if s.get("role") == "agent"}
+    stats = final.reports.stats
+    agg = first_of(stats, AggregatorStats)
+    fleet_figures = agg.model_dump(include=AGGREGATOR_FIGURES) if agg else dict.fromkeys(AGGREGATOR_FIGURES)
+    boards = {name: s.model_dump(include=AGENT_FIGURES) for name, s in of_role(stats, AgentStats).items()}
     # After Ctrl-C the camera may have been stopped (by us) before it could even install its handler.
     crashed = {n: c for n, c in codes.items() if c not in (0, None) and not (interrupted and n == "camera")}
     # A lost agent is a board loss the fleet is built to survive (answers degrade, none is lost); a lost
@@ -279,10 +220,7 @@ def _result(summary_path: Path, final: dict[str, Any], codes: dict[str, int | No
           and camera.get("lost", 1) == 0 and (camera.get("degraded", 1) == 0 or board_lost))
     return {
         "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera, **admission,
-        "hop_p50_ms": agg.get("hop_p50_ms"), "hop_p99_ms": agg.get("hop_p99_ms"),
-        "late": agg.get("late"), "deadline_ms": agg.get("deadline_ms"),
-        "fleet_watts": agg.get("fleet_watts"), "mj_per_frame": agg.get("mj_per_frame"),
-        "power_estimated": agg.get("power_estimated"), "boards": boards, "exit_codes": codes,
+        **fleet_figures, "boards": boards, "exit_codes": codes,
         "prediction_log": str(log_path),
     }
 

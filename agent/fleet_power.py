@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from vitfleet.power.fleet_energy import FleetEnergy, FleetEnergyReport
-from vitfleet.power.snapshot import PowerSnapshot
+from vitfleet.power_message import PowerSnapshot
 
 
 class FleetPower:

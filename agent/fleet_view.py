@@ -9,14 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from vitfleet.agent.board_reports import BoardReports
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.protocol import ProtocolError, decode_frame
-from vitfleet.agent.topics import Topics
+from vitfleet.prediction_message import Prediction
+from vitfleet.stats_message import Stats
+from vitfleet.topics import Availability, Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.view")
@@ -26,15 +30,15 @@ class FleetView:
     def __init__(self, broker: BrokerConfig, fleet_name: str, with_frames: bool = False) -> None:
         self.topics = Topics(fleet_name)
         self.lock = threading.Lock()
-        self.available: dict[str, str] = {}
-        self.stats: dict[str, dict[str, Any]] = {}
-        self.power: dict[str, dict[str, Any]] = {}
-        self.prediction: dict[str, Any] | None = None
+        self.malformed = MalformedCounter(log)
+        self.reports = BoardReports(self.malformed)
+        # the live fields, shared with self.reports: read them under self.lock
+        self.available, self.stats, self.power = self.reports.available, self.reports.stats, self.reports.power
+        self.prediction: Prediction | None = None
         self.frame: np.ndarray | None = None
         self.frame_id: int | None = None
         self.predictions_seen = 0
         self.changed = threading.Event()
-        self.malformed = MalformedCounter(log)
         subs = [(self.topics.predictions, 0), (self.topics.all_boards("available"), 1),
                 (self.topics.all_boards("stats"), 0), (self.topics.all_boards("power"), 0)]
         if with_frames:
@@ -52,25 +56,19 @@ class FleetView:
                 self.frame, self.frame_id = msg.image, msg.frame_id
             return
         if topic == self.topics.predictions:
-            data = self.malformed.parse_json(topic, payload)
-            if isinstance(data, dict):
+            pred = self.malformed.parse_model(topic, payload, Prediction, "prediction")
+            if pred is not None:
                 with self.lock:
-                    self.prediction = data
+                    self.prediction = pred
                     self.predictions_seen += 1
                 self.changed.set()
             return
         where = self.topics.board_of(topic)
         if where is None:
+            self.malformed.record(topic, "topic", "unexpected topic")
             return
-        board, leaf = where
-        if leaf == "available":
-            with self.lock:
-                self.available[board] = bytes(payload).decode("utf-8", "replace")[:20]
-        elif leaf in ("stats", "power"):
-            data = self.malformed.parse_json(topic, payload)
-            if isinstance(data, dict):
-                with self.lock:
-                    (self.stats if leaf == "stats" else self.power)[board] = data
+        with self.lock:
+            self.reports.take(topic, *where, payload)
         self.changed.set()
 
     def start(self) -> "FleetView":
@@ -88,7 +86,7 @@ class FleetView:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.lock:
-                missing = [b for b in boards if self.available.get(b) != "online"]
+                missing = [b for b in boards if self.available.get(b) != Availability.ONLINE]
             if not missing:
                 return []
             if alive is not None:
@@ -96,11 +94,22 @@ class FleetView:
             self.changed.wait(0.2)
             self.changed.clear()
         with self.lock:
-            return [b for b in boards if self.available.get(b) != "online"]
+            return [b for b in boards if self.available.get(b) != Availability.ONLINE]
 
-    def snapshot(self) -> dict[str, Any]:
+    def stats_of(self, board: str) -> Stats | None:
+        """The board's latest stats (an AgentStats, AggregatorStats or CameraStats), None before any arrived."""
         with self.lock:
-            return {"available": dict(self.available), "stats": {k: dict(v) for k, v in self.stats.items()},
-                    "power": {k: dict(v) for k, v in self.power.items()},
-                    "prediction": dict(self.prediction) if self.prediction else None,
-                    "predictions_seen": self.predictions_seen}
+            return self.stats.get(board)
+
+    def snapshot(self) -> ViewSnapshot:
+        with self.lock:
+            return ViewSnapshot(self.reports.copy(), self.prediction, self.predictions_seen)
+
+
+@dataclass(frozen=True)
+class ViewSnapshot:
+    """What the view knew at one instant (decoded models; safe to read without the view's lock)."""
+
+    reports: BoardReports
+    prediction: Prediction | None
+    predictions_seen: int

@@ -19,7 +19,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Availability, Topics
+
+# Home Assistant matches the retained availability payloads as text
+ONLINE_TEXT, OFFLINE_TEXT = Availability.ONLINE.value, Availability.OFFLINE.value
 from vitfleet import __version__
 from vitfleet.fleet_config import FleetConfig
 
@@ -87,8 +90,8 @@ def discovery_configs(fleet: FleetConfig, prefix: str = DISCOVERY_PREFIX) -> dic
     common: dict[str, Any] = {"device": device, "origin": {"name": "vitfleet", "sw_version": __version__}}
     holders = fleet.boards_with("aggregator")
     # Predictions exist while the aggregator is up: its availability is theirs.
-    agg_avail = ({"availability_topic": topics.available(holders[0].name), "payload_available": "online",
-                  "payload_not_available": "offline"} if holders else {})
+    agg_avail = ({"availability_topic": topics.available(holders[0].name), "payload_available": ONLINE_TEXT,
+                  "payload_not_available": OFFLINE_TEXT} if holders else {})
     out: dict[str, HaEntity] = {}
 
     def add(component: Component, object_id: str, **fields: Any) -> None:
@@ -108,10 +111,10 @@ def discovery_configs(fleet: FleetConfig, prefix: str = DISCOVERY_PREFIX) -> dic
         value_template="{{ 'ON' if value_json.degraded else 'OFF' }}", payload_on="ON", payload_off="OFF",
         device_class="problem", **agg_avail)
     for board in fleet.boards:
-        avail = {"availability_topic": topics.available(board.name), "payload_available": "online",
-                 "payload_not_available": "offline"}
+        avail = {"availability_topic": topics.available(board.name), "payload_available": ONLINE_TEXT,
+                 "payload_not_available": OFFLINE_TEXT}
         add("binary_sensor", f"{board.name}_online", name=f"{board.name} online",
-            state_topic=topics.available(board.name), payload_on="online", payload_off="offline",
+            state_topic=topics.available(board.name), payload_on=ONLINE_TEXT, payload_off=OFFLINE_TEXT,
             device_class="connectivity")
         if not set(board.roles) & {"agent", "aggregator", "camera"}:
             continue   # a broker-only board publishes no stats

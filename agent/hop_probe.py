@@ -13,7 +13,7 @@ import numpy as np
 
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
 
 

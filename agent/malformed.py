@@ -13,9 +13,9 @@ import time
 from collections import Counter
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import TypeAdapter
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M")
 
 NOT_JSON: Any = object()
 
@@ -49,13 +49,14 @@ class MalformedCounter:
             self.record(topic, "json", str(exc))
             return NOT_JSON
 
-    def parse_model(self, topic: str, payload: bytes, model: type[M], reason: str) -> M | None:
-        """The payload validated as `model` (a pydantic model), or None (counted as `json` or `reason`)."""
+    def parse_model(self, topic: str, payload: bytes, model: type[M] | TypeAdapter[M], reason: str) -> M | None:
+        """The payload validated as `model` (a pydantic model, or an adapter of a union of models such as the stats
+        of every role), or None (counted as `json` or `reason`)."""
         data = self.parse_json(topic, payload)
         if data is NOT_JSON:
             return None
         try:
-            return model.model_validate(data)
+            return model.validate_python(data) if isinstance(model, TypeAdapter) else model.model_validate(data)
         except ValueError as exc:   # pydantic's ValidationError is a ValueError
             self.record(topic, reason, str(exc).splitlines()[0])
             return None

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import tempfile
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,9 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
-from vitfleet.agent.demo import (agent_command, demo_fleet, fresh_prediction_log, replay_uri,  # noqa: E402
-                                 spawn_fleet, write_fleet_file)
+from vitfleet.agent.demo import replay_uri  # noqa: E402
 from vitfleet.agent.engine_fetch import copy_part_engines  # noqa: E402
-from vitfleet.agent.fleet_view import FleetView  # noqa: E402
-from vitfleet.agent.local_broker import LocalBroker  # noqa: E402
+from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.agent.prediction_log import read_plans, read_predictions  # noqa: E402
 from vitfleet.agent.processes import ProcessGroup  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
@@ -124,52 +120,33 @@ def board_loss(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--victim {victim} is not an agent of this fleet; use one of agent0..agent{k - 1}")
     uri = replay_uri(manifest)
     run_dir = args.work_dir.resolve() / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log_path = fresh_prediction_log(run_dir)
-    with ExitStack() as stack:
-        broker = LocalBroker(work_dir=run_dir / "broker")
-        stack.callback(broker.close)
-        broker.start()
-        fleet = demo_fleet(k, broker.config, engines.resolve(), uri, args.fps, log_path, args.deadline_ms,
-                           heal_after_s=args.heal_after)
-        fleet_file = write_fleet_file(fleet, run_dir)
-        boards_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="vitfleet-boards-")))
-        own = {f"agent{i}": copy_part_engines(engines, boards_dir / f"agent{i}", [i]) for i in range(k)}
-        procs = ProcessGroup(run_dir / "logs")
-        stack.callback(procs.stop_all)
-        view = FleetView(broker.config, fleet.name).start()
-        stack.callback(view.stop)
-        common = ["--fleet", str(fleet_file), "--log-level", "info", "--stats-interval", "0.5"]
-        agents = spawn_fleet(procs, common, k, {n: ["--engines", str(d)] for n, d in own.items()})
-        missing = view.wait_online(agents + ["aggregator"], 180, alive=procs.check_alive)
-        if missing:
-            raise UserError(f"{', '.join(missing)} did not come online; see the logs in {procs.log_dir}")
-        before = Phase(broker.config, fleet.name, f"{uri}&limit={args.images}", 0, drain=5.0).start()
-        before_summary = before.finish()
-        fault = Phase(broker.config, fleet.name, uri, args.fps, drain=5.0).start()   # loops over the test split
-        time.sleep(args.warm)
-        killed_ns = _kill(procs, victim)
-        healed_ns = _wait_whole(log_path, killed_ns, args.hold, args.timeout, procs)
-        fault_summary = fault.finish(stop=True)
-        after = Phase(broker.config, fleet.name, f"{uri}&limit={args.images}", 0, drain=5.0).start()
-        after_summary = after.finish()
-        plans_healed = read_plans(log_path)
-        restarted_ns = time.time_ns()
-        procs.spawn(victim, agent_command(common, victim, agents.index(victim), ["--engines", str(own[victim])]))
-        settled_ns = _wait_plan(log_path, restarted_ns, {f"agent{i}": [i] for i in range(k)}, args.timeout)
-        time.sleep(1.0)   # the log commits every 0.5 s
-        rows = read_predictions(log_path)
-        plans = read_plans(log_path)
+    with tempfile.TemporaryDirectory(prefix="vitfleet-boards-") as boards_tmp:
+        # each agent on its own engines folder holding its part only: a survivor must fetch what it takes over
+        own = {f"agent{i}": copy_part_engines(engines, Path(boards_tmp) / f"agent{i}", [i]) for i in range(k)}
+        options = LocalFleetOptions(camera_uri=uri, fps=args.fps, deadline_ms=args.deadline_ms,
+                                    heal_after_s=args.heal_after, log_level="info", stats_interval=0.5,
+                                    online_timeout=180.0, agent_engines=own)
+        with LocalFleet(engines, run_dir, options) as fleet:
+            assert fleet.broker is not None and fleet.config is not None
+            broker, name, log_path = fleet.broker, fleet.config.name, fleet.log_path
+            before = Phase(broker, name, f"{uri}&limit={args.images}", 0, drain=5.0).start()
+            before_summary = before.finish()
+            fault = Phase(broker, name, uri, args.fps, drain=5.0).start()   # loops over the test split
+            time.sleep(args.warm)
+            killed_ns = fleet.kill(victim)
+            healed_ns = _wait_whole(log_path, killed_ns, args.hold, args.timeout, fleet.procs)
+            fault_summary = fault.finish(stop=True)
+            after = Phase(broker, name, f"{uri}&limit={args.images}", 0, drain=5.0).start()
+            after_summary = after.finish()
+            plans_healed = read_plans(log_path)
+            restarted_ns = time.time_ns()
+            fleet.spawn_agent(victim)
+            settled_ns = _wait_plan(log_path, restarted_ns, {f"agent{i}": [i] for i in range(k)}, args.timeout)
+            time.sleep(1.0)   # the log commits every 0.5 s
+            rows = read_predictions(log_path)
+            plans = read_plans(log_path)
     return _report(args, engines, k, victim, rows, plans, plans_healed, (before, before_summary),
                    (fault, fault_summary), (after, after_summary), killed_ns, healed_ns, restarted_ns, settled_ns)
-
-
-def _kill(procs: ProcessGroup, victim: str) -> int:
-    proc = procs.children.pop(victim).proc   # killed on purpose: not part of the clean shutdown
-    killed_ns = time.time_ns()
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    return killed_ns
 
 
 def _wait_whole(log_path: Path, killed_ns: int, hold: float, timeout: float, procs: ProcessGroup) -> int | None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import threading
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,13 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import psutil  # noqa: E402
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
+from vitfleet.agent.demo import replay_uri  # noqa: E402
+from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
-from vitfleet.agent.demo import demo_fleet, fresh_prediction_log, replay_uri, spawn_fleet, write_fleet_file  # noqa: E402
-from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
-from vitfleet.agent.fleet_view import FleetView  # noqa: E402
-from vitfleet.agent.local_broker import LocalBroker  # noqa: E402
-from vitfleet.agent.processes import ProcessGroup  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
+from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
 from vitfleet.engines.manifest import read_manifest  # noqa: E402
+from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role  # noqa: E402
 
 log = logging.getLogger("vitfleet.soak")
 
@@ -116,29 +115,14 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     camera_uri = replay_uri(manifest)   # the bundle's own test split
     seconds = args.minutes * 60.0
     warmup = args.warmup if args.warmup is not None else min(120.0, max(20.0, 0.1 * seconds))
-    log_path = fresh_prediction_log(run_dir)
-    with ExitStack() as stack:
-        broker = LocalBroker(work_dir=run_dir / "broker")
-        stack.callback(broker.close)
-        broker.start()
-        fleet = demo_fleet(manifest.num_parts, broker.config, engines, camera_uri, args.fps, log_path,
-                           args.deadline_ms)
-        fleet_file = write_fleet_file(fleet, run_dir)
-        procs = ProcessGroup(run_dir / "logs")
-        stack.callback(procs.stop_all)
-        view = FleetView(broker.config, fleet.name).start()
-        stack.callback(view.stop)
-        common = ["--fleet", str(fleet_file), "--log-level", "warning", "--stats-interval", "2"]
-        agents = spawn_fleet(procs, common, manifest.num_parts)
-        missing = view.wait_online(agents + ["aggregator"], 120, alive=procs.check_alive)
-        if missing:
-            raise RuntimeError(f"{missing} did not come online; logs in {procs.log_dir}")
-        import os
-
-        pids = {name: child.proc.pid for name, child in procs.children.items()}
+    options = LocalFleetOptions(camera_uri=camera_uri, fps=args.fps, deadline_ms=args.deadline_ms,
+                                stats_interval=2.0, online_timeout=120.0)
+    with LocalFleet(engines, run_dir, options) as fleet:
+        assert fleet.broker is not None and fleet.config is not None and fleet.view is not None
+        pids = {name: child.proc.pid for name, child in fleet.procs.children.items()}
         pids["camera+soak"] = os.getpid()
-        node = CameraNode(broker.config, fleet.name, "camera", open_source(camera_uri, loop=True), fps=args.fps,
-                          duration=seconds, drain=3.0)
+        node = CameraNode(fleet.broker, fleet.config.name, "camera", open_source(camera_uri, loop=True),
+                          fps=args.fps, duration=seconds, drain=3.0)
         rss = RssRecorder(pids, args.sample)
         t0 = time.monotonic()
         rss.start()
@@ -147,18 +131,21 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             node.stop()
             rss.stop()
-        procs.check_alive()
+        fleet.procs.check_alive()
         time.sleep(2.5)  # one more stats round from every board
-        stats = view.snapshot()["stats"]
+        stats = fleet.view.snapshot().reports.stats
+        agents = fleet.agents
     memory = rss.report(t0 + warmup, args.rss_tolerance)
     answered = camera["predictions"]
-    agent_drops = {a: stats.get(a, {}).get("drops") for a in agents}
-    agg = stats.get("aggregator", {})
+    agent_stats = of_role(stats, AgentStats)
+    agent_drops = {a: agent_stats[a].drops if a in agent_stats else None for a in agents}
+    agg = first_of(stats, AggregatorStats)
     return {
         "minutes": args.minutes, "fps_target": args.fps, "parts": manifest.num_parts, "engines": str(engines),
         "warmup_s": warmup, "rss_tolerance_pct": 100 * args.rss_tolerance,
         "frames_sent": camera["frames_sent"], "predictions": answered, "frames_unanswered": camera["lost"],
-        "frames_dropped_by_agents": agent_drops, "late_parts": agg.get("late"), "evicted": agg.get("evicted"),
+        "frames_dropped_by_agents": agent_drops, "late_parts": agg.late if agg else None,
+        "evicted": agg.evicted if agg else None,
         "degraded": camera["degraded"], "degraded_fraction": round(camera["degraded"] / answered, 5) if answered
         else None, "fps_achieved": round(camera["frames_sent"] / max(camera["elapsed_s"], 1e-9), 2),
         "e2e_p50_ms": camera.get("e2e_p50_ms"), "e2e_p99_ms": camera.get("e2e_p99_ms"),

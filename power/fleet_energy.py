@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vitfleet.power.snapshot import PowerSnapshot
+from vitfleet.power_message import PowerSnapshot
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class FleetEnergy:
             return
         if snapshot.joules < track.latest.joules:  # the board's sampler restarted
             track.carried_joules += track.latest.joules - track.first.joules
-            track.first = PowerSnapshot(snapshot.ts, snapshot.watts, 0.0, 0, snapshot.source, snapshot.estimated)
+            track.first = snapshot.model_copy(update={"joules": 0.0, "frames": 0})
         track.latest = snapshot
 
     def report(self, fused_frames: int) -> FleetEnergyReport:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from vitfleet.power.integrate import trapezoid_energy
 from vitfleet.power.meter import Meter
-from vitfleet.power.snapshot import PowerMessageError, PowerSnapshot  # noqa: F401  (re-exported: power.sampler.*)
+from vitfleet.power_message import PowerSnapshot
 from vitfleet.errors import UserError
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from vitfleet.agent.topics import OFFLINE, ONLINE
+from vitfleet.topics import OFFLINE, ONLINE
 from vitfleet.firmware_scripts.broker_config import render_acl, render_mosquitto_conf, write_broker_files
 from vitfleet.firmware_scripts.certs import make_certs, operator_user, secrets_for
 from vitfleet.fleet_config import parse_fleet

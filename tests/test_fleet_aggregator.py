@@ -15,9 +15,9 @@ from vitfleet.agent.board_agent import BoardAgent
 from vitfleet.agent.deadline import DeadlinePolicy
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog, read_predictions
-from vitfleet.agent.prediction_message import Prediction
+from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Topics
 from vitfleet.camera.sources import open_source
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
@@ -156,7 +156,7 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
     expected = load_part_engine(tiny_engines, 0).infer(
         manifest.preprocessing.normalize(open_source("dataset://fashion-mnist/test?limit=1").read().image))
     assert np.allclose(features[0].features, expected[0], atol=1e-2)
-    assert agent.stats()["frames"] == 10 and agent.stats()["malformed"] == 0
+    assert agent.stats().frames == 10 and agent.stats().malformed == 0
     assert agent.gate.counts.admitted == 10 and agent.gate.counts.answered == 10 and agent.gate.counts.skipped == 0
 
 
@@ -178,4 +178,4 @@ def test_agent_camera_faster_than_the_answers_skips_instead_of_queueing(broker, 
         sub.stop()
     counts = agent.gate.counts
     assert counts.offered == 30 and counts.admitted == 2 and counts.skipped == 28
-    assert len(frames) == 2 and agent.stats()["frames"] == 2
+    assert len(frames) == 2 and agent.stats().frames == 2

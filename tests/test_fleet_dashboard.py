@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import logging
+
 from rich.console import Console
 
+from vitfleet.agent.board_reports import BoardReports
 from vitfleet.agent.dashboard import has_display_window, render
+from vitfleet.agent.fleet_view import ViewSnapshot
+from vitfleet.agent.malformed import MalformedCounter
+from vitfleet.power_message import PowerSnapshot
+from vitfleet.prediction_message import Prediction
+from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats
+from vitfleet.topics import Availability
 
-SNAPSHOT = {
-    "available": {"agent0": "online", "agent1": "offline", "aggregator": "online", "camera": "online"},
-    "stats": {
-        "agent0": {"role": "agent", "fps": 9.8, "infer_p50_ms": 0.41, "infer_p99_ms": 1.2, "drops": 3,
-                   "cpu_percent": 35.0, "rss_mb": 120.0},
-        "aggregator": {"role": "aggregator", "predictions": 120, "degraded": 7, "late": 1, "hop_p50_ms": 0.21,
-                       "hop_p99_ms": 0.9, "deadline_ms": 50.0, "deadline_source": "measured", "fleet_watts": 9.5,
-                       "mj_per_frame": 812.5, "power_estimated": True},
-        "camera": {"role": "camera", "e2e_p50_ms": 2.5, "e2e_p99_ms": 6.1, "accuracy": 0.8123},
-    },
-    "power": {"agent0": {"watts": 4.75}},
-    "prediction": {"frame_id": 42, "class_name": "Sneaker", "class_id": 7, "score": 0.93, "label": 5,
-                   "degraded": True, "missing_parts": [1]},
-    "predictions_seen": 120,
-}
+_NOW = 1_732_380_000.0
+SNAPSHOT = ViewSnapshot(
+    BoardReports(
+        MalformedCounter(logging.getLogger("test")),
+        available={"agent0": Availability.ONLINE, "agent1": Availability.OFFLINE,
+                   "aggregator": Availability.ONLINE, "camera": Availability.ONLINE},
+        stats={
+            "agent0": AgentStats(board="agent0", ts=_NOW, fps=9.8, infer_p50_ms=0.41, infer_p99_ms=1.2, drops=3,
+                                 cpu_percent=35.0, rss_mb=120.0),
+            "aggregator": AggregatorStats(board="aggregator", ts=_NOW, fps=9.8, predictions=120, degraded=7, late=1,
+                                          hop_p50_ms=0.21, hop_p99_ms=0.9, deadline_ms=50.0,
+                                          deadline_source="measured", fleet_watts=9.5, mj_per_frame=812.5,
+                                          power_estimated=True),
+            "camera": CameraStats(board="camera", ts=_NOW, fps=9.8, e2e_p50_ms=2.5, e2e_p99_ms=6.1, accuracy=0.8123),
+        },
+        power={"agent0": PowerSnapshot(ts=_NOW, watts=4.75, joules=1.0, frames=1, source="rapl", estimated=False)}),
+    Prediction(frame_id=42, capture_ns=1, class_name="Sneaker", class_id=7, score=0.93, label=5, degraded=True,
+               missing_parts=[1], parts=[], wait_ms=0.0, fusion_ms=0.0, fused_ns=2),
+    120)
 
 
 def _text(snapshot) -> str:
@@ -38,7 +51,7 @@ def test_dashboard_shows_boards_fleet_figures_and_the_latest_prediction():
 
 
 def test_dashboard_before_the_first_prediction():
-    empty = {"available": {}, "stats": {}, "power": {}, "prediction": None, "predictions_seen": 0}
+    empty = ViewSnapshot(BoardReports(MalformedCounter(logging.getLogger("test"))), None, 0)
     assert "waiting for the first prediction" in _text(empty)
 
 

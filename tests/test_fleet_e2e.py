@@ -20,7 +20,7 @@ import pytest
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.offline_accuracy import offline_predictions
 from vitfleet.agent.prediction_log import read_power, read_predictions
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Topics
 from vitfleet.datasets import load_fashion_mnist
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
@@ -134,7 +134,7 @@ def test_broker_restart_is_survived(fleet, broker):
 
 def test_malformed_floods_on_every_subscribed_topic(fleet):
     topics = Topics(fleet.config.name)
-    spam = MqttLink(fleet.broker.config, fleet.config.name, "test", "spam", lambda t, p: None).start()
+    spam = MqttLink(fleet.broker, fleet.config.name, "test", "spam", lambda t, p: None).start()
     rng = np.random.default_rng(1)
     aggregator_topics = [topics.features(0), topics.features(1), topics.features(9), topics.power("x"),
                          topics.available("x")]
@@ -151,13 +151,13 @@ def test_malformed_floods_on_every_subscribed_topic(fleet):
     finally:
         spam.stop()
 
-    def stats(board):
-        return fleet.view.snapshot()["stats"].get(board, {})
+    def malformed(board):
+        return getattr(fleet.view.stats_of(board), "malformed", None)
 
-    assert wait_until(lambda: all(stats(a).get("malformed") == 1000 for a in fleet.agents), 20), \
-        [stats(a).get("malformed") for a in fleet.agents]
-    assert wait_until(lambda: stats("aggregator").get("malformed") == 5000, 20), stats("aggregator").get("malformed")
-    assert all(stats(b).get("callback_errors") == 0 for b in [*fleet.agents, "aggregator"])
+    assert wait_until(lambda: all(malformed(a) == 1000 for a in fleet.agents), 20), \
+        [malformed(a) for a in fleet.agents]
+    assert wait_until(lambda: malformed("aggregator") == 5000, 20), malformed("aggregator")
+    assert all(getattr(fleet.view.stats_of(b), "callback_errors", None) == 0 for b in [*fleet.agents, "aggregator"])
     fleet.procs.check_alive()
     # And the fleet still answers correctly afterwards.
     node, summary = fleet.run_camera("dataset://fashion-mnist/test?limit=10", fps=0, max_in_flight=1)

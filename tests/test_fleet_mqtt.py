@@ -15,7 +15,7 @@ from vitfleet.agent.camera_node import CameraNode
 from vitfleet.agent.hop_probe import measure_hop
 from vitfleet.agent.local_broker import BrokerStartError, LocalBroker, broker_conf
 from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink, Will
-from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import open_source
 from vitfleet.fleet_config import BrokerConfig
 from mqtt_fixtures import wait_until

@@ -8,9 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from vitfleet.agent.coordinator import Coordinator
-from vitfleet.agent.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
 from vitfleet.agent.part_placement import BoardSlot, PartLoad, makespan, place
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Topics
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, FleetConfig, parse_fleet

@@ -32,9 +32,9 @@ from vitfleet.agent.fleet_view import FleetView
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
                             decode_features, decode_frame, encode_features, encode_frame, peek_kind)
-from vitfleet.agent.topics import OFFLINE, ONLINE, Topics
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import FrameSource
-from vitfleet.power.snapshot import PowerMessageError, PowerSnapshot
+from vitfleet.power_message import PowerMessageError, PowerSnapshot
 from vitfleet.fleet_config import BrokerConfig, FleetConfigError, load_fleet, parse_fleet
 
 pytestmark = pytest.mark.timeout(240)

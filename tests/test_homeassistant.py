@@ -15,9 +15,9 @@ import pytest
 from vitfleet.agent.homeassistant import HomeAssistantDiscovery, discovery_configs
 from vitfleet.agent.local_broker import LocalBroker
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.prediction_message import PartTiming, Prediction
+from vitfleet.prediction_message import PartTiming, Prediction
 from mqtt_fixtures import wait_until
-from vitfleet.power.snapshot import PowerSnapshot
+from vitfleet.power_message import PowerSnapshot
 from vitfleet.fleet_config import BoardConfig, FleetConfig, parse_fleet
 
 pytestmark = pytest.mark.timeout(60)

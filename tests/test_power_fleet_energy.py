@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vitfleet.power.fleet_energy import FleetEnergy, energy_per_frame_mj
-from vitfleet.power.sampler import PowerSnapshot
+from vitfleet.power_message import PowerSnapshot
 
 
 def snap(ts: float, watts: float, joules: float, frames: int = 0, source: str = "rapl",

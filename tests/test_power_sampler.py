@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from vitfleet.power.integrate import interpolate, trapezoid_energy
 from vitfleet.power.meter import Meter, MeterReadError
-from vitfleet.power.sampler import PowerSampler, PowerSnapshot, PowerWindowError
+from vitfleet.power.sampler import PowerSampler, PowerWindowError
+from vitfleet.power_message import PowerSnapshot
 from vitfleet.errors import UserError
 
 

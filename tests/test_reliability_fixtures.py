@@ -19,7 +19,7 @@ import pytest
 
 import bundle_fixture
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.topics import Topics
+from vitfleet.topics import Topics
 from fleet_harness import Fleet
 
 PARTITION_K4 = [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
@@ -55,18 +55,13 @@ def k4_engines(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @contextmanager
 def running_fleet(broker, engines: Path, work: Path, deadline_ms: float | None = 300.0) -> Iterator[Fleet]:
     """A started fleet_harness.Fleet whose processes are stopped even when start() or the test fails."""
-    fleet = Fleet(broker, engines, work, deadline_ms=deadline_ms)
-    try:
-        yield fleet.start()
-    finally:
-        fleet.stop()
+    with Fleet(broker, engines, work, deadline_ms=deadline_ms) as fleet:
+        yield fleet
 
 
 def spawn_agent(fleet: Fleet, name: str) -> None:
     """(Re)start one agent process exactly as Fleet.start does."""
-    i = fleet.agents.index(name)
-    fleet.procs.spawn(name, ["agent", "--fleet", str(fleet.fleet_file), "--log-level", "info", "--stats-interval",
-                             "0.5", "--board", name, "--cpu", str(i)])
+    fleet.spawn_agent(name)
 
 
 def wait_until(cond: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:

@@ -38,10 +38,6 @@ K4_FPS = 5
 K4_DEADLINE_MS = 1000.0
 
 
-def _stats(fleet, board: str) -> dict:
-    return fleet.view.snapshot()["stats"].get(board, {})
-
-
 def _accuracy(rows: list[dict]) -> float | None:
     labelled = [r for r in rows if r["label"] is not None]
     return None if not labelled else float(np.mean([r["class_id"] == r["label"] for r in labelled]))

@@ -114,21 +114,17 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
     fleet = None
     try:
         broker.start()
-        fleet = Fleet(broker, fleet_engines, tmp_path, deadline_ms=DEADLINE_MS)
-        fleet.config.aggregator.max_pending = MAX_PENDING
-        fleet.fleet_file.write_text(yaml.safe_dump(fleet.config.model_dump(mode="json")))
+        fleet = Fleet(broker, fleet_engines, tmp_path, deadline_ms=DEADLINE_MS,
+                      tweak=lambda c: setattr(c.aggregator, "max_pending", MAX_PENDING)).prepare()
         ns_config = fleet.config.model_copy(deep=True)
         ns_config.broker.host = link.outer
         ns_file = tmp_path / "fleet-ns.yaml"
         ns_file.write_text(yaml.safe_dump(ns_config.model_dump(mode="json")))
 
-        fleet.view.start()
-        common = ["--fleet", str(fleet.fleet_file), "--log-level", "info", "--stats-interval", "0.5"]
-        fleet.procs.spawn("aggregator", ["aggregator", *common, "--board", "aggregator"])
-        fleet.procs.spawn("agent0", ["agent", *common, "--board", "agent0", "--cpu", "0"])
+        fleet.spawn_aggregator()
+        fleet.spawn_agent("agent0")
         _spawn_in_ns(fleet, link, "agent1", ns_file, 1)
-        missing = fleet.view.wait_online(fleet.agents + ["aggregator"], 60, alive=fleet.procs.check_alive)
-        assert not missing, f"{missing} not online; logs in {fleet.procs.log_dir}"
+        fleet.wait_online(fleet.agents + ["aggregator"], 60)
 
         node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=10, duration=60, drain=1.0)
         try:
@@ -139,11 +135,11 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
             link.shape("8kbit", 6000)
             agg = fleet.procs.children["aggregator"].proc.pid
             rss_before = psutil.Process(agg).memory_info().rss
-            assert wait_until(lambda: fleet.view.snapshot()["stats"].get("aggregator", {}).get("late", 0) >= 10, 40,
-                              step=0.25), fleet.view.snapshot()["stats"].get("aggregator")
+            assert wait_until(lambda: getattr(fleet.view.stats_of("aggregator"), "late", 0) >= 10, 40,
+                              step=0.25), fleet.view.stats_of("aggregator")
             late_at = time.time_ns()   # from here the queue is full: agent1's features come too late
             time.sleep(5.0)
-            agg_stats = fleet.view.snapshot()["stats"]["aggregator"]
+            agg_stats = fleet.view.stats_of("aggregator")
             rss_after = psutil.Process(agg).memory_info().rss
             healed_at = time.time_ns()
             link.heal()
@@ -176,7 +172,7 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
     gaps = np.diff(sorted(r["capture_ns"] for r in slow)) / 1e9
     assert gaps.max() < 1.0
     # Late features are dropped and counted, pending frames stay bounded, and memory does not run away.
-    assert agg_stats["late"] >= 10 and agg_stats["pending"] <= MAX_PENDING
+    assert agg_stats is not None and agg_stats.late >= 10 and agg_stats.pending <= MAX_PENDING
     assert rss_after < rss_before * 1.2, (rss_before / 2**20, rss_after / 2**20)
     whole = [r for r in rows if r["capture_ns"] > whole_from]
     # Healed: agent1's part is back in (nearly) every answer; one in ten may still be flagged (a machine stall).
@@ -184,5 +180,5 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
         [r["missing_parts"] for r in whole]
     assert np.mean([not r["degraded"] for r in whole]) >= 0.9
     print(f"slow link: {len(slow)} answers while shaped, {sum(r['degraded'] for r in slow)} degraded, "
-          f"{agg_stats['late']} late parts dropped, wait p50/p95 {np.percentile(waits, [50, 95]).round(1)} ms, "
+          f"{agg_stats.late} late parts dropped, wait p50/p95 {np.percentile(waits, [50, 95]).round(1)} ms, "
           f"aggregator RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MB")

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vitfleet.agent.topics import ONLINE
+from vitfleet.topics import ONLINE
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from vitfleet.firmware_scripts.certs import secrets_for
 from test_broker_security import login, start_shared_broker, wait_for

@@ -77,7 +77,7 @@ def test_k4_board_loss_heals_onto_a_survivor_and_settles_when_it_returns(broker,
             assert "agent2" not in heal["assignments"] and heal["unplaced"] == []
             # the survivor did not have part 2: it fetched it from the aggregator, sha256-checked
             assert (fleet.agent_engines[host] / part_file(k4_engines, 2)).exists()
-            assert wait_until(lambda: fleet.view.snapshot()["stats"].get(host, {}).get("parts") ==
+            assert wait_until(lambda: getattr(fleet.view.stats_of(host), "parts", None) ==
                               sorted([int(host[-1]), 2]), 5)
             time.sleep(3.0)                                 # whole answers while agent2 is still gone
             restarted_at = time.time_ns()
@@ -87,7 +87,7 @@ def test_k4_board_loss_heals_onto_a_survivor_and_settles_when_it_returns(broker,
                 [p["reason"] for p in read_plans(log)]
             settled_at = read_plans(log)[-1]["created_ns"]
             time.sleep(3.0)                                 # the settled plan holds, answers whole
-            agg_stats = fleet.view.snapshot()["stats"]["aggregator"]
+            agg_stats = fleet.view.stats_of("aggregator")
         finally:
             node.stop()
             thread.join(20)
@@ -115,7 +115,7 @@ def test_k4_board_loss_heals_onto_a_survivor_and_settles_when_it_returns(broker,
     # every plan change is in the log, in order: fleet.yaml's, the heal, (the overlap,) the settled one
     assert plans[0]["reason"].startswith("initial") and plans[0]["assignments"] == HOME
     assert [p["plan_id"] for p in plans] == sorted(p["plan_id"] for p in plans)
-    assert agg_stats["plan"] == HOME and agg_stats["unplaced_parts"] == []
+    assert agg_stats is not None and agg_stats.plan == HOME and agg_stats.unplaced_parts == []
     print("self-healing figures:", json.dumps({
         "kill_to_whole_s": round(heal_s, 2), "host": host, "degraded_answers": len(degraded),
         "plans": [p["reason"] for p in plans], "admitted": summary["admitted"], "lost": summary["lost"]}))
@@ -137,7 +137,7 @@ def test_a_corrupted_fetched_engine_is_refused_and_the_fleet_stays_degraded_not_
         try:
             assert wait_until(lambda: node.counts["predictions"] >= 10, 40), node.counts
             killed_at = kill(fleet, "agent1")
-            assert wait_until(lambda: fleet.view.snapshot()["stats"].get("aggregator", {}).get("unplaced_parts")
+            assert wait_until(lambda: getattr(fleet.view.stats_of("aggregator"), "unplaced_parts", None)
                               == [1], 30), [p["reason"] for p in read_plans(fleet.log_path)]
             unplaced_at = time.time_ns()
             count = node.counts["predictions"]

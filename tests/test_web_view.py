@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from vitfleet.agent.local_broker import LocalBroker
@@ -77,9 +76,8 @@ def _state(web: WebView) -> ViewState:
 def live(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
     work = tmp_path_factory.mktemp("web")
     broker = LocalBroker(work_dir=work / "broker").start()
-    fleet = Fleet(broker, fleet_engines, work, deadline_ms=300)
-    fleet.config.homeassistant = True     # the aggregator publishes the discovery configs too
-    fleet.fleet_file.write_text(yaml.safe_dump(fleet.config.model_dump(mode="json")))
+    # homeassistant: the aggregator publishes the discovery configs too
+    fleet = Fleet(broker, fleet_engines, work, deadline_ms=300, tweak=lambda c: setattr(c, "homeassistant", True))
     fleet.start()
     web = open_view(broker.config, fleet.config.name, "127.0.0.1:0", [b.name for b in fleet.config.boards]).start()
     node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=20, max_in_flight=2)

@@ -5,42 +5,58 @@
 
 ts is the publisher's time.time(); watts the latest sample; joules and frames count from the
 sampler's start. from_json refuses anything else with a PowerMessageError that says what is
-wrong, so the aggregator can count and log it without crashing.
+wrong, so the aggregator can count and log it without crashing. The field checks are the
+pydantic model's; only what pydantic cannot see (size, NaN literals, repeated keys) is checked
+while decoding.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 MAX_POWER_MESSAGE_BYTES = 1024
 MAX_WATTS = 100_000.0  # no single board draws 100 kW; larger values are garbage
 MAX_SOURCE_CHARS = 80
 MAX_FRAMES = 2**53  # beyond this a JSON number stops being an exact integer for most readers
-_KEYS = ("ts", "watts", "joules", "frames", "source", "estimated")
+
+# A meter's name: printable (it lands in logs and metric labels), one line.
+Source = Annotated[str, StringConstraints(min_length=1, max_length=MAX_SOURCE_CHARS, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class PowerMessageError(ValueError):
     """A power message that is not a valid PowerSnapshot; str(error) says why."""
 
 
-@dataclass(frozen=True)
-class PowerSnapshot:
-    ts: float
-    watts: float
-    joules: float
-    frames: int
-    source: str
+class PowerSnapshot(BaseModel):
+    # strict: a bool is not a number and "4.8" is not a float; ints are accepted where floats are (JSON has one
+    # number type). Frozen: snapshots are values, compared and hashed as such.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
+
+    ts: Annotated[float, Field(gt=0.0, le=1e11)]      # time.time(): after 1970, before year 5138
+    watts: Annotated[float, Field(ge=0.0, le=MAX_WATTS)]
+    joules: Annotated[float, Field(ge=0.0, le=1e15)]
+    frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)]
+    source: Source
     estimated: bool
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), allow_nan=False).encode()
+        return json.dumps(self.model_dump(), separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
     def from_json(cls, payload: bytes) -> "PowerSnapshot":
-        return cls(**_validated(_decode(payload)))
+        try:
+            return cls.model_validate(_decode(payload))
+        except ValidationError as exc:
+            raise PowerMessageError(f"power message: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "message"
+    return f"{where!r} {err['msg'].lower()} (got {err.get('input')!r})"[:200]
 
 
 def _reject_constant(name: str) -> Any:
@@ -74,40 +90,3 @@ def _decode(payload: bytes) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise PowerMessageError(f"power message must be a JSON object, got {type(data).__name__}")
     return data
-
-
-def _number(data: dict[str, Any], key: str, low: float, high: float) -> float:
-    value = data[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PowerMessageError(f"power message key {key!r} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise PowerMessageError(f"power message key {key!r} is {value}, not a finite number")
-    if not low <= value <= high:
-        raise PowerMessageError(f"power message key {key!r} is {value}, outside [{low:g}, {high:g}]")
-    return value
-
-
-def _validated(data: dict[str, Any]) -> dict[str, Any]:
-    missing = [k for k in _KEYS if k not in data]
-    if missing:
-        raise PowerMessageError(f"power message lacks key(s) {', '.join(missing)}")
-    extra = sorted(k for k in data if k not in _KEYS)
-    if extra:
-        raise PowerMessageError(f"power message has unknown key(s) {', '.join(extra)}")
-    frames, source, estimated = data["frames"], data["source"], data["estimated"]
-    if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= MAX_FRAMES:
-        raise PowerMessageError(f"power message key 'frames' must be an integer in [0, 2**53], got {frames!r}"[:160])
-    if not isinstance(source, str) or not source or len(source) > MAX_SOURCE_CHARS or not source.isprintable():
-        raise PowerMessageError(f"power message key 'source' must be a printable string of 1-{MAX_SOURCE_CHARS} "
-                                f"characters, got {source!r}"[:160])
-    if not isinstance(estimated, bool):
-        raise PowerMessageError(f"power message key 'estimated' must be true or false, got {estimated!r}"[:160])
-    return {
-        "ts": _number(data, "ts", 1e-9, 1e11),  # time.time(): after 1970, before year 5138
-        "watts": _number(data, "watts", 0.0, MAX_WATTS),
-        "joules": _number(data, "joules", 0.0, 1e15),
-        "frames": frames,
-        "source": source,
-        "estimated": estimated,
-    }

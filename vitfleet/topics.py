@@ -1,12 +1,38 @@
-"""MQTT topic names of one fleet, all under vitfleet/<fleet>/ (docs/protocol.md)."""
+"""MQTT topic names of one fleet, all under vitfleet/<fleet>/ (docs/protocol.md), and the availability message.
+
+The only place topic names are built: the fleet's processes, the broker ACL (firmware_scripts/broker_config.py)
+and deploy's availability check all ask `Topics`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 ROOT = "vitfleet"
-# Retained payloads of boards/<board>/available: "online" when a process is up, its last will "offline".
-ONLINE, OFFLINE = b"online", b"offline"
+
+
+class Availability(str, Enum):
+    """The availability message: the retained payload of boards/<board>/available, "online" while a process is up,
+    its last will "offline". A str Enum, so `status == Availability.ONLINE` also holds for the decoded text."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+    @property
+    def payload(self) -> bytes:
+        return self.value.encode()
+
+    @classmethod
+    def parse(cls, payload: bytes) -> "Availability | None":
+        """The state a payload announces, None for anything else (the caller counts it as malformed)."""
+        try:
+            return cls(bytes(payload).decode("ascii"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+
+# The wire payloads, as every publisher sends them.
+ONLINE, OFFLINE = Availability.ONLINE.payload, Availability.OFFLINE.payload
 
 
 @dataclass(frozen=True)
@@ -34,7 +60,7 @@ class Topics:
 
     @property
     def plan(self) -> str:
-        """The fleet plan (retained JSON, agent/fleet_plan_message.py): which board runs which parts."""
+        """The fleet plan (retained JSON, vitfleet/fleet_plan_message.py): which board runs which parts."""
         return f"{self.prefix}plan"
 
     def available(self, board: str) -> str:
@@ -47,7 +73,17 @@ class Topics:
         return f"{self.prefix}boards/{board}/power"
 
     def all_boards(self, leaf: str) -> str:
+        """leaf of every board; "+" for every leaf (the aggregator's ACL)."""
         return f"{self.prefix}boards/+/{leaf}"
+
+    def board_topics(self, board: str) -> list[str]:
+        """Every topic a fleet process publishes about itself (the broker ACL grants exactly these)."""
+        return [self.available(board), self.stats(board), self.power(board)]
+
+    @property
+    def everything(self) -> str:
+        """The whole fleet (the operator's read-only ACL line)."""
+        return f"{self.prefix}#"
 
     def part_of(self, topic: str) -> int | None:
         """features/<part> -> part, None for any other topic or a non-numeric part."""

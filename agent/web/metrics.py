@@ -12,14 +12,16 @@ No global registry: two servers in one process (tests, an aggregator that also s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.registry import Collector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from vitfleet.agent.prediction_message import Prediction
+from vitfleet.power_message import PowerSnapshot
+from vitfleet.prediction_message import Prediction
+from vitfleet.stats_message import AgentStats, AggregatorStats, BoardStats, CameraStats, Stats, first_of, of_role
+from vitfleet.topics import Availability
 from vitfleet.agent.web.state import WebState
 
 # The text format every Prometheus version scrapes (1.0.0 needs a recent server).
@@ -27,11 +29,7 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-# (stats key, metric name without the _total suffix, help) for counters the boards report cumulatively.
+# (stats field, metric name without the _total suffix, help) for counters the boards report cumulatively.
 AGENT_COUNTERS = [("frames", "vitfleet_board_frames", "frames this agent computed"),
                   ("drops", "vitfleet_board_drops", "frames replaced in the agent's slot before inference"),
                   ("errors", "vitfleet_board_errors", "inference errors on this agent")]
@@ -51,17 +49,18 @@ class FleetCollector(Collector):
         self.state = state
 
     def collect(self) -> Iterator[Metric]:
-        available, stats, power = self.state.raw()
+        reports = self.state.raw()
+        available, stats, power = reports.available, reports.stats, reports.power
         boards = sorted(set(available) | set(stats) | set(power))
         up = GaugeMetricFamily("vitfleet_board_up", "1 while the board's retained availability says online",
                                labels=["board"])
         for b in boards:
-            up.add_metric([b], 1.0 if available.get(b) == "online" else 0.0)
+            up.add_metric([b], 1.0 if available.get(b) == Availability.ONLINE else 0.0)
         yield up
-        yield from self._counters(stats, "agent", AGENT_COUNTERS, with_part=True)
-        yield from self._counters(stats, None, BOARD_COUNTERS)
-        yield from self._counters(stats, "aggregator", AGGREGATOR_COUNTERS)
-        yield from self._counters(stats, "camera", CAMERA_COUNTERS)
+        yield from self._counters(stats, AgentStats, AGENT_COUNTERS, with_part=True)
+        yield from self._counters(stats, BoardStats, BOARD_COUNTERS)
+        yield from self._counters(stats, AggregatorStats, AGGREGATOR_COUNTERS)
+        yield from self._counters(stats, CameraStats, CAMERA_COUNTERS)
         unanswered = GaugeMetricFamily("vitfleet_camera_unanswered_frames",
                                        "frames the camera sent without an answer yet (in flight, or lost)",
                                        labels=["board"])
@@ -77,65 +76,55 @@ class FleetCollector(Collector):
                                        labels=["board", "quantile"]),
         }
         for b, s in sorted(stats.items()):
-            if available.get(b) == "offline":
+            if available.get(b) == Availability.OFFLINE:
                 continue   # a dead board's last instant figures would read as live ones
-            role = s.get("role") if isinstance(s.get("role"), str) else ""
-            if (fps := _num(s.get("fps"))) is not None:
-                gauges["fps"].add_metric([b, role], fps)
-            if (cpu := _num(s.get("cpu_percent"))) is not None:
-                gauges["cpu"].add_metric([b], cpu)
-            if (rss := _num(s.get("rss_mb"))) is not None:
-                gauges["rss"].add_metric([b], rss * 1e6)
-            for q, key in (("0.5", "infer_p50_ms"), ("0.99", "infer_p99_ms")):
-                if (ms := _num(s.get(key))) is not None:
-                    gauges["infer"].add_metric([b, q], ms / 1e3)
-            if role == "camera":
-                sent, answered = _num(s.get("frames_sent")), _num(s.get("predictions"))
-                if sent is not None and answered is not None:
-                    unanswered.add_metric([b], max(0.0, sent - answered))
+            gauges["fps"].add_metric([b, s.role], s.fps)
+            if isinstance(s, AgentStats):
+                if s.cpu_percent is not None:
+                    gauges["cpu"].add_metric([b], s.cpu_percent)
+                if s.rss_mb is not None:
+                    gauges["rss"].add_metric([b], s.rss_mb * 1e6)
+                for q, ms in (("0.5", s.infer_p50_ms), ("0.99", s.infer_p99_ms)):
+                    if ms is not None:
+                        gauges["infer"].add_metric([b, q], ms / 1e3)
+            if isinstance(s, CameraStats):
+                unanswered.add_metric([b], max(0.0, s.frames_sent - s.predictions))
         yield from gauges.values()
         yield unanswered
         yield from self._power(available, power, stats)
 
     @staticmethod
-    def _counters(stats: dict[str, dict[str, Any]], role: str | None, spec: list[tuple[str, str, str]],
+    def _counters(stats: dict[str, Stats], kind: type[BoardStats], spec: list[tuple[str, str, str]],
                   with_part: bool = False) -> Iterator[Metric]:
         for key, name, doc in spec:
             family = CounterMetricFamily(name, doc, labels=["board", "part"] if with_part else ["board"])
-            for b, s in sorted(stats.items()):
-                if role is not None and s.get("role") != role:
-                    continue
-                value = _num(s.get(key))
-                if value is None:
-                    continue
-                labels = [b, str(s.get("part", ""))] if with_part else [b]
-                family.add_metric(labels, value)
+            for b, s in of_role(stats, kind).items():
+                part = getattr(s, "part", None)
+                labels = [b, "" if part is None else str(part)] if with_part else [b]
+                family.add_metric(labels, float(getattr(s, key)))
             yield family
 
     @staticmethod
-    def _power(available: dict[str, str], power: dict[str, dict[str, Any]],
-               stats: dict[str, dict[str, Any]]) -> Iterator[Metric]:
+    def _power(available: dict[str, Availability], power: dict[str, PowerSnapshot],
+               stats: dict[str, Stats]) -> Iterator[Metric]:
         watts = GaugeMetricFamily("vitfleet_board_watts", "the board's latest power reading",
                                   labels=["board", "source", "estimated"])
         joules = CounterMetricFamily("vitfleet_board_energy_joules", "energy the board used since its agent started",
                                      labels=["board"])
         for b, p in sorted(power.items()):
-            source = p.get("source") if isinstance(p.get("source"), str) else ""
-            estimated = "true" if p.get("estimated") is True else "false"
-            if (w := _num(p.get("watts"))) is not None and available.get(b) != "offline":
-                watts.add_metric([b, source, estimated], w)
-            if (j := _num(p.get("joules"))) is not None:
-                joules.add_metric([b], j)
+            if available.get(b) != Availability.OFFLINE:
+                watts.add_metric([b, p.source, "true" if p.estimated else "false"], p.watts)
+            joules.add_metric([b], p.joules)
         yield watts
         yield joules
-        agg = next((s for s in stats.values() if s.get("role") == "aggregator"), {})
+        agg = first_of(stats, AggregatorStats)
         fleet_w = GaugeMetricFamily("vitfleet_fleet_power_watts", "the boards' summed draw, as the aggregator "
                                                                   "reports it")
         mj = GaugeMetricFamily("vitfleet_fleet_energy_per_frame_millijoules", "fleet energy per fused frame")
-        if (v := _num(agg.get("fleet_watts"))) is not None:
-            fleet_w.add_metric([], v)
-        if (v := _num(agg.get("mj_per_frame"))) is not None:
-            mj.add_metric([], v)
+        if agg is not None and agg.fleet_watts is not None:
+            fleet_w.add_metric([], agg.fleet_watts)
+        if agg is not None and agg.mj_per_frame is not None:
+            mj.add_metric([], agg.mj_per_frame)
         yield fleet_w
         yield mj
 

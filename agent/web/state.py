@@ -19,11 +19,13 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ValidationError
 
+from vitfleet.agent.board_reports import BoardReports
 from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.prediction_message import Prediction
+from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import ProtocolError, decode_frame
-from vitfleet.agent.topics import Topics
+from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats, first_of
+from vitfleet.topics import Availability, Topics
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.web")
@@ -109,15 +111,6 @@ class ViewState(BaseModel):
     generated_at: float
 
 
-def _num(value: Any) -> float | None:
-    """A JSON number from a board, or None (bools and strings are not figures)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
-
-
 class WebState:
     def __init__(self, broker: BrokerConfig, fleet_name: str, boards: list[str] | None = None,
                  on_prediction: Callable[[Prediction, float], None] | None = None) -> None:
@@ -127,9 +120,6 @@ class WebState:
         self.lock = threading.Lock()
         self.frames_changed = threading.Condition(self.lock)
         self.known_boards = list(boards or [])
-        self.available: dict[str, str] = {}
-        self.stats: dict[str, dict[str, Any]] = {}
-        self.power: dict[str, dict[str, Any]] = {}
         self.seen_mono: dict[str, float] = {}
         self.prediction: PredictionRow | None = None
         self.predictions_seen = 0
@@ -142,6 +132,9 @@ class WebState:
         self.stream_clients = 0
         self.on_prediction = on_prediction
         self.malformed = MalformedCounter(log)
+        self.reports = BoardReports(self.malformed)
+        # the live fields, shared with self.reports: read them under self.lock
+        self.available, self.stats, self.power = self.reports.available, self.reports.stats, self.reports.power
         self._down_since: float | None = time.monotonic()
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
@@ -166,23 +159,13 @@ class WebState:
             if board not in self.seen_mono and len(self.seen_mono) >= MAX_BOARDS:
                 self.malformed.record(topic, "boards", f"more than {MAX_BOARDS} boards")
                 return
-        if leaf == "available":
-            status = bytes(payload).decode("utf-8", "replace")
-            if status not in ("online", "offline"):
-                self.malformed.record(topic, "availability", status[:40])
-                return
-            with self.lock:
-                self.available[board] = status
-                self.seen_mono.setdefault(board, 0.0)
-            return
-        data = self.malformed.parse_json(topic, payload)
-        if not isinstance(data, dict):
-            if data is not NOT_JSON:
-                self.malformed.record(topic, leaf, "not a JSON object")
-            return
         with self.lock:
-            (self.stats if leaf == "stats" else self.power)[board] = data
-            self.seen_mono[board] = time.monotonic()
+            if not self.reports.take(topic, board, leaf, payload):
+                return
+            if leaf == "available":
+                self.seen_mono.setdefault(board, 0.0)
+            else:
+                self.seen_mono[board] = time.monotonic()
 
     def _on_prediction(self, topic: str, payload: bytes) -> None:
         now_ns = time.time_ns()
@@ -275,9 +258,9 @@ class WebState:
         with self.lock:
             count, e2e = self._bucket_count, self._bucket_e2e
             self._bucket_count, self._bucket_e2e = 0, []
-            fresh = [p.get("watts") for b, p in self.power.items()
-                     if self.available.get(b) != "offline" and now_mono - self.seen_mono.get(b, 0.0) < POWER_FRESH_S]
-        watts = [w for w in (_num(x) for x in fresh) if w is not None]
+            watts = [p.watts for b, p in self.power.items()
+                     if self.available.get(b) != Availability.OFFLINE
+                     and now_mono - self.seen_mono.get(b, 0.0) < POWER_FRESH_S]
         fleet_watts = round(sum(watts), 3) if watts else None
         arr = np.asarray(e2e, dtype=float)
         point = ChartPoint(t=time.time(), fps=float(count),
@@ -320,18 +303,18 @@ class WebState:
 
     # ---- the page's JSON --------------------------------------------------------------------------------
     def _tile(self, name: str, now_mono: float) -> BoardTile:
-        s, p = self.stats.get(name, {}), self.power.get(name, {})
+        s, p = self.stats.get(name), self.power.get(name)
+        a = s if isinstance(s, AgentStats) else None
         seen = self.seen_mono.get(name)
-        status = self.available.get(name, "unknown")
+        status = self.available.get(name)
         return BoardTile(
-            name=name, role=s.get("role") if isinstance(s.get("role"), str) else None,
-            status=status if status in ("online", "offline") else "unknown",  # type: ignore[arg-type]
-            last_seen_s=round(now_mono - seen, 1) if seen else None,
-            part=_int(s.get("part")), fps=_num(s.get("fps")), infer_p50_ms=_num(s.get("infer_p50_ms")),
-            infer_p99_ms=_num(s.get("infer_p99_ms")), drops=_int(s.get("drops")),
-            cpu_percent=_num(s.get("cpu_percent")), rss_mb=_num(s.get("rss_mb")), watts=_num(p.get("watts")),
-            power_source=p.get("source") if isinstance(p.get("source"), str) else None,
-            power_estimated=p.get("estimated") if isinstance(p.get("estimated"), bool) else None)
+            name=name, role=s.role if s else None, status=status.value if status else "unknown",
+            last_seen_s=round(now_mono - seen, 1) if seen else None, fps=s.fps if s else None,
+            part=a.part if a else None, infer_p50_ms=a.infer_p50_ms if a else None,
+            infer_p99_ms=a.infer_p99_ms if a else None, drops=a.drops if a else None,
+            cpu_percent=a.cpu_percent if a else None, rss_mb=a.rss_mb if a else None,
+            watts=p.watts if p else None, power_source=p.source if p else None,
+            power_estimated=p.estimated if p else None)
 
     def snapshot(self) -> ViewState:
         connected = self.link.connected.is_set()
@@ -343,17 +326,7 @@ class WebState:
         with self.lock:
             names = list(dict.fromkeys([*self.known_boards, *sorted(self.seen_mono)]))
             tiles = [self._tile(n, now_mono) for n in names]
-            agg = next((s for s in self.stats.values() if s.get("role") == "aggregator"), {})
-            cam = next((s for s in self.stats.values() if s.get("role") == "camera"), {})
-            summary = FleetSummary(
-                predictions=_int(agg.get("predictions")), degraded=_int(agg.get("degraded")),
-                late=_int(agg.get("late")), deadline_ms=_num(agg.get("deadline_ms")),
-                hop_p50_ms=_num(agg.get("hop_p50_ms")), hop_p99_ms=_num(agg.get("hop_p99_ms")),
-                camera_e2e_p50_ms=_num(cam.get("e2e_p50_ms")), camera_e2e_p99_ms=_num(cam.get("e2e_p99_ms")),
-                frames_sent=_int(cam.get("frames_sent")), skipped=_int(cam.get("skipped")),
-                accuracy=_num(cam.get("accuracy")), fleet_watts=_num(agg.get("fleet_watts")),
-                mj_per_frame=_num(agg.get("mj_per_frame")),
-                power_estimated=agg.get("power_estimated") if isinstance(agg.get("power_estimated"), bool) else None)
+            summary = _summary(first_of(self.stats, AggregatorStats), first_of(self.stats, CameraStats))
             state = ViewState(
                 fleet=self.fleet_name, broker=self.broker_label, broker_connected=connected,
                 broker_down_s=None if self._down_since is None else round(now_mono - self._down_since, 1),
@@ -363,8 +336,20 @@ class WebState:
                 generated_at=time.time())
         return state
 
-    def raw(self) -> tuple[dict[str, str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-        """Copies of availability, stats and power per board (for the metrics exporter)."""
+    def raw(self) -> BoardReports:
+        """A copy of each board's availability, stats and power (for the metrics exporter)."""
         with self.lock:
-            return (dict(self.available), {k: dict(v) for k, v in self.stats.items()},
-                    {k: dict(v) for k, v in self.power.items()})
+            return self.reports.copy()
+
+
+def _summary(agg: AggregatorStats | None, cam: CameraStats | None) -> FleetSummary:
+    """The fleet figures the aggregator and the camera node report; None where that process has not reported."""
+    fields: dict[str, Any] = {}
+    if agg is not None:
+        fields.update(predictions=agg.predictions, degraded=agg.degraded, late=agg.late, deadline_ms=agg.deadline_ms,
+                      hop_p50_ms=agg.hop_p50_ms, hop_p99_ms=agg.hop_p99_ms, fleet_watts=agg.fleet_watts,
+                      mj_per_frame=agg.mj_per_frame, power_estimated=agg.power_estimated)
+    if cam is not None:
+        fields.update(camera_e2e_p50_ms=cam.e2e_p50_ms, camera_e2e_p99_ms=cam.e2e_p99_ms,
+                      frames_sent=cam.frames_sent, skipped=cam.skipped, accuracy=cam.accuracy)
+    return FleetSummary(**fields)
