@@ -193,8 +193,9 @@ class LocalFleet:
     def spawn_camera(self, summary: Path, args: list[str], name: str = "camera") -> Child:
         """The camera node as a process (`vitfleet camera`), writing its summary to `summary`."""
         summary.unlink(missing_ok=True)
-        return self.procs.spawn(name, ["camera", *self.common_args, "--board", "camera", "--summary", str(summary),
-                                       *args])
+        # The camera node reports in its summary, not in periodic stats: it takes no --stats-interval.
+        common = ["--fleet", str(self.fleet_file), "--log-level", self.options.log_level]
+        return self.procs.spawn(name, ["camera", *common, "--board", "camera", "--summary", str(summary), *args])
 
     def run_camera_process(self, summary: Path, args: list[str], name: str = "camera", timeout: float = 60.0
                            ) -> dict[str, Any]:
