@@ -17,15 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.engines.errors import EngineError
+from vitfleet.board_kinds import Backend, Precision, Target
 from vitfleet.engines.hashing import sha256_file
 from vitfleet.versioned_card import read_versioned_card
 
 MANIFEST_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-Precision = Literal["fp32", "fp16", "int8"]
-Backend = Literal["onnxruntime", "tensorrt"]
+# Precision, Backend and Target are the fleet's own (vitfleet/board_kinds.py); Role here is an engine file's role.
 Role = Literal["part", "fusion", "teacher"]
-Target = Literal["cpu", "pi", "jetson"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
 
 

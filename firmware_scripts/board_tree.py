@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from vitfleet.board_kinds import BOARD_KINDS
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
 from vitfleet.firmware_scripts.broker_config import write_broker_files
@@ -38,10 +39,6 @@ BOARD_SUBPACKAGES = ("agent", "camera", "power", "engines")
 BOARD_LOCAL_DIRS = ("venv", "logs", "run", "data")  # made on the board, never synced or deleted
 STAMP_NAME = ".vitfleet-deployed.json"
 MOSQUITTO = "/usr/sbin/mosquitto"
-# `cpu` is a Linux box you manage yourself: deploy installs no apt packages there.
-PROVISION_SCRIPT = {"pi4": "provision-debian.sh", "pi5": "provision-debian.sh", "x86": "provision-debian.sh",
-                    "jetson-nano": "provision-jetson.sh", "jetson-orin": "provision-jetson.sh",
-                    "jetson-xavier": "provision-jetson.sh"}  # Debian, Ubuntu (JetPack) and Pi OS all install it here
 
 
 @dataclass(frozen=True)
@@ -119,7 +116,7 @@ def board_env(board: BoardConfig, plan: BoardPlan) -> str:
         "VITFLEET_MAKE_VENV": "0" if board.python else "1",
         "VITFLEET_SERVICE_MANAGER": board.service_manager,
         "VITFLEET_SERVICES": ",".join(plan.services),
-        "VITFLEET_PROVISION_SCRIPT": PROVISION_SCRIPT.get(board.kind, ""),
+        "VITFLEET_PROVISION_SCRIPT": BOARD_KINDS[board.kind].provision_script,
         "VITFLEET_TENSORRT_PRECISION": plan.precision if plan.builds_on_board and plan.part is not None else "",
         "PYTHONPATH": f"{board.install_dir}/app",
         "PYTHONUNBUFFERED": "1",

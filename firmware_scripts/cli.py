@@ -21,10 +21,9 @@ BoardsOpt = Annotated[list[str] | None, typer.Option("--board", "-b", help="only
 
 
 def _load(fleet_file: Path):
-    from vitfleet.firmware_scripts.speed_profile import apply_speeds, speeds_path
     from vitfleet.fleet_config import load_fleet
 
-    return apply_speeds(load_fleet(fleet_file), speeds_path(fleet_file))
+    return load_fleet(fleet_file)   # measured speeds applied on load
 
 
 def _plan(fleet):

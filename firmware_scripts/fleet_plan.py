@@ -11,18 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from vitfleet.board_kinds import BOARD_KINDS
 from vitfleet.placement import PartCost, place_parts
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 
 from vitfleet.firmware_scripts.errors import DeployError
 
-# Engine target folders, as the engines component names them (engines.manifest.Target).
-ENGINE_TARGET = {"pi4": "pi", "pi5": "pi", "jetson-nano": "jetson", "jetson-orin": "jetson",
-                 "jetson-xavier": "jetson", "x86": "cpu", "cpu": "cpu"}
-
-
-def engine_backend(board: BoardConfig) -> str:
-    return "tensorrt" if board.kind.startswith("jetson") else "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -92,9 +86,9 @@ def make_plan(fleet: FleetConfig, parts: list[PartCost]) -> FleetPlan:
     if unknown:
         raise DeployError(f"fleet.yaml pins part(s) {unknown} but the bundle has parts 0..{len(parts) - 1}; "
                           "fix the boards' `part:` entries")
-    boards = [BoardPlan(board=b.name, host=b.host, kind=b.kind, speed=b.speed, memory_mb=b.memory_mb,
-                        part=placement.get(b.name), precision=b.engine_precision(), backend=engine_backend(b),
-                        target=ENGINE_TARGET[b.kind], services=board_services(b, placement.get(b.name)))
+    boards = [BoardPlan(board=b.name, host=b.host, kind=b.kind, speed=b.gflops, memory_mb=b.memory_mb,
+                        part=placement.get(b.name), precision=b.engine_precision(), backend=BOARD_KINDS[b.kind].backend,
+                        target=BOARD_KINDS[b.kind].target, services=board_services(b, placement.get(b.name)))
               for b in fleet.boards]
     brokers = fleet.boards_with("broker")
     if len(brokers) > 1:

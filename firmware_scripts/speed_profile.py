@@ -2,9 +2,10 @@
 
 The benchmark is a fixed float32 matrix-multiply workload (the bulk of a ViT's FLOPs) run with
 the board's configured thread count; speed = measured GFLOP/s. Only ratios matter to the
-placement, so GFLOP/s is a convenient unit with a physical meaning. Results go to
-`<fleet>.speeds.json` next to the fleet file (fleet.yaml stays hand-written) and override the
-`speed:` entries when the plan is made.
+placement, so GFLOP/s is a convenient unit with a physical meaning, and it is the one unit of
+`speed:` everywhere (boards never profiled get their kind's typical figure, vitfleet/board_kinds.py).
+Results go to `<fleet>.speeds.json` next to the fleet file (fleet.yaml stays hand-written) and
+replace the `speed:` entries whenever the fleet file is loaded (vitfleet/fleet_config.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shlex
 import time
 from pathlib import Path
 
-from vitfleet.fleet_config import BoardConfig, FleetConfig
+from vitfleet.fleet_config import BoardConfig, read_speeds, speeds_path  # noqa: F401 - speeds_path: the CLI's
 
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, Shell, SshOptions, SshTarget
@@ -38,10 +39,6 @@ print(json.dumps({{"gflops": 2 * n ** 3 * reps / dt / 1e9, "reps": reps, "second
 
 class ProfileError(DeployError):
     """A board could not be benchmarked; the message says why."""
-
-
-def speeds_path(fleet_file: Path) -> Path:
-    return fleet_file.with_name(fleet_file.stem + ".speeds.json")
 
 
 def board_python(board: BoardConfig) -> str:
@@ -79,18 +76,6 @@ def profile_board(board: BoardConfig, options: SshOptions, shell: Shell, seconds
     return gflops
 
 
-def read_speeds(path: Path) -> dict[str, dict[str, float]]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DeployError(f"{path} is not valid JSON ({exc.msg}); delete it and run vitfleet deploy profile") from exc
-    if not isinstance(data, dict):
-        raise DeployError(f"{path} should map board names to measurements; delete it and re-run the profile")
-    return data
-
-
 def store_speed(path: Path, board: str, gflops: float) -> None:
     data = read_speeds(path)
     data[board] = {"speed": round(gflops, 3), "measured_at": time.time()}
@@ -98,10 +83,3 @@ def store_speed(path: Path, board: str, gflops: float) -> None:
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
 
-
-def apply_speeds(fleet: FleetConfig, path: Path) -> FleetConfig:
-    """The fleet with measured speeds in place of the configured ones (boards not measured keep theirs)."""
-    measured = read_speeds(path)
-    boards = [b.model_copy(update={"speed": float(measured[b.name]["speed"])}) if b.name in measured else b
-              for b in fleet.boards]
-    return fleet.model_copy(update={"boards": boards})

@@ -5,16 +5,10 @@ from __future__ import annotations
 import platform
 from pathlib import Path
 
-# Substrings of /proc/device-tree/model, first match wins (Orin Nano must not read as Nano).
-_MODEL_KINDS = (
-    ("Raspberry Pi 5", "pi5"),
-    ("Raspberry Pi Compute Module 5", "pi5"),
-    ("Raspberry Pi 4", "pi4"),
-    ("Raspberry Pi Compute Module 4", "pi4"),
-    ("Orin", "jetson-orin"),
-    ("Xavier", "jetson-xavier"),
-    ("Jetson Nano", "jetson-nano"),
-)
+from vitfleet.board_kinds import BOARD_KINDS
+
+# Substrings of /proc/device-tree/model from the board-kind table, in its order: first match wins.
+_MODEL_KINDS = tuple((needle, kind) for kind, spec in BOARD_KINDS.items() for needle in spec.model_names)
 
 
 def detect_board_kind(root: Path = Path("/"), machine: str | None = None) -> str:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from vitfleet.console import console, emit, emit_rows, user_errors
 from vitfleet.errors import UserError
+from vitfleet.board_kinds import kind_names
 
 
 def _table(summary: dict[str, Any]) -> Table:
@@ -94,8 +95,8 @@ def power(
     rate: Annotated[float, typer.Option(min=0.1, max=1000.0, help="samples per second (a meter may cap it)")] = 10.0,
     list_: Annotated[bool, typer.Option("--list", help="show every meter tried and why it is or is not usable")
                      ] = False,
-    kind: Annotated[Optional[str], typer.Option(help="board kind for the estimate's profile (pi4, pi5, jetson-nano, "
-                                                     "jetson-orin, jetson-xavier, x86, cpu); default: detected")
+    kind: Annotated[Optional[str], typer.Option(help=f"board kind for the estimate's profile ({kind_names()}); "
+                                                      "default: detected")
                     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print figures as JSON")] = False,
 ) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from vitfleet.board_kinds import BOARD_KINDS
 from vitfleet.power.board_kind import detect_board_kind
 from vitfleet.power.meter import Meter, MeterUnavailable
 
@@ -27,19 +28,9 @@ class PowerProfile:
     basis: str
 
 
-# Rough figures per BoardKind (vitfleet.fleet_config): board draw at idle, and the extra per fully
-# busy core. Pi 4: 2.7 W idle, 6.4 W with 4 cores busy (Pi Dramble power tests); Pi 5 is similar
-# at idle and ~1.1 W per core busier; Jetsons from idle VDD_IN in tegrastats captures; x86/cpu
-# are placeholders for a small server core, since a VM's host draw cannot be known from inside.
-PROFILES: dict[str, PowerProfile] = {
-    "pi4": PowerProfile(2.7, 0.93, "Pi 4B: 2.7 W idle, 6.4 W at 4 busy cores (Pi Dramble bench)"),
-    "pi5": PowerProfile(3.0, 1.1, "Pi 5: ~3 W idle, ~7.5 W at 4 busy cores (public bench figures)"),
-    "jetson-nano": PowerProfile(2.0, 0.6, "Jetson Nano: POM_5V_IN ~2.1 W idle (tegrastats captures)"),
-    "jetson-orin": PowerProfile(4.7, 0.5, "Orin Nano: VDD_IN ~4.7 W idle (tegrastats captures)"),
-    "jetson-xavier": PowerProfile(3.9, 0.7, "Xavier NX: VDD_IN ~3.9 W idle (tegrastats captures)"),
-    "x86": PowerProfile(10.0, 5.0, "placeholder: 10 W + 5 W per busy x86 core"),
-    "cpu": PowerProfile(5.0, 3.0, "placeholder: 5 W + 3 W per busy core"),
-}
+# Rough figures per BoardKind, from the board-kind table (vitfleet/board_kinds.py, which says where each comes from).
+PROFILES: dict[str, PowerProfile] = {kind: PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis)
+                                     for kind, spec in BOARD_KINDS.items()}
 
 CpuTimes = Callable[[], Sequence[Any]]
 

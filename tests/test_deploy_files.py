@@ -22,7 +22,7 @@ from vitfleet.firmware_scripts.certs import make_certs, secrets_for
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.first_boot import read_public_key, write_first_boot
 from vitfleet.firmware_scripts.fleet_plan import make_plan
-from vitfleet.firmware_scripts.speed_profile import apply_speeds, profile_board, speeds_path, store_speed
+from vitfleet.firmware_scripts.speed_profile import profile_board, speeds_path, store_speed
 from vitfleet.firmware_scripts.ssh_target import Shell, SshOptions
 from vitfleet.firmware_scripts.templates_render import template_text
 from vitfleet.fleet_config import load_fleet, parse_fleet
@@ -73,7 +73,7 @@ def test_measured_speeds_override_the_fleet_file(tmp_path):
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump(home_fleet()))
     store_speed(speeds_path(fleet_file), "pi-a", 50.0)
-    fleet = apply_speeds(load_fleet(fleet_file), speeds_path(fleet_file))
+    fleet = load_fleet(fleet_file)   # measured speeds are applied on load
     by = {b.board: b for b in make_plan(fleet, PARTS).boards}
     assert by["pi-a"].speed == 50.0 and by["pi-a"].part == 1 and by["orin"].part == 0
 

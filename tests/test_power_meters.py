@@ -358,7 +358,7 @@ def test_estimate_on_this_machine_stays_within_its_profile() -> None:
 def test_profiles_cover_every_fleet_board_kind() -> None:
     from typing import get_args
 
-    from vitfleet.fleet_config import BoardKind
+    from vitfleet.board_kinds import BoardKind
 
     assert set(PROFILES) == set(get_args(BoardKind))
 

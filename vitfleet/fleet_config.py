@@ -7,6 +7,7 @@ never live in this file: passwords come from an environment variable or a file p
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Literal
@@ -14,16 +15,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from vitfleet.board_kinds import BOARD_KINDS, SPEED_UNIT, BoardKind, Precision, Role
 from vitfleet.errors import UserError
 
-BoardKind = Literal["pi4", "pi5", "jetson-nano", "jetson-orin", "jetson-xavier", "x86", "cpu"]
-Precision = Literal["fp32", "fp16", "int8"]
-Role = Literal["agent", "aggregator", "camera", "broker"]
-
-DEFAULT_PRECISION: dict[str, Precision] = {
-    "pi4": "int8", "pi5": "int8", "jetson-nano": "fp16", "jetson-orin": "int8", "jetson-xavier": "int8",
-    "x86": "int8", "cpu": "int8",
-}
+__all__ = ["BoardKind", "Precision", "Role"]   # re-exported: the fleet file's own vocabulary
 
 
 class FleetConfigError(UserError):
@@ -73,7 +68,9 @@ class BoardConfig(_Strict):
     host: str = "127.0.0.1"
     kind: BoardKind = "cpu"
     memory_mb: int = Field(1024, gt=0)
-    speed: float = Field(1.0, gt=0, description="relative throughput, measured by `vitfleet deploy profile`")
+    speed: float | None = Field(None, gt=0, description=f"{SPEED_UNIT} of `vitfleet deploy profile`'s benchmark; "
+                                                        "a measured figure (<fleet>.speeds.json) replaces it when "
+                                                        "the file is loaded; default: the kind's typical figure")
     roles: list[Role] = ["agent"]
     part: int | None = Field(None, ge=0, description="fixed part index; planned automatically when omitted")
     precision: Precision | None = None
@@ -86,8 +83,22 @@ class BoardConfig(_Strict):
     service_manager: Literal["auto", "systemd", "process"] = Field(
         "auto", description="deploy: systemd units, or the process runner where systemd is not running")
 
+    @model_validator(mode="after")
+    def _default_speed(self) -> "BoardConfig":
+        # One unit for every board: an unprofiled board gets its kind's typical GFLOP/s, never a unitless 1.0
+        # that placement would compare with a measured figure.
+        if self.speed is None:
+            self.speed = BOARD_KINDS[self.kind].typical_gflops
+        return self
+
+    @property
+    def gflops(self) -> float:
+        """The board's speed in GFLOP/s (always set once validated)."""
+        assert self.speed is not None
+        return self.speed
+
     def engine_precision(self) -> Precision:
-        return self.precision or DEFAULT_PRECISION[self.kind]
+        return self.precision or BOARD_KINDS[self.kind].precision
 
 
 class CameraConfig(_Strict):
@@ -185,4 +196,38 @@ def load_fleet(path: Path) -> FleetConfig:
     # Relative paths in the file are relative to the file, not to the caller's directory.
     fleet.bundle = fleet.bundle if fleet.bundle.is_absolute() else base / fleet.bundle
     fleet.engines = fleet.engines if fleet.engines.is_absolute() else base / fleet.engines
+    return apply_measured_speeds(fleet, speeds_path(path))
+
+
+def speeds_path(fleet_file: Path) -> Path:
+    """Where `vitfleet deploy profile` keeps measured speeds: <fleet>.speeds.json beside the fleet file (which
+    stays hand-written)."""
+    return fleet_file.with_name(fleet_file.stem + ".speeds.json")
+
+
+def read_speeds(path: Path) -> dict[str, dict[str, float]]:
+    """board -> {"speed": GFLOP/s, "measured_at": epoch s}; {} when nothing was measured."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FleetConfigError(f"{path} is not valid JSON ({exc}); delete it and run vitfleet deploy profile"
+                               ) from None
+    ok = isinstance(data, dict) and all(isinstance(v, dict) and isinstance(v.get("speed"), (int, float))
+                                        and not isinstance(v.get("speed"), bool) and v["speed"] > 0
+                                        for v in data.values())
+    if not ok:
+        raise FleetConfigError(f"{path} should map board names to {{\"speed\": GFLOP/s}}; delete it and re-run "
+                               "vitfleet deploy profile")
+    return data
+
+
+def apply_measured_speeds(fleet: FleetConfig, path: Path) -> FleetConfig:
+    """Measured speeds (GFLOP/s) in place of the configured or typical ones, for every reader of the fleet file
+    (decompose's sizing, deploy's placement, the agents' coordinator) alike."""
+    measured = read_speeds(path)
+    for board in fleet.boards:
+        if board.name in measured:
+            board.speed = float(measured[board.name]["speed"])
     return fleet
