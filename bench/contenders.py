@@ -95,7 +95,7 @@ def feature_bytes(dim: int, fleet_name: str = "bench", part: int = 0) -> tuple[i
     import numpy as np
 
     from vitfleet.agent.protocol import FeatureMessage, encode_features
-    from vitfleet.agent.topics import Topics
+    from vitfleet.topics import Topics
 
     payload = len(encode_features(FeatureMessage(0, 0, part, np.zeros(dim, np.float16), 0, 0, 0)))
     topic = Topics(fleet_name).features(part).encode()
