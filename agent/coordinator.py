@@ -7,8 +7,9 @@ tests drive it with a fake clock.
   are spares with none). A retained plan found at start (a restarted aggregator) is adopted instead.
 - **Healing**: a board whose retained availability has said `offline` for `heal_after_s` (or that never came
   online within `join_grace_s` of the start) is down. Its parts are orphans; they go to the live boards by
-  agent/part_placement.py's greedy rule (survivors keep their parts; memory and speed respected). A board
-  that is offline for less than `heal_after_s` keeps its parts (a broker blip must not reshuffle the fleet).
+  the fleet's one placement rule, vitfleet.placement.place (ED-ViT's greedy order, several parts per board;
+  survivors keep their parts; memory and speed respected). A board that is offline for less than
+  `heal_after_s` keeps its parts (a broker blip must not reshuffle the fleet).
 - **Refusals**: a part an agent reports it could not load (sha256 mismatch, no engine) is never offered to
   that board again until it restarts; it goes to another board or stays unplaced (degraded, said in the stats
   and the log).
@@ -29,15 +30,25 @@ from dataclasses import dataclass, field
 
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
 from vitfleet.topics import Availability
-from vitfleet.agent.part_placement import BoardSlot, PartLoad, estimate_part_mb, makespan, memory_used, place
 from vitfleet.engines.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
+from vitfleet.placement import BoardSlot, PartLoad, Shortfall, makespan, memory_used, place
 
 log = logging.getLogger("vitfleet.coordinator")
 
 Assignments = dict[str, list[int]]
 REBALANCE_GAIN = 0.10      # move parts only for a critical path at least this much shorter
 MOVE_TIMEOUT_S = 30.0      # a move whose new host never acknowledges is abandoned (both keep the part)
+
+# An ONNX Runtime session of an int8 QDQ part holds its initialisers plus dequantised/constant-folded copies and
+# its arena: measured 4.0-4.5x the file size for ViT-B/16 parts; 4x + 8 MB is the estimate until an agent
+# reports the session's measured resident growth (PlanAck.part_mem_mb), and the larger of the two is used.
+SESSION_BYTES_FACTOR = 4.0
+SESSION_FIXED_MB = 8.0
+
+
+def estimate_part_mb(engine_bytes: int) -> float:
+    return SESSION_FIXED_MB + SESSION_BYTES_FACTOR * engine_bytes / 2**20
 
 
 def part_loads(manifest: Manifest, backend: str = "onnxruntime") -> dict[int, PartLoad]:
@@ -88,7 +99,7 @@ class Coordinator:
         self.k = self.manifest.num_parts
         self.loads = part_loads(self.manifest, self.backend)
         self.home = home_placement(self.fleet, self.k)
-        self.slots = {b.name: BoardSlot(b.name, b.speed, b.memory_mb) for b in self.fleet.boards_with("agent")}
+        self.slots = {b.name: BoardSlot(b.name, b.gflops, b.memory_mb) for b in self.fleet.boards_with("agent")}
         self.status: dict[str, str] = {}
         self.since: dict[str, float] = {}
         self.acks: dict[str, PlanAck] = {}
@@ -111,7 +122,7 @@ class Coordinator:
             return
         if ack.board not in self.slots:   # an agent fleet.yaml does not list: default memory and speed
             default = BoardConfig(name=ack.board)
-            self.slots[ack.board] = BoardSlot(ack.board, default.speed, default.memory_mb)
+            self.slots[ack.board] = BoardSlot(ack.board, default.gflops, default.memory_mb)
             self.home.setdefault(ack.board, ack.parts[0] if ack.parts else None)
         self.acks[ack.board] = ack
         for key, mb in ack.part_mem_mb.items():
@@ -163,9 +174,9 @@ class Coordinator:
         refused = set(self.refused)
         healed = place(loads, slots, {b: current[b] for b in live if b in current}, refused)
         new = {**holding, **healed.assignments}
-        self.notes = healed.notes
+        self.notes = [unplaced_note(s) for s in healed.shortfalls]
         if _norm(new) != _norm(current) or healed.unplaced != self.plan.unplaced:
-            return self._publish(new, healed.unplaced, self._heal_reason(current, new, down, healed.notes))
+            return self._publish(new, healed.unplaced, self._heal_reason(current, new, down, self.notes))
         return self._rebalance(new, loads, slots, refused, live, holding, now)
 
     def _rebalance(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
@@ -244,6 +255,17 @@ class Coordinator:
                 "plan": plan.assignments if plan else None, "unplaced_parts": plan.unplaced if plan else [],
                 "plan_reason": plan.reason if plan else None, "moving": self.move is not None,
                 "unplaced_why": list(self.notes), "heal_after_s": self.heal_after_s}
+
+
+def unplaced_note(short: Shortfall) -> str:
+    """The coordinator's sentence for a part no live board can take (stats, the plan's reason, the log)."""
+    if short.reason == "no-board":
+        return f"part {short.part}: no live agent board to run it"
+    if short.reason == "refused":
+        return f"part {short.part}: every live board refused its engine (see their logs)"
+    return (f"part {short.part} needs ~{short.needed_mb:.0f} MB but the live board with the most room has "
+            f"{short.room_mb:.0f} MB free; answers stay degraded until a board with room is back "
+            "(raise boards[].memory_mb only if the board really has it)")
 
 
 def _norm(a: Assignments) -> dict[str, list[int]]:

@@ -134,6 +134,7 @@ def board_fleet_yaml(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, wi
     home = board.install_dir
     data = fleet.model_dump(mode="json", exclude_none=True)
     data["bundle"], data["engines"] = f"{home}/bundle", f"{home}/engines"
+    data.pop("engine_builds", None)   # the workstation's build folders: nothing on the board reads them
     data["aggregator"]["log"] = f"{home}/data/fleet-log.sqlite"
     for entry in data["boards"]:
         part = plan.placement.get(entry["name"])

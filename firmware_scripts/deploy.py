@@ -20,7 +20,7 @@ from vitfleet.fleet_config import FleetConfig
 
 from vitfleet.firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, snapshot_code, stage_board
 from vitfleet.firmware_scripts.certs import FleetSecrets
-from vitfleet.firmware_scripts.engine_step import build_local_engines, engine_groups, engines_key
+from vitfleet.firmware_scripts.engine_step import build_local_engines, builds_root, engine_groups, engines_key
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import FleetPlan
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
@@ -127,7 +127,7 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
     if fleet_secrets is None and fleet.boards_with("broker"):
         raise DeployError(f"fleet {fleet.name} runs its own broker but has no certificates/passwords yet; "
                           "run: make certs FLEET=<fleet.yaml> (or vitfleet deploy certs)")
-    engines = build_local_engines(fleet.bundle, fleet.engines, engine_groups(plan, names), options.echo,
+    engines = build_local_engines(fleet.bundle, builds_root(fleet), engine_groups(plan, names), options.echo,
                                   options.dry_run)
     results: list[BoardResult] = []
     with tempfile.TemporaryDirectory(prefix="vitfleet-deploy-") as tmp:

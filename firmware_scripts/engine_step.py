@@ -6,19 +6,50 @@ and build their TensorRT plans themselves (board-install.sh runs `vitfleet engin
 TensorRT version. One folder per (target, precision), so two boards of one kind with different
 precisions never share a manifest. A folder whose manifest already matches the bundle is not
 rebuilt: a redeploy of an unchanged bundle ships the same bytes and stays a no-op.
+
+These folders live under fleet.yaml's `engine_builds:` (deploy's key), never under `engines:`, which is the
+one folder an agent loads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
+
+from vitfleet.board_kinds import Precision, Target
+from vitfleet.fleet_config import FleetConfig
 
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import BoardPlan, FleetPlan
 
+BUILD_FOLDERS = frozenset(f"{t}-{p}" for t in get_args(Target) for p in get_args(Precision))
+
 
 def engines_key(plan: BoardPlan) -> str:
     return f"{plan.target}-{plan.precision}"
+
+
+def builds_root(fleet: FleetConfig) -> Path:
+    """The parent of deploy's <target>-<precision>/ folders: `engine_builds:`, else engine-builds/ beside `engines`.
+
+    Before `engine_builds:` existed, `engines:` named this folder; such a file is told to rename the key rather
+    than deploy silently building a second copy elsewhere."""
+    if fleet.engine_builds is not None:
+        return fleet.engine_builds
+    old = _old_builds(fleet.engines)
+    if old:
+        raise DeployError(f"fleet.yaml's engines: {fleet.engines} holds deploy's per-target builds "
+                          f"({', '.join(d + '/' for d in old)}) but no manifest.json; rename the key `engines:` to "
+                          "`engine_builds:` (`engines:` now names the one folder an agent loads)")
+    return fleet.engines.parent / "engine-builds"
+
+
+def _old_builds(engines: Path) -> list[str]:
+    """The <target>-<precision>/ folders in an `engines:` folder that is no engines folder itself (no manifest)."""
+    if not engines.is_dir() or (engines / "manifest.json").exists():
+        return []
+    return sorted(d.name for d in engines.iterdir() if d.name in BUILD_FOLDERS and d.is_dir())
 
 
 def engine_groups(plan: FleetPlan, boards: list[str]) -> dict[str, tuple[str, str]]:

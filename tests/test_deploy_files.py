@@ -15,10 +15,13 @@ import pytest
 import yaml
 from deploy_sshd import loopback_sshd  # noqa: F401
 
-from vitfleet.placement import PartCost, PlacementError
+from vitfleet.errors import UserError
+from vitfleet.placement import BoardSlot, PartCost, PlacementError, place, place_parts
 from vitfleet.firmware_scripts.board_tree import (board_env, board_requirements, render_unit, service_commands,
                                          snapshot_code, stage_board)
 from vitfleet.firmware_scripts.certs import make_certs, secrets_for
+from vitfleet.firmware_scripts.deploy import DeployOptions, deploy_fleet
+from vitfleet.firmware_scripts.engine_step import builds_root
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.first_boot import read_public_key, write_first_boot
 from vitfleet.firmware_scripts.fleet_plan import make_plan
@@ -54,6 +57,18 @@ def test_plan_places_the_heaviest_part_on_the_fastest_board_and_picks_engines_pe
     assert by["orin"].services == ("broker", "agent", "aggregator", "camera")
     assert by["pi-a"].services == ()
     assert plan.broker.startswith("orin") and plan.aggregator == "orin" and plan.camera == "orin"
+
+
+def test_one_part_per_board_is_the_general_placement_with_one_slot():
+    # Equal boards: the heaviest part goes to the board listed first (fleet.yaml order), as deploy always did.
+    fleet = parse_fleet({"boards": [{"name": n, "memory_mb": 2048} for n in ("z", "a", "m")]})
+    assert place_parts(PARTS, fleet.boards) == {"z": 1, "a": 0}
+    slots = [BoardSlot(b.name, b.gflops, b.memory_mb) for b in fleet.boards]
+    assert place({p.index: p.load for p in PARTS}, slots, parts_per_board=1).assignments == \
+        {"z": [1], "a": [0], "m": []}
+    # A pinned part stays as written; the others take the free boards.
+    pinned = parse_fleet({"boards": [{"name": "z", "part": 0}, {"name": "a"}, {"name": "m", "speed": 50.0}]})
+    assert place_parts(PARTS, pinned.boards) == {"z": 0, "m": 1}
 
 
 def test_plan_refuses_a_broker_host_that_is_not_the_broker_board():
@@ -112,7 +127,7 @@ def test_systemd_units_verify(tmp_path):
 
 
 def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
-    doc = home_fleet()
+    doc = {**home_fleet(), "engine_builds": str(tmp_path / "builds")}
     fleet = parse_fleet(doc)
     make_certs(fleet, tmp_path / "certs")
     plan = make_plan(fleet, PARTS)
@@ -125,6 +140,7 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
     root = staged.root
     cfg = yaml.safe_load((root / "config" / "fleet.yaml").read_text())
     assert cfg["broker"]["username"] == "orin" and "password_env" not in cfg["broker"]
+    assert cfg["engines"] == f"{fleet.board('orin').install_dir}/engines" and "engine_builds" not in cfg
     assert [b.get("part") for b in cfg["boards"]] == [None, 0, 1]
     env = (root / "config" / "board.env").read_text()
     assert "VITFLEET_TENSORRT_PRECISION=int8" in env and "VITFLEET_PROVISION_SCRIPT=provision-jetson.sh" in env
@@ -262,6 +278,34 @@ def test_example_fleet_file_loads_and_plans():
     fleet = load_fleet(example)
     plan = make_plan(fleet, PARTS)
     assert plan.broker.startswith("orin") and {b.part for b in plan.boards} == {0, 1, None}
+
+
+def test_engines_is_the_folder_agents_load_and_engine_builds_where_deploy_builds(tmp_path):
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump({**home_fleet(), "engines": "runs/engines/cpu", "engine_builds": "builds"}))
+    fleet = load_fleet(fleet_file)   # both relative to the fleet file
+    assert fleet.engines == tmp_path / "runs" / "engines" / "cpu" and builds_root(fleet) == tmp_path / "builds"
+    fleet_file.write_text(yaml.safe_dump({**home_fleet(), "engines": "runs/engines"}))
+    assert builds_root(load_fleet(fleet_file)) == tmp_path / "runs" / "engine-builds"   # the default
+
+
+def test_an_old_fleet_file_whose_engines_holds_deploy_builds_is_told_to_rename_the_key(tmp_path):
+    for build in ("pi-int8", "jetson-int8"):   # what deploy built under `engines:` before `engine_builds:`
+        (tmp_path / "runs" / "engines" / build).mkdir(parents=True)
+    doc = home_fleet()
+    doc["boards"][2]["roles"] = ["agent", "aggregator", "camera"]   # an external broker: no certificates needed
+    doc["broker"]["host"] = "10.0.0.9"
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump({**doc, "engines": "runs/engines"}))
+    fleet = load_fleet(fleet_file)
+    with pytest.raises(DeployError) as err:
+        deploy_fleet(fleet, make_plan(fleet, PARTS), None, DeployOptions(dry_run=True))
+    assert isinstance(err.value, UserError) and "\n" not in str(err.value)   # one line, exit 2 from the CLI
+    assert str(err.value) == (f"fleet.yaml's engines: {tmp_path / 'runs' / 'engines'} holds deploy's per-target "
+                              "builds (jetson-int8/, pi-int8/) but no manifest.json; rename the key `engines:` to "
+                              "`engine_builds:` (`engines:` now names the one folder an agent loads)")
+    fleet_file.write_text(yaml.safe_dump({**doc, "engine_builds": "runs/engines"}))   # renamed: the same builds
+    assert builds_root(load_fleet(fleet_file)) == tmp_path / "runs" / "engines"
 
 
 def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):

@@ -39,7 +39,7 @@ def fleet_doc(root: Path, bundle: Path, sshd, broker_port: int, extra_boards: li
     return {
         "name": "loop",
         "bundle": str(bundle),
-        "engines": str(root / "engines"),
+        "engine_builds": str(root / "engine-builds"),   # deploy's per-target builds (boards get their own engines)
         "broker": {"host": "127.0.0.1", "port": broker_port, "tls": {"ca_file": str(root / "unused-ca.crt")}},
         "boards": [board("hub", roles=["broker", "aggregator", "camera"]), board("board-a"), board("board-b"),
                    *(extra_boards or [])],
@@ -94,7 +94,7 @@ def test_dry_run_prints_every_command_and_touches_nothing(fleet_env):
     assert out.count("root@127.0.0.1") >= 3 * 4  # stamp read, mkdir, rsync, install, stamp write per board
     assert "vitfleet engines build --bundle" in out
     assert not (fleet_env["root"] / "boards").exists(), "a dry run created install directories"
-    assert not (fleet_env["root"] / "engines").exists(), "a dry run built engines"
+    assert not (fleet_env["root"] / "engine-builds").exists(), "a dry run built engines"
 
 
 def test_deploy_installs_every_board_and_the_fleet_answers(fleet_env):
@@ -105,7 +105,7 @@ def test_deploy_installs_every_board_and_the_fleet_answers(fleet_env):
         assert rows[name]["deploy"] == "installed", rows[name]
         assert rows[name]["availability"] == "online", rows[name]
         home = fleet_env["root"] / "boards" / name
-        for rel in ("app/vitfleet/cli.py", "app/agent/board_agent.py", "app/requirements.txt", "config/fleet.yaml",
+        for rel in ("app/vitfleet/cli.py", "app/vitfleet/agent/board_agent.py", "app/requirements.txt", "config/fleet.yaml",
                     "config/board.env", "bin/board-install.sh", "units/vitfleet-agent.service" if name != "hub"
                     else "units/vitfleet-aggregator.service", ".vitfleet-deployed.json", "secrets/mqtt-password"):
             assert (home / rel).exists(), f"{name}: {rel} missing"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from vitfleet.agent.coordinator import Coordinator
+from vitfleet.agent.coordinator import Coordinator, unplaced_note
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
-from vitfleet.agent.part_placement import BoardSlot, PartLoad, makespan, place
+from vitfleet.placement import BoardSlot, PartLoad, Shortfall, makespan, place
 from vitfleet.topics import Topics
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec
@@ -67,7 +67,9 @@ def test_a_part_that_fits_no_board_stays_unplaced_with_a_reason():
     loads = {0: PartLoad(0, 1.0, 500.0), 1: PartLoad(1, 1.0, 500.0)}
     result = place(loads, [BoardSlot("a", 1.0, 700)], keep={"a": [0]})
     assert result.assignments == {"a": [0]} and result.unplaced == [1]
-    assert "part 1 needs ~500 MB" in result.notes[0] and "80 MB free" in result.notes[0]
+    assert result.shortfalls == [Shortfall(1, 500.0, "memory", 80.0)]
+    note = unplaced_note(result.shortfalls[0])
+    assert "part 1 needs ~500 MB" in note and "80 MB free" in note
 
 
 def test_heal_after_heal_after_s_then_move_back_make_before_break():

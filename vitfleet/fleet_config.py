@@ -128,7 +128,11 @@ class AggregatorConfig(_Strict):
 class FleetConfig(_Strict):
     name: str = Field("demo", pattern=r"^[A-Za-z0-9_-]+$", description="topic namespace vitfleet/<name>/")
     bundle: Path = Path("runs/bundle")
-    engines: Path = Path("runs/engines")
+    engines: Path = Field(Path("runs/engines"), description="the engines folder agents and the aggregator load (its "
+                                                          "manifest.json); deploy points it at each board's copy")
+    engine_builds: Path | None = Field(None, description="deploy only: the folder under which deploy builds one "
+                                                         "<target>-<precision>/ engines folder per board kind; "
+                                                         "default: engine-builds/ beside `engines`")
     broker: BrokerConfig = BrokerConfig()
     boards: list[BoardConfig] = Field(min_length=1)
     camera: CameraConfig = CameraConfig()
@@ -196,6 +200,8 @@ def load_fleet(path: Path) -> FleetConfig:
     # Relative paths in the file are relative to the file, not to the caller's directory.
     fleet.bundle = fleet.bundle if fleet.bundle.is_absolute() else base / fleet.bundle
     fleet.engines = fleet.engines if fleet.engines.is_absolute() else base / fleet.engines
+    if fleet.engine_builds is not None and not fleet.engine_builds.is_absolute():
+        fleet.engine_builds = base / fleet.engine_builds
     return apply_measured_speeds(fleet, speeds_path(path))
 
 
