@@ -211,4 +211,6 @@ class LocalFleet:
             time.sleep(0.1)
         if child.proc.returncode != 0 or not summary.exists():
             raise ChildFailed(f"camera ({name}) exited with code {child.proc.returncode}: {child.tail()}")
+        # A camera that ran to its end is done, not dead: the next run's liveness checks must not trip on it.
+        self.procs.children.pop(name, None)
         return json.loads(summary.read_text())
