@@ -87,6 +87,10 @@ VARIANTS += (
             "soft labels and flipped views", EDVIT_COMBO + FUSION_COMBO),
     Variant("edvit-combo-hard-fusion", "edvit", "combination without the fusion levers (hard labels, no flips)",
             EDVIT_COMBO, base="edvit-combo"),
+    Variant("edvit-combo-joint1", "edvit", "combination + 1 epoch of joint fine-tuning (parts + head, soft labels)",
+            EDVIT_COMBO + FUSION_COMBO + ("--joint-epochs", "1"), base="edvit-combo"),
+    Variant("edvit-combo-dropout0", "edvit", "combination with fusion part dropout 0.15 -> 0",
+            EDVIT_COMBO + FUSION_COMBO + ("--part-dropout", "0"), base="edvit-combo"),
     Variant("devit-combo", "devit", "combination: batchmean relation KL + 'other' class + confusion partition + "
             "budget 1/10 + fusion on soft labels and flipped views", DEVIT_COMBO + FUSION_COMBO),
     Variant("devit-combo-hard-fusion", "devit", "combination without the fusion levers (hard labels, no flips)",

@@ -153,8 +153,9 @@ def decompose(
     method: Annotated[Method, typer.Option(case_sensitive=False, help="devit (distilled students) or edvit "
                                                                       "(class-wise pruned teacher)")] = Method.devit,
     parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
-    partition: Annotated[Partition, typer.Option(case_sensitive=False, help="random (both papers) or confusion "
-                                                 "(co-locate confused classes)")] = Partition.random,
+    partition: Annotated[Optional[Partition], typer.Option(case_sensitive=False, help="random (both papers) or "
+                                                           "confusion (co-locate classes the teacher mixes up); "
+                                                           "default: the method's")] = None,
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
     part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params "
                                                               "(default: the method's, decompose/recipes.py)")] = None,
@@ -177,8 +178,9 @@ def decompose(
                                                                    "flipped training images")] = None,
     part_dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="fusion training part "
                                                                                  "dropout")] = None,
-    joint_epochs: Annotated[int, typer.Option(min=0, help="DeViT ensemble stage: fine-tune the backbones "
-                                                          "jointly with the fusion head for N epochs (0 = frozen)")] = 0,
+    joint_epochs: Annotated[Optional[int], typer.Option(min=0, help="fine-tune the parts jointly with the fusion "
+                                                                    "head for N epochs (0 = frozen backbones; "
+                                                                    "default: the method's)")] = None,
     other_class: Annotated[Optional[bool], typer.Option("--other-class/--no-other-class", help="an extra 'other' "
                                                         "logit trained on other parts' images (default: on for "
                                                         "edvit, off for devit)")] = None,
@@ -204,7 +206,8 @@ def decompose(
                            part_kd_temperature=part_kd_temperature, other_fraction=other_fraction,
                            prune_steps=prune_steps, fusion_epochs=fusion_epochs,
                            fusion_soft_temperature=fusion_soft_temperature, fusion_flip_views=fusion_flip_views,
-                           part_dropout=part_dropout, relation_kl=relation_kl, partition=partition.value,
+                           part_dropout=part_dropout, relation_kl=relation_kl,
+                           partition=None if partition is None else partition.value,
                            other_class=other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
                            test_limit=test_limit, importance=ImportanceBatches(importance_batch, importance_batches))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None

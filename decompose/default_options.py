@@ -20,7 +20,7 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                     other_fraction: float = 0.25, prune_steps: int | None = None, fusion_epochs: int | None = None,
                     fusion_soft_temperature: float | None = None, fusion_flip_views: bool | None = None,
                     part_dropout: float | None = None, relation_kl: str | None = None,
-                    partition: str = "random", other_class: bool | None = None, joint_epochs: int = 0,
+                    partition: str | None = None, other_class: bool | None = None, joint_epochs: int | None = None,
                     seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
                     importance: ImportanceBatches = ImportanceBatches()) -> DecomposeOptions:
     """None means the method's default (decompose/recipes.py)."""
@@ -43,8 +43,9 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                                  part_dropout=pick(part_dropout, d.part_dropout), seed=seed,
                                  soft_temperature=pick(fusion_soft_temperature, d.fusion_soft_temperature),
                                  flip_views=pick(fusion_flip_views, d.fusion_flip_views))
-    return DecomposeOptions(method=method, parts=parts, partition=partition,  # type: ignore[arg-type]
-                            part_budget=budget, other_class=other_class, joint_epochs=joint_epochs, seed=seed,
+    return DecomposeOptions(method=method, parts=parts, partition=pick(partition, d.partition),  # type: ignore[arg-type]
+                            part_budget=budget, other_class=other_class,
+                            joint_epochs=pick(joint_epochs, d.joint_epochs), seed=seed,
                             train_limit=train_limit, test_limit=test_limit,
                             prune_steps=pick(prune_steps, d.prune_steps), part_recipe=part_recipe,
                             importance=importance, fusion_recipe=fusion_recipe)
