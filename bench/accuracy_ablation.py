@@ -178,8 +178,9 @@ def _rows(runs: Path) -> list[dict[str, Any]]:
 def render(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
     lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
              "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher; \"vs default\" against the same method's default row. Minutes are a whole run's",
-             "(a fusion-only row adds its base row's part stages). Rows not in the table were not run.",
+             "row's own teacher; \"vs\" against the row whose parts it reuses, else the method's default row.",
+             "Minutes are a whole run's (a fusion-only row adds its base row's run). Rows not in the table were",
+             "not run.",
              f"CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
@@ -187,10 +188,13 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
             continue
         default = next((r for r in mine if r["name"] == f"{method}-default"), None)
         lines += [f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**", "",
-                  "| row | lever | fused top-1 | Δ vs teacher | vs default | worst part missing | largest part | "
+                  "| row | lever | fused top-1 | Δ vs teacher | vs | worst part missing | largest part | "
                   "minutes | command |", "|---|---|---|---|---|---|---|---|---|"]
+        by_name = {r["name"]: r for r in mine}
         for r in mine:
-            vs = "-" if default is None or r is default else f"{r['delta_pt'] - default['delta_pt']:+.2f} pt"
+            # A fusion-only row is compared with the row whose parts it reuses; any other with the default row.
+            ref = by_name.get(r["base"]) if r.get("base") else default
+            vs = "-" if ref is None or r is ref else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']})"
             lines.append(f"| {r['name']} | {r['lever']} | {100 * r['fused_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
                          f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
                          f"of the teacher's params | {r['full_run_minutes']:.1f} | `{r['command']}` |")

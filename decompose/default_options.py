@@ -44,7 +44,7 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                                  soft_temperature=pick(fusion_soft_temperature, d.fusion_soft_temperature),
                                  flip_views=pick(fusion_flip_views, d.fusion_flip_views))
     return DecomposeOptions(method=method, parts=parts, partition=pick(partition, d.partition),  # type: ignore[arg-type]
-                            part_budget=budget, other_class=other_class,
+                            part_budget=budget, other_class=pick(other_class, d.other_class),
                             joint_epochs=pick(joint_epochs, d.joint_epochs), seed=seed,
                             train_limit=train_limit, test_limit=test_limit,
                             prune_steps=pick(prune_steps, d.prune_steps), part_recipe=part_recipe,
