@@ -26,6 +26,7 @@ import typer
 
 from vitfleet.bench.machine import machine_facts
 from vitfleet.bench.report import write_section
+from vitfleet.decompose.default_options import recipe_deviations
 
 BEGIN, END = "<!-- ablation:begin -->", "<!-- ablation:end -->"
 RESULTS = Path("bench/results/ablation.json")
@@ -39,63 +40,137 @@ class Variant:
     args: tuple[str, ...] = ()
     base: str | None = None          # reuse this row's trained parts (fusion-only levers)
     seed: int = 0
+    ref: str | None = None           # the row this one is compared with ("vs"); default: its base row
 
     def command(self, teacher: Path, out: Path) -> list[str]:
         return ["vitfleet", "decompose", "--teacher", str(teacher), "--out", str(out), "--method", self.method,
                 "--parts", "4", *(["--seed", str(self.seed)] if self.seed else []), *self.args, "--json"]
 
 
-VARIANTS: tuple[Variant, ...] = (
-    # ED-ViT (class-wise pruned teacher + MLP fusion)
-    Variant("edvit-default", "edvit", "the defaults before the ablation"),
-    Variant("edvit-kd4", "edvit", "part KD: teacher soft logits (classes + other), T=4", ("--part-kd-temperature", "4")),
-    Variant("edvit-budget10", "edvit", "part budget 1/12 -> 1/10", ("--part-budget", "0.1")),
-    Variant("edvit-confusion", "edvit", "partition: confusion (teacher probabilities) vs random",
-            ("--partition", "confusion")),
-    Variant("edvit-prune3", "edvit", "iterative pruning, 3 steps", ("--prune-steps", "3")),
-    Variant("edvit-epochs14", "edvit", "part epochs 10 -> 14", ("--epochs", "14")),
-    Variant("edvit-fusion-soft", "edvit", "fusion head on the teacher's soft labels (T=2)",
-            ("--fusion-soft-temperature", "2"), base="edvit-default"),
-    Variant("edvit-fusion-flip", "edvit", "fusion head also on flipped images' features", ("--fusion-flip-views",),
-            base="edvit-default"),
-    Variant("edvit-dropout0", "edvit", "fusion part dropout 0.15 -> 0", ("--part-dropout", "0"), base="edvit-default"),
-    Variant("edvit-dropout30", "edvit", "fusion part dropout 0.15 -> 0.3", ("--part-dropout", "0.3"),
-            base="edvit-default"),
-    Variant("edvit-joint2", "edvit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
-            base="edvit-default"),
-    # DeViT (DEKD-distilled students + linear fusion matched to the teacher's CLS token)
-    Variant("devit-default", "devit", "the defaults before the ablation"),
-    Variant("devit-batchmean", "devit", "relation KL summed over token rows (the reference's batchmean)",
-            ("--relation-kl", "batchmean")),
-    Variant("devit-budget10", "devit", "part budget 1/16 -> 1/10 (width ~1/4 -> ~1/3)", ("--part-budget", "0.1")),
-    Variant("devit-other", "devit", "students also see other parts' images, as an 'other' class", ("--other-class",)),
-    Variant("devit-confusion", "devit", "partition: confusion vs random", ("--partition", "confusion")),
-    Variant("devit-fusion-soft", "devit", "fusion head: soft teacher logits (T=2) instead of hard",
-            ("--fusion-soft-temperature", "2"), base="devit-default"),
-    Variant("devit-fusion-flip", "devit", "fusion head also on flipped images' features", ("--fusion-flip-views",),
-            base="devit-default"),
-    Variant("devit-joint2", "devit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
-            base="devit-default"),
-)
-# The combinations the new defaults come from (every lever above that a one-lever row did not rule out), and
-# leave-one-out rows that retrain only the fusion head on the combination's parts.
+# Every row spells out its whole recipe, so a row keeps its meaning when the defaults (decompose/recipes.py)
+# change. Two families per method: one lever added to the defaults before issue 15 ("previous"), and one lever
+# taken away from today's defaults ("combo", the combination the defaults were set from).
+EDVIT_PREVIOUS = ("--partition", "random", "--part-budget", "0.08333", "--part-kd-temperature", "0",
+                  "--fusion-soft-temperature", "0", "--no-fusion-flip-views")
+DEVIT_PREVIOUS = ("--partition", "random", "--part-budget", "0.0625", "--relation-kl", "row-mean",
+                  "--no-other-class", "--fusion-soft-temperature", "0", "--no-fusion-flip-views")
 EDVIT_COMBO = ("--part-kd-temperature", "4", "--partition", "confusion", "--part-budget", "0.1")
 DEVIT_COMBO = ("--relation-kl", "batchmean", "--other-class", "--partition", "confusion", "--part-budget", "0.1")
 FUSION_COMBO = ("--fusion-soft-temperature", "2", "--fusion-flip-views")
-VARIANTS += (
+HARD_FUSION = ("--fusion-soft-temperature", "0", "--no-fusion-flip-views")
+
+
+def _family(flag: str) -> str:
+    """`--other-class` and `--no-other-class` set the same thing."""
+    return flag.replace("--no-", "--", 1)
+
+
+def _without(args: tuple[str, ...], flag: str, replacement: tuple[str, ...]) -> tuple[str, ...]:
+    """`args` with `flag` (either of a --x/--no-x pair, and its value if it takes one) replaced."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if _family(args[i]) == _family(flag):
+            takes_value = i + 1 < len(args) and not args[i + 1].startswith("--")
+            i += 2 if takes_value else 1
+            out += replacement
+        else:
+            out.append(args[i])
+            i += 1
+    return tuple(out)
+
+
+def _previous(name: str, method: str, lever: str, args: tuple[str, ...] = (), fusion_only: bool = False) -> Variant:
+    prev = EDVIT_PREVIOUS if method == "edvit" else DEVIT_PREVIOUS
+    kept = prev
+    for flag in (a for a in args if a.startswith("--")):
+        kept = _without(kept, flag, ())
+    return Variant(name, method, lever, kept + args, base=f"{method}-previous" if fusion_only else None,
+                   ref=f"{method}-previous")
+
+
+# Today's defaults as rows: DeViT's are its combination, ED-ViT's add 14 part epochs and one joint epoch.
+EDVIT_DEFAULTS = EDVIT_COMBO + FUSION_COMBO + ("--epochs", "14", "--joint-epochs", "1")
+DEVIT_DEFAULTS = DEVIT_COMBO + FUSION_COMBO
+DEFAULT_ROW = {"edvit": "edvit-combo-epochs14-joint1", "devit": "devit-combo"}
+
+
+def _minus(name: str, method: str, lever: str, flag: str, replacement: tuple[str, ...]) -> Variant:
+    defaults = EDVIT_DEFAULTS if method == "edvit" else DEVIT_DEFAULTS
+    return Variant(name, method, lever, _without(defaults, flag, replacement), ref=DEFAULT_ROW[method])
+
+
+VARIANTS: tuple[Variant, ...] = (
+    # ED-ViT (class-wise pruned teacher + MLP fusion): one lever added to the previous defaults
+    Variant("edvit-previous", "edvit", "the defaults before issue 15", EDVIT_PREVIOUS),
+    _previous("edvit-kd4", "edvit", "part KD: teacher soft logits (classes + other), T=4",
+              ("--part-kd-temperature", "4")),
+    _previous("edvit-budget10", "edvit", "part budget 1/12 -> 1/10", ("--part-budget", "0.1")),
+    _previous("edvit-confusion", "edvit", "partition: confusion (teacher probabilities) vs random",
+              ("--partition", "confusion")),
+    _previous("edvit-prune3", "edvit", "iterative pruning, 3 steps", ("--prune-steps", "3")),
+    _previous("edvit-epochs14", "edvit", "part epochs 10 -> 14", ("--epochs", "14")),
+    _previous("edvit-fusion-soft", "edvit", "fusion head on the teacher's soft labels (T=2)",
+              ("--fusion-soft-temperature", "2"), fusion_only=True),
+    _previous("edvit-fusion-flip", "edvit", "fusion head also on flipped images' features",
+              ("--fusion-flip-views",), fusion_only=True),
+    _previous("edvit-dropout0", "edvit", "fusion part dropout 0.15 -> 0", ("--part-dropout", "0"), fusion_only=True),
+    _previous("edvit-dropout30", "edvit", "fusion part dropout 0.15 -> 0.3", ("--part-dropout", "0.3"),
+              fusion_only=True),
+    _previous("edvit-joint2", "edvit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
+              fusion_only=True),
+    # DeViT (DEKD-distilled students + linear fusion matched to the teacher's CLS token)
+    Variant("devit-previous", "devit", "the defaults before issue 15", DEVIT_PREVIOUS),
+    _previous("devit-batchmean", "devit", "relation KL summed over token rows (the reference's batchmean)",
+              ("--relation-kl", "batchmean")),
+    _previous("devit-budget10", "devit", "part budget 1/16 -> 1/10 (width ~1/4 -> ~1/3)", ("--part-budget", "0.1")),
+    _previous("devit-other", "devit", "students also see other parts' images, as an 'other' class",
+              ("--other-class",)),
+    _previous("devit-confusion", "devit", "partition: confusion vs random", ("--partition", "confusion")),
+    _previous("devit-fusion-soft", "devit", "fusion head: soft teacher logits (T=2) instead of hard",
+              ("--fusion-soft-temperature", "2"), fusion_only=True),
+    _previous("devit-fusion-flip", "devit", "fusion head also on flipped images' features", ("--fusion-flip-views",),
+              fusion_only=True),
+    _previous("devit-joint2", "devit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
+              fusion_only=True),
+    # The combinations the defaults come from, and one lever taken away from them at a time.
     Variant("edvit-combo", "edvit", "combination: part KD T=4 + confusion partition + budget 1/10 + fusion on "
             "soft labels and flipped views", EDVIT_COMBO + FUSION_COMBO),
     Variant("edvit-combo-hard-fusion", "edvit", "combination without the fusion levers (hard labels, no flips)",
-            EDVIT_COMBO, base="edvit-combo"),
+            EDVIT_COMBO + HARD_FUSION, base="edvit-combo"),
+    _minus("edvit-defaults-random", "edvit", "today's defaults with the random partition", "--partition",
+           ("--partition", "random")),
+    _minus("edvit-defaults-no-kd", "edvit", "today's defaults without part KD (labels only)", "--part-kd-temperature",
+           ("--part-kd-temperature", "0")),
+    _minus("edvit-defaults-budget12", "edvit", "today's defaults at the previous budget 1/12", "--part-budget",
+           ("--part-budget", "0.08333")),
     Variant("edvit-combo-joint1", "edvit", "combination + 1 epoch of joint fine-tuning (parts + head, soft labels)",
             EDVIT_COMBO + FUSION_COMBO + ("--joint-epochs", "1"), base="edvit-combo"),
+    Variant("edvit-combo-epochs14-joint1", "edvit", "combination + part epochs 10 -> 14 + 1 epoch of joint "
+            "fine-tuning", EDVIT_DEFAULTS, ref="edvit-combo"),
     Variant("edvit-combo-dropout0", "edvit", "combination with fusion part dropout 0.15 -> 0",
             EDVIT_COMBO + FUSION_COMBO + ("--part-dropout", "0"), base="edvit-combo"),
     Variant("devit-combo", "devit", "combination: batchmean relation KL + 'other' class + confusion partition + "
             "budget 1/10 + fusion on soft labels and flipped views", DEVIT_COMBO + FUSION_COMBO),
     Variant("devit-combo-hard-fusion", "devit", "combination without the fusion levers (hard labels, no flips)",
-            DEVIT_COMBO, base="devit-combo"),
+            DEVIT_COMBO + HARD_FUSION, base="devit-combo"),
+    _minus("devit-defaults-random", "devit", "today's defaults with the random partition", "--partition",
+           ("--partition", "random")),
+    _minus("devit-defaults-no-other", "devit", "today's defaults without the 'other' class", "--other-class",
+           ("--no-other-class",)),
+    _minus("devit-defaults-row-mean", "devit", "today's defaults with the row-mean relation KL", "--relation-kl",
+           ("--relation-kl", "row-mean")),
+    _minus("devit-defaults-budget16", "devit", "today's defaults at the previous budget 1/16", "--part-budget",
+           ("--part-budget", "0.0625")),
 )
+
+
+def _with_seed(v: Variant, seed: int) -> Variant:
+    return Variant(f"{v.name}-seed{seed}", v.method, f"{v.lever} (seed {seed})", v.args, seed=seed, ref=v.name)
+
+
+# The defaults over two more seeds (the rows above are seed 0).
+VARIANTS += tuple(_with_seed(v, seed) for v in VARIANTS if v.name in DEFAULT_ROW.values() for seed in (1, 2))
 BY_NAME = {v.name: v for v in VARIANTS}
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -137,7 +212,7 @@ def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
     card = json.loads((out / "bundle.json").read_text())
     # Part stages' own time, so a fusion-only row built on these parts can report a full run's cost.
     part_seconds = wall if v.base is None else base_seconds
-    row = {"name": v.name, "method": v.method, "lever": v.lever, "base": v.base, "seed": v.seed,
+    row = {"name": v.name, "method": v.method, "lever": v.lever, "base": v.base, "ref": v.ref, "seed": v.seed,
            "command": " ".join(cmd), "teacher_top1": summary["teacher_top1"], "fused_top1": summary["fused_top1"],
            "delta_pt": summary["delta_pt"], "largest_part_ratio": summary["largest_part_ratio"],
            "part_params": summary["part_params"], "partition": summary["partition"],
@@ -167,7 +242,9 @@ def _rows(runs: Path) -> list[dict[str, Any]]:
     for v in VARIANTS:
         path = _row_dir(runs, v.name) / "ablation-row.json"
         if path.exists():
-            rows.append(json.loads(path.read_text()))
+            row = json.loads(path.read_text())
+            row["lever"], row["ref"] = v.lever, v.ref   # the table's wording and comparison are today's
+            rows.append(row)
     for path in sorted(runs.glob("*/ablation-row.json")):   # extra rows (combinations, seeds) run by name
         row = json.loads(path.read_text())
         if row["name"] not in BY_NAME:
@@ -175,31 +252,58 @@ def _rows(runs: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def render(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:
     lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
              "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher; \"vs\" against the row whose parts it reuses, else the method's default row.",
-             "Minutes are a whole run's (a fusion-only row adds its base row's run). Rows not in the table were",
-             "not run.",
+             "row's own teacher; \"vs\" against the row it is compared with: a one-lever row against the",
+             "defaults before issue 15 (`*-previous`), a leave-one-out row against today's defaults (`*-defaults-*`),",
+             "a fusion-only row against the row whose parts it reuses. Minutes are a whole run's (a fusion-only",
+             "row adds its base row's run), on one core while another run used the other.",
              f"CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
-        default = next((r for r in mine if r["name"] == f"{method}-default"), None)
+        default = next((r for r in mine if r["name"] == f"{method}-previous"), None)
         lines += [f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**", "",
                   "| row | lever | fused top-1 | Δ vs teacher | vs | worst part missing | largest part | "
                   "minutes | command |", "|---|---|---|---|---|---|---|---|---|"]
         by_name = {r["name"]: r for r in mine}
         for r in mine:
-            # A fusion-only row is compared with the row whose parts it reuses; any other with the default row.
-            ref = by_name.get(r["base"]) if r.get("base") else default
+            # A row is compared with the row it names (a fusion-only row: the one whose parts it reuses).
+            ref_name = r.get("ref") or r.get("base")
+            ref = by_name.get(ref_name) if ref_name else default
             vs = "-" if ref is None or r is ref else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']})"
-            lines.append(f"| {r['name']} | {r['lever']} | {100 * r['fused_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
+            today = " (**= today's defaults**)" if r.get("recipe") and not recipe_deviations(
+                method, 4, r["recipe"]) else ""
+            lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
                          f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
                          f"of the teacher's params | {r['full_run_minutes']:.1f} | `{r['command']}` |")
         lines.append("")
+    lines += _seed_lines(rows)
+    if pending:
+        lines += ["Defined but not run yet (`python -m vitfleet.bench.accuracy_ablation run NAME`): "
+                  + ", ".join(f"`{v.name}`" for v in pending) + ".", ""]
     return "\n".join(lines)
+
+
+def _seed_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Mean and spread of a recipe run with several seeds (rows named `<row>` and `<row>-seed<N>`)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        stem = r["name"].rsplit("-seed", 1)[0] if "-seed" in r["name"] else r["name"]
+        groups.setdefault(stem, []).append(r)
+    lines = []
+    for stem, members in groups.items():
+        if len(members) < 2:
+            continue
+        deltas = [m["delta_pt"] for m in members]
+        tops = [100 * m["fused_top1"] for m in members]
+        mean = sum(deltas) / len(deltas)
+        lines.append(f"- `{stem}` over {len(members)} seeds ({', '.join(str(m['seed']) for m in members)}): fused "
+                     f"{sum(tops) / len(tops):.2f} %, Δ **{mean:+.2f} pt** (spread {min(deltas):+.2f} .. "
+                     f"{max(deltas):+.2f} pt)")
+    return (["**Seeds**", "", *lines, ""] if lines else [])
 
 
 @app.command()
@@ -210,7 +314,8 @@ def report(runs: Path = typer.Option(Path("runs/ablation")),
     machine = {"cpu": facts["cpu"], "cores": facts["cores"]}
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({"machine": facts, "rows": rows}, indent=1))
-    write_section(doc, render(rows, machine), BEGIN, END)
+    done = {r["name"] for r in rows}
+    write_section(doc, render(rows, machine, tuple(v for v in VARIANTS if v.name not in done)), BEGIN, END)
     print(f"{len(rows)} rows -> {doc} and {RESULTS}")
 
 

@@ -51,6 +51,11 @@ MAX_PLACEMENT_ATTEMPTS = 4   # derive + train, place; a part that fits no board 
 
 @dataclass(frozen=True)
 class DecomposeOptions:
+    """Every setting of one decomposition. Its own defaults are the bare mechanism with every accuracy lever off
+    (random partition, labels-only parts, hard-label fusion), which tests and the tiny demo build on;
+    `decompose/default_options.default_options(method, parts)` gives a method's recommended recipe
+    (decompose/recipes.py), which the CLI and the bench use."""
+
     method: Method = "devit"
     parts: int = 4
     partition: Literal["random", "confusion"] = "random"

@@ -142,3 +142,19 @@ def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
     fleet = FleetInputs("edvit", 8, Path("b"), {}, True, ("part_recipe.epochs=4",))
     assert fleet.label("int8") == "edvit K=8 int8 †" and fleet.label("int8", mark=False) == "edvit K=8 int8"
     assert FleetInputs("edvit", 4, Path("b"), {}, False).label("fp32") == "edvit K=4 fp32"
+
+
+def test_every_ablation_row_spells_out_each_setting_once() -> None:
+    """A row's command must not depend on today's defaults, nor set one thing twice (--x and --no-x)."""
+    from vitfleet.bench.accuracy_ablation import BY_NAME, VARIANTS, _family, _without
+
+    assert _without(("--a", "1", "--no-b", "--c", "2"), "--b", ("--b",)) == ("--a", "1", "--b", "--c", "2")
+    assert _without(("--a", "1", "--c", "2"), "--a", ()) == ("--c", "2")
+    pinned = {"--partition", "--part-budget", "--fusion-soft-temperature", "--fusion-flip-views"}
+    for v in VARIANTS:
+        families = [_family(a) for a in v.args if a.startswith("--")]
+        assert len(families) == len(set(families)), v
+        assert pinned <= set(families), v
+        for other in (v.base, v.ref):
+            assert other is None or BY_NAME[other].method == v.method, v
+    assert "--other-class" in BY_NAME["devit-other"].args and "--no-other-class" not in BY_NAME["devit-other"].args
