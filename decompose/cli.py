@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vitfleet.decompose.recipes import METHOD_DEFAULTS  # pydantic only, like presets_help
 from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
 from vitfleet.choices import ComputePrecision, Method, Partition
 from vitfleet.console import emit, progress_bar, user_errors
@@ -16,6 +17,13 @@ from vitfleet.errors import UserError
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
                                                                     "Debian package's folder)")]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+
+
+def _defaults(field: str) -> str:
+    """Each method's default for a flag, from the one table of them (decompose/recipes.py)."""
+    values = {m: getattr(d, field) for m, d in METHOD_DEFAULTS.items()}
+    shown = {m: round(v, 4) if isinstance(v, float) else v for m, v in values.items()}
+    return "default: " + ", ".join(f"{m} {v}" for m, v in shown.items())
 
 
 def _vit_kwargs(text: str) -> dict:
@@ -155,35 +163,43 @@ def decompose(
     parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
     partition: Annotated[Optional[Partition], typer.Option(case_sensitive=False, help="random (both papers) or "
                                                            "confusion (co-locate classes the teacher mixes up); "
-                                                           "default: the method's")] = None,
+                                                           + _defaults("partition"))] = None,
     fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
-    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params "
-                                                              "(default: the method's, decompose/recipes.py)")] = None,
+    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params; "
+                                                              + _defaults("part_budget"))] = None,
     epochs: Annotated[Optional[int], typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
-                                                              "untrained parts, e.g. to size an untrained teacher)")] = None,
-    part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate")] = None,
+                                                              "untrained parts, e.g. to size an untrained teacher); "
+                                                              + _defaults("part_epochs"))] = None,
+    part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate; "
+                                                          + _defaults("part_lr"))] = None,
     part_kd_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="ED-ViT: distil the teacher's soft "
                                                                  "logits (part classes + other) at this temperature; "
-                                                                 "0 = labels only")] = None,
+                                                                 "0 = labels only; " + _defaults("part_kd_temperature"))] = None,
     other_fraction: Annotated[float, typer.Option(min=0.0, help="ED-ViT: out-of-subset images per in-subset image "
                                                                 "for the 'other' logit")] = 0.25,
     prune_steps: Annotated[Optional[int], typer.Option(min=1, help="prune to the budget in N steps, re-scoring "
-                                                                   "channels between them (1 = one shot)")] = None,
-    fusion_epochs: Annotated[Optional[int], typer.Option(min=0, help="fusion head epochs (0 = untrained head)")] = None,
+                                                                   "channels between them (1 = one shot); "
+                                                                   + _defaults("prune_steps"))] = None,
+    fusion_epochs: Annotated[Optional[int], typer.Option(min=0, help="fusion head epochs (0 = untrained "
+                                                                   "head); " + _defaults("fusion_epochs"))] = None,
     fusion_soft_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="fusion head: learn the "
                                                                      "teacher's soft logits at this temperature "
-                                                                     "(0 = its hard labels)")] = None,
+                                                                     "(0 = its hard labels); "
+                                                                     + _defaults("fusion_soft_temperature"))] = None,
     fusion_flip_views: Annotated[Optional[bool], typer.Option("--fusion-flip-views/--no-fusion-flip-views",
                                                               help="fusion head: also train on the features of "
-                                                                   "flipped training images")] = None,
+                                                                   "flipped training images; "
+                                                                   + _defaults("fusion_flip_views"))] = None,
     part_dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="fusion training part "
-                                                                                 "dropout")] = None,
+                                                                                 "dropout; "
+                                                                                 + _defaults("part_dropout"))] = None,
     joint_epochs: Annotated[Optional[int], typer.Option(min=0, help="fine-tune the parts jointly with the fusion "
-                                                                    "head for N epochs (0 = frozen backbones; "
-                                                                    "default: the method's)")] = None,
+                                                                    "head for N epochs (0 = frozen backbones); "
+                                                                    + _defaults("joint_epochs"))] = None,
     other_class: Annotated[Optional[bool], typer.Option("--other-class/--no-other-class", help="an extra 'other' "
-                                                        "logit trained on other parts' images (default: on for "
-                                                        "edvit, off for devit)")] = None,
+                                                        "logit trained on other parts' images (default: on for both "
+                                                        "methods: ED-ViT's recipe, and DeViT's since the "
+                                                        "ablation of issue 15)")] = None,
     seed: int = 0,
     train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
     test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
@@ -192,7 +208,7 @@ def decompose(
     importance_batches: Annotated[int, typer.Option(min=1, help="pruning: importance batches per part")] = 8,
     relation_kl: Annotated[Optional[str], typer.Option(help="DeViT: q/k/v relation KL reduction, row-mean or "
                                                             "batchmean (the DeViT reference: summed over token "
-                                                            "rows)")] = None,
+                                                            "rows); " + _defaults("relation_kl"))] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:

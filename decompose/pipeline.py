@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,14 +163,12 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
         stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.has_other_class(),
                          f"round_to={ROUND_TO}", *([f"prune_steps={opts.prune_steps}"] if opts.prune_steps > 1 else []),
                          *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
-        if meta_path.exists() and weights_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if meta.get("key") == stage_key:
-                spec = PartSpec.model_validate(meta["spec"])
-                model = load_weights(build_vit(spec.arch), weights_path, spec.weights_sha256)
-                parts.append(PartFeatures(model).eval())
-                specs.append(spec)
-                continue
+        reloaded = _reload_part(out, i, stage_key)
+        if reloaded is not None:
+            spec, model = reloaded
+            parts.append(PartFeatures(model).eval())
+            specs.append(spec)
+            continue
         model = _derive_part(teacher, x, y, classes, opts, budget_params).to(device)
         losses = _train_stage(model, x, y, classes, targets, opts, i, progress)
         model = model.cpu().eval()
@@ -184,6 +183,41 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
         parts.append(PartFeatures(model).eval())
         specs.append(spec)
     return parts, specs
+
+
+def _stage_files(out: Path, i: int, cached: bool) -> tuple[Path, Path]:
+    folder = out / "cache" if cached else out
+    return folder / f"part{i}.json", folder / f"part{i}.safetensors"
+
+
+def _reload_part(out: Path, i: int, stage_key: str) -> tuple[PartSpec, torch.nn.Module] | None:
+    """A trained part whose stage key matches: in the bundle folder, or in cache/ where joint fine-tuning keeps
+    the parts it started from (then copied back, so the bundle's part file is this stage's output again)."""
+    for cached in (False, True):
+        meta_path, weights_path = _stage_files(out, i, cached)
+        if not (meta_path.exists() and weights_path.exists()):
+            continue
+        meta = json.loads(meta_path.read_text())
+        if meta.get("key") != stage_key:
+            continue
+        spec = PartSpec.model_validate(meta["spec"])
+        model = load_weights(build_vit(spec.arch), weights_path, spec.weights_sha256)
+        if cached:
+            shutil.copyfile(weights_path, out / spec.weights)
+        return spec, model
+    return None
+
+
+def _keep_pre_joint(out: Path, i: int) -> None:
+    """Move part i's stage output into cache/ before joint fine-tuning rewrites the bundle's copy: a re-run then
+    reloads it and repeats only the fusion head and the joint epochs, never mixing fine-tuned weights into a
+    stage that did not make them."""
+    meta_path, weights_path = _stage_files(out, i, cached=False)
+    cache_meta, cache_weights = _stage_files(out, i, cached=True)
+    if meta_path.exists():
+        cache_meta.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(weights_path, cache_weights)
+        meta_path.replace(cache_meta)
 
 
 def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
@@ -249,14 +283,14 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
                      progress=progress, task=task)
     if opts.joint_epochs > 0:
         assert targets is not None
+        for spec in specs:
+            _keep_pre_joint(out, spec.index)
         steps = -(-len(x) // opts.fusion_recipe.batch_size) * opts.joint_epochs
         task = progress.add_task("joint fine-tune (parts + fusion)", total=steps) if progress else None
         train_joint(head, parts, x, y, opts.fusion_recipe, opts.joint_epochs, teacher_cls=targets.cls,
                     teacher_logits=targets.logits, progress=progress, task=task)
         for spec, part in zip(specs, parts):
             spec.weights_sha256 = save_weights(part.vit, out / spec.weights)
-            # The part files changed: drop their stage markers so a re-run retrains instead of mixing states.
-            (out / f"part{spec.index}.json").unlink(missing_ok=True)
         feats_test = part_features(parts, xt)
     fusion_sha = save_weights(head, out / "fusion.safetensors")
 

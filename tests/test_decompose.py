@@ -182,15 +182,29 @@ def test_bundle_with_missing_part_is_refused(devit_bundle: Path, tmp_path: Path)
         read_bundle(bad)
 
 
-def test_devit_joint_finetune_keeps_bundle_consistent(tiny_teacher, tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["devit", "edvit"])
+def test_joint_finetune_keeps_bundle_consistent_and_resumable(method: str, tiny_teacher, tmp_path: Path) -> None:
     folder, _ = tiny_teacher
-    card = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=2, part_budget=0.3,
-                                                                joint_epochs=1, **FAST))
+    opts = DecomposeOptions(method=method, parts=2, part_budget=0.3, joint_epochs=1, **FAST)
+    card = decompose_teacher(folder, tmp_path, opts)
     assert card.metrics["fused_top1"] > 0.5, card.metrics
     # Fine-tuning rewrote the part files: the card's checksums must describe the new files.
     for i in range(2):
         assert load_part(tmp_path, i)(torch.zeros(1, 1, 28, 28)).shape[0] == 1
-    assert not (tmp_path / "part0.json").exists()  # stale stage markers are gone
+    # The parts it started from are the stage cache: no stage marker beside the fine-tuned files.
+    assert not (tmp_path / "part0.json").exists() and (tmp_path / "cache" / "part0.json").exists()
+    pre_joint = {p.name: p.read_bytes() for p in (tmp_path / "cache").glob("part*.safetensors")}
+    assert pre_joint and all(pre_joint[p.name] != p.read_bytes() for p in tmp_path.glob("part*.safetensors"))
+
+    # A re-run reloads the pre-joint parts (no part retrained) and fine-tunes them again into a valid bundle.
+    again = decompose_teacher(folder, tmp_path, opts)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "cache").glob("part*.safetensors")} == pre_joint
+    assert read_bundle(tmp_path).bundle_id == again.bundle_id
+
+    # Without joint epochs the same parts come back unchanged: the bundle holds the pre-joint files again.
+    plain = decompose_teacher(folder, tmp_path, DecomposeOptions(method=method, parts=2, part_budget=0.3, **FAST))
+    assert {p.name: p.read_bytes() for p in tmp_path.glob("part*.safetensors")} == pre_joint
+    assert read_bundle(tmp_path).bundle_id == plain.bundle_id
 
 
 def test_partition_cache_is_keyed_by_the_teacher(tmp_path) -> None:

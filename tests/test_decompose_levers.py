@@ -109,8 +109,9 @@ def test_devit_students_with_an_other_class(tiny_teacher, fmnist_slices, tmp_pat
 
 def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> None:
     folder, _ = tiny_teacher
+    # No joint epoch: it rewrites the parts, and this row is about a fusion-only lever reusing them as they are.
     tiny = ("--part-budget", "0.3", "--train-limit", "600", "--test-limit", "200", "--epochs", "1",
-            "--fusion-epochs", "1")
+            "--fusion-epochs", "1", "--joint-epochs", "0")
     base = Variant("t-default", "edvit", "defaults", tiny)
     soft = Variant("t-soft", "edvit", "soft fusion", (*tiny, "--fusion-soft-temperature", "2"), base="t-default")
     variants = {v.name: v for v in (base, soft)}
