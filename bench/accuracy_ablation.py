@@ -258,7 +258,8 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
              "row's own teacher; \"vs\" against the row it is compared with: a one-lever row against the",
              "defaults before issue 15 (`*-previous`), a leave-one-out row against today's defaults (`*-defaults-*`),",
              "a fusion-only row against the row whose parts it reuses. Minutes are a whole run's (a fusion-only",
-             "row adds its base row's run), on one core while another run used the other.",
+             "row adds its base row's run), on this 2-core machine, mostly with another run beside it: upper",
+             "bounds (the text above the table says which ran alone).",
              f"CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
