@@ -218,7 +218,9 @@ def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
            "part_params": summary["part_params"], "partition": summary["partition"],
            "worst_missing_top1": min(v2 for k, v2 in summary.items() if k.startswith("top1_without_part")),
            "wall_seconds": wall, "part_seconds": part_seconds, "full_run_minutes": (wall + base_seconds) / 60,
-           "recipe": card.get("recipe"), "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+           "recipe": card.get("recipe"), "teacher_sha256": card["teacher"]["weights_sha256"],
+           "cpu": _cpu(machine_facts()), "threads": os.environ.get("VITFLEET_THREADS", "all"),
+           "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     result_path.write_text(json.dumps(row, indent=1))
     return row
 
@@ -237,49 +239,79 @@ def run(names: list[str] = typer.Argument(None, help="row names (default: every 
         print(json.dumps({k: row[k] for k in ("name", "fused_top1", "delta_pt", "full_run_minutes")}), flush=True)
 
 
-def _rows(runs: Path) -> list[dict[str, Any]]:
+def _cpu(facts: dict[str, Any]) -> str:
+    return ", ".join(str(facts[k]) for k in ("cpu", "isa") if facts.get(k))
+
+
+def _recorded_rows(results: Path) -> dict[str, dict[str, Any]]:
+    """The rows earlier sessions ran: their run folders do not outlive the machine, the results file does."""
+    if not results.exists():
+        return {}
+    recorded = json.loads(results.read_text())
+    rows = {}
+    for row in recorded.get("rows", []):
+        row.setdefault("cpu", _cpu(recorded.get("machine", {})))   # rows from before rows named their CPU
+        rows[row["name"]] = row
+    return rows
+
+
+def _rows(runs: Path, results: Path = RESULTS) -> list[dict[str, Any]]:
+    """Every row run so far, in table order: a row run here replaces the recorded row of the same name."""
+    found = _recorded_rows(results)
+    for path in sorted(runs.glob("*/ablation-row.json")):
+        row = json.loads(path.read_text())
+        found[row["name"]] = row
     rows = []
     for v in VARIANTS:
-        path = _row_dir(runs, v.name) / "ablation-row.json"
-        if path.exists():
-            row = json.loads(path.read_text())
+        if v.name in found:
+            row = found.pop(v.name)
             row["lever"], row["ref"] = v.lever, v.ref   # the table's wording and comparison are today's
             rows.append(row)
-    for path in sorted(runs.glob("*/ablation-row.json")):   # extra rows (combinations, seeds) run by name
-        row = json.loads(path.read_text())
-        if row["name"] not in BY_NAME:
-            rows.append(row)
-    return rows
+    return rows + list(found.values())   # extra rows (run by name from an earlier table) keep their own words
+
+
+def _teacher(row: dict[str, Any]) -> str:
+    """Which teacher a row was cut from: its hash where recorded, else its test top-1 (older rows)."""
+    return row.get("teacher_sha256") or f"top-1 {row['teacher_top1']:.4f}"
+
+
+def _minutes(row: dict[str, Any]) -> str:
+    threads = row.get("threads")
+    return f"{row['full_run_minutes']:.1f}" + (f" ({threads} thread{'s' * (threads != '1')})" if threads else "")
 
 
 def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:
     lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
              "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher; \"vs\" against the row it is compared with: a one-lever row against the",
+             "row's own teacher (its top-1 is in the teacher column: the teacher is retrained when a session starts on",
+             "a new machine); \"vs\" is the difference of the two rows' Δ: a one-lever row against the",
              "defaults before issue 15 (`*-previous`), a leave-one-out row against today's defaults (`*-defaults-*`),",
-             "a fusion-only row against the row whose parts it reuses. Minutes are a whole run's (a fusion-only",
-             "row adds its base row's run), on this 2-core machine, mostly with another run beside it: upper",
-             "bounds (the text above the table says which ran alone).",
-             f"CPU: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
+             "a fusion-only row against the row whose parts it reuses; \"other teacher\" marks a pair cut from",
+             "different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
+             "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
+             f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
         default = next((r for r in mine if r["name"] == f"{method}-previous"), None)
         lines += [f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**", "",
-                  "| row | lever | fused top-1 | Δ vs teacher | vs | worst part missing | largest part | "
-                  "minutes | command |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| row | lever | fused top-1 | teacher | Δ vs teacher | vs | worst part missing | largest part | "
+                  "minutes | CPU | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         by_name = {r["name"]: r for r in mine}
         for r in mine:
             # A row is compared with the row it names (a fusion-only row: the one whose parts it reuses).
             ref_name = r.get("ref") or r.get("base")
             ref = by_name.get(ref_name) if ref_name else default
-            vs = "-" if ref is None or r is ref else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']})"
+            other = "" if ref is None or _teacher(ref) == _teacher(r) else ", other teacher"
+            vs = ("-" if ref is None or r is ref
+                  else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']}{other})")
             today = " (**= today's defaults**)" if r.get("recipe") and not recipe_deviations(
                 method, 4, r["recipe"]) else ""
-            lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
+            lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | "
+                         f"{100 * r['teacher_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
                          f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
-                         f"of the teacher's params | {r['full_run_minutes']:.1f} | `{r['command']}` |")
+                         f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{r['command']}` |")
         lines.append("")
     lines += _seed_lines(rows)
     if pending:
@@ -301,23 +333,27 @@ def _seed_lines(rows: list[dict[str, Any]]) -> list[str]:
         deltas = [m["delta_pt"] for m in members]
         tops = [100 * m["fused_top1"] for m in members]
         mean = sum(deltas) / len(deltas)
-        lines.append(f"- `{stem}` over {len(members)} seeds ({', '.join(str(m['seed']) for m in members)}): fused "
-                     f"{sum(tops) / len(tops):.2f} %, Δ **{mean:+.2f} pt** (spread {min(deltas):+.2f} .. "
+        teachers = len({_teacher(m) for m in members})
+        teacher_tops = ", ".join(f"{100 * m['teacher_top1']:.2f} %" for m in members)
+        lines.append(f"- `{stem}` over {len(members)} seeds ({', '.join(str(m['seed']) for m in members)})"
+                     + (f", cut from {teachers} teachers ({teacher_tops})" if teachers > 1 else "")
+                     + f": fused {sum(tops) / len(tops):.2f} %, Δ **{mean:+.2f} pt** (spread {min(deltas):+.2f} .. "
                      f"{max(deltas):+.2f} pt)")
     return (["**Seeds**", "", *lines, ""] if lines else [])
 
 
 @app.command()
 def report(runs: Path = typer.Option(Path("runs/ablation")),
-           doc: Path = typer.Option(Path("docs/benchmarks.md"))) -> None:
-    rows = _rows(runs)
+           doc: Path = typer.Option(Path("docs/benchmarks.md")),
+           results: Path = typer.Option(RESULTS, help="the rows run so far (kept; rows in --runs replace theirs)")) -> None:
+    rows = _rows(runs, results)
     facts = machine_facts()
-    machine = {"cpu": facts["cpu"], "cores": facts["cores"]}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"machine": facts, "rows": rows}, indent=1))
+    machine = {"cpu": _cpu(facts), "cores": facts["cores"]}
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps({"machine": facts, "rows": rows}, indent=1))
     done = {r["name"] for r in rows}
     write_section(doc, render(rows, machine, tuple(v for v in VARIANTS if v.name not in done)), BEGIN, END)
-    print(f"{len(rows)} rows -> {doc} and {RESULTS}")
+    print(f"{len(rows)} rows -> {doc} and {results}")
 
 
 if __name__ == "__main__":

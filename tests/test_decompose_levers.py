@@ -129,6 +129,39 @@ def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> N
     assert "| t-soft | soft fusion |" in text and "test CPU" in text and "--fusion-soft-temperature 2" in text
 
 
+def _row(name: str, seed: int, fused: float, teacher: float, **extra: object) -> dict:
+    return {"name": name, "method": "devit", "lever": "x", "base": None, "ref": None, "seed": seed,
+            "command": f"vitfleet decompose --out {name}", "teacher_top1": teacher, "fused_top1": fused,
+            "delta_pt": 100 * (fused - teacher), "largest_part_ratio": 0.09, "worst_missing_top1": 0.8,
+            "full_run_minutes": 30.0, **extra}
+
+
+def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> None:
+    """runs/ does not outlive a session's machine: the report merges the recorded rows with the new ones."""
+    from vitfleet.bench.accuracy_ablation import report
+
+    results, runs, doc = tmp_path / "ablation.json", tmp_path / "runs", tmp_path / "benchmarks.md"
+    old = [_row("devit-combo", 0, 0.8951, 0.8988), _row("devit-combo-seed1", 1, 0.8950, 0.8988),
+           _row("devit-combo-seed2", 2, 0.8000, 0.8988)]     # a bad seed-2 row, re-run below
+    results.write_text(json.dumps({"machine": {"cpu": "Old CPU", "isa": "no AMX"}, "rows": old}))
+    new = _row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1")
+    (runs / "devit-combo-seed2").mkdir(parents=True)
+    (runs / "devit-combo-seed2" / "ablation-row.json").write_text(json.dumps(new))
+    doc.write_text("before\n<!-- ablation:begin -->\nstale\n<!-- ablation:end -->\nafter\n")
+    report(runs=runs, doc=doc, results=results)
+
+    rows = {r["name"]: r for r in json.loads(results.read_text())["rows"]}
+    assert set(rows) == {"devit-combo", "devit-combo-seed1", "devit-combo-seed2"}
+    assert rows["devit-combo-seed2"]["fused_top1"] == 0.8940           # the run replaced the recorded row
+    assert rows["devit-combo"]["cpu"] == "Old CPU, no AMX"              # older rows keep the CPU they ran on
+    text = doc.read_text()
+    assert "stale" not in text and text.startswith("before") and text.rstrip().endswith("after")
+    assert "| devit-combo-seed2 | " in text and "| New CPU |" in text and "30.0 (1 thread)" in text
+    assert "-0.01 pt (devit-combo)" in text and "(devit-combo, other teacher)" in text
+    assert "over 3 seeds (0, 1, 2), cut from 2 teachers (89.88 %, 89.88 %, 89.90 %)" in text
+    assert "`devit-combo-seed2`" not in text.split("Defined but not run yet")[-1]
+
+
 def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
     from dataclasses import asdict
 
