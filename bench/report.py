@@ -71,7 +71,8 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
         f"{results['phases_s']['isolated_and_accuracy']:.0f} s, real fleets {results['phases_s']['real_fleets']:.0f} s). "
         f"Raw figures: `{os.path.relpath(s['out'], report_path.parent)}/results.json`.",
         "",
-        f"**Machine**: {m['cpu']}{' (' + m['isa'] + ')' if m.get('isa') else ''}, {m['cores']} cores ({m['cores_usable']} usable), {m['memory_gb']} GB, {m['os']}, "
+        f"**Machine**: {m['cpu']}{' (' + m['isa'] + ')' if m.get('isa') else ''}, {m['cores']} cores "
+        f"({m['cores_usable']} usable), {m['memory_gb']} GB, {m['os']}, "
         f"Python {m['python']}, load average at start {m['load_avg_at_start']}. "
         "Versions: " + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
         "",
