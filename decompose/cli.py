@@ -10,7 +10,7 @@ import typer
 
 from vitfleet.decompose.recipes import METHOD_DEFAULTS  # pydantic only, like presets_help
 from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
-from vitfleet.choices import ComputePrecision, Method, Partition
+from vitfleet.choices import ComputePrecision, LrSchedule, Method, Partition
 from vitfleet.console import emit, progress_bar, user_errors
 from vitfleet.errors import UserError
 
@@ -154,6 +154,16 @@ def evaluate_cmd(
         emit(evaluate_bundle(bundle, test), as_json, title=f"bundle {bundle}")
 
 
+def _three_weights(text: str, flag: str) -> tuple[float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3:
+        raise UserError(f"{flag} takes three comma-separated numbers for q, k and v, e.g. 0.2,0.1,0.3; got {text!r}")
+    return values  # type: ignore[return-value]
+
+
 @user_errors
 def decompose(
     teacher: Annotated[Path, typer.Option(help="teacher folder (from `vitfleet teacher`)")],
@@ -172,6 +182,13 @@ def decompose(
                                                               + _defaults("part_epochs"))] = None,
     part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate; "
                                                           + _defaults("part_lr"))] = None,
+    part_lr_schedule: Annotated[LrSchedule, typer.Option(case_sensitive=False, help="how the part learning rate "
+                                                         "falls after its warm-up")] = LrSchedule.cosine,
+    part_warmup: Annotated[float, typer.Option(help="fraction of part training steps spent warming the "
+                                                    "learning rate up")] = 0.05,
+    dekd_alpha: Annotated[float, typer.Option(help="DeViT: weight of the teacher's hard labels against the true "
+                                                   "labels in DEKD")] = 0.5,
+    dekd_gammas: Annotated[str, typer.Option(help="DeViT: DEKD relation-KL weights for q,k,v")] = "0.2,0.1,0.3",
     part_kd_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="ED-ViT: distil the teacher's soft "
                                                                  "logits (part classes + other) at this temperature; "
                                                                  "0 = labels only; " + _defaults("part_kd_temperature"))] = None,
@@ -219,6 +236,8 @@ def decompose(
     from vitfleet.fleet_config import load_fleet
 
     opts = default_options(method.value, parts, part_budget=part_budget, epochs=epochs, part_lr=part_lr,
+                           part_lr_schedule=part_lr_schedule.value, part_warmup=part_warmup, dekd_alpha=dekd_alpha,
+                           dekd_gammas=_three_weights(dekd_gammas, "--dekd-gammas"),
                            part_kd_temperature=part_kd_temperature, other_fraction=other_fraction,
                            prune_steps=prune_steps, fusion_epochs=fusion_epochs,
                            fusion_soft_temperature=fusion_soft_temperature, fusion_flip_views=fusion_flip_views,

@@ -8,7 +8,7 @@ from torch import nn
 from vitfleet.decompose.dekd import DekdWeights
 from vitfleet.decompose.methods import get_method
 from vitfleet.decompose.students import PartRecipe, SubsetData
-from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_cosine
+from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_decay
 
 
 def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
@@ -18,7 +18,7 @@ def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartReci
     steps_per_epoch = -(-len(data.x) // recipe.batch_size)
     total = steps_per_epoch * recipe.epochs if max_steps is None else min(max_steps, steps_per_epoch * recipe.epochs)
     opt = adamw(model, recipe.lr, recipe.weight_decay)
-    sched = warmup_cosine(opt, total, max(1, total // 20))
+    sched = warmup_decay(opt, total, max(1, int(total * recipe.warmup_fraction + 1e-9)), recipe.lr_schedule)
     objective = get_method(method).objective(model, recipe, weights or recipe.dekd)
     losses: list[float] = []
     model.train()

@@ -9,7 +9,7 @@ import torch
 from vitfleet.decompose.dekd import DekdWeights
 from vitfleet.decompose.distillation import restricted_logits
 from vitfleet.decompose.teacher_targets import TeacherTargets
-from vitfleet.decompose.training import ComputePrecision
+from vitfleet.decompose.training import ComputePrecision, LrSchedule
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,9 @@ class PartRecipe:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
+    # Warm-up over this fraction of the steps, then the schedule's decay (issue 15's learning-rate lever).
+    lr_schedule: LrSchedule = "cosine"
+    warmup_fraction: float = 0.05
     weight_decay: float = 0.05
     seed: int = 0
     other_fraction: float = 0.25  # ED-ViT "other" class: this many out-of-subset images per in-subset image

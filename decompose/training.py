@@ -90,15 +90,27 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool =
         yield order[start : start + batch_size]
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
-                  min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+LrSchedule = Literal["cosine", "linear", "constant"]
+
+
+def warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, shape: LrSchedule = "cosine",
+                 min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up to the peak rate, then `shape` down to min_ratio of it (constant: stays at the peak)."""
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / max(1, warmup_steps)
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        if shape == "constant":
+            return 1.0
+        fall = 1 - progress if shape == "linear" else 0.5 * (1 + math.cos(math.pi * progress))
+        return min_ratio + (1 - min_ratio) * fall
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
+                  min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+    return warmup_decay(optimizer, total_steps, warmup_steps, "cosine", min_ratio)
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:

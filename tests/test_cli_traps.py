@@ -93,7 +93,7 @@ def test_bare_make_prints_the_help_and_runs_nothing_else():
 
 
 @pytest.mark.parametrize("command, choices", [
-    (["decompose"], ["devit|edvit", "random|confusion"]),
+    (["decompose"], ["devit|edvit", "random|confusion", "cosine|linear|constant"]),
     (["teacher"], ["auto|fp32|bf16"]),
     (["engines", "build"], ["cpu|pi|jetson", "fp32|fp16|int8|all", "onnxruntime|tensorrt"]),
     (["engines", "check"], ["fp32|fp16|int8", "onnxruntime|tensorrt"]),

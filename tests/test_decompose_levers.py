@@ -192,3 +192,87 @@ def test_every_ablation_row_spells_out_each_setting_once() -> None:
         for other in (v.base, v.ref):
             assert other is None or BY_NAME[other].method == v.method, v
     assert "--other-class" in BY_NAME["devit-other"].args and "--no-other-class" not in BY_NAME["devit-other"].args
+
+
+def test_part_lr_schedules_warm_up_then_fall_as_named() -> None:
+    from vitfleet.decompose.training import warmup_decay
+
+    def rates(shape: str) -> list[float]:
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = warmup_decay(opt, total_steps=100, warmup_steps=10, shape=shape)  # type: ignore[arg-type]
+        out = []
+        for _ in range(100):
+            out.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return out
+
+    cosine, linear, constant = rates("cosine"), rates("linear"), rates("constant")
+    for r in (cosine, linear, constant):
+        assert r[0] == pytest.approx(0.1) and r[9] == pytest.approx(1.0)   # the same warm-up
+    # 20 of 90 decay steps in: cosine still near the peak, linear already 22 % down, constant at it.
+    assert cosine[30] == pytest.approx(0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 20 / 90)))
+    assert linear[30] == pytest.approx(0.01 + 0.99 * (1 - 20 / 90))
+    assert constant[30] == 1.0 and constant[99] == 1.0
+    assert cosine[99] < 0.02 and linear[99] < 0.03
+
+
+def test_schedule_and_dekd_flags_reach_the_recipe_and_the_deviations() -> None:
+    from dataclasses import asdict
+
+    from typer.testing import CliRunner
+
+    from vitfleet.cli import app
+    from vitfleet.decompose.default_options import default_options, recipe_deviations
+
+    opts = default_options("devit", 4, part_lr_schedule="linear", part_warmup=0.2, dekd_alpha=0.0,
+                           dekd_gammas=(0.4, 0.2, 0.6))
+    assert (opts.part_recipe.lr_schedule, opts.part_recipe.warmup_fraction) == ("linear", 0.2)
+    assert (opts.part_recipe.dekd.alpha, opts.part_recipe.dekd.gammas) == (0.0, (0.4, 0.2, 0.6))
+    recorded = json.loads(json.dumps(asdict(opts), default=str))
+    assert recipe_deviations("devit", 4, recorded) == ["part_recipe.dekd.alpha=0.0", "part_recipe.dekd.gammas=[0.4, 0.2, 0.6]",
+                                                      "part_recipe.lr_schedule=linear", "part_recipe.warmup_fraction=0.2"]
+    # A bundle recorded before the schedule settings existed trained with warm-up 5 % + cosine: not a deviation.
+    older = json.loads(json.dumps(asdict(default_options("devit", 4)), default=str))
+    del older["part_recipe"]["lr_schedule"], older["part_recipe"]["warmup_fraction"]
+    assert recipe_deviations("devit", 4, older) == []
+
+    runner = CliRunner()
+    for flags, says in ((["--dekd-gammas", "0.2,0.1"], "--dekd-gammas takes three comma-separated numbers"),
+                        (["--dekd-gammas", "a,b,c"], "--dekd-gammas takes three comma-separated numbers"),
+                        (["--dekd-alpha", "1.5"], "--dekd-alpha weighs"),
+                        (["--part-warmup", "1"], "--part-warmup is the fraction")):
+        result = runner.invoke(app, ["decompose", "--teacher", "t", "--out", "o", *flags])
+        assert result.exit_code != 0 and says in result.output and "Traceback" not in result.output, result.output
+
+
+def test_pinned_teacher_keeps_card_and_weights_and_refuses_a_silent_swap(tiny_teacher, tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from vitfleet.bench.accuracy_ablation import app
+    from vitfleet.decompose.checkpoints import save_weights
+
+    folder, card = tiny_teacher
+    pinned = tmp_path / "pinned"
+    runner = CliRunner()
+    done = runner.invoke(app, ["pin-teacher", str(folder), "--to", str(pinned)])
+    assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in pinned.iterdir()) == ["teacher.json", card.weights]
+    model, pinned_card = load_teacher(pinned)
+    assert pinned_card.weights_sha256 == card.weights_sha256
+    assert runner.invoke(app, ["pin-teacher", str(folder), "--to", str(pinned)]).exit_code == 0   # same teacher
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    changed = json.loads((other / "teacher.json").read_text())
+    changed["weights_sha256"] = save_weights(model, other / card.weights)
+    (other / "teacher.json").write_text(json.dumps(changed))
+    refused = runner.invoke(app, ["pin-teacher", str(other), "--to", str(pinned)])
+    assert refused.exit_code != 0 and "pass --replace" in refused.output
+    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256      # nothing was overwritten
+    assert runner.invoke(app, ["pin-teacher", str(other), "--to", str(pinned), "--replace"]).exit_code == 0
+    assert load_teacher(pinned)[1].weights_sha256 == changed["weights_sha256"]

@@ -19,6 +19,14 @@ class Partition(str, Enum):
     confusion = "confusion"
 
 
+class LrSchedule(str, Enum):
+    """`decompose --part-lr-schedule`: how the part learning rate falls after its warm-up."""
+
+    cosine = "cosine"
+    linear = "linear"
+    constant = "constant"
+
+
 class Target(str, Enum):
     cpu = "cpu"
     pi = "pi"
