@@ -289,7 +289,19 @@ def _cpu(facts: dict[str, Any]) -> str:
     return ", ".join(str(facts[k]) for k in ("cpu", "isa") if facts.get(k))
 
 
-def _recorded_rows(results: Path) -> dict[str, dict[str, Any]]:
+Key = tuple[str, str]   # (row name, teacher)
+
+
+def _teacher(row: dict[str, Any]) -> str:
+    """Which teacher a row was cut from: its hash where recorded, else its test top-1 (older rows)."""
+    return row.get("teacher_sha256") or f"top-1 {row['teacher_top1']:.4f}"
+
+
+def _key(row: dict[str, Any]) -> Key:
+    return row["name"], _teacher(row)
+
+
+def _recorded_rows(results: Path) -> dict[Key, dict[str, Any]]:
     """The rows earlier sessions ran: their run folders do not outlive the machine, the results file does."""
     if not results.exists():
         return {}
@@ -297,28 +309,25 @@ def _recorded_rows(results: Path) -> dict[str, dict[str, Any]]:
     rows = {}
     for row in recorded.get("rows", []):
         row.setdefault("cpu", _cpu(recorded.get("machine", {})))   # rows from before rows named their CPU
-        rows[row["name"]] = row
+        rows[_key(row)] = row
     return rows
 
 
 def _rows(runs: Path, results: Path = RESULTS) -> list[dict[str, Any]]:
-    """Every row run so far, in table order: a row run here replaces the recorded row of the same name."""
+    """Every row run so far, in table order. A row run here replaces the recorded row of the same name cut from
+    the same teacher; one cut from another teacher is kept beside it, so each row still has the reference row
+    from its own teacher to be compared with."""
     found = _recorded_rows(results)
     for path in sorted(runs.glob("*/ablation-row.json")):
         row = json.loads(path.read_text())
-        found[row["name"]] = row
+        found[_key(row)] = row
     rows = []
     for v in VARIANTS:
-        if v.name in found:
-            row = found.pop(v.name)
+        for key in [k for k in found if k[0] == v.name]:
+            row = found.pop(key)
             row["lever"], row["ref"] = v.lever, v.ref   # the table's wording and comparison are today's
             rows.append(row)
     return rows + list(found.values())   # extra rows (run by name from an earlier table) keep their own words
-
-
-def _teacher(row: dict[str, Any]) -> str:
-    """Which teacher a row was cut from: its hash where recorded, else its test top-1 (older rows)."""
-    return row.get("teacher_sha256") or f"top-1 {row['teacher_top1']:.4f}"
 
 
 def _minutes(row: dict[str, Any]) -> str:
@@ -329,26 +338,28 @@ def _minutes(row: dict[str, Any]) -> str:
 def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:
     lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
              "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher (its top-1 is in the teacher column: the teacher is retrained when a session starts on",
-             "a new machine); \"vs\" is the difference of the two rows' Δ: a one-lever row against the",
-             "defaults before issue 15 (`*-previous`), a leave-one-out row against today's defaults (`*-defaults-*`),",
-             "a fusion-only row against the row whose parts it reuses; \"other teacher\" marks a pair cut from",
-             "different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
+             "row's own teacher (its top-1 is in the teacher column: until the fifth session each new machine",
+             f"retrained it; since then rows are cut from the teacher pinned in {PINNED_TEACHER}). \"vs\" is the",
+             "difference of the two rows' Δ: a one-lever row against the defaults before issue 15 (`*-previous`), a",
+             "leave-one-out row against today's defaults (`*-defaults-*`), a fusion-only row against the row whose",
+             "parts it reuses, each cut from the same teacher where such a row exists (a row re-run from another",
+             "teacher stands beside the first); \"other teacher\" marks a pair cut from different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
              "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
              f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
-        default = next((r for r in mine if r["name"] == f"{method}-previous"), None)
         lines += [f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**", "",
                   "| row | lever | fused top-1 | teacher | Δ vs teacher | vs | worst part missing | largest part | "
                   "minutes | CPU | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        by_name = {r["name"]: r for r in mine}
+        by_key = {_key(r): r for r in mine}
+        latest = {r["name"]: r for r in mine}
         for r in mine:
-            # A row is compared with the row it names (a fusion-only row: the one whose parts it reuses).
-            ref_name = r.get("ref") or r.get("base")
-            ref = by_name.get(ref_name) if ref_name else default
+            # A row is compared with the row it names (a fusion-only row: the one whose parts it reuses; a
+            # row naming none, with the previous defaults), cut from the same teacher where there is one.
+            ref_name = r.get("ref") or r.get("base") or f"{method}-previous"
+            ref = by_key.get((ref_name, _teacher(r)), latest.get(ref_name))
             other = "" if ref is None or _teacher(ref) == _teacher(r) else ", other teacher"
             vs = ("-" if ref is None or r is ref
                   else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']}{other})")
@@ -381,7 +392,9 @@ def _seed_lines(rows: list[dict[str, Any]]) -> list[str]:
         mean = sum(deltas) / len(deltas)
         teachers = len({_teacher(m) for m in members})
         teacher_tops = ", ".join(f"{100 * m['teacher_top1']:.2f} %" for m in members)
-        lines.append(f"- `{stem}` over {len(members)} seeds ({', '.join(str(m['seed']) for m in members)})"
+        if len({m["seed"] for m in members}) < 2:
+            continue   # one seed from several teachers: the table's rows say it
+        lines.append(f"- `{stem}` over {len(members)} runs (seeds {', '.join(str(m['seed']) for m in members)})"
                      + (f", cut from {teachers} teachers ({teacher_tops})" if teachers > 1 else "")
                      + f": fused {sum(tops) / len(tops):.2f} %, Δ **{mean:+.2f} pt** (spread {min(deltas):+.2f} .. "
                      f"{max(deltas):+.2f} pt)")

@@ -137,28 +137,39 @@ def _row(name: str, seed: int, fused: float, teacher: float, **extra: object) ->
 
 
 def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> None:
-    """runs/ does not outlive a session's machine: the report merges the recorded rows with the new ones."""
+    """runs/ does not outlive a session's machine: the report merges the recorded rows with the new ones. A re-run
+    from the same teacher replaces its row; one from another teacher stands beside it, and each row is compared
+    with the reference row cut from its own teacher."""
     from vitfleet.bench.accuracy_ablation import report
 
     results, runs, doc = tmp_path / "ablation.json", tmp_path / "runs", tmp_path / "benchmarks.md"
     old = [_row("devit-combo", 0, 0.8951, 0.8988), _row("devit-combo-seed1", 1, 0.8950, 0.8988),
-           _row("devit-combo-seed2", 2, 0.8000, 0.8988)]     # a bad seed-2 row, re-run below
+           _row("devit-combo-seed2", 2, 0.8000, 0.8990, teacher_sha256="abc")]     # a bad row, re-run below
     results.write_text(json.dumps({"machine": {"cpu": "Old CPU", "isa": "no AMX"}, "rows": old}))
-    new = _row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1")
-    (runs / "devit-combo-seed2").mkdir(parents=True)
-    (runs / "devit-combo-seed2" / "ablation-row.json").write_text(json.dumps(new))
+    new = [_row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
+           _row("devit-combo", 0, 0.8970, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
+           _row("devit-combo-hard-fusion", 0, 0.8900, 0.9011, teacher_sha256="xyz", cpu="New CPU", threads="1",
+                base="devit-combo")]
+    for i, row in enumerate(new):
+        (runs / f"r{i}").mkdir(parents=True)
+        (runs / f"r{i}" / "ablation-row.json").write_text(json.dumps(row))
     doc.write_text("before\n<!-- ablation:begin -->\nstale\n<!-- ablation:end -->\nafter\n")
     report(runs=runs, doc=doc, results=results)
 
-    rows = {r["name"]: r for r in json.loads(results.read_text())["rows"]}
-    assert set(rows) == {"devit-combo", "devit-combo-seed1", "devit-combo-seed2"}
-    assert rows["devit-combo-seed2"]["fused_top1"] == 0.8940           # the run replaced the recorded row
-    assert rows["devit-combo"]["cpu"] == "Old CPU, no AMX"              # older rows keep the CPU they ran on
+    rows = json.loads(results.read_text())["rows"]
+    assert sorted((r["name"], r.get("teacher_sha256", "-")) for r in rows) == [
+        ("devit-combo", "-"), ("devit-combo", "abc"), ("devit-combo-hard-fusion", "xyz"),
+        ("devit-combo-seed1", "-"), ("devit-combo-seed2", "abc")]
+    seed2 = next(r for r in rows if r["name"] == "devit-combo-seed2")
+    assert seed2["fused_top1"] == 0.8940                                   # the run replaced the recorded row
+    assert next(r for r in rows if r["name"] == "devit-combo-seed1")["cpu"] == "Old CPU, no AMX"  # kept its CPU
     text = doc.read_text()
     assert "stale" not in text and text.startswith("before") and text.rstrip().endswith("after")
     assert "| devit-combo-seed2 | " in text and "| New CPU |" in text and "30.0 (1 thread)" in text
-    assert "-0.01 pt (devit-combo)" in text and "(devit-combo, other teacher)" in text
-    assert "over 3 seeds (0, 1, 2), cut from 2 teachers (89.88 %, 89.88 %, 89.90 %)" in text
+    assert "-0.30 pt (devit-combo)" in text                   # seed 2 against seed 0 of its own teacher (abc)
+    assert "-0.01 pt (devit-combo)" in text                   # seed 1 against seed 0 of the 89.88 % teacher
+    assert "(devit-combo, other teacher)" in text             # hard fusion: no devit-combo from its teacher
+    assert "over 4 runs (seeds 0, 0, 1, 2), cut from 2 teachers (89.88 %, 89.90 %, 89.88 %, 89.90 %)" in text
     assert "`devit-combo-seed2`" not in text.split("Defined but not run yet")[-1]
 
 
@@ -276,3 +287,14 @@ def test_pinned_teacher_keeps_card_and_weights_and_refuses_a_silent_swap(tiny_te
     assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256      # nothing was overwritten
     assert runner.invoke(app, ["pin-teacher", str(other), "--to", str(pinned), "--replace"]).exit_code == 0
     assert load_teacher(pinned)[1].weights_sha256 == changed["weights_sha256"]
+
+
+def test_the_committed_ablation_teacher_matches_its_card() -> None:
+    """The rows of docs/benchmarks.md are cut from it: a truncated or replaced file must not pass silently."""
+    from vitfleet.bench.accuracy_ablation import PINNED_TEACHER
+
+    root = Path(__file__).resolve().parents[1]
+    _, card = load_teacher(root / PINNED_TEACHER)       # raises when the weights' sha256 differs from the card
+    assert card.metrics["test_top1"] == pytest.approx(0.9011) and card.dataset == "fashion-mnist"
+    rows = json.loads((root / "bench/results/ablation.json").read_text())["rows"]
+    assert card.weights_sha256 in {r.get("teacher_sha256") for r in rows}, "no recorded row is cut from it yet"
