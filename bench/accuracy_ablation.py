@@ -6,9 +6,10 @@
     python -m vitfleet.bench.accuracy_ablation report                  # docs/benchmarks.md section + bench/results/ablation.json
     python -m vitfleet.bench.accuracy_ablation pin-teacher runs/teacher   # keep this teacher for later sessions' rows
 
-Rows are cut from the pinned teacher (bench/teachers/ablation, committed) when there is one: runs/ does not
-outlive a machine, retraining the teacher costs 45 minutes and lands on another top-1 (89.88 %, 89.79 %:
-the recipe is not bit-reproducible here), and rows cut from different teachers do not compare cleanly.
+Rows are cut from the pinned teacher (bench/teachers/ablation) when its weights are there: retraining lands
+on another top-1 (89.88 %, 89.79 %, 90.11 %: the recipe is not bit-reproducible here), and rows cut from
+different teachers do not compare cleanly. Its card (with the weights' sha256) is committed; its weights
+(10.7 MB) are an artifact and stay out of git, so a new machine re-pins a retrained teacher (`--replace`).
 
 A row whose lever only touches the fusion head starts from a copy of its base row's parts: the pipeline's
 stage keys still decide (a copied part whose settings differ is retrained, not trusted), and the row's minutes
@@ -255,7 +256,7 @@ def run(names: list[str] = typer.Argument(None, help="row names (default: every 
         runs: Path = typer.Option(Path("runs/ablation")),
         vitfleet: str = typer.Option(str(Path(sys.executable).parent / "vitfleet"))) -> None:
     if teacher is None:
-        teacher = PINNED_TEACHER if (PINNED_TEACHER / "teacher.json").exists() else Path("runs/teacher")
+        teacher = PINNED_TEACHER if (PINNED_TEACHER / "teacher.safetensors").exists() else Path("runs/teacher")
     chosen = [BY_NAME[n] for n in names] if names else [v for v in VARIANTS if method in (None, v.method)]
     unknown = [n for n in names or [] if n not in BY_NAME]
     if unknown:
@@ -270,11 +271,11 @@ def pin_teacher(teacher: Path = typer.Argument(..., help="a teacher folder (from
                 to: Path = typer.Option(PINNED_TEACHER),
                 replace: bool = typer.Option(False, help="replace a pinned teacher of another hash")) -> None:
     """Keep a teacher's card and weights (not its training state) for every later row."""
-    from vitfleet.decompose.teacher import load_teacher
+    from vitfleet.decompose.teacher import load_teacher, read_card
 
     _, card = load_teacher(teacher)   # checks the weights against the card's sha256
     if (to / "teacher.json").exists() and not replace:
-        _, pinned = load_teacher(to)
+        pinned = read_card(to)        # the committed card; its weights may be on another machine
         if pinned.weights_sha256 != card.weights_sha256:
             raise SystemExit(f"{to} already holds teacher {pinned.weights_sha256[:12]} (rows were cut from it); "
                              f"pass --replace to pin {card.weights_sha256[:12]} instead")
