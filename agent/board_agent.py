@@ -32,6 +32,7 @@ from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
 from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
+from vitfleet.agent.slow_board import SlowBoardEmulation
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.stats_message import AgentStats
 from vitfleet.topics import OFFLINE, ONLINE, Topics
@@ -78,10 +79,8 @@ class BoardAgent:
         self.total_ms = RollingLatency(1000)
         self.rate = RateMeter()
         self.errors = 0
-        if slowdown < 1.0:
-            raise ValueError(f"slowdown must be >= 1 (1 = this machine's own speed), got {slowdown}")
-        # Emulates a board `slowdown` times slower than this one (heterogeneous fleets on one machine): the agent
-        # stays busy that much longer per frame. 1.0 on real boards.
+        # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
+        self.emulation = SlowBoardEmulation(slowdown)
         self.slowdown = slowdown
         self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
         self.proc = ProcessStats()
@@ -190,8 +189,8 @@ class BoardAgent:
             t1 = time.perf_counter()
             features = engine.infer(x)
             t2 = time.perf_counter()
-            if self.slowdown > 1.0:
-                self._stop.wait((self.slowdown - 1.0) * (t2 - busy_from))
+            if self.emulation.active:
+                self._stop.wait(self.emulation.extra_seconds(t2 - busy_from))
             busy_from = time.perf_counter()
             msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, part,
                                  np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
