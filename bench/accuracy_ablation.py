@@ -178,6 +178,15 @@ VARIANTS: tuple[Variant, ...] = (
            ("--relation-kl", "row-mean")),
     _minus("devit-defaults-budget16", "devit", "today's defaults at the previous budget 1/16", "--part-budget",
            ("--part-budget", "0.0625")),
+    # Fusion-stage levers taken away from (or added to) today's defaults: they reuse the default row's parts (for
+    # ED-ViT the parts from before its joint epoch, which the pipeline keeps in cache/), so they cost minutes.
+    Variant("edvit-defaults-joint0", "edvit", "today's defaults without the joint epoch",
+            _without(EDVIT_DEFAULTS, "--joint-epochs", ("--joint-epochs", "0")), base=DEFAULT_ROW["edvit"]),
+    Variant("edvit-defaults-hard-fusion", "edvit", "today's defaults without the fusion levers (hard labels, no "
+            "flips)", _without(_without(EDVIT_DEFAULTS, "--fusion-soft-temperature", ("--fusion-soft-temperature", "0")),
+                               "--fusion-flip-views", ("--no-fusion-flip-views",)), base=DEFAULT_ROW["edvit"]),
+    Variant("devit-defaults-joint1", "devit", "today's defaults + 1 epoch of joint fine-tuning (parts + head)",
+            DEVIT_DEFAULTS + ("--joint-epochs", "1"), base=DEFAULT_ROW["devit"]),
     # DEKD's weights (the paper gives the loss, not tuned values for this teacher), moved from today's defaults.
     Variant("devit-defaults-alpha0", "devit", "DEKD α 0.5 -> 0: true labels only, no teacher hard labels",
             DEVIT_DEFAULTS + ("--dekd-alpha", "0"), ref=DEFAULT_ROW["devit"]),
