@@ -32,8 +32,8 @@ from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
 from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
-from vitfleet.agent.slow_board import SlowBoardEmulation
 from vitfleet.agent.rolling import RateMeter, RollingLatency
+from vitfleet.agent.slow_board import SlowBoardEmulation
 from vitfleet.stats_message import AgentStats
 from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.preprocessing import Preprocessing
@@ -81,7 +81,6 @@ class BoardAgent:
         self.errors = 0
         # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
         self.emulation = SlowBoardEmulation(slowdown)
-        self.slowdown = slowdown
         self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
         self.proc = ProcessStats()
         self._stop = threading.Event()
@@ -229,7 +228,7 @@ class BoardAgent:
                           failed_parts={str(p): r for p, r in self.failed_parts.items()},
                           part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
                           fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
-                          **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.slowdown,
+                          **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.emulation.slowdown,
                           drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
                           callback_errors=self.link.callback_errors, connects=self.link.connects,
                           **self.proc.snapshot())
