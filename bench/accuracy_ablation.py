@@ -283,11 +283,17 @@ def pin_teacher(teacher: Path = typer.Argument(..., help="a teacher folder (from
     from vitfleet.decompose.teacher import load_teacher, read_card
 
     _, card = load_teacher(teacher)   # checks the weights against the card's sha256
-    if (to / "teacher.json").exists() and not replace:
-        pinned = read_card(to)        # the committed card; its weights may be on another machine
-        if pinned.weights_sha256 != card.weights_sha256:
-            raise SystemExit(f"{to} already holds teacher {pinned.weights_sha256[:12]} (rows were cut from it); "
-                             f"pass --replace to pin {card.weights_sha256[:12]} instead")
+    pinned = read_card(to) if (to / "teacher.json").exists() else None   # its weights may be on another machine
+    if pinned is not None and pinned.weights_sha256 == card.weights_sha256:
+        # `make teacher` is deterministic on one kind of CPU: a retrain can give the very weights rows were cut
+        # from. The committed card stays (only this run's timing would differ); the weights come back.
+        shutil.copy2(teacher / card.weights, to / pinned.weights)
+        print(f"teacher {card.weights_sha256[:12]} is the pinned one, bit for bit: kept the card in {to}, "
+              f"restored its weights; rows cut from it stay comparable")
+        return
+    if pinned is not None and not replace:
+        raise SystemExit(f"{to} already holds teacher {pinned.weights_sha256[:12]} (rows were cut from it); "
+                         f"pass --replace to pin {card.weights_sha256[:12]} instead")
     to.mkdir(parents=True, exist_ok=True)
     for name in ("teacher.json", card.weights):
         shutil.copy2(teacher / name, to / name)

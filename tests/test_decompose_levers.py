@@ -273,7 +273,19 @@ def test_pinned_teacher_keeps_card_and_weights_and_refuses_a_silent_swap(tiny_te
     assert sorted(p.name for p in pinned.iterdir()) == ["teacher.json", card.weights]
     model, pinned_card = load_teacher(pinned)
     assert pinned_card.weights_sha256 == card.weights_sha256
-    assert runner.invoke(app, ["pin-teacher", str(folder), "--to", str(pinned)]).exit_code == 0   # same teacher
+    # A retrain on a new machine that gives the same weights (its card differs only in its timing): the committed
+    # card stays, the weights that did not outlive the old machine come back.
+    committed = (pinned / "teacher.json").read_text()
+    (pinned / card.weights).unlink()
+    retrained = tmp_path / "retrained"
+    shutil.copytree(folder, retrained)
+    retrained_card = json.loads((retrained / "teacher.json").read_text())
+    retrained_card["metrics"]["train_seconds"] = 1234.5
+    (retrained / "teacher.json").write_text(json.dumps(retrained_card))
+    again = runner.invoke(app, ["pin-teacher", str(retrained), "--to", str(pinned), "--replace"])
+    assert again.exit_code == 0 and "bit for bit" in again.output, again.output
+    assert (pinned / "teacher.json").read_text() == committed
+    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256     # the weights are back and check out
 
     other = tmp_path / "other"
     shutil.copytree(folder, other)
