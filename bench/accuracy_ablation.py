@@ -194,6 +194,12 @@ VARIANTS: tuple[Variant, ...] = (
             DEVIT_DEFAULTS + ("--dekd-alpha", "1"), ref=DEFAULT_ROW["devit"]),
     Variant("devit-defaults-gammas-x2", "devit", "DEKD relation weights γ (q, k, v) doubled to 0.4, 0.2, 0.6",
             DEVIT_DEFAULTS + ("--dekd-gammas", "0.4,0.2,0.6"), ref=DEFAULT_ROW["devit"]),
+    # The teacher's augmentation (random horizontal flips) in part training: DeViT students learn the teacher's
+    # targets on the mirrored pixels (decompose/students.py, mirrored_batch); ED-ViT parts have always flipped.
+    Variant("devit-defaults-flips", "devit", "students train on flipped images too, with the teacher's targets on "
+            "them (the teacher's augmentation)", DEVIT_DEFAULTS + ("--part-flips",), ref=DEFAULT_ROW["devit"]),
+    Variant("edvit-defaults-no-flips", "edvit", "today's defaults with parts trained on unflipped images only",
+            EDVIT_DEFAULTS + ("--no-part-flips",), ref=DEFAULT_ROW["edvit"]),
 )
 
 

@@ -217,6 +217,10 @@ def decompose(
                                                         "logit trained on other parts' images (default: on for both "
                                                         "methods: ED-ViT's recipe, and DeViT's since the "
                                                         "ablation of issue 15)")] = None,
+    part_flips: Annotated[Optional[bool], typer.Option("--part-flips/--no-part-flips", help="train parts on "
+                                                       "randomly mirrored images, the teacher's augmentation (DeViT: "
+                                                       "with the teacher's targets on the mirrored pixels; default: "
+                                                       "on for ED-ViT, off for DeViT)")] = None,
     seed: int = 0,
     train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
     test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
@@ -243,7 +247,8 @@ def decompose(
                            fusion_soft_temperature=fusion_soft_temperature, fusion_flip_views=fusion_flip_views,
                            part_dropout=part_dropout, relation_kl=relation_kl,
                            partition=None if partition is None else partition.value,
-                           other_class=other_class, joint_epochs=joint_epochs, seed=seed, train_limit=train_limit,
+                           other_class=other_class, joint_epochs=joint_epochs, part_flips=part_flips, seed=seed,
+                           train_limit=train_limit,
                            test_limit=test_limit, importance=ImportanceBatches(importance_batch, importance_batches))
     fleet_cfg = load_fleet(fleet) if fleet is not None else None
     with progress_bar(disable=as_json) as progress:

@@ -23,6 +23,7 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                     fusion_soft_temperature: float | None = None, fusion_flip_views: bool | None = None,
                     part_dropout: float | None = None, relation_kl: str | None = None,
                     partition: str | None = None, other_class: bool | None = None, joint_epochs: int | None = None,
+                    part_flips: bool | None = None,
                     seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
                     importance: ImportanceBatches = ImportanceBatches()) -> DecomposeOptions:
     """None means the method's default (decompose/recipes.py)."""
@@ -51,6 +52,7 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                              lr_schedule=part_lr_schedule, warmup_fraction=part_warmup,  # type: ignore[arg-type]
                              other_fraction=other_fraction,
                              kd_temperature=pick(part_kd_temperature, d.part_kd_temperature),
+                             flips=pick(part_flips, d.part_flips),
                              dekd=DekdWeights(alpha=dekd_alpha, gammas=tuple(dekd_gammas),  # type: ignore[arg-type]
                                              relation_reduction=reduction))
     fusion_recipe = FusionRecipe(epochs=pick(fusion_epochs, d.fusion_epochs),
@@ -68,7 +70,8 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
 # Settings that do not change what is trained, or only where it is evaluated.
 _NOT_RECIPE = {"test_limit", "seed"}
 # Settings added after bundles had recorded their recipe, with the value every bundle before them used.
-_ADDED_LATER: dict[str, Any] = {"part_recipe.lr_schedule": "cosine", "part_recipe.warmup_fraction": 0.05}
+_ADDED_LATER: dict[str, Any] = {"part_recipe.lr_schedule": "cosine", "part_recipe.warmup_fraction": 0.05,
+                                "part_recipe.flips": None}
 
 
 def recipe_deviations(method: str, parts: int, recipe: dict[str, Any] | None) -> list[str]:

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from vitfleet.decompose.dekd import DekdWeights, QKVTap, dekd_loss, middle_layer
 from vitfleet.decompose.prune import PruneShape
 from vitfleet.decompose.distillation import soft_kd_loss
-from vitfleet.decompose.students import PartRecipe, SubsetData
+from vitfleet.decompose.students import PartRecipe, SubsetData, mirrored_batch
 from vitfleet.decompose.training import augment, forward_precision
 from vitfleet.errors import UserError
 
@@ -33,8 +33,8 @@ class PartObjective(Protocol):
 
 
 class DekdObjective:
-    """DeViT: hard-label KD + the q/k/v relation KL at the middle layer, on un-augmented images (the teacher's
-    relation targets were computed on exactly these pixels)."""
+    """DeViT: hard-label KD + the q/k/v relation KL at the middle layer, on the pixels the teacher's targets were
+    computed on: the un-augmented images, and with flips their mirrored copies with the teacher's own targets."""
 
     def __init__(self, model: nn.Module, recipe: PartRecipe, weights: DekdWeights) -> None:
         self.depth = len(model.blocks)
@@ -43,12 +43,15 @@ class DekdObjective:
 
     def loss(self, model: nn.Module, data: SubsetData, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         device = next(model.parameters()).device
-        with forward_precision(device, self.recipe.precision):
-            logits = model(data.x[idx].to(device)).float()
         assert data.teacher_local is not None and data.teacher_rel is not None
-        return dekd_loss(logits, data.y_local[idx].to(device), data.teacher_local[idx].to(device),
-                         data.teacher_rel[idx].to(device).float(), self.tap.relations(), self.depth,
-                         self.weights)["total"]
+        if self.recipe.flips:
+            x, teacher_labels, teacher_rel = mirrored_batch(data, idx, gen)
+        else:
+            x, teacher_labels, teacher_rel = data.x[idx], data.teacher_local[idx], data.teacher_rel[idx]
+        with forward_precision(device, self.recipe.precision):
+            logits = model(x.to(device)).float()
+        return dekd_loss(logits, data.y_local[idx].to(device), teacher_labels.to(device),
+                         teacher_rel.to(device).float(), self.tap.relations(), self.depth, self.weights)["total"]
 
     def close(self) -> None:
         self.tap.remove()
@@ -67,7 +70,7 @@ class LabelObjective:
         device = next(model.parameters()).device
         r = self.recipe
         with forward_precision(device, r.precision):
-            logits = model(augment(data.x[idx].to(device), gen, pad=r.translate_pixels)).float()
+            logits = model(augment(data.x[idx].to(device), gen, pad=r.translate_pixels, flip=bool(r.flips))).float()
         loss = F.cross_entropy(logits, data.y_local[idx].to(device), label_smoothing=0.1)
         if r.kd_temperature > 0 and data.teacher_soft is not None:
             kd = soft_kd_loss(logits, data.teacher_soft[idx].to(device).float(), r.kd_temperature)
@@ -87,6 +90,10 @@ class Method:
     fusion_kind: Literal["devit", "mlp"]
     objective: Callable[[nn.Module, PartRecipe, DekdWeights], PartObjective]
     part_targets: Callable[[PartRecipe], PartTargets]   # which teacher targets the part's training reads
+    flips: bool = False                     # default: parts train on randomly mirrored images
+
+    def part_flips(self, recipe: PartRecipe) -> bool:
+        return self.flips if recipe.flips is None else recipe.flips
 
     def fusion_hidden(self, teacher_dim: int) -> int:
         """DeViT's head maps to the teacher's CLS width (matched by MSE); ED-ViT's MLP is 256 wide."""
@@ -118,4 +125,4 @@ register_method(Method(
 register_method(Method(
     name="edvit", summary="ED-ViT: class-wise pruned teacher (heads and channels), trained on labels + 'other'",
     prune_shape="heads", other_class=True, fusion_kind="mlp", objective=LabelObjective,
-    part_targets=lambda recipe: "soft" if recipe.kd_temperature > 0 else "none"))
+    part_targets=lambda recipe: "soft" if recipe.kd_temperature > 0 else "none", flips=True))

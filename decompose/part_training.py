@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
@@ -14,6 +16,7 @@ from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_d
 def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
                max_steps: int | None = None, weights: DekdWeights | None = None) -> list[float]:
     """Train in place with the method's objective; returns the per-step total loss (tests check it falls)."""
+    recipe = replace(recipe, flips=get_method(method).part_flips(recipe))
     gen = torch.Generator().manual_seed(recipe.seed)
     steps_per_epoch = -(-len(data.x) // recipe.batch_size)
     total = steps_per_epoch * recipe.epochs if max_steps is None else min(max_steps, steps_per_epoch * recipe.epochs)

@@ -2,6 +2,7 @@
 
 Stages (each resumable: a finished stage leaves a file and is skipped on re-run):
   1. teacher targets (logits, CLS token, q/k/v relations)   cache/targets-<key>.safetensors
+     (DeViT students with flips: also on the mirrored images    cache/targets-<key>-flipped.safetensors)
      (only when something trains on them or the partition needs them: `--epochs 0 --fusion-epochs 0`
      derives the parts by pruning alone, for size and latency measurements of untrained teachers)
   2. class partition (random or confusion-driven)             cache/partition.json
@@ -86,6 +87,12 @@ class DecomposeOptions:
         return ((part_targets and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
                 or self.joint_epochs > 0 or self.partition == "confusion")
 
+    def needs_flipped_targets(self) -> bool:
+        """DeViT students that train on mirrored images learn the teacher's targets on those pixels."""
+        method = get_method(self.method)
+        return (method.part_targets(self.part_recipe) == "dekd" and method.part_flips(self.part_recipe)
+                and self.part_recipe.epochs > 0)
+
 
 def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:12]
@@ -127,17 +134,28 @@ def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.T
     return replace_head(model, teacher.head, classes, other_class=opts.has_other_class())
 
 
-def _stage_targets(path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None) -> TeacherTargets:
+def _stage_targets(path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None,
+                   label: str = "teacher targets") -> TeacherTargets:
     if path.exists():
         return TeacherTargets.load(path)
-    task = progress.add_task("teacher targets", total=len(x)) if progress else None
+    task = progress.add_task(label, total=len(x)) if progress else None
     targets = compute_targets(teacher, x, progress=progress, task=task)
     targets.save(path)
     return targets
 
 
+def _recipe_key(recipe: PartRecipe) -> dict:
+    """The part recipe as a stage key; `flips` left to the method (None) keeps the key parts had before the
+    setting existed, so their caches stay valid."""
+    fields = asdict(recipe)
+    if fields["flips"] is None:
+        del fields["flips"]
+    return fields
+
+
 def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, classes: list[int],
-                 targets: TeacherTargets | None, opts: DecomposeOptions, i: int, progress=None) -> list[float]:
+                 targets: TeacherTargets | None, opts: DecomposeOptions, i: int, progress=None,
+                 flipped_targets: TeacherTargets | None = None) -> list[float]:
     """Train one derived part on its subset; 0 epochs leaves it as pruned (no loss, no step)."""
     if opts.part_recipe.epochs == 0:
         return []
@@ -145,7 +163,7 @@ def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, class
     soft = wanted == "soft"
     data = subset_data(x, y, classes, targets if wanted != "none" else None,
                        other_fraction=opts.part_recipe.other_fraction if opts.has_other_class() else 0.0, seed=opts.seed + i,
-                       soft_targets=soft)
+                       soft_targets=soft, flipped_targets=flipped_targets if wanted == "dekd" else None)
     steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
     task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
     return train_part(model, data, opts.method, opts.part_recipe, progress, task)
@@ -153,14 +171,15 @@ def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, class
 
 def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: torch.nn.Module, x: torch.Tensor,
                  y: torch.Tensor, partition: list[list[int]], budgets: list[int], targets: TeacherTargets | None,
-                 tkey: str, device: torch.device, progress=None) -> tuple[list[torch.nn.Module], list[PartSpec]]:
+                 tkey: str, device: torch.device, progress=None, flipped_targets: TeacherTargets | None = None
+                 ) -> tuple[list[torch.nn.Module], list[PartSpec]]:
     """Derive and train every part at its parameter budget; a part whose stage key matches is reloaded."""
     parts: list[torch.nn.Module] = []
     specs: list[PartSpec] = []
     for i, classes in enumerate(partition):
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
         budget_params = budgets[i]
-        stage_key = _key(tkey, classes, opts.method, budget_params, asdict(opts.part_recipe), opts.has_other_class(),
+        stage_key = _key(tkey, classes, opts.method, budget_params, _recipe_key(opts.part_recipe), opts.has_other_class(),
                          f"round_to={ROUND_TO}", *([f"prune_steps={opts.prune_steps}"] if opts.prune_steps > 1 else []),
                          *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
         reloaded = _reload_part(out, i, stage_key)
@@ -170,7 +189,7 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
             specs.append(spec)
             continue
         model = _derive_part(teacher, x, y, classes, opts, budget_params).to(device)
-        losses = _train_stage(model, x, y, classes, targets, opts, i, progress)
+        losses = _train_stage(model, x, y, classes, targets, opts, i, progress, flipped_targets)
         model = model.cpu().eval()
         arch = arch_of(model, card.arch)
         sha = save_weights(model, weights_path)
@@ -238,6 +257,9 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
     targets = _stage_targets(out / "cache" / f"targets-{tkey}.safetensors", teacher, x, progress) \
         if opts.needs_targets() else None
+    flipped_targets = _stage_targets(out / "cache" / f"targets-{tkey}-flipped.safetensors", teacher, x.flip(3),
+                                     progress, "teacher targets (flipped images)") \
+        if opts.needs_flipped_targets() else None
 
     # 2. partition
     partition = _stage_partition(out, opts, y, targets, num_classes, card.weights_sha256)
@@ -252,7 +274,7 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     placement = None
     for attempt in range(MAX_PLACEMENT_ATTEMPTS):
         parts, specs = _stage_parts(out, opts, card, teacher, x, y, partition, budgets, targets, tkey, device,
-                                    progress)
+                                    progress, flipped_targets)
         if fleet is None:
             break
         try:

@@ -25,6 +25,7 @@ class MethodDefaults(BaseModel):
     part_dropout: float
     joint_epochs: int = 0         # fine-tune parts + fusion head together after the frozen-feature head
     other_class: bool | None = None   # None: the method's own choice (decompose/methods.py)
+    part_flips: bool | None = None    # None: the method's own choice (ED-ViT flips, DeViT does not)
 
 
 METHOD_DEFAULTS: dict[str, MethodDefaults] = {

@@ -310,3 +310,105 @@ def test_the_pinned_teacher_card_names_a_teacher_rows_were_cut_from() -> None:
     card = read_card(root / PINNED_TEACHER)
     rows = json.loads((root / "bench/results/ablation.json").read_text())["rows"]
     assert card.weights_sha256 in {r.get("teacher_sha256") for r in rows}, "no recorded row is cut from it"
+
+
+def test_devit_flips_pair_each_mirrored_image_with_the_teachers_targets_on_it(tiny_teacher, fmnist_slices) -> None:
+    from vitfleet.decompose.students import mirrored_batch
+
+    folder, card = tiny_teacher
+    teacher, _ = load_teacher(folder)
+    x, y = to_tensors(fmnist_slices[0].head(300), card.preprocessing)
+    targets, flipped = compute_targets(teacher, x), compute_targets(teacher, x.flip(3))
+    data = subset_data(x, y, [0, 3, 6], targets, other_fraction=0.5, flipped_targets=flipped)
+    assert data.teacher_local_flipped is not None and data.teacher_rel_flipped is not None
+    # The teacher's relations on a mirrored image are its own, not a copy of the original's.
+    assert not torch.equal(data.teacher_rel_flipped, data.teacher_rel)
+    idx = torch.arange(len(data.x))
+    images, labels, relations = mirrored_batch(data, idx, torch.Generator().manual_seed(0))
+    mirrored = (images == data.x.flip(3)).flatten(1).all(1)
+    kept = (images == data.x).flatten(1).all(1)
+    symmetric = (data.x == data.x.flip(3)).flatten(1).all(1)
+    assert bool((mirrored | kept).all()) and 0.3 < float((mirrored & ~symmetric).float().mean()) < 0.7
+    only_mirrored = mirrored & ~kept
+    assert torch.equal(relations[only_mirrored], data.teacher_rel_flipped[only_mirrored])
+    assert torch.equal(labels[only_mirrored], data.teacher_local_flipped[only_mirrored])
+    assert torch.equal(relations[~mirrored], data.teacher_rel[~mirrored])
+    assert torch.equal(labels[~mirrored], data.teacher_local[~mirrored])
+    without = subset_data(x, y, [0, 3, 6], targets)
+    with pytest.raises(ValueError, match="flipped images"):
+        mirrored_batch(without, idx, torch.Generator())
+
+
+def test_part_flips_resolve_per_method_and_edvit_can_train_without_them(tiny_teacher, fmnist_slices) -> None:
+    from dataclasses import asdict, replace
+
+    from vitfleet.decompose.default_options import default_options, recipe_deviations
+    from vitfleet.decompose.methods import get_method
+    from vitfleet.decompose.part_training import train_part
+    from vitfleet.decompose.pipeline import _recipe_key
+
+    assert get_method("edvit").part_flips(PartRecipe()) and not get_method("devit").part_flips(PartRecipe())
+    assert not get_method("edvit").part_flips(PartRecipe(flips=False))
+    assert get_method("devit").part_flips(PartRecipe(flips=True))
+    # Left to the method, the stage key is the one parts had before the setting existed (their caches stay valid).
+    assert "flips" not in _recipe_key(PartRecipe()) and _recipe_key(PartRecipe(flips=True))["flips"] is True
+    assert default_options("devit", 4).needs_flipped_targets() is False
+    flipped = default_options("devit", 4, part_flips=True)
+    assert flipped.needs_flipped_targets() and not default_options("edvit", 4, part_flips=True).needs_flipped_targets()
+    assert recipe_deviations("devit", 4, json.loads(json.dumps(asdict(flipped), default=str))) == \
+        ["part_recipe.flips=True"]
+
+    folder, card = tiny_teacher
+    teacher, _ = load_teacher(folder)
+    x, y = to_tensors(fmnist_slices[0].head(400), card.preprocessing)
+    data = subset_data(x, y, [0, 3, 6], None, other_fraction=0.25)
+    asymmetric = ~(data.x == data.x.flip(3)).flatten(1).all(1)
+
+    def seen_images(flips: bool) -> torch.Tensor:
+        from vitfleet.decompose.pipeline import _derive_part
+
+        opts = DecomposeOptions(method="edvit", parts=3, part_budget=0.3)
+        model = _derive_part(teacher, x, y, [0, 3, 6], opts, int(count_params(teacher) * 0.3))
+        seen: list[torch.Tensor] = []
+        hook = model.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+        train_part(model, data, "edvit", PartRecipe(epochs=1, batch_size=64, flips=flips), max_steps=3)
+        hook.remove()
+        return torch.cat(seen)
+
+    def mirrored_count(images: torch.Tensor) -> int:
+        flat_x, flat_m = data.x[asymmetric].flatten(1), data.x[asymmetric].flip(3).flatten(1)
+        return sum(bool((flat_m == im.flatten()).all(1).any()) and not bool((flat_x == im.flatten()).all(1).any())
+                   for im in images)
+
+    assert mirrored_count(seen_images(flips=False)) == 0
+    assert mirrored_count(seen_images(flips=True)) > 30   # about half of 3 x 64 images
+
+
+def test_devit_students_with_flips_learn_from_the_teachers_flipped_targets(tiny_teacher, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vitfleet.cli import app
+
+    folder, card = tiny_teacher
+    bundle = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=3, part_budget=0.3,
+                                                                  part_recipe=PartRecipe(epochs=1, batch_size=64,
+                                                                                         flips=True), **FAST))
+    assert bundle.recipe is not None and bundle.recipe["part_recipe"]["flips"] is True
+    assert len(list((tmp_path / "cache").glob("targets-*-flipped.safetensors"))) == 1
+    assert bundle.metrics["fused_top1"] > 0.4, bundle.metrics
+    for i in range(3):
+        meta = json.loads((tmp_path / f"part{i}.json").read_text())
+        assert meta["last_loss"] < meta["first_loss"], meta
+    help_text = CliRunner().invoke(app, ["decompose", "--help"], terminal_width=200).output
+    assert "--part-flips" in help_text and "--no-part-flips" in help_text
+
+
+def test_flip_relations_measure_how_far_a_mirrored_target_is(tiny_teacher) -> None:
+    from vitfleet.bench.flip_relations import measure, mirror_permutation
+
+    assert mirror_permutation(3, 1) == [0, 3, 2, 1, 6, 5, 4, 9, 8, 7]
+    folder, _card = tiny_teacher
+    kl = measure(folder, images=64)
+    assert kl["kl_flipped_vs_itself"] == pytest.approx(0.0, abs=1e-5)
+    assert min(kl["kl_mirrored_original"], kl["kl_unmirrored_original"], kl["kl_other_image"]) > 0.0
+    assert kl["images"] == 64 and kl["tokens"] == 17   # CLS + 4 x 4 patches of the tiny preset
