@@ -6,9 +6,9 @@
     python -m vitfleet.bench.accuracy_ablation report                  # docs/benchmarks.md section + bench/results/ablation.json
     python -m vitfleet.bench.accuracy_ablation pin-teacher runs/teacher   # keep this teacher for later sessions' rows
 
-Rows are cut from the pinned teacher (bench/teachers/ablation) when its weights are there: retraining lands
-on another top-1 (89.88 %, 89.79 %, 90.11 %: the recipe is not bit-reproducible here), and rows cut from
-different teachers do not compare cleanly. Its card (with the weights' sha256) is committed; its weights
+Rows are cut from the pinned teacher (bench/teachers/ablation) when its weights are there: retraining on
+another kind of CPU lands on another top-1 (89.88 %, 89.79 %, 90.11 %; on the AMD EPYC machines `make teacher`
+gave the pinned weights bit for bit three times), and rows cut from different teachers do not compare cleanly. Its card (with the weights' sha256) is committed; its weights
 (10.7 MB) are an artifact and stay out of git, so a new machine re-pins a retrained teacher (`--replace`).
 
 A row whose lever only touches the fusion head starts from a copy of its base row's parts: the pipeline's
