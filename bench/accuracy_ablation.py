@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -352,6 +353,12 @@ def _rows(runs: Path, results: Path = RESULTS) -> list[dict[str, Any]]:
     return rows + list(found.values())   # extra rows (run by name from an earlier table) keep their own words
 
 
+def _shown_command(row: dict[str, Any]) -> str:
+    """The row's command as a reader would type it: where the row's folder was on the machine that ran it
+    (a worktree beside the checkout, say) is not part of the recipe."""
+    return re.sub(r"--out \S+", f"--out runs/ablation/{row['name']}", row["command"], count=1)
+
+
 def _minutes(row: dict[str, Any]) -> str:
     threads = row.get("threads")
     return f"{row['full_run_minutes']:.1f}" + (f" ({threads} thread{'s' * (threads != '1')})" if threads else "")
@@ -390,7 +397,7 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
             lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | "
                          f"{100 * r['teacher_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
                          f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
-                         f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{r['command']}` |")
+                         f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{_shown_command(r)}` |")
         lines.append("")
     lines += _seed_lines(rows)
     if pending:

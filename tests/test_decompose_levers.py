@@ -146,7 +146,8 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
     old = [_row("devit-combo", 0, 0.8951, 0.8988), _row("devit-combo-seed1", 1, 0.8950, 0.8988),
            _row("devit-combo-seed2", 2, 0.8000, 0.8990, teacher_sha256="abc")]     # a bad row, re-run below
     results.write_text(json.dumps({"machine": {"cpu": "Old CPU", "isa": "no AMX"}, "rows": old}))
-    new = [_row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
+    new = [_row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1",
+                command="vitfleet decompose --out /work/lanes/runs/ablation/devit-combo-seed2 --seed 2"),
            _row("devit-combo", 0, 0.8970, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
            _row("devit-combo-hard-fusion", 0, 0.8900, 0.9011, teacher_sha256="xyz", cpu="New CPU", threads="1",
                 base="devit-combo")]
@@ -171,6 +172,8 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
     assert "(devit-combo, other teacher)" in text             # hard fusion: no devit-combo from its teacher
     assert "over 4 runs (seeds 0, 0, 1, 2), cut from 2 teachers (89.88 %, 89.90 %, 89.88 %, 89.90 %)" in text
     assert "`devit-combo-seed2`" not in text.split("Defined but not run yet")[-1]
+    # The command is shown as a reader would type it, not with the folder it ran in on that machine.
+    assert "`vitfleet decompose --out runs/ablation/devit-combo-seed2 --seed 2`" in text and "/work/lanes" not in text
 
 
 def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
