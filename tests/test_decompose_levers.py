@@ -206,6 +206,9 @@ def test_every_ablation_row_spells_out_each_setting_once() -> None:
         for other in (v.base, v.ref):
             assert other is None or BY_NAME[other].method == v.method, v
     assert "--other-class" in BY_NAME["devit-other"].args and "--no-other-class" not in BY_NAME["devit-other"].args
+    # A fusion-only row's other seeds reuse the parts of their base row's same seed, never seed 0's.
+    joint_seed1 = BY_NAME["devit-defaults-joint1-seed1"]
+    assert joint_seed1.base == "devit-combo-seed1" and BY_NAME[joint_seed1.base].seed == joint_seed1.seed == 1
 
 
 def test_part_lr_schedules_warm_up_then_fall_as_named() -> None:
