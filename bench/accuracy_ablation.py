@@ -210,8 +210,8 @@ def _with_seed(v: Variant, seed: int) -> Variant:
                    base=f"{v.base}-seed{seed}" if v.base else None)
 
 
-# The defaults over two more seeds (the rows above are seed 0), and the candidate for DeViT's next default: one
-# joint epoch gained +0.24 pt on DeViT's parts from the pinned teacher (+0.11 on ED-ViT's), one seed so far.
+# The defaults over two more seeds (the rows above are seed 0), and the candidate for DeViT's next default (one
+# joint epoch: its one-seed gain is in docs/benchmarks.md, too small to change a default on one seed).
 SEEDED = (*DEFAULT_ROW.values(), "devit-defaults-joint1")
 VARIANTS += tuple(_with_seed(v, seed) for v in VARIANTS if v.name in SEEDED for seed in (1, 2))
 BY_NAME = {v.name: v for v in VARIANTS}
