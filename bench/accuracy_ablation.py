@@ -234,6 +234,30 @@ def _copy_parts(src: Path, dst: Path) -> None:
                 shutil.copy2(f, target)
 
 
+def _share_teacher_targets(v: Variant, teacher: Path, runs: Path, out: Path) -> str | None:
+    """Hard-link the teacher targets a finished row already computed into this row's cache (~5 min of teacher
+    forward passes per row on 2 cores, ~1 GB each). Only the files this row's run would name (teacher hash,
+    training subset, seed) are linked, and the pipeline reuses them as its own. Returns the row the plain targets
+    came from, which the report names beside the row's minutes: those minutes then leave the targets out."""
+    from vitfleet.decompose.pipeline import targets_cache_names, targets_key
+    from vitfleet.decompose.teacher import read_card
+
+    limit = v.args[v.args.index("--train-limit") + 1] if "--train-limit" in v.args else None
+    tkey = targets_key(read_card(teacher).weights_sha256, int(limit) if limit else None, v.seed)
+    names = targets_cache_names(tkey)
+    cache, source = out / "cache", None
+    for name in names:
+        if (cache / name).exists():
+            continue
+        for done in sorted(runs.glob("*/ablation-row.json")):
+            if (done.parent / "cache" / name).exists():
+                cache.mkdir(parents=True, exist_ok=True)
+                os.link(done.parent / "cache" / name, cache / name)
+                source = source or done.parent.name
+                break
+    return source
+
+
 def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
                 variants: dict[str, Variant] = BY_NAME) -> dict[str, Any]:
     out = _row_dir(runs, v.name)
@@ -241,10 +265,13 @@ def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
     if result_path.exists():
         return json.loads(result_path.read_text())
     base_seconds = 0.0
+    targets_from = None
     if v.base is not None:
         base = run_variant(variants[v.base], teacher, runs, vitfleet, variants)
         _copy_parts(_row_dir(runs, v.base), out)
         base_seconds = base["part_seconds"]
+    else:
+        targets_from = _share_teacher_targets(v, teacher, runs, out)
     cmd = v.command(teacher, out)
     t0 = time.perf_counter()
     proc = subprocess.run([vitfleet, *cmd[1:]], capture_output=True, text=True)
@@ -261,6 +288,7 @@ def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
            "part_params": summary["part_params"], "partition": summary["partition"],
            "worst_missing_top1": min(v2 for k, v2 in summary.items() if k.startswith("top1_without_part")),
            "wall_seconds": wall, "part_seconds": part_seconds, "full_run_minutes": (wall + base_seconds) / 60,
+           "targets_from": targets_from,
            "recipe": card.get("recipe"), "teacher_sha256": card["teacher"]["weights_sha256"],
            "cpu": _cpu(machine_facts()), "threads": os.environ.get("VITFLEET_THREADS", "all"),
            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -365,7 +393,8 @@ def _shown_command(row: dict[str, Any]) -> str:
 
 def _minutes(row: dict[str, Any]) -> str:
     threads = row.get("threads")
-    return f"{row['full_run_minutes']:.1f}" + (f" ({threads} thread{'s' * (threads != '1')})" if threads else "")
+    text = f"{row['full_run_minutes']:.1f}" + (f" ({threads} thread{'s' * (threads != '1')})" if threads else "")
+    return text + (f", teacher targets from {row['targets_from']}" if row.get("targets_from") else "")
 
 
 def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:

@@ -98,6 +98,17 @@ def _key(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=str, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def targets_key(teacher_sha256: str, train_limit: int | None, seed: int) -> str:
+    """The teacher targets' stage key; the part stages' keys include it."""
+    return _key(teacher_sha256, train_limit, seed)
+
+
+def targets_cache_names(tkey: str) -> tuple[str, str]:
+    """File names of the teacher targets in cache/ (plain and on mirrored images): the name is the key, so targets
+    made elsewhere from the same teacher and training images can be dropped in and are reused."""
+    return f"targets-{tkey}.safetensors", f"targets-{tkey}-flipped.safetensors"
+
+
 def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets | None,
                      num_classes: int, teacher_sha256: str) -> list[list[int]]:
     path = out / "cache" / "partition.json"
@@ -254,10 +265,11 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     out.mkdir(parents=True, exist_ok=True)
 
     # 1. teacher targets
-    tkey = _key(card.weights_sha256, opts.train_limit, opts.seed)
-    targets = _stage_targets(out / "cache" / f"targets-{tkey}.safetensors", teacher, x, progress) \
+    tkey = targets_key(card.weights_sha256, opts.train_limit, opts.seed)
+    plain_name, flipped_name = targets_cache_names(tkey)
+    targets = _stage_targets(out / "cache" / plain_name, teacher, x, progress) \
         if opts.needs_targets() else None
-    flipped_targets = _stage_targets(out / "cache" / f"targets-{tkey}-flipped.safetensors", teacher, x.flip(3),
+    flipped_targets = _stage_targets(out / "cache" / flipped_name, teacher, x.flip(3),
                                      progress, "teacher targets (flipped images)") \
         if opts.needs_flipped_targets() else None
 

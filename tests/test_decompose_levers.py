@@ -127,6 +127,17 @@ def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> N
     assert row["full_run_minutes"] == pytest.approx((row["wall_seconds"] + base_row["part_seconds"]) / 60)
     text = render([base_row, row], {"cpu": "test CPU", "cores": 2})
     assert "| t-soft | soft fusion |" in text and "test CPU" in text and "--fusion-soft-temperature 2" in text
+    assert base_row["targets_from"] is None     # the first row of these runs computed its own teacher targets
+
+    # A row that trains its own parts still takes the teacher targets a finished row computed (same teacher,
+    # images and seed): the very file, and the report says where its targets came from.
+    wider = Variant("t-wider", "edvit", "wider parts", (*tiny[:1], "0.4", *tiny[2:]))
+    wide_row = run_variant(wider, folder, tmp_path, vitfleet, {"t-wider": wider})
+    [shared] = (tmp_path / "t-default" / "cache").glob("targets-*.safetensors")
+    assert (tmp_path / "t-wider" / "cache" / shared.name).stat().st_ino == shared.stat().st_ino
+    assert sorted(p.name for p in (tmp_path / "t-wider" / "cache").glob("targets-*")) == [shared.name]
+    assert wide_row["targets_from"] == "t-default" and wide_row["partition"] == base_row["partition"]
+    assert "teacher targets from t-default" in render([wide_row], {"cpu": "test CPU", "cores": 2})
 
 
 def _row(name: str, seed: int, fused: float, teacher: float, **extra: object) -> dict:
