@@ -14,6 +14,8 @@ gave the pinned weights bit for bit three times), and rows cut from different te
 A row whose lever only touches the fusion head starts from a copy of its base row's parts: the pipeline's
 stage keys still decide (a copied part whose settings differ is retrained, not trusted), and the row's minutes
 are then its own fusion stage plus the base row's part stages, so every row's minutes are a full run's cost.
+Since the tenth session a row that trains its own parts takes the teacher targets (~5 min) a finished row of the
+same teacher already computed; the report's minutes name that row, and those minutes leave the targets out.
 """
 
 from __future__ import annotations
@@ -407,6 +409,8 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
              "parts it reuses, each cut from the same teacher where such a row exists (a row re-run from another",
              "teacher stands beside the first); \"other teacher\" marks a pair cut from different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
              "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
+             "Where the minutes say \"teacher targets from\" a row, that run reused its teacher targets and its",
+             "minutes leave out their ~5 minutes.",
              f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
