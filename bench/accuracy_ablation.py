@@ -14,7 +14,7 @@ gave the pinned weights bit for bit three times), and rows cut from different te
 A row whose lever only touches the fusion head starts from a copy of its base row's parts: the pipeline's
 stage keys still decide (a copied part whose settings differ is retrained, not trusted), and the row's minutes
 are then its own fusion stage plus the base row's part stages, so every row's minutes are a full run's cost.
-Since the tenth session a row that trains its own parts takes the teacher targets (~5 min) a finished row of the
+Since the tenth session a row that trains its own parts takes the teacher targets a finished row of the
 same teacher already computed; the report's minutes name that row, and those minutes leave the targets out.
 """
 
@@ -237,8 +237,8 @@ def _copy_parts(src: Path, dst: Path) -> None:
 
 
 def _share_teacher_targets(v: Variant, teacher: Path, runs: Path, out: Path) -> str | None:
-    """Hard-link the teacher targets a finished row already computed into this row's cache (~5 min of teacher
-    forward passes per row on 2 cores, ~1 GB each). Only the files this row's run would name (teacher hash,
+    """Hard-link the teacher targets a finished row already computed into this row's cache (minutes of teacher
+    forward passes per row, ~1 GB each). Only the files this row's run would name (teacher hash,
     training subset, seed) are linked, and the pipeline reuses them as its own. Returns the row the plain targets
     came from, which the report names beside the row's minutes: those minutes then leave the targets out."""
     from vitfleet.decompose.pipeline import targets_cache_names, targets_key
@@ -410,7 +410,7 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
              "teacher stands beside the first); \"other teacher\" marks a pair cut from different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
              "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
              "Where the minutes say \"teacher targets from\" a row, that run reused its teacher targets and its",
-             "minutes leave out their ~5 minutes.",
+             "minutes leave out computing them.",
              f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
