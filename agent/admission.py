@@ -10,7 +10,10 @@ published: they are `skipped`, the same frames for every board, and cost no band
 Two credits keep the slowest board busy without a long queue: it computes frame n while n+1 already waits
 in its queue (agent/frame_queue.py, as deep as the credits), and n+2 is sent only once n is answered — so
 no agent holds more frames than there are credits and none drops an admitted one. A credit whose prediction never comes back (the aggregator
-died) is reclaimed after `timeout` seconds and that frame is counted `lost`.
+died) is reclaimed after `timeout` seconds and that frame is counted `lost`, for good: an answer that still comes
+afterwards is counted `answered_late` as well, but does not take the frame out of `lost`. By then admission has
+already given its credit to another frame (the fleet briefly had more than `max_in_flight` frames out), so the
+frame was lost as far as admission is concerned; and `lost` is a Prometheus counter, which must never go down.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ class AdmissionCounts:
     offered: int = 0      # frames the source delivered
     admitted: int = 0     # frames published to the fleet
     skipped: int = 0      # frames the fleet had no credit for (never published, never computed)
-    answered: int = 0     # admitted frames whose prediction came back
-    timed_out: int = 0    # admitted frames whose prediction has not come back within the timeout (lost)
-    late: int = 0         # answers that came back after their credit was reclaimed (no longer lost)
+    answered: int = 0     # admitted frames whose prediction came back (in time or late)
+    lost: int = 0         # admitted frames whose credit was reclaimed (no answer within the timeout) or given up
+    answered_late: int = 0   # lost frames whose answer came back after all (still lost: see the module's doc)
 
 
 class CreditGate(Generic[T]):
@@ -52,10 +55,14 @@ class CreditGate(Generic[T]):
             if now - admitted_at < self.timeout:
                 return
             _, value = self._in_flight.pop(frame_id)
-            self.counts.timed_out += 1
-            self._reclaimed[frame_id] = value
-            while len(self._reclaimed) > 1000:
-                self._reclaimed.popitem(last=False)
+            self.counts.lost += 1
+            self._remember_reclaimed(frame_id, value)
+
+    def _remember_reclaimed(self, frame_id: int, value: T) -> None:
+        """Recent lost frames, so an answer that still comes is recognised (answered_late), not `unmatched`."""
+        self._reclaimed[frame_id] = value
+        while len(self._reclaimed) > 1000:
+            self._reclaimed.popitem(last=False)
 
     def try_admit(self, frame_id: int, value: T) -> bool:
         """Admit now if a credit is free, else count the frame skipped (a live camera never waits)."""
@@ -93,9 +100,8 @@ class CreditGate(Generic[T]):
             if entry is None:
                 if frame_id not in self._reclaimed:
                     return None
-                # Answered after all (a stall longer than the timeout): not lost, but its credit was re-used.
-                self.counts.timed_out -= 1
-                self.counts.late += 1
+                # Answered after all (a stall longer than the timeout): its prediction counts, the frame stays lost.
+                self.counts.answered_late += 1
                 self.counts.answered += 1
                 return self._reclaimed.pop(frame_id)
             self.counts.answered += 1
@@ -108,6 +114,18 @@ class CreditGate(Generic[T]):
         with self._cond:
             while self._in_flight and time.monotonic() < deadline:
                 self._cond.wait(max(0.0, deadline - time.monotonic()))
+
+    def give_up(self) -> int:
+        """The source is done and drained: frames still in flight will not be waited for, so they are lost now
+        (the last stats and the summary then agree). Returns how many."""
+        with self._cond:
+            n = len(self._in_flight)
+            for frame_id, (_, value) in self._in_flight.items():
+                self._remember_reclaimed(frame_id, value)
+            self._in_flight.clear()
+            self.counts.lost += n
+            self._cond.notify_all()
+            return n
 
     def wake(self) -> None:
         with self._cond:

@@ -182,6 +182,9 @@ class CameraNode:
 
     def _drain(self) -> None:
         self.gate.wait_empty(self.drain)
+        # What is still out after the drain will not be waited for: lost now, so the last stats say so too.
+        self.gate.give_up()
+        self.link.publish(self.topics.stats(self.board), self.stats().to_json())
 
     def stop(self) -> None:
         self._stop.set()
@@ -194,8 +197,10 @@ class CameraNode:
 
     def stats(self) -> CameraStats:
         acc = self.accuracy()
+        gate = self.gate.counts
         return CameraStats(board=self.board, ts=time.time(), fps=round(self.rate.rate(), 2),
-                           frames_sent=self.frames_sent, skipped=self.gate.counts.skipped, **self.counts,
+                           frames_sent=self.frames_sent, offered=gate.offered, admitted=gate.admitted,
+                           skipped=gate.skipped, lost=gate.lost, answered_late=gate.answered_late, **self.counts,
                            malformed=self.malformed.total, accuracy=None if acc is None else round(acc, 5),
                            **self.e2e.summary("e2e"))
 
@@ -210,16 +215,18 @@ class CameraNode:
 
     def summary(self) -> dict[str, Any]:
         gate = self.gate.counts
-        # Lost = admitted and never answered: reclaimed after the in-flight timeout, or still out at the end.
-        lost = gate.timed_out + self.gate.in_flight
+        # Lost = admitted, no answer within the reclaim timeout (or still out when the run ended); an answer that
+        # came after that is answered_late, and the frame stays lost (agent/admission.py says why). So
+        # admitted = predictions + lost - answered_late once the run has ended.
+        lost = gate.lost + self.gate.in_flight
         acc, clean = self.accuracy(), self.accuracy(clean_only=True)
         whole = self.counts["predictions"] - self.counts["degraded"]
         out: dict[str, Any] = {
             # ok: nothing admitted was lost (degraded answers are judged by who knows about board losses: the demo)
             "ok": lost == 0,
             "frames_sent": self.frames_sent, **self.counts, "lost": lost, "malformed": self.malformed.total,
-            "offered": gate.offered, "admitted": gate.admitted, "skipped": gate.skipped, "timed_out": gate.timed_out,
-            "answered_late": gate.late,
+            "offered": gate.offered, "admitted": gate.admitted, "skipped": gate.skipped,
+            "answered_late": gate.answered_late,
             "max_in_flight": self.max_in_flight, "camera_fps": self.fps if self.fps > 0 else None,
             "whole": whole,
             "whole_of_admitted": None if gate.admitted == 0 else round(whole / gate.admitted, 5),

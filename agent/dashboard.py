@@ -62,6 +62,8 @@ def render(snapshot: ViewSnapshot, class_names: list[str] | None = None) -> Grou
         ("end-to-end p50 / p99", f"{_fmt(cam.e2e_p50_ms, ' ms')} / {_fmt(cam.e2e_p99_ms, ' ms')}"),
         ("MQTT hop p50 / p99", f"{_fmt(agg.hop_p50_ms, ' ms', 3)} / {_fmt(agg.hop_p99_ms, ' ms', 3)}"),
         ("fusion deadline", f"{_fmt(agg.deadline_ms, ' ms', 0)} ({agg.deadline_source or '-'})"),
+        ("frames sent / skipped / lost (answered late)",
+         f"{_fmt(cam.frames_sent)} / {_fmt(cam.skipped)} / {_fmt(cam.lost)} ({_fmt(cam.answered_late)})"),
         ("running accuracy", _fmt(None if cam.accuracy is None else 100 * cam.accuracy, " %")),
         ("fleet power", f"{_fmt(agg.fleet_watts, ' W')}{est}"),
         ("energy per frame", f"{_fmt(agg.mj_per_frame, ' mJ')}{est}"),

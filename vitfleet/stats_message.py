@@ -93,7 +93,12 @@ class CameraStats(BoardStats):
 
     role: Literal["camera"] = "camera"
     frames_sent: int = 0
+    offered: int = 0                   # frames the source delivered
+    admitted: int = 0                  # = frames_sent
     skipped: int = 0
+    # admitted frames with no answer within the reclaim timeout (or still out when the run ended); never decreases
+    lost: int = 0
+    answered_late: int = 0             # lost frames whose answer came after all (they stay lost)
     predictions: int = 0
     degraded: int = 0
     unmatched: int = 0

@@ -39,7 +39,11 @@ AGGREGATOR_COUNTERS = [("predictions", "vitfleet_fleet_predictions", "prediction
                        ("late", "vitfleet_fleet_late_parts", "parts that arrived after their frame was fused"),
                        ("evicted", "vitfleet_fleet_evicted", "frames fused early because too many were pending")]
 CAMERA_COUNTERS = [("frames_sent", "vitfleet_camera_frames_sent", "frames admitted and published by the camera"),
-                   ("skipped", "vitfleet_camera_skipped", "frames skipped at the source for want of a credit")]
+                   ("skipped", "vitfleet_camera_skipped", "frames skipped at the source for want of a credit"),
+                   ("lost", "vitfleet_camera_lost_frames", "admitted frames with no answer within the reclaim "
+                                                          "timeout (they stay lost when answered late)"),
+                   ("answered_late", "vitfleet_camera_answered_late_frames", "lost frames whose answer came after "
+                                                                             "their credit was reclaimed")]
 
 
 class FleetCollector(Collector):

@@ -86,6 +86,8 @@ class FleetSummary(BaseModel):
     camera_e2e_p99_ms: float | None = None
     frames_sent: int | None = None
     skipped: int | None = None
+    lost: int | None = None                 # admitted, no answer within the reclaim timeout (stays lost)
+    answered_late: int | None = None        # of those, answered after all
     accuracy: float | None = None
     fleet_watts: float | None = None
     mj_per_frame: float | None = None
@@ -351,5 +353,6 @@ def _summary(agg: AggregatorStats | None, cam: CameraStats | None) -> FleetSumma
                       mj_per_frame=agg.mj_per_frame, power_estimated=agg.power_estimated)
     if cam is not None:
         fields.update(camera_e2e_p50_ms=cam.e2e_p50_ms, camera_e2e_p99_ms=cam.e2e_p99_ms,
-                      frames_sent=cam.frames_sent, skipped=cam.skipped, accuracy=cam.accuracy)
+                      frames_sent=cam.frames_sent, skipped=cam.skipped, lost=cam.lost,
+                      answered_late=cam.answered_late, accuracy=cam.accuracy)
     return FleetSummary(**fields)

@@ -160,6 +160,7 @@ function draw(s) {
     ["MQTT hop p50 / p99", `${fmt(m.hop_p50_ms, 2)} / ${fmt(m.hop_p99_ms, 2, " ms")}`],
     ["fusion deadline", fmt(m.deadline_ms, 0, " ms")],
     ["frames sent / skipped", `${fmt(m.frames_sent, 0)} / ${fmt(m.skipped, 0)}`],
+    ["frames lost / of them answered late", `${fmt(m.lost, 0)} / ${fmt(m.answered_late, 0)}`],
     ["running accuracy", m.accuracy === null ? "–" : fmt(100 * m.accuracy, 1, " %")],
     ["fleet power", fmt(m.fleet_watts, 2, " W") + est],
     ["energy per frame", fmt(m.mj_per_frame, 1, " mJ") + est],
