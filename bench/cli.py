@@ -1,4 +1,5 @@
-"""`vitfleet bench`: the whole benchmark report in one command (`make bench`, `make bench QUICK=1`)."""
+"""`vitfleet bench`: the whole benchmark report in one command (`make bench`, `make bench QUICK=1`);
+`vitfleet bench loadgen`: MLPerf LoadGen scenarios on a local fleet (bench/loadgen.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,14 @@ import typer
 
 from vitfleet.console import user_errors
 
+# A group whose callback is the whole report, so `vitfleet bench [OPTIONS]` runs as before and subcommands sit beside.
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
+
+@app.callback(invoke_without_command=True)
 @user_errors
 def bench(
+    ctx: typer.Context,
     teacher: Annotated[Optional[Path], typer.Option(help="trained teacher folder (full run); quick mode trains a "
                                                          "tiny one when omitted")] = None,
     runs: Annotated[Optional[Path], typer.Option(help="work dir: bundle-<method>-<K>/ are reused from here, missing "
@@ -33,6 +39,8 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="print the results JSON on stdout")] = False,
 ) -> None:
     """Benchmark teacher vs compact model vs DeViT/ED-ViT fleets (K=2,4; fp32/int8) and write the report."""
+    if ctx.invoked_subcommand is not None:
+        return
     import sys
 
     from vitfleet.bench.settings import BenchSettings, quick_settings
@@ -71,3 +79,83 @@ def bench(
     else:
         err_console.print(f"bench done in {results['duration_s'] / 60:.1f} min: {paths['results']}, "
                           f"report section in {settings.report}")
+
+
+@app.command("loadgen")
+@user_errors
+def loadgen(
+    scenario: Annotated[Optional[str], typer.Option(help="singlestream (p90 latency), multistream (p99 per-query "
+                                                         "latency) or offline (samples/s)")] = None,
+    mode: Annotated[str, typer.Option(help="performance, or accuracy (every library image once, scored against "
+                                           "the labels and the fp32 reference)")] = "performance",
+    engines: Annotated[Optional[Path], typer.Option(help="engines folder (default: the demo bundle's int8 engines, "
+                                                         "built once under runs/demo)")] = None,
+    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder: int8 engines are built from it without "
+                                                        "--engines; checked against --engines with it")] = None,
+    count: Annotated[Optional[int], typer.Option(help="images in the sample library: the first N of the test split "
+                                                      "(default: all)")] = None,
+    min_duration: Annotated[Optional[float], typer.Option(help="LoadGen min duration, seconds (default 10)")] = None,
+    min_queries: Annotated[Optional[int], typer.Option(help="LoadGen min query count (default: singlestream 1024, "
+                                                            "multistream 662, offline 1)")] = None,
+    max_duration: Annotated[float, typer.Option(help="LoadGen max duration, seconds")] = 120.0,
+    samples_per_query: Annotated[int, typer.Option(help="MultiStream samples per query (MLPerf edge: 8)")] = 8,
+    expected_latency_ms: Annotated[float, typer.Option(help="expected latency per sample (sizes LoadGen's query "
+                                                            "schedule)")] = 5.0,
+    expected_qps: Annotated[float, typer.Option(help="Offline: expected samples/s; its one query holds 1.1 x this x "
+                                                     "min duration samples; more than the fleet does, or the run "
+                                                     "ends before min duration (INVALID)")] = 400.0,
+    max_in_flight: Annotated[int, typer.Option(help="the camera's admission credits (frames in the fleet at "
+                                                    "once)")] = 2,
+    encoding: Annotated[str, typer.Option(help="frames on the wire: raw or jpeg")] = "raw",
+    out: Annotated[Optional[Path], typer.Option(help="report JSON (default bench/results/loadgen-<scenario>"
+                                                     "[-accuracy].json); LoadGen's logs go to loadgen/<name>/ "
+                                                     "beside it")] = None,
+    work_dir: Annotated[Path, typer.Option(help="the fleet's run folder (logs, fleet.yaml)")] = Path("runs/loadgen"),
+    docs: Annotated[Optional[Path], typer.Option(help="rewrite this Markdown file's LoadGen section from every "
+                                                      "loadgen-*.json in the report's folder")] = None,
+    render_only: Annotated[bool, typer.Option("--render-only", help="only rewrite the --docs section, run "
+                                                                     "nothing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report JSON on stdout")] = False,
+) -> None:
+    """MLPerf LoadGen drives a local fleet through its camera path (SingleStream, MultiStream, Offline)."""
+    import sys
+
+    from pydantic import ValidationError
+
+    from vitfleet.bench.loadgen import LoadgenInputError, LoadgenSettings, check_options
+
+    results = (out.parent if out else Path("bench/results"))
+    if render_only:
+        if docs is None:
+            raise LoadgenInputError("--render-only rewrites a docs section; pass --docs FILE (e.g. docs/benchmarks.md)")
+        _render_docs(results, docs)
+        return
+    check_options(scenario, mode)
+    try:
+        settings = LoadgenSettings(
+            scenario=scenario, mode=mode, engines=engines, bundle=bundle, count=count, min_duration_s=min_duration,
+            min_queries=min_queries, max_duration_s=max_duration, samples_per_query=samples_per_query,
+            expected_latency_ms=expected_latency_ms, expected_qps=expected_qps, max_in_flight=max_in_flight,
+            encoding=encoding, out=out, work_dir=work_dir, command="vitfleet " + " ".join(sys.argv[1:]))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        flag = "--" + str(err["loc"][0]).removesuffix("_s").replace("_", "-") if err["loc"] else "an option"
+        raise LoadgenInputError(f"bad value for {flag}: {err['msg']}; see `vitfleet bench loadgen --help`") from None
+    from vitfleet.bench.loadgen import run_loadgen
+    from vitfleet.bench.loadgen_report import print_report
+
+    report = run_loadgen(settings)
+    if docs is not None:
+        _render_docs(settings.report_path.parent, docs)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        print_report(report)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _render_docs(results: Path, docs: Path) -> None:
+    from vitfleet.bench.loadgen_report import render_section, write_section
+
+    write_section(docs, render_section(results, Path.cwd()))

@@ -38,7 +38,7 @@ app.command("power")(power_cli.power)
 if _installed("bench"):
     from vitfleet.bench import cli as bench_cli
 
-    app.command("bench")(bench_cli.bench)
+    app.add_typer(bench_cli.app, name="bench")
 if _installed("firmware_scripts"):
     from vitfleet.firmware_scripts import cli as deploy_cli
 
