@@ -1,6 +1,8 @@
 """Fault scenarios on a real local fleet: what a lost board costs, and how fast the fleet heals.
 
     python bench/faults.py --scenario board-loss [--engines DIR] [--victim agent1] [--heal-after 2] [--json]
+                           [--out bench/results/healing-<fleet>.json]
+    python -m vitfleet.bench.runtime_report      # then: docs/reliability.md's table from the results files
 
 board-loss: a private mosquitto, the aggregator (with its coordinator and engine server) and one agent per
 part as real `vitfleet` processes (booted with agent/demo.py's helpers; each agent on its own engines folder
@@ -15,14 +17,19 @@ camera nodes replaying the bundle's own test split:
 
 Reported: seconds from the kill to the first degraded answer and to whole answers again, accuracy before /
 while degraded / after healing (and how many of the after answers equal the before answers, image by image),
-frames admitted and lost in every phase, the plans and the machine. Without --engines the demo's engines
-(runs/demo, built on first use like `vitfleet demo`) are used.
+frames admitted, lost and answered late in every phase, the plans, the machine (CPU model, vector extensions,
+load average at the start and the end), the date and the command line. The after answers should equal the before
+answers image by image: the moved part runs the same engine file (sha256-checked) on the same pixels, and ONNX
+Runtime on one CPU computes the same features for them; an image whose answers differ is listed with both answers
+and whether either was degraded. Without --engines the demo's engines (runs/demo, built on first use like
+`vitfleet demo`) are used.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 import threading
@@ -34,6 +41,7 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
+from vitfleet.bench.machine import machine_facts  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.agent.demo import replay_uri  # noqa: E402
 from vitfleet.agent.engine_fetch import copy_part_engines  # noqa: E402
@@ -63,19 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hold", type=float, default=4.0, help="seconds of whole answers before the fault phase ends")
     p.add_argument("--timeout", type=float, default=60.0, help="give up waiting for healing after this long")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", type=Path, default=None, help="also write the report (JSON) here, e.g. "
+                                                          "bench/results/healing-demo-k2.json")
     return p.parse_args(argv)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
 
 
 def _accuracy(rows: list[dict[str, Any]]) -> float | None:
@@ -120,6 +118,7 @@ def board_loss(args: argparse.Namespace) -> dict[str, Any]:
         raise UserError(f"--victim {victim} is not an agent of this fleet; use one of agent0..agent{k - 1}")
     uri = replay_uri(manifest)
     run_dir = args.work_dir.resolve() / "run"
+    machine = machine_facts()   # before the fleet starts: the load average the run started from
     with tempfile.TemporaryDirectory(prefix="vitfleet-boards-") as boards_tmp:
         # each agent on its own engines folder holding its part only: a survivor must fetch what it takes over
         own = {f"agent{i}": copy_part_engines(engines, Path(boards_tmp) / f"agent{i}", [i]) for i in range(k)}
@@ -145,8 +144,11 @@ def board_loss(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(1.0)   # the log commits every 0.5 s
             rows = read_predictions(log_path)
             plans = read_plans(log_path)
-    return _report(args, engines, k, victim, rows, plans, plans_healed, (before, before_summary),
-                   (fault, fault_summary), (after, after_summary), killed_ns, healed_ns, restarted_ns, settled_ns)
+    report = _report(args, engines, k, victim, rows, plans, plans_healed, (before, before_summary),
+                     (fault, fault_summary), (after, after_summary), killed_ns, healed_ns, restarted_ns, settled_ns)
+    return {"date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": " ".join(["python", "bench/faults.py", *args.argv]), "machine": machine,
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()], **report}
 
 
 def _wait_whole(log_path: Path, killed_ns: int, hold: float, timeout: float, procs: ProcessGroup) -> int | None:
@@ -190,6 +192,9 @@ def _report(args: argparse.Namespace, engines: Path, k: int, victim: str, rows: 
     degraded = [r for r in f_rows if r["degraded"] and r["capture_ns"] > killed_ns]
     heal_plan = next((p for p in plans_healed if p["reason"].startswith("heal")), None)
     same = sum(x["class_id"] == y["class_id"] for x, y in zip(b_rows, a_rows))
+    differing = [{"image": i, "before": x["class_id"], "after": y["class_id"], "before_degraded": x["degraded"],
+                  "after_degraded": y["degraded"]}
+                 for i, (x, y) in enumerate(zip(b_rows, a_rows)) if x["class_id"] != y["class_id"]]
     acc_before, acc_after = _accuracy(b_rows), _accuracy(a_rows)
     summaries = {"before": before[1], "fault": fault[1], "after": after[1]}
     lost = sum(s.get("lost", 0) for s in summaries.values())
@@ -198,7 +203,6 @@ def _report(args: argparse.Namespace, engines: Path, k: int, victim: str, rows: 
     return {
         "scenario": "board-loss", "engines": str(engines), "parts": k, "victim": victim,
         "heal_after_s": args.heal_after, "deadline_ms": args.deadline_ms, "fps": args.fps, "images": args.images,
-        "cpu": cpu_model(),
         "kill_to_first_degraded_s": None if first_degraded is None else
         round((first_degraded["fused_ns"] - killed_ns) / 1e9, 3),
         "kill_to_whole_s": kill_to_whole,
@@ -209,25 +213,35 @@ def _report(args: argparse.Namespace, engines: Path, k: int, victim: str, rows: 
         "accuracy_before": acc_before, "accuracy_degraded": _accuracy(degraded), "degraded_answers": len(degraded),
         "accuracy_after_healing": acc_after, "after_minus_before_pt": diff,
         "after_answers_equal_before": f"{same}/{min(len(b_rows), len(a_rows))}",
+        "after_equal_before": same, "compared": min(len(b_rows), len(a_rows)), "differing_images": differing,
+        "before_answers_whole": sum(not r["degraded"] for r in b_rows), "answers_before": len(b_rows),
         "answers_after_healing_whole": sum(not r["degraded"] for r in a_rows), "answers_after_healing": len(a_rows),
         "admitted": {n: s.get("admitted") for n, s in summaries.items()},
         "answered": {n: s.get("predictions") for n, s in summaries.items()},
+        "lost": {n: s.get("lost") for n, s in summaries.items()},
+        "answered_late": {n: s.get("answered_late") for n, s in summaries.items()},
         "frames_lost": lost,
         "plans": [{"reason": p["reason"], "assignments": p["assignments"], "unplaced": p["unplaced"]} for p in plans],
-        "ok": lost == 0 and kill_to_whole is not None and diff is not None and abs(diff) <= 0.2,
+        # ok: nothing lost, healed, and the healed fleet answers every replayed image as before the loss
+        "ok": (lost == 0 and kill_to_whole is not None and diff is not None and abs(diff) <= 0.2
+               and not differing and len(a_rows) == len(b_rows) == args.images),
     }
 
 
 def print_report(r: dict[str, Any]) -> None:
     print(f"board loss: K = {r['parts']}, killed {r['victim']} (kill -9), heal_after_s {r['heal_after_s']}, "
-          f"CPU {r['cpu']}")
+          f"CPU {r['machine']['cpu']} ({r['machine']['isa']}), load average {r['machine']['load_avg_at_start']}")
     print(f"  kill -> first degraded answer {r['kill_to_first_degraded_s']} s; kill -> whole answers again "
           f"{r['kill_to_whole_s']} s (part moved: {r['moved_to']}); restart -> plan settled "
           f"{r['restart_to_settled_s']} s")
     print(f"  accuracy before {r['accuracy_before']}, while degraded {r['accuracy_degraded']} "
           f"({r['degraded_answers']} answers), after healing {r['accuracy_after_healing']} "
           f"({r['after_minus_before_pt']} pt; {r['after_answers_equal_before']} answers identical)")
-    print(f"  admitted {r['admitted']}, answered {r['answered']}, frames lost {r['frames_lost']}")
+    print(f"  admitted {r['admitted']}, answered {r['answered']}, frames lost {r['frames_lost']}, answered late "
+          f"{r['answered_late']}")
+    for d in r["differing_images"]:
+        print(f"  image {d['image']}: class {d['before']} before, {d['after']} after (degraded: "
+              f"{d['before_degraded']} / {d['after_degraded']})")
     for p in r["plans"]:
         print(f"  plan: {p['assignments']} unplaced {p['unplaced']} ({p['reason']})")
     print(f"  ok: {'yes' if r['ok'] else 'NO'}")
@@ -235,13 +249,14 @@ def print_report(r: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         report = board_loss(args)
     except UserError as exc:   # one sentence, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return emit_report(report, args.json, print_report)
+    return emit_report(report, args.json, print_report, args.out)
 
 
 if __name__ == "__main__":

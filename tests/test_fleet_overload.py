@@ -34,7 +34,7 @@ def test_unpaced_camera_loses_nothing_and_every_board_computes_every_admitted_fr
                     str(tmp_path / "demo")])
     assert result["ok"], result
     assert result["admitted"] == result["frames_sent"] == 300 and result["skipped"] == 0
-    assert result["lost"] == 0 and result["predictions"] == 300
+    assert result["lost"] == 0 and result["answered_late"] == 0 and result["predictions"] == 300
     assert result["whole"] == 300 and result["whole_of_admitted"] == 1.0 and result["degraded"] == 0
     assert result["every_board_computed_every_admitted_frame"], result["boards"]
     assert all(b["drops"] == 0 for b in result["boards"].values())
@@ -43,22 +43,25 @@ def test_unpaced_camera_loses_nothing_and_every_board_computes_every_admitted_fr
 
 def test_camera_faster_than_a_slow_board_skips_the_same_frames_everywhere(tiny_engines: Path,
                                                                           tmp_path: Path):  # noqa: F811
-    """One agent emulates a board 12x slower, so it (not the transport) is the bottleneck; the camera runs at
-    400 fps. Frames it has no credit for are skipped before they are published: every board computes exactly
-    the admitted frames, none is lost or degraded, and the goodput follows the slow board's own rate."""
-    result = _demo(["--frames", "120", "--fps", "400", "--slow-agent", "12", "--engines", str(tiny_engines),
+    """One agent emulates a board 40x slower, so it (not the round trip) is the bottleneck, as in
+    docs/benchmarks.md's slow-board rows; the camera runs at 400 fps. Frames it has no credit for are skipped
+    before they are published: every board computes exactly the admitted frames, none is lost or degraded, and
+    the goodput follows the slow board's own rate."""
+    result = _demo(["--frames", "120", "--fps", "400", "--slow-agent", "40", "--engines", str(tiny_engines),
                     "--work-dir", str(tmp_path / "demo")])
     assert result["ok"], result
     assert result["admitted"] == 120 and result["skipped"] > 0
     assert result["offered"] == result["admitted"] + result["skipped"]
-    assert result["lost"] == 0 and result["degraded"] == 0 and result["whole"] == 120
+    assert result["lost"] == 0 and result["answered_late"] == 0 and result["degraded"] == 0
+    assert result["whole"] == 120
     assert result["every_board_computed_every_admitted_frame"], result["boards"]
     slow = result["boards"]["agent1"]
-    assert slow["slowdown"] == 12 and slow["own_fps"] == result["slowest_board_fps"]
+    assert slow["slowdown"] == 40 and slow["own_fps"] == result["slowest_board_fps"]
     assert slow["own_fps"] < result["boards"]["agent0"]["own_fps"]
-    # A ratio from one run (the figure for docs/benchmarks.md comes from `vitfleet demo`, not from here): the
-    # slow board was kept busy, the fast one did not run ahead of it.
-    assert result["goodput_of_slowest_board"] >= 0.8, result
+    # docs/benchmarks.md (bench/results/overload.json, `python bench/overload.py`) measures 0.998 for the slow
+    # board's goodput share; 0.95 leaves a margin for a shared machine. The slow board was kept busy, the fast
+    # one did not run ahead of it.
+    assert result["goodput_of_slowest_board"] >= 0.95, result
 
 
 def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engines: Path,
@@ -91,6 +94,7 @@ def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engin
             proc.kill()
     result = json.loads(out)
     assert result["exit_codes"]["agent1"] not in (0, None)
-    assert result["admitted"] == 300 and result["lost"] == 0 and result["predictions"] == 300
+    assert result["admitted"] == 300 and result["lost"] == 0 and result["answered_late"] == 0
+    assert result["predictions"] == 300
     assert 0 < result["degraded"] < 300 and result["whole"] > 0
     assert result["ok"] and proc.returncode == 0, err[-2000:]
