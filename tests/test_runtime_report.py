@@ -1,0 +1,43 @@
+"""The docs' fleet-runtime tables are what `python -m vitfleet.bench.runtime_report` writes from the committed
+results files (bench/results/overload.json, bench/results/healing-*.json): nobody edited a figure by hand, and
+every row names its command, CPU and load average."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from vitfleet.bench.report import replace_section
+from vitfleet.bench.runtime_report import HEALING, OVERLOAD, healing_results, render_healing, render_overload
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _block(doc: Path, markers: tuple[str, str]) -> str:
+    text = doc.read_text()
+    return text[text.index(markers[0]) + len(markers[0]):text.index(markers[1])].strip("\n")
+
+
+def test_the_overload_table_is_generated_from_its_results_file() -> None:
+    results = json.loads((ROOT / "bench/results/overload.json").read_text())
+    body = render_overload(results, Path("bench/results/overload.json"))
+    assert _block(ROOT / "docs/benchmarks.md", OVERLOAD) == body.strip("\n")
+    for run in results["runs"]:
+        assert f"`{run['command']}`" in body and run["lost"] == 0 and run["answered_late"] == 0
+    assert results["machine"]["cpu"] in body and "load average" in body
+
+
+def test_the_healing_table_is_generated_from_its_results_files() -> None:
+    found = healing_results(ROOT / "bench/results")
+    assert found, "no bench/results/healing-*.json"
+    rel = [(p.relative_to(ROOT), r) for p, r in found]
+    body = render_healing(rel)
+    assert _block(ROOT / "docs/reliability.md", HEALING) == body.strip("\n")
+    for path, r in rel:
+        assert f"`{path}`" in body and f"`{r['command']}`" in body and r["machine"]["cpu"] in body
+        assert r["after_equal_before"] == r["compared"] == r["images"], r["differing_images"]
+
+
+def test_replace_section_keeps_the_text_around_the_markers() -> None:
+    text = "before\n" + OVERLOAD[0] + "\nold\n" + OVERLOAD[1] + "\nafter\n"
+    assert replace_section(text, "new", *OVERLOAD) == "before\n" + OVERLOAD[0] + "\nnew\n" + OVERLOAD[1] + "\nafter\n"
