@@ -12,7 +12,8 @@ RUNS ?= runs
 FLEET ?=
 QUICK ?=
 
-.PHONY: help setup system-packages test test-fast demo teacher decompose engines check-jetson deploy certs bench clean
+.PHONY: help setup system-packages test test-fast test-lab lab-packages lab-boards lab-check demo teacher decompose engines \
+	check-jetson deploy certs bench clean
 
 help: ## list the targets (the default goal: a bare `make` runs nothing else)
 	@echo "usage: make TARGET [VAR=value ...]   (start with: make setup, then make demo)"
@@ -40,6 +41,22 @@ test: ## the full suite (what CI runs)
 
 test-fast: ## the suite without the tests marked slow
 	$(BIN)/python -m pytest -q -m "not slow"
+
+LAB_APT_PACKAGES := qemu-user-static binfmt-support debootstrap systemd-container iproute2
+lab-packages: ## the apt packages the arm64 lab needs (qemu-user, debootstrap, systemd-nspawn)
+	@$(MAKE) --no-print-directory -f $(MAKEFILE) system-packages APT_PACKAGES="$(LAB_APT_PACKAGES)"
+
+LAB_BOARDS ?= 2
+lab-boards: lab-packages ## boot LAB_BOARDS=2 arm64 Debian boards under qemu (root fs built once, cached) + the demo bundle; then: make certs/deploy FLEET=docs/lab-fleet.yaml
+	$(VITFLEET) lab boards --n $(LAB_BOARDS) --lab-dir $(RUNS)/lab
+	$(BIN)/python -c "from pathlib import Path; from vitfleet.decompose.pipeline import demo_bundle; print('demo bundle:', demo_bundle(Path('$(RUNS)/demo')))"
+
+lab-check: ## the deployed lab fleet: live accuracy vs offline, 0 lost, aarch64 vs x86 int8 numerics -> bench/results/lab-fleet.json
+	$(VITFLEET) lab check --fleet docs/lab-fleet.yaml --out bench/results/lab-fleet.json
+	$(VITFLEET) lab report --results bench/results/lab-fleet.json --doc docs/lab.md
+
+test-lab: lab-packages ## the arm64 lab tests (boot, deploy, reboot, numerics): slow, run by CI after make test
+	$(BIN)/python -m pytest -q -m lab --timeout=3000 tests/test_lab_boards.py
 
 FRAMES ?=
 DEMO_ARGS ?=

@@ -135,6 +135,7 @@ def board_fleet_yaml(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, wi
     data = fleet.model_dump(mode="json", exclude_none=True)
     data["bundle"], data["engines"] = f"{home}/bundle", f"{home}/engines"
     data.pop("engine_builds", None)   # the workstation's build folders: nothing on the board reads them
+    data.pop("ssh", None)             # how the workstation logs in: nothing on the board reads it
     data["aggregator"]["log"] = f"{home}/data/fleet-log.sqlite"
     for entry in data["boards"]:
         part = plan.placement.get(entry["name"])
@@ -201,12 +202,15 @@ def snapshot_code(dest: Path) -> Path:
 
 
 def stage_board(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, dest: Path, bundle_dir: Path,
-                engines_dir: Path | None, fleet_secrets: FleetSecrets | None, code_snapshot: Path) -> StagedBoard:
+                engines_dir: Path | None, fleet_secrets: FleetSecrets | None, code_snapshot: Path,
+                wheels_dir: Path | None = None) -> StagedBoard:
     board_plan = plan.board(board.name)
     dest.mkdir(parents=True)
     app = dest / "app"
     shutil.copytree(code_snapshot, app)
     (app / "requirements.txt").write_text("\n".join(board_requirements(board.kind)) + "\n")
+    if wheels_dir is not None and wheels_dir.exists():
+        shutil.copytree(wheels_dir, app / "wheels", ignore=shutil.ignore_patterns(".complete"))
 
     bundle = dest / "bundle"
     bundle.mkdir()

@@ -59,7 +59,7 @@ def profile_cmd(fleet: FleetOpt = Path("fleet.yaml"), board: BoardsOpt = None,
 
     fleet_cfg = load_fleet(fleet)
     names = board or [b.name for b in fleet_cfg.boards]
-    options = SshOptions(key=ssh_key, known_hosts=known_hosts)
+    options = SshOptions.for_fleet(fleet_cfg.ssh, ssh_key, known_hosts)
     rows, failed = [], False
     for name in names:
         cfg = fleet_cfg.board(name)
@@ -148,7 +148,7 @@ def apply_cmd(fleet: FleetOpt = Path("fleet.yaml"), board: BoardsOpt = None,
     fleet_secrets = fleet_secrets if fleet_secrets.root.exists() else None
     echo = (lambda line: console.print(line, highlight=False, soft_wrap=True, markup=False)) if dry_run and \
         not as_json else (lambda line: None)
-    options = DeployOptions(ssh=SshOptions(key=ssh_key, known_hosts=known_hosts), dry_run=dry_run,
+    options = DeployOptions(ssh=SshOptions.for_fleet(fleet_cfg.ssh, ssh_key, known_hosts), dry_run=dry_run,
                             only=board or [], echo=echo)
     results = deploy_fleet(fleet_cfg, plan, fleet_secrets, options)
     if not dry_run and wait > 0:

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from vitfleet.fleet_config import FleetConfig
 
-from vitfleet.firmware_scripts.board_tree import BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, snapshot_code, stage_board
+from vitfleet.firmware_scripts.board_tree import (BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, board_requirements,
+                                                  snapshot_code, stage_board)
 from vitfleet.firmware_scripts.certs import FleetSecrets
 from vitfleet.firmware_scripts.engine_step import build_local_engines, builds_root, engine_groups, engines_key
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import FleetPlan
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
+from vitfleet.firmware_scripts.wheelhouse import wheelhouse
 
 RSYNC_EXCLUDES = tuple(f"/{d}/" for d in BOARD_LOCAL_DIRS) + (f"/{STAMP_NAME}", "/engines/*.engine")
 
@@ -140,8 +142,10 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
                 engines_dir = engines.get(engines_key(board_plan)) if needs_engines else None
                 if options.dry_run and engines_dir is not None and not engines_dir.exists():
                     engines_dir = None  # not built in a dry run; the staged tree is only used for its commands
+                wheels = wheelhouse(board.kind, board_requirements(board.kind), builds_root(fleet), options.echo,
+                                    options.dry_run) if board.offline else None
                 staged = stage_board(fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir,
-                                     fleet_secrets, code)
+                                     fleet_secrets, code, wheels)
             except DeployError as exc:
                 results.append(BoardResult(name, board.host, "failed", f"staging failed: {exc}"))
                 continue

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitfleet.fleet_config import BoardConfig
+from vitfleet.fleet_config import BoardConfig, SshConfig
 
 SSH_UNREACHABLE = 255  # ssh's own exit status for connection/authentication failures
 
@@ -24,6 +24,11 @@ class SshOptions:
     key: Path | None = None
     known_hosts: Path | None = None
     connect_timeout: int = 8
+
+    @classmethod
+    def for_fleet(cls, ssh: SshConfig, key: Path | None = None, known_hosts: Path | None = None) -> "SshOptions":
+        """The command line's key and known_hosts, else the fleet file's `ssh:` ones, else ssh's defaults."""
+        return cls(key=key or ssh.key, known_hosts=known_hosts or ssh.known_hosts)
 
     def argv(self, port: int) -> list[str]:
         args = ["-p", str(port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",

@@ -15,6 +15,16 @@ from pathlib import Path
 from vitfleet.lab.errors import LabError
 
 NETNS_DIR = Path("/run/netns")
+# The host's one address for every lab board (the broker, the hub's sshd): on the host's loopback interface, reached
+# from each namespace through its veth pair, so a fleet file names one broker host for all boards.
+HOST_LAB_ADDR = "10.231.0.1"
+
+
+def ensure_host_lab_addr() -> None:
+    done = _run(["ip", "addr", "replace", f"{HOST_LAB_ADDR}/32", "dev", "lo"])
+    if done.returncode != 0:
+        raise LabError(f"could not give the host its lab address {HOST_LAB_ADDR} ({done.stderr.strip()}); "
+                       "run as root")
 
 
 def _run(argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -86,6 +96,8 @@ class BoardLink:
             self.exec_argv(["ip", "addr", "add", f"{self.board_addr}/30", "dev", self.board_if]),
             self.exec_argv(["ip", "link", "set", self.board_if, "up"]),
             self.exec_argv(["ip", "link", "set", "lo", "up"]),
+            # Everything else goes to the host: its lab address (HOST_LAB_ADDR, one for every board) answers there.
+            self.exec_argv(["ip", "route", "add", "default", "via", self.host_addr]),
         ]
         for step in steps:
             done = _run(step)

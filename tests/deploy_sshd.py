@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from vitfleet.lab.host_sshd import sshd_config
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -49,18 +51,8 @@ def loopback_sshd(tmp_path_factory) -> Iterator[LoopbackSshd]:
     (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
     port = free_port()
     config = root / "sshd_config"
-    config.write_text(f"""Port {port}
-ListenAddress 127.0.0.1
-HostKey {root / 'host_key'}
-PidFile {root / 'sshd.pid'}
-AuthorizedKeysFile {root / 'authorized_keys'}
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-MaxStartups 50
-""")
+    config.write_text(sshd_config(port, "127.0.0.1", root / "host_key", root / "sshd.pid",
+                                  root / "authorized_keys"))
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory sshd insists on
     log = root / "sshd.log"
     with open(log, "w") as out:

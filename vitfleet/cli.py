@@ -43,6 +43,10 @@ if _installed("firmware_scripts"):
     from vitfleet.firmware_scripts import cli as deploy_cli
 
     app.add_typer(deploy_cli.app, name="deploy")
+if _installed("lab"):
+    from vitfleet.lab import cli as lab_cli
+
+    app.add_typer(lab_cli.app, name="lab")
 app.add_typer(engines_cli.app, name="engines")
 
 

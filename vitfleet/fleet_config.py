@@ -82,6 +82,9 @@ class BoardConfig(_Strict):
                                                  "<install_dir>/venv (a board provisioned by other means)")
     service_manager: Literal["auto", "systemd", "process"] = Field(
         "auto", description="deploy: systemd units, or the process runner where systemd is not running")
+    offline: bool = Field(False, description="deploy: the board reaches no package index; deploy downloads the "
+                                             "board group's wheels for its kind's arch and Python here and ships "
+                                             "them (pip --no-index on the board)")
 
     @model_validator(mode="after")
     def _default_speed(self) -> "BoardConfig":
@@ -99,6 +102,14 @@ class BoardConfig(_Strict):
 
     def engine_precision(self) -> Precision:
         return self.precision or BOARD_KINDS[self.kind].precision
+
+
+class SshConfig(_Strict):
+    """How deploy logs in to the boards (relative paths are relative to the fleet file); the command line's
+    --ssh-key / --known-hosts win over it."""
+
+    key: Path | None = Field(None, description="private key deploy logs in with (default: ssh's own choice)")
+    known_hosts: Path | None = Field(None, description="known_hosts file to check the boards' host keys against")
 
 
 class CameraConfig(_Strict):
@@ -134,6 +145,7 @@ class FleetConfig(_Strict):
                                                          "<target>-<precision>/ engines folder per board kind; "
                                                          "default: engine-builds/ beside `engines`")
     broker: BrokerConfig = BrokerConfig()
+    ssh: SshConfig = SshConfig()
     boards: list[BoardConfig] = Field(min_length=1)
     camera: CameraConfig = CameraConfig()
     aggregator: AggregatorConfig = AggregatorConfig()
@@ -202,6 +214,10 @@ def load_fleet(path: Path) -> FleetConfig:
     fleet.engines = fleet.engines if fleet.engines.is_absolute() else base / fleet.engines
     if fleet.engine_builds is not None and not fleet.engine_builds.is_absolute():
         fleet.engine_builds = base / fleet.engine_builds
+    for key in ("key", "known_hosts"):
+        value = getattr(fleet.ssh, key)
+        if value is not None and not value.is_absolute():
+            setattr(fleet.ssh, key, base / value)
     return apply_measured_speeds(fleet, speeds_path(path))
 
 

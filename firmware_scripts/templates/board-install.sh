@@ -47,9 +47,18 @@ python_env() {
     fi
     want=$(sha256sum "$HOME_DIR/app/requirements.txt" | cut -d' ' -f1)
     have=$(cat "$HOME_DIR/venv/.vitfleet-requirements.sha256" 2>/dev/null || true)
+    if [ -d "$HOME_DIR/app/wheels" ]; then
+        # An offline board (fleet.yaml `offline: true`): deploy shipped the wheels; the index is never asked.
+        want="$want $(ls "$HOME_DIR/app/wheels" | sha256sum | cut -d' ' -f1)"
+    fi
     if [ "$want" != "$have" ]; then
-        "$HOME_DIR/venv/bin/python" -m pip install --quiet --upgrade pip
-        "$HOME_DIR/venv/bin/python" -m pip install --quiet -r "$HOME_DIR/app/requirements.txt"
+        if [ -d "$HOME_DIR/app/wheels" ]; then
+            "$HOME_DIR/venv/bin/python" -m pip install --quiet --no-index --find-links "$HOME_DIR/app/wheels" \
+                -r "$HOME_DIR/app/requirements.txt"
+        else
+            "$HOME_DIR/venv/bin/python" -m pip install --quiet --upgrade pip
+            "$HOME_DIR/venv/bin/python" -m pip install --quiet -r "$HOME_DIR/app/requirements.txt"
+        fi
         echo "$want" >"$HOME_DIR/venv/.vitfleet-requirements.sha256"
         echo "installed board requirements"
     fi

@@ -7,6 +7,13 @@ apt_install() {
     case ",$SERVICES," in *,broker,*) packages="$packages mosquitto" ;; esac
     case ",$SERVICES," in *,camera,*) packages="$packages dataset-fashion-mnist" ;; esac
     export DEBIAN_FRONTEND=noninteractive
+    missing=""
+    for package in $packages; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing="$missing $package"
+    done
+    # An image that already holds everything (a flashed OS, a board without internet) never asks the mirror.
+    [ -n "$missing" ] || return 0
+    packages=$missing
     apt-get update -qq
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $packages
