@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 REQUIRED_OF_FP32 = 0.99     # MLPerf edge image classification: >= 99 % of the fp32 reference accuracy
 SECTION_START, SECTION_END = "<!-- loadgen:start -->", "<!-- loadgen:end -->"
 METRIC = {"singlestream": "p90 latency", "multistream": "p99 per-query latency", "offline": "samples/s"}
+# The detail-log key MLPerf's submission checker takes as each scenario's result: for the latency scenarios the
+# early-stopping estimate of the percentile (an upper bound that accounts for the number of queries run), which is
+# above the plain percentile of a short run.
+SCENARIO_ORDER = ("singlestream", "multistream", "offline")
+RESULT_KEY = {"singlestream": "early_stopping_latency_ss", "multistream": "early_stopping_latency_ms",
+              "offline": "result_samples_per_second"}
 CAMERA_FIGURES = ("admitted", "predictions", "lost", "answered_late", "degraded", "e2e_p50_ms", "e2e_p99_ms",
                   "answered_fps")
 
@@ -100,6 +106,16 @@ def loadgen_result(detail: dict[str, Any], summary: dict[str, str]) -> dict[str,
             "max_duration_ms": detail.get("effective_max_duration_ms")}
 
 
+def mlperf_result(scenario: str, detail: dict[str, Any]) -> dict[str, Any] | None:
+    """The scenario's result as MLPerf states it (None for an accuracy run, which has no performance result)."""
+    value = detail.get(RESULT_KEY[scenario])
+    if value is None:
+        return None
+    if scenario == "offline":
+        return {"key": RESULT_KEY[scenario], "value": value, "unit": "samples/s"}
+    return {"key": RESULT_KEY[scenario], "value": _ms(value), "unit": "ms"}
+
+
 def _samples_per_second(scenario: str, detail: dict[str, Any]) -> float | None:
     if scenario == "offline":
         return detail.get("result_samples_per_second")
@@ -133,6 +149,7 @@ def build_report(s: "LoadgenSettings", engines: Path, uri: str, labels: np.ndarr
     return {
         "scenario": s.scenario, "mode": s.mode, "ok": ok, "metric": METRIC[s.scenario],
         "loadgen": result,
+        "mlperf_result": mlperf_result(s.scenario, detail) if s.mode == "performance" else None,
         "latency_ms": _percentiles(detail, ""),   # per sample (Offline: from the start of its one query)
         "query_latency_ms": _percentiles(detail, "per_query_") if s.scenario == "multistream" else None,
         "samples_per_second": _samples_per_second(s.scenario, detail),
@@ -165,7 +182,9 @@ def print_report(r: dict[str, Any]) -> None:
           f"{fleet['precision']}, {fleet['library_size']} images, CPU {r['machine']['cpu']}")
     if r["mode"] == "performance":
         why = f" ({'; '.join(lg['why'])})" if lg["why"] else ""
-        print(f"  result {lg['validity']}{why}; {lg['query_count']} queries")
+        res = r["mlperf_result"] or {}
+        print(f"  result {lg['validity']}{why}; {lg['query_count']} queries; MLPerf result ({res.get('key')}) "
+              f"{res.get('value')} {res.get('unit')}")
         print(f"  latency p50 {_fmt(lat['p50'])} ms, p90 {_fmt(lat['p90'])} ms, p99 {_fmt(lat['p99'])} ms"
               f"{' (per query)' if r['query_latency_ms'] else ''}; {_fmt(r['samples_per_second'], 1)} samples/s")
     if acc:
@@ -193,10 +212,8 @@ def _row(r: dict[str, Any], path: Path) -> str:
                     f"= {100 * acc['of_fp32']:.2f} % ({'**pass**' if acc['pass'] else '**fail**'}, ≥ 99 %)")
     else:
         accuracy = "–"
-    percentile = "p99" if r["scenario"] == "multistream" else "p90"
-    figure = ("–" if r["mode"] == "accuracy" else
-              f"**{_fmt(r['samples_per_second'], 1)} samples/s**" if r["scenario"] == "offline" else
-              f"**{_fmt(lat[percentile])} ms**")
+    res = r["mlperf_result"]
+    figure = "–" if res is None else f"**{_fmt(res['value'], 1 if res['unit'] == 'samples/s' else 2)} {res['unit']}**"
     load = r["machine"]["load_avg_at_start"][0]
     per_query = f", {lg['samples_per_query']}/query" if r["scenario"] == "multistream" else ""
     settings = (f"every image once, {fleet['max_in_flight']} in flight" if r["mode"] == "accuracy" else
@@ -211,8 +228,10 @@ def _row(r: dict[str, Any], path: Path) -> str:
 
 def render_section(results: Path, repo: Path | None = None) -> str:
     """The "LoadGen (MLPerf)" section from every bench/results/loadgen-*.json; no figure typed by hand."""
-    paths = sorted(results.glob("loadgen-*.json"))
-    reports = [(p, json.loads(p.read_text())) for p in paths]
+    reports = [(p, json.loads(p.read_text())) for p in results.glob("loadgen-*.json")]
+    # the demo fleet's rows first, then other fleets'; scenarios in MLPerf's order, accuracy after performance
+    reports.sort(key=lambda pr: ("runs/demo/" not in pr[1]["fleet"]["engines"], pr[1]["fleet"]["engines"],
+                                 pr[1]["mode"] == "accuracy", SCENARIO_ORDER.index(pr[1]["scenario"])))
     rel = [(p.relative_to(repo) if repo and p.is_relative_to(repo) else p, r) for p, r in reports]
     cpus = sorted({f"{r['machine']['cpu']} ({r['machine']['isa']}), {r['machine']['cores']} cores" for _, r in reports})
     lines = [
@@ -225,20 +244,24 @@ def render_section(results: Path, repo: Path | None = None) -> str:
         "completing it when the fleet's prediction arrives. The sample library is the bundle's own test split "
         "(`dataset://` replay). Latency is LoadGen's, from issue to the prediction's arrival, on one clock (p50 / p90 "
         "/ p99 are per query for MultiStream, per sample otherwise; an Offline sample's latency counts from the "
-        "start of its one query). SingleStream's metric is the p90 latency, MultiStream's the p99 per-query latency, "
-        "Offline's samples/s. Runs are short (the settings column; MLPerf's submission minimums are 600 s), so they "
-        "show what the fleet does, not a submission. Accuracy mode scores LoadGen's accuracy log against the "
+        "start of its one query). The MLPerf result is the figure MLPerf's submission checker takes: SingleStream's "
+        "early-stopping estimate of the p90 latency, MultiStream's of the p99 per-query latency (LoadGen's upper "
+        "bound for the number of queries run, so above the plain percentile beside it), Offline's samples/s. Runs "
+        "are short (the settings column; MLPerf's submission minimums are 600 s), so they show what the fleet does, "
+        "not a submission. Accuracy mode scores LoadGen's accuracy log against the "
         "labels; the reference is the same bundle's fp32 ONNX engines offline on the same images (MLPerf edge "
         "rule: ≥ 99 % of fp32). LoadGen's own files (`mlperf_log_summary.txt`, `mlperf_log_detail.txt`, "
         "`mlperf_log_accuracy.json`) are kept in `bench/results/loadgen/<name>/` beside each report. Generated "
         "from the JSONs by `vitfleet bench loadgen --render-only --docs docs/benchmarks.md`.",
         "",
         f"CPU: {'; '.join(cpus) if cpus else 'no run yet'}. Load = 1-minute load average at the start (the machine "
-        "was shared). The demo bundle is the tiny 2-part DeViT `vitfleet demo` trains in a few minutes, so its "
-        "accuracy is low; what matters here is the fleet's accuracy against its own fp32 reference.",
+        "was shared with other work, so latencies are those of a contended machine)."
+        + (" The demo bundle (`vitfleet demo`'s, in runs/demo) is a small 2-part DeViT trained briefly, so its "
+           "accuracy is low; what these rows check is the fleet's accuracy against its own fp32 reference."
+           if any("runs/demo/" in r["fleet"]["engines"] for _, r in reports) else ""),
         "",
-        "| fleet | scenario | mode | LoadGen settings | LoadGen result | metric | p50 / p90 / p99 ms | samples/s | "
-        "accuracy | samples completed | load | date | command → results |",
+        "| fleet | scenario | mode | LoadGen settings | LoadGen result | MLPerf result | p50 / p90 / p99 ms | "
+        "samples/s | accuracy | samples completed | load | date | command → results |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[_row(r, p) for p, r in rel],
         "",

@@ -67,6 +67,21 @@ def test_singlestream_runs_every_query_through_the_fleet(tiny_engines: Path, tmp
     # one sample per query, one query at a time: LoadGen's query count is the samples the fleet answered
     assert report["loadgen"]["query_count"] == report["sut"]["completed"] >= 64
     assert report["metric"] == "p90 latency" and report["accuracy"] is None
+    # MLPerf's SingleStream result: LoadGen's early-stopping p90 estimate, never below the plain p90
+    assert report["mlperf_result"]["key"] == "early_stopping_latency_ss"
+    assert report["mlperf_result"]["value"] >= report["latency_ms"]["p90"]
+    # the docs section is generated from the JSON: appended after what the file holds, then rewritten in place
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n## Other section\n\nkept as it is\n")
+    for _ in range(2):
+        done = _loadgen(["--render-only", "--docs", str(doc), "--out", str(tmp_path / "loadgen-singlestream.json")])
+        assert done.returncode == 0, done.stderr
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\n## Other section\n\nkept as it is\n\n<!-- loadgen:start -->")
+    assert text.count("## LoadGen (MLPerf)") == 1 and text.rstrip().endswith("<!-- loadgen:end -->")
+    fleet = report["fleet"]
+    row = next(line for line in text.splitlines() if line.startswith(f"| {fleet['method']} K={fleet['parts']} int8"))
+    assert f"**{report['mlperf_result']['value']:.2f} ms**" in row and report["command"] in row
 
 
 def test_offline_sends_its_one_query_through_the_credits(tiny_engines: Path, tmp_path: Path) -> None:  # noqa: F811
@@ -77,6 +92,8 @@ def test_offline_sends_its_one_query_through_the_credits(tiny_engines: Path, tmp
     # one query, all of its samples answered
     assert report["loadgen"]["query_count"] == 1
     assert report["sut"]["completed"] == report["loadgen"]["samples_per_query"] >= 100
+    assert report["mlperf_result"] == {"key": "result_samples_per_second", "value": report["samples_per_second"],
+                                       "unit": "samples/s"}
 
 
 def _onnx_predictions(engines: Path, images: np.ndarray, precision: str) -> np.ndarray:
@@ -129,7 +146,8 @@ def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
     for args, words in ((["--scenario", "server"], ["unknown scenario 'server'", "--scenario singlestream"]),
                         (["--scenario", "offline", "--engines", str(tmp_path / "missing")],
                          ["is not a folder", "pass an existing engines folder"]),
-                        (["--scenario", "offline", "--engines", str(tmp_path)], ["holds no manifest.json"])):
+                        (["--scenario", "offline", "--engines", str(tmp_path)], ["holds no manifest.json"]),
+                        (["--scenario", "offline", "--mode", "fast"], ["unknown mode 'fast'", "--mode performance"])):
         done = _loadgen(args, timeout=60)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2 and len(lines) == 1, done.stderr
