@@ -77,7 +77,7 @@ def _real_fleets(t_label: str, bundles: list, data: Path, s: SeedSettings, log: 
 def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> dict[str, Any]:
     from vitfleet.bench.machine import machine_facts
     from vitfleet.bench.seed_data import calibration_images, ensure_image_folder, import_teacher
-    from vitfleet.bench.seed_figures import board_factors, fleet_rows, projection, targets
+    from vitfleet.bench.seed_figures import board_factors, fleet_rows, measured_rows, projection, targets
     from vitfleet.bench.seed_measure import jpeg_codec, replay_frames, time_engine
     from vitfleet.bench.seed_prepare import prepare_bundle, prepare_reference, prepare_teacher_onnx
     from vitfleet.decompose.teacher import read_card
@@ -128,6 +128,14 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
         t0 = time.monotonic()
         entry["fleet_runs"] = _real_fleets(t.label, bundles, data, s, log)
         phases[f"{t.label} real fleets"] = round(time.monotonic() - t0, 1)
+        if s.lab_fleet_parts and (s.lab_teachers is None or t.label in s.lab_teachers) and "int8" in single.files:
+            from vitfleet.bench.seed_lab import lab_fleets
+            from vitfleet.bench.seed_measure import camera_uri
+
+            t0 = time.monotonic()
+            entry["lab"] = lab_fleets(t.label, imported.folder, single.files["int8"], entry["int8"]["median_ms"],
+                                      entry["bundles"], bundles, camera_uri(data, s), s, log)
+            phases[f"{t.label} lab fleets"] = round(time.monotonic() - t0, 1)
         teachers.append(entry)
     results: dict[str, Any] = {
         "label": UNTRAINED_LABEL, "command": s.command, "started_utc": started.isoformat(timespec="seconds"),
@@ -135,9 +143,10 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
         "reference": reference, "teachers": teachers,
     }
     results["rows"] = fleet_rows(results, s)
+    results["measured"] = measured_rows(results)
     results["board_factors"] = board_factors(reference)
     results["projection"] = {str(k): projection(results, s, k) for k in s.parts}
-    results["targets"] = targets(results["rows"], s)
+    results["targets"] = targets(results["rows"], results["measured"], s)
     results["phases_s"] = phases
     results["duration_s"] = round(time.monotonic() - t_start, 1)
     return results
@@ -162,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", action="append", default=[], metavar="METHOD=FRACTION",
                         help="part budget as a fraction of the teacher's params, e.g. edvit=0.0833 (default: the kit's)")
     parser.add_argument("--teachers", default=None, help="timm names, comma-separated (default: ViT-B/16, DeiT-S/16)")
+    parser.add_argument("--lab-parts", default=None, help="K of the measured lab fleets, comma-separated (default "
+                        "2,4,8; empty: none)")
+    parser.add_argument("--lab-teachers", default=None, help="teacher labels with lab fleets, comma-separated "
+                        "(default: all)")
     parser.add_argument("--render-only", action="store_true", help="rewrite the report from --out only")
     args = parser.parse_args(argv)
     given: dict[str, Any] = {"runs": args.runs, "out": args.out, "report": args.report,
@@ -169,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
                              "part_budget": {m: float(v) for m, v in (b.split("=", 1) for b in args.budget)},
                              "command": "python -m vitfleet.bench.seed_scale " + " ".join(argv if argv is not None else
                                                                                __import__("sys").argv[1:])}
+    if args.lab_parts is not None:
+        given["lab_fleet_parts"] = [int(k) for k in args.lab_parts.split(",") if k]
+    if args.lab_teachers:
+        given["lab_teachers"] = args.lab_teachers.split(",")
     s = SeedSettings.model_validate(given)
     if args.teachers:
         labels = {t.timm_name: t for t in s.teachers}
