@@ -354,6 +354,12 @@ def _teacher(row: dict[str, Any]) -> str:
     return row.get("teacher_sha256") or f"top-1 {row['teacher_top1']:.4f}"
 
 
+def _teacher_label(row: dict[str, Any]) -> str:
+    """The teacher a row was cut from, for a reader: its top-1 and the first 12 hex digits of its weights' sha256."""
+    sha = row.get("teacher_sha256")
+    return f"{100 * row['teacher_top1']:.2f} % ({sha[:12] if sha else 'hash not recorded'})"
+
+
 def _key(row: dict[str, Any]) -> Key:
     return row["name"], _teacher(row)
 
@@ -402,7 +408,8 @@ def _minutes(row: dict[str, Any]) -> str:
 def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:
     lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
              "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher (its top-1 is in the teacher column: until the fifth session each new machine",
+             "row's own teacher (the teacher column gives its top-1 and the first 12 hex digits of its weights'",
+             "sha256; the first sessions' rows did not record the hash: until the fifth session each new machine",
              f"retrained it; since then rows are cut from the teacher pinned in {PINNED_TEACHER}). \"vs\" is the",
              "difference of the two rows' Δ: a one-lever row against the defaults before issue 15 (`*-previous`), a",
              "leave-one-out row against today's defaults (`*-defaults-*`), a fusion-only row against the row whose",
@@ -432,7 +439,7 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
             today = " (**= today's defaults**)" if r.get("recipe") and not recipe_deviations(
                 method, 4, r["recipe"]) else ""
             lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | "
-                         f"{100 * r['teacher_top1']:.2f} % | {r['delta_pt']:+.2f} pt | "
+                         f"{_teacher_label(r)} | {r['delta_pt']:+.2f} pt | "
                          f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
                          f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{_shown_command(r)}` |")
         lines.append("")
@@ -443,28 +450,50 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
     return "\n".join(lines)
 
 
+def _stem(name: str) -> str:
+    """`<row>-seed<N>` is seed N of `<row>` (the row itself is seed 0)."""
+    return re.sub(r"-seed\d+$", "", name)
+
+
+def _one_per_seed(members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A seed run twice from one teacher counts once: its latest run."""
+    by_seed: dict[int, dict[str, Any]] = {}
+    for m in sorted(members, key=lambda m: m.get("finished") or ""):
+        by_seed[m["seed"]] = m
+    return [by_seed[k] for k in sorted(by_seed)]
+
+
 def _seed_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """Mean and spread of a recipe run with several seeds (rows named `<row>` and `<row>-seed<N>`)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
+    """Mean and spread of a recipe over its seeds, per teacher: Δ moves with the teacher by as much as with the seed
+    (the same recipe from three teachers spans -0.51 .. -0.17 pt), so runs from different teachers are never
+    averaged together, and a seed is counted once per teacher."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in rows:
-        stem = r["name"].rsplit("-seed", 1)[0] if "-seed" in r["name"] else r["name"]
-        groups.setdefault(stem, []).append(r)
+        groups.setdefault(_stem(r["name"]), {}).setdefault(_teacher(r), []).append(r)
     lines = []
-    for stem, members in groups.items():
-        if len(members) < 2:
-            continue
-        deltas = [m["delta_pt"] for m in members]
-        tops = [100 * m["fused_top1"] for m in members]
-        mean = sum(deltas) / len(deltas)
-        teachers = len({_teacher(m) for m in members})
-        teacher_tops = ", ".join(f"{100 * m['teacher_top1']:.2f} %" for m in members)
-        if len({m["seed"] for m in members}) < 2:
-            continue   # one seed from several teachers: the table's rows say it
-        lines.append(f"- `{stem}` over {len(members)} runs (seeds {', '.join(str(m['seed']) for m in members)})"
-                     + (f", cut from {teachers} teachers ({teacher_tops})" if teachers > 1 else "")
-                     + f": fused {sum(tops) / len(tops):.2f} %, Δ **{mean:+.2f} pt** (spread {min(deltas):+.2f} .. "
-                     f"{max(deltas):+.2f} pt)")
-    return (["**Seeds**", "", *lines, ""] if lines else [])
+    for stem, by_teacher in groups.items():
+        seeded = {t: _one_per_seed(m) for t, m in by_teacher.items()}
+        if len({m["seed"] for members in seeded.values() for m in members}) < 2:
+            continue   # one seed (from one or several teachers): the table's rows say it all
+        averaged = [m for m in seeded.values() if len(m) >= 2]
+        for teacher, members in ((t, m) for t, m in seeded.items() if len(m) >= 2):
+            deltas = [m["delta_pt"] for m in members]
+            tops = [100 * m["fused_top1"] for m in members]
+            twice = len(by_teacher[teacher]) - len(members)
+            lines.append(f"- `{stem}` from teacher {_teacher_label(members[0])}, seeds "
+                         f"{', '.join(str(m['seed']) for m in members)} ("
+                         + (f"{twice} re-run seed(s) counted once, by the latest run" if twice else "one run each")
+                         + "): fused "
+                         f"{sum(tops) / len(tops):.2f} %, Δ **{sum(deltas) / len(deltas):+.2f} pt** (spread "
+                         f"{min(deltas):+.2f} .. {max(deltas):+.2f} pt)")
+        single = [m[0] for m in seeded.values() if len(m) == 1]
+        if single:
+            runs = "; ".join(f"teacher {_teacher_label(m)}, seed {m['seed']}: Δ {m['delta_pt']:+.2f} pt"
+                             for m in single)
+            lines.append(f"- `{stem}`{' also' if averaged else ''}: one seed per teacher ({runs}), so no mean"
+                         + (" across them" if len(single) > 1 else ""))
+    return (["**Seeds** (per teacher: runs from different teachers are not averaged, a seed counts once per "
+             "teacher)", "", *lines, ""] if lines else [])
 
 
 @app.command()

@@ -181,10 +181,31 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
     assert "-0.30 pt (devit-combo)" in text                   # seed 2 against seed 0 of its own teacher (abc)
     assert "-0.01 pt (devit-combo)" in text                   # seed 1 against seed 0 of the 89.88 % teacher
     assert "(devit-combo, other teacher)" in text             # hard fusion: no devit-combo from its teacher
-    assert "over 4 runs (seeds 0, 0, 1, 2), cut from 2 teachers (89.88 %, 89.90 %, 89.88 %, 89.90 %)" in text
+    # the teacher column names each row's teacher: its top-1 and the start of its weights' hash
+    assert "| 89.90 % (abc) |" in text and "| 89.88 % (hash not recorded) |" in text
+    # seed means per teacher, never across teachers (the same seed 0 from two teachers is not two seeds)
+    assert "`devit-combo` from teacher 89.88 % (hash not recorded), seeds 0, 1 (one run each)" in text
+    assert ("`devit-combo` from teacher 89.90 % (abc), seeds 0, 2 (one run each): fused 89.55 %, Δ **-0.35 pt** "
+            "(spread -0.50 .. -0.20 pt)") in text
+    assert "seeds 0, 0" not in text and "cut from 2 teachers" not in text
     assert "`devit-combo-seed2`" not in text.split("Defined but not run yet")[-1]
     # The command is shown as a reader would type it, not with the folder it ran in on that machine.
     assert "`vitfleet decompose --out runs/ablation/devit-combo-seed2 --seed 2`" in text and "/work/lanes" not in text
+
+
+def test_seed_means_count_a_seed_once_per_teacher_and_never_mix_teachers() -> None:
+    from vitfleet.bench.accuracy_ablation import _seed_lines
+
+    rows = [_row("devit-combo", 0, 0.8950, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
+            _row("devit-combo-seed0", 0, 0.8970, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-02T00:00:00Z"),
+            _row("devit-combo-seed1", 1, 0.8990, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
+            _row("devit-combo-seed2", 2, 0.8000, 0.8100, teacher_sha256="t2" * 32)]
+    text = "\n".join(_seed_lines(rows))
+    # teacher t1: seed 0 run twice counts once (its latest run, -0.30 pt), with seed 1 (-0.10 pt): mean -0.20 pt
+    assert ("`devit-combo` from teacher 90.00 % (t1t1t1t1t1t1), seeds 0, 1 (1 re-run seed(s) counted once, by the "
+            "latest run): fused 89.80 %, Δ **-0.20 pt** (spread -0.30 .. -0.10 pt)") in text
+    # teacher t2's single seed stands apart: no mean across teachers
+    assert "teacher 81.00 % (t2t2t2t2t2t2), seed 2: Δ -1.00 pt), so no mean" in text
 
 
 def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
