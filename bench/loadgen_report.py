@@ -266,13 +266,15 @@ def render_section(results: Path, repo: Path | None = None) -> str:
         *[_row(r, p) for p, r in rel],
         "",
     ]
-    if not any(r["fleet"]["parts"] == 4 and "seed" in str(p) for p, r in rel):
+    if not any(r["fleet"]["parts"] == 4 and "runs/seed/" in r["fleet"]["engines"] for _, r in rel):
         lines += [
             "**Seed scale (ViT-B/16, K = 4, int8): not measured yet.** Its rows come from the same command on the "
             "seed-scale engines, e.g. `vitfleet bench loadgen --scenario singlestream --engines ENGINES --bundle "
-            "BUNDLE --min-queries 200 --out bench/results/loadgen-seed-singlestream.json --docs docs/benchmarks.md` "
-            "(and `--scenario offline --out bench/results/loadgen-seed-offline.json`), with ENGINES/BUNDLE the K = 4 "
-            "ED-ViT int8 engines and bundle under `runs/seed/`; no figure is given until that JSON exists.",
+            "BUNDLE --encoding jpeg --min-queries 200 --out bench/results/loadgen-seed-singlestream.json --docs "
+            "docs/benchmarks.md` (and `--scenario offline --expected-qps 40 --out "
+            "bench/results/loadgen-seed-offline.json`: Offline's one query must outlast the min duration, so "
+            "--expected-qps has to exceed what the fleet does), with ENGINES/BUNDLE the K = 4 ED-ViT int8 engines "
+            "and bundle under `runs/seed/`; no figure is given until those JSONs exist.",
             "",
         ]
     return "\n".join(lines)

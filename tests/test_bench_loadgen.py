@@ -19,7 +19,6 @@ import pytest
 
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
-pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen is in the dev group: pip install -e '.[dev]'")
 pytestmark = pytest.mark.timeout(240, func_only=True)  # the tiny bundle's training is a fixture, not ours to bound
 
 LIBRARY = 200
