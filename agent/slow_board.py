@@ -1,4 +1,12 @@
-"""Emulating a board N times slower than this machine (heterogeneous fleets on one machine, tests, benchmarks).
+"""Emulating a board N times slower than this machine by staying busy longer (`vitfleet demo --slow-agent N`,
+`vitfleet agent --emulate-slowdown N`).
+
+Where a test or bench wants a slower board and runs as root, the lab's CPU quota is the real thing
+(vitfleet.lab.quota_fleet: the agent in its own cgroup with `cpu.cfs_quota_us`, changeable mid-run with
+`set_cores`): the whole agent -- inference, JPEG decode, MQTT -- gets less CPU, as on a slower board, instead of
+sleeping after a full-speed inference. This emulation stays because it earns its place where the quota cannot go:
+`vitfleet demo` and the board runtime run without root and may not import the workstation-side lab, and a user's
+one-machine demo of a heterogeneous fleet needs neither cgroups nor namespaces.
 
 The extra busy time scales the median of recent frames' compute, not each frame's own: on a shared machine one
 frame's scheduler stall (say 20 ms) would otherwise be multiplied with it (x12: 240 ms, past the aggregator's

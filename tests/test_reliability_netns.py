@@ -3,9 +3,9 @@ the broker over a veth pair whose egress is shaped by the kernel.
 
 The issue asks for `tc netem` delay/loss. This kernel has no sch_netem ("Specified qdisc kind is unknown",
 no modprobe, no /lib/modules) and no gact action, so netem and random loss cannot be used here; the test uses the
-token-bucket filter (tbf) instead, which is a real kernel qdisc: a rate far below what the agent sends makes
-every feature message wait in the queue (delay well past the deadline), and the queue limit drops what does not
-fit (loss; TCP retransmits it later, later still). The test skips, naming the reason, where namespaces or tbf are
+token-bucket filter (tbf) instead, a real kernel qdisc, on the lab's namespace and veth pair (lab/netns.py): a rate
+far below what the agent sends makes every feature message wait in the queue (delay well past the deadline), and
+the queue limit drops what does not fit (loss; TCP retransmits it later, later still). The test skips, naming the reason, where namespaces or tbf are
 unavailable (not root, no `ip`/`tc`, a kernel without them).
 
 What must hold: predictions keep coming at the deadline (degraded, the slow part missing), features that arrive
@@ -16,7 +16,6 @@ when the link is healthy again the answers are whole again.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -30,6 +29,9 @@ import yaml
 from vitfleet.agent.local_broker import LocalBroker
 from vitfleet.agent.prediction_log import read_predictions
 from vitfleet.agent.processes import Child
+from vitfleet.lab.errors import LabError
+from vitfleet.lab.netns import BoardLink, require_netns_tools
+from vitfleet.lab.quota_fleet import free_index_block
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from test_reliability_fixtures import wait_until
 
@@ -39,60 +41,30 @@ DEADLINE_MS = 300.0
 MAX_PENDING = 64
 
 
-def _sh(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=10)
-
-
-class SlowLink:
-    """A namespace `ns` with address `inner`, joined to the host (address `outer`) by a veth pair."""
-
-    def __init__(self, tag: str) -> None:
-        self.ns, self.host_if, self.ns_if = f"vfr{tag}", f"vfh{tag}", f"vfn{tag}"
-        octet = 16 + int(tag) % 200
-        self.outer, self.inner = f"10.231.{octet}.1", f"10.231.{octet}.2"
-
-    def up(self) -> None:
-        steps = [
-            ["ip", "netns", "add", self.ns],
-            ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if],
-            ["ip", "link", "set", self.ns_if, "netns", self.ns],
-            ["ip", "addr", "add", f"{self.outer}/30", "dev", self.host_if],
-            ["ip", "link", "set", self.host_if, "up"],
-            ["ip", "netns", "exec", self.ns, "ip", "addr", "add", f"{self.inner}/30", "dev", self.ns_if],
-            ["ip", "netns", "exec", self.ns, "ip", "link", "set", self.ns_if, "up"],
-            ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"],
-        ]
-        for step in steps:
-            done = _sh(*step)
-            if done.returncode != 0:
-                raise RuntimeError(f"{' '.join(step)}: {done.stderr.strip()}")
+class SlowLink(BoardLink):
+    """A lab board's namespace and veth pair (lab/netns.py) whose egress from the namespace can be shaped."""
 
     def shape(self, rate: str, limit_bytes: int) -> None:
         """Shape what leaves the namespace (the agent's features, stats, power)."""
-        done = _sh("ip", "netns", "exec", self.ns, "tc", "qdisc", "replace", "dev", self.ns_if, "root", "tbf", "rate",
-                   rate, "burst", "1600", "limit", str(limit_bytes))
+        done = subprocess.run(self.exec_argv(["tc", "qdisc", "replace", "dev", self.board_if, "root", "tbf", "rate",
+                                              rate, "burst", "1600", "limit", str(limit_bytes)]),
+                              capture_output=True, text=True, timeout=10)
         if done.returncode != 0:
             raise RuntimeError(f"tc tbf: {done.stderr.strip()}")
 
     def heal(self) -> None:
-        _sh("ip", "netns", "exec", self.ns, "tc", "qdisc", "del", "dev", self.ns_if, "root")
-
-    def down(self) -> None:
-        _sh("ip", "link", "del", self.host_if)
-        _sh("ip", "netns", "del", self.ns)
+        subprocess.run(self.exec_argv(["tc", "qdisc", "del", "dev", self.board_if, "root"]), capture_output=True,
+                       timeout=10)
 
 
 def _netns_or_skip(link: SlowLink) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
-    if not shutil.which("ip") or not shutil.which("tc"):
-        pytest.skip("iproute2 (ip, tc) is not installed")
     try:
+        require_netns_tools()
         link.up()
         link.shape("1mbit", 100000)
-    except RuntimeError as exc:
+    except (LabError, RuntimeError) as exc:
         link.down()
-        pytest.skip(f"this kernel cannot build the slow link: {exc}")
+        pytest.skip(f"this machine cannot build the slow link: {exc}")
     link.heal()
 
 
@@ -100,15 +72,15 @@ def _spawn_in_ns(fleet: Fleet, link: SlowLink, name: str, fleet_file: Path, inde
     log_path = fleet.procs.log_dir / f"{name}.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["ip", "netns", "exec", link.ns, sys.executable, "-m", "vitfleet.cli", "agent",
-                                 "--fleet", str(fleet_file), "--log-level", "info", "--stats-interval", "0.5",
-                                 "--board", name, "--cpu", str(index)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
+        proc = subprocess.Popen(link.exec_argv([sys.executable, "-m", "vitfleet.cli", "agent", "--fleet",
+                                                str(fleet_file), "--log-level", "info", "--stats-interval", "0.5",
+                                                "--board", name, "--cpu", str(index)]),
+                                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     fleet.procs.children[name] = Child(name, proc, log_path)
 
 
 def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines, tmp_path):  # noqa: F811
-    link = SlowLink(str(os.getpid() % 10000))
+    link = SlowLink(f"slow{os.getpid() % 100000}", free_index_block(1))
     _netns_or_skip(link)
     broker = LocalBroker(work_dir=tmp_path / "broker", host="0.0.0.0")
     fleet = None
@@ -117,7 +89,7 @@ def test_slow_lossy_link_keeps_the_deadline_and_counts_late_parts(fleet_engines,
         fleet = Fleet(broker, fleet_engines, tmp_path, deadline_ms=DEADLINE_MS,
                       tweak=lambda c: setattr(c.aggregator, "max_pending", MAX_PENDING)).prepare()
         ns_config = fleet.config.model_copy(deep=True)
-        ns_config.broker.host = link.outer
+        ns_config.broker.host = link.host_addr
         ns_file = tmp_path / "fleet-ns.yaml"
         ns_file.write_text(yaml.safe_dump(ns_config.model_dump(mode="json")))
 
