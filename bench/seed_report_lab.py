@@ -126,7 +126,9 @@ def measured_section(results: dict[str, Any]) -> list[str]:
         f"{lab0['host_cores']:g} core for the host side fit the {lab0['machine_cores']} cores): {cores}; the "
         "teacher board runs at each q used. JPEG frames, lockstep paced slower than the answers (e2e latency), "
         "then pipelined with 2 frames in flight (frames/s). Speedup = teacher board / fleet, both measured in this "
-        "run.", "",
+        "run. Not modelled: the host's own uplink -- each board has its own shaped link, but the broker sends the "
+        "K copies of a frame unshaped, where a broker on one 100 Mbit/s port would serialise them (K x ~1.7 ms for a "
+        "21 kB JPEG).", "",
         *_measured_table(measured), "",
         *quota, *link, "", *_why(measured), "",
     ]

@@ -170,8 +170,8 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
     # The quota is the binding limit: agent1 uses about q of a core (kernel cap plus accounting slack) ...
     assert 0.4 * q <= slow["cpu_rate"] <= 1.25 * q
     assert free["cpu_rate"] > 1.5 * slow["cpu_rate"]
-    # ... and its own rate (frames per busy second) falls to about q of the unquotaed rate, scaled by how much
-    # of a core the unquotaed agent used (generous: the shared machine moves both).
+    # ... and its own rate (frames per busy second) falls to about q of its unquotaed rate (generous: the shared
+    # machine moves both phases, and the agent's MQTT thread spends the same quota as its inference).
     ratio = slow["own_fps"] / free["own_fps"]
-    assert ratio < 0.7, ratio
+    assert q / 3 <= ratio <= 3 * q, ratio
     assert report["boards"]["agent1"]["throttled_periods"] > 0
