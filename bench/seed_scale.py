@@ -160,6 +160,10 @@ def publish(results: dict[str, Any], s: SeedSettings) -> None:
     s.out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     ensure_markers(s.report)
     write_section(s.report, render(results, s), BEGIN, END)
+    if s.readme is not None:
+        from vitfleet.bench.seed_readme import write_readme_lines
+
+        write_readme_lines(s.readme, results)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ class SeedSettings(BaseModel):
     runs: Path = Path("runs/seed")
     out: Path = Path("bench/results/seed.json")
     report: Path = Path("docs/benchmarks.md")
+    readme: Path | None = Path("README.md")   # its "At the papers' scale" lines, between the seed-readme markers
     teachers: list[SeedTeacher] = [SeedTeacher(timm_name="vit_base_patch16_224", label="ViT-B/16"),
                                    SeedTeacher(timm_name="deit_small_patch16_224", label="DeiT-S/16")]
     # ViT-Tiny/16 at 224², random-init: the model the published board figures (NetsPresso) were taken with.
@@ -92,7 +93,7 @@ def tiny_seed_settings(runs: Path, **overrides: Any) -> SeedSettings:
     """The seed path at toy size for tests: a deit_tiny-shaped model at 64², K = 2, seconds not minutes."""
     tiny = {"img_size": 64, "depth": 2}
     base: dict[str, Any] = dict(
-        runs=runs, out=runs / "seed.json", report=runs / "benchmarks.md",
+        runs=runs, out=runs / "seed.json", report=runs / "benchmarks.md", readme=runs / "README.md",
         teachers=[SeedTeacher(timm_name="deit_tiny_patch16_224", label="DeiT-Ti/16 @64²", timm_kwargs=tiny)],
         reference=SeedTeacher(timm_name="vit_tiny_patch16_224", label="ViT-Ti/16 @64²", timm_kwargs=tiny),
         image_size=64, classes=4, train_per_class=2, test_per_class=3, parts=[2], calib_images=2,

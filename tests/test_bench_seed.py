@@ -22,7 +22,10 @@ NO_LAB = lab_unavailable()
 def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     from vitfleet.bench.seed_scale import publish, run
 
+    from vitfleet.bench.seed_readme import BEGIN, END
+
     runs = tmp_path_factory.mktemp("seed")
+    (runs / "README.md").write_text(f"# x\n\nbefore\n{BEGIN}\nold lines\n{END}\nafter\n")
     s = tiny_seed_settings(runs)
     results = run(s, log=lambda m: None)
     publish(results, s)
@@ -89,6 +92,10 @@ def test_projection_and_report(seed_run: tuple[dict, Path]) -> None:
     assert UNTRAINED_LABEL in text and "estimates" in text and results["machine"]["cpu"] in text
     assert "AVX" in text.upper()
     assert results["teachers"][0]["imported_via"]
+    # README's lines come from the same results, with the command that wrote them; the rest of the README stays.
+    readme = (runs / "README.md").read_text()
+    assert readme.startswith("# x\n\nbefore\n") and readme.endswith("after\n") and "old lines" not in readme
+    assert results["command"] in readme and "no accuracy" in readme
 
 
 def test_budgets_are_the_recipes_defaults(seed_run: tuple[dict, Path]) -> None:
