@@ -71,7 +71,23 @@ def _lab_boards(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return quota, lines
 
 
-def _why(measured: list[dict[str, Any]]) -> list[str]:
+def _ceiling(results: dict[str, Any], r: dict[str, Any]) -> str:
+    """The bound no transport can beat: teacher / slowest part, both int8, isolated on a whole core."""
+    row = next((x for x in results["rows"] if x["teacher"] == r["teacher"] and x["method"] == r["method"]
+                and x["parts"] == r["parts"] and x["precision"] == "int8"), None)
+    goal = results["settings"].get("measured_goal", {}).get(r["method"])
+    if row is None or not row.get("compute_speedup_same_precision") or goal is None:
+        return ""
+    c = row["compute_speedup_same_precision"]
+    verdict = (f"below issue 31's {goal:g}x goal, so the goal cannot be met at this part budget ({row['budget']:.3g} "
+               "of the teacher's parameters) whatever the network does: a part's compute does not shrink in "
+               "proportion to its parameters (197 tokens of attention, layer norms and per-layer overheads stay)"
+               if c < goal else f"above issue 31's {goal:g}x goal")
+    return (f" Even with no transport at all the ratio is bounded by the compute ratio, teacher int8 / slowest part "
+            f"int8 = {c:.2f}x, {verdict}.")
+
+
+def _why(measured: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
     ok = [r for r in measured if "speedup_e2e_p50" in r]
     if not ok:
         return []
@@ -92,7 +108,7 @@ def _why(measured: list[dict[str, Any]]) -> list[str]:
             "that estimate by what the arithmetic leaves out: CFS bandwidth control runs a board at full speed for "
             "q x period and then stops it, so a frame's time depends on where in the period it starts; the "
             "agent's MQTT and JPEG-decode threads spend the same quota; and the slowest of K boards sets each "
-            "frame's latency, so the fleet's p50 sits above its slowest part's median.")
+            "frame's latency, so the fleet's p50 sits above its slowest part's median." + _ceiling(results, r))
     return lines if len(lines) > 1 else []
 
 
@@ -130,5 +146,5 @@ def measured_section(results: dict[str, Any]) -> list[str]:
         "K copies of a frame unshaped, where a broker on one 100 Mbit/s port would serialise them (K x ~1.7 ms for a "
         "21 kB JPEG).", "",
         *_measured_table(measured), "",
-        *quota, *link, "", *_why(measured), "",
+        *quota, *link, "", *_why(measured, results), "",
     ]
