@@ -66,12 +66,31 @@ class Delay:
         return max(0.0, hold) / 1e3, lost
 
 
+class Connection:
+    """Both directions of one relayed connection: the sockets are closed once both directions have ended."""
+
+    def __init__(self, board_side: socket.socket, broker_side: socket.socket) -> None:
+        self.sockets = (board_side, broker_side)
+        self.closed = threading.Event()   # set on a socket error: both directions stop
+        self._open = 2
+        self._lock = threading.Lock()
+
+    def direction_done(self) -> None:
+        with self._lock:
+            self._open -= 1
+            last = self._open == 0
+        if last:
+            for s in self.sockets:
+                s.close()
+
+
 class Pipe:
     """One direction of one connection: a reader thread stamps chunks, a writer thread releases them on time."""
 
     def __init__(self, src: socket.socket, dst: socket.socket, delay: Delay, stats: DirectionStats,
-                 rng: random.Random, closed: threading.Event) -> None:
-        self.src, self.dst, self.delay, self.stats, self.rng, self.closed = src, dst, delay, stats, rng, closed
+                 rng: random.Random, conn: Connection) -> None:
+        self.src, self.dst, self.delay, self.stats, self.rng = src, dst, delay, stats, rng
+        self.conn, self.closed = conn, conn.closed
         self.queue: deque[tuple[float, float, bytes]] = deque()
         self.ready = threading.Condition()
         self.eof = False
@@ -133,6 +152,7 @@ class Pipe:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+        self.conn.direction_done()
 
 
 def _nodelay(s: socket.socket) -> socket.socket:
@@ -169,9 +189,9 @@ def serve(listen: tuple[str, int], target: tuple[str, int], delay: Delay, seed: 
             board_side.close()
             continue
         broker_side.settimeout(None)
-        closed = threading.Event()
-        Pipe(_nodelay(board_side), _nodelay(broker_side), delay, stats["from_board"], rng, closed).start()
-        Pipe(broker_side, board_side, delay, stats["to_board"], rng, closed).start()
+        conn = Connection(_nodelay(board_side), _nodelay(broker_side))
+        Pipe(board_side, broker_side, delay, stats["from_board"], rng, conn).start()
+        Pipe(broker_side, board_side, delay, stats["to_board"], rng, conn).start()
     server.close()
     return stats
 
