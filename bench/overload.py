@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: make the repo's packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vitfleet.bench.machine import machine_facts  # noqa: E402
+from vitfleet.bench.demo_runs import run_vitfleet_json, write_results  # noqa: E402
 
 RESULTS = Path("bench/results/overload.json")
 # The figures of `vitfleet demo --json` a run keeps.
@@ -77,19 +74,9 @@ def demo_command(scenario: Scenario, engines: Path | None, work_dir: Path) -> li
 
 
 def run_scenario(scenario: Scenario, engines: Path | None, work_dir: Path) -> dict[str, Any]:
-    cmd = demo_command(scenario, engines, work_dir)
-    load_before = [round(x, 2) for x in os.getloadavg()]
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    proc = subprocess.run([sys.executable, "-m", "vitfleet.cli", *cmd[1:]], capture_output=True, text=True,
-                          timeout=900)
-    if not proc.stdout.strip():
-        raise SystemExit(f"{scenario.name}: `{' '.join(cmd)}` printed no summary (exit {proc.returncode}): "
-                         f"{proc.stderr.strip().splitlines()[-1:]}")
-    result = json.loads(proc.stdout)
-    return {"name": scenario.name, "what": scenario.what, "command": " ".join(cmd), "started_utc": started,
-            "exit_code": proc.returncode, "load_avg_before": load_before,
-            "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-            **{k: result.get(k) for k in KEPT},
+    run = run_vitfleet_json(scenario.name, demo_command(scenario, engines, work_dir), timeout=900)
+    result = run.pop("summary")
+    return {"name": scenario.name, "what": scenario.what, **run, **{k: result.get(k) for k in KEPT},
             "boards": {b: {k: v.get(k) for k in ("frames", "own_fps", "slowdown", "infer_p50_ms", "drops")}
                        for b, v in result.get("boards", {}).items()}}
 
@@ -111,12 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         kept = {r["name"]: r for r in json.loads(args.out.read_text())["runs"]}
         kept.update({r["name"]: r for r in runs})
         runs = [kept[s.name] for s in SCENARIOS if s.name in kept]
-    results = {"command": " ".join(["python", "bench/overload.py", *(argv if argv is not None else sys.argv[1:])]),
-               "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine_facts(),
-               "engines": str(args.engines) if args.engines else f"the demo bundle's int8 engines ({args.work_dir})",
-               "runs": runs}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    write_results(args.out, "bench/overload.py", argv, {
+        "engines": str(args.engines) if args.engines else f"the demo bundle's int8 engines ({args.work_dir})",
+        "runs": runs})
     print(f"{len(runs)} runs -> {args.out}")
     return 0 if all(r["ok"] for r in runs) else 1
 

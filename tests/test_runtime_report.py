@@ -1,6 +1,6 @@
 """The docs' fleet-runtime tables are what `python -m vitfleet.bench.runtime_report` writes from the committed
-results files (bench/results/overload.json, bench/results/healing-*.json): nobody edited a figure by hand, and
-every row names its command, CPU and load average."""
+results files (bench/results/overload.json, fleet-runtime.json, healing-*.json): nobody edited a figure by hand,
+and every row names its command, CPU and load average."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 from vitfleet.bench.report import replace_section
-from vitfleet.bench.runtime_report import HEALING, OVERLOAD, healing_results, render_healing, render_overload
+from vitfleet.bench.runtime_report import (FLEET_RUNTIME, HEALING, OVERLOAD, healing_results, render_fleet_runtime,
+                                           render_healing, render_overload)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,18 @@ def test_the_overload_table_is_generated_from_its_results_file() -> None:
     for run in results["runs"]:
         assert f"`{run['command']}`" in body and run["lost"] == 0 and run["answered_late"] == 0
     assert results["machine"]["cpu"] in body and "load average" in body
+
+
+def test_the_fleet_runtime_table_is_generated_from_its_results_file() -> None:
+    results = json.loads((ROOT / "bench/results/fleet-runtime.json").read_text())
+    body = render_fleet_runtime(results, Path("bench/results/fleet-runtime.json"))
+    assert _block(ROOT / "docs/benchmarks.md", FLEET_RUNTIME) == body.strip("\n")
+    assert all(r["received"] == 1000 for r in results["hop"]["runs"])
+    for fleet in results["fleets"]:
+        # the live fleet answered every test image, whole, as the same engines do offline
+        assert fleet["accuracy_matches"] and fleet["lost"] == 0 and fleet["degraded"] == 0, fleet
+        assert f"`{fleet['command']}`" in body
+    assert results["machine"]["cpu"] in body
 
 
 def test_the_healing_table_is_generated_from_its_results_files() -> None:
