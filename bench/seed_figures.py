@@ -90,6 +90,16 @@ def _fleet_figures(run: dict[str, Any]) -> dict[str, Any]:
             "transport_ms": transport_from_run(run) if lock.get("breakdown_p50_ms") else None}
 
 
+def _engines_at_quota(timings: dict[str, Any], name: str, q: float) -> dict[str, Any] | None:
+    """The slowest part's and the teacher's engines timed alone inside the same quota, and their ratio."""
+    part, teacher = timings.get(name), timings.get(f"teacher {q}")
+    if not part or not teacher or "error" in part or "error" in teacher:
+        return None
+    return {"slowest_part": part, "teacher": teacher,
+            "speedup_paced": teacher["paced_median_ms"] / part["paced_median_ms"],
+            "speedup_back_to_back": teacher["back_to_back_median_ms"] / part["back_to_back_median_ms"]}
+
+
 def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each lab fleet beside the teacher as one board at the same quota: measured / measured, and the computed
     figures they replace (isolated, full core: teacher int8 / critical path) and estimate (same, at the quota)."""
@@ -108,6 +118,7 @@ def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                 rows.append(row)
                 continue
             fleet, teacher = _fleet_figures(run), _fleet_figures(teacher_run)
+            row["engines_at_quota"] = _engines_at_quota(lab.get("engines_at_quota", {}), name, q)
             row.update({"fleet": fleet, "teacher_board": teacher,
                         "speedup_e2e_p50": teacher["e2e_p50_ms"] / fleet["e2e_p50_ms"],
                         "speedup_e2e_p99": teacher["e2e_p99_ms"] / fleet["e2e_p99_ms"],

@@ -49,18 +49,31 @@ def _one(engines: Path, work: Path, cores: float, expected_ms: float, camera_uri
     return {**run, "cores_per_board": cores, "profile": s.lab_profile, "expected_ms": round(expected_ms, 2)}
 
 
+def _engine_at_quota(path: Path, image: Any, q: float, full_core_ms: float, s: SeedSettings, work: Path
+                     ) -> dict[str, Any]:
+    from vitfleet.bench.seed_quota_timing import time_under_quota
+
+    try:
+        return time_under_quota(path, image, q, full_core_ms, s.lab_period_us, s.lab_quota_timing_runs, work)
+    except Exception as exc:  # noqa: BLE001 - reported beside the fleet, which still runs
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def lab_fleets(t_label: str, teacher_dir: Path, teacher_int8: Path, teacher_int8_ms: float, timed: list[dict],
-               bundles: list, camera_uri: str, s: SeedSettings, log: Callable[[str], None]) -> dict[str, Any]:
-    """{"fleets": {"<method> K=<k> int8": run}, "teacher_boards": {"<q>": run}, "cores": {k: q}} or {"error"}."""
+               bundles: list, camera_uri: str, s: SeedSettings, log: Callable[[str], None], image: Any = None
+               ) -> dict[str, Any]:
+    """{"fleets": {"<method> K=<k> int8": run}, "teacher_boards": {"<q>": run}, "cores": {k: q},
+    "engines_at_quota": {name: timing}} or {"error"}."""
     from vitfleet.bench.seed_teacher_board import teacher_board_engines
 
     why = lab_unavailable()
     if why:
         return {"error": f"no lab fleets: {why}"}
     ncpu = len(os.sched_getaffinity(0))
-    out: dict[str, Any] = {"fleets": {}, "teacher_boards": {}, "cores": {}, "profile": s.lab_profile,
+    out: dict[str, Any] = {"fleets": {}, "teacher_boards": {}, "cores": {}, "engines_at_quota": {},
+                           "profile": s.lab_profile,
                            "period_us": s.lab_period_us, "host_cores": s.lab_host_cores, "machine_cores": ncpu}
-    slowest = {(b["method"], b["parts"]): max(p["median_ms"] for p in b["precisions"][PRECISION]["parts"])
+    slowest = {(b["method"], b["parts"]): max(b["precisions"][PRECISION]["parts"], key=lambda p: p["median_ms"])
                for b in timed if PRECISION in b["precisions"]}
     work = s.runs / "lab-run"
     for k in s.lab_fleet_parts:
@@ -68,15 +81,21 @@ def lab_fleets(t_label: str, teacher_dir: Path, teacher_int8: Path, teacher_int8
         out["cores"][str(k)] = q
         for b in (b for b in bundles if b.parts == k):
             name = f"{b.method} K={k} {PRECISION}"
-            log(f"{t_label} {name}: lab fleet, {k} boards at {q} cores each, {s.lab_profile} links, JPEG frames")
+            part = slowest[(b.method, k)]
+            log(f"{t_label} {name}: slowest part's engine alone at {q} cores, then a lab fleet of {k} boards at {q} "
+                f"cores each, {s.lab_profile} links, JPEG frames")
+            out["engines_at_quota"][name] = _engine_at_quota(Path(part["file"]), image, q, part["median_ms"], s,
+                                                             work / "quota-timing")
             try:
                 out["fleets"][name] = _one(b.engines_dir, work / f"{t_label}-{name}".replace(" ", "_").replace("/", "-"),
-                                           q, slowest[(b.method, k)] / q, camera_uri, s)
+                                           q, part["median_ms"] / q, camera_uri, s)
             except Exception as exc:  # noqa: BLE001 - the report says which fleet failed and why, and goes on
                 out["fleets"][name] = {"error": f"{type(exc).__name__}: {exc}"}
     board = teacher_board_engines(teacher_dir, teacher_int8, PRECISION, s.runs / f"teacher-board-{teacher_dir.name}")
     for q in sorted(set(out["cores"].values())):
-        log(f"{t_label} teacher int8 as one board at {q} cores, {s.lab_profile} link, JPEG frames")
+        log(f"{t_label} teacher int8 engine alone at {q} cores, then as one board, {s.lab_profile} link, JPEG frames")
+        out["engines_at_quota"][f"teacher {q}"] = _engine_at_quota(teacher_int8, image, q, teacher_int8_ms, s,
+                                                                   work / "quota-timing")
         try:
             out["teacher_boards"][str(q)] = _one(board, work / f"{t_label}-teacher-{q}".replace("/", "-"), q,
                                                  teacher_int8_ms / q, camera_uri, s)

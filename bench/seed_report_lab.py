@@ -71,6 +71,19 @@ def _lab_boards(results: dict[str, Any]) -> tuple[list[str], list[str]]:
     return quota, lines
 
 
+def _alone(r: dict[str, Any]) -> str:
+    e = r.get("engines_at_quota")
+    if not e:
+        return ""
+    p, t = e["slowest_part"], e["teacher"]
+    return (f" The engines alone inside the same quota (no fleet around them): slowest part {_ms(p['paced_median_ms'])} ms "
+            f"paced / {_ms(p['back_to_back_median_ms'])} ms back to back (full core / q: "
+            f"{_ms(p['full_core_over_q_ms'])} ms), teacher {_ms(t['paced_median_ms'])} / "
+            f"{_ms(t['back_to_back_median_ms'])} ms ({_ms(t['full_core_over_q_ms'])} ms): "
+            f"{_x(e['speedup_paced'])} paced, {_x(e['speedup_back_to_back'])} back to back -- a paced run can start "
+            "on quota left unused in its period, so short engines gain more from pacing than long ones.")
+
+
 def _ceiling(results: dict[str, Any], r: dict[str, Any]) -> str:
     """The bound no transport can beat: teacher / slowest part, both int8, isolated on a whole core."""
     row = next((x for x in results["rows"] if x["teacher"] == r["teacher"] and x["method"] == r["method"]
@@ -108,7 +121,8 @@ def _why(measured: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
             "that estimate by what the arithmetic leaves out: CFS bandwidth control runs a board at full speed for "
             "q x period and then stops it, so a frame's time depends on where in the period it starts; the "
             "agent's MQTT and JPEG-decode threads spend the same quota; and the slowest of K boards sets each "
-            "frame's latency, so the fleet's p50 sits above its slowest part's median." + _ceiling(results, r))
+            "frame's latency, so the fleet's p50 sits above its slowest part's median." + _alone(r)
+            + _ceiling(results, r))
     return lines if len(lines) > 1 else []
 
 

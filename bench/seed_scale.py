@@ -134,7 +134,7 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
 
             t0 = time.monotonic()
             entry["lab"] = lab_fleets(t.label, imported.folder, single.files["int8"], entry["int8"]["median_ms"],
-                                      entry["bundles"], bundles, camera_uri(data, s), s, log)
+                                      entry["bundles"], bundles, camera_uri(data, s), s, log, t_cal[:1])
             phases[f"{t.label} lab fleets"] = round(time.monotonic() - t0, 1)
         teachers.append(entry)
     results: dict[str, Any] = {

@@ -72,6 +72,7 @@ class SeedSettings(BaseModel):
     lab_period_us: int = 10_000
     lab_lockstep_frames: int = 60
     lab_pipelined_frames: int = 60
+    lab_quota_timing_runs: int = 8        # runs per mode of an engine timed alone inside the quota
     lan_mbit_s: float = 100.0             # projection assumption: LAN bandwidth ...
     lan_hop_ms: float = 1.0               # ... plus this per hop (switch, stack, MQTT broker)
     size_target: float = 1 / 30           # largest int8 board <= this x the teacher's fp32 bytes
@@ -99,6 +100,6 @@ def tiny_seed_settings(runs: Path, **overrides: Any) -> SeedSettings:
         image_size=64, classes=4, train_per_class=2, test_per_class=3, parts=[2], calib_images=2,
         latency_seconds=0.05, latency_min_runs=3, latency_max_runs=20, latency_warmup=1,
         lockstep_frames=12, pipelined_frames=12, lab_fleet_parts=[2], lab_lockstep_frames=8,
-        lab_pipelined_frames=8, command="tests/test_bench_seed.py")
+        lab_pipelined_frames=8, lab_quota_timing_runs=3, command="tests/test_bench_seed.py")
     base.update(overrides)
     return SeedSettings.model_validate(base)
