@@ -149,6 +149,11 @@ def test_lab_fleets_are_measured_against_the_teacher_as_one_board(seed_run: tupl
             assert side["pipelined_answered"] == side["pipelined_sent"] == s.lab_pipelined_frames
         assert m["speedup_e2e_p50"] == pytest.approx(m["teacher_board"]["e2e_p50_ms"] / m["fleet"]["e2e_p50_ms"])
         assert m["cores_per_board"] == q
+    # The engines alone inside the same quota: each fleet's slowest part and the teacher.
+    assert set(lab["engines_at_quota"]) == {"devit K=2 int8", "edvit K=2 int8", f"teacher {q}"}
+    for timing in lab["engines_at_quota"].values():
+        assert "error" not in timing, timing
+        assert timing["cores"] == q and timing["paced_median_ms"] > 0 and timing["back_to_back_median_ms"] > 0
     teacher_run = lab["teacher_boards"][str(q)]
     assert teacher_run["parts"] == 1 and teacher_run["precision"] == "int8"
     for run in [*lab["fleets"].values(), teacher_run]:
