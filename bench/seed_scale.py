@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--parts", default="2,4,8", help="fleet sizes K, comma-separated")
     parser.add_argument("--budget", action="append", default=[], metavar="METHOD=FRACTION",
-                        help="part budget as a fraction of the teacher's params, e.g. edvit=0.0833 (default: the kit's)")
+                        help="part budget as a fraction of the teacher's params, e.g. edvit=0.0833 (default: the recipes' "
+                        "part_budget, decompose/recipes.py)")
     parser.add_argument("--teachers", default=None, help="timm names, comma-separated (default: ViT-B/16, DeiT-S/16)")
     parser.add_argument("--lab-parts", default=None, help="K of the measured lab fleets, comma-separated (default "
                         "2,4,8; empty: none)")
