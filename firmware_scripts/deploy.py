@@ -99,7 +99,9 @@ def deploy_board(staged: StagedBoard, shell: Shell, options: DeployOptions) -> B
         result.detail = "; ".join(started) if started else "already up to date"
         return result
     steps = [
-        ("create install dir", target.ssh(f"mkdir -p {home} && chmod 755 {home}"), None),
+        # /opt is root's: the deploy account (made by `deploy firstboot`) creates its install dir with sudo.
+        ("create install dir", target.ssh(f"{{ mkdir -p {home} 2>/dev/null || sudo -n install -d -m 755 -o "
+                                          f"\"$(id -un)\" -g \"$(id -gn)\" {home}; }} && chmod 755 {home}"), None),
         ("sync", target.rsync(staged.root, board.install_dir, RSYNC_EXCLUDES), None),
         ("install", target.ssh(f"{home}/bin/board-install.sh install"), None),
         ("stamp", target.ssh(f"cat > {home}/{STAMP_NAME}"),

@@ -14,7 +14,7 @@ _PLACEHOLDER = re.compile(r"@@([A-Z0-9_]+)@@")
 
 
 def template_text(name: str) -> str:
-    return resources.files("firmware_scripts").joinpath("templates", name).read_text()
+    return resources.files("vitfleet.firmware_scripts").joinpath("templates", name).read_text()
 
 
 def render(name: str, **values: object) -> str:

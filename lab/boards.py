@@ -53,8 +53,9 @@ class LabBoard:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             return None
-        return pid if cmdline and cmdline[0].endswith(b"systemd-nspawn") and str(self.root).encode() in cmdline \
-            else None
+        # The machine name, not the root's path: that may be spelled relative to wherever the lab was started.
+        return pid if cmdline and cmdline[0].endswith(b"systemd-nspawn") and \
+            f"--machine={self.name}".encode() in cmdline else None
 
     def running(self) -> bool:
         return self.nspawn_pid() is not None

@@ -65,6 +65,7 @@ def bring_up(lab_dir: Path, n: int, fresh: bool = False, echo: Callable[[str], N
     if not 1 <= n <= MAX_BOARDS:
         raise LabError(f"--n {n} is out of range; the lab runs 1 to {MAX_BOARDS} boards")
     require_netns_tools()
+    lab_dir = lab_dir.resolve()  # nspawn's command line names the root: one spelling, wherever we run from
     paths = LabPaths(lab_dir)
     existing = read_lab(lab_dir)
     for old in existing:
@@ -92,6 +93,7 @@ def bring_up(lab_dir: Path, n: int, fresh: bool = False, echo: Callable[[str], N
 
 
 def stop(lab_dir: Path, names: list[str] | None = None, echo: Callable[[str], None] = print) -> None:
+    lab_dir = lab_dir.resolve()
     boards = read_lab(lab_dir)
     unknown = sorted(set(names or []) - {b.name for b in boards})
     if unknown:
@@ -108,7 +110,7 @@ def stop(lab_dir: Path, names: list[str] | None = None, echo: Callable[[str], No
 
 def restart(lab_dir: Path, name: str, hard: bool = False, echo: Callable[[str], None] = print) -> float:
     """Reboot one board (power off and on; `hard`: pull the plug instead); seconds until its sshd answers."""
-    matches = [b for b in read_lab(lab_dir) if b.name == name]
+    matches = [b for b in read_lab(lab_dir.resolve()) if b.name == name]
     if not matches:
         raise LabError(f"no lab board named {name}; run: vitfleet lab status")
     board = matches[0]

@@ -216,8 +216,9 @@ def load_fleet(path: Path) -> FleetConfig:
         fleet.engine_builds = base / fleet.engine_builds
     for key in ("key", "known_hosts"):
         value = getattr(fleet.ssh, key)
-        if value is not None and not value.is_absolute():
-            setattr(fleet.ssh, key, base / value)
+        if value is not None:
+            value = value.expanduser()
+            setattr(fleet.ssh, key, value if value.is_absolute() else base / value)
     return apply_measured_speeds(fleet, speeds_path(path))
 
 
