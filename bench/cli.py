@@ -122,7 +122,8 @@ def loadgen(
 
     from pydantic import ValidationError
 
-    from vitfleet.bench.loadgen import LoadgenInputError, LoadgenSettings, check_options
+    from vitfleet.bench.loadgen import check_options
+    from vitfleet.bench.loadgen_settings import LoadgenInputError, LoadgenSettings
 
     results = (out.parent if out else Path("bench/results"))
     if render_only:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from vitfleet.bench.loadgen import LoadgenSettings
+    from vitfleet.bench.loadgen_settings import LoadgenSettings
     from vitfleet.bench.loadgen_sut import SutCounts
 
 REQUIRED_OF_FP32 = 0.99     # MLPerf edge image classification: >= 99 % of the fp32 reference accuracy
