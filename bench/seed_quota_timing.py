@@ -40,9 +40,9 @@ def _child(path: Path, image_npy: Path | None, runs: int, gap_s: float) -> dict[
     return out
 
 
-def time_under_quota(path: Path, image: np.ndarray | None, cores: float, full_core_ms: float, period_us: int,
+def time_under_quota(path: Path, image: np.ndarray | None, cores: float, full_core_ms: float, period_us: int | None,
                      runs: int, work: Path) -> dict[str, Any]:
-    """The engine's batch-1 latency inside a fresh cgroup of `cores` (paced and back to back)."""
+    """The engine's batch-1 latency inside a fresh cgroup of `cores` (paced and back to back), unpinned like the lab fleet's agents."""
     from vitfleet.lab.cpu_quota import CpuQuota
 
     work.mkdir(parents=True, exist_ok=True)
@@ -57,10 +57,11 @@ def time_under_quota(path: Path, image: np.ndarray | None, cores: float, full_co
         done = subprocess.run(quota.wrap_argv(argv), capture_output=True, text=True, timeout=600,
                               env=dict(os.environ, OMP_NUM_THREADS="1"))
         throttled = quota.throttling()
+        period = quota.describe()["period_us"]
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**figures, "cores": cores, "period_us": period_us, "runs": runs, "full_core_ms": full_core_ms,
+    return {**figures, "cores": cores, "period_us": period, "runs": runs, "full_core_ms": full_core_ms,
             "full_core_over_q_ms": full_core_ms / cores, **throttled}
 
 

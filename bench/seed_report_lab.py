@@ -126,6 +126,15 @@ def _why(measured: list[dict[str, Any]], results: dict[str, Any]) -> list[str]:
     return lines if len(lines) > 1 else []
 
 
+def _period(lab: dict[str, Any]) -> str:
+    if lab.get("period_us"):
+        return f"a {lab['period_us'] / 1000:g}-ms period"
+    shortest = ", ".join(f"q = {q:g}: 1 ms every {1 / q:.2f} ms" for q in sorted(set(lab["cores"].values()),
+                                                                               reverse=True))
+    return ("the shortest period the kernel allows, i.e. the 1-ms minimum quota per period (" + shortest + "), so a "
+            "board stalls in short gaps as a slower CPU would, not in long blocks")
+
+
 def lab_cpu_tag(results: dict[str, Any]) -> str:
     """The CPU statement for lab timings: the same machine, but agents share it by quota instead of a pinned core."""
     m = results["machine"]
@@ -147,7 +156,7 @@ def measured_section(results: dict[str, Any]) -> list[str]:
     return [
         f"### Measured: lab fleets vs the teacher as one board (issue 31) — {lab_cpu_tag(results)}", "",
         "Each agent is a board of its own: its own cgroup with a CPU quota of q cores (cgroup "
-        f"`cpu.cfs_quota_us` over a {lab0['period_us'] / 1000:g}-ms period, lab/cpu_quota.py) and its own network "
+        f"`cpu.cfs_quota_us`/`cpu.cfs_period_us`, {_period(lab0)}, lab/cpu_quota.py) and its own network "
         f"namespace joined to the host by a veth pair shaped to the `{lab0['profile']}` profile (lab/link_shaping.py); "
         "the broker, aggregator, camera node and link relays run on the host without a quota, as on an aggregator "
         "board that runs the broker and reads the camera. The teacher is one such board: an ordinary agent running "

@@ -69,7 +69,7 @@ class SeedSettings(BaseModel):
     lab_cores: float = 0.35
     lab_host_cores: float = 0.6
     lab_profile: str = "lan"
-    lab_period_us: int = 10_000
+    lab_period_us: int | None = None      # None: the shortest CFS period for the quota (lab/cpu_quota.py)
     lab_lockstep_frames: int = 60
     lab_pipelined_frames: int = 60
     lab_quota_timing_runs: int = 8        # runs per mode of an engine timed alone inside the quota
