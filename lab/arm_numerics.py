@@ -35,8 +35,9 @@ for p in range(manifest.num_parts):
 feats = np.concatenate([out[f"part{p}"] for p in range(manifest.num_parts)], axis=1)
 mask = np.ones((len(x), manifest.num_parts), np.float32)
 out["classes"] = np.argmax(np.asarray(fusion.fuse(feats, mask)), axis=1)
-import platform
+import os, platform
 out["machine"] = np.array(platform.machine())
+out["qemu_cpu"] = np.array(os.environ.get("QEMU_CPU", ""))  # the CPU qemu-user emulates (lab boards)
 buf = io.BytesIO()
 np.savez(buf, **out)
 sys.stdout.buffer.write(buf.getvalue())
@@ -48,6 +49,7 @@ class FeatureRun:
     parts: list[np.ndarray]
     classes: np.ndarray
     machine: str
+    emulated_cpu: str = ""
 
 
 def run_here(engines_dir: Path, images: np.ndarray) -> FeatureRun:
@@ -78,7 +80,8 @@ def run_on_board(ssh_argv: list[str], board_python: str, app_dir: str, engines_d
                        "make deploy FLEET=docs/lab-fleet.yaml")
     data = np.load(io.BytesIO(done.stdout))
     n = len([k for k in data.files if k.startswith("part")])
-    return FeatureRun([data[f"part{p}"] for p in range(n)], data["classes"], str(data["machine"]))
+    return FeatureRun([data[f"part{p}"] for p in range(n)], data["classes"], str(data["machine"]),
+                      str(data["qemu_cpu"]) if "qemu_cpu" in data.files else "")
 
 
 def _quote(text: str) -> str:
@@ -96,6 +99,7 @@ def compare(here: FeatureRun, board: FeatureRun, labels: np.ndarray | None) -> d
                       "identical_vectors": int(np.sum(np.all(a == b, axis=1)))})
     out: dict[str, Any] = {
         "images": int(len(here.classes)), "machine_here": here.machine, "machine_board": board.machine,
+        "board_emulated_cpu": board.emulated_cpu or None,
         "class_agreement": round(float(np.mean(here.classes == board.classes)), 5), "parts": parts,
     }
     if labels is not None:

@@ -59,10 +59,12 @@ def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) 
     from vitfleet.agent.offline_accuracy import offline_accuracy
     from vitfleet.camera.sources import open_source
     from vitfleet.engines.manifest import read_manifest
+    from vitfleet.firmware_scripts.certs import operator_user
 
     manifest = read_manifest(engines)
-    node = CameraNode(operator_broker(fleet, certs_dir), fleet.name, "lab-check", open_source(replay_uri(manifest),
-                      loop=False), fps=0, encoding="jpeg" if fleet.camera.encoding == "jpeg" else "raw",
+    # Emulated boards take tens of ms a frame and stall now and then: a generous reclaim, so lost means lost.
+    node = CameraNode(operator_broker(fleet, certs_dir), fleet.name, operator_user(fleet),
+                      open_source(replay_uri(manifest), loop=False), fps=0, encoding=fleet.camera.encoding,
                       max_frames=frames, in_flight_timeout=60.0, drain=60.0)
     summary: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: summary.update(node.run()), daemon=True)

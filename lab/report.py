@@ -29,7 +29,8 @@ def render(report: dict[str, Any], source: str) -> str:
         f"{live['e2e_p99_ms']} ms |",
     ]
     if numerics:
-        lines.append(f"| int8 engines on {numerics['board']} ({numerics['machine_board']}, ONNX Runtime's ARM "
+        cpu = f", qemu-user emulating a {numerics['board_emulated_cpu']}" if numerics.get("board_emulated_cpu") else ""
+        lines.append(f"| int8 engines on {numerics['board']} ({numerics['machine_board']}{cpu}, ONNX Runtime's ARM "
                      f"kernels) vs {numerics['machine_here']}: fused classes agree | "
                      f"{numerics['class_agreement']:.2%} of {numerics['images']} test images |")
         for part in numerics["parts"]:

@@ -298,3 +298,29 @@ def test_a_healing_fleets_acl_lets_agents_take_any_part_and_only_the_aggregator_
         assert "topic write vitfleet/h/features/+" in blocks[agent] and "topic read vitfleet/h/plan" in blocks[agent]
         assert not any("write vitfleet/h/plan" in line for line in blocks[agent])
     assert "topic readwrite vitfleet/h/plan" in blocks["user hub"]
+
+
+def test_the_operator_may_send_frames_but_forge_nothing_else(tls_broker):
+    """The operator drives acceptance checks (`vitfleet lab check`) as a camera; it still cannot forge a prediction,
+    a plan, a board's status or another fleet's frames."""
+    broker, fleets, certs = tls_broker
+    op = login(broker, fleets, certs, operator_user(fleets[0]))
+    board_a = login(broker, fleets, certs, "alpha-a")
+    beta_agent = login(broker, fleets, certs, "beta-a", fleet_index=1)
+    try:
+        board_a.subscribe("vitfleet/alpha/frames")
+        board_a.subscribe("vitfleet/alpha/predictions")
+        board_a.subscribe("vitfleet/alpha/boards/alpha-b/available")
+        beta_agent.subscribe("vitfleet/beta/frames")
+        op.publish("vitfleet/beta/frames", b"foreign")
+        op.publish("vitfleet/alpha/predictions", b"forged")
+        op.publish("vitfleet/alpha/boards/alpha-b/available", OFFLINE)
+        op.publish("vitfleet/alpha/frames", b"test frame")
+        assert wait_for(lambda: len(board_a.messages) >= 1)
+        time.sleep(0.3)
+        assert board_a.messages == [("vitfleet/alpha/frames", b"test frame")]
+        assert beta_agent.messages == []
+    finally:
+        op.close()
+        board_a.close()
+        beta_agent.close()

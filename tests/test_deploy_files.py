@@ -350,3 +350,59 @@ def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accep
     assert done.returncode != 0
     assert "manifest.json not found" in done.stderr and "No such option" not in done.stderr, done.stderr[-800:]
     assert not (home / "run").exists(), "services were started although the engine build failed"
+
+
+def test_board_config_keeps_never_heal_and_leaves_the_workstations_ssh_settings_home(tmp_path):
+    doc = {**home_fleet(), "aggregator": {"heal_after_s": None}, "ssh": {"key": "keys/id", "known_hosts": "kh"}}
+    fleet_file = tmp_path / "fleet.yaml"
+    fleet_file.write_text(yaml.safe_dump(doc))
+    fleet = load_fleet(fleet_file)
+    assert fleet.ssh.key == tmp_path / "keys" / "id" and fleet.ssh.known_hosts == tmp_path / "kh"
+    assert SshOptions.for_fleet(fleet.ssh).key == tmp_path / "keys" / "id"
+    assert SshOptions.for_fleet(fleet.ssh, key=Path("/k")).key == Path("/k")   # the command line wins
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text("{}")
+    make_certs(fleet, tmp_path / "certs")
+    staged = stage_board(fleet, make_plan(fleet, PARTS), fleet.board("pi-a"), tmp_path / "stage", bundle, None,
+                         secrets_for(fleet, tmp_path / "certs"), snapshot_code(tmp_path / "code"))
+    cfg = yaml.safe_load((staged.root / "config" / "fleet.yaml").read_text())
+    # null means "never move parts"; dropped, the board's default would heal after 2 s.
+    assert "heal_after_s" in cfg["aggregator"] and cfg["aggregator"]["heal_after_s"] is None
+    assert parse_fleet(cfg).aggregator.heal_after_s is None
+    assert "ssh" not in cfg
+
+
+def test_an_offline_board_gets_its_kinds_wheels_in_its_tree(tmp_path):
+    from vitfleet.firmware_scripts.wheelhouse import platform_tags, wheelhouse
+
+    assert platform_tags("aarch64")[0] == "manylinux_2_28_aarch64"
+    with pytest.raises(DeployError, match="offline"):
+        wheelhouse("cpu", ["numpy"], tmp_path, echo=lambda line: None)   # a kind with no known CPU
+    commands: list[str] = []
+    planned = wheelhouse("debian-arm64", ["numpy==2.4.6"], tmp_path, echo=commands.append, dry_run=True)
+    assert "--platform manylinux_2_28_aarch64" in commands[0] and "--python-version 3.11" in commands[0]
+    assert "--only-binary=:all:" in commands[0] and not planned.exists()
+    # What a finished download looks like: the board's tree carries it (and the digest covers it).
+    planned.mkdir(parents=True)
+    (planned / "numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl").write_bytes(b"wheel")
+    (planned / ".complete").write_text("numpy==2.4.6\n")
+    assert wheelhouse("debian-arm64", ["numpy==2.4.6"], tmp_path, echo=commands.append) == planned
+    fleet = parse_fleet({**home_fleet(), "boards": [{**home_fleet()["boards"][0], "kind": "debian-arm64",
+                                                      "offline": True}, home_fleet()["boards"][2]]})
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "bundle.json").write_text("{}")
+    make_certs(fleet, tmp_path / "certs")
+    staged = stage_board(fleet, make_plan(fleet, PARTS), fleet.board("pi-a"), tmp_path / "stage", bundle, None,
+                         secrets_for(fleet, tmp_path / "certs"), snapshot_code(tmp_path / "code"), planned)
+    assert [p.name for p in (staged.root / "app" / "wheels").iterdir()] == [
+        "numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl"]
+
+
+def test_the_lab_fleet_file_loads_and_plans():
+    lab = load_fleet(Path(__file__).parents[1] / "docs" / "lab-fleet.yaml")
+    plan = make_plan(lab, PARTS)
+    assert {b.board: b.part for b in plan.boards} == {"hub": None, "arm1": 1, "arm2": 0} or \
+        {b.board: b.part for b in plan.boards} == {"hub": None, "arm1": 0, "arm2": 1}
+    assert [b.offline for b in lab.boards] == [False, True, True] and lab.aggregator.heal_after_s is None
