@@ -13,7 +13,7 @@ FLEET ?=
 QUICK ?=
 
 .PHONY: help setup system-packages test test-fast test-lab lab-packages lab-boards lab-check demo teacher decompose engines \
-	check-jetson deploy certs bench clean
+	check-jetson deploy certs bench bench-loadgen clean
 
 help: ## list the targets (the default goal: a bare `make` runs nothing else)
 	@echo "usage: make TARGET [VAR=value ...]   (start with: make setup, then make demo)"
@@ -104,6 +104,13 @@ bench: ## the benchmark report (docs/benchmarks.md, bench/results/); QUICK=1: ti
 	$(if $(filter seed,$(SCALE)),nice -n 5 $(BIN)/python -m vitfleet.bench.seed_scale --runs $(RUNS)/seed,\
 	$(if $(QUICK),nice -n 10 $(VITFLEET) bench --quick --runs $(RUNS)/bench-quick,\
 	  $(VITFLEET) bench --teacher $(TEACHER) --runs $(RUNS)))
+
+LOADGEN_ARGS ?=
+bench-loadgen: ## MLPerf LoadGen through a local fleet's camera path: SingleStream, MultiStream, Offline and accuracy mode (demo bundle unless LOADGEN_ARGS="--engines DIR --bundle DIR") -> bench/results/loadgen-*.json
+	$(VITFLEET) bench loadgen --scenario singlestream $(LOADGEN_ARGS)
+	$(VITFLEET) bench loadgen --scenario multistream $(LOADGEN_ARGS)
+	$(VITFLEET) bench loadgen --scenario offline $(LOADGEN_ARGS)
+	$(VITFLEET) bench loadgen --scenario offline --mode accuracy $(LOADGEN_ARGS)
 
 clean: ## remove build leftovers (build/, *.egg-info, .pytest_cache); runs/ is kept
 	rm -rf build *.egg-info .pytest_cache
