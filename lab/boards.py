@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vitfleet.lab.board_root import make_board_root
+from vitfleet.lab.emulation import ensure_arm64_emulation
 from vitfleet.lab.errors import LabError
 from vitfleet.lab.netns import BoardLink, ensure_host_lab_addr, require_netns_tools
 
@@ -72,6 +73,7 @@ class LabBoard:
         if not self.root.exists():
             raise LabError(f"lab board {self.name} has no root file system; run: vitfleet lab boards")
         require_netns_tools()
+        ensure_arm64_emulation()  # a registration does not survive the host's reboot; the cached root does
         ensure_host_lab_addr()
         self.link.up()
         argv = ["systemd-nspawn", "--quiet", "-D", str(self.root), "--register=no", "--keep-unit", "--boot",
