@@ -155,17 +155,21 @@ class CameraNode:
                 if frame is None:
                     break
                 label = NO_LABEL if frame.label is None else int(frame.label)
-                sent = _Sent(time.time_ns(), label)
+                read_ns = time.time_ns()
+                # A stream's own capture time (camera/stream_clock.py) where it has one, so e2e includes the stream.
+                sent = _Sent(read_ns if frame.capture_ns is None else frame.capture_ns, label)
                 if self.fps <= 0:
                     if not self.gate.wait_admit(next_id, sent, self._stop):
                         break
                     # An unpaced source is read when the fleet can take the frame: stamp it then, or every
                     # end-to-end figure would include the wait for the previous frame's credit.
-                    sent.capture_ns = time.time_ns()
+                    read_ns = time.time_ns()   # published now: the hop starts after the wait
+                    if frame.capture_ns is None:
+                        sent.capture_ns = read_ns
                 elif not self.gate.try_admit(next_id, sent):
                     continue   # skipped: no board computes it
                 capture_ns = sent.capture_ns
-                payload = encode_frame(FrameMessage(next_id, capture_ns, frame.image, label, capture_ns),
+                payload = encode_frame(FrameMessage(next_id, capture_ns, frame.image, label, read_ns),
                                        self.encoding)
                 self.link.publish(self.topics.frames, payload)
                 self.frames_sent += 1
@@ -202,6 +206,7 @@ class CameraNode:
                            frames_sent=self.frames_sent, offered=gate.offered, admitted=gate.admitted,
                            skipped=gate.skipped, lost=gate.lost, answered_late=gate.answered_late, **self.counts,
                            malformed=self.malformed.total, accuracy=None if acc is None else round(acc, 5),
+                           reconnects=self.source.reconnects,
                            **self.e2e.summary("e2e"))
 
     def _stats_loop(self) -> None:
@@ -238,5 +243,7 @@ class CameraNode:
             "accuracy_not_degraded": None if clean is None else round(clean, 5),
             **self.e2e.summary("e2e"),
             "breakdown_p50_ms": {k: _rounded(v.percentile(50)) for k, v in self.parts_breakdown.items()},
+            # the source's measured fps and size, where capture times came from, and its reconnects after drops
+            "source": {**self.source.describe().as_dict(), "reconnects": self.source.reconnects},
         }
         return out

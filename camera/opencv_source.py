@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
-from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.frame_rate import FrameRate
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceInfo, SourceLost
+from vitfleet.camera.latest_frame import LatestFrameSource
+from vitfleet.camera.stream_clock import StreamClock
 from vitfleet.camera.uri import SourceSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+# FFmpeg's defaults wait 30 s for a stream that stopped; 5 s notices a dropped camera while riding out a stall.
+STREAM_OPEN_TIMEOUT_MS = 5000
+STREAM_READ_TIMEOUT_MS = 5000
 
 
 def as_hwc(image: np.ndarray) -> np.ndarray:
@@ -17,21 +24,54 @@ def as_hwc(image: np.ndarray) -> np.ndarray:
 
 
 class OpenCvSource(FrameSource):
-    def __init__(self, capture: object, name: str, live: bool) -> None:
+    """A cv2.VideoCapture: a video file (finite) or a webcam / network stream (live, raises SourceLost)."""
+
+    def __init__(self, capture: object, name: str, live: bool, stream_clock: bool = False) -> None:
         self._cap = capture
         self.name = name
         self.live = live
         self._index = 0
+        # Only backends with real timestamps get a stream clock: RTP for RTSP, the driver's buffer time for V4L2.
+        # FFmpeg invents 25-fps times for HTTP MJPEG, and a file's positions are times in the clip, not when
+        # anything was captured: those frames are stamped when read.
+        self._clock = StreamClock() if stream_clock else None
+        self._rate = FrameRate()
+        self._stamped = False
+        self._shape: tuple[int, ...] | None = None
+        # Asked once here: a stream's capture is then read on another thread (latest_frame.py), and a
+        # VideoCapture must not be queried while it reads.
+        import cv2
+
+        get = capture.get  # type: ignore[attr-defined]
+        self._declared_fps = float(get(cv2.CAP_PROP_FPS))
+        self._declared_size = int(get(cv2.CAP_PROP_FRAME_WIDTH)), int(get(cv2.CAP_PROP_FRAME_HEIGHT))
 
     def read(self) -> Frame | None:
+        import cv2
+
         ok, image = self._cap.read()  # type: ignore[attr-defined]
+        arrival_ns = time.time_ns()
         if not ok or image is None:
             if self.live:
                 raise SourceLost(f"{self.name} returned no frame")
             return None
-        frame = Frame(as_hwc(image), None, self._index)
+        pts_ms = float(self._cap.get(cv2.CAP_PROP_POS_MSEC))  # type: ignore[attr-defined]
+        capture_ns = None if self._clock is None else self._clock.capture_ns(pts_ms, arrival_ns)
+        self._stamped = self._stamped or capture_ns is not None
+        self._rate.tick(pts_ms if capture_ns is not None else arrival_ns / 1e6)
+        self._shape = image.shape
+        frame = Frame(as_hwc(image), None, self._index, capture_ns)
         self._index += 1
         return frame
+
+    def describe(self) -> SourceInfo:
+        # A live source's rate is measured (what it really sends); a file's is what its container declares.
+        fps = self._rate.fps() if self.live else None
+        if fps is None and self._declared_fps > 0:
+            fps = round(self._declared_fps, 2)
+        # The decoded frames' size is the real one (a webcam may ignore the size it was asked for).
+        width, height = self._declared_size if self._shape is None else (self._shape[1], self._shape[0])
+        return SourceInfo(fps, width or None, height or None, "stream" if self._stamped else "read")
 
     def close(self) -> None:
         self._cap.release()  # type: ignore[attr-defined]
@@ -87,6 +127,10 @@ def open_opencv(spec: SourceSpec) -> FrameSource:
         return OpenCvSource(cap, str(path), live=False)
     if spec.scheme == "v4l2":
         device = v4l2_target(spec.target)
+        path = Path(f"/dev/video{device}" if isinstance(device, int) else device)
+        if (isinstance(device, int) or device.startswith("/dev/")) and not path.exists():
+            raise CameraError(f"webcam {path} does not exist; plug the camera in and pick an existing device "
+                              "from `ls /dev/video*` (in a container, pass it with --device)")
         cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if isinstance(device, int) else cv2.VideoCapture(device)
         if not cap.isOpened():
             raise CameraError(f"cannot open webcam {spec.uri or spec.target}; check that the device exists "
@@ -97,9 +141,10 @@ def open_opencv(spec: SourceSpec) -> FrameSource:
         if height:
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame matters, not a backlog
-        return OpenCvSource(cap, spec.uri or spec.target, live=True)
-    cap = cv2.VideoCapture(spec.target)
+        return OpenCvSource(cap, spec.uri or spec.target, live=True, stream_clock=True)
+    cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS,
+                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS])
     if not cap.isOpened():
         raise SourceLost(f"cannot open stream {spec.target}")  # a stream that is down now may come back
-    cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-    return OpenCvSource(cap, spec.target, live=True)
+    stream = OpenCvSource(cap, spec.target, live=True, stream_clock=spec.scheme in ("rtsp", "rtsps"))
+    return LatestFrameSource(stream, spec.target, timeout_s=2 * STREAM_READ_TIMEOUT_MS / 1000)

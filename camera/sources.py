@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceInfo, SourceLost
 from vitfleet.camera.uri import SourceSpec, parse_uri
 
 log = logging.getLogger("vitfleet.camera")
@@ -40,12 +40,19 @@ class LoopingSource(FrameSource):
     def close(self) -> None:
         self._source.close()
 
+    def describe(self) -> SourceInfo:
+        return self._source.describe()
+
     def __len__(self) -> int:
         return len(self._source)
 
 
 class ReconnectingSource(FrameSource):
-    """Reopen a live source after it drops, waiting min_delay, doubling up to max_delay."""
+    """Reopen a live source after it drops, waiting min_delay, doubling up to max_delay.
+
+    `reconnects` counts the times a source that had delivered frames dropped and was opened again (a camera that
+    is merely late for its first connection is not a reconnect); `failures` counts every failed open or read.
+    """
 
     live = True
 
@@ -57,6 +64,7 @@ class ReconnectingSource(FrameSource):
         self._source: FrameSource | None = None
         self.reconnects = 0
         self.failures = 0
+        self._connected_once = False   # a reopen counts as a reconnect only after a first connection
         self.delays: deque[float] = deque(maxlen=32)  # the backoff actually applied, newest last
         try:
             # A wrong URI (CameraError) fails loudly here; a stream that is merely down is retried in read().
@@ -70,8 +78,8 @@ class ReconnectingSource(FrameSource):
             if self._source is None:
                 try:
                     self._source = self._opener()
-                    self.reconnects += 1
-                    log.warning("camera source reopened after %d failure(s)", self.failures)
+                    self.reconnects += int(self._connected_once)
+                    log.warning("camera source opened after %d failure(s)", self.failures)
                 except (CameraError, SourceLost, OSError) as exc:
                     self.failures += 1
                     log.warning("camera source still unavailable (%s); retrying in %.1f s", exc, delay)
@@ -83,6 +91,7 @@ class ReconnectingSource(FrameSource):
                 frame = self._source.read()
                 if frame is None:
                     raise SourceLost("the live source ended")
+                self._connected_once = True
                 return frame
             except SourceLost as exc:
                 self.failures += 1
@@ -93,6 +102,10 @@ class ReconnectingSource(FrameSource):
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.max_delay)
         return None
+
+    def describe(self) -> SourceInfo:
+        """The current connection's figures (nothing known while the stream is down)."""
+        return SourceInfo() if self._source is None else self._source.describe()
 
     def close(self) -> None:
         self._stop.set()

@@ -109,6 +109,7 @@ class CameraStats(BoardStats):
     accuracy: float | None = None
     e2e_p50_ms: Ms = None
     e2e_p99_ms: Ms = None
+    reconnects: int = 0                # times the live source dropped and was opened again
 
 
 Stats = Annotated[Union[AgentStats, AggregatorStats, CameraStats], Field(discriminator="role")]
