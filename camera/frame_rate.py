@@ -2,7 +2,7 @@
 
 Measured on presentation times, the rate is the camera's, not the reader's: a consumer that reads slower than
 the stream (frames queue in the socket) still sees the stream's 15 fps. Without timestamps it falls back to
-arrival times, which is the rate frames were read at.
+arrival times: for a network stream drained on its reader thread (latest_frame.py), the rate frames arrived at.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ class FrameRate:
         self._times_ms.append(time_ms)
 
     def fps(self) -> float | None:
-        if len(self._times_ms) < 2:
+        # The median interval, not the mean: a frame lost on the network (a gap) or a burst that FFmpeg buffered
+        # while probing the stream (intervals near 0) must not pull the camera's rate off.
+        times = list(self._times_ms)
+        intervals = sorted(b - a for a, b in zip(times, times[1:]) if b > a)
+        if not intervals:
             return None
-        span = self._times_ms[-1] - self._times_ms[0]
-        return None if span <= 0 else round((len(self._times_ms) - 1) * 1000.0 / span, 2)
+        return round(1000.0 / intervals[len(intervals) // 2], 2)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vitfleet.camera.frame_rate import FrameRate
 from vitfleet.camera.frame_source import Frame
 from vitfleet.camera.sources import ReconnectingSource, open_source
 from vitfleet.camera.stream_clock import StreamClock
@@ -152,6 +153,16 @@ def test_stream_clock_anchors_on_the_least_delayed_frame():
     # A restarted stream starts its clock again: the old anchor would date its frames in the past.
     assert clock.capture_ns(0.0, t0 + 900_000_000) == t0 + 900_000_000
     assert clock.capture_ns(float("nan"), t0) is None
+
+
+def test_frame_rate_is_the_cameras_despite_bursts_and_gaps():
+    rate = FrameRate(window=30)
+    for t in [0.0, 0.0, 0.5, 1.0, 1.5]:        # FFmpeg's probe burst: frames handed out back to back
+        rate.tick(t)
+    for i in range(1, 30):
+        if i != 12:                              # one frame lost on the network
+            rate.tick(1.5 + i * 1000 / 15)
+    assert rate.fps() == 15.0
 
 
 def test_missing_v4l2_device_is_one_line(tmp_path):
