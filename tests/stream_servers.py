@@ -10,7 +10,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -43,6 +43,9 @@ def gstreamer_missing() -> str | None:
     return None
 
 
+_S = TypeVar("_S", bound="_Server")   # typing.Self is 3.11+, the kit supports 3.10
+
+
 class _Server:
     """start()/stop() that the tests call around a restart, and a context manager that stops it in any case."""
 
@@ -52,7 +55,7 @@ class _Server:
     def stop(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> Self:
+    def __enter__(self: _S) -> _S:
         self.start()
         return self
 
@@ -142,7 +145,7 @@ class MjpegServer(_Server):
 
     def start(self) -> None:
         self._closing.clear()
-        ThreadingHTTPServer.allow_reuse_address = True   # restart on the same port right away
+        # HTTPServer sets SO_REUSEADDR, so a restart binds the same port right away.
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
