@@ -41,15 +41,18 @@ def _hang_guard(stop: threading.Event) -> tuple[threading.Timer, threading.Event
     return guard, gave_up
 
 
-def _restart_soon(server: RtspServer | MjpegServer, errors: list[BaseException]) -> None:
-    """Start the stopped server again in a moment, so the source sees it gone first (its restart is the point)."""
+def _restart_soon(server: RtspServer | MjpegServer, errors: list[BaseException]) -> threading.Timer:
+    """Start the stopped server again in a moment, so the source sees it gone first (its restart is the point).
+    The caller cancels and joins the timer before the server's last stop, so no restarted server outlives it."""
     def start() -> None:
         try:
             server.start()
         except BaseException as exc:  # reported by the test, not lost in a timer thread
             errors.append(exc)
 
-    threading.Timer(0.5, start).start()
+    timer = threading.Timer(0.5, start)
+    timer.start()
+    return timer
 
 
 def _read_through_a_restart(server: RtspServer | MjpegServer, src: ReconnectingSource, stop: threading.Event,
@@ -57,10 +60,14 @@ def _read_through_a_restart(server: RtspServer | MjpegServer, src: ReconnectingS
     """Stop the server and start it again; reads block through the outage and go on from the restarted server."""
     errors: list[BaseException] = []
     server.stop()
-    _restart_soon(server, errors)
-    while src.reconnects == 0 and not stop.is_set():
-        assert src.read() is not None or stop.is_set()
-    after = _read(src, n_after)
+    timer = _restart_soon(server, errors)
+    try:
+        while src.reconnects == 0 and not stop.is_set():
+            assert src.read() is not None or stop.is_set()
+        after = _read(src, n_after)
+    finally:
+        timer.cancel()
+        timer.join()
     assert not errors
     return after
 
@@ -180,19 +187,23 @@ def test_missing_v4l2_device_is_one_line(tmp_path):
 @needs_gstreamer
 def test_rtsp_camera_feeds_a_fleet_through_a_server_restart(broker, fleet_engines, tmp_path):  # noqa: F811
     errors: list[BaseException] = []
+    timer: threading.Timer | None = None
     with RtspServer(fps=15) as server:
         fleet = Fleet(broker, fleet_engines, tmp_path, deadline_ms=300).start()
         try:
             node, thread = fleet.run_camera_in_background(server.url, fps=10, max_in_flight=2, drain=3.0)
             assert wait_until(lambda: node.counts["predictions"] >= 10, timeout=60)
             server.stop()
-            _restart_soon(server, errors)
+            timer = _restart_soon(server, errors)
             assert wait_until(lambda: node.source.reconnects == 1, timeout=60)
             answered = node.counts["predictions"]
             assert wait_until(lambda: node.counts["predictions"] >= answered + 10, timeout=60)
             node.stop()
             thread.join(timeout=30)
         finally:
+            if timer is not None:   # no restarted server may outlive the test
+                timer.cancel()
+                timer.join()
             codes = fleet.stop()
     summary = node.result
     assert not errors and all(c == 0 for c in codes.values()), codes
