@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 from vitfleet.lab.errors import LabError
@@ -83,7 +84,9 @@ def make_board_root(template: Path, root: Path, hostname: str, authorized_key: s
     (etc / "hostname").write_text(hostname + "\n")
     hosts = (etc / "hosts").read_text() if (etc / "hosts").exists() else "127.0.0.1 localhost\n"
     (etc / "hosts").write_text(hosts + f"127.0.1.1 {hostname}\n")
-    (etc / "machine-id").unlink(missing_ok=True)  # systemd makes a new one at boot: every board its own
+    # Every board its own identity, as a flashed card gets at its first boot (left empty, nspawn hands every
+    # container the same transient id).
+    (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
     for key in (etc / "ssh").glob("ssh_host_*"):
         key.unlink()
     _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{hostname}", "-f",
