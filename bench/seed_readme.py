@@ -50,14 +50,18 @@ def render(results: dict[str, Any]) -> str:
         said = ", ".join(f"{name} **{_x(r['speedup_e2e_p50'])}** e2e p50 ({r['fleet']['e2e_p50_ms']:.0f} vs "
                          f"{r['teacher_board']['e2e_p50_ms']:.0f} ms; p99 {_x(r['speedup_e2e_p99'])}, frames/s "
                          f"{_x(r['speedup_fps'])})" for name, r in (("ED-ViT", ed), ("DeViT", de)) if r)
+        ceiling = ", ".join(f"{name} {r['compute_speedup_same_precision']:.2f}×" for name, r in
+                            (("ED-ViT", _row(results, "edvit")), ("DeViT", _row(results, "devit")))
+                            if r and r.get("compute_speedup_same_precision"))
         lines.append(f"- ViT-B/16 K = 4 int8, **measured**: four boards, each its own cgroup quota of {q:g} cores and "
                      f"its own network namespace on the `{(ed or de)['profile']}` link profile, against the int8 "  # type: ignore[index]
                      f"teacher as one board at the same quota through the same camera, broker and aggregator: {said}. "
-                     f"Issue 31's goal: {_goal_line(results)}.")
+                     f"Issue 31's goal: {_goal_line(results)} -- at the recipes' part budget the teacher / slowest part "
+                     f"compute ratio alone (int8, whole core, no network) is {ceiling}, so no transport could reach it.")
     computed = [(name, _row(results, method)) for name, method in (("ED-ViT", "edvit"), ("DeViT", "devit"))]
     if all(r for _, r in computed):
-        lines.append("- The computed critical path it replaces (slowest part + this K's measured transport + fusion, "
-                     "on a whole idle core), int8 parts vs the int8 teacher: "
+        lines.append("- The computed critical path it replaces (slowest part and fusion on a whole idle core + the "
+                     "transport measured in this K's lab fleet), int8 parts vs the int8 teacher: "
                      + ", ".join(f"{n} {_x(r['speedup_vs_teacher_same_precision'])}" for n, r in computed)  # type: ignore[index]
                      + " (vs the fp32 teacher, not like for like: "
                      + ", ".join(f"{n} {_x(r['speedup_vs_teacher_fp32'])}" for n, r in computed) + "). "  # type: ignore[index]
