@@ -266,6 +266,14 @@ def render_section(results: Path, repo: Path | None = None) -> str:
         *[_row(r, p) for p, r in rel],
         "",
     ]
+    if any("runs/seed/" in r["fleet"]["engines"] for _, r in rel):
+        lines += [
+            "Rows on `runs/seed/` engines are the seed-scale ViT-B/16 (random init, **untrained: latency and "
+            "throughput only, no accuracy**; its test split is the seed bench's synthetic 224² images), every "
+            "agent an unquotaed process on the same 2 shared cores as LoadGen, the broker and the aggregator "
+            "(not the lab's one-quota-per-board fleet of the Seed scale section).",
+            "",
+        ]
     if not any(r["fleet"]["parts"] == 4 and "runs/seed/" in r["fleet"]["engines"] for _, r in rel):
         lines += [
             "**Seed scale (ViT-B/16, K = 4, int8): not measured yet.** Its rows come from the same command on the "
