@@ -100,7 +100,7 @@ def loadgen(
     max_duration: Annotated[float, typer.Option(help="LoadGen max duration, seconds")] = 120.0,
     samples_per_query: Annotated[int, typer.Option(help="MultiStream samples per query (MLPerf edge: 8)")] = 8,
     expected_latency_ms: Annotated[float, typer.Option(help="expected latency per sample (sizes LoadGen's query "
-                                                            "schedule)")] = 5.0,
+                                                            "schedule)")] = 0.5,
     expected_qps: Annotated[float, typer.Option(help="Offline: expected samples/s; its one query holds 1.1 x this x "
                                                      "min duration samples; more than the fleet does, or the run "
                                                      "ends before min duration (INVALID)")] = 400.0,

@@ -58,7 +58,10 @@ class LoadgenSettings(BaseModel):
     min_queries: int | None = Field(None, ge=1)
     max_duration_s: float = Field(120.0, gt=0)  # LoadGen stops issuing after this, whatever else it wanted
     samples_per_query: int = Field(8, ge=1)     # MultiStream
-    expected_latency_ms: float = Field(5.0, gt=0)   # SingleStream/MultiStream: sizes LoadGen's query schedule
+    # SingleStream/MultiStream: sizes LoadGen's query schedule. Low on purpose: a fleet faster than this runs out
+    # of pre-generated queries before the min duration (INVALID, "min duration not met"); a slower one only stops
+    # early once min duration and min queries are met.
+    expected_latency_ms: float = Field(0.5, gt=0)
     expected_qps: float = Field(400.0, gt=0)    # Offline: samples in its one query = qps x min duration
     max_in_flight: int = Field(2, ge=1)         # the camera's admission credits (camera.max_in_flight)
     encoding: Literal["raw", "jpeg"] = "raw"
