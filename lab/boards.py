@@ -78,10 +78,22 @@ class LabBoard:
         self.link.up()
         argv = ["systemd-nspawn", "--quiet", "-D", str(self.root), "--register=no", "--keep-unit", "--boot",
                 f"--machine={self.name}", f"--network-namespace-path={self.link.ns_path}", "--console=read-only"]
-        with open(self.home / "console.log", "ab") as console:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.pid_file.write_text(str(proc.pid))
+        code = None
+        for attempt in range(4):
+            with open(self.home / "console.log", "ab") as console:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+            self.pid_file.write_text(str(proc.pid))
+            try:
+                code = proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                return  # booting: nspawn stays up as long as the board does
+            # Right after a power-off the previous nspawn may still hold the root (seen in a reboot test):
+            # give it time, as a board's power supply is given a moment between off and on.
+            time.sleep(2.0 * (attempt + 1))
+        self.pid_file.unlink(missing_ok=True)
+        raise LabError(f"lab board {self.name} would not boot (systemd-nspawn exited with {code} four times); see "
+                       f"{self.home / 'console.log'}")
 
     def wait_ssh(self, timeout: float = BOOT_TIMEOUT_S) -> float:
         """Seconds until the board's sshd accepts connections."""
