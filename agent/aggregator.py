@@ -3,7 +3,8 @@
 A frame is fused as soon as all K parts arrived, or at its deadline with the missing
 parts masked (the fusion head was trained with part dropout) and the prediction
 flagged `degraded`. Pending frames are bounded (the oldest is fused early when full);
-features for an already-fused frame are dropped and counted as late.
+features for an already-fused frame are dropped and counted as late. A frame is known by its camera and its id
+(several cameras feed one fleet); its prediction goes to predictions/<camera name>.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from vitfleet.agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, dec
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.stats_message import AggregatorStats
 from vitfleet.topics import OFFLINE, ONLINE, Availability, Topics
-from vitfleet.fleet_config import BrokerConfig
+from vitfleet.fleet_config import DEFAULT_CAMERA, BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")
 
@@ -36,9 +37,13 @@ class FusionEngine(Protocol):
     def fuse(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
+FrameKey = tuple[int, int]   # (camera index, frame id)
+
+
 @dataclass
 class PendingFrame:
     frame_id: int
+    camera: int
     capture_ns: int
     label: int
     first_mono: float
@@ -50,7 +55,8 @@ class PendingFrame:
 class Aggregator:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, fusion: FusionEngine,
                  feature_dims: list[int], class_names: list[str], prediction_log: PredictionLog | None = None,
-                 deadline: DeadlinePolicy | None = None, max_pending: int = 256, stats_interval: float = 2.0) -> None:
+                 deadline: DeadlinePolicy | None = None, max_pending: int = 256, stats_interval: float = 2.0,
+                 camera_names: list[str] | None = None) -> None:
         self.topics = Topics(fleet_name)
         self.board = board
         self.fusion = fusion
@@ -58,13 +64,14 @@ class Aggregator:
         self.offsets = np.concatenate([[0], np.cumsum(self.feature_dims)]).astype(int)
         self.k = len(self.feature_dims)
         self.class_names = class_names
+        self.camera_names = list(camera_names or [DEFAULT_CAMERA])
         self.log = prediction_log
         self.deadline = deadline or DeadlinePolicy()
         self.max_pending = max_pending
         self.stats_interval = stats_interval
-        self.pending: OrderedDict[int, PendingFrame] = OrderedDict()
+        self.pending: OrderedDict[FrameKey, PendingFrame] = OrderedDict()
         # recently fused frames -> their deadline (monotonic), to recognise late parts
-        self.fused_ids: OrderedDict[int, float] = OrderedDict()
+        self.fused_ids: OrderedDict[FrameKey, float] = OrderedDict()
         self._ready: deque[PendingFrame] = deque()
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -131,20 +138,21 @@ class Aggregator:
             return
         self.hop_ms.add((arrival_ns - msg.sent_ns) / 1e6)
         now = time.monotonic()
+        key = (msg.camera, msg.frame_id)
         with self._cond:
-            if msg.frame_id in self.fused_ids:
+            if key in self.fused_ids:
                 self.counts["late"] += 1
-                if now < self.fused_ids[msg.frame_id]:
+                if now < self.fused_ids[key]:
                     # Before the deadline: the frame was fused without waiting because this part was absent, but
                     # the part delivers again (e.g. a survivor took it over and runs it after its own part).
                     # Count it present, or every later frame would again be fused without it.
                     self.missed[part] = 0
                 return
-            frame = self.pending.get(msg.frame_id)
+            frame = self.pending.get(key)
             if frame is None:
-                frame = PendingFrame(msg.frame_id, msg.capture_ns, msg.label, now,
+                frame = PendingFrame(msg.frame_id, msg.camera, msg.capture_ns, msg.label, now,
                                      now + self.deadline.deadline_ms / 1e3)
-                self.pending[msg.frame_id] = frame
+                self.pending[key] = frame
                 if len(self.pending) > self.max_pending:
                     _, oldest = self.pending.popitem(last=False)
                     oldest.evicted = True
@@ -156,14 +164,14 @@ class Aggregator:
             frame.parts[part] = (msg, arrival_ns)
             self.missed[part] = 0
             if len(frame.parts) == self.k:
-                del self.pending[msg.frame_id]
+                del self.pending[key]
                 arrivals = [a for _, a in frame.parts.values()]
                 self.deadline.observe_complete((max(arrivals) - min(arrivals)) / 1e6)
                 self._to_fusion(frame)
             elif all(p in frame.parts for p in self._live_parts()):
                 # Every part still delivering is here: waiting out the deadline for a silent board would only
                 # slow the fleet down (admission returns a credit per answer), the answer is degraded either way.
-                del self.pending[msg.frame_id]
+                del self.pending[key]
                 self._to_fusion(frame)
             self._cond.notify()
 
@@ -210,7 +218,7 @@ class Aggregator:
                     log.exception("fusion failed for frame %d", frame.frame_id)
 
     def _remember_fused(self, frame: PendingFrame) -> None:
-        self.fused_ids[frame.frame_id] = frame.deadline_mono
+        self.fused_ids[(frame.camera, frame.frame_id)] = frame.deadline_mono
         while len(self.fused_ids) > 8 * self.max_pending:
             self.fused_ids.popitem(last=False)
 
@@ -230,8 +238,10 @@ class Aggregator:
         class_id = int(np.argmax(logits))
         missing = [p for p in range(self.k) if p not in frame.parts]
         last_arrival = max(a for _, a in frame.parts.values())
+        camera = self.camera_name(frame.camera)
         prediction = Prediction(
             frame_id=frame.frame_id,
+            camera=camera,
             capture_ns=frame.capture_ns,
             class_id=class_id,
             class_name=self.class_names[class_id] if class_id < len(self.class_names) else str(class_id),
@@ -244,7 +254,7 @@ class Aggregator:
             fusion_ms=round(fusion_ms, 4),
             fused_ns=time.time_ns(),
         ).model_dump()
-        self.link.publish(self.topics.predictions, json.dumps(prediction), qos=1)
+        self.link.publish(self.topics.predictions(camera), json.dumps(prediction), qos=1)
         self.counts["predictions"] += 1
         self.counts["degraded"] += int(bool(missing))
         self.rate.tick()
@@ -252,6 +262,10 @@ class Aggregator:
             self.log.add_prediction(prediction)
         for fn in self.subscribers:
             fn(prediction)
+
+    def camera_name(self, index: int) -> str:
+        """The fleet's name for a camera index; a camera the fleet file does not list is named by its index."""
+        return self.camera_names[index] if index < len(self.camera_names) else f"camera{index}"
 
     @staticmethod
     def _part_timing(part: int, msg: FeatureMessage, arrival_ns: int) -> PartTiming:

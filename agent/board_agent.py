@@ -89,7 +89,9 @@ class BoardAgent:
         # With a local camera the agent is its own frame source: it feeds itself and shares the frames, and admits
         # them like the camera node does (agent/admission.py), so it reads the predictions that return credits.
         self.gate: CreditGate[None] = CreditGate(max_in_flight)
-        subs = [(self.topics.predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
+        # Its camera is the fleet's camera 0; whatever the fleet calls it, the frame ids it admitted say which
+        # predictions return its credits.
+        subs = [(self.topics.all_predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
         if loader is not None:   # able to load parts: follow the fleet plan
             subs.append((self.topics.plan, 1))
         self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
@@ -99,7 +101,7 @@ class BoardAgent:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         recv_ns = time.time_ns()
-        if topic == self.topics.predictions and self._camera is not None:
+        if self.topics.camera_of(topic) is not None and self._camera is not None:
             self._on_prediction(topic, payload)
             return
         if topic == self.topics.plan and self.loader is not None:

@@ -138,7 +138,7 @@ def aggregator(
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
     runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
-                        policy, max_pending or cfg.aggregator.max_pending, stats_interval)
+                        policy, max_pending or cfg.aggregator.max_pending, stats_interval, cfg.camera_names())
     coordinator = None
     # The fleet plan needs the fleet file (which boards, their memory and speed); flags alone run no coordinator.
     if fleet is not None and cfg.aggregator.heal_after_s is not None:
@@ -186,24 +186,27 @@ def camera(
         min=1, help="admission credits: frames out at once (default: the fleet file's, 2); a paced camera skips "
                     "frames while none is free, --fps 0 waits; 1 = lockstep, for accuracy")] = None,
     drain: Annotated[float, typer.Option(help="seconds to wait for the last predictions")] = 2.0,
+    only: Annotated[Optional[list[str]], typer.Option("--only", help="run only this camera of the fleet file's "
+                                                                     "`cameras` (repeatable)")] = None,
     summary: Annotated[Optional[Path], typer.Option(help="also write the summary JSON here")] = None,
     as_json: Json = False,
     log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
-    """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock."""
+    """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock; with
+    several `cameras` in the fleet file, each gets its weighted share of what the fleet computes."""
     _setup_logging(log_level)
     from vitfleet.agent.camera_node import CameraNode
+    from vitfleet.agent.camera_feeds import open_feeds
     from vitfleet.agent.fleet_resolve import resolve_fleet
-    from vitfleet.camera.sources import open_source
 
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "camera")
     holders = cfg.boards_with("camera")
     name = board or (holders[0].name if holders else "camera")
     stop = threading.Event()
-    source = open_source(uri or cfg.camera.uri, loop=cfg.camera.loop if loop is None else loop, stop=stop)
-    enc = encoding.value if encoding is not None else cfg.camera.encoding
-    node = CameraNode(cfg.broker, cfg.name, name, source, cfg.camera.fps if fps is None else fps, enc, frames,
-                      duration, max_in_flight or cfg.camera.max_in_flight, drain=drain)
+    feeds = open_feeds(cfg, stop, uri=uri, fps=fps, loop=loop, encoding=encoding.value if encoding else None,
+                       only=only)
+    node = CameraNode(cfg.broker, cfg.name, name, feeds, max_frames=frames, duration=duration,
+                      max_in_flight=max_in_flight or cfg.camera.max_in_flight, drain=drain)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: (stop.set(), node.stop()))
     result = node.run()
@@ -232,6 +235,15 @@ def _demo_engines(opts):
     return engines_dir, bundle_dir, None if bundle_dir is None else engines_check_reference(bundle_dir)
 
 
+def _rates(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise UserError(f"--camera-fps {text!r} must be numbers separated by commas, e.g. 30,15,5") from None
+
+
 @user_errors
 def demo(
     frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
@@ -257,6 +269,11 @@ def demo(
                                                            "a faster camera's other frames are skipped")] = 2,
     slow_agent: Annotated[float, typer.Option(min=1.0, help="the last agent emulates a board this many times "
                                                             "slower (a heterogeneous fleet on one machine)")] = 1.0,
+    cameras: Annotated[int, typer.Option("--cameras", min=1, help="this many cameras on the demo's source, each "
+                                                                  "with its fair share of the fleet")] = 1,
+    camera_fps: Annotated[Optional[str], typer.Option("--camera-fps", help="each camera's frame rate, e.g. "
+                                                                           "30,15,5 (default: --fps each)")
+                          ] = None,
     http: Annotated[str, typer.Option("--http", help="serve the web view on HOST:PORT (default: a free loopback "
                                                      "port; the URL is printed)")] = "127.0.0.1:0",
     no_http: Annotated[bool, typer.Option("--no-http", help="no web view")] = False,
@@ -270,7 +287,7 @@ def demo(
     opts = DemoOptions(frames=frames, duration=duration, work_dir=work_dir, bundle=bundle, engines=engines,
                        camera_uri=camera_uri, fps=fps, broker=broker, accuracy=accuracy, headless=headless,
                        quiet=as_json, log_level=log_level.value, max_in_flight=max_in_flight, slow_agent=slow_agent,
-                       http=None if no_http else http)
+                       http=None if no_http else http, cameras=cameras, camera_fps=_rates(camera_fps))
     engines_dir, bundle_dir, reference = _demo_engines(opts)
     result = run_demo(opts, engines_dir, reference)
     emit(result, as_json, title="vitfleet demo")

@@ -24,6 +24,7 @@ from vitfleet.agent.processes import ProcessGroup
 from vitfleet.console import err_console
 from vitfleet.engines.manifest import Manifest
 from vitfleet.errors import UserError
+from vitfleet.fleet_config import CameraFeedConfig
 from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role
 
 log = logging.getLogger("vitfleet.demo")
@@ -50,6 +51,8 @@ class DemoOptions:
     slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
     http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
     heal_after_s: float | None = 2.0   # a lost agent's part moves to a survivor after this long; None: never
+    cameras: int = 1                   # cameras cam0.. on the same source, sharing the fleet by weight
+    camera_fps: list[float] | None = None   # each camera's rate (default: fps for every one)
 
 
 def replay_uri(manifest: Manifest) -> str:
@@ -60,6 +63,20 @@ def replay_uri(manifest: Manifest) -> str:
                         "--camera URI")
     pre = manifest.preprocessing
     return f"dataset://{manifest.dataset}/test?size={pre.size}&channels={pre.channels}"
+
+
+def demo_cameras(opts: DemoOptions, uri: str) -> list[CameraFeedConfig]:
+    """`--cameras N`: N cameras on the demo's source, at `--camera-fps` (default: `--fps` each); none for one."""
+    rates = opts.camera_fps or []
+    if rates and len(rates) != max(opts.cameras, 1) and opts.cameras > 1:
+        raise UserError(f"--camera-fps gives {len(rates)} rates for {opts.cameras} cameras; give one per camera, "
+                        "e.g. --cameras 3 --camera-fps 30,15,5")
+    count = max(opts.cameras, len(rates))
+    if count <= 1:
+        return []
+    if any(r <= 0 for r in rates):
+        raise UserError("--camera-fps rates must be above 0 (a live camera has a frame rate)")
+    return [CameraFeedConfig(name=f"cam{i}", uri=uri, fps=rates[i] if rates else opts.fps) for i in range(count)]
 
 
 def choose_camera(opts: DemoOptions, manifest: Manifest) -> str:
@@ -103,14 +120,16 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
         deadline_ms=opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None),
         broker=parse_broker(opts.broker) if opts.broker else None, log_level=opts.log_level,
         online_timeout=opts.online_timeout, with_frames=window,   # frames only feed the window
-        agent_args={last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else {})
+        agent_args={last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else {},
+        cameras=demo_cameras(opts, camera_uri))
     if not opts.quiet:
         err_console.print(f"starting {manifest.num_parts} agents + aggregator …")
     with LocalFleet(engines_dir, run_dir, options) as fleet:
         assert fleet.view is not None and fleet.config is not None and fleet.broker is not None
         web_url = _serve_web(opts, fleet)
-        cam_args = ["--uri", camera_uri, "--fps", str(opts.fps), "--max-in-flight", str(opts.max_in_flight),
-                    "--log-level", "warning"]
+        # Several cameras come from the fleet file the demo wrote; one is given on the command line.
+        cam_args = (["--uri", camera_uri, "--fps", str(opts.fps)] if not options.cameras else []) + \
+            ["--max-in-flight", str(opts.max_in_flight), "--log-level", "warning"]
         if opts.frames is not None:
             cam_args += ["--frames", str(opts.frames)]
         if opts.duration is not None:

@@ -39,7 +39,7 @@ class FleetView:
         self.frame_id: int | None = None
         self.predictions_seen = 0
         self.changed = threading.Event()
-        subs = [(self.topics.predictions, 0), (self.topics.all_boards("available"), 1),
+        subs = [(self.topics.all_predictions, 0), (self.topics.all_boards("available"), 1),
                 (self.topics.all_boards("stats"), 0), (self.topics.all_boards("power"), 0)]
         if with_frames:
             subs.append((self.topics.frames, 0))
@@ -55,7 +55,7 @@ class FleetView:
             with self.lock:
                 self.frame, self.frame_id = msg.image, msg.frame_id
             return
-        if topic == self.topics.predictions:
+        if self.topics.camera_of(topic) is not None:
             pred = self.malformed.parse_model(topic, payload, Prediction, "prediction")
             if pred is not None:
                 with self.lock:

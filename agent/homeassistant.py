@@ -98,18 +98,23 @@ def discovery_configs(fleet: FleetConfig, prefix: str = DISCOVERY_PREFIX) -> dic
         oid = _object_id(object_id)
         out[f"{prefix}/{component}/{node}/{oid}/config"] = HaEntity(unique_id=f"{node}_{oid}", **common, **fields)
 
-    add("sensor", "prediction", name="Prediction", state_topic=topics.predictions,
-        value_template="{{ value_json.class_name }}", json_attributes_topic=topics.predictions,
-        json_attributes_template="{{ {'score': value_json.score, 'degraded': value_json.degraded, "
-                                 "'missing_parts': value_json.missing_parts, 'frame_id': value_json.frame_id} "
-                                 "| tojson }}",
-        icon="mdi:eye", **agg_avail)
-    add("sensor", "prediction_score", name="Prediction score", state_topic=topics.predictions,
-        value_template="{{ (value_json.score * 100) | round(1) }}", unit_of_measurement="%",
-        state_class="measurement", icon="mdi:percent", **agg_avail)
-    add("binary_sensor", "prediction_degraded", name="Prediction degraded", state_topic=topics.predictions,
-        value_template="{{ 'ON' if value_json.degraded else 'OFF' }}", payload_on="ON", payload_off="OFF",
-        device_class="problem", **agg_avail)
+    cameras = fleet.camera_names()
+    for camera in cameras:
+        # One camera keeps the entity ids a one-camera fleet always had; several get one set each.
+        oid, label = ("", "") if len(cameras) == 1 else (f"{camera}_", f"{camera} ")
+        state = topics.predictions(camera)
+        add("sensor", f"{oid}prediction", name=f"{label}Prediction".capitalize(), state_topic=state,
+            value_template="{{ value_json.class_name }}", json_attributes_topic=state,
+            json_attributes_template="{{ {'score': value_json.score, 'degraded': value_json.degraded, "
+                                     "'missing_parts': value_json.missing_parts, 'frame_id': value_json.frame_id, "
+                                     "'camera': value_json.camera} | tojson }}",
+            icon="mdi:eye", **agg_avail)
+        add("sensor", f"{oid}prediction_score", name=f"{label}Prediction score".capitalize(), state_topic=state,
+            value_template="{{ (value_json.score * 100) | round(1) }}", unit_of_measurement="%",
+            state_class="measurement", icon="mdi:percent", **agg_avail)
+        add("binary_sensor", f"{oid}prediction_degraded", name=f"{label}Prediction degraded".capitalize(),
+            state_topic=state, value_template="{{ 'ON' if value_json.degraded else 'OFF' }}", payload_on="ON",
+            payload_off="OFF", device_class="problem", **agg_avail)
     for board in fleet.boards:
         avail = {"availability_topic": topics.available(board.name), "payload_available": ONLINE_TEXT,
                  "payload_not_available": OFFLINE_TEXT}

@@ -25,7 +25,8 @@ from vitfleet.agent.fleet_view import FleetView
 from vitfleet.agent.local_broker import LocalBroker
 from vitfleet.agent.processes import Child, ChildFailed, ProcessGroup
 from vitfleet.engines.manifest import Manifest, read_manifest
-from vitfleet.fleet_config import AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, FleetConfig
+from vitfleet.fleet_config import (AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, CameraFeedConfig,
+                                   FleetConfig)
 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
@@ -81,6 +82,7 @@ class LocalFleetOptions:
     agent_args: dict[str, list[str]] = field(default_factory=dict)  # agent -> more flags (e.g. a slowdown)
     python: str | None = None                # run the processes with this interpreter (a board-only venv)
     tweak: Callable[[FleetConfig], None] | None = None   # changes the fleet config before it is written
+    cameras: list[CameraFeedConfig] = field(default_factory=list)   # several cameras (default: camera_uri alone)
 
 
 class LocalFleet:
@@ -130,6 +132,7 @@ class LocalFleet:
         self.log_path = fresh_prediction_log(self.run_dir)
         self.config = demo_fleet(self.manifest.num_parts, self.broker, self.engines, opts.camera_uri, opts.fps,
                                  self.log_path, opts.deadline_ms, opts.max_in_flight, opts.heal_after_s)
+        self.config.cameras = list(opts.cameras)
         if opts.tweak is not None:
             opts.tweak(self.config)
         self.fleet_file = write_fleet_file(self.config, self.run_dir)

@@ -1,6 +1,8 @@
 """The binary wire format of frame and feature messages (docs/protocol.md describes it byte by byte).
 
-A fixed 72-byte little-endian header, then the payload. Decoding validates every
+A fixed 72-byte little-endian header, then the payload. Version 2 names the camera a frame came from (the
+fleet's several cameras share one frames topic); version 1 had a reserved zero there, so a version-1 message is
+read as camera 0 (the one camera such a fleet had). Decoding validates every
 field against the payload before touching it, and raises ProtocolError (a
 ValueError with a short `reason` used as a counter key) for anything malformed;
 callers count and drop such messages, they never let it escape a callback.
@@ -15,13 +17,15 @@ from enum import IntEnum
 import numpy as np
 
 MAGIC = b"VFLT"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 HEADER = struct.Struct("<4sBBBBHHIQqqqIi4I")
 HEADER_SIZE = HEADER.size  # 72
 NO_PART = 0xFFFF
 NO_LABEL = -1
 MAX_SIDE = 8192          # a frame side above this is refused before allocating anything
 MAX_FEATURE_DIM = 65536
+MAX_CAMERA = 0xFFFF
 
 
 class Kind(IntEnum):
@@ -50,6 +54,7 @@ class FrameMessage:
     image: np.ndarray          # uint8 (H, W, C)
     label: int = NO_LABEL      # ground truth when the source knows it (dataset replays)
     sent_ns: int = 0
+    camera: int = 0            # index of the camera in the fleet's `cameras` (fleet_config.camera_feeds)
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,15 @@ class FeatureMessage:
     sent_ns: int               # when the agent published this message
     infer_us: int              # engine time for this frame
     label: int = NO_LABEL
+    camera: int = 0            # the frame's camera, copied from the frame message
 
 
 def _pack(kind: Kind, dtype: DType, shape: tuple[int, ...], payload: bytes, frame_id: int, capture_ns: int,
-          part: int, recv_ns: int, sent_ns: int, infer_us: int, label: int) -> bytes:
+          part: int, recv_ns: int, sent_ns: int, infer_us: int, label: int, camera: int) -> bytes:
+    if not 0 <= camera <= MAX_CAMERA:
+        raise ValueError(f"camera index {camera} is outside 0..{MAX_CAMERA}")
     dims = tuple(shape) + (0,) * (4 - len(shape))
-    header = HEADER.pack(MAGIC, VERSION, kind, dtype, len(shape), part, 0, len(payload), frame_id, capture_ns,
+    header = HEADER.pack(MAGIC, VERSION, kind, dtype, len(shape), part, camera, len(payload), frame_id, capture_ns,
                          recv_ns, sent_ns, min(infer_us, 0xFFFFFFFF), label, *dims)
     return header + payload
 
@@ -92,13 +100,13 @@ def encode_frame(msg: FrameMessage, encoding: str = "raw", jpeg_quality: int = 9
     else:
         raise ValueError(f"unknown frame encoding {encoding!r}; use raw or jpeg")
     return _pack(Kind.FRAME, dtype, image.shape, payload, msg.frame_id, msg.capture_ns, NO_PART, 0, msg.sent_ns,
-                 0, msg.label)
+                 0, msg.label, msg.camera)
 
 
 def encode_features(msg: FeatureMessage) -> bytes:
     vec = np.ascontiguousarray(msg.features, dtype=np.float16).reshape(-1)
     return _pack(Kind.FEATURES, DType.FLOAT16, vec.shape, vec.tobytes(), msg.frame_id, msg.capture_ns, msg.part,
-                 msg.recv_ns, msg.sent_ns, msg.infer_us, msg.label)
+                 msg.recv_ns, msg.sent_ns, msg.infer_us, msg.label, msg.camera)
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,7 @@ class _Header:
     sent_ns: int
     infer_us: int
     label: int
+    camera: int
 
 
 def _parse_header(data: bytes) -> tuple[_Header, memoryview]:
@@ -120,23 +129,25 @@ def _parse_header(data: bytes) -> tuple[_Header, memoryview]:
         raise ProtocolError("type", f"payload must be bytes, got {type(data).__name__}")
     if len(data) < HEADER_SIZE:
         raise ProtocolError("short", f"{len(data)} bytes, the header alone is {HEADER_SIZE}")
-    (magic, version, kind, dtype, ndim, part, reserved, payload_len, frame_id, capture_ns, recv_ns, sent_ns,
+    (magic, version, kind, dtype, ndim, part, camera, payload_len, frame_id, capture_ns, recv_ns, sent_ns,
      infer_us, label, *dims) = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ProtocolError("magic", f"magic {magic!r}, expected {MAGIC!r}")
-    if version != VERSION:
-        raise ProtocolError("version", f"protocol version {version}, this build speaks {VERSION}; "
-                                       "upgrade vitfleet on every board together")
+    if version not in READABLE_VERSIONS:
+        raise ProtocolError("version", f"protocol version {version}, this build reads versions "
+                                       f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade vitfleet on every "
+                                       "board together")
     if kind not in (Kind.FRAME, Kind.FEATURES):
         raise ProtocolError("kind", f"unknown message kind {kind}")
-    if reserved != 0:
-        raise ProtocolError("reserved", f"reserved field is {reserved}, must be 0")
+    if version == 1 and camera != 0:
+        raise ProtocolError("reserved", f"reserved field is {camera}, must be 0 in version 1")
     if not 1 <= ndim <= 4 or any(d != 0 for d in dims[ndim:]):
         raise ProtocolError("shape", f"ndim {ndim} with dims {dims}")
     if payload_len != len(data) - HEADER_SIZE:
         raise ProtocolError("length", f"header announces {payload_len} payload bytes, message carries "
                                       f"{len(data) - HEADER_SIZE}")
-    header = _Header(kind, dtype, tuple(dims[:ndim]), part, frame_id, capture_ns, recv_ns, sent_ns, infer_us, label)
+    header = _Header(kind, dtype, tuple(dims[:ndim]), part, frame_id, capture_ns, recv_ns, sent_ns, infer_us, label,
+                     camera)
     return header, memoryview(data)[HEADER_SIZE:]
 
 
@@ -172,7 +183,7 @@ def decode_frame(data: bytes) -> FrameMessage:
         image = decoded
     else:
         raise ProtocolError("dtype", f"frames are uint8 or JPEG, got dtype code {h.dtype}")
-    return FrameMessage(h.frame_id, h.capture_ns, image, h.label, h.sent_ns)
+    return FrameMessage(h.frame_id, h.capture_ns, image, h.label, h.sent_ns, h.camera)
 
 
 def decode_features(data: bytes, expected_dim: int | None = None) -> FeatureMessage:
@@ -193,4 +204,5 @@ def decode_features(data: bytes, expected_dim: int | None = None) -> FeatureMess
     features = np.frombuffer(payload, dtype=np.float16)
     if not np.isfinite(features).all():
         raise ProtocolError("nonfinite", "feature vector holds NaN or inf")
-    return FeatureMessage(h.frame_id, h.capture_ns, h.part, features, h.recv_ns, h.sent_ns, h.infer_us, h.label)
+    return FeatureMessage(h.frame_id, h.capture_ns, h.part, features, h.recv_ns, h.sent_ns, h.infer_us, h.label,
+                          h.camera)

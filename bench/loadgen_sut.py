@@ -13,7 +13,7 @@ Why the camera node and not a publisher of our own: what is measured must be wha
 the same admission credits (an Offline query of thousands of samples enters the fleet `max_in_flight` at a time,
 as a replay with `--fps 0` does, instead of flooding agents that keep only that many frames), the same encoding,
 the same frame header. The camera node is used through its public pieces only: a frame source (QueryFeed) and its
-credit gate (`node.gate`, a CreditGate; TrackingGate learns which frame id each sample was given). The predictions
+credit gate (`node.on_admit` learns which frame id each sample was given). The predictions
 are read by a second subscriber here, because the node keeps no per-frame callback.
 """
 
@@ -24,14 +24,14 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any
 
 import numpy as np
 from pydantic import ValidationError
 
-from vitfleet.agent.admission import CreditGate
 from vitfleet.agent.camera_node import CameraNode
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.camera.frame_source import Frame, FrameSource
@@ -40,7 +40,6 @@ from vitfleet.prediction_message import Prediction
 from vitfleet.topics import Topics
 
 log = logging.getLogger("vitfleet.bench.loadgen")
-T = TypeVar("T")
 NO_ANSWER = -1   # response data of a sample whose prediction never came (counted `lost`)
 
 
@@ -59,7 +58,8 @@ class QueryFeed(FrameSource):
     def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
         self.images, self.labels = images, labels
         self._queue: queue.Queue[Issued | None] = queue.Queue()
-        self.current: Issued | None = None   # the sample read last: the one the node is admitting now
+        # Samples read but not yet admitted, oldest first: an unpaced one-camera node admits in read order.
+        self.read_order: deque[Issued] = deque()
 
     def put(self, samples: list[Issued]) -> None:
         for s in samples:
@@ -70,7 +70,7 @@ class QueryFeed(FrameSource):
         if item is None:
             self._queue.put(None)   # stay closed for any later read
             return None
-        self.current = item
+        self.read_order.append(item)
         return Frame(self.images[item.index], int(self.labels[item.index]), item.index)
 
     def close(self) -> None:
@@ -78,25 +78,6 @@ class QueryFeed(FrameSource):
 
     def __len__(self) -> int:
         return 0
-
-
-class TrackingGate(CreditGate[T], Generic[T]):
-    """The camera node's credit gate, telling `on_admit` the frame id of every admitted frame.
-
-    With fps 0 the node reads a frame, waits here for a credit and publishes it under `frame_id`, one frame at a
-    time on one thread, so the feed's `current` sample is the frame being admitted."""
-
-    def __init__(self, credits: int, timeout: float, on_admit: Callable[[int], None]) -> None:
-        super().__init__(credits, timeout)
-        self.on_admit = on_admit
-
-    def wait_admit(self, frame_id: int, value: T, stop: threading.Event) -> bool:
-        # Recorded before the wait returns: the frame is published right after, and its prediction may come
-        # back before the camera thread runs again.
-        admitted = super().wait_admit(frame_id, value, stop)
-        if admitted:
-            self.on_admit(frame_id)
-        return admitted
 
 
 @dataclass
@@ -126,10 +107,10 @@ class FleetSUT:
         self.feed = QueryFeed(images, labels)
         self.node = CameraNode(broker, fleet_name, "loadgen-camera", self.feed, fps=0.0, encoding=encoding,
                                max_in_flight=max_in_flight, drain=lost_after_s)
-        self.node.gate = TrackingGate(max_in_flight, self.node.reclaim_max_s, self._on_admit)
+        self.node.on_admit = self._on_admit
         self.topics = Topics(fleet_name)
         self.listener = MqttLink(broker, fleet_name, "camera", "loadgen", self._on_prediction,
-                                 [(self.topics.predictions, 1)])
+                                 [(self.topics.all_predictions, 1)])
         self.camera_summary: dict[str, Any] = {}
         self._camera_thread = threading.Thread(target=self._run_camera, name="loadgen-camera", daemon=True)
         self._stop = threading.Event()
@@ -194,9 +175,9 @@ class FleetSUT:
         pass
 
     # ---- the fleet's side ---------------------------------------------------------------------------------
-    def _on_admit(self, frame_id: int) -> None:
-        sample = self.feed.current
-        assert sample is not None, "the camera node admitted a frame the feed never handed out"
+    def _on_admit(self, frame_id: int, frame: Frame) -> None:
+        sample = self.feed.read_order.popleft()
+        assert sample.index == frame.index, "the camera node admitted frames out of the order it read them"
         with self._lock:
             self._admitted[frame_id] = (sample, time.monotonic())
 

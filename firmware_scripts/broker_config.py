@@ -33,12 +33,12 @@ def board_acl(fleet: FleetConfig, board: BoardConfig, part: int | None) -> list[
     elif part is not None:
         lines += [f"topic read {t.frames}", f"topic write {t.features(part)}"]
     if "camera" in board.roles:
-        lines += [f"topic write {t.frames}", f"topic read {t.predictions}"]
+        lines += [f"topic write {t.frames}", f"topic read {t.all_predictions}"]
     if "aggregator" in board.roles:
-        lines += [f"topic read {t.all_features}", f"topic write {t.predictions}",
+        lines += [f"topic read {t.all_features}", f"topic write {t.all_predictions}",
                   f"topic read {t.all_boards('+')}",
                   # its web view (`aggregator --http`) shows the predictions and the live frame
-                  f"topic read {t.predictions}", f"topic read {t.frames}"]
+                  f"topic read {t.all_predictions}", f"topic read {t.frames}"]
         if heals:   # the coordinator publishes the retained plan and reads it back after a restart
             lines += [f"topic readwrite {t.plan}"]
         if fleet.homeassistant:   # it publishes the fleet's retained discovery configs, and only those

@@ -182,7 +182,7 @@ def test_board_can_publish_only_its_own_status(tls_broker):
     try:
         op.subscribe("vitfleet/alpha/#")
         board_a.publish("vitfleet/alpha/boards/alpha-b/available", OFFLINE)
-        board_a.publish("vitfleet/alpha/predictions", b"forged")
+        board_a.publish("vitfleet/alpha/predictions/cam0", b"forged")
         board_a.publish("vitfleet/alpha/boards/alpha-a/available", ONLINE)
         assert wait_for(lambda: len(op.messages) >= 1)
         time.sleep(0.3)
@@ -282,7 +282,7 @@ def test_the_aggregators_acl_covers_its_web_view_and_home_assistant_discovery():
                                     {"name": "hub", "roles": ["aggregator", "camera"]}]})
     blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in render_acl(fleet, {"pi-a": 0}).split("\n\n")}
     hub = blocks["user hub"]
-    assert "topic read vitfleet/ha/predictions" in hub and "topic read vitfleet/ha/frames" in hub
+    assert "topic read vitfleet/ha/predictions/+" in hub and "topic read vitfleet/ha/frames" in hub
     assert "topic write homeassistant/+/vitfleet_ha/+/config" in hub
     assert not any("homeassistant" in line for line in blocks["user pi-a"])
     quiet = parse_fleet({"name": "ha", "boards": [{"name": "hub", "roles": ["aggregator"]}]})
@@ -309,11 +309,11 @@ def test_the_operator_may_send_frames_but_forge_nothing_else(tls_broker):
     beta_agent = login(broker, fleets, certs, "beta-a", fleet_index=1)
     try:
         board_a.subscribe("vitfleet/alpha/frames")
-        board_a.subscribe("vitfleet/alpha/predictions")
+        board_a.subscribe("vitfleet/alpha/predictions/cam0")
         board_a.subscribe("vitfleet/alpha/boards/alpha-b/available")
         beta_agent.subscribe("vitfleet/beta/frames")
         op.publish("vitfleet/beta/frames", b"foreign")
-        op.publish("vitfleet/alpha/predictions", b"forged")
+        op.publish("vitfleet/alpha/predictions/cam0", b"forged")
         op.publish("vitfleet/alpha/boards/alpha-b/available", OFFLINE)
         op.publish("vitfleet/alpha/frames", b"test frame")
         assert wait_for(lambda: len(board_a.messages) >= 1)

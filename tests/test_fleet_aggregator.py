@@ -62,7 +62,7 @@ def test_pending_frames_are_bounded_and_late_parts_counted(make_aggregator, brok
         # 100 half frames, at most 16 pending: the 84 oldest were fused early, flagged degraded.
         assert wait_until(lambda: aggregator.counts["predictions"] == 84)
         assert aggregator.counts["evicted"] == 84 and aggregator.counts["degraded"] == 84
-        assert sorted(aggregator.pending) == list(range(84, 100))
+        assert sorted(aggregator.pending) == [(0, i) for i in range(84, 100)]   # (camera, frame id)
         # The other halves arrive: 84 are late (dropped, counted), 16 complete their frames.
         for info in [pub.publish(topics.features(1), _features(i, 1), qos=1) for i in range(100)]:
             info.wait_for_publish(5)
@@ -90,7 +90,7 @@ def test_missing_part_is_fused_at_the_deadline(make_aggregator, broker):
     topics = Topics("t")
     got = []
     sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: got.append(time.monotonic()),
-                   [(topics.predictions, 1)]).start()
+                   [(topics.all_predictions, 1)]).start()
     pub = MqttLink(broker.config, "t", "test", "pub", lambda t, p: None).start()
     try:
         time.sleep(0.2)
@@ -117,7 +117,7 @@ def test_measured_deadline_follows_the_part_spread():
 
 
 def _prediction_for(frame_id: int) -> str:
-    return Prediction(frame_id=frame_id, capture_ns=0, class_id=0, class_name="x", score=1.0, label=None,
+    return Prediction(frame_id=frame_id, camera="cam0", capture_ns=0, class_id=0, class_name="x", score=1.0, label=None,
                       degraded=False, missing_parts=[], parts=[], wait_ms=0.0, fusion_ms=0.0,
                       fused_ns=0).model_dump_json()
 
@@ -136,7 +136,7 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
             frames.append(payload)
         else:
             features.append(decode_features(payload, expected_dim=manifest.feature_dims[0]))
-            sub.publish(topics.predictions, _prediction_for(features[-1].frame_id), qos=1)
+            sub.publish(topics.predictions("cam0"), _prediction_for(features[-1].frame_id), qos=1)
             if len(features) >= 10:
                 done.set()
 

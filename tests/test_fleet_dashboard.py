@@ -31,7 +31,7 @@ SNAPSHOT = ViewSnapshot(
             "camera": CameraStats(board="camera", ts=_NOW, fps=9.8, e2e_p50_ms=2.5, e2e_p99_ms=6.1, accuracy=0.8123),
         },
         power={"agent0": PowerSnapshot(ts=_NOW, watts=4.75, joules=1.0, frames=1, source="rapl", estimated=False)}),
-    Prediction(frame_id=42, capture_ns=1, class_name="Sneaker", class_id=7, score=0.93, label=5, degraded=True,
+    Prediction(frame_id=42, camera="cam0", capture_ns=1, class_name="Sneaker", class_id=7, score=0.93, label=5, degraded=True,
                missing_parts=[1], parts=[], wait_ms=0.0, fusion_ms=0.0, fused_ns=2),
     120)
 

@@ -136,7 +136,7 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
                            "fusion_ms": 0.1, "fused_ns": 1}).encode()]
         for i in range(1000):
             payload = bad[i % len(bad)] if i % 2 else rng.bytes(int(rng.integers(1, 300)))
-            spammer.publish(topics.predictions, payload, qos=1)
+            spammer.publish(topics.predictions("cam0"), payload, qos=1)
         assert wait_until(lambda: node.malformed.total >= 1000, 10.0)
         assert node.malformed.total == 1000 and node.link.callback_errors == 0
         assert node.link.connected.is_set()

@@ -406,7 +406,7 @@ def test_camera_node_and_view_count_malformed_predictions() -> None:
     topics = Topics("fz")
     node = CameraNode(BROKER, "fz", "cam", _NoFrames())
     view = FleetView(BROKER, "fz")
-    prediction = {"frame_id": 1, "class_id": 2, "capture_ns": 3, "degraded": False, "parts": [], "fusion_ms": 0.1,
+    prediction = {"frame_id": 1, "camera": "cam0", "class_id": 2, "capture_ns": 3, "degraded": False, "parts": [], "fusion_ms": 0.1,
                   "fused_ns": 4}
     payloads = st.one_of(
         st.binary(max_size=200),
@@ -423,8 +423,8 @@ def test_camera_node_and_view_count_malformed_predictions() -> None:
     def run(first: bytes, seed: int) -> None:
         for payload in variants(first, seed):
             before = node.malformed.total + node.counts["unmatched"] + node.counts["predictions"]
-            node._on_message(topics.predictions, payload)
-            view._on_message(topics.predictions, payload)
+            node._on_message(topics.predictions("cam0"), payload)
+            view._on_message(topics.predictions("cam0"), payload)
             fed["messages"] += 1
             # Counted once: malformed, or a well-formed prediction for a frame this node never sent.
             assert node.malformed.total + node.counts["unmatched"] + node.counts["predictions"] == before + 1

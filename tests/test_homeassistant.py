@@ -101,14 +101,14 @@ def test_discovery_configs_are_retained_json_with_the_fields_home_assistant_need
     assert power["state_topic"] == "vitfleet/home/boards/pi-a/power"
 
     # The templates, rendered like Home Assistant does, against the messages the fleet really sends.
-    pred = Prediction(frame_id=7, capture_ns=1, class_id=2, class_name="Pullover", score=0.93456, label=None,
+    pred = Prediction(frame_id=7, camera="cam0", capture_ns=1, class_id=2, class_name="Pullover", score=0.93456, label=None,
                       degraded=True, missing_parts=[1], parts=[PartTiming(part=0, frame_hop_ms=0.1, agent_ms=1.0,
                                                                           infer_ms=0.8, feature_hop_ms=0.1,
                                                                           arrival_ms=1.3)],
                       wait_ms=0.0, fusion_ms=0.1, fused_ns=2).model_dump_json().encode()
     assert _render(by_id["vitfleet_home_prediction"]["value_template"], pred) == "Pullover"
     attrs = json.loads(_render(by_id["vitfleet_home_prediction"]["json_attributes_template"], pred))
-    assert attrs == {"score": 0.93456, "degraded": True, "missing_parts": [1], "frame_id": 7}
+    assert attrs == {"score": 0.93456, "degraded": True, "missing_parts": [1], "frame_id": 7, "camera": "cam0"}
     assert _render(by_id["vitfleet_home_prediction_score"]["value_template"], pred) == "93.5"
     assert _render(by_id["vitfleet_home_prediction_degraded"]["value_template"], pred) == "ON"
     watts = PowerSnapshot(ts=time.time(), watts=4.81, joules=12.0, frames=3, source="rapl", estimated=False).to_json()

@@ -37,6 +37,17 @@ def test_raw_frame_round_trip_is_exact(shape):
     assert msg.image.dtype == np.uint8 and np.array_equal(msg.image, image)
 
 
+def test_frames_and_features_carry_their_camera_and_a_version_1_message_is_camera_0():
+    frame = decode_frame(encode_frame(FrameMessage(5, 6, _frame(), 1, 0, camera=3)))
+    assert frame.camera == 3
+    feats = decode_features(encode_features(FeatureMessage(5, 6, 0, np.ones(4), 0, 0, 0, camera=513)))
+    assert feats.camera == 513
+    old = _with(encode_frame(FrameMessage(5, 6, _frame())), 4, "<B", 1)   # what a version-1 camera node sent
+    assert decode_frame(old).camera == 0 and decode_frame(old).frame_id == 5
+    with pytest.raises(ValueError, match="camera index"):
+        encode_frame(FrameMessage(5, 6, _frame(), camera=0x10000))
+
+
 def test_2d_frame_is_sent_as_one_channel():
     msg = decode_frame(encode_frame(FrameMessage(1, 2, _frame((5, 6, 1))[..., 0])))
     assert msg.image.shape == (5, 6, 1) and msg.label == NO_LABEL
@@ -85,7 +96,7 @@ MALFORMED = [
     ("shape", _with(FRAME, 7, "<B", 2), decode_frame),          # dims after ndim must be zero
     ("part", _with(FRAME, 8, "<H", 0), decode_frame),
     ("part", _with(FEAT, 8, "<H", 0xFFFF), decode_features),
-    ("reserved", _with(FRAME, 10, "<H", 1), decode_frame),
+    ("reserved", _with(_with(FRAME, 4, "<B", 1), 10, "<H", 1), decode_frame),   # version 1 had no camera field
     ("length", _with(FRAME, 12, "<I", 10), decode_frame),
     ("length", FRAME + b"\0", decode_frame),
     ("length", FRAME[:-1], decode_frame),

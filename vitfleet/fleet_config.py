@@ -121,6 +121,26 @@ class CameraConfig(_Strict):
                                                    "that find none free are skipped by every board alike")
 
 
+CAMERA_NAME = r"^[A-Za-z0-9_-]{1,40}$"
+DEFAULT_CAMERA = "cam0"
+MAX_CAMERAS = 1024
+
+
+class CameraFeedConfig(_Strict):
+    """One of several cameras on one fleet (fleet.yaml `cameras:`); unset fields come from `camera:`."""
+
+    name: str = Field(pattern=CAMERA_NAME, description="the camera's name: its predictions topic "
+                                                      "predictions/<name>, log column, web tile and Home Assistant "
+                                                      "entity")
+    uri: str
+    fps: float | None = Field(None, gt=0, description="frames per second to read (default: camera.fps)")
+    weight: float = Field(1.0, gt=0, description="its share of what the fleet computes, relative to the other "
+                                                 "cameras' weights (2 = twice the frames of a weight-1 camera "
+                                                 "when both offer more than the fleet can take)")
+    loop: bool | None = None
+    encoding: Literal["raw", "jpeg"] | None = None
+
+
 class AggregatorConfig(_Strict):
     deadline_ms: float | None = Field(None, gt=0, description="fuse what arrived after this; default from "
                                                               "measured part latency")
@@ -148,6 +168,9 @@ class FleetConfig(_Strict):
     ssh: SshConfig = SshConfig()
     boards: list[BoardConfig] = Field(min_length=1)
     camera: CameraConfig = CameraConfig()
+    cameras: list[CameraFeedConfig] = Field(default_factory=list, max_length=MAX_CAMERAS,
+                                            description="several cameras on the fleet, each with its weighted share "
+                                                        "(default: the one `camera:`)")
     aggregator: AggregatorConfig = AggregatorConfig()
     homeassistant: bool = Field(False, description="publish Home Assistant MQTT discovery configs (retained, under "
                                                    "homeassistant/): prediction, each board's availability, fps, watts")
@@ -161,12 +184,29 @@ class FleetConfig(_Strict):
                      f"board names {', '.join(repr(n) for n in dupes)} appear")
             raise ValueError(f"{named} more than once in 'boards'; give every board its own name (it is the "
                              "board's MQTT identity)")
+        cams = [c.name for c in self.cameras]
+        twice = sorted({n for n in cams if cams.count(n) > 1})
+        if twice:
+            raise ValueError(f"camera name {twice[0]!r} appears more than once in 'cameras'; give every camera its "
+                             "own name (it names its predictions topic)")
         for role in ("aggregator", "camera"):
             holders = [b.name for b in self.boards if role in b.roles]
             if len(holders) > 1:
                 raise ValueError(f"only one board may have role {role!r}, found {', '.join(holders)}; remove "
                                  f"{role!r} from the roles of all but one")
         return self
+
+    def camera_feeds(self) -> list[CameraFeedConfig]:
+        """Every camera of the fleet with the `camera:` defaults filled in; its index is its id on the wire."""
+        base = self.camera
+        feeds = self.cameras or [CameraFeedConfig(name=DEFAULT_CAMERA, uri=base.uri)]
+        return [c.model_copy(update={"fps": base.fps if c.fps is None else c.fps,
+                                     "loop": base.loop if c.loop is None else c.loop,
+                                     "encoding": base.encoding if c.encoding is None else c.encoding})
+                for c in feeds]
+
+    def camera_names(self) -> list[str]:
+        return [c.name for c in self.camera_feeds()]
 
     def board(self, name: str) -> BoardConfig:
         for b in self.boards:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PREDICTION_VERSION = 1
+PREDICTION_VERSION = 2   # 2: the camera's name
 
 
 class PartTiming(BaseModel):
@@ -27,6 +27,7 @@ class Prediction(BaseModel):
 
     v: int = PREDICTION_VERSION
     frame_id: int
+    camera: str            # the fleet camera the frame came from; also the topic's last level
     capture_ns: int
     class_id: int = Field(ge=0)
     class_name: str

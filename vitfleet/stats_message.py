@@ -88,6 +88,25 @@ class AggregatorStats(BoardStats):
     heal_after_s: float | None = None
 
 
+class CameraFeedStats(BaseModel):
+    """One camera of a camera node: its admission counts and the answers to its frames."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    index: int = 0                     # its id on the wire (its place in the fleet's `cameras`)
+    weight: float = 1.0
+    offered: int = 0
+    admitted: int = 0
+    skipped: int = 0
+    lost: int = 0
+    answered_late: int = 0
+    predictions: int = 0
+    degraded: int = 0
+    accuracy: float | None = None
+    e2e_p50_ms: Ms = None
+    e2e_p99_ms: Ms = None
+
+
 class CameraStats(BoardStats):
     """The camera node: what it admitted and skipped, answers it got back, end-to-end latency and accuracy."""
 
@@ -110,6 +129,7 @@ class CameraStats(BoardStats):
     e2e_p50_ms: Ms = None
     e2e_p99_ms: Ms = None
     reconnects: int = 0                # times the live source dropped and was opened again
+    cameras: dict[str, CameraFeedStats] = {}   # per camera, by name (one entry for a one-camera node)
 
 
 Stats = Annotated[Union[AgentStats, AggregatorStats, CameraStats], Field(discriminator="role")]

@@ -54,9 +54,19 @@ class Topics:
     def all_features(self) -> str:
         return f"{self.prefix}features/+"
 
+    def predictions(self, camera: str) -> str:
+        """One camera's predictions (JSON, vitfleet/prediction_message.py)."""
+        return f"{self.prefix}predictions/{camera}"
+
     @property
-    def predictions(self) -> str:
-        return f"{self.prefix}predictions"
+    def all_predictions(self) -> str:
+        return f"{self.prefix}predictions/+"
+
+    def camera_of(self, topic: str) -> str | None:
+        """predictions/<camera> -> camera, None for any other topic."""
+        head = f"{self.prefix}predictions/"
+        tail = topic[len(head):] if topic.startswith(head) else ""
+        return tail if tail and "/" not in tail else None
 
     @property
     def plan(self) -> str:

@@ -140,7 +140,7 @@ class WebState:
         self._down_since: float | None = time.monotonic()
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
-        subs = [(self.topics.predictions, 0), (self.topics.all_boards("available"), 1),
+        subs = [(self.topics.all_predictions, 0), (self.topics.all_boards("available"), 1),
                 (self.topics.all_boards("stats"), 0), (self.topics.all_boards("power"), 0)]
         self.link = MqttLink(broker, fleet_name, "view", "web", self._on_message, subs)
 
@@ -149,7 +149,7 @@ class WebState:
         if topic == self.topics.frames:
             self._on_frame(topic, payload)
             return
-        if topic == self.topics.predictions:
+        if self.topics.camera_of(topic) is not None:
             self._on_prediction(topic, payload)
             return
         where = self.topics.board_of(topic)
