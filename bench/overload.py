@@ -51,7 +51,15 @@ SCENARIOS = (
              ("--frames", "300", "--fps", "0", "--slow-agent", "40")),
     Scenario("slow-board-paced", "same, camera at 60 fps (about twice the slow board's rate)",
              ("--frames", "300", "--fps", "60", "--slow-agent", "40")),
+    # Three cameras offer 50 fps into a fleet of about 25: the 5 fps camera is due every frame, the other two
+    # split the rest equally.
+    Scenario("three-cameras", "demo bundle, agent1 emulating a board 60x slower, three cameras at 30, 15 and "
+             "5 fps with equal weights", ("--duration", "20", "--cameras", "3", "--camera-fps", "30,15,5",
+                                          "--slow-agent", "60")),
 )
+# What a run keeps of each camera's summary (several-camera runs).
+CAMERA_KEPT = ("camera_fps", "weight", "offered", "admitted", "skipped", "lost", "predictions", "offered_fps",
+               "admitted_fps", "share_fps", "of_share", "e2e_p50_ms", "e2e_p99_ms", "accuracy")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +86,8 @@ def run_scenario(scenario: Scenario, engines: Path | None, work_dir: Path) -> di
     result = run.pop("summary")
     return {"name": scenario.name, "what": scenario.what, **run, **{k: result.get(k) for k in KEPT},
             "boards": {b: {k: v.get(k) for k in ("frames", "own_fps", "slowdown", "infer_p50_ms", "drops")}
-                       for b, v in result.get("boards", {}).items()}}
+                       for b, v in result.get("boards", {}).items()},
+            "cameras": {c: {k: v.get(k) for k in CAMERA_KEPT} for c, v in result.get("cameras", {}).items()}}
 
 
 def main(argv: list[str] | None = None) -> int:

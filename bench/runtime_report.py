@@ -85,6 +85,7 @@ def render_overload(results: dict[str, Any], source: Path = OVERLOAD_RESULTS) ->
                      "fleet: goodput " + ", ".join(f"{_num(r['whole_fps'])} fps with {r['max_in_flight']} credits"
                                                    for r in fast)
                      + " (more credits: more frames waiting, so higher latency).")
+    lines += render_cameras(results)
     return "\n".join(lines) + "\n"
 
 
@@ -139,6 +140,27 @@ def render_healing(results: list[tuple[Path, dict[str, Any]]]) -> str:
             f"{m['cpu']} ({m['isa']}), {_load(m.get('load_avg_at_start'), r.get('load_avg_end'))}, "
             f"{r['date_utc'][:10]} |")
     return "\n".join(lines) + "\n"
+
+
+def render_cameras(results: dict[str, Any]) -> list[str]:
+    """Per camera, for the runs with several: what each offered and got, against its weighted fair share."""
+    lines: list[str] = []
+    for r in results["runs"]:
+        cams = r.get("cameras") or {}
+        if len(cams) < 2:
+            continue
+        lines += ["", f"Run `{r['name']}`, per camera. \"Fair share\" is the camera's weighted max-min share of "
+                  "what the fleet admitted in all (a camera offering less than its part gets all it offers, the "
+                  "rest is split by weight); \"of share\" is what it got divided by that.", "",
+                  "| camera | fps | weight | offered / admitted / skipped / lost | offered | admitted | fair share | "
+                  "of share | e2e p50 / p99 | accuracy |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for name, c in cams.items():
+            lines.append(
+                f"| {name} | {_num(c['camera_fps'], 0)} | {_num(c['weight'], 1)} | {c['offered']} / {c['admitted']} "
+                f"/ {c['skipped']} / **{c['lost']}** | {_num(c['offered_fps'])} fps | {_num(c['admitted_fps'])} fps | "
+                f"{_num(c['share_fps'])} fps | **{_pct(c['of_share'])}** | {_num(c['e2e_p50_ms'])} / "
+                f"{_num(c['e2e_p99_ms'], 1, ' ms')} | {_pct(c['accuracy'])} |")
+    return lines
 
 
 def healing_results(folder: Path = Path("bench/results")) -> list[tuple[Path, dict[str, Any]]]:
