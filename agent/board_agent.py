@@ -195,7 +195,7 @@ class BoardAgent:
             busy_from = time.perf_counter()
             msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, part,
                                  np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
-                                 int((t2 - t1) * 1e6), item.frame.label)
+                                 int((t2 - t1) * 1e6), item.frame.label, item.frame.camera)
             self.link.publish(self.topics.features(part), encode_features(msg))
             self.infer_ms.add((t2 - t1) * 1e3)
         busy = time.perf_counter() - t0

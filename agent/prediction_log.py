@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS predictions (
     degraded INTEGER NOT NULL,
     missing_parts TEXT NOT NULL,
     parts TEXT NOT NULL,
-    fusion_ms REAL NOT NULL
+    fusion_ms REAL NOT NULL,
+    camera TEXT NOT NULL DEFAULT 'cam0'
 );
 CREATE INDEX IF NOT EXISTS predictions_frame ON predictions(frame_id);
 CREATE TABLE IF NOT EXISTS power (
@@ -65,6 +66,13 @@ CREATE TABLE IF NOT EXISTS plans (
 """
 
 
+def _add_camera_column(conn: sqlite3.Connection) -> None:
+    """A log written before predictions named their camera gets the column (its rows were all camera cam0)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(predictions)")}
+    if "camera" not in columns:
+        conn.execute("ALTER TABLE predictions ADD COLUMN camera TEXT NOT NULL DEFAULT 'cam0'")
+
+
 class PredictionLogError(UserError):
     """The log file cannot be opened."""
 
@@ -77,6 +85,7 @@ class PredictionLog:
             conn = sqlite3.connect(self.path)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(SCHEMA)
+            _add_camera_column(conn)
             conn.commit()
             conn.close()
         except (sqlite3.Error, OSError) as exc:
@@ -92,8 +101,8 @@ class PredictionLog:
     def add_prediction(self, p: dict[str, Any]) -> None:
         row = (p["frame_id"], p["capture_ns"], p["fused_ns"], p["class_id"], p["class_name"], p["score"],
                p.get("label"), int(p["degraded"]), json.dumps(p["missing_parts"]), json.dumps(p["parts"]),
-               p["fusion_ms"])
-        self._put("INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+               p["fusion_ms"], p["camera"])
+        self._put("INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def add_power(self, board: str, received_ns: int, snap: dict[str, Any]) -> None:
         row = (board, received_ns, snap.get("ts"), snap.get("watts"), snap.get("joules"), snap.get("frames"),

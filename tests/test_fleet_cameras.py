@@ -8,6 +8,7 @@ The rule (agent/camera_shares.py) is tested on its own with a fake clock-free dr
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ import pytest
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from vitfleet.agent.admission import CreditGate
 from vitfleet.agent.camera_shares import CameraShares, fair_shares
+from vitfleet.agent.prediction_log import PredictionLog, read_predictions
 from vitfleet.fleet_config import FleetConfigError, parse_fleet
 
 
@@ -135,6 +137,26 @@ def test_three_cameras_into_a_slower_fleet_each_get_their_share_and_lose_nothing
     assert cams["cam2"]["skipped"] <= 1    # below its share: every frame computed (one may meet a busy fleet)
     assert sum(c["admitted"] for c in cams.values()) == result["admitted"]
     assert result["every_board_computed_every_admitted_frame"], result["boards"]
+    logged = read_predictions(Path(result["prediction_log"]))
+    assert {c: sum(r["camera"] == c for r in logged) for c in cams} == {c: v["predictions"] for c, v in cams.items()}
+
+
+def test_the_prediction_log_names_the_camera_and_an_older_log_gets_the_column(tmp_path: Path):
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)   # the predictions table as logs were written before cameras had names
+    conn.execute("CREATE TABLE predictions (frame_id INTEGER NOT NULL, capture_ns INTEGER NOT NULL, fused_ns INTEGER "
+                 "NOT NULL, class_id INTEGER NOT NULL, class_name TEXT NOT NULL, score REAL NOT NULL, label INTEGER, "
+                 "degraded INTEGER NOT NULL, missing_parts TEXT NOT NULL, parts TEXT NOT NULL, fusion_ms REAL NOT "
+                 "NULL)")
+    conn.execute("INSERT INTO predictions VALUES (1, 0, 0, 3, 'x', 0.5, NULL, 0, '[]', '[]', 0.1)")
+    conn.commit()
+    conn.close()
+    log = PredictionLog(path, commit_interval=0.05)
+    log.add_prediction({"frame_id": 2, "camera": "yard", "capture_ns": 0, "fused_ns": 0, "class_id": 1,
+                        "class_name": "y", "score": 0.9, "label": None, "degraded": False, "missing_parts": [],
+                        "parts": [], "fusion_ms": 0.1})
+    log.close()
+    assert [(r["frame_id"], r["camera"]) for r in read_predictions(path)] == [(1, "cam0"), (2, "yard")]
 
 
 def test_camera_options_that_do_not_fit_say_so_in_one_sentence(tiny_engines: Path, tmp_path: Path):  # noqa: F811
