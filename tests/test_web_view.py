@@ -9,6 +9,10 @@ One fleet and one browser for the module (the tests run in file order: the last 
 - SIGKILL on an agent turns its tile offline and the predictions degraded;
 - bad --http values, a busy port and a non-loopback bind without credentials are one line, exit 2;
 - bound beyond loopback, the page asks for the fleet's MQTT credentials.
+
+A second fleet with three cameras (its own broker; the camera node as a `vitfleet camera` process reading the
+fleet file's cameras): one tile per camera with its own stream, answer and counts; /api/state and /metrics per
+camera; an unknown camera's stream is a one-line 404; a flood of camera names stays bounded and counted.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from vitfleet.agent.local_broker import LocalBroker
 from vitfleet.agent.web.server import WebView, open_view
-from vitfleet.agent.web.state import ViewState
+from vitfleet.agent.web.state import MAX_CAMERAS, ViewState
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
-from vitfleet.fleet_config import BrokerConfig
+from vitfleet.fleet_config import BrokerConfig, CameraFeedConfig
+from vitfleet.prediction_message import Prediction
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # fixtures (bundle training) are not ours to bound
 
@@ -305,4 +310,166 @@ def test_beyond_loopback_the_page_asks_for_the_fleets_credentials(tmp_path: Path
         assert _get(url, basic("pi-a", "board-secret"))[0] == 200          # a user of the mosquitto password file
         assert _get(url + "api/state", basic("operator", "operator-secret"))[0] == 200   # the fleet config's user
     finally:
+        web.stop()
+
+
+# ---- several cameras ---------------------------------------------------------------------------------------------
+CAMERAS = [("north", 10.0), ("gate", 6.0), ("dock", 3.0)]   # fleet-file order: their indices on the wire
+
+
+@pytest.fixture(scope="module")
+def cams(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:  # noqa: F811
+    """A fleet with three cameras on its own broker (the first fleet's broker restart must not touch it)."""
+    work = tmp_path_factory.mktemp("web-cams")
+    broker = LocalBroker(work_dir=work / "broker").start()
+    feeds = [CameraFeedConfig(name=n, uri="dataset://fashion-mnist/test", fps=fps) for n, fps in CAMERAS]
+    fleet = Fleet(broker, fleet_engines, work, deadline_ms=300, tweak=lambda c: setattr(c, "cameras", feeds))
+    fleet.start()
+    # No camera names given: the view learns them from the fleet's messages, as `vitfleet view --broker` must.
+    web = open_view(broker.config, fleet.config.name, "127.0.0.1:0", [b.name for b in fleet.config.boards]).start()
+    fleet.spawn_camera(work / "camera.json", ["--max-in-flight", "2"])
+    try:
+        yield {"broker": broker, "fleet": fleet, "web": web}
+    finally:
+        web.stop()
+        fleet.stop()
+        broker.close()
+
+
+def _camera_tiles_ready(driver: Any) -> bool:
+    """Three camera tiles, each with a loaded picture, an answer and the camera node's admitted count."""
+    return bool(driver.execute_script("""
+        const tiles = [...document.querySelectorAll('.camera.tile[data-camera]')];
+        return tiles.length === 3 && tiles.every((t) => {
+          const img = t.querySelector('img.stream');
+          const admitted = t.querySelector('dd[data-key="admitted"]');
+          return img && img.complete && img.naturalWidth > 0 && t.querySelector('.cam-pred').dataset.frame
+                 && admitted && Number(admitted.textContent) > 0;
+        });"""))
+
+
+@needs_browser
+def test_a_one_camera_fleet_shows_one_camera_tile(live: dict[str, Any], browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web = live["web"]
+    assert wait_until(lambda: _state(web).predictions_seen > 0, 20)
+    browser.get(web.url)
+    WebDriverWait(browser, 5).until(lambda d: d.execute_script(
+        "const i = document.getElementById('stream'); return i && i.complete && i.naturalWidth > 0;"))
+    tiles = browser.find_elements(By.CSS_SELECTOR, ".camera.tile")
+    assert [t.get_attribute("data-camera") for t in tiles] == ["cam0"]
+    assert not browser.find_element(By.CSS_SELECTOR, "main").get_attribute("class")   # the page's usual layout
+    assert [c.name for c in _state(web).cameras] == ["cam0"]
+    browser.get("about:blank")
+
+
+@needs_browser
+def test_three_cameras_show_three_tiles_each_with_its_stream_answer_and_counts(cams: dict[str, Any],
+                                                                              browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    web, fleet = cams["web"], cams["fleet"]
+    names = [n for n, _ in CAMERAS]
+    # Every camera answered at least once and the camera node's stats (every 2 s) name all three.
+    assert wait_until(lambda: [c.name for c in _state(web).cameras if c.prediction and c.admitted] == names, 30)
+    browser.get(web.url)
+    WebDriverWait(browser, 10).until(_camera_tiles_ready)
+    tiles = browser.find_elements(By.CSS_SELECTOR, ".camera.tile[data-camera]")
+    assert [t.get_attribute("data-camera") for t in tiles] == names     # in the fleet file's order
+    for tile, name in zip(tiles, names):
+        assert tile.find_element(By.CSS_SELECTOR, ".name").text == name
+        assert tile.find_element(By.CSS_SELECTOR, ".cam-pred .cls").text in fleet.manifest.class_names
+        src = tile.find_element(By.CSS_SELECTOR, "img.stream").get_attribute("src")
+        assert f"/stream.mjpg?camera={name}&" in src
+        for key in ("offered", "skipped", "lost", "accuracy", "e2e_p50_ms"):
+            assert tile.find_element(By.CSS_SELECTOR, f'dd[data-key="{key}"]').text != "–", (name, key)
+    assert "multi" in browser.find_element(By.CSS_SELECTOR, "main").get_attribute("class")
+    assert browser.find_element(By.ID, "pred-camera").text in names
+    # One stream per camera, and the view takes the frames while they are open.
+    assert wait_until(lambda: _state(web).stream_clients == 3 and _state(web).frames_subscribed, 5)
+    browser.get("about:blank")
+    assert wait_until(lambda: not _state(web).frames_subscribed, 5)
+
+
+def test_api_state_and_metrics_have_a_section_per_camera(cams: dict[str, Any]) -> None:
+    web = cams["web"]
+    names = [n for n, _ in CAMERAS]
+    assert wait_until(lambda: all(c.prediction and c.admitted for c in _state(web).cameras), 30)
+    state = _state(web)
+    assert [(c.name, c.index, c.stream) for c in state.cameras] == \
+        [(n, i, f"/stream.mjpg?camera={n}") for i, n in enumerate(names)]
+    for cam in state.cameras:
+        assert cam.prediction is not None and cam.prediction.camera == cam.name and cam.predictions_seen > 0
+        assert cam.offered is not None and cam.admitted is not None and cam.offered >= cam.admitted > 0
+        assert cam.skipped is not None and cam.lost is not None and cam.e2e_p50_ms is not None
+        assert cam.accuracy is not None   # dataset:// frames carry labels
+    assert state.prediction is not None and state.prediction.camera in names
+
+    code, body = _get(web.url + "metrics")
+    assert code == 200
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+    for name in names:
+        labels = (("board", "camera"), ("camera", name))
+        assert samples[("vitfleet_camera_feed_admitted_frames_total", labels)] > 0
+        assert samples[("vitfleet_camera_feed_offered_frames_total", labels)] > 0
+        for metric in ("skipped", "lost", "answered_late"):
+            assert (f"vitfleet_camera_feed_{metric}_frames_total", labels) in samples
+        assert ("vitfleet_camera_feed_end_to_end_quantile_seconds", (*labels, ("quantile", "0.5"))) in samples
+        assert 0.0 <= samples[("vitfleet_camera_feed_accuracy_ratio", labels)] <= 1.0
+    # The node-wide series keep their names and labels.
+    assert samples[("vitfleet_camera_frames_sent_total", (("board", "camera"),))] > 0
+    assert ("vitfleet_camera_skipped_total", (("board", "camera"),)) in samples
+
+
+@pytest.mark.parametrize("query, needle", [
+    ("camera=nowhere", "no camera 'nowhere' in fleet demo; its cameras: north, gate, dock"),
+    ("camera=..%2Fetc%0Aevil", "not a camera name (letters, digits, _ and - only) in fleet demo; its cameras: "),
+    ("camera=north&camera=gate", "one camera at a time; its cameras: north, gate, dock"),
+])
+def test_an_unknown_cameras_stream_is_a_one_line_404(cams: dict[str, Any], query: str, needle: str) -> None:
+    web = cams["web"]
+    assert wait_until(lambda: len(_state(web).cameras) == 3, 30)
+    code, body = _get(web.url + "stream.mjpg?" + query)
+    text = body.decode()
+    assert code == 404 and text.count("\n") == 1 and text.endswith("\n") and needle in text, text
+
+
+def _prediction(camera: str) -> bytes:
+    now = time.time_ns()
+    return Prediction(frame_id=1, camera=camera, capture_ns=now, class_id=0, class_name="x", score=0.5, label=None,
+                      degraded=False, missing_parts=[], parts=[], wait_ms=0.0, fusion_ms=0.0,
+                      fused_ns=now).model_dump_json().encode()
+
+
+def test_a_flood_of_camera_names_stays_bounded_and_counted(cams: dict[str, Any]) -> None:
+    from vitfleet.agent.mqtt_client import MqttLink
+    from vitfleet.topics import Topics
+
+    broker, fleet = cams["broker"], cams["fleet"]
+    topics = Topics(fleet.config.name)
+    web = open_view(broker.config, fleet.config.name, "127.0.0.1:0").start()   # its own view: the page's stays
+    link = MqttLink(broker.config, fleet.config.name, "test", "flood", lambda t, p: None, []).start()
+    try:
+        assert wait_until(lambda: {c.name for c in _state(web).cameras} >= {n for n, _ in CAMERAS}, 30)
+        bogus = [f"bogus{i}" for i in range(MAX_CAMERAS + 10)]
+        for name in bogus:
+            link.publish(topics.predictions(name), _prediction(name), qos=1)
+        link.publish(topics.predictions("north"), _prediction("gate"), qos=1)       # named for another camera
+        link.publish(topics.predictions("north"), b"{not json", qos=1)
+        link.publish(topics.predictions("bad name!"), _prediction("bad name!"), qos=1)  # not a camera name
+        link.publish(topics.frames, b"\x00" * 10, qos=1)                              # not a frame
+        # 3 real cameras first, then bogus names up to the bound: the rest are refused and counted.
+        assert wait_until(lambda: _state(web).malformed.get("cameras", 0) >= len(bogus) + 3 - MAX_CAMERAS, 10)
+        state = _state(web)
+        assert len(state.cameras) == MAX_CAMERAS
+        assert state.malformed.get("camera", 0) >= 2 and state.malformed.get("json", 0) >= 1
+        assert _get(web.url + f"stream.mjpg?camera={bogus[-1]}")[0] == 404
+        code, body = _get(web.url + "api/state")
+        assert code == 200 and ViewState.model_validate_json(body).broker_connected
+    finally:
+        link.stop()
         web.stop()

@@ -29,14 +29,18 @@ def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float, col
     cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 2 if scale >= 0.7 else 1, cv2.LINE_AA)
 
 
-def render(frame: np.ndarray | None, pred: PredictionRow | None, same_frame: bool, quality: int = 80) -> bytes:
-    """JPEG bytes: the frame (or a placeholder) above a band with class, score, degraded and missing parts."""
+def render(frame: np.ndarray | None, pred: PredictionRow | None, same_frame: bool, quality: int = 80,
+           camera: str | None = None) -> bytes:
+    """JPEG bytes: the frame (or a placeholder) above a band with class, score, degraded and missing parts, and
+    the camera's name in the corner when given (a stream opened on its own must say which camera it is)."""
     body = _fit(frame) if frame is not None else np.full((SIDE, SIDE, 3), 32, np.uint8)
     h, w = body.shape[:2]
     canvas = np.full((h + BAR, max(w, SIDE), 3), 24, np.uint8)
     canvas[:h, (canvas.shape[1] - w) // 2:(canvas.shape[1] - w) // 2 + w] = body
     if frame is None:
         _text(canvas, "waiting for frames", (20, h // 2), 0.7, GREY)
+    if camera is not None:
+        _text(canvas, camera, (8, 20), 0.55, WHITE)
     if pred is None:
         _text(canvas, "waiting for the first prediction", (10, h + 40), 0.6, GREY)
     else:

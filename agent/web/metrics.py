@@ -5,7 +5,8 @@ Two kinds of figures:
   end-to-end and per-part inference latency histograms, malformed messages by reason;
 - what the boards report about themselves (stats every 2 s, power every 1 s), read from the view's state on
   each scrape by a custom collector: their cumulative counts become counters (a board restart resets them,
-  which Prometheus' rate() handles), their instant figures gauges.
+  which Prometheus' rate() handles), their instant figures gauges. The camera node's per-camera counts carry a
+  `camera` label, for the cameras the view tracks (bounded like its tiles).
 No global registry: two servers in one process (tests, an aggregator that also serves) never collide.
 """
 
@@ -44,6 +45,19 @@ CAMERA_COUNTERS = [("frames_sent", "vitfleet_camera_frames_sent", "frames admitt
                                                           "timeout (they stay lost when answered late)"),
                    ("answered_late", "vitfleet_camera_answered_late_frames", "lost frames whose answer came after "
                                                                              "their credit was reclaimed")]
+
+# (per-camera stats field, metric name without _total, help): the camera node's counts for each of its cameras.
+CAMERA_FEED_COUNTERS = [
+    ("offered", "vitfleet_camera_feed_offered_frames", "frames this camera's source delivered"),
+    ("admitted", "vitfleet_camera_feed_admitted_frames", "frames of this camera admitted and published"),
+    ("skipped", "vitfleet_camera_feed_skipped_frames", "frames of this camera skipped at the source for want of a "
+                                                       "credit"),
+    ("lost", "vitfleet_camera_feed_lost_frames", "admitted frames of this camera with no answer within the "
+                                                 "reclaim timeout"),
+    ("answered_late", "vitfleet_camera_feed_answered_late_frames", "lost frames of this camera answered after all"),
+    ("predictions", "vitfleet_camera_feed_predictions", "answers the camera node matched to this camera's frames"),
+    ("degraded", "vitfleet_camera_feed_degraded", "answers to this camera's frames fused with a part missing"),
+]
 
 
 class FleetCollector(Collector):
@@ -95,6 +109,7 @@ class FleetCollector(Collector):
                 unanswered.add_metric([b], max(0.0, s.frames_sent - s.predictions))
         yield from gauges.values()
         yield unanswered
+        yield from self._camera_feeds(stats, set(self.state.camera_names()))
         yield from self._power(available, power, stats)
 
     @staticmethod
@@ -107,6 +122,32 @@ class FleetCollector(Collector):
                 labels = [b, "" if part is None else str(part)] if with_part else [b]
                 family.add_metric(labels, float(getattr(s, key)))
             yield family
+
+    @staticmethod
+    def _camera_feeds(stats: dict[str, Stats], tracked: set[str]) -> Iterator[Metric]:
+        """Per camera, from every camera node's stats; only cameras the view tracks, so a bogus stats message
+        naming thousands of cameras cannot blow up the series."""
+        counters = [(key, CounterMetricFamily(name, doc, labels=["board", "camera"]))
+                    for key, name, doc in CAMERA_FEED_COUNTERS]
+        accuracy = GaugeMetricFamily("vitfleet_camera_feed_accuracy_ratio", "running accuracy of the answers to "
+                                     "this camera's labelled frames", labels=["board", "camera"])
+        e2e = GaugeMetricFamily("vitfleet_camera_feed_end_to_end_quantile_seconds", "capture to answer on the "
+                                "camera node's clock, this camera's frames", labels=["board", "camera", "quantile"])
+        for b, s in of_role(stats, CameraStats).items():
+            for camera, feed in sorted(s.cameras.items()):
+                if camera not in tracked:
+                    continue
+                for key, family in counters:
+                    family.add_metric([b, camera], float(getattr(feed, key)))
+                if feed.accuracy is not None:
+                    accuracy.add_metric([b, camera], feed.accuracy)
+                for q, ms in (("0.5", feed.e2e_p50_ms), ("0.99", feed.e2e_p99_ms)):
+                    if ms is not None:
+                        e2e.add_metric([b, camera, q], ms / 1e3)
+        for _, family in counters:
+            yield family
+        yield accuracy
+        yield e2e
 
     @staticmethod
     def _power(available: dict[str, Availability], power: dict[str, PowerSnapshot],

@@ -2,7 +2,8 @@
 
 Routes: `/` the page, `/static/<file>` its assets (packaged with vitfleet, nothing from a CDN: boards are
 offline), `/api/state` the page's state as JSON, `/stream.mjpg` the latest frame with the prediction drawn on it
-(multipart/x-mixed-replace), `/metrics` Prometheus. Bound to loopback unless told otherwise; beyond loopback
+(multipart/x-mixed-replace; `?camera=NAME` for one camera's, otherwise the fleet's latest answer of any camera),
+`/metrics` Prometheus. Bound to loopback unless told otherwise; beyond loopback
 every request needs the fleet's credentials (agent/web/auth.py) or the server refuses to start.
 
 Nothing here may take its host process down (the aggregator can serve the page): request errors are answered
@@ -17,6 +18,7 @@ import logging
 import socket
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -25,7 +27,7 @@ from typing import Any
 from vitfleet.agent.web.auth import Credentials, fleet_credentials
 from vitfleet.agent.web.frame_overlay import render
 from vitfleet.agent.web.metrics import CONTENT_TYPE as METRICS_TYPE, ViewMetrics
-from vitfleet.agent.web.state import WebState
+from vitfleet.agent.web.state import STREAM_PATH, WebState, valid_camera_name
 from vitfleet.errors import UserError
 from vitfleet.fleet_config import BrokerConfig
 
@@ -111,8 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, view.state.snapshot().model_dump_json().encode(), "application/json")
             elif path == "/metrics":
                 self._send(200, view.metrics.render(), METRICS_TYPE)
-            elif path == "/stream.mjpg":
-                self._stream()
+            elif path == STREAM_PATH:
+                self._stream_route()
             elif path == "/healthz":
                 self._send(200, b"ok\n", "text/plain; charset=utf-8")
             else:
@@ -145,7 +147,29 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, found[0], found[1])
 
-    def _stream(self) -> None:
+    def _stream_route(self) -> None:
+        """`?camera=NAME`: that camera's stream, when the view knows the camera; none: the fleet's."""
+        query = urllib.parse.parse_qs(self.path.partition("?")[2])
+        names = query.get("camera")
+        if names is None:
+            self._stream(None)
+            return
+        view = self.server.view
+        name = names[0]
+        if len(names) == 1 and valid_camera_name(name) and view.state.has_camera(name):
+            self._stream(name)
+            return
+        # A name that is not a camera name is not echoed: the message stays one line of known characters.
+        known = ", ".join(view.state.camera_names()) or "none yet"
+        if len(names) > 1:
+            what = "one camera at a time"
+        elif valid_camera_name(name):
+            what = f"no camera {name!r} in fleet {view.state.fleet_name}"
+        else:
+            what = f"not a camera name (letters, digits, _ and - only) in fleet {view.state.fleet_name}"
+        self._send(404, f"{what}; its cameras: {known}\n".encode(), "text/plain; charset=utf-8")
+
+    def _stream(self, camera: str | None) -> None:
         view = self.server.view
         self.send_response(200)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -157,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             version = -1
             while not view.stopping.is_set():
                 started = time.monotonic()
-                jpeg, version = view.picture(version, STREAM_KEEPALIVE_S)
+                jpeg, version = view.picture(camera, version, STREAM_KEEPALIVE_S)
                 self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
                                  .encode() + jpeg + b"\r\n")
                 self.wfile.flush()
@@ -168,20 +192,21 @@ class WebView:
     """The fleet's state (one MQTT subscriber), its metrics and the HTTP server, started and stopped together."""
 
     def __init__(self, broker: BrokerConfig, fleet_name: str, host: str, port: int, boards: list[str] | None = None,
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, cameras: list[str] | None = None) -> None:
         if not is_loopback(host) and not credentials:
             raise WebViewError(
                 f"--http {host}:{port} would serve the fleet beyond this machine without a password; run `make certs "
                 "FLEET=fleet.yaml` (the page then asks for a fleet MQTT user), set broker.username and "
                 "broker.password_file in fleet.yaml, pass --http-passwd FILE, or bind to 127.0.0.1")
         self.metrics = ViewMetrics()
-        self.state = WebState(broker, fleet_name, boards, on_prediction=self.metrics.observe)
+        self.state = WebState(broker, fleet_name, boards, on_prediction=self.metrics.observe, cameras=cameras)
         self.metrics.attach(self.state)
         self.credentials = credentials if credentials else None
         self.static = _static_files()
         self.stopping = threading.Event()
         self._picture_lock = threading.Lock()
-        self._picture: tuple[int, bytes] | None = None
+        # camera (None: the fleet's stream) -> (version, JPEG); only cameras the view tracks: bounded
+        self._pictures: dict[str | None, tuple[int, bytes]] = {}
         self.httpd = self._bind(host, port)
         self.httpd.view = self
         self._thread: threading.Thread | None = None
@@ -207,18 +232,19 @@ class WebView:
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else (f"[{host}]" if ":" in str(host) else host)
         return f"http://{shown}:{port}/"
 
-    def picture(self, seen_version: int, timeout: float) -> tuple[bytes, int]:
-        """The stream's next JPEG: waits (bounded) for a new frame or prediction; rendered once per change, shared
-        by every open stream."""
+    def picture(self, camera: str | None, seen_version: int, timeout: float) -> tuple[bytes, int]:
+        """A stream's next JPEG (one camera's, or the fleet's for None): waits (bounded) for a new frame or
+        prediction; rendered once per change, shared by every open stream of that camera."""
         st = self.state
-        with st.frames_changed:
-            st.frames_changed.wait_for(lambda: st.frame_version != seen_version or self.stopping.is_set(), timeout)
-            version = st.frame_version
+        version = st.wait_picture(camera, seen_version, timeout, self.stopping)
         with self._picture_lock:
-            if self._picture is None or self._picture[0] != version:
-                frame, pred, same = st.frame_for_display()
-                self._picture = (version, render(frame, pred, same))
-            return self._picture[1], version
+            cached = self._pictures.get(camera)
+            if cached is None or cached[0] != version:
+                frame, pred, same = st.frame_for_display(camera)
+                # The name on the picture only where it tells something: a fleet with several cameras.
+                label = camera if camera is not None and len(st.camera_names()) > 1 else None
+                cached = self._pictures[camera] = (version, render(frame, pred, same, camera=label))
+            return cached[1], version
 
     def start(self) -> "WebView":
         self.state.start()
@@ -242,9 +268,11 @@ class WebView:
 
 
 def open_view(broker: BrokerConfig, fleet_name: str, http: str, boards: list[str] | None = None,
-              passwd_file: Path | None = None) -> WebView:
-    """A WebView for `--http HOST:PORT`: loopback as is, beyond loopback only with the fleet's credentials."""
+              passwd_file: Path | None = None, cameras: list[str] | None = None) -> WebView:
+    """A WebView for `--http HOST:PORT`: loopback as is, beyond loopback only with the fleet's credentials.
+    `cameras`: the fleet file's camera names in order (FleetConfig.camera_names()); without them the view learns
+    the cameras from the fleet's messages."""
     host, port = parse_http(http)
     creds = None if is_loopback(host) else fleet_credentials(broker, fleet_name, passwd_file)
-    return WebView(broker, fleet_name, host, port, boards, creds)
+    return WebView(broker, fleet_name, host, port, boards, creds, cameras)
 

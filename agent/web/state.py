@@ -4,16 +4,22 @@ Each board's availability (retained), stats and power; every prediction (validat
 a chart sample per second over the last minutes; the tail of the prediction log; and, only while a browser
 watches the stream, the latest frames. Everything is a ring buffer or capped dict: a flood of messages or
 board names cannot grow the process.
+
+Several cameras may feed the fleet: each has its latest prediction, its recent frames (by the camera index the
+frames carry) and the camera node's per-camera counts. A camera's name for its index comes from the fleet file
+when the view was given it, else from the camera node's stats, else from a prediction matched to its frame.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -24,16 +30,19 @@ from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import ProtocolError, decode_frame
-from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats, first_of
+from vitfleet.stats_message import AgentStats, AggregatorStats, CameraFeedStats, CameraStats, first_of, of_role
 from vitfleet.topics import Availability, Topics
-from vitfleet.fleet_config import BrokerConfig
+from vitfleet.fleet_config import CAMERA_NAME, BrokerConfig
 
 log = logging.getLogger("vitfleet.web")
 
 CHART_SECONDS = 300      # one sample a second: the last five minutes
 LOG_TAIL = 40            # predictions kept for the page's log
 MAX_BOARDS = 256         # board names beyond this are ignored (a topic flood must not grow the state)
-RECENT_FRAMES = 16       # frames kept to draw the prediction on the frame it is for
+RECENT_FRAMES = 16       # frames kept per camera to draw the prediction on the frame it is for
+MAX_CAMERAS = 64         # camera names (and frame indices) beyond this are ignored, like boards beyond MAX_BOARDS
+FRAME_BUDGET = 64        # frames kept over all cameras while streamed (each keeps at least 2): bounded memory
+STREAM_PATH = "/stream.mjpg"
 POWER_FRESH_S = 5.0      # a board's watts count towards the fleet while its last report is this recent
 
 
@@ -56,6 +65,7 @@ class BoardTile(BaseModel):
 
 class PredictionRow(BaseModel):
     frame_id: int
+    camera: str | None = None
     class_id: int
     class_name: str
     score: float
@@ -94,6 +104,27 @@ class FleetSummary(BaseModel):
     power_estimated: bool | None = None
 
 
+class CameraTile(BaseModel):
+    """One camera: its latest answer, and its counts as the camera node reports them (None before it has)."""
+
+    name: str
+    index: int | None = None          # its id on the wire (its place in the fleet's `cameras`), once known
+    stream: str                       # its picture: the latest frame with its prediction drawn on it (MJPEG)
+    prediction: PredictionRow | None = None
+    predictions_seen: int = 0         # its predictions this view received
+    weight: float | None = None
+    offered: int | None = None
+    admitted: int | None = None
+    skipped: int | None = None
+    lost: int | None = None
+    answered_late: int | None = None
+    predictions: int | None = None    # answers the camera node matched to its frames
+    degraded: int | None = None
+    accuracy: float | None = None
+    e2e_p50_ms: float | None = None
+    e2e_p99_ms: float | None = None
+
+
 class ViewState(BaseModel):
     """The whole page as JSON (`/api/state`)."""
 
@@ -101,8 +132,9 @@ class ViewState(BaseModel):
     broker: str
     broker_connected: bool
     broker_down_s: float | None           # how long the broker has been unreachable
-    prediction: PredictionRow | None
+    prediction: PredictionRow | None      # the latest of any camera
     predictions_seen: int
+    cameras: list[CameraTile]
     boards: list[BoardTile]
     summary: FleetSummary
     chart: list[ChartPoint]
@@ -113,9 +145,36 @@ class ViewState(BaseModel):
     generated_at: float
 
 
+def stream_path(camera: str) -> str:
+    return f"{STREAM_PATH}?camera={camera}"   # a camera name is [A-Za-z0-9_-]: nothing to escape
+
+
+def valid_camera_name(name: str) -> bool:
+    return re.fullmatch(CAMERA_NAME, name) is not None
+
+
+@dataclass
+class _Camera:
+    """What the view keeps of one camera between snapshots."""
+
+    prediction: PredictionRow | None = None
+    seen: int = 0
+    index: int | None = None        # from the fleet file or a prediction matched to its frame
+    version: int = 0                # bumped on each of its predictions: its stream re-renders
+
+
+@dataclass
+class _FrameRing:
+    """The recent frames of one camera index, oldest first."""
+
+    frames: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
+    version: int = 0                # bumped on each of its frames
+
+
 class WebState:
     def __init__(self, broker: BrokerConfig, fleet_name: str, boards: list[str] | None = None,
-                 on_prediction: Callable[[Prediction, float], None] | None = None) -> None:
+                 on_prediction: Callable[[Prediction, float], None] | None = None,
+                 cameras: list[str] | None = None) -> None:
         self.topics = Topics(fleet_name)
         self.fleet_name = fleet_name
         self.broker_label = f"{broker.host}:{broker.port}"
@@ -129,8 +188,11 @@ class WebState:
         self.chart: deque[ChartPoint] = deque(maxlen=CHART_SECONDS)
         self._bucket_e2e: list[float] = []
         self._bucket_count = 0
-        self.frames: OrderedDict[int, np.ndarray] = OrderedDict()
-        self.frame_version = 0      # bumped on every new frame or prediction: the stream re-renders
+        # The fleet file's cameras, in its order: a camera's place there is its index on the wire.
+        self.cameras: dict[str, _Camera] = {n: _Camera(index=i) for i, n in enumerate((cameras or [])[:MAX_CAMERAS])}
+        self.frames: dict[int, _FrameRing] = {}     # camera index -> its recent frames, only while streamed
+        self.latest_index: int | None = None         # the camera index of the newest frame
+        self.frame_version = 0      # bumped on every new frame or prediction: the fleet-wide stream re-renders
         self.stream_clients = 0
         self.on_prediction = on_prediction
         self.malformed = MalformedCounter(log)
@@ -171,6 +233,10 @@ class WebState:
 
     def _on_prediction(self, topic: str, payload: bytes) -> None:
         now_ns = time.time_ns()
+        camera = self.topics.camera_of(topic) or ""
+        if not valid_camera_name(camera):
+            self.malformed.record(topic, "camera", "not a camera name")
+            return
         data = self.malformed.parse_json(topic, payload)
         if data is NOT_JSON:
             return
@@ -179,11 +245,23 @@ class WebState:
         except ValidationError as exc:
             self.malformed.record(topic, "prediction", str(exc).splitlines()[0])
             return
+        if pred.camera != camera:
+            self.malformed.record(topic, "camera", f"a prediction of camera {pred.camera!r} on this topic")
+            return
         e2e_ms = (now_ns - pred.capture_ns) / 1e6
-        row = PredictionRow(frame_id=pred.frame_id, class_id=pred.class_id, class_name=pred.class_name,
-                            score=pred.score, label=pred.label, degraded=pred.degraded,
+        row = PredictionRow(frame_id=pred.frame_id, camera=camera, class_id=pred.class_id,
+                            class_name=pred.class_name, score=pred.score, label=pred.label, degraded=pred.degraded,
                             missing_parts=pred.missing_parts, e2e_ms=round(e2e_ms, 3), at=now_ns / 1e9)
         with self.frames_changed:
+            cam = self.cameras.get(camera)
+            if cam is None:
+                if len(self.cameras) >= MAX_CAMERAS:
+                    self.malformed.record(topic, "cameras", f"more than {MAX_CAMERAS} cameras")
+                    return
+                cam = self.cameras[camera] = _Camera()
+            cam.prediction, cam.seen, cam.version = row, cam.seen + 1, cam.version + 1
+            if self._index_of(camera) is None:
+                cam.index = self._index_by_frame(row.frame_id)
             self.prediction = row
             self.predictions_seen += 1
             self.tail.append(row)
@@ -201,9 +279,19 @@ class WebState:
             self.malformed.record(topic, exc.reason, str(exc))
             return
         with self.frames_changed:
-            self.frames[msg.frame_id] = msg.image
-            while len(self.frames) > RECENT_FRAMES:
-                self.frames.popitem(last=False)
+            ring = self.frames.get(msg.camera)
+            if ring is None:
+                if len(self.frames) >= MAX_CAMERAS:
+                    self.malformed.record(topic, "cameras", f"frames of more than {MAX_CAMERAS} cameras")
+                    return
+                ring = self.frames[msg.camera] = _FrameRing()
+            ring.frames[msg.frame_id] = msg.image
+            # Each camera's share of the budget: one camera keeps what the view always kept, many stay bounded.
+            keep = max(2, min(RECENT_FRAMES, FRAME_BUDGET // len(self.frames)))
+            while len(ring.frames) > keep:
+                ring.frames.popitem(last=False)
+            ring.version += 1
+            self.latest_index = msg.camera
             self.frame_version += 1
             self.frames_changed.notify_all()
 
@@ -241,18 +329,84 @@ class WebState:
     def frames_subscribed(self) -> bool:
         return any(s[0] == self.topics.frames for s in self.link.subscriptions)
 
-    def frame_for_display(self) -> tuple[np.ndarray | None, PredictionRow | None, bool]:
-        """(frame, latest prediction, whether that prediction is for this very frame).
+    # ---- cameras (call with self.lock held) ---------------------------------------------------------------
+    def _camera_feeds(self) -> dict[str, CameraFeedStats]:
+        """Every camera node's per-camera counts by camera name (several nodes may split the cameras)."""
+        feeds: dict[str, CameraFeedStats] = {}
+        for s in of_role(self.stats, CameraStats).values():
+            for name, feed in s.cameras.items():
+                feeds.setdefault(name, feed)
+        return feeds
+
+    def _index_of(self, camera: str) -> int | None:
+        """The camera's index on the wire: the fleet file's or a matched frame's, else the camera node's stats."""
+        cam = self.cameras.get(camera)
+        if cam is not None and cam.index is not None:
+            return cam.index
+        feed = self._camera_feeds().get(camera)
+        return feed.index if feed is not None else None
+
+    def _index_by_frame(self, frame_id: int) -> int | None:
+        """The index of the camera whose recent frames hold this frame id (ids are the camera node's, one count
+        over its cameras), None when no recent frame has it."""
+        return next((i for i, ring in self.frames.items() if frame_id in ring.frames), None)
+
+    def _camera_names(self) -> list[str]:
+        """The cameras the page shows: those named so far, then those only the camera node's stats name; at most
+        MAX_CAMERAS, in index order where the index is known."""
+        names = list(dict.fromkeys([*self.cameras, *self._camera_feeds()]))[:MAX_CAMERAS]
+        index = {n: self._index_of(n) for n in names}
+        return sorted(names, key=lambda n: (index[n] is None, index[n] or 0, n))
+
+    def _version(self, camera: str | None) -> int:
+        """Changes whenever the camera's picture would: a new frame of it or a new prediction for it."""
+        if camera is None:
+            return self.frame_version
+        cam, index = self.cameras.get(camera), self._index_of(camera)
+        ring = self.frames.get(index) if index is not None else None
+        return (cam.version if cam else 0) + (ring.version if ring else 0)
+
+    def has_camera(self, camera: str) -> bool:
+        with self.lock:
+            return camera in self._camera_names()
+
+    def camera_names(self) -> list[str]:
+        with self.lock:
+            return self._camera_names()
+
+    def wait_picture(self, camera: str | None, seen_version: int, timeout: float, stopping: threading.Event
+                     ) -> int:
+        """Waits (bounded) until the camera's picture changes; its version then."""
+        with self.frames_changed:
+            self.frames_changed.wait_for(lambda: self._version(camera) != seen_version or stopping.is_set(),
+                                         timeout)
+            return self._version(camera)
+
+    def frame_for_display(self, camera: str | None = None) -> tuple[np.ndarray | None, PredictionRow | None, bool]:
+        """(frame, latest prediction, whether that prediction is for this very frame) of one camera, or of the
+        fleet (the latest prediction of any camera) when `camera` is None.
 
         The prediction for frame n arrives after n+1 may already be here: draw it on its own frame when that frame
         is still in the recent buffer, so the label never sits on the wrong image.
         """
         with self.lock:
-            pred = self.prediction
-            if pred is not None and pred.frame_id in self.frames:
-                return self.frames[pred.frame_id], pred, True
-            latest = next(reversed(self.frames.values()), None) if self.frames else None
-            return latest, pred, False
+            if camera is None:
+                pred = self.prediction
+                index = self.latest_index if pred is None or pred.camera is None else self._index_of(pred.camera)
+            else:
+                cam = self.cameras.get(camera)
+                pred = cam.prediction if cam else None
+                index = self._index_of(camera)
+                if index is None and pred is not None and cam is not None:
+                    index = cam.index = self._index_by_frame(pred.frame_id)
+            ring = self.frames.get(index) if index is not None else None
+            if camera is None and ring is None:
+                ring = self.frames.get(self.latest_index) if self.latest_index is not None else None
+            if ring is None:
+                return None, pred, False
+            if pred is not None and pred.frame_id in ring.frames:
+                return ring.frames[pred.frame_id], pred, True
+            return next(reversed(ring.frames.values()), None), pred, False
 
     # ---- chart sampler ----------------------------------------------------------------------------------
     def _sample(self) -> None:
@@ -318,6 +472,17 @@ class WebState:
             watts=p.watts if p else None, power_source=p.source if p else None,
             power_estimated=p.estimated if p else None)
 
+    def _camera_tile(self, name: str, feed: CameraFeedStats | None) -> CameraTile:
+        cam = self.cameras.get(name)
+        counts: dict[str, Any] = {}
+        if feed is not None:
+            counts = {k: getattr(feed, k) for k in ("weight", "offered", "admitted", "skipped", "lost",
+                                                     "answered_late", "predictions", "degraded", "accuracy",
+                                                     "e2e_p50_ms", "e2e_p99_ms")}
+        return CameraTile(name=name, index=self._index_of(name), stream=stream_path(name),
+                          prediction=cam.prediction if cam else None, predictions_seen=cam.seen if cam else 0,
+                          **counts)
+
     def snapshot(self) -> ViewState:
         connected = self.link.connected.is_set()
         now_mono = time.monotonic()
@@ -328,11 +493,14 @@ class WebState:
         with self.lock:
             names = list(dict.fromkeys([*self.known_boards, *sorted(self.seen_mono)]))
             tiles = [self._tile(n, now_mono) for n in names]
+            feeds = self._camera_feeds()
+            cameras = [self._camera_tile(n, feeds.get(n)) for n in self._camera_names()]
             summary = _summary(first_of(self.stats, AggregatorStats), first_of(self.stats, CameraStats))
             state = ViewState(
                 fleet=self.fleet_name, broker=self.broker_label, broker_connected=connected,
                 broker_down_s=None if self._down_since is None else round(now_mono - self._down_since, 1),
-                prediction=self.prediction, predictions_seen=self.predictions_seen, boards=tiles, summary=summary,
+                prediction=self.prediction, predictions_seen=self.predictions_seen, cameras=cameras, boards=tiles,
+                summary=summary,
                 chart=list(self.chart), log=list(reversed(self.tail)), stream_clients=self.stream_clients,
                 frames_subscribed=self.frames_subscribed, malformed=self.malformed.by_reason(),
                 generated_at=time.time())

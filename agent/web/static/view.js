@@ -1,12 +1,15 @@
-// vitfleet web view: polls /api/state once a second and draws it; the frame comes as an MJPEG stream.
-// Plain DOM + <canvas>, no libraries (boards are offline). Board names and classes come from the network:
+// vitfleet web view: polls /api/state once a second and draws it; each camera's frame comes as an MJPEG stream.
+// Plain DOM + <canvas>, no libraries (boards are offline). Board, camera and class names come from the network:
 // they only ever go into textContent, never into HTML.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
-let streamBroken = false;
+// Chromium opens at most 6 connections to one host and a stream holds one for good: beyond this many cameras a
+// tile links to its stream instead, so the page's own polling always gets through.
+const MAX_STREAMS = 4;
 let viewReachable = true;
+const cameraTiles = new Map();   // camera name -> its tile's elements (kept: redrawing would reopen its stream)
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -20,19 +23,93 @@ function fmt(v, digits = 1, unit = "") {
   return (typeof v === "number" ? v.toFixed(digits) : String(v)) + unit;
 }
 
-// ---- frame stream -------------------------------------------------------------------------------------------
-function startStream() {
+// ---- camera tiles: picture, latest answer, the camera node's counts ----------------------------------------
+function startStream(t) {
+  if (!t.img) return;
   // A new URL each time: after the view or the network comes back, the browser must open a fresh stream.
-  $("stream").src = "/stream.mjpg?t=" + Date.now();
-  streamBroken = false;
+  t.img.src = t.stream + (t.stream.includes("?") ? "&" : "?") + "t=" + Date.now();
+  t.broken = false;
 }
 
-function watchStream() {
-  $("stream").addEventListener("error", () => {
-    streamBroken = true;
-    setTimeout(startStream, 2000);
+function makeCameraTile(c, live) {
+  const root = el("div", "camera tile");
+  root.dataset.camera = c.name;
+  const head = el("div", "name");
+  head.append(el("span", "", c.name || "camera"));
+  root.append(head);
+  const t = { root, stream: c.stream, img: null, broken: false };
+  if (live) {
+    t.img = el("img", "stream");
+    t.img.alt = "latest frame of camera " + c.name + " with the fleet's prediction";
+    t.img.addEventListener("error", () => {
+      t.broken = true;
+      setTimeout(() => { if (t.root.isConnected) startStream(t); }, 2000);
+    });
+    root.append(t.img);
+    startStream(t);
+  } else {
+    const a = el("a", "stream-link", "open this camera's stream");
+    a.href = c.stream;
+    a.target = "_blank";
+    root.append(a);
+  }
+  t.pred = el("div", "cam-pred");
+  t.cls = el("span", "cls");
+  t.score = el("span", "score");
+  t.flag = el("span", "flag");
+  t.pred.append(t.cls, t.score, t.flag);
+  t.counts = el("dl", "counts");
+  root.append(t.pred, t.counts);
+  return t;
+}
+
+function updateCameraTile(t, c) {
+  const p = c.prediction;
+  t.cls.textContent = p ? p.class_name : "waiting for the first prediction";
+  t.score.textContent = p ? p.score.toFixed(2) : "";
+  t.flag.hidden = !(p && p.degraded);
+  t.flag.textContent = p && p.degraded ? "degraded" : "";
+  t.pred.dataset.frame = p ? String(p.frame_id) : "";
+  t.pred.dataset.degraded = p && p.degraded ? "true" : "false";
+  const rows = [
+    ["offered", "offered", fmt(c.offered, 0)], ["admitted", "admitted", fmt(c.admitted, 0)],
+    ["skipped", "skipped", fmt(c.skipped, 0)], ["lost", "lost", fmt(c.lost, 0)],
+    ["accuracy", "accuracy", c.accuracy === null ? "–" : fmt(100 * c.accuracy, 1, " %")],
+    ["e2e_p50_ms", "e2e p50", fmt(c.e2e_p50_ms, 1, " ms")],
+  ];
+  t.counts.replaceChildren(...rows.flatMap(([key, k, v]) => {
+    const dd = el("dd", "", v);
+    dd.dataset.key = key;
+    return [el("dt", "", k), dd];
+  }));
+}
+
+function drawCameras(cameras) {
+  // Before any camera is known: the fleet's stream, which says it is waiting for frames.
+  const cams = cameras.length ? cameras : [{ name: "", stream: "/stream.mjpg", prediction: null }];
+  const box = $("cameras");
+  const single = cams.length === 1;
+  box.classList.toggle("single", single);
+  document.querySelector("main").classList.toggle("multi", !single);
+  const names = new Set(cams.map((c) => c.name));
+  for (const [name, t] of cameraTiles) {
+    if (names.has(name)) continue;
+    if (t.img) t.img.src = "";   // closes its stream
+    t.root.remove();
+    cameraTiles.delete(name);
+  }
+  cams.forEach((c, i) => {
+    let t = cameraTiles.get(c.name);
+    if (!t) { t = makeCameraTile(c, i < MAX_STREAMS); cameraTiles.set(c.name, t); }
+    // The first camera's picture keeps the id the page's single picture always had.
+    if (t.img) t.img.id = i === 0 ? "stream" : "";
+    if (box.children[i] !== t.root) box.insertBefore(t.root, box.children[i] || null);
+    if (c.name) updateCameraTile(t, c);
   });
-  startStream();
+}
+
+function restartBrokenStreams(all) {
+  for (const t of cameraTiles.values()) if (all || t.broken) startStream(t);
 }
 
 // ---- banner -------------------------------------------------------------------------------------------------
@@ -141,7 +218,11 @@ function draw(s) {
   banner(s.broker_connected ? "" : `broker unreachable at ${s.broker} for ${fmt(s.broker_down_s, 0)} s — ` +
          "reconnecting; the figures below are the last ones received");
 
+  drawCameras(s.cameras);
   const p = s.prediction;
+  const several = s.cameras.length > 1;
+  $("pred-camera").hidden = !(several && p);
+  $("pred-camera").textContent = several && p ? p.camera : "";
   $("pred-class").textContent = p ? p.class_name : "waiting for the first prediction";
   $("pred-score").textContent = p ? p.score.toFixed(2) : "";
   const flag = $("pred-degraded");
@@ -179,7 +260,7 @@ function draw(s) {
     const wrong = r.label !== null && r.label !== r.class_id;
     const tr = el("tr", (r.degraded ? "degraded" : "") + (wrong ? " wrong" : ""));
     const verdict = r.label === null ? "–" : (wrong ? "✗ label " + r.label : "✓");
-    tr.append(el("td", "", new Date(r.at * 1000).toLocaleTimeString()), el("td", "", String(r.frame_id % 1000000)),
+    tr.append(el("td", "", new Date(r.at * 1000).toLocaleTimeString()), el("td", "", (several && r.camera ? r.camera + " " : "") + String(r.frame_id % 1000000)),
               el("td", "", r.class_name), el("td", "", r.score.toFixed(2)), el("td", "", verdict),
               el("td", "", fmt(r.e2e_ms, 1)),
               el("td", "", r.degraded ? "degraded, missing " + r.missing_parts.join(", ") : ""));
@@ -195,7 +276,7 @@ async function poll() {
     clearTimeout(timer);
     if (!res.ok) throw new Error("HTTP " + res.status);
     const s = await res.json();
-    if (!viewReachable || streamBroken) startStream();   // the view came back: reopen the stream
+    restartBrokenStreams(!viewReachable);   // the view came back: reopen the streams
     viewReachable = true;
     draw(s);
   } catch (e) {
@@ -206,4 +287,4 @@ async function poll() {
   }
 }
 
-window.addEventListener("DOMContentLoaded", () => { watchStream(); poll(); });
+window.addEventListener("DOMContentLoaded", poll);
