@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vitfleet.camera.uri import sources_help
 from vitfleet.choices import Backend, Encoding, LogLevel
 from vitfleet.console import emit, user_errors
 from vitfleet.errors import UserError
@@ -134,7 +135,7 @@ def aggregator(
         from vitfleet.agent.web.server import open_view
 
         # Bound before the aggregator starts: a busy port is a one-line error, not a half-started fleet process.
-        web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd)
+        web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd, cfg.camera_names())
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
     runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
@@ -173,8 +174,8 @@ def aggregator(
 @user_errors
 def camera(
     fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
-    uri: Annotated[Optional[str], typer.Option(help="camera URI (default: the fleet file's), e.g. /dev/video0, "
-                                                    "dataset://fashion-mnist/test")] = None,
+    uri: Annotated[Optional[str], typer.Option(help="camera URI (default: the fleet file's): " + sources_help())
+                   ] = None,
     fps: Annotated[Optional[float], typer.Option(help="frames per second; 0 = as fast as allowed")] = None,
     frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
     duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
@@ -318,8 +319,10 @@ def view(
     if fleet is not None:
         cfg = resolve_fleet(fleet, broker, fleet_name, None, "view")
         broker_cfg, name, boards = cfg.broker, cfg.name, [b.name for b in cfg.boards]
+        cameras: list[str] | None = cfg.camera_names()
     else:
         broker_cfg, name, boards = parse_broker(broker or ""), fleet_name or "demo", []
+        cameras = None   # learned from the fleet's messages
     if remove_homeassistant:
         if fleet is None:
             raise FleetOptionError("--remove-homeassistant needs --fleet fleet.yaml (it names the boards)")
@@ -330,7 +333,7 @@ def view(
         return
     from vitfleet.agent.web.server import open_view
 
-    web = open_view(broker_cfg, name, http, boards, http_passwd)
+    web = open_view(broker_cfg, name, http, boards, http_passwd, cameras)
     stop = _stop_event()
     web.start()
     err_console.print(f"vitfleet view of fleet {name} ({broker_cfg.host}:{broker_cfg.port}): {web.url}",

@@ -157,7 +157,8 @@ def _serve_web(opts: DemoOptions, fleet: LocalFleet) -> str | None:
         return None
     from vitfleet.agent.web.server import open_view
 
-    web = open_view(fleet.broker, fleet.config.name, opts.http, [b.name for b in fleet.config.boards])
+    web = open_view(fleet.broker, fleet.config.name, opts.http, [b.name for b in fleet.config.boards],
+                    cameras=fleet.config.camera_names())
     fleet.on_close(web.stop)
     web.start()
     err_console.print(f"web view: {web.url}", highlight=False)

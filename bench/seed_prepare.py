@@ -88,12 +88,12 @@ def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, metho
                    progress=None) -> SeedBundle:
     from vitfleet.decompose.bundle import read_bundle
     from vitfleet.decompose.fusion_training import FusionRecipe
-    from vitfleet.decompose.pipeline import DEFAULT_BUDGET, DecomposeOptions, decompose_teacher
+    from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher, default_budget
     from vitfleet.decompose.prune import ImportanceBatches
     from vitfleet.decompose.students import PartRecipe
     from vitfleet.engines.build import build_engines
 
-    budget = s.budget(method) or DEFAULT_BUDGET[method]
+    budget = s.budget(method) or default_budget(method)
     bundle_dir = teacher_dir.parent / f"bundle-{teacher_dir.name.removeprefix('teacher-')}-{method}-{parts}"
     engines_dir = bundle_dir.parent / f"engines-{bundle_dir.name.removeprefix('bundle-')}"
     opts = DecomposeOptions(method=method, parts=parts, part_budget=budget,  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ import numpy as np
 
 from vitfleet.camera.opencv_source import OpenCvSource
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
-from vitfleet.camera.uri import SourceSpec
+from vitfleet.camera.source_spec import SourceSpec
 
 
 def gstreamer_pipeline(sensor_id: int, width: int, height: int, fps: int) -> str:

@@ -11,7 +11,7 @@ from vitfleet.camera.frame_rate import FrameRate
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceInfo, SourceLost
 from vitfleet.camera.latest_frame import LatestFrameSource
 from vitfleet.camera.stream_clock import StreamClock
-from vitfleet.camera.uri import SourceSpec
+from vitfleet.camera.source_spec import SourceSpec
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 # FFmpeg's defaults wait 30 s for a stream that stopped; 5 s notices a dropped camera while riding out a stall.

@@ -12,7 +12,7 @@ import numpy as np
 
 from vitfleet.camera.opencv_source import as_hwc
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
-from vitfleet.camera.uri import SourceSpec
+from vitfleet.camera.source_spec import SourceSpec
 
 
 class PicameraSource(FrameSource):

@@ -14,7 +14,9 @@ from collections import deque
 from collections.abc import Callable
 
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceInfo, SourceLost
-from vitfleet.camera.uri import SourceSpec, parse_uri
+from vitfleet.camera.source_registry import source_kind
+from vitfleet.camera.source_spec import SourceSpec
+from vitfleet.camera.uri import parse_uri
 
 log = logging.getLogger("vitfleet.camera")
 
@@ -115,31 +117,10 @@ class ReconnectingSource(FrameSource):
 
 def open_spec(spec: SourceSpec) -> FrameSource:
     """Open one source without looping or reconnecting."""
-    if spec.scheme in ("v4l2", "file", "rtsp", "rtsps", "http", "https"):
-        from vitfleet.camera.opencv_source import open_opencv
-
-        return open_opencv(spec)
-    if spec.scheme == "csi":
-        from vitfleet.camera.jetson_source import open_csi
-
-        return open_csi(spec)
-    if spec.scheme == "picam":
-        from vitfleet.camera.picam_source import PicameraSource
-
-        return PicameraSource(spec)
-    if spec.scheme == "dir":
-        from vitfleet.camera.still_sources import DirectorySource
-
-        return DirectorySource(spec)
-    if spec.scheme == "dataset":
-        from vitfleet.camera.still_sources import DatasetSource
-
-        return DatasetSource(spec)
-    if spec.scheme == "synthetic":
-        from vitfleet.camera.still_sources import SyntheticSource
-
-        return SyntheticSource(spec)
-    raise CameraError(f"no source for scheme {spec.scheme!r}")
+    kind = source_kind(spec.scheme)
+    if kind is None:   # parse_uri refuses unknown schemes: only a spec built by hand gets here
+        raise CameraError(f"no camera source is registered for scheme {spec.scheme!r}")
+    return kind.open(spec)
 
 
 def open_source(uri: str, loop: bool = False, reconnect_min: float = 0.5, reconnect_max: float = 10.0,

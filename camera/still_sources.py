@@ -8,7 +8,7 @@ import numpy as np
 
 from vitfleet.camera.opencv_source import IMAGE_SUFFIXES, as_hwc
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource
-from vitfleet.camera.uri import CameraUriError, SourceSpec
+from vitfleet.camera.source_spec import CameraUriError, SourceSpec
 
 
 class DirectorySource(FrameSource):

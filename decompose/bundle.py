@@ -13,6 +13,7 @@ from typing import Literal, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitfleet.preprocessing import Preprocessing
+from vitfleet.decompose.methods.registry import FusionKind
 from vitfleet.decompose.vit_arch import ViTArch
 from vitfleet.errors import UserError
 from vitfleet.versioned_card import read_versioned_card
@@ -51,7 +52,7 @@ class PartSpec(BaseModel):
 class FusionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["devit", "mlp"]
+    kind: FusionKind
     feature_dims: list[int]
     hidden_dim: int
     num_classes: int
@@ -67,7 +68,7 @@ class BundleCard(BaseModel):
 
     format_version: int = BUNDLE_FORMAT_VERSION
     bundle_id: str
-    method: Literal["devit", "edvit"]
+    method: str                       # the registered method that made it (decompose/methods/)
     dataset: str
     class_names: list[str]
     partition: list[list[int]]

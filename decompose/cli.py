@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from vitfleet.decompose.recipes import METHOD_DEFAULTS  # pydantic only, like presets_help
+from vitfleet.decompose.methods import get_method, method_names  # torch-free registry, like presets_help
 from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
-from vitfleet.choices import ComputePrecision, LrSchedule, Method, Partition
+from vitfleet.choices import ComputePrecision, LrSchedule, Partition
 from vitfleet.console import emit, progress_bar, user_errors
 from vitfleet.errors import UserError
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
                                                                     "Debian package's folder)")]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
+# The registered methods when the CLI is built (plugins load first: vitfleet/plugins.py), so --help lists them.
+MethodChoice = Enum("MethodChoice", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
 
 
 def _defaults(field: str) -> str:
-    """Each method's default for a flag, from the one table of them (decompose/recipes.py)."""
-    values = {m: getattr(d, field) for m, d in METHOD_DEFAULTS.items()}
+    """Each registered method's default for a flag (decompose/methods/)."""
+    values = {m: getattr(get_method(m).defaults, field) for m in method_names()}
     shown = {m: round(v, 4) if isinstance(v, float) else v for m, v in values.items()}
     return "default: " + ", ".join(f"{m} {v}" for m, v in shown.items())
 
@@ -168,8 +171,8 @@ def _three_weights(text: str, flag: str) -> tuple[float, float, float]:
 def decompose(
     teacher: Annotated[Path, typer.Option(help="teacher folder (from `vitfleet teacher`)")],
     out: Annotated[Path, typer.Option(help="bundle folder to write")],
-    method: Annotated[Method, typer.Option(case_sensitive=False, help="devit (distilled students) or edvit "
-                                                                      "(class-wise pruned teacher)")] = Method.devit,
+    method: Annotated[MethodChoice, typer.Option(case_sensitive=False, help="; ".join(
+        get_method(m).summary for m in method_names()))] = MethodChoice("devit"),
     parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
     partition: Annotated[Optional[Partition], typer.Option(case_sensitive=False, help="random (both papers) or "
                                                            "confusion (co-locate classes the teacher mixes up); "

@@ -10,7 +10,7 @@ from vitfleet.decompose.dekd import DEFAULT_GAMMAS, DekdWeights
 from vitfleet.decompose.fusion_training import FusionRecipe
 from vitfleet.decompose.pipeline import DecomposeOptions
 from vitfleet.decompose.prune import ImportanceBatches
-from vitfleet.decompose.recipes import METHOD_DEFAULTS
+from vitfleet.decompose.methods import get_method
 from vitfleet.decompose.students import PartRecipe
 from vitfleet.errors import UserError
 
@@ -26,8 +26,8 @@ def default_options(method: str, parts: int, *, part_budget: float | None = None
                     part_flips: bool | None = None,
                     seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
                     importance: ImportanceBatches = ImportanceBatches()) -> DecomposeOptions:
-    """None means the method's default (decompose/recipes.py)."""
-    d = METHOD_DEFAULTS[method]
+    """None means the method's default (its `defaults`, decompose/methods/)."""
+    d = get_method(method).defaults
 
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value

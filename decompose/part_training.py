@@ -1,4 +1,4 @@
-"""Training one part on its class subset with its method's objective (decompose/methods.py)."""
+"""Training one part on its class subset with its method's objective (decompose/methods/)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,6 @@ from vitfleet.decompose.fusion import FusionHead, PartFeatures
 from vitfleet.decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from vitfleet.decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
 from vitfleet.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
-from vitfleet.decompose.recipes import METHOD_DEFAULTS
 from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from vitfleet.decompose.methods import get_method
 from vitfleet.decompose.part_training import train_part
@@ -45,9 +44,11 @@ from vitfleet.fleet_config import FleetConfig
 
 log = logging.getLogger("vitfleet.decompose")
 
-Method = Literal["devit", "edvit"]
-# Default size of one part relative to the teacher's parameters (decompose/recipes.py holds every default).
-DEFAULT_BUDGET = {method: d.part_budget for method, d in METHOD_DEFAULTS.items()}
+
+
+def default_budget(method: str) -> float:
+    """Default size of one part relative to the teacher's parameters (each method holds its defaults)."""
+    return get_method(method).defaults.part_budget
 MAX_PLACEMENT_ATTEMPTS = 4   # derive + train, place; a part that fits no board is re-derived smaller
 
 
@@ -58,7 +59,7 @@ class DecomposeOptions:
     `decompose/default_options.default_options(method, parts)` gives a method's recommended recipe
     (decompose/recipes.py), which the CLI and the bench use."""
 
-    method: Method = "devit"
+    method: str = "devit"      # a registered method (decompose/methods/)
     parts: int = 4
     partition: Literal["random", "confusion"] = "random"
     part_budget: float | None = None     # fraction of teacher params for a part (before fleet shares)
@@ -79,7 +80,7 @@ class DecomposeOptions:
         return get_method(self.method).other_class if self.other_class is None else self.other_class
 
     def budget(self) -> float:
-        return self.part_budget if self.part_budget is not None else DEFAULT_BUDGET[self.method]
+        return self.part_budget if self.part_budget is not None else default_budget(self.method)
 
     def needs_targets(self) -> bool:
         """Teacher targets feed DeViT part training, the fusion head and the confusion partition."""

@@ -33,7 +33,7 @@ class PartRecipe:
     kd_temperature: float = 0.0
     kd_alpha: float = 0.5       # weight of the soft-target KL vs the label cross-entropy
     # Train on randomly mirrored images (the teacher's own augmentation). None: the method's choice
-    # (decompose/methods.py): ED-ViT parts flip; DeViT students flip only when asked, and then learn from the
+    # (decompose/methods/): ED-ViT parts flip; DeViT students flip only when asked, and then learn from the
     # teacher's targets on the mirrored pixels (its q/k/v relations on a flipped image are not the mirrored
     # relations of the original: docs/benchmarks.md, "Flipped images and DEKD").
     flips: bool | None = None

@@ -99,11 +99,11 @@ def test_projection_and_report(seed_run: tuple[dict, Path]) -> None:
 
 
 def test_budgets_are_the_recipes_defaults(seed_run: tuple[dict, Path]) -> None:
-    from vitfleet.decompose.recipes import METHOD_DEFAULTS
+    from vitfleet.decompose.methods import get_method
 
     results, runs = seed_run
     for r in results["rows"]:
-        assert r["budget"] == METHOD_DEFAULTS[r["method"]].part_budget
+        assert r["budget"] == get_method(r["method"]).defaults.part_budget
     assert "decompose/recipes.py" in (runs / "benchmarks.md").read_text()
 
 

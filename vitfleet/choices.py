@@ -1,4 +1,5 @@
-"""The CLI's fixed-choice options as str Enums, so `--help` lists them ([devit|edvit]) and a wrong value is
+"""The CLI's fixed-choice options as str Enums (extension points -- methods, camera sources -- take their choices
+from their registries instead), so `--help` lists them ([devit|edvit]) and a wrong value is
 typer's one-line usage error (exit 2). Commands pass `.value` on: everything downstream keeps plain strings.
 
 Pure stdlib: the board CLI imports this without torch.
@@ -7,11 +8,6 @@ Pure stdlib: the board CLI imports this without torch.
 from __future__ import annotations
 
 from enum import Enum
-
-
-class Method(str, Enum):
-    devit = "devit"
-    edvit = "edvit"
 
 
 class Partition(str, Enum):
