@@ -44,9 +44,9 @@ class CameraShares(Generic[W, T]):
         self.lanes = [_Lane[W](float(w)) for w in weights]
         self._vtime = 0.0
         self._cond = threading.Condition()
-        # Frame ids start at the start time in µs: unique across camera restarts, so the aggregator's "already
-        # fused" memory never mistakes a new frame for a late one.
-        self._next_id = time.time_ns() // 1000
+        # Frame ids start at the time of the first admission in µs: unique across camera restarts, so the
+        # aggregator's "already fused" memory never mistakes a new frame for a late one.
+        self._next_id: int | None = None
 
     def offer(self, lane: int, item: W, stop: threading.Event, wait: bool) -> bool:
         """A camera's new frame. Paced (`wait` False): it replaces the camera's waiting frame, which is skipped.
@@ -88,6 +88,8 @@ class CameraShares(Generic[W, T]):
             if lane is None:
                 return None
             slot = self.lanes[lane]
+            if self._next_id is None:
+                self._next_id = time.time_ns() // 1000
             item, frame_id = slot.waiting, self._next_id
             assert item is not None
             self.gate.count(lane, offered=1)

@@ -5,7 +5,7 @@
     python -m vitfleet.bench.runtime_report      # then: docs/reliability.md's table from the results files
 
 board-loss: a private mosquitto, the aggregator (with its coordinator and engine server) and one agent per
-part as real `vitfleet` processes (booted with agent/demo.py's helpers; each agent on its own engines folder
+part as real `vitfleet` processes (booted with fleet/demo.py's helpers; each agent on its own engines folder
 holding only its own part, as a deployed board, so a moved part is fetched and sha256-checked), and in-process
 camera nodes replaying the bundle's own test split:
 
@@ -43,11 +43,11 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
 from vitfleet.bench.machine import machine_facts  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
-from vitfleet.agent.demo import replay_uri  # noqa: E402
+from vitfleet.fleet.demo import replay_uri  # noqa: E402
 from vitfleet.agent.engine_fetch import copy_part_engines  # noqa: E402
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.agent.prediction_log import read_plans, read_predictions  # noqa: E402
-from vitfleet.agent.processes import ProcessGroup  # noqa: E402
+from vitfleet.fleet.processes import ProcessGroup  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
 from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
 from vitfleet.engines.manifest import read_manifest  # noqa: E402

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 from vitfleet.stats_message import AgentStats, AggregatorStats
 
 # Builds the fleet a run measures: the one-machine LocalFleet, or a lab fleet (lab/quota_fleet.py: each agent in
@@ -62,7 +62,7 @@ def run_fleet(engines_dir: Path, work_dir: Path, lockstep_frames: int, pipelined
     stamped when the previous one's answer frees its admission credit). `fleet_factory`: which fleet (a lab
     fleet's quotas and links are reported under `lab`). `camera_timeout_s`: per camera phase (default from the
     frame counts, for boards that answer within half a second)."""
-    from vitfleet.agent.demo import replay_uri
+    from vitfleet.fleet.demo import replay_uri
     from vitfleet.engines.manifest import read_manifest
 
     manifest = read_manifest(engines_dir)

@@ -47,8 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def hop_figures(runs: int = 3, count: int = 1000) -> dict[str, Any]:
-    from vitfleet.agent.hop_probe import measure_hop
-    from vitfleet.agent.local_broker import LocalBroker
+    from vitfleet.fleet.hop_probe import measure_hop
+    from vitfleet.fleet.local_broker import LocalBroker
 
     before = load_avg()
     with tempfile.TemporaryDirectory(prefix="vitfleet-hop-") as tmp:

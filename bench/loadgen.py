@@ -4,7 +4,7 @@
                            [--engines DIR] [--bundle DIR] [--count N] [--json]
 
 A private mosquitto on a free loopback port, the aggregator and one agent per part as real `vitfleet` processes
-(agent/local_fleet.py, as `vitfleet demo` boots them), real ONNX Runtime engines (the demo bundle's int8 engines
+(fleet/local_fleet.py, as `vitfleet demo` boots them), real ONNX Runtime engines (the demo bundle's int8 engines
 unless --engines/--bundle say otherwise), and LoadGen's SUT in this process (bench/loadgen_sut.py): every sample
 is a camera frame, complete when the fleet's prediction for it comes back. The query sample library is the
 bundle's own test split (the `dataset://` replay the demo uses), the first --count images of it.
@@ -80,7 +80,7 @@ def resolve_engines(s: LoadgenSettings) -> Path:
 
 def sample_library(engines: Path, count: int | None) -> tuple[np.ndarray, np.ndarray, str]:
     """(images as the camera sends them, labels, URI): the bundle's test split through its `dataset://` replay."""
-    from vitfleet.agent.demo import replay_uri
+    from vitfleet.fleet.demo import replay_uri
     from vitfleet.camera.sources import open_source
     from vitfleet.engines.manifest import read_manifest
 
@@ -151,8 +151,8 @@ def log_settings(log_dir: Path) -> Any:
 
 def run_loadgen(s: LoadgenSettings) -> dict[str, Any]:
     """Boot the fleet, let LoadGen drive it, and write the report; returns the report."""
-    from vitfleet.agent.demo import replay_uri
-    from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
+    from vitfleet.fleet.demo import replay_uri
+    from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
     from vitfleet.bench.loadgen_report import build_report, write_report
     from vitfleet.bench.loadgen_sut import FleetSUT
     from vitfleet.engines.manifest import read_manifest

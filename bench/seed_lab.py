@@ -34,7 +34,7 @@ def _lockstep_fps(expected_ms: float, s: SeedSettings) -> float:
 
 def _one(engines: Path, work: Path, cores: float, expected_ms: float, camera_uri: str, s: SeedSettings
          ) -> dict[str, Any]:
-    from vitfleet.agent.local_fleet import LocalFleetOptions
+    from vitfleet.fleet.local_fleet import LocalFleetOptions
     from vitfleet.bench.fleet_run import run_fleet
     from vitfleet.lab.quota_fleet import LabOptions, QuotaFleet
 

@@ -30,8 +30,8 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import psutil  # noqa: E402
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
-from vitfleet.agent.demo import replay_uri  # noqa: E402
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
+from vitfleet.fleet.demo import replay_uri  # noqa: E402
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
 from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402

@@ -37,11 +37,12 @@ def build_cmd(
 ) -> None:
     """Export the bundle's parts, fusion head and teacher to ONNX, make the requested precision, write
     manifest.json; with --backend tensorrt also build TensorRT plans (on a Jetson)."""
-    from vitfleet.engines.build import build_engines
-
     target, precision, backend = target.value, precision.value, backend.value  # plain strings from here on
     summary: dict = {"out": str(out), "target": target, "precision": precision}
     if bundle is not None:
+        # The ONNX side is the workstation's: a board (a Jetson building TensorRT plans) has no bundle code.
+        from vitfleet.engines.build import build_engines
+
         with progress_bar(disable=as_json) as progress:
             manifest = build_engines(bundle, out, precision, "jetson" if backend == "tensorrt" else target,
                                      calib_images, progress, data_dir=data_dir, dynamic_batch=dynamic_batch)

@@ -1,6 +1,6 @@
 """The workstation half of `vitfleet demo`: the engines it runs, and the offline figure its `--accuracy` run
 is compared with. Training the demo bundle needs torch, so this lives above the board runtime
-(vitfleet.agent.demo runs the fleet on what this prepares)."""
+(vitfleet.fleet.demo runs the fleet on what this prepares)."""
 
 from __future__ import annotations
 

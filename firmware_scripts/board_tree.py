@@ -36,6 +36,11 @@ from vitfleet.firmware_scripts.templates_render import render, template_text
 # The board runtime layer: the core modules of `vitfleet` plus these subpackages. The workstation side
 # (decompose, bench, firmware_scripts) stays home; the CLI registers its commands only where it is installed.
 BOARD_SUBPACKAGES = ("agent", "camera", "power", "engines")
+# Modules of those subpackages that only the workstation runs (ONNX export, int8 calibration, the demo's engines):
+# they import torch or the training side, which boards never install. The fleet harness (vitfleet.fleet: demo,
+# local fleet, dashboard) is a package of its own and is not shipped at all.
+WORKSTATION_MODULES = {"engines": ("build", "export", "calibration", "precision", "onnx_initializers", "onnx_io",
+                                   "torch_reference", "demo_engines")}
 BOARD_LOCAL_DIRS = ("venv", "logs", "run", "data")  # made on the board, never synced or deleted
 STAMP_NAME = ".vitfleet-deployed.json"
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -50,7 +55,6 @@ class StagedBoard:
     files: int
 
 
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
 
 
 def _package_dir(name: str) -> Path | None:
@@ -196,7 +200,9 @@ def snapshot_code(dest: Path) -> Path:
         if source is None:
             missing.append(sub)
             continue
-        shutil.copytree(source, target / sub, ignore=_IGNORE)
+        workstation = [f"{m}.py" for m in WORKSTATION_MODULES.get(sub, ())]
+        shutil.copytree(source, target / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo",
+                                                                            *workstation))
     if missing:
         raise DeployError(f"cannot ship the board code: vitfleet.{', vitfleet.'.join(missing)} not importable "
                           "here; run deploy from the vitfleet checkout after make setup")

@@ -55,8 +55,8 @@ def agent_engines(fleet: FleetConfig) -> Path:
 
 def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) -> dict[str, Any]:
     from vitfleet.agent.camera_node import CameraNode
-    from vitfleet.agent.demo import replay_uri
-    from vitfleet.agent.offline_accuracy import offline_accuracy
+    from vitfleet.fleet.demo import replay_uri
+    from vitfleet.fleet.offline_accuracy import offline_accuracy
     from vitfleet.camera.sources import open_source
     from vitfleet.engines.manifest import read_manifest
     from vitfleet.firmware_scripts.certs import operator_user

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.agent.local_broker import LocalBroker
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
-from vitfleet.agent.processes import Child
+from vitfleet.fleet.local_broker import LocalBroker
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.fleet.processes import Child
 from vitfleet.fleet_config import BrokerConfig
 from vitfleet.lab.cpu_quota import CpuQuota, detect_cgroups
 from vitfleet.lab.errors import LabError

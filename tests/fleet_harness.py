@@ -11,8 +11,8 @@ from typing import Any, Callable
 import pytest
 
 from vitfleet.agent.camera_node import CameraNode
-from vitfleet.agent.local_broker import LocalBroker
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.fleet.local_broker import LocalBroker
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 from vitfleet.camera.sources import open_source
 from vitfleet.fleet_config import FleetConfig
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401 - fixtures used by fleet_engines

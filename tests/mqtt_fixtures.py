@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.fleet.local_broker import LocalBroker
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def test_full_run_without_teacher_is_one_line_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_quick_bench_end_to_end(tmp_path: Path) -> None:
-    from vitfleet.agent.offline_accuracy import offline_accuracy
+    from vitfleet.fleet.offline_accuracy import offline_accuracy
 
     report = tmp_path / "benchmarks.md"
     report.write_text(f"{INTRO}{BEGIN}\nstale\n{END}{OUTRO}")

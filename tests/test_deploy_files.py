@@ -326,6 +326,29 @@ def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):
     assert (code / "vitfleet" / "preprocessing.py").exists() and not (code / "vitfleet" / "decompose").exists()
 
 
+def test_the_board_tree_holds_no_demo_harness_and_no_build_module(tmp_path):
+    """Boards get the runtime only: no demo, local fleet, dashboard or probe (the fleet harness), no ONNX export,
+    calibration or demo-engine building; every left-out module is one the board runtime may not import."""
+    import tomllib
+
+    from vitfleet.firmware_scripts.board_tree import WORKSTATION_MODULES
+
+    code = snapshot_code(tmp_path / "app") / "vitfleet"
+    modules = {p.relative_to(code).with_suffix("").as_posix().replace("/", ".") for p in code.rglob("*.py")}
+    harness = {"demo", "local_fleet", "local_broker", "processes", "dashboard", "fleet_view", "hop_probe",
+               "offline_accuracy"}
+    assert not {m for m in modules if m.rsplit(".", 1)[-1] in harness}, modules
+    assert not (code / "fleet").exists() and (code / "agent" / "web" / "server.py").exists()
+    left_out = {f"vitfleet.{sub}.{m}" for sub, names in WORKSTATION_MODULES.items() for m in names}
+    assert not {f"vitfleet.{m}" for m in modules} & left_out
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    board = next(c for c in tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
+                 if c["name"].startswith("The board runtime"))
+    assert left_out <= set(board["forbidden_modules"]) and "vitfleet.fleet" in board["forbidden_modules"]
+    assert {"vitfleet.engines.manifest", "vitfleet.engines.runtime", "vitfleet.engines.tensorrt_build",
+            "vitfleet.engines.check"} <= {f"vitfleet.{m}" for m in modules}   # what a Jetson runs and checks
+
+
 def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accepts(tmp_path):
     """board-install.sh on a Jetson calls `vitfleet engines build --backend tensorrt` before any service starts.
 

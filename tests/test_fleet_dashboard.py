@@ -7,8 +7,8 @@ import logging
 from rich.console import Console
 
 from vitfleet.agent.board_reports import BoardReports
-from vitfleet.agent.dashboard import has_display_window, render
-from vitfleet.agent.fleet_view import ViewSnapshot
+from vitfleet.fleet.dashboard import has_display_window, render
+from vitfleet.fleet.fleet_view import ViewSnapshot
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.power_message import PowerSnapshot
 from vitfleet.prediction_message import Prediction

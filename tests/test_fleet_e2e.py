@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.offline_accuracy import offline_predictions
+from vitfleet.fleet.offline_accuracy import offline_predictions
 from vitfleet.agent.prediction_log import read_power, read_predictions
 from vitfleet.topics import Topics
 from vitfleet.datasets import load_fashion_mnist

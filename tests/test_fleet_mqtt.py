@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vitfleet.agent.camera_node import CameraNode
-from vitfleet.agent.hop_probe import measure_hop
-from vitfleet.agent.local_broker import BrokerStartError, LocalBroker, broker_conf
+from vitfleet.fleet.hop_probe import measure_hop
+from vitfleet.fleet.local_broker import BrokerStartError, LocalBroker, broker_conf
 from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink, Will
 from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import open_source

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from vitfleet.agent.aggregator import Aggregator
 from vitfleet.agent.camera_node import CameraNode
-from vitfleet.agent.fleet_view import FleetView
+from vitfleet.fleet.fleet_view import FleetView
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
                             decode_features, decode_frame, encode_features, encode_frame, peek_kind)

@@ -13,7 +13,7 @@ import jinja2
 import pytest
 
 from vitfleet.agent.homeassistant import HomeAssistantDiscovery, discovery_configs
-from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.prediction_message import PartTiming, Prediction
 from mqtt_fixtures import wait_until

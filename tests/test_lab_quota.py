@@ -119,8 +119,8 @@ def test_a_link_record_names_what_applied_each_part_and_the_relay_never_releases
 @pytest.mark.slow
 def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_answered(fleet_engines: Path,
                                                                                      tmp_path: Path) -> None:
-    from vitfleet.agent.demo import replay_uri
-    from vitfleet.agent.local_fleet import LocalFleetOptions
+    from vitfleet.fleet.demo import replay_uri
+    from vitfleet.fleet.local_fleet import LocalFleetOptions
     from vitfleet.engines.manifest import read_manifest
     from vitfleet.lab.quota_fleet import LabOptions, QuotaFleet
     from vitfleet.stats_message import AgentStats

@@ -26,9 +26,9 @@ import psutil
 import pytest
 import yaml
 
-from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.agent.prediction_log import read_predictions
-from vitfleet.agent.processes import Child
+from vitfleet.fleet.processes import Child
 from vitfleet.lab.errors import LabError
 from vitfleet.lab.netns import BoardLink, require_netns_tools
 from vitfleet.lab.quota_fleet import free_index_block

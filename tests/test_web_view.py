@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from vitfleet.agent.local_broker import LocalBroker
+from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.agent.web.server import WebView, open_view
 from vitfleet.agent.web.state import MAX_CAMERAS, ViewState
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401

@@ -43,7 +43,10 @@ if _installed("decompose"):
 app.command("agent")(agent_cli.agent)
 app.command("aggregator")(agent_cli.aggregator)
 app.command("camera")(agent_cli.camera)
-app.command("demo")(agent_cli.demo)
+if _installed("fleet"):
+    from vitfleet.fleet import cli as fleet_cli
+
+    app.command("demo")(fleet_cli.demo)
 app.command("view")(agent_cli.view)
 app.command("power")(power_cli.power)
 if _installed("bench"):

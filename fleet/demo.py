@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vitfleet.agent.fleet_resolve import parse_broker
-from vitfleet.agent.fleet_view import FleetView, ViewSnapshot
-from vitfleet.agent.local_fleet import LocalFleet, LocalFleetOptions
-from vitfleet.agent.processes import ProcessGroup
+from vitfleet.fleet.fleet_view import FleetView, ViewSnapshot
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.fleet.processes import ProcessGroup
 from vitfleet.console import err_console
 from vitfleet.engines.manifest import Manifest
 from vitfleet.errors import UserError
@@ -110,7 +110,7 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     camera_uri = choose_camera(opts, manifest)
     run_dir = work / "run"
     summary_path = run_dir / "camera-summary.json"
-    from vitfleet.agent.dashboard import has_display_window
+    from vitfleet.fleet.dashboard import has_display_window
 
     window = not opts.headless and has_display_window()
     last = f"agent{manifest.num_parts - 1}"
@@ -176,7 +176,7 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
     import signal
     import threading
 
-    from vitfleet.agent.dashboard import render, show_window
+    from vitfleet.fleet.dashboard import render, show_window
 
     cam_proc = procs.children[camera].proc
     stop = threading.Event()
@@ -274,7 +274,7 @@ def compare_accuracy(engines_dir: Path, manifest: Manifest, result: dict[str, An
     if offline_reference is not None:
         offline, source = offline_reference(engines_dir, n)
     else:
-        from vitfleet.agent.offline_accuracy import offline_accuracy
+        from vitfleet.fleet.offline_accuracy import offline_accuracy
 
         offline = offline_accuracy(engines_dir, manifest.dataset or "fashion-mnist", "test", n)
         source = "engines run offline"

@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from vitfleet.agent.fleet_view import FleetView, ViewSnapshot
+from vitfleet.fleet.fleet_view import FleetView, ViewSnapshot
 from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats, first_of
 from vitfleet.topics import Availability
 

@@ -1,7 +1,7 @@
 """One fleet on this machine: a broker, the aggregator and one agent per part as real `vitfleet` processes, a
 live view of their topics, and the camera node when asked for — torn down in reverse order on exit.
 
-The one boot behind `vitfleet demo` (agent/demo.py), the bench (bench/fleet_run.py), the soak (bench/soak.py),
+The one boot behind `vitfleet demo` (fleet/demo.py), the bench (bench/fleet_run.py), the soak (bench/soak.py),
 the fault script (bench/faults.py) and the tests (tests/fleet_harness.py): each used to write its own.
 
     with LocalFleet(engines, run_dir, camera_uri=uri) as fleet:
@@ -21,9 +21,9 @@ from typing import Any, Callable
 
 import yaml
 
-from vitfleet.agent.fleet_view import FleetView
-from vitfleet.agent.local_broker import LocalBroker
-from vitfleet.agent.processes import Child, ChildFailed, ProcessGroup
+from vitfleet.fleet.fleet_view import FleetView
+from vitfleet.fleet.local_broker import LocalBroker
+from vitfleet.fleet.processes import Child, ChildFailed, ProcessGroup
 from vitfleet.engines.manifest import Manifest, read_manifest
 from vitfleet.fleet_config import (AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, CameraFeedConfig,
                                    FleetConfig)
