@@ -52,11 +52,21 @@ class PendingFrame:
     evicted: bool = False   # fused early because too many frames were pending, not because a part ran late
 
 
+@dataclass
+class AggregatorOptions:
+    """How the aggregator fuses and reports (fleet.yaml `aggregator:` and the command line)."""
+
+    prediction_log: PredictionLog | None = None
+    deadline: DeadlinePolicy = field(default_factory=DeadlinePolicy)
+    max_pending: int = 256                 # frames waiting for parts; beyond it the oldest is fused early
+    stats_interval: float = 2.0
+    camera_names: list[str] = field(default_factory=lambda: [DEFAULT_CAMERA])   # by index: fleet.camera_names()
+
+
 class Aggregator:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, fusion: FusionEngine,
-                 feature_dims: list[int], class_names: list[str], prediction_log: PredictionLog | None = None,
-                 deadline: DeadlinePolicy | None = None, max_pending: int = 256, stats_interval: float = 2.0,
-                 camera_names: list[str] | None = None) -> None:
+                 feature_dims: list[int], class_names: list[str], options: AggregatorOptions | None = None) -> None:
+        opts = options or AggregatorOptions()
         self.topics = Topics(fleet_name)
         self.board = board
         self.fusion = fusion
@@ -64,11 +74,11 @@ class Aggregator:
         self.offsets = np.concatenate([[0], np.cumsum(self.feature_dims)]).astype(int)
         self.k = len(self.feature_dims)
         self.class_names = class_names
-        self.camera_names = list(camera_names or [DEFAULT_CAMERA])
-        self.log = prediction_log
-        self.deadline = deadline or DeadlinePolicy()
-        self.max_pending = max_pending
-        self.stats_interval = stats_interval
+        self.camera_names = list(opts.camera_names)
+        self.log = opts.prediction_log
+        self.deadline = opts.deadline
+        self.max_pending = opts.max_pending
+        self.stats_interval = opts.stats_interval
         self.pending: OrderedDict[FrameKey, PendingFrame] = OrderedDict()
         # recently fused frames -> their deadline (monotonic), to recognise late parts
         self.fused_ids: OrderedDict[FrameKey, float] = OrderedDict()

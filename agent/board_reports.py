@@ -1,5 +1,5 @@
 """What each board last said about itself (boards/<board>/available, stats, power), decoded with the message
-models: the one reader behind the live view (fleet/fleet_view.py) and the web view (agent/web/state.py)."""
+models, for the fleet's state reader (agent/web/state.py)."""
 
 from __future__ import annotations
 

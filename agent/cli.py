@@ -117,7 +117,7 @@ def aggregator(
 ) -> None:
     """Fuse the parts' features into predictions, publish them and log them (until SIGTERM / Ctrl-C)."""
     setup_logging(log_level)
-    from vitfleet.agent.aggregator import Aggregator
+    from vitfleet.agent.aggregator import Aggregator, AggregatorOptions
     from vitfleet.agent.deadline import DeadlinePolicy
     from vitfleet.agent.engine_loading import limit_threads, load_fusion
     from vitfleet.agent.fleet_resolve import resolve_fleet
@@ -137,8 +137,9 @@ def aggregator(
         web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd, cfg.camera_names())
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
-    runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names, plog,
-                        policy, max_pending or cfg.aggregator.max_pending, stats_interval, cfg.camera_names())
+    runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names,
+                        AggregatorOptions(plog, policy, max_pending or cfg.aggregator.max_pending, stats_interval,
+                                          cfg.camera_names()))
     coordinator = None
     # The fleet plan needs the fleet file (which boards, their memory and speed); flags alone run no coordinator.
     if fleet is not None and cfg.aggregator.heal_after_s is not None:

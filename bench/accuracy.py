@@ -19,14 +19,6 @@ class FleetAccuracy:
     top1: float
     without_part: list[float]      # top-1 with part i missing
 
-    @property
-    def worst_missing(self) -> float:
-        return min(self.without_part)
-
-    @property
-    def mean_missing(self) -> float:
-        return float(np.mean(self.without_part))
-
 
 def run_rows(path: Path, x: np.ndarray) -> np.ndarray:
     """One output row per image (the graphs have a static batch of 1, as a board runs them)."""

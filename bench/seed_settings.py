@@ -80,7 +80,7 @@ class SeedSettings(BaseModel):
     lan_hop_ms: float = 1.0               # ... plus this per hop (switch, stack, MQTT broker)
     size_target: float = 1 / 30           # largest int8 board <= this x the teacher's fp32 bytes
     feature_target_bytes: int = 512       # float16 features per board per frame (the message adds 72 B)
-    # Issue 31: the measured ViT-B/16 K=4 int8 fleet over the int8 teacher as one board, same quota.
+    # The measured ViT-B/16 K=4 int8 fleet over the int8 teacher as one board, same quota.
     measured_goal: dict[str, float] = {"edvit": 8.0, "devit": 10.0}
     core: int = -1                        # isolated timings pinned here
     command: str = "python -m vitfleet.bench.seed_scale"

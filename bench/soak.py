@@ -133,7 +133,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
             rss.stop()
         fleet.procs.check_alive()
         time.sleep(2.5)  # one more stats round from every board
-        stats = fleet.view.snapshot().reports.stats
+        stats = fleet.view.fleet_snapshot().reports.stats
         agents = fleet.agents
     memory = rss.report(t0 + warmup, args.rss_tolerance)
     answered = camera["predictions"]

@@ -117,11 +117,6 @@ def load_part(folder: Path, index: int, card: BundleCard | None = None):  # -> P
     return PartFeatures(vit).eval()
 
 
-def load_part_classifier(folder: Path, index: int, card: BundleCard | None = None):  # -> VisionTransformer
-    """Part `index` with its local head (subset logits), for evaluating a part on its own classes."""
-    return load_part(folder, index, card).vit
-
-
 def load_fusion(folder: Path, card: BundleCard | None = None):  # -> FusionHead
     from vitfleet.decompose.checkpoints import load_weights
     from vitfleet.decompose.fusion import FusionHead

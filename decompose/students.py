@@ -17,7 +17,7 @@ class PartRecipe:
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
-    # Warm-up over this fraction of the steps, then the schedule's decay (issue 15's learning-rate lever).
+    # Warm-up over this fraction of the steps, then the schedule's decay.
     lr_schedule: LrSchedule = "cosine"
     warmup_fraction: float = 0.05
     weight_decay: float = 0.05

@@ -19,7 +19,7 @@ import numpy as np
 from vitfleet.engines.errors import EngineError
 from vitfleet.engines.manifest import read_manifest
 
-# (min mean cosine per part, min fused top-1 agreement). fp16/int8 from issue #4; fp32 must be ~exact.
+# (min mean cosine per part, min fused top-1 agreement). fp16/int8 lose a little; fp32 must be ~exact.
 THRESHOLDS: dict[str, tuple[float, float]] = {"fp32": (0.9999, 0.999), "fp16": (0.999, 0.995), "int8": (0.98, 0.98)}
 
 

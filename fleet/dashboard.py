@@ -1,4 +1,5 @@
-"""The demo's live view: an OpenCV window when a display exists, else a rich terminal dashboard."""
+"""The demo's live view: an OpenCV window when a display exists, else a rich terminal dashboard; both render
+the fleet's one state reader (agent/web/state.py), as the web view does."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from vitfleet.fleet.fleet_view import FleetView, ViewSnapshot
+from vitfleet.agent.web.state import FleetSnapshot, WebState
 from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats, first_of
 from vitfleet.topics import Availability
 
@@ -23,7 +24,7 @@ def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
     return f"{value}{unit}"
 
 
-def render(snapshot: ViewSnapshot, class_names: list[str] | None = None) -> Group:
+def render(snapshot: FleetSnapshot, class_names: list[str] | None = None) -> Group:
     reports = snapshot.reports
     stats, power, available = reports.stats, reports.power, reports.available
     pred = snapshot.prediction
@@ -86,14 +87,12 @@ def has_display_window() -> bool:
         return False
 
 
-def show_window(view: FleetView) -> bool:
+def show_window(view: WebState) -> bool:
     """Draw the latest frame with its prediction; False once the user closed the window or pressed q."""
     import cv2
     import numpy as np
 
-    with view.lock:
-        frame = None if view.frame is None else view.frame.copy()
-        pred = view.prediction
+    frame, pred, _ = view.frame_for_display()
     canvas = np.zeros((360, 480, 3), np.uint8)
     if frame is not None:
         img = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.shape[2] == 1 else frame

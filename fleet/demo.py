@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from vitfleet.agent.fleet_resolve import parse_broker
-from vitfleet.fleet.fleet_view import FleetView, ViewSnapshot
+from vitfleet.agent.web.state import FleetSnapshot, WebState
 from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 from vitfleet.fleet.processes import ProcessGroup
 from vitfleet.console import err_console
@@ -142,7 +142,7 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
             fleet.procs.stop("camera")
         code = camera.proc.wait(timeout=30)
         codes = fleet.stop_processes()   # SIGTERM: each publishes its last stats and offline, the log is flushed
-        final = fleet.view.snapshot()
+        final = fleet.view.fleet_snapshot()
         log_path = fleet.log_path
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
     result["url"] = web_url
@@ -158,14 +158,14 @@ def _serve_web(opts: DemoOptions, fleet: LocalFleet) -> str | None:
     from vitfleet.agent.web.server import open_view
 
     web = open_view(fleet.broker, fleet.config.name, opts.http, [b.name for b in fleet.config.boards],
-                    cameras=fleet.config.camera_names())
+                    cameras=fleet.config.camera_names(), state=fleet.view)
     fleet.on_close(web.stop)
     web.start()
     err_console.print(f"web view: {web.url}", highlight=False)
     return web.url
 
 
-def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str],
+def _live(view: WebState, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str],
           window: bool) -> bool:
     """Show the fleet until the camera node ends; True when the user pressed Ctrl-C (or sent SIGTERM).
 
@@ -185,7 +185,7 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
     if not opts.headless and not window and err_console.is_terminal:
         from rich.live import Live
 
-        live = Live(render(view.snapshot(), class_names), console=err_console, refresh_per_second=4)
+        live = Live(render(view.fleet_snapshot(), class_names), console=err_console, refresh_per_second=4)
         live.start()
     try:
         while cam_proc.poll() is None and not stop.is_set():
@@ -199,13 +199,13 @@ def _live(view: FleetView, procs: ProcessGroup, camera: str, opts: DemoOptions, 
             else:
                 time.sleep(0.25)
             if live is not None:
-                live.update(render(view.snapshot(), class_names))
+                live.update(render(view.fleet_snapshot(), class_names))
         return stop.is_set()
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
         if live is not None:
-            live.update(render(view.snapshot(), class_names))
+            live.update(render(view.fleet_snapshot(), class_names))
             live.stop()
         if window:
             import cv2
@@ -221,7 +221,7 @@ AGGREGATOR_FIGURES = {"hop_p50_ms", "hop_p99_ms", "late", "deadline_ms", "fleet_
                       "power_estimated"}
 
 
-def _result(summary_path: Path, final: ViewSnapshot, codes: dict[str, int | None], camera_code: int,
+def _result(summary_path: Path, final: FleetSnapshot, codes: dict[str, int | None], camera_code: int,
             interrupted: bool, camera_uri: str, log_path: Path) -> dict[str, Any]:
     camera = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     stats = final.reports.stats

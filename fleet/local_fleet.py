@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import yaml
 
-from vitfleet.fleet.fleet_view import FleetView
+from vitfleet.agent.web.state import WebState
 from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet.processes import Child, ChildFailed, ProcessGroup
 from vitfleet.engines.manifest import Manifest, read_manifest
@@ -99,7 +99,7 @@ class LocalFleet:
         self.fleet_file = run_dir / "fleet.yaml"
         self.log_path = run_dir / "predictions.sqlite"
         self.procs = ProcessGroup(run_dir / "logs", *([self.options.python] if self.options.python else []))
-        self.view: FleetView | None = None
+        self.view: WebState | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     def __enter__(self) -> "LocalFleet":
@@ -137,8 +137,11 @@ class LocalFleet:
             opts.tweak(self.config)
         self.fleet_file = write_fleet_file(self.config, self.run_dir)
         self._stack.callback(self.procs.stop_all)
-        self.view = FleetView(self.broker, self.config.name, with_frames=opts.with_frames).start()
+        self.view = WebState(self.broker, self.config.name, [b.name for b in self.config.boards],
+                             cameras=self.config.camera_names()).start(wait=10.0)
         self._stack.callback(self.view.stop)
+        if opts.with_frames:   # the demo's window draws the latest frame
+            self._stack.enter_context(self.view.watching_frames())
         return self
 
     def _start_broker(self) -> BrokerConfig:

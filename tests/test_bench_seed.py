@@ -163,5 +163,5 @@ def test_lab_fleets_are_measured_against_the_teacher_as_one_board(seed_run: tupl
             assert parts["rate"] == "kernel" and parts["delay"] in ("kernel", "userspace")
     text = (runs / "benchmarks.md").read_text()
     assert "Measured: lab fleets vs the teacher as one board" in text
-    # Issue 31's goals are judged on ViT-B/16 only; this toy run has none, and says so rather than "missed".
+    # The seed speedup goals are judged on ViT-B/16 only; this toy run has none, and says so rather than "missed".
     assert all(t["met"] is None for t in results["targets"] if "issue 31" in t["target"])

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from vitfleet.agent.aggregator import Aggregator
+from vitfleet.agent.aggregator import Aggregator, AggregatorOptions
 from vitfleet.agent.board_agent import BoardAgent
 from vitfleet.agent.deadline import DeadlinePolicy
 from vitfleet.agent.mqtt_client import MqttLink
@@ -36,8 +36,9 @@ def make_aggregator(broker, tiny_engines, tmp_path):  # noqa: F811
     def make(deadline_ms: float) -> Aggregator:
         manifest = read_manifest(tiny_engines)
         agg = Aggregator(broker.config, "t", "agg", load_fusion_engine(tiny_engines), manifest.feature_dims,
-                         manifest.class_names, PredictionLog(tmp_path / "log.sqlite"), DeadlinePolicy(fixed_ms=deadline_ms),
-                         max_pending=16, stats_interval=0.5).start()
+                         manifest.class_names, AggregatorOptions(PredictionLog(tmp_path / "log.sqlite"),
+                                                                 DeadlinePolicy(fixed_ms=deadline_ms), max_pending=16,
+                                                                 stats_interval=0.5)).start()
         made.append(agg)
         return agg
 

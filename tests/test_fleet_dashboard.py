@@ -8,15 +8,14 @@ from rich.console import Console
 
 from vitfleet.agent.board_reports import BoardReports
 from vitfleet.fleet.dashboard import has_display_window, render
-from vitfleet.fleet.fleet_view import ViewSnapshot
+from vitfleet.agent.web.state import FleetSnapshot, PredictionRow
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.power_message import PowerSnapshot
-from vitfleet.prediction_message import Prediction
 from vitfleet.stats_message import AgentStats, AggregatorStats, CameraStats
 from vitfleet.topics import Availability
 
 _NOW = 1_732_380_000.0
-SNAPSHOT = ViewSnapshot(
+SNAPSHOT = FleetSnapshot(
     BoardReports(
         MalformedCounter(logging.getLogger("test")),
         available={"agent0": Availability.ONLINE, "agent1": Availability.OFFLINE,
@@ -31,8 +30,8 @@ SNAPSHOT = ViewSnapshot(
             "camera": CameraStats(board="camera", ts=_NOW, fps=9.8, e2e_p50_ms=2.5, e2e_p99_ms=6.1, accuracy=0.8123),
         },
         power={"agent0": PowerSnapshot(ts=_NOW, watts=4.75, joules=1.0, frames=1, source="rapl", estimated=False)}),
-    Prediction(frame_id=42, camera="cam0", capture_ns=1, class_name="Sneaker", class_id=7, score=0.93, label=5, degraded=True,
-               missing_parts=[1], parts=[], wait_ms=0.0, fusion_ms=0.0, fused_ns=2),
+    PredictionRow(frame_id=42, camera="cam0", class_name="Sneaker", class_id=7, score=0.93, label=5, degraded=True,
+                  missing_parts=[1], e2e_ms=3.0, at=_NOW),
     120)
 
 
@@ -51,7 +50,7 @@ def test_dashboard_shows_boards_fleet_figures_and_the_latest_prediction():
 
 
 def test_dashboard_before_the_first_prediction():
-    empty = ViewSnapshot(BoardReports(MalformedCounter(logging.getLogger("test"))), None, 0)
+    empty = FleetSnapshot(BoardReports(MalformedCounter(logging.getLogger("test"))), None, 0)
     assert "waiting for the first prediction" in _text(empty)
 
 

@@ -28,8 +28,8 @@ from hypothesis import strategies as st
 
 from vitfleet.agent.aggregator import Aggregator
 from vitfleet.agent.camera_node import CameraNode
-from vitfleet.fleet.fleet_view import FleetView
 from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.web.state import WebState
 from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
                             decode_features, decode_frame, encode_features, encode_frame, peek_kind)
 from vitfleet.topics import OFFLINE, ONLINE, Topics
@@ -405,7 +405,7 @@ def test_aggregator_handler_counts_every_malformed_message() -> None:
 def test_camera_node_and_view_count_malformed_predictions() -> None:
     topics = Topics("fz")
     node = CameraNode(BROKER, "fz", "cam", _NoFrames())
-    view = FleetView(BROKER, "fz")
+    view = WebState(BROKER, "fz")
     prediction = {"frame_id": 1, "camera": "cam0", "class_id": 2, "capture_ns": 3, "degraded": False, "parts": [], "fusion_ms": 0.1,
                   "fused_ns": 4}
     payloads = st.one_of(

@@ -1,4 +1,4 @@
-"""Each lab board its own CPU share and network (issue 31, item 3): real cgroups, real network namespaces, real
+"""Each lab board its own CPU share and network: real cgroups, real network namespaces, real
 mosquitto, real ONNX Runtime agents.
 
 What must hold (ratios from one run, never a time): a process under a quota of q cores uses about q of a core and

@@ -1,4 +1,4 @@
-"""The typed wire messages (issue 16 item 3): stats per role told apart by `role`, availability from one enum,
+"""The typed wire messages: stats per role told apart by `role`, availability from one enum,
 deploy's availability check over the fleet's one MQTT client, and readers that count garbage instead of
 crashing."""
 

@@ -1,4 +1,4 @@
-"""Self-healing (issue 18) on real processes: a real mosquitto, the aggregator (with its coordinator and engine
+"""Self-healing on real processes: a real mosquitto, the aggregator (with its coordinator and engine
 server) and K = 4 agents as real `vitfleet` processes on real int8 ONNX Runtime engines, each agent with its
 own engines folder holding only its own part, so a part moved to it must be fetched over HTTP and checked.
 

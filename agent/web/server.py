@@ -192,14 +192,18 @@ class WebView:
     """The fleet's state (one MQTT subscriber), its metrics and the HTTP server, started and stopped together."""
 
     def __init__(self, broker: BrokerConfig, fleet_name: str, host: str, port: int, boards: list[str] | None = None,
-                 credentials: Credentials | None = None, cameras: list[str] | None = None) -> None:
+                 credentials: Credentials | None = None, cameras: list[str] | None = None,
+                 state: WebState | None = None) -> None:
         if not is_loopback(host) and not credentials:
             raise WebViewError(
                 f"--http {host}:{port} would serve the fleet beyond this machine without a password; run `make certs "
                 "FLEET=fleet.yaml` (the page then asks for a fleet MQTT user), set broker.username and "
                 "broker.password_file in fleet.yaml, pass --http-passwd FILE, or bind to 127.0.0.1")
         self.metrics = ViewMetrics()
-        self.state = WebState(broker, fleet_name, boards, on_prediction=self.metrics.observe, cameras=cameras)
+        # One reader of the fleet's topics per process: the one-machine fleet hands over the state it already runs.
+        self._owns_state = state is None
+        self.state = state or WebState(broker, fleet_name, boards, cameras=cameras)
+        self.state.on_prediction = self.metrics.observe
         self.metrics.attach(self.state)
         self.credentials = credentials if credentials else None
         self.static = _static_files()
@@ -247,7 +251,8 @@ class WebView:
             return cached[1], version
 
     def start(self) -> "WebView":
-        self.state.start()
+        if self._owns_state:
+            self.state.start()
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.25},
                                         name="web-http", daemon=True)
         self._thread.start()
@@ -264,15 +269,17 @@ class WebView:
             self.httpd.shutdown()
             self.httpd.server_close()
         finally:
-            self.state.stop()
+            if self._owns_state:
+                self.state.stop()
 
 
 def open_view(broker: BrokerConfig, fleet_name: str, http: str, boards: list[str] | None = None,
-              passwd_file: Path | None = None, cameras: list[str] | None = None) -> WebView:
+              passwd_file: Path | None = None, cameras: list[str] | None = None,
+              state: WebState | None = None) -> WebView:
     """A WebView for `--http HOST:PORT`: loopback as is, beyond loopback only with the fleet's credentials.
     `cameras`: the fleet file's camera names in order (FleetConfig.camera_names()); without them the view learns
     the cameras from the fleet's messages."""
     host, port = parse_http(http)
     creds = None if is_loopback(host) else fleet_credentials(broker, fleet_name, passwd_file)
-    return WebView(broker, fleet_name, host, port, boards, creds, cameras)
+    return WebView(broker, fleet_name, host, port, boards, creds, cameras, state)
 

@@ -1,4 +1,5 @@
-"""What the web view shows, gathered by one MQTT subscriber into bounded buffers.
+"""The fleet's state, gathered by one MQTT subscriber into bounded buffers: the one reader of the fleet's topics,
+which the web view, its /metrics and the workstation's terminal dashboard (fleet/dashboard.py) all render.
 
 Each board's availability (retained), stats and power; every prediction (validated against the typed model);
 a chart sample per second over the last minutes; the tail of the prediction log; and, only while a browser
@@ -30,7 +31,8 @@ from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import ProtocolError, decode_frame
-from vitfleet.stats_message import AgentStats, AggregatorStats, CameraFeedStats, CameraStats, first_of, of_role
+from vitfleet.stats_message import (AgentStats, AggregatorStats, CameraFeedStats, CameraStats, Stats, first_of,
+                                    of_role)
 from vitfleet.topics import Availability, Topics
 from vitfleet.fleet_config import CAMERA_NAME, BrokerConfig
 
@@ -171,6 +173,15 @@ class _FrameRing:
     version: int = 0                # bumped on each of its frames
 
 
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """The fleet at one instant: each board's reports, the latest prediction of any camera, how many were seen."""
+
+    reports: BoardReports
+    prediction: PredictionRow | None
+    predictions_seen: int
+
+
 class WebState:
     def __init__(self, broker: BrokerConfig, fleet_name: str, boards: list[str] | None = None,
                  on_prediction: Callable[[Prediction, float], None] | None = None,
@@ -200,6 +211,7 @@ class WebState:
         # the live fields, shared with self.reports: read them under self.lock
         self.available, self.stats, self.power = self.reports.available, self.reports.stats, self.reports.power
         self._down_since: float | None = time.monotonic()
+        self.changed = threading.Event()   # set on every message taken (waiters clear it)
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
         subs = [(self.topics.all_predictions, 0), (self.topics.all_boards("available"), 1),
@@ -208,6 +220,10 @@ class WebState:
 
     # ---- network thread ---------------------------------------------------------------------------------
     def _on_message(self, topic: str, payload: bytes) -> None:
+        self._take(topic, payload)
+        self.changed.set()
+
+    def _take(self, topic: str, payload: bytes) -> None:
         if topic == self.topics.frames:
             self._on_frame(topic, payload)
             return
@@ -438,9 +454,10 @@ class WebState:
                 log.exception("chart sample failed")
 
     # ---- lifecycle --------------------------------------------------------------------------------------
-    def start(self) -> "WebState":
-        # No wait: the page must come up (and say "broker unreachable") even while the broker is down.
-        self.link.start(wait=None)
+    def start(self, wait: float | None = None) -> "WebState":
+        """No wait by default: the page must come up (and say "broker unreachable") even while the broker is
+        down; the one-machine fleet waits, so that it sees its processes from their first message."""
+        self.link.start(wait=wait)
         self._sampler = threading.Thread(target=self._sampler_loop, name="web-chart", daemon=True)
         self._sampler.start()
         return self
@@ -505,6 +522,31 @@ class WebState:
                 frames_subscribed=self.frames_subscribed, malformed=self.malformed.by_reason(),
                 generated_at=time.time())
         return state
+
+    # ---- the fleet's state for the workstation's harness (its terminal dashboard, its waits) -------------------
+    def stats_of(self, board: str) -> Stats | None:
+        """The board's latest stats (an AgentStats, AggregatorStats or CameraStats), None before any arrived."""
+        with self.lock:
+            return self.stats.get(board)
+
+    def wait_online(self, boards: list[str], timeout: float, alive: Callable[[], None] | None = None) -> list[str]:
+        """Wait until every board published `online`; the ones still missing. `alive` is called while waiting
+        and may raise to stop early (a child process died)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                missing = [b for b in boards if self.available.get(b) != Availability.ONLINE]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            if alive is not None:
+                alive()
+            self.changed.wait(0.2)
+            self.changed.clear()
+
+    def fleet_snapshot(self) -> FleetSnapshot:
+        """What the fleet reported at one instant, as decoded models (the terminal dashboard renders it)."""
+        with self.lock:
+            return FleetSnapshot(self.reports.copy(), self.prediction, self.predictions_seen)
 
     def raw(self) -> BoardReports:
         """A copy of each board's availability, stats and power (for the metrics exporter)."""
