@@ -134,7 +134,7 @@ def test_deploy_installs_every_board_and_the_fleet_answers(fleet_env):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-deploy-reader")
     client.username_pw_set(operator_user(fleet), s.password(operator_user(fleet)))
     client.tls_set(ca_certs=str(s.ca_cert), cert_reqs=ssl.CERT_REQUIRED)
-    client.on_connect = lambda c, *a: c.subscribe("vitfleet/loop/predictions", qos=1)
+    client.on_connect = lambda c, *a: c.subscribe("vitfleet/loop/predictions/+", qos=1)
     client.on_message = on_message
     client.connect("127.0.0.1", fleet.broker.port)
     client.loop_start()

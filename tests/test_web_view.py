@@ -121,10 +121,16 @@ def browser() -> Iterator[Any]:
 
 
 def _tile_status(driver: Any, board: str) -> str | None:
+    """The board tile's status; None while the page has none, or replaced it between finding and reading it (the
+    page redraws its tiles every second)."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    tiles = driver.find_elements(By.CSS_SELECTOR, f'.tile[data-board="{board}"]')
-    return tiles[0].get_attribute("data-status") if tiles else None
+    try:
+        tiles = driver.find_elements(By.CSS_SELECTOR, f'.tile[data-board="{board}"]')
+        return tiles[0].get_attribute("data-status") if tiles else None
+    except StaleElementReferenceException:
+        return None
 
 
 @needs_browser
