@@ -27,6 +27,7 @@ from vitfleet.fleet_plan_message import FleetPlanMessage
 from vitfleet.agent.frame_queue import FrameQueue
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
+from vitfleet.agent.own_rate import RecentOwnRate
 from vitfleet.agent.plan_follower import PartLoader, follow
 from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
@@ -34,6 +35,8 @@ from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.agent.slow_board import SlowBoardEmulation
+from vitfleet.power.throttle import read_or_none, throttle_reader
+from vitfleet.power.throttle_measured import with_measured
 from vitfleet.stats_message import AgentStats
 from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.preprocessing import Preprocessing
@@ -82,6 +85,8 @@ class BoardAgent:
         # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
         self.emulation = SlowBoardEmulation(slowdown)
         self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
+        self.own_rate = RecentOwnRate()
+        self.throttle = throttle_reader(board_kind)
         self.proc = ProcessStats()
         self._stop = threading.Event()
         self._camera, self._camera_fps, self._camera_encoding = camera, camera_fps, camera_encoding
@@ -224,11 +229,16 @@ class BoardAgent:
             frame_id += 1
 
     def stats(self) -> AgentStats:
+        recent, recent_frames = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
+                                                   tuple(sorted(self.hosted)))
+        state = read_or_none(self.throttle)
+        throttle = None if state is None else with_measured(state, recent, self.own_rate.best())
         return AgentStats(board=self.board, part=self.part, parts=sorted(self.hosted), plan_id=self.plan_id,
                           failed_parts={str(p): r for p, r in self.failed_parts.items()},
                           part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
                           fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
                           **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.emulation.slowdown,
+                          recent_own_fps=recent, recent_frames=recent_frames, throttle=throttle,
                           drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
                           callback_errors=self.link.callback_errors, connects=self.link.connects,
                           **self.proc.snapshot())

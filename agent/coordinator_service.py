@@ -43,7 +43,8 @@ class CoordinatorService:
             host = fleet.board(board).host if board in {b.name for b in fleet.boards} else "127.0.0.1"
             self.server = EngineServer(engines_dir, host, fleet.aggregator.engine_port)
         self.coordinator = Coordinator(fleet, read_manifest(engines_dir), heal,
-                                       self.server.url if self.server else None)
+                                       self.server.url if self.server else None,
+                                       replan_hold_s=fleet.aggregator.replan_hold_s)
         self.malformed = MalformedCounter(log)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -71,6 +72,7 @@ class CoordinatorService:
             if isinstance(stats, AgentStats):   # other roles' stats carry no plan acknowledgement
                 with self._lock:
                     self.coordinator.observe_ack(stats)
+                    self.coordinator.observe_speed(stats, now)
 
     def _on_retained_plan(self, payload: bytes) -> None:
         plan = self.malformed.parse_model(self.topics.plan, payload, FleetPlanMessage, "plan") if payload else None
