@@ -35,6 +35,7 @@ from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.agent.slow_board import SlowBoardEmulation
+from vitfleet.power.cpu_limit import cpu_limit_cores
 from vitfleet.power.throttle import read_or_none, throttle_reader
 from vitfleet.power.throttle_measured import with_measured
 from vitfleet.stats_message import AgentStats
@@ -229,8 +230,8 @@ class BoardAgent:
             frame_id += 1
 
     def stats(self) -> AgentStats:
-        recent, recent_frames = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
-                                                   tuple(sorted(self.hosted)))
+        recent, recent_frames, recent_busy = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
+                                                   tuple(sorted(self.hosted)), time.process_time(), cpu_limit_cores())
         state = read_or_none(self.throttle)
         throttle = None if state is None else with_measured(state, recent, self.own_rate.best())
         return AgentStats(board=self.board, part=self.part, parts=sorted(self.hosted), plan_id=self.plan_id,
@@ -238,7 +239,8 @@ class BoardAgent:
                           part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
                           fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
                           **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.emulation.slowdown,
-                          recent_own_fps=recent, recent_frames=recent_frames, throttle=throttle,
+                          recent_own_fps=recent, recent_frames=recent_frames, recent_busy=recent_busy,
+                          throttle=throttle,
                           drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
                           callback_errors=self.link.callback_errors, connects=self.link.connects,
                           **self.proc.snapshot())

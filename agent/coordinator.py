@@ -122,12 +122,14 @@ class Coordinator:
         self.notes: list[str] = []     # why parts are unplaced, for stats
         self.speeds = BoardSpeeds(self.replan_hold_s) if self.replan_hold_s is not None else None
         self.throttle: dict[str, ThrottleState] = {}
-        self._speeds_seen = 0          # the speeds version last weighed for a re-plan
+        self._events = 0               # boards that came, went or joined: each may open a better layout
+        self._weighed = (-1, -1)       # (events, speeds version) when layouts were last weighed
         self.speed_replans = 0
 
     # ---- observations -------------------------------------------------------------------------------------
     def observe_availability(self, board: str, status: Availability, now: float) -> None:
         if self.status.get(board) != status:
+            self._events += 1
             self.status[board] = status
             self.since[board] = now
             if status == Availability.ONLINE:   # a restarted board may have been fixed: offer it everything again
@@ -140,6 +142,7 @@ class Coordinator:
             default = BoardConfig(name=ack.board)
             self.slots[ack.board] = BoardSlot(ack.board, default.gflops, default.memory_mb)
             self.home.setdefault(ack.board, ack.parts[0] if ack.parts else None)
+            self._events += 1
         self.acks[ack.board] = ack
         for key, mb in ack.part_mem_mb.items():
             p = int(key)
@@ -156,7 +159,7 @@ class Coordinator:
         if stats.throttle is not None:
             self.throttle[stats.board] = stats.throttle
         if self.speeds is not None and stats.board in self.slots:
-            self.speeds.observe(stats.board, now, stats.recent_own_fps, stats.parts, self.loads)
+            self.speeds.observe(stats.board, now, stats.recent_own_fps, stats.parts, self.loads, stats.recent_busy)
 
     def _slots_now(self) -> dict[str, BoardSlot]:
         """Every agent board with the speed placement should assume now: trusted measurements when re-planning
@@ -206,6 +209,13 @@ class Coordinator:
         self.notes = [unplaced_note(s) for s in healed.shortfalls]
         if _norm(new) != _norm(current) or healed.unplaced != self.plan.unplaced:
             return self._publish(new, healed.unplaced, self._heal_reason(current, new, down, self.notes))
+        if self.speeds is not None:
+            # Re-planning for speed weighs layouts only after something happened (a board came or went, a trusted
+            # speed changed): with speeds that stand still the plan stands still.
+            mark = (self._events, self.speeds.version)
+            if mark == self._weighed:
+                return None
+            self._weighed = mark
         moved = self._rebalance(new, loads, slots, refused, live, holding, by_name, now)
         if moved is not None or self.move is not None:
             return moved
@@ -234,9 +244,8 @@ class Coordinator:
                           by_name: dict[str, BoardSlot], now: float) -> FleetPlanMessage | None:
         """After a trusted speed change: the layout with the shortest critical path under the speeds as measured,
         if it beats the current one by more than REBALANCE_GAIN."""
-        if self.speeds is None or self.speeds.version == self._speeds_seen:
+        if self.speeds is None:
             return None
-        self._speeds_seen = self.speeds.version
         assert self.plan is not None
         before = makespan(current, by_name, self.loads)
         busiest = sorted((b for b in current if current[b]),
@@ -244,12 +253,16 @@ class Coordinator:
         candidates = [place(loads, slots, {b: ps for b, ps in current.items() if b != drop}, refused)
                       for drop in busiest] + [place(loads, slots, {}, refused)]
 
-        def score(c: Placement) -> tuple[int, float, int]:
-            target = {**holding, **c.assignments}
-            moved = sum(p not in current.get(b, []) for b, ps in target.items() for p in ps)
-            return len(c.unplaced), round(makespan(target, by_name, self.loads), 9), moved
+        def moved(c: Placement) -> int:
+            return sum(p not in current.get(b, []) for b, ps in c.assignments.items() for p in ps)
 
-        best = min(candidates, key=score)
+        # The fewest moves among the layouts within REBALANCE_GAIN of the fastest: a further move for a gain the
+        # measurements cannot tell from noise is not worth its load.
+        fewest = min(len(c.unplaced) for c in candidates)
+        spans = {id(c): makespan({**holding, **c.assignments}, by_name, self.loads) for c in candidates}
+        fastest = min(spans[id(c)] for c in candidates if len(c.unplaced) == fewest)
+        best = min((c for c in candidates if len(c.unplaced) == fewest
+                    and spans[id(c)] <= fastest / (1.0 - REBALANCE_GAIN)), key=lambda c: (moved(c), spans[id(c)]))
         target = {**holding, **best.assignments}
         after = makespan(target, by_name, self.loads)
         if len(best.unplaced) > len(self.plan.unplaced) or _norm(target) == _norm(current) or \

@@ -52,6 +52,7 @@ class AgentStats(BoardStats, PlanAck):
     # coordinator compares boards by, so a board that slows down mid-run is seen as slow
     recent_own_fps: float | None = None
     recent_frames: int = 0             # frames behind recent_own_fps
+    recent_busy: float | None = None   # share of that window the board was busy (at its CPU quota, if any)
     throttle: ThrottleState | None = None
     slowdown: float = 1.0              # >1 when the agent emulates a slower board
     drops: int = 0
