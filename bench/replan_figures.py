@@ -24,16 +24,23 @@ def goodput_series(rows: list[Row], start_ns: int, end_ns: int, step_s: float = 
 
 
 def recovered_after_s(rows: list[Row], slowed_ns: int, end_ns: int, target: float, window_s: float = 2.0,
-                      step_s: float = 0.5) -> float | None:
-    """Seconds from the slowdown until goodput stayed at or above `target`: the start of the first `window_s`
-    window from which every later window (stepped by `step_s`, up to end_ns) reaches it; None when it never did."""
-    window, step = int(window_s * NS), int(step_s * NS)
+                      step_s: float = 0.5, stay_s: float = 5.0) -> float | None:
+    """Seconds from the slowdown until goodput recovered: the start of the first `window_s` window from which every
+    window (stepped by `step_s`) over the next `stay_s` seconds reaches `target`; None when that never happened."""
+    window, step, stay = int(window_s * NS), int(step_s * NS), int(stay_s * NS)
     starts = list(range(slowed_ns, end_ns - window + 1, step))
-    ok = [goodput(rows, t, t + window) >= target for t in starts]
-    for i, t in enumerate(starts):
-        if all(ok[i:]):
+    ok = {t: goodput(rows, t, t + window) >= target for t in starts}
+    for t in starts:
+        held = [u for u in starts if t <= u <= t + stay]
+        if t + stay + window <= end_ns and all(ok[u] for u in held):
             return round((t - slowed_ns) / NS, 2)
     return None
+
+
+def lowest_window(rows: list[Row], start_ns: int, end_ns: int, window_s: float = 2.0, step_s: float = 0.5) -> float:
+    """The lowest goodput of any `window_s` window in [start_ns, end_ns) (how far a dip went)."""
+    window, step = int(window_s * NS), int(step_s * NS)
+    return min((goodput(rows, t, t + window) for t in range(start_ns, end_ns - window + 1, step)), default=0.0)
 
 
 def plan_story(plans: list[Row], slowed_ns: int) -> dict[str, Any]:
