@@ -18,12 +18,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from vitfleet.agent.admission import CreditGate
 from vitfleet.fleet_plan_message import FleetPlanMessage
+from vitfleet.hello_message import BoardHello
 from vitfleet.agent.frame_queue import FrameQueue
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
@@ -61,10 +62,10 @@ class _Pending:
 
 class BoardAgent:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int | None,
-                 engine: PartEngine | None, preprocessing: Preprocessing, board_kind: str = "cpu",
+                 engine: PartEngine | None, preprocessing: Preprocessing | None, board_kind: str = "cpu",
                  stats_interval: float = 2.0, camera: Any = None, camera_fps: float = 10.0,
                  camera_encoding: str = "raw", slowdown: float = 1.0, max_in_flight: int = 2,
-                 loader: PartLoader | None = None) -> None:
+                 loader: PartLoader | None = None, hello: Callable[[str | None], BoardHello] | None = None) -> None:
         self.topics = Topics(fleet_name)
         self.board, self.pre = board, preprocessing
         # part -> engine. Replaced as a whole (never mutated) so the inference thread reads one consistent set.
@@ -98,10 +99,22 @@ class BoardAgent:
         subs = [(self.topics.predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
         if loader is not None:   # able to load parts: follow the fleet plan
             subs.append((self.topics.plan, 1))
+        self.hello = hello
         self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
                              will=Will(self.topics.available(board), OFFLINE),
-                             online=Will(self.topics.available(board), ONLINE))
+                             online=Will(self.topics.available(board), ONLINE),
+                             on_connected=self._say_hello if hello is not None else None)
         self._threads: list[threading.Thread] = []
+
+    def _say_hello(self) -> None:
+        """On every connect (a broker restarted without persistence has forgotten the retained one)."""
+        assert self.hello is not None
+        try:
+            host = self.link.client.socket().getsockname()[0]
+        except (AttributeError, OSError, IndexError):
+            host = None
+        self.link.client.publish(self.topics.hello(self.board), self.hello(host).model_dump_json(), qos=1,
+                                 retain=True)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         recv_ns = time.time_ns()
@@ -188,6 +201,7 @@ class BoardAgent:
         if not hosted:
             return
         t0 = time.perf_counter()
+        assert self.pre is not None, "a board with parts has its manifest's preprocessing"
         x = self.pre.normalize(self.pre.prepare(item.frame.image))   # once, shared by every hosted part
         busy_from = t0   # the first part also pays the preprocessing
         for part, engine in hosted.items():
@@ -270,6 +284,7 @@ class BoardAgent:
             self._warm(engine, runs)
 
     def _warm(self, engine: PartEngine, runs: int = 3) -> None:
+        assert self.pre is not None, "a board with parts has its manifest's preprocessing"
         blank = np.zeros((self.pre.size + 1, self.pre.size + 1, 3), np.uint8)  # exercises prepare()'s resize too
         for _ in range(runs):
             engine.infer(self.pre.normalize(self.pre.prepare(blank)))
