@@ -73,7 +73,6 @@ def agent(
     from vitfleet.agent.fleet_resolve import board_for, part_for, resolve_fleet
     from vitfleet.agent.process_stats import pin_to_core
 
-    from vitfleet.agent.hello import board_hello, measure_speed
     from vitfleet.power.board_kind import detect_board_kind
 
     # Only a broker address: a board that announces itself (its hello) and waits for the fleet plan to give it
@@ -90,6 +89,7 @@ def agent(
     pin_to_core(cpu)
     from vitfleet.agent.board_agent import BoardAgent
     from vitfleet.agent.engine_loading import load_part
+    from vitfleet.agent.hello import board_hello, measure_speed
     from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
 
     from vitfleet.agent.plan_follower import PartLoader

@@ -27,6 +27,9 @@ tests drive it with a fake clock.
   candidates keep every part where it is except those of one board (the fewest moves), or place afresh. Only a
   new trusted change re-opens the question, so a plan is never undone or redone while the speeds stand still.
   A board left with no part keeps its last trusted speed (it computes nothing to measure).
+- **Adoption** (with `adopt_boards`): a board fleet.yaml does not name that says hello (vitfleet/hello_message.py)
+  becomes an agent board with the memory and speed it announced, a spare that the move rule above gives parts
+  when that shortens the critical path by more than 10 %.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import time
 from dataclasses import dataclass, field
 
 from vitfleet.agent.board_speeds import BoardSpeeds
+from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.hello_message import BoardHello
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
 from vitfleet.stats_message import AgentStats
 from vitfleet.throttle_state import ThrottleState
@@ -105,6 +110,7 @@ class Coordinator:
     join_grace_s: float = 30.0     # a board never seen online is down after this long
     backend: str = "onnxruntime"
     replan_hold_s: float | None = None   # None: parts move only for lost or returning boards, never for speed
+    adopt_boards: bool = False           # agent boards fleet.yaml does not name get parts once they say hello
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -112,6 +118,7 @@ class Coordinator:
         self.loads = part_loads(self.manifest, self.backend)
         self.home = home_placement(self.fleet, self.k)
         self.slots = {b.name: BoardSlot(b.name, b.gflops, b.memory_mb) for b in self.fleet.boards_with("agent")}
+        self.listed = set(self.slots)    # the agent boards fleet.yaml names
         self.status: dict[str, str] = {}
         self.since: dict[str, float] = {}
         self.acks: dict[str, PlanAck] = {}
@@ -153,6 +160,21 @@ class Coordinator:
                 if (ack.board, int(key)) not in self.refused:
                     self.refused[(ack.board, int(key))] = why
                     log.error("%s refused part %s: %s", ack.board, key, why)
+
+    def observe_hello(self, hello: BoardHello) -> None:
+        """A board's hello: with `adopt_boards`, a board fleet.yaml does not name joins the agent boards with the
+        memory and speed it announced (a spare, until placement gives it parts)."""
+        if not self.adopt_boards or hello.board in self.listed:
+            return
+        kind_speed = BOARD_KINDS[hello.kind].typical_gflops
+        slot = BoardSlot(hello.board, hello.speed or kind_speed, float(hello.memory_mb))
+        if self.slots.get(hello.board) != slot:
+            if hello.board not in self.slots:
+                log.info("adopting %s (%s, %d cores, %d MB, %s GFLOP/s)", hello.board, hello.kind, hello.cores,
+                         hello.memory_mb, hello.speed)
+            self.slots[hello.board] = slot
+            self.home.setdefault(hello.board, None)
+            self._events += 1
 
     def observe_speed(self, stats: AgentStats, now: float) -> None:
         """An agent's measured rate and throttling state (its stats), for speed-aware placement."""

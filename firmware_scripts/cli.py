@@ -1,4 +1,4 @@
-"""`vitfleet deploy ...`: plan, profile, certs, firstboot, apply (what `make deploy` runs), status."""
+"""`vitfleet deploy ...`: plan, profile, certs, firstboot, apply (what `make deploy` runs), status, discover."""
 
 from __future__ import annotations
 
@@ -174,3 +174,31 @@ def status_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(
     check_online(fleet_cfg, plan, fleet_secrets if fleet_secrets.root.exists() else None, results, wait)
     if not report(results, as_json, dry_run=False):
         raise typer.Exit(1)
+
+
+@app.command("discover")
+@user_errors
+def discover_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(".certs"),
+                 wait: Annotated[float, typer.Option(help="seconds to listen for the boards' hellos")] = 2.0,
+                 as_json: JsonOpt = False) -> None:
+    """List boards on the fleet's broker that fleet.yaml does not name, and print their fleet.yaml stanza."""
+    from vitfleet.firmware_scripts.availability import operator_login
+    from vitfleet.firmware_scripts.certs import secrets_for
+    from vitfleet.firmware_scripts.discover import listen, rows, stanza
+
+    fleet_cfg = _load(fleet)
+    fleet_secrets = secrets_for(fleet_cfg, certs_dir)
+    found = listen(fleet_cfg, operator_login(fleet_cfg, fleet_secrets if fleet_secrets.root.exists() else None),
+                   wait)
+    new = found.unnamed(fleet_cfg)
+    if as_json:
+        emit({"boards": rows(new), "stanza": stanza(new) if new else "", "malformed": found.malformed}, True)
+        return
+    for board, why in sorted(found.malformed.items()):
+        err_console.print(f"[yellow]{board}: {why}[/yellow]")
+    if not new:
+        console.print(f"no boards beyond {fleet}'s said hello on the broker within {wait:g} s")
+        return
+    emit_rows(rows(new), False, title=f"boards on the broker that {fleet} does not name")
+    console.print(f"add to {fleet} (boards:), then `vitfleet deploy apply`, or set aggregator.adopt: true:")
+    console.print(stanza(new), markup=False, highlight=False)
