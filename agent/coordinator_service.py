@@ -19,7 +19,7 @@ from typing import Any
 from vitfleet.agent.coordinator import Coordinator
 from vitfleet.agent.engine_server import EngineServer
 from vitfleet.fleet_plan_message import FleetPlanMessage
-from vitfleet.hello_message import BoardHello
+from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog
@@ -71,7 +71,7 @@ class CoordinatorService:
                 with self._lock:
                     self.coordinator.observe_availability(board, status, now)
         elif leaf == "hello":
-            hello = self.malformed.parse_model(topic, payload, BoardHello, "hello") if payload else None
+            hello = self._hello(topic, payload) if payload else None
             if hello is not None and hello.board != board:
                 self.malformed.record(topic, "hello", f"names board {hello.board!r} on {board!r}'s topic")
             elif hello is not None:
@@ -83,6 +83,13 @@ class CoordinatorService:
                 with self._lock:
                     self.coordinator.observe_ack(stats)
                     self.coordinator.observe_speed(stats, now)
+
+    def _hello(self, topic: str, payload: bytes) -> BoardHello | None:
+        try:
+            return BoardHello.from_json(payload)
+        except HelloMessageError as exc:
+            self.malformed.record(topic, "hello", str(exc))
+            return None
 
     def _on_retained_plan(self, payload: bytes) -> None:
         plan = self.malformed.parse_model(self.topics.plan, payload, FleetPlanMessage, "plan") if payload else None

@@ -2,27 +2,24 @@
 
 Every agent publishes a retained hello (vitfleet/hello_message.py), so one subscription to boards/+/hello sees
 every board that ever said hello and has not been cleared, at once. A hello that is not a valid BoardHello is
-counted and named, never a traceback. The stanza is what fleet.yaml's `boards:` needs for the board (host, kind,
+reported with one sentence saying why, never a traceback. The stanza is what fleet.yaml's `boards:` needs for the board (host, kind,
 memory, measured speed), validated as a BoardConfig before it is printed.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 
 import yaml
 
-from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink
 from vitfleet.fleet_config import BoardConfig, BrokerConfig, FleetConfig
-from vitfleet.hello_message import BoardHello
+from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.topics import Topics
 
 from vitfleet.firmware_scripts.errors import DeployError
 
-log = logging.getLogger("vitfleet.deploy")
 
 
 @dataclass
@@ -39,16 +36,17 @@ def listen(fleet: FleetConfig, login: BrokerConfig, wait_s: float) -> Discovery:
     """Every retained hello on the fleet's broker, after listening `wait_s` seconds."""
     topics = Topics(fleet.name)
     found = Discovery()
-    counter = MalformedCounter(log)
 
     def on_message(topic: str, payload: bytes) -> None:
         where = topics.board_of(topic)
         if where is None or where[1] != "hello" or not payload:
             return
-        hello = counter.parse_model(topic, payload, BoardHello, "hello")
-        if hello is None:
-            found.malformed[where[0]] = "not a valid hello (see the log)"
-        elif hello.board != where[0]:
+        try:
+            hello = BoardHello.from_json(payload)
+        except HelloMessageError as exc:
+            found.malformed[where[0]] = str(exc)
+            return
+        if hello.board != where[0]:
             found.malformed[where[0]] = f"its hello names another board ({hello.board!r})"
         else:
             found.hellos[hello.board] = hello
