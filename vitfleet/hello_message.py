@@ -7,11 +7,10 @@ typed, closed model: a hello that bends the types is malformed (counted, never h
 
 from __future__ import annotations
 
-import json
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vitfleet.board_kinds import BoardKind
+from vitfleet.json_payload import decode_json_object, first_error
 
 HELLO_VERSION = 1
 MAX_HELLO_BYTES = 16384
@@ -41,23 +40,8 @@ class BoardHello(BaseModel):
     @classmethod
     def from_json(cls, payload: bytes) -> "BoardHello":
         """The hello in `payload`, or HelloMessageError naming the first thing wrong with it."""
-        if len(payload) > MAX_HELLO_BYTES:
-            raise HelloMessageError(f"board hello is {len(payload)} bytes, over the {MAX_HELLO_BYTES}-byte limit")
         try:
-            data = json.loads(bytes(payload).decode("utf-8"))
-        except UnicodeDecodeError:
-            raise HelloMessageError("board hello is not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise HelloMessageError(f"board hello is not JSON ({exc.msg} at char {exc.pos})") from None
-        except RecursionError:
-            raise HelloMessageError("board hello nests too deeply") from None
-        if not isinstance(data, dict):
-            raise HelloMessageError(f"board hello must be a JSON object, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
+            return cls.model_validate(decode_json_object(payload, "board hello", HelloMessageError, MAX_HELLO_BYTES))
         except ValidationError as exc:
-            err = exc.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in err["loc"]) or "message"
-            got = repr(err.get("input"))[:80]
-            raise HelloMessageError(f"board hello: {where!r} {err['msg'].lower()} (got {got}); the board may run "
-                                    "another vitfleet version, upgrade it") from None
+            raise HelloMessageError(f"board hello: {first_error(exc)}; the board may run another vitfleet version, "
+                                    "upgrade it") from None
