@@ -26,6 +26,14 @@ def _load(fleet_file: Path):
     return load_fleet(fleet_file)   # measured speeds applied on load
 
 
+def _existing_secrets(fleet, certs_dir: Path):
+    """The fleet's certificates and passwords when `deploy certs` made them, else None (a broker without them)."""
+    from vitfleet.firmware_scripts.certs import secrets_for
+
+    fleet_secrets = secrets_for(fleet, certs_dir)
+    return fleet_secrets if fleet_secrets.root.exists() else None
+
+
 def _plan(fleet):
     from vitfleet.firmware_scripts.fleet_plan import make_plan, part_costs
 
@@ -163,15 +171,13 @@ def status_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(
                wait: Annotated[float, typer.Option(help="seconds to listen for availability")] = 5,
                as_json: JsonOpt = False) -> None:
     """Show every board's availability as the broker sees it."""
-    from vitfleet.firmware_scripts.certs import secrets_for
     from vitfleet.firmware_scripts.deploy import BoardResult
     from vitfleet.firmware_scripts.status_report import check_online, report
 
     fleet_cfg = _load(fleet)
     plan = _plan(fleet_cfg)
-    fleet_secrets = secrets_for(fleet_cfg, certs_dir)
     results = [BoardResult(b.name, b.host, "-") for b in fleet_cfg.boards]
-    check_online(fleet_cfg, plan, fleet_secrets if fleet_secrets.root.exists() else None, results, wait)
+    check_online(fleet_cfg, plan, _existing_secrets(fleet_cfg, certs_dir), results, wait)
     if not report(results, as_json, dry_run=False):
         raise typer.Exit(1)
 
@@ -183,13 +189,10 @@ def discover_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Pat
                  as_json: JsonOpt = False) -> None:
     """List boards on the fleet's broker that fleet.yaml does not name, and print their fleet.yaml stanza."""
     from vitfleet.firmware_scripts.availability import operator_login
-    from vitfleet.firmware_scripts.certs import secrets_for
     from vitfleet.firmware_scripts.discover import listen, rows, stanza
 
     fleet_cfg = _load(fleet)
-    fleet_secrets = secrets_for(fleet_cfg, certs_dir)
-    found = listen(fleet_cfg, operator_login(fleet_cfg, fleet_secrets if fleet_secrets.root.exists() else None),
-                   wait)
+    found = listen(fleet_cfg, operator_login(fleet_cfg, _existing_secrets(fleet_cfg, certs_dir)), wait)
     new = found.unnamed(fleet_cfg)
     if as_json:
         emit({"boards": rows(new), "stanza": stanza(new) if new else "", "malformed": found.malformed}, True)

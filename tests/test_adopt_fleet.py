@@ -85,6 +85,11 @@ def test_a_board_with_only_a_broker_address_is_discovered_and_serves_a_part_with
 
         assert wait_until(serving, 20, step=0.1), [p["reason"] for p in read_plans(fleet.log_path)]
         served_at = time.time()
+        bad = MqttLink(fleet.broker, fleet.config.name, "test", "bad-hello", lambda *_: None)
+        bad.start()
+        bad.publish(Topics(fleet.config.name).hello("broken-board"), b'{"board": "broken-board", "cores": "two"}',
+                    qos=1, retain=True).wait_for_publish(5)
+        bad.stop()
         discovered = subprocess.run([sys.executable, "-m", "vitfleet.cli", "deploy", "discover", "--fleet",
                                      str(fleet.fleet_file), "--wait", "1", "--json"],
                                     capture_output=True, text=True, timeout=60)
@@ -103,6 +108,8 @@ def test_a_board_with_only_a_broker_address_is_discovered_and_serves_a_part_with
             print(out[-3000:])
         fleet.stop()
     assert [b["board"] for b in listing["boards"]] == [board]
+    why = listing["malformed"]["broken-board"]   # a bad hello is named in one sentence, never a traceback
+    assert why.startswith("board hello: ") and "\n" not in why, why
     assert f"- name: {board}" in listing["stanza"] and f"memory_mb: {hello.memory_mb}" in listing["stanza"]
     assert plans[-1]["assignments"] == {"agent0": [0], board: [1]}, [p["reason"] for p in plans]
     assert (fresh / fleet.manifest.lookup("part", 1, "onnxruntime").file).exists()   # fetched, sha256-checked
