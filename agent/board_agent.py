@@ -18,15 +18,17 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from vitfleet.agent.admission import CreditGate
 from vitfleet.fleet_plan_message import FleetPlanMessage
+from vitfleet.hello_message import BoardHello
 from vitfleet.agent.frame_queue import FrameQueue
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
+from vitfleet.agent.own_rate import RecentOwnRate
 from vitfleet.agent.plan_follower import PartLoader, follow
 from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
@@ -34,6 +36,9 @@ from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.agent.slow_board import SlowBoardEmulation
+from vitfleet.power.cpu_limit import cpu_limit_cores
+from vitfleet.power.throttle import read_or_none, throttle_reader
+from vitfleet.power.throttle_measured import with_measured
 from vitfleet.stats_message import AgentStats
 from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.preprocessing import Preprocessing
@@ -57,10 +62,10 @@ class _Pending:
 
 class BoardAgent:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int | None,
-                 engine: PartEngine | None, preprocessing: Preprocessing, board_kind: str = "cpu",
+                 engine: PartEngine | None, preprocessing: Preprocessing | None, board_kind: str = "cpu",
                  stats_interval: float = 2.0, camera: Any = None, camera_fps: float = 10.0,
                  camera_encoding: str = "raw", slowdown: float = 1.0, max_in_flight: int = 2,
-                 loader: PartLoader | None = None) -> None:
+                 loader: PartLoader | None = None, hello: Callable[[str | None], BoardHello] | None = None) -> None:
         self.topics = Topics(fleet_name)
         self.board, self.pre = board, preprocessing
         # part -> engine. Replaced as a whole (never mutated) so the inference thread reads one consistent set.
@@ -82,6 +87,8 @@ class BoardAgent:
         # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
         self.emulation = SlowBoardEmulation(slowdown)
         self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
+        self.own_rate = RecentOwnRate()
+        self.throttle = throttle_reader(board_kind)
         self.proc = ProcessStats()
         self._stop = threading.Event()
         self._camera, self._camera_fps, self._camera_encoding = camera, camera_fps, camera_encoding
@@ -94,10 +101,22 @@ class BoardAgent:
         subs = [(self.topics.all_predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
         if loader is not None:   # able to load parts: follow the fleet plan
             subs.append((self.topics.plan, 1))
+        self.hello = hello
         self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
                              will=Will(self.topics.available(board), OFFLINE),
-                             online=Will(self.topics.available(board), ONLINE))
+                             online=Will(self.topics.available(board), ONLINE),
+                             on_connected=self._say_hello if hello is not None else None)
         self._threads: list[threading.Thread] = []
+
+    def _say_hello(self) -> None:
+        """On every connect (a broker restarted without persistence has forgotten the retained one)."""
+        assert self.hello is not None
+        try:
+            host = self.link.client.socket().getsockname()[0]
+        except (AttributeError, OSError, IndexError):
+            host = None
+        self.link.client.publish(self.topics.hello(self.board), self.hello(host).model_dump_json(), qos=1,
+                                 retain=True)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         recv_ns = time.time_ns()
@@ -184,6 +203,7 @@ class BoardAgent:
         if not hosted:
             return
         t0 = time.perf_counter()
+        assert self.pre is not None, "a board with parts has its manifest's preprocessing"
         x = self.pre.normalize(self.pre.prepare(item.frame.image))   # once, shared by every hosted part
         busy_from = t0   # the first part also pays the preprocessing
         for part, engine in hosted.items():
@@ -226,11 +246,17 @@ class BoardAgent:
             frame_id += 1
 
     def stats(self) -> AgentStats:
+        recent, recent_frames, recent_busy = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
+                                                   tuple(sorted(self.hosted)), time.process_time(), cpu_limit_cores())
+        state = read_or_none(self.throttle)
+        throttle = None if state is None else with_measured(state, recent, self.own_rate.best())
         return AgentStats(board=self.board, part=self.part, parts=sorted(self.hosted), plan_id=self.plan_id,
                           failed_parts={str(p): r for p, r in self.failed_parts.items()},
                           part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
                           fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
                           **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.emulation.slowdown,
+                          recent_own_fps=recent, recent_frames=recent_frames, recent_busy=recent_busy,
+                          throttle=throttle,
                           drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
                           callback_errors=self.link.callback_errors, connects=self.link.connects,
                           **self.proc.snapshot())
@@ -260,6 +286,7 @@ class BoardAgent:
             self._warm(engine, runs)
 
     def _warm(self, engine: PartEngine, runs: int = 3) -> None:
+        assert self.pre is not None, "a board with parts has its manifest's preprocessing"
         blank = np.zeros((self.pre.size + 1, self.pre.size + 1, 3), np.uint8)  # exercises prepare()'s resize too
         for _ in range(runs):
             engine.infer(self.pre.normalize(self.pre.prepare(blank)))

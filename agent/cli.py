@@ -29,6 +29,14 @@ HttpPasswd = Annotated[Optional[Path], typer.Option(
                           ".certs/<fleet>/mosquitto.passwd when it exists; the fleet file's broker user also works)")]
 
 
+def hostname_board_name() -> str:
+    """This machine's host name as a board name (fleet.yaml's boards[].name allows letters, digits, _ . -)."""
+    import re
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())[:64] or "board"
+
+
 def setup_logging(level: LogLevel) -> None:
     logging.basicConfig(level=getattr(logging, level.value.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -65,36 +73,55 @@ def agent(
     from vitfleet.agent.fleet_resolve import board_for, part_for, resolve_fleet
     from vitfleet.agent.process_stats import pin_to_core
 
+    from vitfleet.power.board_kind import detect_board_kind
+
+    # Only a broker address: a board that announces itself (its hello) and waits for the fleet plan to give it
+    # parts, named after its host unless --board says otherwise.
+    announcing = fleet is None and part is None
+    if announcing and board is None:
+        board = hostname_board_name()
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "agent", part)
     me = board_for(cfg, board, "agent")
+    if announcing:
+        me.kind = detect_board_kind()  # type: ignore[assignment]
     n_threads = threads or me.threads
     limit_threads(n_threads)
     pin_to_core(cpu)
     from vitfleet.agent.board_agent import BoardAgent
     from vitfleet.agent.engine_loading import load_part
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.agent.hello import board_hello, measure_speed
+    from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
 
     from vitfleet.agent.plan_follower import PartLoader
 
     engines_dir = engines or cfg.engines
-    manifest = read_manifest(engines_dir)
+    manifest = None if announcing and not (engines_dir / MANIFEST_NAME).exists() else read_manifest(engines_dir)
     heals = cfg.aggregator.heal_after_s is not None
     # With healing on, a board beyond the K parts is a spare: it starts with no part and takes one from the plan.
-    my_part = part_for(cfg, me, manifest.num_parts, part, allow_spare=heals)
+    my_part = None if announcing or manifest is None else part_for(cfg, me, manifest.num_parts, part,
+                                                                     allow_spare=heals)
     engine = None
     if my_part is not None:
         engine, manifest = load_part(engines_dir, my_part, backend.value, n_threads)
+    if manifest is None:
+        logging.getLogger("vitfleet.agent").warning(
+            "no %s in %s: this board says hello but takes no parts (it could not check an engine it is sent); "
+            "copy the fleet's manifest there (deploy does) or pass --engines", MANIFEST_NAME, engines_dir)
     # Following the fleet plan needs a loader for the parts it may hand this board.
-    loader = PartLoader(engines_dir, manifest, backend.value, n_threads) if heals else None
+    loader = PartLoader(engines_dir, manifest, backend.value, n_threads) if heals and manifest is not None else None
+    speed = measure_speed()
+
+    def hello(host: str | None):
+        return board_hello(me.name, me.kind, engines_dir, manifest, backend.value, host, speed)
     source = None
     if camera:
         from vitfleet.camera.sources import open_source
 
         source = open_source(camera, loop=True)
     stop = _stop_event()
-    runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine, manifest.preprocessing, me.kind,
-                        stats_interval, source, fps, cfg.camera.encoding, emulate_slowdown,
-                        cfg.camera.max_in_flight, loader).start()
+    runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine,
+                        manifest.preprocessing if manifest is not None else None, me.kind, stats_interval, source, fps,
+                        cfg.camera.encoding, emulate_slowdown, cfg.camera.max_in_flight, loader, hello).start()
     try:
         runner.wait(stop)
     finally:

@@ -20,6 +20,16 @@ tests drive it with a fake clock.
   runs the part, the plan without the old copy. A returned board takes its part back (one part per board is
   the fastest layout, the survivor's double load is the fleet's critical path); a plan that is no faster is
   kept (moving costs a load for nothing).
+- **Slow boards** (with `replan_hold_s`): every agent reports its measured rate; agent/board_speeds.py turns it
+  into a trusted speed per board, changed only by a change that persisted for the hold time. Placement then uses
+  the trusted speeds, and after each trusted change the coordinator asks whether moving or sharing parts would
+  shorten the critical path by more than 10 % (the same rule and the same make-before-break move as above); the
+  candidates keep every part where it is except those of one board (the fewest moves), or place afresh. Only a
+  new trusted change re-opens the question, so a plan is never undone or redone while the speeds stand still.
+  A board left with no part keeps its last trusted speed (it computes nothing to measure).
+- **Adoption** (with `adopt_boards`): a board fleet.yaml does not name that says hello (vitfleet/hello_message.py)
+  becomes an agent board with the memory and speed it announced, a spare that the move rule above gives parts
+  when that shortens the critical path by more than 10 %.
 """
 
 from __future__ import annotations
@@ -28,11 +38,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from vitfleet.agent.board_speeds import BoardSpeeds
+from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.hello_message import BoardHello
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.stats_message import AgentStats
+from vitfleet.throttle_state import ThrottleState
 from vitfleet.topics import Availability
 from vitfleet.engines.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
-from vitfleet.placement import BoardSlot, PartLoad, Shortfall, makespan, memory_used, place
+from vitfleet.placement import (BoardSlot, PartLoad, Placement, Shortfall, board_time, makespan, memory_used,
+                                place)
 
 log = logging.getLogger("vitfleet.coordinator")
 
@@ -93,6 +109,8 @@ class Coordinator:
     settle_s: float = 0.5          # wait this long at start for a retained plan to adopt
     join_grace_s: float = 30.0     # a board never seen online is down after this long
     backend: str = "onnxruntime"
+    replan_hold_s: float | None = None   # None: parts move only for lost or returning boards, never for speed
+    adopt_boards: bool = False           # agent boards fleet.yaml does not name get parts once they say hello
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -100,6 +118,7 @@ class Coordinator:
         self.loads = part_loads(self.manifest, self.backend)
         self.home = home_placement(self.fleet, self.k)
         self.slots = {b.name: BoardSlot(b.name, b.gflops, b.memory_mb) for b in self.fleet.boards_with("agent")}
+        self.listed = set(self.slots)    # the agent boards fleet.yaml names
         self.status: dict[str, str] = {}
         self.since: dict[str, float] = {}
         self.acks: dict[str, PlanAck] = {}
@@ -108,10 +127,16 @@ class Coordinator:
         self.move: _Move | None = None
         self.changes = 0
         self.notes: list[str] = []     # why parts are unplaced, for stats
+        self.speeds = BoardSpeeds(self.replan_hold_s) if self.replan_hold_s is not None else None
+        self.throttle: dict[str, ThrottleState] = {}
+        self._events = 0               # boards that came, went or joined: each may open a better layout
+        self._weighed = (-1, -1)       # (events, speeds version) when layouts were last weighed
+        self.speed_replans = 0
 
     # ---- observations -------------------------------------------------------------------------------------
     def observe_availability(self, board: str, status: Availability, now: float) -> None:
         if self.status.get(board) != status:
+            self._events += 1
             self.status[board] = status
             self.since[board] = now
             if status == Availability.ONLINE:   # a restarted board may have been fixed: offer it everything again
@@ -124,6 +149,7 @@ class Coordinator:
             default = BoardConfig(name=ack.board)
             self.slots[ack.board] = BoardSlot(ack.board, default.gflops, default.memory_mb)
             self.home.setdefault(ack.board, ack.parts[0] if ack.parts else None)
+            self._events += 1
         self.acks[ack.board] = ack
         for key, mb in ack.part_mem_mb.items():
             p = int(key)
@@ -134,6 +160,33 @@ class Coordinator:
                 if (ack.board, int(key)) not in self.refused:
                     self.refused[(ack.board, int(key))] = why
                     log.error("%s refused part %s: %s", ack.board, key, why)
+
+    def observe_hello(self, hello: BoardHello) -> None:
+        """A board's hello: with `adopt_boards`, a board fleet.yaml does not name joins the agent boards with the
+        memory and speed it announced (a spare, until placement gives it parts)."""
+        if not self.adopt_boards or hello.board in self.listed:
+            return
+        kind_speed = BOARD_KINDS[hello.kind].typical_gflops
+        slot = BoardSlot(hello.board, hello.speed or kind_speed, float(hello.memory_mb))
+        if self.slots.get(hello.board) != slot:
+            if hello.board not in self.slots:
+                log.info("adopting %s (%s, %d cores, %d MB, %s GFLOP/s)", hello.board, hello.kind, hello.cores,
+                         hello.memory_mb, hello.speed)
+            self.slots[hello.board] = slot
+            self.home.setdefault(hello.board, None)
+            self._events += 1
+
+    def observe_speed(self, stats: AgentStats, now: float) -> None:
+        """An agent's measured rate and throttling state (its stats), for speed-aware placement."""
+        if stats.throttle is not None:
+            self.throttle[stats.board] = stats.throttle
+        if self.speeds is not None and stats.board in self.slots:
+            self.speeds.observe(stats.board, now, stats.recent_own_fps, stats.parts, self.loads, stats.recent_busy)
+
+    def _slots_now(self) -> dict[str, BoardSlot]:
+        """Every agent board with the speed placement should assume now: trusted measurements when re-planning
+        for speed, else fleet.yaml's."""
+        return self.slots if self.speeds is None else self.speeds.slots(self.slots)
 
     def adopt(self, plan: FleetPlanMessage) -> None:
         """A retained plan from before this coordinator started (the aggregator restarted): carry on from it."""
@@ -170,24 +223,35 @@ class Coordinator:
         holding = {b: parts for b, parts in current.items() if b not in live and b not in down}
         held = {p for parts in holding.values() for p in parts}
         loads = {p: load for p, load in self.loads.items() if p not in held}
-        slots = [self.slots[b] for b in live]
+        by_name = self._slots_now()
+        slots = [by_name[b] for b in live]
         refused = set(self.refused)
         healed = place(loads, slots, {b: current[b] for b in live if b in current}, refused)
         new = {**holding, **healed.assignments}
         self.notes = [unplaced_note(s) for s in healed.shortfalls]
         if _norm(new) != _norm(current) or healed.unplaced != self.plan.unplaced:
             return self._publish(new, healed.unplaced, self._heal_reason(current, new, down, self.notes))
-        return self._rebalance(new, loads, slots, refused, live, holding, now)
+        if self.speeds is not None:
+            # Re-planning for speed weighs layouts only after something happened (a board came or went, a trusted
+            # speed changed): with speeds that stand still the plan stands still.
+            mark = (self._events, self.speeds.version)
+            if mark == self._weighed:
+                return None
+            self._weighed = mark
+        moved = self._rebalance(new, loads, slots, refused, live, holding, by_name, now)
+        if moved is not None or self.move is not None:
+            return moved
+        return self._replan_for_speed(new, loads, slots, refused, live, holding, by_name, now)
 
     def _rebalance(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
                    refused: set[tuple[str, int]], live: list[str], holding: Assignments,
-                   now: float) -> FleetPlanMessage | None:
+                   by_name: dict[str, BoardSlot], now: float) -> FleetPlanMessage | None:
         home_keep = {b: [p] for b in live if (p := self.home.get(b)) is not None}
         best = place(loads, slots, home_keep, refused)
         target = {**holding, **best.assignments}
         if _norm(target) == _norm(current) or len(best.unplaced) > len(self.plan.unplaced if self.plan else []):
             return None
-        before, after = makespan(current, self.slots, self.loads), makespan(target, self.slots, self.loads)
+        before, after = makespan(current, by_name, self.loads), makespan(target, by_name, self.loads)
         if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and \
                 after > before * (1.0 - REBALANCE_GAIN):
             return None
@@ -195,11 +259,67 @@ class Coordinator:
         moves = [f"{b} is back: part {p} returns to it" if self.home.get(b) == p else f"part {p} -> {b}"
                  for b, parts in sorted(gained.items()) for p in parts]
         reason = f"faster layout: {', '.join(moves)} (critical path {before / max(after, 1e-9):.2f}x shorter)"
+        return self._start_move(current, target, best.unplaced, reason, live, now)
+
+    def _replan_for_speed(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
+                          refused: set[tuple[str, int]], live: list[str], holding: Assignments,
+                          by_name: dict[str, BoardSlot], now: float) -> FleetPlanMessage | None:
+        """After a trusted speed change: the layout with the shortest critical path under the speeds as measured,
+        if it beats the current one by more than REBALANCE_GAIN."""
+        if self.speeds is None:
+            return None
+        assert self.plan is not None
+        before = makespan(current, by_name, self.loads)
+        busiest = sorted((b for b in current if current[b]),
+                         key=lambda b: -board_time(current[b], by_name[b], self.loads) if b in by_name else 0.0)
+        candidates = [place(loads, slots, {b: ps for b, ps in current.items() if b != drop}, refused)
+                      for drop in busiest] + [place(loads, slots, {}, refused)]
+
+        def moved(c: Placement) -> int:
+            return sum(p not in current.get(b, []) for b, ps in c.assignments.items() for p in ps)
+
+        # The fewest moves among the layouts within REBALANCE_GAIN of the fastest: a further move for a gain the
+        # measurements cannot tell from noise is not worth its load.
+        fewest = min(len(c.unplaced) for c in candidates)
+        spans = {id(c): makespan({**holding, **c.assignments}, by_name, self.loads) for c in candidates}
+        fastest = min(spans[id(c)] for c in candidates if len(c.unplaced) == fewest)
+        best = min((c for c in candidates if len(c.unplaced) == fewest
+                    and spans[id(c)] <= fastest / (1.0 - REBALANCE_GAIN)), key=lambda c: (moved(c), spans[id(c)]))
+        target = {**holding, **best.assignments}
+        after = makespan(target, by_name, self.loads)
+        if len(best.unplaced) > len(self.plan.unplaced) or _norm(target) == _norm(current) or \
+                after > before * (1.0 - REBALANCE_GAIN):
+            return None
+        gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
+        moves = ", ".join(f"part {p} -> {b}" for b, parts in sorted(gained.items()) for p in parts)
+        reason = (f"speed: {self._speed_note(current)}: {moves} (critical path {before / max(after, 1e-9):.2f}x "
+                  "shorter at the measured speeds)")
+        self.speed_replans += 1
+        return self._start_move(current, target, best.unplaced, reason, live, now)
+
+    def _speed_note(self, current: Assignments) -> str:
+        """Which boards run slower than their best, and what their throttling state says."""
+        assert self.speeds is not None
+        notes = []
+        for board in sorted(current):
+            share = self.speeds.share_of_best(board)
+            if share is None or share >= 1 / (1 + self.speeds.tolerance):
+                continue
+            state = self.throttle.get(board)
+            why = f" ({state.source}: {'; '.join(state.reasons)})" if state is not None and state.reasons else ""
+            notes.append(f"{board} runs at {share:.2f}x its best{why}")
+        return "; ".join(notes) or "measured speeds differ from the plan's"
+
+    def _start_move(self, current: Assignments, target: Assignments, unplaced: list[int], reason: str,
+                    live: list[str], now: float) -> FleetPlanMessage | None:
+        """Make before break: a plan in which the new hosts run their parts too, then (once they acknowledge
+        running them) `target`; at once when a board has no memory to overlap."""
+        gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
         both = {b: sorted(set(current.get(b, [])) | set(target.get(b, []))) for b in set(current) | set(target)}
         fits = all(memory_used(parts, self.loads) <= self.slots[b].memory_mb for b, parts in both.items()
                    if b in self.slots)
         if not fits:   # no room to overlap: switch at once (the part is missing while the new host loads it)
-            return self._publish(target, best.unplaced, reason)
+            return self._publish(target, unplaced, reason)
         self.move = _Move(target, reason, now, {b: parts for b, parts in gained.items() if parts})
         # A board the plan does not name runs what it started with (a returned board: its own part).
         assert self.plan is not None
@@ -254,7 +374,9 @@ class Coordinator:
         return {"plan_id": plan.plan_id if plan else None, "plan_changes": self.changes,
                 "plan": plan.assignments if plan else None, "unplaced_parts": plan.unplaced if plan else [],
                 "plan_reason": plan.reason if plan else None, "moving": self.move is not None,
-                "unplaced_why": list(self.notes), "heal_after_s": self.heal_after_s}
+                "unplaced_why": list(self.notes), "heal_after_s": self.heal_after_s,
+                "speed_replans": self.speed_replans,
+                "board_speeds": {} if self.speeds is None else {b: round(v, 1) for b, v in self.speeds.trusted.items()}}
 
 
 def unplaced_note(short: Shortfall) -> str:

@@ -1,7 +1,8 @@
 """The coordinator on the bus: runs beside the aggregator, publishes the retained fleet plan, serves engines.
 
 It watches every board's retained availability and the agents' stats (their plan acknowledgements), asks
-agent/coordinator.py what the plan should be every `tick_s`, publishes a changed plan retained (QoS 1) on
+agent/coordinator.py what the plan should be every `tick_s` (with `aggregator.adopt`, it also reads the boards'
+hellos), publishes a changed plan retained (QoS 1) on
 `plan`, writes it to the prediction log, and says so in the log (a plan that leaves parts unplaced is a
 warning: the fleet keeps answering degraded). Its own MQTT client (role `coordinator`) under the aggregator
 board's identity, so the aggregator's fusion path is untouched.
@@ -18,6 +19,7 @@ from typing import Any
 from vitfleet.agent.coordinator import Coordinator
 from vitfleet.agent.engine_server import EngineServer
 from vitfleet.fleet_plan_message import FleetPlanMessage
+from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog
@@ -43,13 +45,15 @@ class CoordinatorService:
             host = fleet.board(board).host if board in {b.name for b in fleet.boards} else "127.0.0.1"
             self.server = EngineServer(engines_dir, host, fleet.aggregator.engine_port)
         self.coordinator = Coordinator(fleet, read_manifest(engines_dir), heal,
-                                       self.server.url if self.server else None)
+                                       self.server.url if self.server else None,
+                                       replan_hold_s=fleet.aggregator.replan_hold_s,
+                                       adopt_boards=fleet.aggregator.adopt)
         self.malformed = MalformedCounter(log)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="coordinator", daemon=True)
         subs = [(self.topics.all_boards("available"), 1), (self.topics.all_boards("stats"), 0),
-                (self.topics.plan, 1)]
+                (self.topics.plan, 1)] + ([(self.topics.all_boards("hello"), 1)] if fleet.aggregator.adopt else [])
         self.link = MqttLink(fleet.broker, fleet.name, "coordinator", board, self._on_message, subs)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -66,11 +70,26 @@ class CoordinatorService:
             if status is not None:
                 with self._lock:
                     self.coordinator.observe_availability(board, status, now)
+        elif leaf == "hello":
+            hello = self._hello(topic, payload) if payload else None
+            if hello is not None and hello.board != board:
+                self.malformed.record(topic, "hello", f"names board {hello.board!r} on {board!r}'s topic")
+            elif hello is not None:
+                with self._lock:
+                    self.coordinator.observe_hello(hello)
         elif leaf == "stats":
             stats = self.malformed.parse_model(topic, payload, STATS, "stats")
             if isinstance(stats, AgentStats):   # other roles' stats carry no plan acknowledgement
                 with self._lock:
                     self.coordinator.observe_ack(stats)
+                    self.coordinator.observe_speed(stats, now)
+
+    def _hello(self, topic: str, payload: bytes) -> BoardHello | None:
+        try:
+            return BoardHello.from_json(payload)
+        except HelloMessageError as exc:
+            self.malformed.record(topic, "hello", str(exc))
+            return None
 
     def _on_retained_plan(self, payload: bytes) -> None:
         plan = self.malformed.parse_model(self.topics.plan, payload, FleetPlanMessage, "plan") if payload else None

@@ -1,4 +1,4 @@
-"""`vitfleet deploy ...`: plan, profile, certs, firstboot, apply (what `make deploy` runs), status."""
+"""`vitfleet deploy ...`: plan, profile, certs, firstboot, apply (what `make deploy` runs), status, discover."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def _load(fleet_file: Path):
     from vitfleet.fleet_config import load_fleet
 
     return load_fleet(fleet_file)   # measured speeds applied on load
+
+
+def _existing_secrets(fleet, certs_dir: Path):
+    """The fleet's certificates and passwords when `deploy certs` made them, else None (a broker without them)."""
+    from vitfleet.firmware_scripts.certs import secrets_for
+
+    fleet_secrets = secrets_for(fleet, certs_dir)
+    return fleet_secrets if fleet_secrets.root.exists() else None
 
 
 def _plan(fleet):
@@ -163,14 +171,37 @@ def status_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(
                wait: Annotated[float, typer.Option(help="seconds to listen for availability")] = 5,
                as_json: JsonOpt = False) -> None:
     """Show every board's availability as the broker sees it."""
-    from vitfleet.firmware_scripts.certs import secrets_for
     from vitfleet.firmware_scripts.deploy import BoardResult
     from vitfleet.firmware_scripts.status_report import check_online, report
 
     fleet_cfg = _load(fleet)
     plan = _plan(fleet_cfg)
-    fleet_secrets = secrets_for(fleet_cfg, certs_dir)
     results = [BoardResult(b.name, b.host, "-") for b in fleet_cfg.boards]
-    check_online(fleet_cfg, plan, fleet_secrets if fleet_secrets.root.exists() else None, results, wait)
+    check_online(fleet_cfg, plan, _existing_secrets(fleet_cfg, certs_dir), results, wait)
     if not report(results, as_json, dry_run=False):
         raise typer.Exit(1)
+
+
+@app.command("discover")
+@user_errors
+def discover_cmd(fleet: FleetOpt = Path("fleet.yaml"), certs_dir: CertsOpt = Path(".certs"),
+                 wait: Annotated[float, typer.Option(help="seconds to listen for the boards' hellos")] = 2.0,
+                 as_json: JsonOpt = False) -> None:
+    """List boards on the fleet's broker that fleet.yaml does not name, and print their fleet.yaml stanza."""
+    from vitfleet.firmware_scripts.availability import operator_login
+    from vitfleet.firmware_scripts.discover import listen, rows, stanza
+
+    fleet_cfg = _load(fleet)
+    found = listen(fleet_cfg, operator_login(fleet_cfg, _existing_secrets(fleet_cfg, certs_dir)), wait)
+    new = found.unnamed(fleet_cfg)
+    if as_json:
+        emit({"boards": rows(new), "stanza": stanza(new) if new else "", "malformed": found.malformed}, True)
+        return
+    for board, why in sorted(found.malformed.items()):
+        err_console.print(f"[yellow]{board}: {why}[/yellow]")
+    if not new:
+        console.print(f"no boards beyond {fleet}'s said hello on the broker within {wait:g} s")
+        return
+    emit_rows(rows(new), False, title=f"boards on the broker that {fleet} does not name")
+    console.print(f"add to {fleet} (boards:), then `vitfleet deploy apply`, or set aggregator.adopt: true:")
+    console.print(stanza(new), markup=False, highlight=False)

@@ -10,31 +10,22 @@ replace the `speed:` entries whenever the fleet file is loaded (vitfleet/fleet_c
 
 from __future__ import annotations
 
+import inspect
 import json
 import shlex
 import time
 from pathlib import Path
 
+from vitfleet.agent.speed_probe import matmul_gflops
 from vitfleet.fleet_config import BoardConfig, read_speeds, speeds_path  # noqa: F401 - speeds_path: the CLI's
 
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, Shell, SshOptions, SshTarget
 
-# Runs on the board with numpy (installed by provisioning/deploy); prints one JSON line.
-BENCH_SCRIPT = """
-import json, time
-import numpy as np
-n = 256
-a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
-b = a.T.copy()
-a @ b
-reps, t0 = 0, time.perf_counter()
-while time.perf_counter() - t0 < {seconds}:
-    a @ b
-    reps += 1
-dt = time.perf_counter() - t0
-print(json.dumps({{"gflops": 2 * n ** 3 * reps / dt / 1e9, "reps": reps, "seconds": dt}}))
-"""
+# Runs on the board with numpy (installed by provisioning/deploy); prints one JSON line. The agent's own
+# measurement for its hello (agent/speed_probe.py) is the same function, sent here as source.
+BENCH_SCRIPT = ("import json\n" + inspect.getsource(matmul_gflops).replace("{", "{{").replace("}", "}}")
+                + "\nprint(json.dumps(matmul_gflops({seconds})))\n")
 
 
 class ProfileError(DeployError):

@@ -31,7 +31,7 @@ from vitfleet.fleet_config import (AggregatorConfig, BoardConfig, BrokerConfig, 
 
 def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
                log_path: Path, deadline_ms: float | None, max_in_flight: int = 2,
-               heal_after_s: float | None = None) -> FleetConfig:
+               heal_after_s: float | None = None, replan_hold_s: float | None = None) -> FleetConfig:
     """A one-machine fleet: agent<i> runs part i. Healing is off unless `heal_after_s` is given (the tests and
     the soak measure a fixed placement; `vitfleet demo` and bench/faults.py pass it)."""
     boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
@@ -41,7 +41,7 @@ def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_u
                        camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True,
                                            max_in_flight=max_in_flight),
                        aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms,
-                                                   heal_after_s=heal_after_s))
+                                                   heal_after_s=heal_after_s, replan_hold_s=replan_hold_s))
 
 
 def fresh_prediction_log(run_dir: Path) -> Path:
@@ -73,6 +73,7 @@ class LocalFleetOptions:
     deadline_ms: float | None = None
     max_in_flight: int = 2
     heal_after_s: float | None = None        # healing off unless asked for (fixed placements are measured)
+    replan_hold_s: float | None = None       # re-planning for speed off unless asked for (same reason)
     broker: BrokerConfig | None = None       # an external broker; None: a private mosquitto on a free port
     log_level: str = "warning"
     stats_interval: float | None = None      # None: the processes' default
@@ -131,7 +132,8 @@ class LocalFleet:
         self.broker = opts.broker or self._start_broker()
         self.log_path = fresh_prediction_log(self.run_dir)
         self.config = demo_fleet(self.manifest.num_parts, self.broker, self.engines, opts.camera_uri, opts.fps,
-                                 self.log_path, opts.deadline_ms, opts.max_in_flight, opts.heal_after_s)
+                                 self.log_path, opts.deadline_ms, opts.max_in_flight, opts.heal_after_s,
+                                 opts.replan_hold_s)
         self.config.cameras = list(opts.cameras)
         if opts.tweak is not None:
             opts.tweak(self.config)

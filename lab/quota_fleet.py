@@ -24,7 +24,7 @@ from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 from vitfleet.fleet.processes import Child
 from vitfleet.fleet_config import BrokerConfig
-from vitfleet.lab.cpu_quota import CpuQuota, detect_cgroups
+from vitfleet.lab.cpu_quota import CgroupLayout, CpuQuota, detect_cgroups
 from vitfleet.lab.errors import LabError
 from vitfleet.lab.link_shaping import ShapedLink, link_profile
 from vitfleet.lab.netns import BoardLink, require_netns_tools
@@ -66,6 +66,20 @@ def free_index_block(count: int, first: int = INDEX_FIRST) -> int:
             return base
     raise LabError(f"no {count} free lab link indices left (interfaces vfl<N>h); remove stale ones with "
                    "`ip link del vfl<N>h`")
+
+
+def cgroup_view_argv(layout: CgroupLayout, argv: list[str]) -> list[str]:
+    """`argv` with the cpu cgroup hierarchy mounted at its usual place first. `ip netns exec` mounts a fresh sysfs
+    on /sys (in a mount namespace of its own), which hides /sys/fs/cgroup, so a lab board could not read its own
+    CPU quota as a board in a container can (power/cpu_limit.py); this mounts it back, inside that namespace only.
+    A failed mount is not fatal: the agent then runs without knowing its quota."""
+    if layout.version == 1:
+        where = f"/sys/fs/cgroup/{layout.cpu_root.name}"
+        mount = (f"mount -t tmpfs lab-cgroups /sys/fs/cgroup && mkdir -p {where} && "
+                 f"mount -t cgroup -o {layout.cpu_root.name} cgroup {where}")
+    else:
+        mount = "mount -t cgroup2 cgroup2 /sys/fs/cgroup"
+    return ["sh", "-c", f'{{ {mount}; }} 2>/dev/null; exec "$@"', "lab-cgroup-view", *argv]
 
 
 def add_listeners(broker: LocalBroker, hosts: list[str]) -> None:
@@ -127,7 +141,8 @@ class QuotaFleet(LocalFleet):
         pin = ["--cpu", str(self.agents.index(name) % len(os.sched_getaffinity(0)))] if self.lab.pin else []
         argv = [python, "-m", "vitfleet.cli", "agent", *self.common_args, "--board", name, "--threads", "1",
                 "--broker", self.shaped[name].record.endpoint, *pin, *extra]
-        argv = self.quotas[name].wrap_argv(self.links[name].exec_argv(argv))
+        quota = self.quotas[name]
+        argv = quota.wrap_argv(self.links[name].exec_argv(cgroup_view_argv(quota.layout, argv)))
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
         log_path = self.procs.log_dir / f"{name}.log"
         with open(log_path, "wb") as log:

@@ -20,7 +20,7 @@ from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 JtopFactory = Callable[[], Any]
 
 
-def _default_jtop() -> Any:
+def default_jtop() -> Any:
     try:
         from jtop import jtop  # lazy: optional AGPL extra, only present on Jetsons that chose it
     except ImportError:
@@ -61,7 +61,7 @@ class JtopMeter(Meter):
     estimated = False
     min_interval_s = 0.1
 
-    def __init__(self, factory: JtopFactory = _default_jtop) -> None:
+    def __init__(self, factory: JtopFactory = default_jtop) -> None:
         self._jetson: Any = None
         jetson = factory()
         try:

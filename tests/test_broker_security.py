@@ -192,6 +192,22 @@ def test_board_can_publish_only_its_own_status(tls_broker):
         board_a.close()
 
 
+def test_board_can_say_hello_only_as_itself(tls_broker):
+    broker, fleets, certs = tls_broker
+    op = login(broker, fleets, certs, operator_user(fleets[0]))
+    board_a = login(broker, fleets, certs, "alpha-a")
+    try:
+        op.subscribe("vitfleet/alpha/boards/+/hello")
+        board_a.publish("vitfleet/alpha/boards/alpha-b/hello", b'{"board": "alpha-b"}')
+        board_a.publish("vitfleet/alpha/boards/alpha-a/hello", b'{"board": "alpha-a"}')
+        assert wait_for(lambda: len(op.messages) >= 1)
+        time.sleep(0.3)
+        assert op.messages == [("vitfleet/alpha/boards/alpha-a/hello", b'{"board": "alpha-a"}')]
+    finally:
+        op.close()
+        board_a.close()
+
+
 def test_board_cannot_read_another_fleets_topics(tls_broker):
     broker, fleets, certs = tls_broker
     intruder = login(broker, fleets, certs, "alpha-a")

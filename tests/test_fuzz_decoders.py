@@ -35,6 +35,7 @@ from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSIO
 from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import FrameSource
 from vitfleet.power_message import PowerMessageError, PowerSnapshot
+from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.fleet_config import BrokerConfig, FleetConfigError, load_fleet, parse_fleet
 
 pytestmark = pytest.mark.timeout(240)
@@ -232,6 +233,52 @@ def test_power_decoder_refuses_malformed_input() -> None:
 
     run()
     TALLY["power"] += sum(seen.values())
+    assert sum(seen.values()) >= EXAMPLES * VARIANTS and seen["refused"] >= 0.8 * EXAMPLES * VARIANTS, seen
+
+
+VALID_HELLO = {"v": 1, "board": "pi-7", "kind": "pi5", "arch": "aarch64", "cores": 4, "memory_mb": 8064, "speed": 12.5,
+               "host": "10.0.0.7", "bundle_id": "b1", "parts": [1], "engines": ["part1.int8.onnx"], "ts": 1.7e9}
+
+
+@st.composite
+def hello_payloads(draw: st.DrawFn) -> bytes:
+    base = dict(VALID_HELLO)
+    op = draw(st.sampled_from(["bytes", "value", "drop", "extra", "nest", "mutate"]))
+    if op == "bytes":
+        return draw(st.binary(max_size=600))
+    if op == "value":
+        base[draw(st.sampled_from(sorted(VALID_HELLO)))] = draw(json_values)
+    elif op == "drop":
+        del base[draw(st.sampled_from(["board", "kind", "arch", "cores", "memory_mb", "ts"]))]
+    elif op == "extra":
+        base[draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in VALID_HELLO))] = draw(json_values)
+    elif op == "nest":
+        return b"[" * draw(st.integers(100, 3000)) + b"]" * draw(st.integers(0, 5))
+    else:
+        return draw(binary_inputs(json.dumps(base).encode()))
+    return json.dumps(base, allow_nan=True).encode()
+
+
+def test_hello_decoder_refuses_malformed_input_with_one_sentence() -> None:
+    seen: Counter[str] = Counter()
+
+    @FUZZ
+    @given(hello_payloads(), seeds)
+    def run(first: bytes, seed: int) -> None:
+        for payload in variants(first, seed):
+            try:
+                hello = BoardHello.from_json(payload)
+            except HelloMessageError as exc:
+                text = str(exc)
+                assert text.startswith("board hello") and "\n" not in text and len(text) <= 300, text
+                seen["refused"] += 1
+                continue
+            seen["accepted"] += 1
+            assert hello.cores > 0 and hello.memory_mb > 0 and hello.board
+
+    run()
+    assert BoardHello.from_json(json.dumps(VALID_HELLO).encode()).board == "pi-7"
+    TALLY["hello"] += sum(seen.values())
     assert sum(seen.values()) >= EXAMPLES * VARIANTS and seen["refused"] >= 0.8 * EXAMPLES * VARIANTS, seen
 
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from vitfleet.bench.report import replace_section
-from vitfleet.bench.runtime_report import (FLEET_RUNTIME, HEALING, OVERLOAD, healing_results, render_fleet_runtime,
-                                           render_healing, render_overload)
+from vitfleet.bench.runtime_report import (FLEET_RUNTIME, HEALING, OVERLOAD, REPLAN, healing_results,
+                                           render_fleet_runtime, render_healing, render_overload, render_replan)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,6 +49,16 @@ def test_the_healing_table_is_generated_from_its_results_files() -> None:
     for path, r in rel:
         assert f"`{path}`" in body and f"`{r['command']}`" in body and r["machine"]["cpu"] in body
         assert r["after_equal_before"] == r["compared"] == r["images"], r["differing_images"]
+
+
+def test_the_slow_board_table_is_generated_from_its_results_file() -> None:
+    results = json.loads((ROOT / "bench/results/replan.json").read_text())
+    body = render_replan(results, Path("bench/results/replan.json"))
+    assert _block(ROOT / "docs/reliability.md", REPLAN) == body.strip("\n")
+    assert f"`{results['command']}`" in body and results["machine"]["cpu"] in body and "load average" in body
+    # the figures the issue asks for, as the results file records them
+    assert results["ok"] and results["lost"] == 0 and results["plan_changes_after_replan"] == 0
+    assert results["recovered_after_s"] <= 10 and results["goodput_from_10_s_of_allowed"] >= 0.8
 
 
 def test_replace_section_keeps_the_text_around_the_markers() -> None:

@@ -154,6 +154,12 @@ class AggregatorConfig(_Strict):
                                                             "port, announced in the plan)")
     serve_engines: bool = Field(True, description="serve part engines to agents over HTTP (sha256-checked by the "
                                                   "agent); false when deploy ships every engine to every board")
+    replan_hold_s: float | None = Field(5.0, gt=0, description="a board whose measured speed changed (throttling, "
+                                                            "a busy neighbour) for this long is re-planned: parts "
+                                                            "move when that shortens the critical path by more than "
+                                                            "10 %; null: parts move only for lost boards")
+    adopt: bool = Field(False, description="give parts to agent boards the fleet file does not name once they "
+                                           "announce themselves (their hello), by the same placement rule")
 
 
 class FleetConfig(_Strict):

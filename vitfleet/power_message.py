@@ -13,9 +13,11 @@ while decoding.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from vitfleet.json_payload import decode_json_object, first_error
 
 MAX_POWER_MESSAGE_BYTES = 1024
 MAX_WATTS = 100_000.0  # no single board draws 100 kW; larger values are garbage
@@ -48,45 +50,9 @@ class PowerSnapshot(BaseModel):
     @classmethod
     def from_json(cls, payload: bytes) -> "PowerSnapshot":
         try:
-            return cls.model_validate(_decode(payload))
+            return cls.model_validate(decode_json_object(payload, "power message", PowerMessageError,
+                                                         MAX_POWER_MESSAGE_BYTES))
         except ValidationError as exc:
-            raise PowerMessageError(f"power message: {_first_error(exc)}") from None
+            raise PowerMessageError(f"power message: {first_error(exc)}") from None
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "message"
-    return f"{where!r} {err['msg'].lower()} (got {err.get('input')!r})"[:200]
-
-
-def _reject_constant(name: str) -> Any:
-    raise PowerMessageError(f"power message contains {name}, which is not a number JSON allows")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [k for k, _ in pairs]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
-    if dupes:
-        raise PowerMessageError(f"power message repeats key(s) {', '.join(dupes)}")
-    return dict(pairs)
-
-
-def _decode(payload: bytes) -> dict[str, Any]:
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise PowerMessageError(f"power message must be bytes, got {type(payload).__name__}")
-    if len(payload) > MAX_POWER_MESSAGE_BYTES:
-        raise PowerMessageError(f"power message is {len(payload)} bytes, over the {MAX_POWER_MESSAGE_BYTES}-byte "
-                                "limit")
-    try:
-        text = bytes(payload).decode("utf-8")
-    except UnicodeDecodeError:
-        raise PowerMessageError("power message is not UTF-8 text") from None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise PowerMessageError(f"power message is not JSON ({exc.msg} at char {exc.pos})") from None
-    except RecursionError:
-        raise PowerMessageError("power message nests too deeply") from None
-    if not isinstance(data, dict):
-        raise PowerMessageError(f"power message must be a JSON object, got {type(data).__name__}")
-    return data

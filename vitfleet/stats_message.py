@@ -15,6 +15,7 @@ from typing import Annotated, Literal, TypeVar, Union
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from vitfleet.fleet_plan_message import PlanAck
+from vitfleet.throttle_state import ThrottleState
 
 Ms = float | None   # a percentile in ms, None before the first sample
 
@@ -47,6 +48,12 @@ class AgentStats(BoardStats, PlanAck):
     total_p50_ms: Ms = None
     total_p99_ms: Ms = None
     own_fps: float | None = None       # frames per busy second: the rate this board reaches when never idle
+    # own_fps over the last second or so with the parts it runs now (None until enough frames): what the
+    # coordinator compares boards by, so a board that slows down mid-run is seen as slow
+    recent_own_fps: float | None = None
+    recent_frames: int = 0             # frames behind recent_own_fps
+    recent_busy: float | None = None   # share of that window the board was busy (at its CPU quota, if any)
+    throttle: ThrottleState | None = None
     slowdown: float = 1.0              # >1 when the agent emulates a slower board
     drops: int = 0
     errors: int = 0
@@ -86,6 +93,8 @@ class AggregatorStats(BoardStats):
     plan_reason: str | None = None
     moving: bool = False
     heal_after_s: float | None = None
+    speed_replans: int = 0             # plans made because a board's trusted speed changed
+    board_speeds: dict[str, float] = {}   # trusted measured speeds (cost units per second), when re-planning
 
 
 class CameraFeedStats(BaseModel):

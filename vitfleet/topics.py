@@ -82,13 +82,17 @@ class Topics:
     def power(self, board: str) -> str:
         return f"{self.prefix}boards/{board}/power"
 
+    def hello(self, board: str) -> str:
+        """The board's hello (retained JSON, vitfleet/hello_message.py): what it is and what it holds."""
+        return f"{self.prefix}boards/{board}/hello"
+
     def all_boards(self, leaf: str) -> str:
         """leaf of every board; "+" for every leaf (the aggregator's ACL)."""
         return f"{self.prefix}boards/+/{leaf}"
 
     def board_topics(self, board: str) -> list[str]:
         """Every topic a fleet process publishes about itself (the broker ACL grants exactly these)."""
-        return [self.available(board), self.stats(board), self.power(board)]
+        return [self.available(board), self.stats(board), self.power(board), self.hello(board)]
 
     @property
     def everything(self) -> str:
