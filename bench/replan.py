@@ -33,8 +33,8 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
-from vitfleet.agent.demo import replay_uri  # noqa: E402
-from vitfleet.agent.local_fleet import LocalFleetOptions  # noqa: E402
+from vitfleet.fleet.demo import replay_uri  # noqa: E402
+from vitfleet.fleet.local_fleet import LocalFleetOptions  # noqa: E402
 from vitfleet.agent.prediction_log import read_plans, read_predictions  # noqa: E402
 from vitfleet.bench.machine import machine_facts  # noqa: E402
 from vitfleet.bench.replan_figures import (NS, goodput, goodput_series, lowest_window, plan_story,  # noqa: E402
