@@ -18,11 +18,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
 from vitfleet.agent.admission import CreditGate
+from vitfleet.agent.camera_loop import CameraFeed, CameraLoop, Sent
+from vitfleet.camera.frame_source import Frame
 from vitfleet.fleet_plan_message import FleetPlanMessage
 from vitfleet.hello_message import BoardHello
 from vitfleet.agent.frame_queue import FrameQueue
@@ -60,12 +62,25 @@ class _Pending:
     recv_ns: int
 
 
+@dataclass
+class AgentOptions:
+    """How the agent runs (fleet.yaml and the command line)."""
+
+    board_kind: str = "cpu"        # picks the power meter and the throttling reader
+    stats_interval: float = 2.0
+    slowdown: float = 1.0          # > 1: behave like a board this many times slower (agent/slow_board.py)
+    max_in_flight: int = 2         # the fleet's admission credits: the frame queue is as deep
+
+
 class BoardAgent:
     def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int | None,
-                 engine: PartEngine | None, preprocessing: Preprocessing | None, board_kind: str = "cpu",
-                 stats_interval: float = 2.0, camera: Any = None, camera_fps: float = 10.0,
-                 camera_encoding: str = "raw", slowdown: float = 1.0, max_in_flight: int = 2,
-                 loader: PartLoader | None = None, hello: Callable[[str | None], BoardHello] | None = None) -> None:
+                 engine: PartEngine | None, preprocessing: Preprocessing | None, options: AgentOptions | None = None,
+                 camera: CameraFeed | None = None, loader: PartLoader | None = None,
+                 hello: Callable[[str | None], BoardHello] | None = None) -> None:
+        """`part`/`engine`: what it starts with (None: a spare, until the plan gives it parts); `camera`: its own
+        camera (`--camera`), which it reads, admits and shares with the fleet as a camera node would."""
+        opts = options or AgentOptions()
+        board_kind, stats_interval, max_in_flight = opts.board_kind, opts.stats_interval, opts.max_in_flight
         self.topics = Topics(fleet_name)
         self.board, self.pre = board, preprocessing
         # part -> engine. Replaced as a whole (never mutated) so the inference thread reads one consistent set.
@@ -85,17 +100,18 @@ class BoardAgent:
         self.rate = RateMeter()
         self.errors = 0
         # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
-        self.emulation = SlowBoardEmulation(slowdown)
+        self.emulation = SlowBoardEmulation(opts.slowdown)
         self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
         self.own_rate = RecentOwnRate()
         self.throttle = throttle_reader(board_kind)
         self.proc = ProcessStats()
         self._stop = threading.Event()
-        self._camera, self._camera_fps, self._camera_encoding = camera, camera_fps, camera_encoding
+        self._camera = camera
         self.power = PowerLink(board_kind)
         # With a local camera the agent is its own frame source: it feeds itself and shares the frames, and admits
-        # them like the camera node does (agent/admission.py), so it reads the predictions that return credits.
-        self.gate: CreditGate[None] = CreditGate(max_in_flight)
+        # them with the camera node's loop (agent/camera_loop.py), so it reads the predictions that return credits.
+        self.gate: CreditGate[Sent] = CreditGate(max_in_flight)
+        self.camera_loop = None if camera is None else CameraLoop([camera], self.gate, self._stop)
         # Its camera is the fleet's camera 0; whatever the fleet calls it, the frame ids it admitted say which
         # predictions return its credits.
         subs = [(self.topics.all_predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
@@ -225,25 +241,15 @@ class BoardAgent:
         self.power.add_frames(1)
 
     def _camera_loop(self) -> None:
-        from vitfleet.camera.sources import FramePacer
+        assert self.camera_loop is not None
+        self.camera_loop.run(self._share_frame)
+        if not self._stop.is_set():
+            log.info("local camera source ended")
 
-        pacer = FramePacer(self._camera_fps, self._stop)
-        frame_id = time.time_ns() // 1000
-        while not self._stop.is_set():
-            pacer.wait()
-            frame = self._camera.read()
-            if frame is None:
-                log.info("local camera source ended")
-                return
-            admitted = (self.gate.wait_admit(frame_id, None, self._stop) if self._camera_fps <= 0
-                        else self.gate.try_admit(frame_id, None))
-            if not admitted:
-                frame_id += 1
-                continue
-            msg = FrameMessage(frame_id, time.time_ns(), frame.image, -1 if frame.label is None else frame.label)
-            self.link.publish(self.topics.frames, encode_frame(msg, self._camera_encoding))
-            self.slot.put(_Pending(msg, msg.capture_ns))
-            frame_id += 1
+    def _share_frame(self, frame_id: int, feed: CameraFeed, msg: FrameMessage, frame: Frame) -> None:
+        """An admitted frame of its own camera: to the fleet, and into its own queue (it receives it now)."""
+        self.link.publish(self.topics.frames, encode_frame(msg, feed.encoding))
+        self.slot.put(_Pending(msg, time.time_ns()))
 
     def stats(self) -> AgentStats:
         recent, recent_frames, recent_busy = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
@@ -310,8 +316,9 @@ class BoardAgent:
         for t in self._threads:
             t.join(timeout=2.0)
         self.power.stop()
-        if self._camera is not None:
-            self._camera.close()
+        if self._camera is not None and self.camera_loop is not None:
+            self.camera_loop.join()
+            self._camera.source.close()
         # A last stats message, so a short run (fewer frames than one stats interval) still reports this board.
         self.link.publish_and_wait(self.topics.stats(self.board), self.stats().to_json())
         self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))

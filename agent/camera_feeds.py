@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from vitfleet.agent.camera_node import CameraFeed
+from vitfleet.agent.camera_loop import CameraFeed
 from vitfleet.agent.fleet_resolve import FleetOptionError
 from vitfleet.camera.sources import open_source
 from vitfleet.fleet_config import FleetConfig

@@ -5,7 +5,8 @@ comes back (on predictions/<camera>), end-to-end latency is now - capture on thi
 prediction's part timings give the breakdown. With labelled sources (dataset://) it keeps running accuracy, per
 camera and in total.
 
-Admission (agent/admission.py): at most `max_in_flight` frames are out at once, whatever the number of cameras.
+Admission (agent/admission.py, run by agent/camera_loop.py as for an agent's own camera): at most
+`max_in_flight` frames are out at once, whatever the number of cameras.
 Each camera's newest frame waits for a credit; a free credit goes to the camera furthest behind its weighted
 share (agent/camera_shares.py), so a 30 fps camera cannot starve a 5 fps one. A paced camera (fps > 0, the live
 case) skips a waiting frame when a newer one arrives; fps 0 waits instead (replays that must not skip anything,
@@ -24,13 +25,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from vitfleet.agent.admission import CreditGate
-from vitfleet.agent.camera_shares import CameraShares, fair_shares
+from vitfleet.agent.camera_loop import CameraFeed, CameraLoop, Sent
+from vitfleet.agent.camera_shares import fair_shares
 from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
 from vitfleet.agent.protocol import NO_LABEL, FrameMessage, encode_frame
 from vitfleet.agent.rolling import RateMeter, RollingLatency
-from vitfleet.camera.frame_source import Frame
-from vitfleet.camera.sources import FramePacer, FrameSource
+from vitfleet.camera.frame_source import Frame, FrameSource
 from vitfleet.fleet_config import DEFAULT_CAMERA, BrokerConfig
 from vitfleet.prediction_message import Prediction
 from vitfleet.stats_message import CameraFeedStats, CameraStats
@@ -39,33 +40,6 @@ from vitfleet.topics import OFFLINE, ONLINE, Topics
 log = logging.getLogger("vitfleet.camera")
 
 BREAKDOWN = ("frame_hop_ms", "queue_ms", "infer_ms", "feature_hop_ms", "wait_ms", "fusion_ms", "prediction_hop_ms")
-
-
-@dataclass
-class CameraFeed:
-    """One camera the node reads: `index` is its place in the fleet's `cameras` (its id on the wire)."""
-
-    name: str
-    source: FrameSource
-    fps: float = 10.0
-    weight: float = 1.0
-    encoding: str = "raw"
-    index: int = 0
-    uri: str | None = None
-
-
-@dataclass
-class _Sent:
-    capture_ns: int
-    label: int
-    camera: int
-
-
-@dataclass
-class _Waiting:
-    frame: Frame
-    sent: _Sent
-    read_ns: int
 
 
 @dataclass
@@ -111,15 +85,13 @@ class CameraNode:
         self.max_frames, self.duration = max_frames, duration
         self.max_in_flight, self.drain = max_in_flight, drain
         self.stats_interval = stats_interval
-        self.gate: CreditGate[_Sent] = CreditGate(max_in_flight, in_flight_timeout)
-        self.shares: CameraShares[_Waiting, _Sent] = CameraShares(self.gate, [f.weight for f in self.feeds],
-                                                                   lambda w: w.sent)
+        self.gate: CreditGate[Sent] = CreditGate(max_in_flight, in_flight_timeout)
         self._lane_of_index = {f.index: lane for lane, f in enumerate(self.feeds)}
         self._lane_of_topic = {self.topics.predictions(f.name): lane for lane, f in enumerate(self.feeds)}
         self.reclaim_max_s = in_flight_timeout
         self.recent_e2e = RollingLatency(500)
         self._stop = threading.Event()
-        self._readers_done = threading.Event()
+        self.loop = CameraLoop(self.feeds, self.gate, self._stop, self._budget_left)
         self.malformed = MalformedCounter(log)
         self.total = _Tally()
         self.per_camera = [_Tally() for _ in self.feeds]
@@ -180,7 +152,7 @@ class CameraNode:
             return
         self._record(data, sent, now_ns)
 
-    def _record(self, data: dict[str, Any], sent: _Sent, now_ns: int) -> None:
+    def _record(self, data: dict[str, Any], sent: Sent, now_ns: int) -> None:
         self.last_answer_at = time.monotonic()
         e2e_ms = (now_ns - sent.capture_ns) / 1e6
         correct = None if sent.label == NO_LABEL else data["class_id"] == sent.label
@@ -220,74 +192,28 @@ class CameraNode:
         return self.duration is None or self.started_at is None or \
             time.monotonic() - self.started_at < self.duration
 
-    def _read_loop(self, lane: int) -> None:
-        """One camera: read at its pace and offer each frame to admission (camera_shares.py)."""
-        feed = self.feeds[lane]
-        pacer = FramePacer(feed.fps, self._stop)
-        try:
-            while not self._stop.is_set() and self._budget_left():
-                pacer.wait()
-                frame = feed.source.read()
-                if frame is None:
-                    return
-                read_ns = time.time_ns()
-                label = NO_LABEL if frame.label is None else int(frame.label)
-                # A stream's own capture time (camera/stream_clock.py) where it has one, so e2e includes the stream.
-                sent = _Sent(read_ns if frame.capture_ns is None else frame.capture_ns, label, feed.index)
-                if not self.shares.offer(lane, _Waiting(frame, sent, read_ns), self._stop, wait=feed.fps <= 0):
-                    return
-        finally:
-            with self._readers_lock:
-                self._readers_left -= 1
-                if self._readers_left == 0:
-                    self._readers_done.set()
-            self.shares.wake()
-
     def run(self) -> dict[str, Any]:
         self.link.start()
         stats_thread = threading.Thread(target=self._stats_loop, name="camera-stats", daemon=True)
         stats_thread.start()
-        self._readers_lock = threading.Lock()
-        self._readers_left = len(self.feeds)
         t_start = self.started_at = time.monotonic()
-        readers = [threading.Thread(target=self._read_loop, args=(lane,), name=f"camera-read-{f.name}", daemon=True)
-                   for lane, f in enumerate(self.feeds)]
-        for reader in readers:
-            reader.start()
         try:
-            while not self._stop.is_set() and self._budget_left():
-                got = self.shares.next_admitted(self._stop)
-                if got is None:
-                    if self._readers_done.is_set() and self.shares.waiting() == 0:
-                        break
-                    continue
-                self._publish(*got)
+            self.loop.run(self._publish)
             self._drain()
         finally:
             self.elapsed = time.monotonic() - t_start
             self._stop.set()
-            self.shares.wake()
-            for reader in readers:
-                reader.join(timeout=2)
+            self.loop.join()
             stats_thread.join(timeout=2)
             self.link.stop(final=Will(self.topics.available(self.board), OFFLINE))
             for feed in self.feeds:
                 feed.source.close()
         return self.summary()
 
-    def _publish(self, frame_id: int, lane: int, waiting: _Waiting) -> None:
-        feed, sent, read_ns = self.feeds[lane], waiting.sent, waiting.read_ns
+    def _publish(self, frame_id: int, feed: CameraFeed, msg: FrameMessage, frame: Frame) -> None:
         if self.on_admit is not None:
-            self.on_admit(frame_id, waiting.frame)
-        if feed.fps <= 0:
-            # An unpaced source is read when the fleet can take a frame: stamp it when it goes, or every
-            # end-to-end figure would include the wait for the previous frame's credit.
-            read_ns = time.time_ns()
-            if waiting.frame.capture_ns is None:
-                sent.capture_ns = read_ns
-        payload = encode_frame(FrameMessage(frame_id, sent.capture_ns, waiting.frame.image, sent.label, read_ns,
-                                            feed.index), feed.encoding)
-        self.link.publish(self.topics.frames, payload)
+            self.on_admit(frame_id, frame)
+        self.link.publish(self.topics.frames, encode_frame(msg, feed.encoding))
         self.frames_sent += 1
         self.rate.tick()
 
@@ -299,7 +225,7 @@ class CameraNode:
 
     def stop(self) -> None:
         self._stop.set()
-        self.shares.wake()
+        self.loop.wake()
 
     # ---- figures ----------------------------------------------------------------------------------------
     def accuracy(self, clean_only: bool = False) -> float | None:

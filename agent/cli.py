@@ -87,7 +87,7 @@ def agent(
     n_threads = threads or me.threads
     limit_threads(n_threads)
     pin_to_core(cpu)
-    from vitfleet.agent.board_agent import BoardAgent
+    from vitfleet.agent.board_agent import AgentOptions, BoardAgent
     from vitfleet.agent.engine_loading import load_part
     from vitfleet.agent.hello import board_hello, measure_speed
     from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
@@ -113,15 +113,19 @@ def agent(
 
     def hello(host: str | None):
         return board_hello(me.name, me.kind, engines_dir, manifest, backend.value, host, speed)
-    source = None
+    own_camera = None
     if camera:
+        from vitfleet.agent.camera_loop import CameraFeed
         from vitfleet.camera.sources import open_source
 
-        source = open_source(camera, loop=True)
+        # Its own camera is the fleet's first camera (index 0, predictions under that camera's name).
+        own_camera = CameraFeed(cfg.camera_names()[0], open_source(camera, loop=True), fps, 1.0,
+                                cfg.camera.encoding, 0, camera)
     stop = _stop_event()
+    options = AgentOptions(me.kind, stats_interval, emulate_slowdown, cfg.camera.max_in_flight)
     runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine,
-                        manifest.preprocessing if manifest is not None else None, me.kind, stats_interval, source, fps,
-                        cfg.camera.encoding, emulate_slowdown, cfg.camera.max_in_flight, loader, hello).start()
+                        manifest.preprocessing if manifest is not None else None, options, own_camera, loader,
+                        hello).start()
     try:
         runner.wait(stop)
     finally:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vitfleet.agent.aggregator import Aggregator, AggregatorOptions
+from vitfleet.agent.camera_loop import CameraFeed
 from vitfleet.agent.board_agent import BoardAgent
 from vitfleet.agent.deadline import DeadlinePolicy
 from vitfleet.agent.mqtt_client import MqttLink
@@ -144,7 +145,7 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
     sub = MqttLink(broker.config, "t", "test", "sub", on_message,
                    [(topics.frames, 0), (topics.all_features, 0)]).start()
     agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
-                       camera=open_source("dataset://fashion-mnist/test?limit=10"), camera_fps=50).start()
+                       camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=10"), 50)).start()
     try:
         assert done.wait(10)
     finally:
@@ -162,21 +163,22 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
 
 
 def test_agent_camera_faster_than_the_answers_skips_instead_of_queueing(broker, tiny_engines):  # noqa: F811
-    """Nobody answers: two frames hold the two credits, every later frame is skipped, never published."""
+    """Nobody answers: two frames hold the two credits, every later frame is skipped, never published (the newest
+    waits for a credit until the agent stops: it was never offered to the fleet)."""
     manifest = read_manifest(tiny_engines)
     topics = Topics("t")
     frames = []
     sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: frames.append(p), [(topics.frames, 0)]).start()
     agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
-                       camera=open_source("dataset://fashion-mnist/test?limit=30"), camera_fps=200).start()
+                       camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=30"), 200)).start()
     try:
         deadline = time.monotonic() + 10
-        while agent.gate.counts.offered < 30 and time.monotonic() < deadline:
+        while agent.gate.counts.offered < 29 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
     finally:
         agent.stop()
         sub.stop()
     counts = agent.gate.counts
-    assert counts.offered == 30 and counts.admitted == 2 and counts.skipped == 28
+    assert counts.offered == 29 and counts.admitted == 2 and counts.skipped == 27
     assert len(frames) == 2 and agent.stats().frames == 2
