@@ -12,7 +12,7 @@ RUNS ?= runs
 FLEET ?=
 QUICK ?=
 
-.PHONY: help setup system-packages test test-fast test-lab lab-packages lab-boards lab-check demo teacher decompose engines \
+.PHONY: help setup system-packages test lint test-fast test-lab lab-packages lab-boards lab-check demo teacher decompose engines \
 	check-jetson deploy certs bench bench-loadgen clean
 
 help: ## list the targets (the default goal: a bare `make` runs nothing else)
@@ -36,8 +36,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -c "import torch, timm, torch_pruning, onnxruntime, paho.mqtt, cv2; print('vitfleet deps ok: torch', torch.__version__, 'timm', timm.__version__, 'onnxruntime', onnxruntime.__version__)"
 	touch $@
 
-test: ## the full suite (what CI runs)
+test: lint ## the full suite (what CI runs): lint, then pytest
 	$(BIN)/python -m pytest -q
+
+lint: ## ruff (lint, import order, format) and the import-layer contracts
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test-fast: ## the suite without the tests marked slow
 	$(BIN)/python -m pytest -q -m "not slow"

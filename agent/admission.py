@@ -32,12 +32,12 @@ T = TypeVar("T")
 
 @dataclass
 class AdmissionCounts:
-    offered: int = 0      # frames the source delivered
-    admitted: int = 0     # frames published to the fleet
-    skipped: int = 0      # frames the fleet had no credit for (never published, never computed)
-    answered: int = 0     # admitted frames whose prediction came back (in time or late)
-    lost: int = 0         # admitted frames whose credit was reclaimed (no answer within the timeout) or given up
-    answered_late: int = 0   # lost frames whose answer came back after all (still lost: see the module's doc)
+    offered: int = 0  # frames the source delivered
+    admitted: int = 0  # frames published to the fleet
+    skipped: int = 0  # frames the fleet had no credit for (never published, never computed)
+    answered: int = 0  # admitted frames whose prediction came back (in time or late)
+    lost: int = 0  # admitted frames whose credit was reclaimed (no answer within the timeout) or given up
+    answered_late: int = 0  # lost frames whose answer came back after all (still lost: see the module's doc)
 
     def add(self, **deltas: int) -> None:
         for key, delta in deltas.items():
@@ -54,15 +54,15 @@ class CreditGate(Generic[T]):
         if credits < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {credits}")
         self.credits, self.timeout = credits, timeout
-        self._in_flight: OrderedDict[int, tuple[float, T, int]] = OrderedDict()   # id -> (admitted at, value, lane)
-        self._reclaimed: OrderedDict[int, tuple[T, int]] = OrderedDict()   # recent timeouts: a late answer counts
+        self._in_flight: OrderedDict[int, tuple[float, T, int]] = OrderedDict()  # id -> (admitted at, value, lane)
+        self._reclaimed: OrderedDict[int, tuple[T, int]] = OrderedDict()  # recent timeouts: a late answer counts
         self._cond = threading.Condition()
         self.counts = AdmissionCounts()
         self.lanes: dict[int, AdmissionCounts] = {}
 
     def count(self, lane: int, **deltas: int) -> None:
         """Add to a lane's counts and to the totals."""
-        with self._cond:   # a re-entrant lock: callers inside the gate already hold it
+        with self._cond:  # a re-entrant lock: callers inside the gate already hold it
             self.counts.add(**deltas)
             self.lanes.setdefault(lane, AdmissionCounts()).add(**deltas)
 

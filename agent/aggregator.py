@@ -24,20 +24,21 @@ from vitfleet.agent.fleet_power import FleetPower
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
 from vitfleet.agent.prediction_log import PredictionLog
-from vitfleet.prediction_message import PartTiming, Prediction
 from vitfleet.agent.protocol import NO_LABEL, FeatureMessage, ProtocolError, decode_features
 from vitfleet.agent.rolling import RateMeter, RollingLatency
+from vitfleet.fleet_config import DEFAULT_CAMERA, BrokerConfig
+from vitfleet.prediction_message import PartTiming, Prediction
 from vitfleet.stats_message import AggregatorStats
 from vitfleet.topics import OFFLINE, ONLINE, Availability, Topics
-from vitfleet.fleet_config import DEFAULT_CAMERA, BrokerConfig
 
 log = logging.getLogger("vitfleet.aggregator")
+
 
 class FusionEngine(Protocol):
     def fuse(self, features: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
-FrameKey = tuple[int, int]   # (camera index, frame id)
+FrameKey = tuple[int, int]  # (camera index, frame id)
 
 
 @dataclass
@@ -49,7 +50,7 @@ class PendingFrame:
     first_mono: float
     deadline_mono: float
     parts: dict[int, tuple[FeatureMessage, int]] = field(default_factory=dict)  # part -> (message, arrival ns)
-    evicted: bool = False   # fused early because too many frames were pending, not because a part ran late
+    evicted: bool = False  # fused early because too many frames were pending, not because a part ran late
 
 
 @dataclass
@@ -58,14 +59,22 @@ class AggregatorOptions:
 
     prediction_log: PredictionLog | None = None
     deadline: DeadlinePolicy = field(default_factory=DeadlinePolicy)
-    max_pending: int = 256                 # frames waiting for parts; beyond it the oldest is fused early
+    max_pending: int = 256  # frames waiting for parts; beyond it the oldest is fused early
     stats_interval: float = 2.0
-    camera_names: list[str] = field(default_factory=lambda: [DEFAULT_CAMERA])   # by index: fleet.camera_names()
+    camera_names: list[str] = field(default_factory=lambda: [DEFAULT_CAMERA])  # by index: fleet.camera_names()
 
 
 class Aggregator:
-    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, fusion: FusionEngine,
-                 feature_dims: list[int], class_names: list[str], options: AggregatorOptions | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        board: str,
+        fusion: FusionEngine,
+        feature_dims: list[int],
+        class_names: list[str],
+        options: AggregatorOptions | None = None,
+    ) -> None:
         opts = options or AggregatorOptions()
         self.topics = Topics(fleet_name)
         self.board = board
@@ -86,7 +95,7 @@ class Aggregator:
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self.malformed = MalformedCounter(log)
-        self.hop_ms = RollingLatency(5000)       # agent publish -> aggregator receive
+        self.hop_ms = RollingLatency(5000)  # agent publish -> aggregator receive
         self.fusion_ms = RollingLatency(2000)
         self.rate = RateMeter()
         self.counts = {"predictions": 0, "degraded": 0, "late": 0, "evicted": 0, "duplicate": 0}
@@ -95,14 +104,24 @@ class Aggregator:
         # A part missing from this many fused frames in a row is absent: frames are fused without waiting for it.
         self.absent_after = 3
         self.missed: list[int] = [0] * self.k
-        self.subscribers: list[Any] = []          # in-process listeners (tests, dashboard): fn(prediction dict)
+        self.subscribers: list[Any] = []  # in-process listeners (tests, dashboard): fn(prediction dict)
         # Extra stats sections (the coordinator's plan figures): each fn() -> dict merged into the stats.
         self.stats_sources: list[Any] = []
-        subs = [(self.topics.all_features, 0), (self.topics.all_boards("power"), 0),
-                (self.topics.all_boards("available"), 1)]
-        self.link = MqttLink(broker, fleet_name, "aggregator", board, self._on_message, subs,
-                             will=Will(self.topics.available(board), OFFLINE),
-                             online=Will(self.topics.available(board), ONLINE))
+        subs = [
+            (self.topics.all_features, 0),
+            (self.topics.all_boards("power"), 0),
+            (self.topics.all_boards("available"), 1),
+        ]
+        self.link = MqttLink(
+            broker,
+            fleet_name,
+            "aggregator",
+            board,
+            self._on_message,
+            subs,
+            will=Will(self.topics.available(board), OFFLINE),
+            online=Will(self.topics.available(board), ONLINE),
+        )
         self._threads: list[threading.Thread] = []
 
     # ---- network thread ---------------------------------------------------------------------------------
@@ -160,8 +179,9 @@ class Aggregator:
                 return
             frame = self.pending.get(key)
             if frame is None:
-                frame = PendingFrame(msg.frame_id, msg.camera, msg.capture_ns, msg.label, now,
-                                     now + self.deadline.deadline_ms / 1e3)
+                frame = PendingFrame(
+                    msg.frame_id, msg.camera, msg.capture_ns, msg.label, now, now + self.deadline.deadline_ms / 1e3
+                )
                 self.pending[key] = frame
                 if len(self.pending) > self.max_pending:
                     _, oldest = self.pending.popitem(last=False)
@@ -218,7 +238,7 @@ class Aggregator:
                 self._ready.clear()
                 for frame in batch:
                     self._remember_fused(frame)
-                    if not frame.evicted:   # only a part that had its whole deadline and missed it counts
+                    if not frame.evicted:  # only a part that had its whole deadline and missed it counts
                         for p in range(self.k):
                             self.missed[p] = 0 if p in frame.parts else self.missed[p] + 1
             for frame in batch:
@@ -236,7 +256,7 @@ class Aggregator:
         features = np.zeros((1, int(self.offsets[-1])), dtype=np.float32)
         mask = np.zeros((1, self.k), dtype=np.float32)
         for part, (msg, _) in frame.parts.items():
-            features[0, self.offsets[part]:self.offsets[part + 1]] = msg.features.astype(np.float32)
+            features[0, self.offsets[part] : self.offsets[part + 1]] = msg.features.astype(np.float32)
             mask[0, part] = 1.0
         started_ns = time.time_ns()
         t0 = time.perf_counter()
@@ -294,13 +314,22 @@ class Aggregator:
             pending = len(self.pending)
         fps = self.rate.rate()
         return AggregatorStats(
-            board=self.board, ts=time.time(), fps=round(fps, 2), **self.counts, pending=pending,
-            malformed=self.malformed.total, callback_errors=self.link.callback_errors,
-            **self.hop_ms.summary("hop"), **self.fusion_ms.summary("fusion"),
-            deadline_ms=round(self.deadline.deadline_ms, 2), deadline_source=self.deadline.source,
-            boards=dict(self.board_status), **self.power.summary(self.counts["predictions"]),
+            board=self.board,
+            ts=time.time(),
+            fps=round(fps, 2),
+            **self.counts,
+            pending=pending,
+            malformed=self.malformed.total,
+            callback_errors=self.link.callback_errors,
+            **self.hop_ms.summary("hop"),
+            **self.fusion_ms.summary("fusion"),
+            deadline_ms=round(self.deadline.deadline_ms, 2),
+            deadline_source=self.deadline.source,
+            boards=dict(self.board_status),
+            **self.power.summary(self.counts["predictions"]),
             log_dropped=self.log.dropped if self.log else 0,
-            **{k: v for fn in self.stats_sources for k, v in fn().items()})
+            **{k: v for fn in self.stats_sources for k, v in fn().items()},
+        )
 
     def _log_fleet_power(self) -> None:
         fused = self.counts["predictions"]
@@ -313,7 +342,7 @@ class Aggregator:
             self._log_fleet_power()
             self.link.publish(self.topics.stats(self.board), self.stats().to_json())
 
-    def start(self, connect_timeout: float = 10.0) -> "Aggregator":
+    def start(self, connect_timeout: float = 10.0) -> Aggregator:
         # Warm the fusion engine up (first calls are slow) before announcing this process online.
         for _ in range(3):
             self.fusion.fuse(np.zeros((1, int(self.offsets[-1])), np.float32), np.ones((1, self.k), np.float32))

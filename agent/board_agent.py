@@ -17,16 +17,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from vitfleet.agent.admission import CreditGate
 from vitfleet.agent.camera_loop import CameraFeed, CameraLoop, Sent
-from vitfleet.camera.frame_source import Frame
-from vitfleet.fleet_plan_message import FleetPlanMessage
-from vitfleet.hello_message import BoardHello
 from vitfleet.agent.frame_queue import FrameQueue
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink, Will
@@ -34,20 +32,29 @@ from vitfleet.agent.own_rate import RecentOwnRate
 from vitfleet.agent.plan_follower import PartLoader, follow
 from vitfleet.agent.power_link import PowerLink
 from vitfleet.agent.process_stats import ProcessStats
-from vitfleet.prediction_message import Prediction
-from vitfleet.agent.protocol import FeatureMessage, FrameMessage, ProtocolError, decode_frame, encode_features, encode_frame
+from vitfleet.agent.protocol import (
+    FeatureMessage,
+    FrameMessage,
+    ProtocolError,
+    decode_frame,
+    encode_features,
+    encode_frame,
+)
 from vitfleet.agent.rolling import RateMeter, RollingLatency
 from vitfleet.agent.slow_board import SlowBoardEmulation
+from vitfleet.camera.frame_source import Frame
+from vitfleet.fleet_config import BrokerConfig
+from vitfleet.fleet_plan_message import FleetPlanMessage
+from vitfleet.hello_message import BoardHello
 from vitfleet.power.cpu_limit import cpu_limit_cores
 from vitfleet.power.throttle import read_or_none, throttle_reader
 from vitfleet.power.throttle_measured import with_measured
+from vitfleet.prediction_message import Prediction
+from vitfleet.preprocessing import Preprocessing
 from vitfleet.stats_message import AgentStats
 from vitfleet.topics import OFFLINE, ONLINE, Topics
-from vitfleet.preprocessing import Preprocessing
-from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.agent")
-
 
 
 class PartEngine(Protocol):
@@ -66,17 +73,26 @@ class _Pending:
 class AgentOptions:
     """How the agent runs (fleet.yaml and the command line)."""
 
-    board_kind: str = "cpu"        # picks the power meter and the throttling reader
+    board_kind: str = "cpu"  # picks the power meter and the throttling reader
     stats_interval: float = 2.0
-    slowdown: float = 1.0          # > 1: behave like a board this many times slower (agent/slow_board.py)
-    max_in_flight: int = 2         # the fleet's admission credits: the frame queue is as deep
+    slowdown: float = 1.0  # > 1: behave like a board this many times slower (agent/slow_board.py)
+    max_in_flight: int = 2  # the fleet's admission credits: the frame queue is as deep
 
 
 class BoardAgent:
-    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str, part: int | None,
-                 engine: PartEngine | None, preprocessing: Preprocessing | None, options: AgentOptions | None = None,
-                 camera: CameraFeed | None = None, loader: PartLoader | None = None,
-                 hello: Callable[[str | None], BoardHello] | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        board: str,
+        part: int | None,
+        engine: PartEngine | None,
+        preprocessing: Preprocessing | None,
+        options: AgentOptions | None = None,
+        camera: CameraFeed | None = None,
+        loader: PartLoader | None = None,
+        hello: Callable[[str | None], BoardHello] | None = None,
+    ) -> None:
         """`part`/`engine`: what it starts with (None: a spare, until the plan gives it parts); `camera`: its own
         camera (`--camera`), which it reads, admits and shares with the fleet as a camera node would."""
         opts = options or AgentOptions()
@@ -86,8 +102,8 @@ class BoardAgent:
         # part -> engine. Replaced as a whole (never mutated) so the inference thread reads one consistent set.
         self.hosted: dict[int, PartEngine] = {part: engine} if part is not None and engine is not None else {}
         self.loader = loader
-        self.plan_id: int | None = None          # the plan this agent follows (None: none seen yet)
-        self.failed_parts: dict[int, str] = {}   # parts the plan asked for that could not be loaded, and why
+        self.plan_id: int | None = None  # the plan this agent follows (None: none seen yet)
+        self.failed_parts: dict[int, str] = {}  # parts the plan asked for that could not be loaded, and why
         self.part_mem_mb: dict[int, float] = {}
         self._plan_inbox: FleetPlanMessage | None = None
         self._plan_wake = threading.Event()
@@ -101,7 +117,7 @@ class BoardAgent:
         self.errors = 0
         # Emulates a board `slowdown` times slower than this one (agent/slow_board.py). 1.0 on real boards.
         self.emulation = SlowBoardEmulation(opts.slowdown)
-        self.busy_s = 0.0   # time spent on frames: the board's own rate is frames / busy_s
+        self.busy_s = 0.0  # time spent on frames: the board's own rate is frames / busy_s
         self.own_rate = RecentOwnRate()
         self.throttle = throttle_reader(board_kind)
         self.proc = ProcessStats()
@@ -115,13 +131,20 @@ class BoardAgent:
         # Its camera is the fleet's camera 0; whatever the fleet calls it, the frame ids it admitted say which
         # predictions return its credits.
         subs = [(self.topics.all_predictions, 1)] if camera is not None else [(self.topics.frames, 0)]
-        if loader is not None:   # able to load parts: follow the fleet plan
+        if loader is not None:  # able to load parts: follow the fleet plan
             subs.append((self.topics.plan, 1))
         self.hello = hello
-        self.link = MqttLink(broker, fleet_name, "agent", board, self._on_message, subs,
-                             will=Will(self.topics.available(board), OFFLINE),
-                             online=Will(self.topics.available(board), ONLINE),
-                             on_connected=self._say_hello if hello is not None else None)
+        self.link = MqttLink(
+            broker,
+            fleet_name,
+            "agent",
+            board,
+            self._on_message,
+            subs,
+            will=Will(self.topics.available(board), OFFLINE),
+            online=Will(self.topics.available(board), ONLINE),
+            on_connected=self._say_hello if hello is not None else None,
+        )
         self._threads: list[threading.Thread] = []
 
     def _say_hello(self) -> None:
@@ -131,8 +154,7 @@ class BoardAgent:
             host = self.link.client.socket().getsockname()[0]
         except (AttributeError, OSError, IndexError):
             host = None
-        self.link.client.publish(self.topics.hello(self.board), self.hello(host).model_dump_json(), qos=1,
-                                 retain=True)
+        self.link.client.publish(self.topics.hello(self.board), self.hello(host).model_dump_json(), qos=1, retain=True)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         recv_ns = time.time_ns()
@@ -155,7 +177,7 @@ class BoardAgent:
     def _on_prediction(self, topic: str, payload: bytes) -> None:
         try:
             prediction = Prediction.model_validate_json(payload)
-        except ValueError as exc:   # pydantic's ValidationError is a ValueError
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
             self.malformed.record(topic, "prediction", str(exc).splitlines()[0])
             return
         self.gate.answer(prediction.frame_id)
@@ -166,13 +188,13 @@ class BoardAgent:
         return next(iter(self.hosted), None)
 
     def _on_plan(self, topic: str, payload: bytes) -> None:
-        if not payload:   # the retained plan was cleared
+        if not payload:  # the retained plan was cleared
             return
         plan = self.malformed.parse_model(topic, payload, FleetPlanMessage, "plan")
         if plan is None or plan.plan_id <= self._plan_seen:
-            return   # a re-delivery (reconnect) or an older plan
+            return  # a re-delivery (reconnect) or an older plan
         self._plan_seen = plan.plan_id
-        self._plan_inbox = plan   # only the newest matters: a plan superseded while loading is skipped
+        self._plan_inbox = plan  # only the newest matters: a plan superseded while loading is skipped
         self._plan_wake.set()
 
     def _plan_loop(self) -> None:
@@ -186,7 +208,7 @@ class BoardAgent:
 
     def _apply_plan(self, plan: FleetPlanMessage) -> None:
         wanted = plan.parts_of(self.board)
-        if wanted is None:   # not named: keep what runs (a board the coordinator has not seen yet)
+        if wanted is None:  # not named: keep what runs (a board the coordinator has not seen yet)
             self.plan_id = plan.plan_id
             self._publish_stats()
             return
@@ -197,10 +219,15 @@ class BoardAgent:
         self.failed_parts = outcome.failed
         self.part_mem_mb = {**{p: m for p, m in self.part_mem_mb.items() if p in outcome.engines}, **outcome.mem_mb}
         self.plan_id = plan.plan_id
-        log.info("plan %d (%s): running parts %s%s%s", plan.plan_id, plan.reason, sorted(outcome.engines),
-                 f", dropped {dropped}" if dropped else "", f", refused {sorted(outcome.failed)}" if outcome.failed
-                 else "")
-        self._publish_stats()   # the acknowledgement: the coordinator waits for it to finish a move
+        log.info(
+            "plan %d (%s): running parts %s%s%s",
+            plan.plan_id,
+            plan.reason,
+            sorted(outcome.engines),
+            f", dropped {dropped}" if dropped else "",
+            f", refused {sorted(outcome.failed)}" if outcome.failed else "",
+        )
+        self._publish_stats()  # the acknowledgement: the coordinator waits for it to finish a move
 
     def _infer_loop(self) -> None:
         while not self._stop.is_set():
@@ -215,13 +242,13 @@ class BoardAgent:
                     log.exception("inference failed on frame %d (%d errors so far)", item.frame.frame_id, self.errors)
 
     def _process(self, item: _Pending) -> None:
-        hosted = self.hosted   # one consistent set for this frame, whatever a plan swaps in meanwhile
+        hosted = self.hosted  # one consistent set for this frame, whatever a plan swaps in meanwhile
         if not hosted:
             return
         t0 = time.perf_counter()
         assert self.pre is not None, "a board with parts has its manifest's preprocessing"
-        x = self.pre.normalize(self.pre.prepare(item.frame.image))   # once, shared by every hosted part
-        busy_from = t0   # the first part also pays the preprocessing
+        x = self.pre.normalize(self.pre.prepare(item.frame.image))  # once, shared by every hosted part
+        busy_from = t0  # the first part also pays the preprocessing
         for part, engine in hosted.items():
             t1 = time.perf_counter()
             features = engine.infer(x)
@@ -229,9 +256,17 @@ class BoardAgent:
             if self.emulation.active:
                 self._stop.wait(self.emulation.extra_seconds(t2 - busy_from))
             busy_from = time.perf_counter()
-            msg = FeatureMessage(item.frame.frame_id, item.frame.capture_ns, part,
-                                 np.asarray(features, dtype=np.float32).reshape(-1), item.recv_ns, time.time_ns(),
-                                 int((t2 - t1) * 1e6), item.frame.label, item.frame.camera)
+            msg = FeatureMessage(
+                item.frame.frame_id,
+                item.frame.capture_ns,
+                part,
+                np.asarray(features, dtype=np.float32).reshape(-1),
+                item.recv_ns,
+                time.time_ns(),
+                int((t2 - t1) * 1e6),
+                item.frame.label,
+                item.frame.camera,
+            )
             self.link.publish(self.topics.features(part), encode_features(msg))
             self.infer_ms.add((t2 - t1) * 1e3)
         busy = time.perf_counter() - t0
@@ -252,20 +287,41 @@ class BoardAgent:
         self.slot.put(_Pending(msg, time.time_ns()))
 
     def stats(self) -> AgentStats:
-        recent, recent_frames, recent_busy = self.own_rate.mark(time.monotonic(), self.rate.total, self.busy_s,
-                                                   tuple(sorted(self.hosted)), time.process_time(), cpu_limit_cores())
+        recent, recent_frames, recent_busy = self.own_rate.mark(
+            time.monotonic(),
+            self.rate.total,
+            self.busy_s,
+            tuple(sorted(self.hosted)),
+            time.process_time(),
+            cpu_limit_cores(),
+        )
         state = read_or_none(self.throttle)
         throttle = None if state is None else with_measured(state, recent, self.own_rate.best())
-        return AgentStats(board=self.board, part=self.part, parts=sorted(self.hosted), plan_id=self.plan_id,
-                          failed_parts={str(p): r for p, r in self.failed_parts.items()},
-                          part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()}, ts=time.time(),
-                          fps=round(self.rate.rate(), 2), frames=self.rate.total, **self.infer_ms.summary("infer"),
-                          **self.total_ms.summary("total"), own_fps=self.own_fps(), slowdown=self.emulation.slowdown,
-                          recent_own_fps=recent, recent_frames=recent_frames, recent_busy=recent_busy,
-                          throttle=throttle,
-                          drops=self.slot.drops, malformed=self.malformed.total, errors=self.errors,
-                          callback_errors=self.link.callback_errors, connects=self.link.connects,
-                          **self.proc.snapshot())
+        return AgentStats(
+            board=self.board,
+            part=self.part,
+            parts=sorted(self.hosted),
+            plan_id=self.plan_id,
+            failed_parts={str(p): r for p, r in self.failed_parts.items()},
+            part_mem_mb={str(p): m for p, m in self.part_mem_mb.items()},
+            ts=time.time(),
+            fps=round(self.rate.rate(), 2),
+            frames=self.rate.total,
+            **self.infer_ms.summary("infer"),
+            **self.total_ms.summary("total"),
+            own_fps=self.own_fps(),
+            slowdown=self.emulation.slowdown,
+            recent_own_fps=recent,
+            recent_frames=recent_frames,
+            recent_busy=recent_busy,
+            throttle=throttle,
+            drops=self.slot.drops,
+            malformed=self.malformed.total,
+            errors=self.errors,
+            callback_errors=self.link.callback_errors,
+            connects=self.link.connects,
+            **self.proc.snapshot(),
+        )
 
     def own_fps(self) -> float | None:
         """Frames per second this board could compute if it were never idle."""
@@ -297,7 +353,7 @@ class BoardAgent:
         for _ in range(runs):
             engine.infer(self.pre.normalize(self.pre.prepare(blank)))
 
-    def start(self, connect_timeout: float = 10.0) -> "BoardAgent":
+    def start(self, connect_timeout: float = 10.0) -> BoardAgent:
         self.warm_up()
         self.link.start(wait=connect_timeout)
         targets = [self._infer_loop, self._stats_loop] + ([self._camera_loop] if self._camera is not None else [])
@@ -307,8 +363,12 @@ class BoardAgent:
             t = threading.Thread(target=target, name=f"agent-{target.__name__}", daemon=True)
             t.start()
             self._threads.append(t)
-        log.info("agent %s running parts %s (feature dims %s)", self.board, sorted(self.hosted),
-                 [e.feature_dim for e in self.hosted.values()])
+        log.info(
+            "agent %s running parts %s (feature dims %s)",
+            self.board,
+            sorted(self.hosted),
+            [e.feature_dim for e in self.hosted.values()],
+        )
         return self
 
     def stop(self) -> None:

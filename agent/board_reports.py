@@ -43,6 +43,6 @@ class BoardReports:
             return False
         return True
 
-    def copy(self) -> "BoardReports":
+    def copy(self) -> BoardReports:
         """A snapshot for readers outside the lock (the models themselves are never changed once decoded)."""
         return BoardReports(self.malformed, dict(self.available), dict(self.stats), dict(self.power))

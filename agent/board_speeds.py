@@ -22,14 +22,14 @@ from statistics import median
 
 from vitfleet.placement import BoardSlot, PartLoad
 
-SPEED_TOLERANCE = 0.25    # a measured speed within +-25 % of the trusted one is the same speed
-BUSY_TO_SLOW = 0.6        # a report of a slower board counts only when it was busy at least this share of the time
+SPEED_TOLERANCE = 0.25  # a measured speed within +-25 % of the trusted one is the same speed
+BUSY_TO_SLOW = 0.6  # a report of a slower board counts only when it was busy at least this share of the time
 
 
 @dataclass
 class _Pending:
     since: float
-    direction: int            # +1 faster, -1 slower, 0 for a board without a trusted figure yet
+    direction: int  # +1 faster, -1 slower, 0 for a board without a trusted figure yet
     speeds: list[float] = field(default_factory=list)
 
 
@@ -38,20 +38,27 @@ class BoardSpeeds:
     hold_s: float
     tolerance: float = SPEED_TOLERANCE
     trusted: dict[str, float] = field(default_factory=dict)
-    best: dict[str, float] = field(default_factory=dict)   # the fastest trusted figure: the board unthrottled
-    version: int = 0                                       # counts trusted changes (the coordinator re-plans on one)
+    best: dict[str, float] = field(default_factory=dict)  # the fastest trusted figure: the board unthrottled
+    version: int = 0  # counts trusted changes (the coordinator re-plans on one)
     _pending: dict[str, _Pending] = field(default_factory=dict)
 
-    def observe(self, board: str, now: float, recent_fps: float | None, parts: list[int],
-                loads: dict[int, PartLoad], busy: float | None = None) -> bool:
+    def observe(
+        self,
+        board: str,
+        now: float,
+        recent_fps: float | None,
+        parts: list[int],
+        loads: dict[int, PartLoad],
+        busy: float | None = None,
+    ) -> bool:
         """One report (`busy`: the share of its window the board was busy, None when unknown); True when it made a
         new trusted figure."""
         if recent_fps is None or recent_fps <= 0 or not parts or any(p not in loads for p in parts):
-            return False   # idle, or running parts this fleet's cost model does not know: says nothing
+            return False  # idle, or running parts this fleet's cost model does not know: says nothing
         speed = recent_fps * sum(loads[p].cost for p in parts)
         direction = self._direction(board, speed)
         if direction < 0 and busy is not None and busy < BUSY_TO_SLOW:
-            return False   # not busy enough to show it is slower: neither a change nor a confirmation
+            return False  # not busy enough to show it is slower: neither a change nor a confirmation
         if direction == 0 and board in self.trusted:
             self._pending.pop(board, None)
             return False

@@ -54,8 +54,13 @@ Publish = Callable[[int, CameraFeed, FrameMessage, Frame], None]
 
 
 class CameraLoop:
-    def __init__(self, feeds: list[CameraFeed], gate: CreditGate[Sent], stop: threading.Event,
-                 more: Callable[[], bool] = lambda: True) -> None:
+    def __init__(
+        self,
+        feeds: list[CameraFeed],
+        gate: CreditGate[Sent],
+        stop: threading.Event,
+        more: Callable[[], bool] = lambda: True,
+    ) -> None:
         """`more()` False ends the loop (a frame budget or a duration reached)."""
         if not feeds:
             raise ValueError("a frame source needs at least one camera")
@@ -91,8 +96,10 @@ class CameraLoop:
     def run(self, publish: Publish) -> None:
         """Read every camera and publish what admission lets through, until the cameras end, `more()` says no or
         the stop event is set."""
-        self._readers = [threading.Thread(target=self._read, args=(lane,), name=f"camera-read-{f.name}",
-                                          daemon=True) for lane, f in enumerate(self.feeds)]
+        self._readers = [
+            threading.Thread(target=self._read, args=(lane,), name=f"camera-read-{f.name}", daemon=True)
+            for lane, f in enumerate(self.feeds)
+        ]
         for reader in self._readers:
             reader.start()
         try:
@@ -110,8 +117,12 @@ class CameraLoop:
                     read_ns = time.time_ns()
                     if waiting.frame.capture_ns is None:
                         sent.capture_ns = read_ns
-                publish(frame_id, feed, FrameMessage(frame_id, sent.capture_ns, waiting.frame.image, sent.label,
-                                                     read_ns, feed.index), waiting.frame)
+                publish(
+                    frame_id,
+                    feed,
+                    FrameMessage(frame_id, sent.capture_ns, waiting.frame.image, sent.label, read_ns, feed.index),
+                    waiting.frame,
+                )
         finally:
             self.wake()
 

@@ -47,9 +47,17 @@ class _Tally:
     """Answers and their figures, for one camera or the whole node."""
 
     e2e: RollingLatency = field(default_factory=lambda: RollingLatency(100000))
-    counts: dict[str, int] = field(default_factory=lambda: {
-        "predictions": 0, "degraded": 0, "unmatched": 0, "labelled": 0, "correct": 0, "labelled_clean": 0,
-        "correct_clean": 0})
+    counts: dict[str, int] = field(
+        default_factory=lambda: {
+            "predictions": 0,
+            "degraded": 0,
+            "unmatched": 0,
+            "labelled": 0,
+            "correct": 0,
+            "labelled_clean": 0,
+            "correct_clean": 0,
+        }
+    )
 
     def add(self, e2e_ms: float, degraded: bool, correct: bool | None) -> None:
         self.e2e.add(e2e_ms)
@@ -72,13 +80,27 @@ def _rounded(value: float | None, digits: int = 4) -> float | None:
 
 
 class CameraNode:
-    def __init__(self, broker: BrokerConfig, fleet_name: str, board: str,
-                 source: FrameSource | Sequence[CameraFeed], fps: float = 10.0, encoding: str = "raw",
-                 max_frames: int | None = None, duration: float | None = None, max_in_flight: int = 2,
-                 in_flight_timeout: float = 5.0, drain: float = 2.0, stats_interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        board: str,
+        source: FrameSource | Sequence[CameraFeed],
+        fps: float = 10.0,
+        encoding: str = "raw",
+        max_frames: int | None = None,
+        duration: float | None = None,
+        max_in_flight: int = 2,
+        in_flight_timeout: float = 5.0,
+        drain: float = 2.0,
+        stats_interval: float = 2.0,
+    ) -> None:
         self.topics = Topics(fleet_name)
-        self.feeds = list(source) if isinstance(source, Sequence) else [
-            CameraFeed(DEFAULT_CAMERA, source, fps, 1.0, encoding, 0)]
+        self.feeds = (
+            list(source)
+            if isinstance(source, Sequence)
+            else [CameraFeed(DEFAULT_CAMERA, source, fps, 1.0, encoding, 0)]
+        )
         if not self.feeds:
             raise ValueError("a camera node needs at least one camera")
         self.board = board
@@ -106,9 +128,16 @@ class CameraNode:
         # samples with their answers by it).
         self.on_admit: Callable[[int, Frame], None] | None = None
         subs = [(topic, 1) for topic in self._lane_of_topic]
-        self.link = MqttLink(broker, fleet_name, "camera", board, self._on_message, subs,
-                             will=Will(self.topics.available(board), OFFLINE),
-                             online=Will(self.topics.available(board), ONLINE))
+        self.link = MqttLink(
+            broker,
+            fleet_name,
+            "camera",
+            board,
+            self._on_message,
+            subs,
+            will=Will(self.topics.available(board), OFFLINE),
+            online=Will(self.topics.available(board), ONLINE),
+        )
 
     # The node's totals under the names the single-camera node always had.
     @property
@@ -189,8 +218,7 @@ class CameraNode:
     def _budget_left(self) -> bool:
         if self.max_frames is not None and self.frames_sent >= self.max_frames:
             return False
-        return self.duration is None or self.started_at is None or \
-            time.monotonic() - self.started_at < self.duration
+        return self.duration is None or self.started_at is None or time.monotonic() - self.started_at < self.duration
 
     def run(self) -> dict[str, Any]:
         self.link.start()
@@ -235,21 +263,40 @@ class CameraNode:
         feed, tally = self.feeds[lane], self.per_camera[lane]
         gate = self.gate.lane_counts(lane)
         acc = tally.accuracy()
-        return CameraFeedStats(index=feed.index, weight=feed.weight, offered=gate.offered, admitted=gate.admitted,
-                               skipped=gate.skipped, lost=gate.lost, answered_late=gate.answered_late,
-                               predictions=tally.counts["predictions"], degraded=tally.counts["degraded"],
-                               accuracy=None if acc is None else round(acc, 5), **tally.e2e.summary("e2e"))
+        return CameraFeedStats(
+            index=feed.index,
+            weight=feed.weight,
+            offered=gate.offered,
+            admitted=gate.admitted,
+            skipped=gate.skipped,
+            lost=gate.lost,
+            answered_late=gate.answered_late,
+            predictions=tally.counts["predictions"],
+            degraded=tally.counts["degraded"],
+            accuracy=None if acc is None else round(acc, 5),
+            **tally.e2e.summary("e2e"),
+        )
 
     def stats(self) -> CameraStats:
         acc = self.accuracy()
         gate = self.gate.counts
-        return CameraStats(board=self.board, ts=time.time(), fps=round(self.rate.rate(), 2),
-                           frames_sent=self.frames_sent, offered=gate.offered, admitted=gate.admitted,
-                           skipped=gate.skipped, lost=gate.lost, answered_late=gate.answered_late, **self.counts,
-                           malformed=self.malformed.total, accuracy=None if acc is None else round(acc, 5),
-                           reconnects=sum(f.source.reconnects for f in self.feeds),
-                           cameras={f.name: self._feed_stats(lane) for lane, f in enumerate(self.feeds)},
-                           **self.e2e.summary("e2e"))
+        return CameraStats(
+            board=self.board,
+            ts=time.time(),
+            fps=round(self.rate.rate(), 2),
+            frames_sent=self.frames_sent,
+            offered=gate.offered,
+            admitted=gate.admitted,
+            skipped=gate.skipped,
+            lost=gate.lost,
+            answered_late=gate.answered_late,
+            **self.counts,
+            malformed=self.malformed.total,
+            accuracy=None if acc is None else round(acc, 5),
+            reconnects=sum(f.source.reconnects for f in self.feeds),
+            cameras={f.name: self._feed_stats(lane) for lane, f in enumerate(self.feeds)},
+            **self.e2e.summary("e2e"),
+        )
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(self.stats_interval):
@@ -272,12 +319,18 @@ class CameraNode:
             tally, c = self.per_camera[lane], lanes[lane]
             acc = tally.accuracy()
             out[feed.name] = {
-                "index": feed.index, "uri": feed.uri,
-                "camera_fps": feed.fps if feed.fps > 0 else None, "weight": feed.weight,
-                **c.as_dict(), "lost": c.lost + self.gate.in_flight_of(lane),
-                "predictions": tally.counts["predictions"], "degraded": tally.counts["degraded"],
-                "accuracy": None if acc is None else round(acc, 5), **tally.e2e.summary("e2e"),
-                "offered_fps": round(offered[lane], 3), "admitted_fps": round(admitted[lane], 3),
+                "index": feed.index,
+                "uri": feed.uri,
+                "camera_fps": feed.fps if feed.fps > 0 else None,
+                "weight": feed.weight,
+                **c.as_dict(),
+                "lost": c.lost + self.gate.in_flight_of(lane),
+                "predictions": tally.counts["predictions"],
+                "degraded": tally.counts["degraded"],
+                "accuracy": None if acc is None else round(acc, 5),
+                **tally.e2e.summary("e2e"),
+                "offered_fps": round(offered[lane], 3),
+                "admitted_fps": round(admitted[lane], 3),
                 # the weighted max-min fair share of what the fleet admitted in all, and the part of it this got
                 "share_fps": round(due[lane], 3),
                 "of_share": None if due[lane] <= 0 else round(admitted[lane] / due[lane], 4),
@@ -297,16 +350,22 @@ class CameraNode:
         out: dict[str, Any] = {
             # ok: nothing admitted was lost (degraded answers are judged by who knows about board losses: the demo)
             "ok": lost == 0,
-            "frames_sent": self.frames_sent, **self.counts, "lost": lost, "malformed": self.malformed.total,
-            "offered": gate.offered, "admitted": gate.admitted, "skipped": gate.skipped,
+            "frames_sent": self.frames_sent,
+            **self.counts,
+            "lost": lost,
+            "malformed": self.malformed.total,
+            "offered": gate.offered,
+            "admitted": gate.admitted,
+            "skipped": gate.skipped,
             "answered_late": gate.answered_late,
-            "max_in_flight": self.max_in_flight, "camera_fps": first.fps if first.fps > 0 else None,
+            "max_in_flight": self.max_in_flight,
+            "camera_fps": first.fps if first.fps > 0 else None,
             "whole": whole,
             "whole_of_admitted": None if gate.admitted == 0 else round(whole / gate.admitted, 5),
             "elapsed_s": round(self.elapsed, 3),
             # Throughput over the time answers came in: the drain wait for never-answered frames is not work.
             "answered_fps": self._rate_over_answers(self.counts["predictions"]),
-            "whole_fps": self._rate_over_answers(whole),   # goodput: answers with every part in them
+            "whole_fps": self._rate_over_answers(whole),  # goodput: answers with every part in them
             "accuracy": None if acc is None else round(acc, 5),
             "accuracy_not_degraded": None if clean is None else round(clean, 5),
             **self.e2e.summary("e2e"),

@@ -25,8 +25,8 @@ from typing import Generic, TypeVar
 
 from vitfleet.agent.admission import CreditGate
 
-W = TypeVar("W")   # what waits in a camera's slot (the frame and its record)
-T = TypeVar("T")   # what rides with an admitted frame in the gate (the record only: no pixels kept in flight)
+W = TypeVar("W")  # what waits in a camera's slot (the frame and its record)
+T = TypeVar("T")  # what rides with an admitted frame in the gate (the record only: no pixels kept in flight)
 
 
 @dataclass
@@ -61,7 +61,7 @@ class CameraShares(Generic[W, T]):
             if slot.waiting is not None:
                 self.gate.count(lane, offered=1, skipped=1)
             else:
-                slot.pass_ = max(slot.pass_, self._vtime)   # re-enters at the current virtual time
+                slot.pass_ = max(slot.pass_, self._vtime)  # re-enters at the current virtual time
             slot.waiting = item
             self._cond.notify_all()
             return True

@@ -7,7 +7,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,18 +15,26 @@ from vitfleet.camera.uri import sources_help
 from vitfleet.choices import Backend, Encoding, LogLevel
 from vitfleet.console import emit, user_errors
 
-FleetFile = Annotated[Optional[Path], typer.Option("--fleet", help="fleet.yaml (broker, boards, camera, aggregator)")]
-Board = Annotated[Optional[str], typer.Option("--board", help="this board's name in the fleet file")]
-Broker = Annotated[Optional[str], typer.Option("--broker", help="HOST:PORT; overrides the fleet file's broker")]
-FleetName = Annotated[Optional[str], typer.Option("--fleet-name", help="topic namespace vitfleet/<name>/ "
-                                                                       "(default: the fleet file's name, or demo)")]
-Engines = Annotated[Optional[Path], typer.Option("--engines", help="engines folder (default: the fleet file's)")]
-LogLevelOpt = Annotated[LogLevel, typer.Option("--log-level", case_sensitive=False, help="debug, info, warning or "
-                                                                                        "error")]
+FleetFile = Annotated[Path | None, typer.Option("--fleet", help="fleet.yaml (broker, boards, camera, aggregator)")]
+Board = Annotated[str | None, typer.Option("--board", help="this board's name in the fleet file")]
+Broker = Annotated[str | None, typer.Option("--broker", help="HOST:PORT; overrides the fleet file's broker")]
+FleetName = Annotated[
+    str | None,
+    typer.Option("--fleet-name", help="topic namespace vitfleet/<name>/ (default: the fleet file's name, or demo)"),
+]
+Engines = Annotated[Path | None, typer.Option("--engines", help="engines folder (default: the fleet file's)")]
+LogLevelOpt = Annotated[
+    LogLevel, typer.Option("--log-level", case_sensitive=False, help="debug, info, warning or error")
+]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
-HttpPasswd = Annotated[Optional[Path], typer.Option(
-    "--http-passwd", help="mosquitto password file whose users may open a view bound beyond loopback (default: "
-                          ".certs/<fleet>/mosquitto.passwd when it exists; the fleet file's broker user also works)")]
+HttpPasswd = Annotated[
+    Path | None,
+    typer.Option(
+        "--http-passwd",
+        help="mosquitto password file whose users may open a view bound beyond loopback (default: "
+        ".certs/<fleet>/mosquitto.passwd when it exists; the fleet file's broker user also works)",
+    ),
+]
 
 
 def hostname_board_name() -> str:
@@ -38,8 +46,10 @@ def hostname_board_name() -> str:
 
 
 def setup_logging(level: LogLevel) -> None:
-    logging.basicConfig(level=getattr(logging, level.value.upper(), logging.INFO),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, level.value.upper(), logging.INFO),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
 
 
 def _stop_event() -> threading.Event:
@@ -52,19 +62,24 @@ def _stop_event() -> threading.Event:
 
 @user_errors
 def agent(
-    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
+    fleet: FleetFile = None,
+    board: Board = None,
+    broker: Broker = None,
+    fleet_name: FleetName = None,
     engines: Engines = None,
-    part: Annotated[Optional[int], typer.Option(help="part to run (default: from the fleet file)")] = None,
-    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
-                       ] = Backend.onnxruntime,
-    threads: Annotated[Optional[int], typer.Option(help="inference threads (default: the board's, 1)")] = None,
-    cpu: Annotated[Optional[int], typer.Option(help="pin this process to this core")] = None,
-    camera: Annotated[Optional[str], typer.Option(help="read frames from this local camera URI instead of MQTT")
-                      ] = None,
+    part: Annotated[int | None, typer.Option(help="part to run (default: from the fleet file)")] = None,
+    backend: Annotated[
+        Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+    ] = Backend.onnxruntime,
+    threads: Annotated[int | None, typer.Option(help="inference threads (default: the board's, 1)")] = None,
+    cpu: Annotated[int | None, typer.Option(help="pin this process to this core")] = None,
+    camera: Annotated[str | None, typer.Option(help="read frames from this local camera URI instead of MQTT")] = None,
     fps: Annotated[float, typer.Option(help="frame rate of --camera")] = 10.0,
     stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
-    emulate_slowdown: Annotated[float, typer.Option(min=1.0, help="testing: behave like a board this many times "
-                                                                  "slower (stays busy longer per frame)")] = 1.0,
+    emulate_slowdown: Annotated[
+        float,
+        typer.Option(min=1.0, help="testing: behave like a board this many times slower (stays busy longer per frame)"),
+    ] = 1.0,
     log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
     """Run one board's sub-model: frames in, feature messages out (until SIGTERM / Ctrl-C)."""
@@ -72,7 +87,6 @@ def agent(
     from vitfleet.agent.engine_loading import limit_threads
     from vitfleet.agent.fleet_resolve import board_for, part_for, resolve_fleet
     from vitfleet.agent.process_stats import pin_to_core
-
     from vitfleet.power.board_kind import detect_board_kind
 
     # Only a broker address: a board that announces itself (its hello) and waits for the fleet plan to give it
@@ -90,42 +104,54 @@ def agent(
     from vitfleet.agent.board_agent import AgentOptions, BoardAgent
     from vitfleet.agent.engine_loading import load_part
     from vitfleet.agent.hello import board_hello, measure_speed
-    from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
-
     from vitfleet.agent.plan_follower import PartLoader
+    from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
 
     engines_dir = engines or cfg.engines
     manifest = None if announcing and not (engines_dir / MANIFEST_NAME).exists() else read_manifest(engines_dir)
     heals = cfg.aggregator.heal_after_s is not None
     # With healing on, a board beyond the K parts is a spare: it starts with no part and takes one from the plan.
-    my_part = None if announcing or manifest is None else part_for(cfg, me, manifest.num_parts, part,
-                                                                     allow_spare=heals)
+    my_part = None if announcing or manifest is None else part_for(cfg, me, manifest.num_parts, part, allow_spare=heals)
     engine = None
     if my_part is not None:
         engine, manifest = load_part(engines_dir, my_part, backend.value, n_threads)
     if manifest is None:
         logging.getLogger("vitfleet.agent").warning(
             "no %s in %s: this board says hello but takes no parts (it could not check an engine it is sent); "
-            "copy the fleet's manifest there (deploy does) or pass --engines", MANIFEST_NAME, engines_dir)
+            "copy the fleet's manifest there (deploy does) or pass --engines",
+            MANIFEST_NAME,
+            engines_dir,
+        )
     # Following the fleet plan needs a loader for the parts it may hand this board.
     loader = PartLoader(engines_dir, manifest, backend.value, n_threads) if heals and manifest is not None else None
     speed = measure_speed()
 
     def hello(host: str | None):
         return board_hello(me.name, me.kind, engines_dir, manifest, backend.value, host, speed)
+
     own_camera = None
     if camera:
         from vitfleet.agent.camera_loop import CameraFeed
         from vitfleet.camera.sources import open_source
 
         # Its own camera is the fleet's first camera (index 0, predictions under that camera's name).
-        own_camera = CameraFeed(cfg.camera_names()[0], open_source(camera, loop=True), fps, 1.0,
-                                cfg.camera.encoding, 0, camera)
+        own_camera = CameraFeed(
+            cfg.camera_names()[0], open_source(camera, loop=True), fps, 1.0, cfg.camera.encoding, 0, camera
+        )
     stop = _stop_event()
     options = AgentOptions(me.kind, stats_interval, emulate_slowdown, cfg.camera.max_in_flight)
-    runner = BoardAgent(cfg.broker, cfg.name, me.name, my_part, engine,
-                        manifest.preprocessing if manifest is not None else None, options, own_camera, loader,
-                        hello).start()
+    runner = BoardAgent(
+        cfg.broker,
+        cfg.name,
+        me.name,
+        my_part,
+        engine,
+        manifest.preprocessing if manifest is not None else None,
+        options,
+        own_camera,
+        loader,
+        hello,
+    ).start()
     try:
         runner.wait(stop)
     finally:
@@ -134,15 +160,21 @@ def agent(
 
 @user_errors
 def aggregator(
-    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
+    fleet: FleetFile = None,
+    board: Board = None,
+    broker: Broker = None,
+    fleet_name: FleetName = None,
     engines: Engines = None,
-    deadline_ms: Annotated[Optional[float], typer.Option(help="fuse what arrived this long after the first part "
-                                                              "(default: fleet file, else measured)")] = None,
-    log: Annotated[Optional[Path], typer.Option("--log", help="SQLite prediction log (WAL)")] = None,
-    max_pending: Annotated[Optional[int], typer.Option(help="frames waiting for parts, at most")] = None,
+    deadline_ms: Annotated[
+        float | None,
+        typer.Option(help="fuse what arrived this long after the first part (default: fleet file, else measured)"),
+    ] = None,
+    log: Annotated[Path | None, typer.Option("--log", help="SQLite prediction log (WAL)")] = None,
+    max_pending: Annotated[int | None, typer.Option(help="frames waiting for parts, at most")] = None,
     stats_interval: Annotated[float, typer.Option(help="seconds between stats messages")] = 2.0,
-    http: Annotated[Optional[str], typer.Option("--http", help="also serve the web view on HOST:PORT (see "
-                                                                "`vitfleet view`)")] = None,
+    http: Annotated[
+        str | None, typer.Option("--http", help="also serve the web view on HOST:PORT (see `vitfleet view`)")
+    ] = None,
     http_passwd: HttpPasswd = None,
     log_level: LogLevelOpt = LogLevel.info,
 ) -> None:
@@ -168,9 +200,15 @@ def aggregator(
         web = open_view(cfg.broker, cfg.name, http, [b.name for b in cfg.boards], http_passwd, cfg.camera_names())
     plog = PredictionLog(log or cfg.aggregator.log)
     stop = _stop_event()
-    runner = Aggregator(cfg.broker, cfg.name, name, fusion, manifest.feature_dims, manifest.class_names,
-                        AggregatorOptions(plog, policy, max_pending or cfg.aggregator.max_pending, stats_interval,
-                                          cfg.camera_names()))
+    runner = Aggregator(
+        cfg.broker,
+        cfg.name,
+        name,
+        fusion,
+        manifest.feature_dims,
+        manifest.class_names,
+        AggregatorOptions(plog, policy, max_pending or cfg.aggregator.max_pending, stats_interval, cfg.camera_names()),
+    )
     coordinator = None
     # The fleet plan needs the fleet file (which boards, their memory and speed); flags alone run no coordinator.
     if fleet is not None and cfg.aggregator.heal_after_s is not None:
@@ -204,41 +242,57 @@ def aggregator(
 
 @user_errors
 def camera(
-    fleet: FleetFile = None, board: Board = None, broker: Broker = None, fleet_name: FleetName = None,
-    uri: Annotated[Optional[str], typer.Option(help="camera URI (default: the fleet file's): " + sources_help())
-                   ] = None,
-    fps: Annotated[Optional[float], typer.Option(help="frames per second; 0 = as fast as allowed")] = None,
-    frames: Annotated[Optional[int], typer.Option(help="stop after this many frames")] = None,
-    duration: Annotated[Optional[float], typer.Option(help="stop after this many seconds")] = None,
-    loop: Annotated[Optional[bool], typer.Option("--loop/--no-loop", help="restart finite sources at their end")
-                    ] = None,
-    encoding: Annotated[Optional[Encoding], typer.Option(case_sensitive=False, help="frame encoding (default: "
-                                                         "the fleet file's, raw)")] = None,
-    max_in_flight: Annotated[Optional[int], typer.Option(
-        min=1, help="admission credits: frames out at once (default: the fleet file's, 2); a paced camera skips "
-                    "frames while none is free, --fps 0 waits; 1 = lockstep, for accuracy")] = None,
+    fleet: FleetFile = None,
+    board: Board = None,
+    broker: Broker = None,
+    fleet_name: FleetName = None,
+    uri: Annotated[str | None, typer.Option(help="camera URI (default: the fleet file's): " + sources_help())] = None,
+    fps: Annotated[float | None, typer.Option(help="frames per second; 0 = as fast as allowed")] = None,
+    frames: Annotated[int | None, typer.Option(help="stop after this many frames")] = None,
+    duration: Annotated[float | None, typer.Option(help="stop after this many seconds")] = None,
+    loop: Annotated[bool | None, typer.Option("--loop/--no-loop", help="restart finite sources at their end")] = None,
+    encoding: Annotated[
+        Encoding | None, typer.Option(case_sensitive=False, help="frame encoding (default: the fleet file's, raw)")
+    ] = None,
+    max_in_flight: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="admission credits: frames out at once (default: the fleet file's, 2); a paced camera skips "
+            "frames while none is free, --fps 0 waits; 1 = lockstep, for accuracy",
+        ),
+    ] = None,
     drain: Annotated[float, typer.Option(help="seconds to wait for the last predictions")] = 2.0,
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="run only this camera of the fleet file's "
-                                                                     "`cameras` (repeatable)")] = None,
-    summary: Annotated[Optional[Path], typer.Option(help="also write the summary JSON here")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="run only this camera of the fleet file's `cameras` (repeatable)"),
+    ] = None,
+    summary: Annotated[Path | None, typer.Option(help="also write the summary JSON here")] = None,
     as_json: Json = False,
     log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """Publish camera frames to the fleet and measure predictions (latency, accuracy) on this clock; with
     several `cameras` in the fleet file, each gets its weighted share of what the fleet computes."""
     setup_logging(log_level)
-    from vitfleet.agent.camera_node import CameraNode
     from vitfleet.agent.camera_feeds import open_feeds
+    from vitfleet.agent.camera_node import CameraNode
     from vitfleet.agent.fleet_resolve import resolve_fleet
 
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "camera")
     holders = cfg.boards_with("camera")
     name = board or (holders[0].name if holders else "camera")
     stop = threading.Event()
-    feeds = open_feeds(cfg, stop, uri=uri, fps=fps, loop=loop, encoding=encoding.value if encoding else None,
-                       only=only)
-    node = CameraNode(cfg.broker, cfg.name, name, feeds, max_frames=frames, duration=duration,
-                      max_in_flight=max_in_flight or cfg.camera.max_in_flight, drain=drain)
+    feeds = open_feeds(cfg, stop, uri=uri, fps=fps, loop=loop, encoding=encoding.value if encoding else None, only=only)
+    node = CameraNode(
+        cfg.broker,
+        cfg.name,
+        name,
+        feeds,
+        max_frames=frames,
+        duration=duration,
+        max_in_flight=max_in_flight or cfg.camera.max_in_flight,
+        drain=drain,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: (stop.set(), node.stop()))
     result = node.run()
@@ -250,15 +304,27 @@ def camera(
 
 @user_errors
 def view(
-    fleet: FleetFile = None, broker: Broker = None, fleet_name: FleetName = None,
-    http: Annotated[str, typer.Option("--http", help="HOST:PORT to serve on (0 = a free port); beyond loopback "
-                                                     "every request needs the fleet's MQTT credentials")
-                    ] = "127.0.0.1:8080",
+    fleet: FleetFile = None,
+    broker: Broker = None,
+    fleet_name: FleetName = None,
+    http: Annotated[
+        str,
+        typer.Option(
+            "--http",
+            help="HOST:PORT to serve on (0 = a free port); beyond loopback "
+            "every request needs the fleet's MQTT credentials",
+        ),
+    ] = "127.0.0.1:8080",
     http_passwd: HttpPasswd = None,
-    remove_homeassistant: Annotated[bool, typer.Option(
-        "--remove-homeassistant", help="delete the fleet's Home Assistant entities (empty retained discovery "
-                                       "configs) and exit; set homeassistant: false first or the aggregator "
-                                       "publishes them again")] = False,
+    remove_homeassistant: Annotated[
+        bool,
+        typer.Option(
+            "--remove-homeassistant",
+            help="delete the fleet's Home Assistant entities (empty retained discovery "
+            "configs) and exit; set homeassistant: false first or the aggregator "
+            "publishes them again",
+        ),
+    ] = False,
     log_level: LogLevelOpt = LogLevel.warning,
 ) -> None:
     """Serve the fleet's live web view: page, /api/state (JSON), /stream.mjpg, /metrics (Prometheus)."""
@@ -274,7 +340,7 @@ def view(
         cameras: list[str] | None = cfg.camera_names()
     else:
         broker_cfg, name, boards = parse_broker(broker or ""), fleet_name or "demo", []
-        cameras = None   # learned from the fleet's messages
+        cameras = None  # learned from the fleet's messages
     if remove_homeassistant:
         if fleet is None:
             raise FleetOptionError("--remove-homeassistant needs --fleet fleet.yaml (it names the boards)")
@@ -288,8 +354,9 @@ def view(
     web = open_view(broker_cfg, name, http, boards, http_passwd, cameras)
     stop = _stop_event()
     web.start()
-    err_console.print(f"vitfleet view of fleet {name} ({broker_cfg.host}:{broker_cfg.port}): {web.url}",
-                      highlight=False)
+    err_console.print(
+        f"vitfleet view of fleet {name} ({broker_cfg.host}:{broker_cfg.port}): {web.url}", highlight=False
+    )
     try:
         while not stop.wait(0.5):
             pass

@@ -40,21 +40,20 @@ from dataclasses import dataclass, field
 
 from vitfleet.agent.board_speeds import BoardSpeeds
 from vitfleet.board_kinds import BOARD_KINDS
-from vitfleet.hello_message import BoardHello
+from vitfleet.engines.manifest import Manifest
+from vitfleet.fleet_config import BoardConfig, FleetConfig
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
+from vitfleet.hello_message import BoardHello
+from vitfleet.placement import BoardSlot, PartLoad, Placement, Shortfall, board_time, makespan, memory_used, place
 from vitfleet.stats_message import AgentStats
 from vitfleet.throttle_state import ThrottleState
 from vitfleet.topics import Availability
-from vitfleet.engines.manifest import Manifest
-from vitfleet.fleet_config import BoardConfig, FleetConfig
-from vitfleet.placement import (BoardSlot, PartLoad, Placement, Shortfall, board_time, makespan, memory_used,
-                                place)
 
 log = logging.getLogger("vitfleet.coordinator")
 
 Assignments = dict[str, list[int]]
-REBALANCE_GAIN = 0.10      # move parts only for a critical path at least this much shorter
-MOVE_TIMEOUT_S = 30.0      # a move whose new host never acknowledges is abandoned (both keep the part)
+REBALANCE_GAIN = 0.10  # move parts only for a critical path at least this much shorter
+MOVE_TIMEOUT_S = 30.0  # a move whose new host never acknowledges is abandoned (both keep the part)
 
 # An ONNX Runtime session of an int8 QDQ part holds its initialisers plus dequantised/constant-folded copies and
 # its arena: measured 4.0-4.5x the file size for ViT-B/16 parts; 4x + 8 MB is the estimate until an agent
@@ -97,7 +96,7 @@ class _Move:
     target: Assignments
     reason: str
     started: float
-    gains: Assignments      # board -> the parts it takes over: these must be running before the old copies go
+    gains: Assignments  # board -> the parts it takes over: these must be running before the old copies go
 
 
 @dataclass
@@ -106,11 +105,11 @@ class Coordinator:
     manifest: Manifest
     heal_after_s: float
     engines_url: str | None = None
-    settle_s: float = 0.5          # wait this long at start for a retained plan to adopt
-    join_grace_s: float = 30.0     # a board never seen online is down after this long
+    settle_s: float = 0.5  # wait this long at start for a retained plan to adopt
+    join_grace_s: float = 30.0  # a board never seen online is down after this long
     backend: str = "onnxruntime"
-    replan_hold_s: float | None = None   # None: parts move only for lost or returning boards, never for speed
-    adopt_boards: bool = False           # agent boards fleet.yaml does not name get parts once they say hello
+    replan_hold_s: float | None = None  # None: parts move only for lost or returning boards, never for speed
+    adopt_boards: bool = False  # agent boards fleet.yaml does not name get parts once they say hello
     started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
@@ -118,7 +117,7 @@ class Coordinator:
         self.loads = part_loads(self.manifest, self.backend)
         self.home = home_placement(self.fleet, self.k)
         self.slots = {b.name: BoardSlot(b.name, b.gflops, b.memory_mb) for b in self.fleet.boards_with("agent")}
-        self.listed = set(self.slots)    # the agent boards fleet.yaml names
+        self.listed = set(self.slots)  # the agent boards fleet.yaml names
         self.status: dict[str, str] = {}
         self.since: dict[str, float] = {}
         self.acks: dict[str, PlanAck] = {}
@@ -126,11 +125,11 @@ class Coordinator:
         self.plan: FleetPlanMessage | None = None
         self.move: _Move | None = None
         self.changes = 0
-        self.notes: list[str] = []     # why parts are unplaced, for stats
+        self.notes: list[str] = []  # why parts are unplaced, for stats
         self.speeds = BoardSpeeds(self.replan_hold_s) if self.replan_hold_s is not None else None
         self.throttle: dict[str, ThrottleState] = {}
-        self._events = 0               # boards that came, went or joined: each may open a better layout
-        self._weighed = (-1, -1)       # (events, speeds version) when layouts were last weighed
+        self._events = 0  # boards that came, went or joined: each may open a better layout
+        self._weighed = (-1, -1)  # (events, speeds version) when layouts were last weighed
         self.speed_replans = 0
 
     # ---- observations -------------------------------------------------------------------------------------
@@ -139,13 +138,13 @@ class Coordinator:
             self._events += 1
             self.status[board] = status
             self.since[board] = now
-            if status == Availability.ONLINE:   # a restarted board may have been fixed: offer it everything again
+            if status == Availability.ONLINE:  # a restarted board may have been fixed: offer it everything again
                 self.refused = {k: v for k, v in self.refused.items() if k[0] != board}
 
     def observe_ack(self, ack: PlanAck) -> None:
         if ack.role != "agent":
             return
-        if ack.board not in self.slots:   # an agent fleet.yaml does not list: default memory and speed
+        if ack.board not in self.slots:  # an agent fleet.yaml does not list: default memory and speed
             default = BoardConfig(name=ack.board)
             self.slots[ack.board] = BoardSlot(ack.board, default.gflops, default.memory_mb)
             self.home.setdefault(ack.board, ack.parts[0] if ack.parts else None)
@@ -170,8 +169,14 @@ class Coordinator:
         slot = BoardSlot(hello.board, hello.speed or kind_speed, float(hello.memory_mb))
         if self.slots.get(hello.board) != slot:
             if hello.board not in self.slots:
-                log.info("adopting %s (%s, %d cores, %d MB, %s GFLOP/s)", hello.board, hello.kind, hello.cores,
-                         hello.memory_mb, hello.speed)
+                log.info(
+                    "adopting %s (%s, %d cores, %d MB, %s GFLOP/s)",
+                    hello.board,
+                    hello.kind,
+                    hello.cores,
+                    hello.memory_mb,
+                    hello.speed,
+                )
             self.slots[hello.board] = slot
             self.home.setdefault(hello.board, None)
             self._events += 1
@@ -243,37 +248,60 @@ class Coordinator:
             return moved
         return self._replan_for_speed(new, loads, slots, refused, live, holding, by_name, now)
 
-    def _rebalance(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
-                   refused: set[tuple[str, int]], live: list[str], holding: Assignments,
-                   by_name: dict[str, BoardSlot], now: float) -> FleetPlanMessage | None:
+    def _rebalance(
+        self,
+        current: Assignments,
+        loads: dict[int, PartLoad],
+        slots: list[BoardSlot],
+        refused: set[tuple[str, int]],
+        live: list[str],
+        holding: Assignments,
+        by_name: dict[str, BoardSlot],
+        now: float,
+    ) -> FleetPlanMessage | None:
         home_keep = {b: [p] for b in live if (p := self.home.get(b)) is not None}
         best = place(loads, slots, home_keep, refused)
         target = {**holding, **best.assignments}
         if _norm(target) == _norm(current) or len(best.unplaced) > len(self.plan.unplaced if self.plan else []):
             return None
         before, after = makespan(current, by_name, self.loads), makespan(target, by_name, self.loads)
-        if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and \
-                after > before * (1.0 - REBALANCE_GAIN):
+        if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and after > before * (
+            1.0 - REBALANCE_GAIN
+        ):
             return None
         gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
-        moves = [f"{b} is back: part {p} returns to it" if self.home.get(b) == p else f"part {p} -> {b}"
-                 for b, parts in sorted(gained.items()) for p in parts]
+        moves = [
+            f"{b} is back: part {p} returns to it" if self.home.get(b) == p else f"part {p} -> {b}"
+            for b, parts in sorted(gained.items())
+            for p in parts
+        ]
         reason = f"faster layout: {', '.join(moves)} (critical path {before / max(after, 1e-9):.2f}x shorter)"
         return self._start_move(current, target, best.unplaced, reason, live, now)
 
-    def _replan_for_speed(self, current: Assignments, loads: dict[int, PartLoad], slots: list[BoardSlot],
-                          refused: set[tuple[str, int]], live: list[str], holding: Assignments,
-                          by_name: dict[str, BoardSlot], now: float) -> FleetPlanMessage | None:
+    def _replan_for_speed(
+        self,
+        current: Assignments,
+        loads: dict[int, PartLoad],
+        slots: list[BoardSlot],
+        refused: set[tuple[str, int]],
+        live: list[str],
+        holding: Assignments,
+        by_name: dict[str, BoardSlot],
+        now: float,
+    ) -> FleetPlanMessage | None:
         """After a trusted speed change: the layout with the shortest critical path under the speeds as measured,
         if it beats the current one by more than REBALANCE_GAIN."""
         if self.speeds is None:
             return None
         assert self.plan is not None
         before = makespan(current, by_name, self.loads)
-        busiest = sorted((b for b in current if current[b]),
-                         key=lambda b: -board_time(current[b], by_name[b], self.loads) if b in by_name else 0.0)
-        candidates = [place(loads, slots, {b: ps for b, ps in current.items() if b != drop}, refused)
-                      for drop in busiest] + [place(loads, slots, {}, refused)]
+        busiest = sorted(
+            (b for b in current if current[b]),
+            key=lambda b: -board_time(current[b], by_name[b], self.loads) if b in by_name else 0.0,
+        )
+        candidates = [
+            place(loads, slots, {b: ps for b, ps in current.items() if b != drop}, refused) for drop in busiest
+        ] + [place(loads, slots, {}, refused)]
 
         def moved(c: Placement) -> int:
             return sum(p not in current.get(b, []) for b, ps in c.assignments.items() for p in ps)
@@ -283,17 +311,24 @@ class Coordinator:
         fewest = min(len(c.unplaced) for c in candidates)
         spans = {id(c): makespan({**holding, **c.assignments}, by_name, self.loads) for c in candidates}
         fastest = min(spans[id(c)] for c in candidates if len(c.unplaced) == fewest)
-        best = min((c for c in candidates if len(c.unplaced) == fewest
-                    and spans[id(c)] <= fastest / (1.0 - REBALANCE_GAIN)), key=lambda c: (moved(c), spans[id(c)]))
+        best = min(
+            (c for c in candidates if len(c.unplaced) == fewest and spans[id(c)] <= fastest / (1.0 - REBALANCE_GAIN)),
+            key=lambda c: (moved(c), spans[id(c)]),
+        )
         target = {**holding, **best.assignments}
         after = makespan(target, by_name, self.loads)
-        if len(best.unplaced) > len(self.plan.unplaced) or _norm(target) == _norm(current) or \
-                after > before * (1.0 - REBALANCE_GAIN):
+        if (
+            len(best.unplaced) > len(self.plan.unplaced)
+            or _norm(target) == _norm(current)
+            or after > before * (1.0 - REBALANCE_GAIN)
+        ):
             return None
         gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
         moves = ", ".join(f"part {p} -> {b}" for b, parts in sorted(gained.items()) for p in parts)
-        reason = (f"speed: {self._speed_note(current)}: {moves} (critical path {before / max(after, 1e-9):.2f}x "
-                  "shorter at the measured speeds)")
+        reason = (
+            f"speed: {self._speed_note(current)}: {moves} (critical path {before / max(after, 1e-9):.2f}x "
+            "shorter at the measured speeds)"
+        )
         self.speed_replans += 1
         return self._start_move(current, target, best.unplaced, reason, live, now)
 
@@ -310,25 +345,32 @@ class Coordinator:
             notes.append(f"{board} runs at {share:.2f}x its best{why}")
         return "; ".join(notes) or "measured speeds differ from the plan's"
 
-    def _start_move(self, current: Assignments, target: Assignments, unplaced: list[int], reason: str,
-                    live: list[str], now: float) -> FleetPlanMessage | None:
+    def _start_move(
+        self, current: Assignments, target: Assignments, unplaced: list[int], reason: str, live: list[str], now: float
+    ) -> FleetPlanMessage | None:
         """Make before break: a plan in which the new hosts run their parts too, then (once they acknowledge
         running them) `target`; at once when a board has no memory to overlap."""
         gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
         both = {b: sorted(set(current.get(b, [])) | set(target.get(b, []))) for b in set(current) | set(target)}
-        fits = all(memory_used(parts, self.loads) <= self.slots[b].memory_mb for b, parts in both.items()
-                   if b in self.slots)
-        if not fits:   # no room to overlap: switch at once (the part is missing while the new host loads it)
+        fits = all(
+            memory_used(parts, self.loads) <= self.slots[b].memory_mb for b, parts in both.items() if b in self.slots
+        )
+        if not fits:  # no room to overlap: switch at once (the part is missing while the new host loads it)
             return self._publish(target, unplaced, reason)
         self.move = _Move(target, reason, now, {b: parts for b, parts in gained.items() if parts})
         # A board the plan does not name runs what it started with (a returned board: its own part).
         assert self.plan is not None
-        running = {**current, **{b: self.acks[b].parts for b in live
-                                 if b not in self.plan.assignments and b in self.acks}}
+        running = {
+            **current,
+            **{b: self.acks[b].parts for b in live if b not in self.plan.assignments and b in self.acks},
+        }
         if all(set(parts) <= set(running.get(b, [])) for b, parts in both.items()):
-            return None   # the new hosts already run their parts: wait for their acknowledgement
-        return self._publish(both, self.plan.unplaced if self.plan else [],
-                             f"{reason}; the new host(s) load first, the old copy goes once they run it")
+            return None  # the new hosts already run their parts: wait for their acknowledgement
+        return self._publish(
+            both,
+            self.plan.unplaced if self.plan else [],
+            f"{reason}; the new host(s) load first, the old copy goes once they run it",
+        )
 
     def _move_pending(self, now: float) -> bool:
         """True while a make-before-break move waits for its new hosts; False when it may complete."""
@@ -339,7 +381,7 @@ class Coordinator:
             return True
         for board, parts in self.move.gains.items():
             if self.status.get(board) != Availability.ONLINE:
-                self.move = None   # the new host went away: re-plan from scratch
+                self.move = None  # the new host went away: re-plan from scratch
                 return True
             ack = self.acks.get(board)
             if ack is None or ack.plan_id is None or ack.plan_id < self.plan.plan_id:
@@ -353,8 +395,11 @@ class Coordinator:
 
     def _heal_reason(self, old: Assignments, new: Assignments, down: set[str], notes: list[str]) -> str:
         moves = [f"part {p} -> {b}" for b, parts in sorted(new.items()) for p in parts if p not in old.get(b, [])]
-        lost = [f"{b} offline for {self.heal_after_s:g} s" if self.status.get(b) else f"{b} never came online"
-                for b in sorted(down) if old.get(b)]
+        lost = [
+            f"{b} offline for {self.heal_after_s:g} s" if self.status.get(b) else f"{b} never came online"
+            for b in sorted(down)
+            if old.get(b)
+        ]
         refusals = [f"{b} refused part {p}" for (b, p) in sorted(self.refused) if p in old.get(b, [])]
         head = "; ".join(lost + refusals) or "parts without a host"
         tail = ", ".join(moves) or "nothing could move"
@@ -363,20 +408,32 @@ class Coordinator:
     def _publish(self, assignments: Assignments, unplaced: list[int], reason: str) -> FleetPlanMessage:
         now_us = time.time_ns() // 1000
         plan_id = max(now_us, (self.plan.plan_id + 1) if self.plan else 0)
-        self.plan = FleetPlanMessage(plan_id=plan_id, created_ns=time.time_ns(), reason=reason,
-                                     assignments={b: sorted(p) for b, p in sorted(assignments.items())},
-                                     unplaced=sorted(unplaced), num_parts=self.k, engines_url=self.engines_url)
+        self.plan = FleetPlanMessage(
+            plan_id=plan_id,
+            created_ns=time.time_ns(),
+            reason=reason,
+            assignments={b: sorted(p) for b, p in sorted(assignments.items())},
+            unplaced=sorted(unplaced),
+            num_parts=self.k,
+            engines_url=self.engines_url,
+        )
         self.changes += 1
         return self.plan
 
     def stats(self) -> dict[str, object]:
         plan = self.plan
-        return {"plan_id": plan.plan_id if plan else None, "plan_changes": self.changes,
-                "plan": plan.assignments if plan else None, "unplaced_parts": plan.unplaced if plan else [],
-                "plan_reason": plan.reason if plan else None, "moving": self.move is not None,
-                "unplaced_why": list(self.notes), "heal_after_s": self.heal_after_s,
-                "speed_replans": self.speed_replans,
-                "board_speeds": {} if self.speeds is None else {b: round(v, 1) for b, v in self.speeds.trusted.items()}}
+        return {
+            "plan_id": plan.plan_id if plan else None,
+            "plan_changes": self.changes,
+            "plan": plan.assignments if plan else None,
+            "unplaced_parts": plan.unplaced if plan else [],
+            "plan_reason": plan.reason if plan else None,
+            "moving": self.move is not None,
+            "unplaced_why": list(self.notes),
+            "heal_after_s": self.heal_after_s,
+            "speed_replans": self.speed_replans,
+            "board_speeds": {} if self.speeds is None else {b: round(v, 1) for b, v in self.speeds.trusted.items()},
+        }
 
 
 def unplaced_note(short: Shortfall) -> str:
@@ -385,9 +442,11 @@ def unplaced_note(short: Shortfall) -> str:
         return f"part {short.part}: no live agent board to run it"
     if short.reason == "refused":
         return f"part {short.part}: every live board refused its engine (see their logs)"
-    return (f"part {short.part} needs ~{short.needed_mb:.0f} MB but the live board with the most room has "
-            f"{short.room_mb:.0f} MB free; answers stay degraded until a board with room is back "
-            "(raise boards[].memory_mb only if the board really has it)")
+    return (
+        f"part {short.part} needs ~{short.needed_mb:.0f} MB but the live board with the most room has "
+        f"{short.room_mb:.0f} MB free; answers stay degraded until a board with room is back "
+        "(raise boards[].memory_mb only if the board really has it)"
+    )
 
 
 def _norm(a: Assignments) -> dict[str, list[int]]:

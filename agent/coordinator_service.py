@@ -18,22 +18,28 @@ from typing import Any
 
 from vitfleet.agent.coordinator import Coordinator
 from vitfleet.agent.engine_server import EngineServer
-from vitfleet.fleet_plan_message import FleetPlanMessage
-from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog
-from vitfleet.stats_message import STATS, AgentStats
-from vitfleet.topics import Availability, Topics
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.fleet_config import FleetConfig
+from vitfleet.fleet_plan_message import FleetPlanMessage
+from vitfleet.hello_message import BoardHello, HelloMessageError
+from vitfleet.stats_message import STATS, AgentStats
+from vitfleet.topics import Availability, Topics
 
 log = logging.getLogger("vitfleet.coordinator")
 
 
 class CoordinatorService:
-    def __init__(self, fleet: FleetConfig, engines_dir: Path, board: str, prediction_log: PredictionLog | None,
-                 tick_s: float = 0.1) -> None:
+    def __init__(
+        self,
+        fleet: FleetConfig,
+        engines_dir: Path,
+        board: str,
+        prediction_log: PredictionLog | None,
+        tick_s: float = 0.1,
+    ) -> None:
         heal = fleet.aggregator.heal_after_s
         if heal is None:
             raise ValueError("the coordinator needs aggregator.heal_after_s")
@@ -44,16 +50,23 @@ class CoordinatorService:
         if fleet.aggregator.serve_engines:
             host = fleet.board(board).host if board in {b.name for b in fleet.boards} else "127.0.0.1"
             self.server = EngineServer(engines_dir, host, fleet.aggregator.engine_port)
-        self.coordinator = Coordinator(fleet, read_manifest(engines_dir), heal,
-                                       self.server.url if self.server else None,
-                                       replan_hold_s=fleet.aggregator.replan_hold_s,
-                                       adopt_boards=fleet.aggregator.adopt)
+        self.coordinator = Coordinator(
+            fleet,
+            read_manifest(engines_dir),
+            heal,
+            self.server.url if self.server else None,
+            replan_hold_s=fleet.aggregator.replan_hold_s,
+            adopt_boards=fleet.aggregator.adopt,
+        )
         self.malformed = MalformedCounter(log)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="coordinator", daemon=True)
-        subs = [(self.topics.all_boards("available"), 1), (self.topics.all_boards("stats"), 0),
-                (self.topics.plan, 1)] + ([(self.topics.all_boards("hello"), 1)] if fleet.aggregator.adopt else [])
+        subs = [
+            (self.topics.all_boards("available"), 1),
+            (self.topics.all_boards("stats"), 0),
+            (self.topics.plan, 1),
+        ] + ([(self.topics.all_boards("hello"), 1)] if fleet.aggregator.adopt else [])
         self.link = MqttLink(fleet.broker, fleet.name, "coordinator", board, self._on_message, subs)
 
     def _on_message(self, topic: str, payload: bytes) -> None:
@@ -79,7 +92,7 @@ class CoordinatorService:
                     self.coordinator.observe_hello(hello)
         elif leaf == "stats":
             stats = self.malformed.parse_model(topic, payload, STATS, "stats")
-            if isinstance(stats, AgentStats):   # other roles' stats carry no plan acknowledgement
+            if isinstance(stats, AgentStats):  # other roles' stats carry no plan acknowledgement
                 with self._lock:
                     self.coordinator.observe_ack(stats)
                     self.coordinator.observe_speed(stats, now)
@@ -95,7 +108,7 @@ class CoordinatorService:
         plan = self.malformed.parse_model(self.topics.plan, payload, FleetPlanMessage, "plan") if payload else None
         if plan is not None:
             with self._lock:
-                if self.coordinator.plan is None:   # our own plans come back too: only a predecessor's is adopted
+                if self.coordinator.plan is None:  # our own plans come back too: only a predecessor's is adopted
                     self.coordinator.adopt(plan)
 
     def _loop(self) -> None:
@@ -110,14 +123,20 @@ class CoordinatorService:
         if self.log is not None:
             self.log.add_plan(plan.model_dump())
         level = logging.WARNING if plan.unplaced else logging.INFO
-        log.log(level, "plan %d: %s -> %s%s", plan.plan_id, plan.reason, plan.assignments,
-                f"; parts {plan.unplaced} UNPLACED, answers stay degraded" if plan.unplaced else "")
+        log.log(
+            level,
+            "plan %d: %s -> %s%s",
+            plan.plan_id,
+            plan.reason,
+            plan.assignments,
+            f"; parts {plan.unplaced} UNPLACED, answers stay degraded" if plan.unplaced else "",
+        )
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return self.coordinator.stats()
 
-    def start(self, connect_timeout: float = 10.0) -> "CoordinatorService":
+    def start(self, connect_timeout: float = 10.0) -> CoordinatorService:
         if self.server is not None:
             self.server.start()
         self.link.start(wait=connect_timeout)

@@ -16,8 +16,14 @@ from vitfleet.agent.rolling import RollingLatency
 
 
 class DeadlinePolicy:
-    def __init__(self, fixed_ms: float | None = None, initial_ms: float = 500.0, floor_ms: float = 200.0,
-                 ceiling_ms: float = 1000.0, warmup: int = 20) -> None:
+    def __init__(
+        self,
+        fixed_ms: float | None = None,
+        initial_ms: float = 500.0,
+        floor_ms: float = 200.0,
+        ceiling_ms: float = 1000.0,
+        warmup: int = 20,
+    ) -> None:
         self.fixed_ms = fixed_ms
         self.initial_ms, self.floor_ms, self.ceiling_ms, self.warmup = initial_ms, floor_ms, ceiling_ms, warmup
         self.spread = RollingLatency(500)

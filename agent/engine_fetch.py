@@ -35,14 +35,18 @@ def ensure_local(engines_dir: Path, entry: EngineEntry, engines_url: str | None)
         return verified_path(engines_dir, entry)
     except EngineError as local_problem:
         if engines_url is None:
-            raise EngineFetchError(f"{local_problem}; and the plan names no engine server to fetch it from (set "
-                                   "aggregator.serve_engines: true, or ship every engine to every board)") from None
+            raise EngineFetchError(
+                f"{local_problem}; and the plan names no engine server to fetch it from (set "
+                "aggregator.serve_engines: true, or ship every engine to every board)"
+            ) from None
     data = _download(engines_url + entry.file, entry)
     if len(data) != entry.size or sha256_bytes(data) != entry.sha256:
-        raise EngineFetchError(f"{entry.label}: the fetched file ({len(data)} bytes, sha256 "
-                               f"{sha256_bytes(data)[:12]}…) is not the manifest's ({entry.size} bytes, "
-                               f"{entry.sha256[:12]}…); refused: the coordinator's engines folder is damaged or "
-                               "from another build, rebuild or recopy it")
+        raise EngineFetchError(
+            f"{entry.label}: the fetched file ({len(data)} bytes, sha256 "
+            f"{sha256_bytes(data)[:12]}…) is not the manifest's ({entry.size} bytes, "
+            f"{entry.sha256[:12]}…); refused: the coordinator's engines folder is damaged or "
+            "from another build, rebuild or recopy it"
+        )
     target = Path(engines_dir) / entry.file
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
@@ -50,8 +54,9 @@ def ensure_local(engines_dir: Path, entry: EngineEntry, engines_url: str | None)
         tmp.replace(target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise EngineFetchError(f"{entry.label}: cannot write {target} ({exc.strerror}); make the engines folder "
-                               "writable by the agent") from None
+        raise EngineFetchError(
+            f"{entry.label}: cannot write {target} ({exc.strerror}); make the engines folder writable by the agent"
+        ) from None
     log.info("fetched %s from %s (%d bytes, sha256 ok)", entry.file, engines_url, len(data))
     return verified_path(engines_dir, entry)
 
@@ -63,8 +68,9 @@ def _download(url: str, entry: EngineEntry) -> bytes:
             return response.read(entry.size + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise EngineFetchError(f"{entry.label}: cannot fetch {url} ({reason}); is the aggregator running and "
-                               "reachable from this board?") from None
+        raise EngineFetchError(
+            f"{entry.label}: cannot fetch {url} ({reason}); is the aggregator running and reachable from this board?"
+        ) from None
 
 
 def copy_part_engines(engines_dir: Path, dest: Path, parts: list[int]) -> Path:

@@ -46,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        file = self.server.files.get(path[len(PREFIX):]) if path.startswith(PREFIX) else None
+        file = self.server.files.get(path[len(PREFIX) :]) if path.startswith(PREFIX) else None
         if file is None or not file.exists():
             body = b"no such engine\n"
             self.send_response(404)
@@ -70,9 +70,11 @@ class EngineServer:
         try:
             self.server = _Server((host, port), _Handler)
         except OSError as exc:
-            raise EngineServerError(f"cannot serve engines on {host}:{port} ({exc.strerror}); set "
-                                    "aggregator.engine_port to a free port, or aggregator.serve_engines: false "
-                                    "when every board has every engine") from None
+            raise EngineServerError(
+                f"cannot serve engines on {host}:{port} ({exc.strerror}); set "
+                "aggregator.engine_port to a free port, or aggregator.serve_engines: false "
+                "when every board has every engine"
+            ) from None
         self.server.files = files
         self.host = host
         self._thread = threading.Thread(target=self.server.serve_forever, name="engine-server", daemon=True)
@@ -83,7 +85,7 @@ class EngineServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.server.server_address[1]}{PREFIX}"
 
-    def start(self) -> "EngineServer":
+    def start(self) -> EngineServer:
         self._thread.start()
         return self
 

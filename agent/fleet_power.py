@@ -33,7 +33,9 @@ class FleetPower:
         report = self.report(fused_frames)
         if report is None:
             return {"fleet_watts": None, "mj_per_frame": None, "power_estimated": None, "board_watts": {}}
-        return {"fleet_watts": round(report.fleet_watts, 3),
-                "mj_per_frame": None if report.mj_per_frame is None else round(report.mj_per_frame, 3),
-                "power_estimated": report.estimated,
-                "board_watts": {b.board: round(b.watts, 3) for b in report.boards if not b.stale}}
+        return {
+            "fleet_watts": round(report.fleet_watts, 3),
+            "mj_per_frame": None if report.mj_per_frame is None else round(report.mj_per_frame, 3),
+            "power_estimated": report.estimated,
+            "board_watts": {b.board: round(b.watts, 3) for b in report.boards if not b.stale},
+        }

@@ -19,8 +19,14 @@ def parse_broker(text: str) -> BrokerConfig:
     return BrokerConfig(host=host, port=int(port))
 
 
-def resolve_fleet(fleet_file: Path | None, broker: str | None, fleet_name: str | None, board: str | None,
-                  role: str, part: int | None = None) -> FleetConfig:
+def resolve_fleet(
+    fleet_file: Path | None,
+    broker: str | None,
+    fleet_name: str | None,
+    board: str | None,
+    role: str,
+    part: int | None = None,
+) -> FleetConfig:
     """fleet.yaml when given (flags override its broker/name), else a one-board fleet built from the flags."""
     if fleet_file is not None:
         fleet = load_fleet(fleet_file)
@@ -30,11 +36,13 @@ def resolve_fleet(fleet_file: Path | None, broker: str | None, fleet_name: str |
             fleet.name = fleet_name
         return fleet
     if not broker:
-        raise FleetOptionError(f"vitfleet {role} needs --fleet fleet.yaml, or --broker HOST:PORT "
-                               "(with --board and, for agents, --part)")
+        raise FleetOptionError(
+            f"vitfleet {role} needs --fleet fleet.yaml, or --broker HOST:PORT (with --board and, for agents, --part)"
+        )
     name = board or role
-    return FleetConfig(name=fleet_name or "demo", broker=parse_broker(broker),
-                       boards=[BoardConfig(name=name, roles=[role], part=part)])  # type: ignore[list-item]
+    return FleetConfig(
+        name=fleet_name or "demo", broker=parse_broker(broker), boards=[BoardConfig(name=name, roles=[role], part=part)]
+    )  # type: ignore[list-item]
 
 
 def board_for(fleet: FleetConfig, board: str | None, role: str) -> BoardConfig:
@@ -43,12 +51,15 @@ def board_for(fleet: FleetConfig, board: str | None, role: str) -> BoardConfig:
     holders = fleet.boards_with(role)  # type: ignore[arg-type]
     if len(holders) == 1:
         return holders[0]
-    raise FleetOptionError(f"say which board this {role} is with --board (boards with role {role}: "
-                           f"{', '.join(b.name for b in holders) or 'none'})")
+    raise FleetOptionError(
+        f"say which board this {role} is with --board (boards with role {role}: "
+        f"{', '.join(b.name for b in holders) or 'none'})"
+    )
 
 
-def part_for(fleet: FleetConfig, board: BoardConfig, num_parts: int, override: int | None = None,
-             allow_spare: bool = False) -> int | None:
+def part_for(
+    fleet: FleetConfig, board: BoardConfig, num_parts: int, override: int | None = None, allow_spare: bool = False
+) -> int | None:
     """The part this board runs: --part, else the board's `part`, else its rank among the agent boards.
 
     With `allow_spare` (self-healing on), a board ranked beyond the parts is a spare: None, no part until the
@@ -65,6 +76,8 @@ def part_for(fleet: FleetConfig, board: BoardConfig, num_parts: int, override: i
         if allow_spare and part >= num_parts:
             return None
     if not 0 <= part < num_parts:
-        raise FleetOptionError(f"board {board.name} would run part {part}, but the engines have {num_parts} parts "
-                               f"(0..{num_parts - 1}); set boards[].part in the fleet file")
+        raise FleetOptionError(
+            f"board {board.name} would run part {part}, but the engines have {num_parts} parts "
+            f"(0..{num_parts - 1}); set boards[].part in the fleet file"
+        )
     return part

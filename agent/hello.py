@@ -29,19 +29,40 @@ def held_engines(engines_dir: Path, manifest: Manifest | None, backend: str) -> 
     held = {}
     for entry in manifest.entries:
         path = Path(engines_dir) / entry.file
-        if entry.role == "part" and entry.backend == backend and entry.part is not None and path.is_file() \
-                and path.stat().st_size == entry.size:
+        if (
+            entry.role == "part"
+            and entry.backend == backend
+            and entry.part is not None
+            and path.is_file()
+            and path.stat().st_size == entry.size
+        ):
             held[entry.part] = entry.file
     return held
 
 
-def board_hello(board: str, kind: str, engines_dir: Path, manifest: Manifest | None, backend: str,
-                host: str | None, speed: float | None) -> BoardHello:
+def board_hello(
+    board: str,
+    kind: str,
+    engines_dir: Path,
+    manifest: Manifest | None,
+    backend: str,
+    host: str | None,
+    speed: float | None,
+) -> BoardHello:
     held = held_engines(engines_dir, manifest, backend)
-    return BoardHello(board=board, kind=kind, arch=platform.machine() or "unknown",  # type: ignore[arg-type]
-                      cores=os.cpu_count() or 1, memory_mb=memory_mb(), speed=speed, host=host,
-                      bundle_id=manifest.bundle_id if manifest else None, parts=sorted(held),
-                      engines=[held[p] for p in sorted(held)], ts=time.time())
+    return BoardHello(
+        board=board,
+        kind=kind,
+        arch=platform.machine() or "unknown",  # type: ignore[arg-type]
+        cores=os.cpu_count() or 1,
+        memory_mb=memory_mb(),
+        speed=speed,
+        host=host,
+        bundle_id=manifest.bundle_id if manifest else None,
+        parts=sorted(held),
+        engines=[held[p] for p in sorted(held)],
+        ts=time.time(),
+    )
 
 
 def measure_speed(runs: int = 6, seconds: float = 0.05) -> float | None:

@@ -57,7 +57,7 @@ class MalformedCounter:
             return None
         try:
             return model.validate_python(data) if isinstance(model, TypeAdapter) else model.model_validate(data)
-        except ValueError as exc:   # pydantic's ValidationError is a ValueError
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
             self.record(topic, reason, str(exc).splitlines()[0])
             return None
 

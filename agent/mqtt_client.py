@@ -65,16 +65,17 @@ class MqttLink:
     on_message: MessageHandler
     subscriptions: list[tuple[str, int]] = field(default_factory=list)
     will: Will | None = None
-    online: Will | None = None          # published (retained) on every successful connect
+    online: Will | None = None  # published (retained) on every successful connect
     on_connected: Callable[[], None] | None = None
     callback_errors: int = 0
     connects: int = 0
 
     def __post_init__(self) -> None:
         self.connected = threading.Event()
-        self.subscribed = threading.Event()   # the broker acknowledged this connection's subscriptions
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id(self.fleet, self.role, self.name),
-                                  clean_session=True)
+        self.subscribed = threading.Event()  # the broker acknowledged this connection's subscriptions
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id(self.fleet, self.role, self.name), clean_session=True
+        )
         self.client.on_socket_open = _set_nodelay
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
@@ -85,8 +86,11 @@ class MqttLink:
         self.client.max_queued_messages_set(10000)
         if self.broker.tls is not None:
             tls = self.broker.tls
-            self.client.tls_set(ca_certs=str(tls.ca_file), certfile=str(tls.cert_file) if tls.cert_file else None,
-                                keyfile=str(tls.key_file) if tls.key_file else None)
+            self.client.tls_set(
+                ca_certs=str(tls.ca_file),
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
         if self.broker.username:
             self.client.username_pw_set(self.broker.username, self.broker.password())
         if self.will is not None:
@@ -113,8 +117,12 @@ class MqttLink:
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
         if failed:
-            log.error("%s %s: the broker refused a subscription (%s); check the ACL for this board", self.role,
-                      self.name, failed[0])
+            log.error(
+                "%s %s: the broker refused a subscription (%s); check the ACL for this board",
+                self.role,
+                self.name,
+                failed[0],
+            )
         self.subscribed.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -129,10 +137,15 @@ class MqttLink:
         except Exception:  # noqa: BLE001 - handlers count their own errors; this is the last line of defence
             self.callback_errors += 1
             if self.callback_errors <= 3 or self.callback_errors % 1000 == 0:
-                log.exception("%s %s: message handler failed on %s (%d so far)", self.role, self.name,
-                              message.topic, self.callback_errors)
+                log.exception(
+                    "%s %s: message handler failed on %s (%d so far)",
+                    self.role,
+                    self.name,
+                    message.topic,
+                    self.callback_errors,
+                )
 
-    def start(self, wait: float | None = 10.0) -> "MqttLink":
+    def start(self, wait: float | None = 10.0) -> MqttLink:
         """Connect in the background; paho keeps reconnecting on its own from then on."""
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=self.broker.keepalive)
         self.client.loop_start()
@@ -140,8 +153,10 @@ class MqttLink:
             deadline = time.monotonic() + wait
             if not self.connected.wait(wait):
                 self.stop()
-                raise BrokerUnreachable(f"no MQTT broker answered at {self.broker.host}:{self.broker.port} within "
-                                        f"{wait:.0f} s; start mosquitto or fix broker.host/port in the fleet file")
+                raise BrokerUnreachable(
+                    f"no MQTT broker answered at {self.broker.host}:{self.broker.port} within "
+                    f"{wait:.0f} s; start mosquitto or fix broker.host/port in the fleet file"
+                )
             # Messages published before the SUBACK would pass us by (e.g. the first predictions).
             self.subscribed.wait(max(0.0, deadline - time.monotonic()))
         return self

@@ -22,16 +22,17 @@ Parts = tuple[int, ...]
 @dataclass
 class RecentOwnRate:
     window_s: float = 1.0
-    min_frames: int = 5          # fewer frames than this in the window say nothing about speed (an idle board)
-    _marks: deque[tuple[float, int, float]] = field(default_factory=deque)   # (time, frames, work seconds)
+    min_frames: int = 5  # fewer frames than this in the window say nothing about speed (an idle board)
+    _marks: deque[tuple[float, int, float]] = field(default_factory=deque)  # (time, frames, work seconds)
     _work_s: float = 0.0
-    _last: tuple[float, float] | None = None      # (busy_s, cpu_s) at the previous mark
+    _last: tuple[float, float] | None = None  # (busy_s, cpu_s) at the previous mark
     _parts: Parts = ()
     _best: dict[Parts, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def mark(self, now: float, frames: int, busy_s: float, parts: Parts, cpu_s: float = 0.0,
-             cpu_limit: float | None = None) -> tuple[float | None, int, float | None]:
+    def mark(
+        self, now: float, frames: int, busy_s: float, parts: Parts, cpu_s: float = 0.0, cpu_limit: float | None = None
+    ) -> tuple[float | None, int, float | None]:
         """Record the counters now (busy wall seconds, process CPU seconds, the CPU quota in cores or None);
         (frames per busy second over the window or None, frames in the window, the share of the window it was
         busy or None)."""

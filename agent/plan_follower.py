@@ -41,7 +41,9 @@ class PartLoader:
         from vitfleet.engines.runtime import load_part_engine
 
         if not 0 <= part < self.manifest.num_parts:
-            raise EngineError(f"the plan names part {part} but these engines have parts 0..{self.manifest.num_parts - 1}")
+            raise EngineError(
+                f"the plan names part {part} but these engines have parts 0..{self.manifest.num_parts - 1}"
+            )
         entry = self.manifest.lookup("part", part, self.backend)
         ensure_local(self.engines_dir, entry, engines_url)
         before = rss_mb()
@@ -51,13 +53,14 @@ class PartLoader:
 
 @dataclass
 class PlanOutcome:
-    engines: dict[int, Any]                     # part -> engine, the parts to run from now on
+    engines: dict[int, Any]  # part -> engine, the parts to run from now on
     failed: dict[int, str] = field(default_factory=dict)
     mem_mb: dict[int, float] = field(default_factory=dict)
 
 
-def follow(wanted: list[int], hosted: dict[int, Any], loader: PartLoader, engines_url: str | None,
-           warm_up: Any) -> PlanOutcome:
+def follow(
+    wanted: list[int], hosted: dict[int, Any], loader: PartLoader, engines_url: str | None, warm_up: Any
+) -> PlanOutcome:
     """Keep the wanted parts already hosted, load the others (warm_up(engine) before they go live)."""
     outcome = PlanOutcome(engines={})
     for part in sorted(set(wanted)):

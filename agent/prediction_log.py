@@ -89,8 +89,9 @@ class PredictionLog:
             conn.commit()
             conn.close()
         except (sqlite3.Error, OSError) as exc:
-            raise PredictionLogError(f"cannot open prediction log {self.path} ({exc}); choose another --log path"
-                                     ) from exc
+            raise PredictionLogError(
+                f"cannot open prediction log {self.path} ({exc}); choose another --log path"
+            ) from exc
         self.commit_interval = commit_interval
         self._queue: queue.Queue[tuple[str, tuple[Any, ...]] | None] = queue.Queue(max_queue)
         self.dropped = 0
@@ -99,29 +100,60 @@ class PredictionLog:
         self._thread.start()
 
     def add_prediction(self, p: dict[str, Any]) -> None:
-        row = (p["frame_id"], p["capture_ns"], p["fused_ns"], p["class_id"], p["class_name"], p["score"],
-               p.get("label"), int(p["degraded"]), json.dumps(p["missing_parts"]), json.dumps(p["parts"]),
-               p["fusion_ms"], p["camera"])
+        row = (
+            p["frame_id"],
+            p["capture_ns"],
+            p["fused_ns"],
+            p["class_id"],
+            p["class_name"],
+            p["score"],
+            p.get("label"),
+            int(p["degraded"]),
+            json.dumps(p["missing_parts"]),
+            json.dumps(p["parts"]),
+            p["fusion_ms"],
+            p["camera"],
+        )
         self._put("INSERT INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     def add_power(self, board: str, received_ns: int, snap: dict[str, Any]) -> None:
-        row = (board, received_ns, snap.get("ts"), snap.get("watts"), snap.get("joules"), snap.get("frames"),
-               snap.get("source"), int(bool(snap.get("estimated"))))
+        row = (
+            board,
+            received_ns,
+            snap.get("ts"),
+            snap.get("watts"),
+            snap.get("joules"),
+            snap.get("frames"),
+            snap.get("source"),
+            int(bool(snap.get("estimated"))),
+        )
         self._put("INSERT INTO power VALUES (?,?,?,?,?,?,?,?)", row)
 
     def add_fleet_power(self, received_ns: int, report: dict[str, Any], fused_frames: int) -> None:
         """One row per stats tick: fleet watts (boards that reported recently), joules since each board
         was first seen, and mJ per fused frame; `boards` lists who was counted."""
         counted = [b["board"] for b in report["boards"] if not b["stale"]]
-        row = (received_ns, report["fleet_watts"], report["fleet_joules"], fused_frames, report["mj_per_frame"],
-               json.dumps(counted), int(bool(report["estimated"])))
+        row = (
+            received_ns,
+            report["fleet_watts"],
+            report["fleet_joules"],
+            fused_frames,
+            report["mj_per_frame"],
+            json.dumps(counted),
+            int(bool(report["estimated"])),
+        )
         self._put("INSERT INTO fleet_power VALUES (?,?,?,?,?,?,?)", row)
 
     def add_plan(self, plan: dict[str, Any]) -> None:
         """One row per published plan (agent/fleet_plan_message.py); predictions fused after `created_ns` ran
         under it (a moved part counts once its new host delivers)."""
-        row = (plan["plan_id"], plan["created_ns"], plan["reason"], json.dumps(plan["assignments"]),
-               json.dumps(plan["unplaced"]))
+        row = (
+            plan["plan_id"],
+            plan["created_ns"],
+            plan["reason"],
+            json.dumps(plan["assignments"]),
+            json.dumps(plan["unplaced"]),
+        )
         self._put("INSERT INTO plans VALUES (?,?,?,?,?)", row)
 
     def _put(self, sql: str, row: tuple[Any, ...]) -> None:

@@ -16,8 +16,10 @@ class ProcessStats:
         self._proc.cpu_percent(None)  # the first call only sets the reference point
 
     def snapshot(self) -> dict[str, float]:
-        return {"cpu_percent": round(self._proc.cpu_percent(None), 1),
-                "rss_mb": round(self._proc.memory_info().rss / 2**20, 1)}
+        return {
+            "cpu_percent": round(self._proc.cpu_percent(None), 1),
+            "rss_mb": round(self._proc.memory_info().rss / 2**20, 1),
+        }
 
 
 def pin_to_core(core: int | None) -> int | None:

@@ -23,7 +23,7 @@ HEADER = struct.Struct("<4sBBBBHHIQqqqIi4I")
 HEADER_SIZE = HEADER.size  # 72
 NO_PART = 0xFFFF
 NO_LABEL = -1
-MAX_SIDE = 8192          # a frame side above this is refused before allocating anything
+MAX_SIDE = 8192  # a frame side above this is refused before allocating anything
 MAX_FEATURE_DIM = 65536
 MAX_CAMERA = 0xFFFF
 
@@ -34,9 +34,9 @@ class Kind(IntEnum):
 
 
 class DType(IntEnum):
-    UINT8 = 1      # raw pixels, shape (H, W, C)
-    FLOAT16 = 2    # feature vector, shape (D,)
-    JPEG = 3       # JPEG bytes; the shape is the decoded (H, W, C)
+    UINT8 = 1  # raw pixels, shape (H, W, C)
+    FLOAT16 = 2  # feature vector, shape (D,)
+    JPEG = 3  # JPEG bytes; the shape is the decoded (H, W, C)
 
 
 class ProtocolError(ValueError):
@@ -50,11 +50,11 @@ class ProtocolError(ValueError):
 @dataclass(frozen=True)
 class FrameMessage:
     frame_id: int
-    capture_ns: int            # camera clock, time.time_ns()
-    image: np.ndarray          # uint8 (H, W, C)
-    label: int = NO_LABEL      # ground truth when the source knows it (dataset replays)
+    capture_ns: int  # camera clock, time.time_ns()
+    image: np.ndarray  # uint8 (H, W, C)
+    label: int = NO_LABEL  # ground truth when the source knows it (dataset replays)
     sent_ns: int = 0
-    camera: int = 0            # index of the camera in the fleet's `cameras` (fleet_config.camera_feeds)
+    camera: int = 0  # index of the camera in the fleet's `cameras` (fleet_config.camera_feeds)
 
 
 @dataclass(frozen=True)
@@ -62,21 +62,48 @@ class FeatureMessage:
     frame_id: int
     capture_ns: int
     part: int
-    features: np.ndarray       # float16 (D,)
-    recv_ns: int               # when the agent received the frame (agent clock)
-    sent_ns: int               # when the agent published this message
-    infer_us: int              # engine time for this frame
+    features: np.ndarray  # float16 (D,)
+    recv_ns: int  # when the agent received the frame (agent clock)
+    sent_ns: int  # when the agent published this message
+    infer_us: int  # engine time for this frame
     label: int = NO_LABEL
-    camera: int = 0            # the frame's camera, copied from the frame message
+    camera: int = 0  # the frame's camera, copied from the frame message
 
 
-def _pack(kind: Kind, dtype: DType, shape: tuple[int, ...], payload: bytes, frame_id: int, capture_ns: int,
-          part: int, recv_ns: int, sent_ns: int, infer_us: int, label: int, camera: int) -> bytes:
+def _pack(
+    kind: Kind,
+    dtype: DType,
+    shape: tuple[int, ...],
+    payload: bytes,
+    frame_id: int,
+    capture_ns: int,
+    part: int,
+    recv_ns: int,
+    sent_ns: int,
+    infer_us: int,
+    label: int,
+    camera: int,
+) -> bytes:
     if not 0 <= camera <= MAX_CAMERA:
         raise ValueError(f"camera index {camera} is outside 0..{MAX_CAMERA}")
     dims = tuple(shape) + (0,) * (4 - len(shape))
-    header = HEADER.pack(MAGIC, VERSION, kind, dtype, len(shape), part, camera, len(payload), frame_id, capture_ns,
-                         recv_ns, sent_ns, min(infer_us, 0xFFFFFFFF), label, *dims)
+    header = HEADER.pack(
+        MAGIC,
+        VERSION,
+        kind,
+        dtype,
+        len(shape),
+        part,
+        camera,
+        len(payload),
+        frame_id,
+        capture_ns,
+        recv_ns,
+        sent_ns,
+        min(infer_us, 0xFFFFFFFF),
+        label,
+        *dims,
+    )
     return header + payload
 
 
@@ -99,14 +126,38 @@ def encode_frame(msg: FrameMessage, encoding: str = "raw", jpeg_quality: int = 9
         payload, dtype = buf.tobytes(), DType.JPEG
     else:
         raise ValueError(f"unknown frame encoding {encoding!r}; use raw or jpeg")
-    return _pack(Kind.FRAME, dtype, image.shape, payload, msg.frame_id, msg.capture_ns, NO_PART, 0, msg.sent_ns,
-                 0, msg.label, msg.camera)
+    return _pack(
+        Kind.FRAME,
+        dtype,
+        image.shape,
+        payload,
+        msg.frame_id,
+        msg.capture_ns,
+        NO_PART,
+        0,
+        msg.sent_ns,
+        0,
+        msg.label,
+        msg.camera,
+    )
 
 
 def encode_features(msg: FeatureMessage) -> bytes:
     vec = np.ascontiguousarray(msg.features, dtype=np.float16).reshape(-1)
-    return _pack(Kind.FEATURES, DType.FLOAT16, vec.shape, vec.tobytes(), msg.frame_id, msg.capture_ns, msg.part,
-                 msg.recv_ns, msg.sent_ns, msg.infer_us, msg.label, msg.camera)
+    return _pack(
+        Kind.FEATURES,
+        DType.FLOAT16,
+        vec.shape,
+        vec.tobytes(),
+        msg.frame_id,
+        msg.capture_ns,
+        msg.part,
+        msg.recv_ns,
+        msg.sent_ns,
+        msg.infer_us,
+        msg.label,
+        msg.camera,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,14 +180,32 @@ def _parse_header(data: bytes) -> tuple[_Header, memoryview]:
         raise ProtocolError("type", f"payload must be bytes, got {type(data).__name__}")
     if len(data) < HEADER_SIZE:
         raise ProtocolError("short", f"{len(data)} bytes, the header alone is {HEADER_SIZE}")
-    (magic, version, kind, dtype, ndim, part, camera, payload_len, frame_id, capture_ns, recv_ns, sent_ns,
-     infer_us, label, *dims) = HEADER.unpack_from(data)
+    (
+        magic,
+        version,
+        kind,
+        dtype,
+        ndim,
+        part,
+        camera,
+        payload_len,
+        frame_id,
+        capture_ns,
+        recv_ns,
+        sent_ns,
+        infer_us,
+        label,
+        *dims,
+    ) = HEADER.unpack_from(data)
     if magic != MAGIC:
         raise ProtocolError("magic", f"magic {magic!r}, expected {MAGIC!r}")
     if version not in READABLE_VERSIONS:
-        raise ProtocolError("version", f"protocol version {version}, this build reads versions "
-                                       f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade vitfleet on every "
-                                       "board together")
+        raise ProtocolError(
+            "version",
+            f"protocol version {version}, this build reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade vitfleet on every "
+            "board together",
+        )
     if kind not in (Kind.FRAME, Kind.FEATURES):
         raise ProtocolError("kind", f"unknown message kind {kind}")
     if version == 1 and camera != 0:
@@ -144,10 +213,12 @@ def _parse_header(data: bytes) -> tuple[_Header, memoryview]:
     if not 1 <= ndim <= 4 or any(d != 0 for d in dims[ndim:]):
         raise ProtocolError("shape", f"ndim {ndim} with dims {dims}")
     if payload_len != len(data) - HEADER_SIZE:
-        raise ProtocolError("length", f"header announces {payload_len} payload bytes, message carries "
-                                      f"{len(data) - HEADER_SIZE}")
-    header = _Header(kind, dtype, tuple(dims[:ndim]), part, frame_id, capture_ns, recv_ns, sent_ns, infer_us, label,
-                     camera)
+        raise ProtocolError(
+            "length", f"header announces {payload_len} payload bytes, message carries {len(data) - HEADER_SIZE}"
+        )
+    header = _Header(
+        kind, dtype, tuple(dims[:ndim]), part, frame_id, capture_ns, recv_ns, sent_ns, infer_us, label, camera
+    )
     return header, memoryview(data)[HEADER_SIZE:]
 
 
@@ -197,12 +268,14 @@ def decode_features(data: bytes, expected_dim: int | None = None) -> FeatureMess
     if expected_dim is not None and h.shape[0] != expected_dim:
         raise ProtocolError("shape", f"part {h.part} sends {expected_dim} features, message has {h.shape[0]}")
     if len(payload) != 2 * h.shape[0]:
-        raise ProtocolError("length", f"{h.shape[0]} float16 values need {2 * h.shape[0]} bytes, "
-                                      f"payload has {len(payload)}")
+        raise ProtocolError(
+            "length", f"{h.shape[0]} float16 values need {2 * h.shape[0]} bytes, payload has {len(payload)}"
+        )
     if h.part == NO_PART:
         raise ProtocolError("part", "feature message without a part index")
     features = np.frombuffer(payload, dtype=np.float16)
     if not np.isfinite(features).all():
         raise ProtocolError("nonfinite", "feature vector holds NaN or inf")
-    return FeatureMessage(h.frame_id, h.capture_ns, h.part, features, h.recv_ns, h.sent_ns, h.infer_us, h.label,
-                          h.camera)
+    return FeatureMessage(
+        h.frame_id, h.capture_ns, h.part, features, h.recv_ns, h.sent_ns, h.infer_us, h.label, h.camera
+    )

@@ -21,4 +21,4 @@ def matmul_gflops(seconds: float = 0.3, n: int = 256) -> dict[str, float]:
         a @ b
         reps += 1
     dt = time.perf_counter() - t0
-    return {"gflops": 2 * n ** 3 * reps / dt / 1e9, "reps": reps, "seconds": dt}
+    return {"gflops": 2 * n**3 * reps / dt / 1e9, "reps": reps, "seconds": dt}

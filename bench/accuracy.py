@@ -17,14 +17,14 @@ from vitfleet.bench.isolation import open_session
 @dataclass(frozen=True)
 class FleetAccuracy:
     top1: float
-    without_part: list[float]      # top-1 with part i missing
+    without_part: list[float]  # top-1 with part i missing
 
 
 def run_rows(path: Path, x: np.ndarray) -> np.ndarray:
     """One output row per image (the graphs have a static batch of 1, as a board runs them)."""
     session = open_session(path)
     name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i:i + 1]})[0] for i in range(len(x))])
+    return np.concatenate([session.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
 
 
 def classifier_top1(path: Path, x: np.ndarray, labels: np.ndarray) -> float:
@@ -34,8 +34,9 @@ def classifier_top1(path: Path, x: np.ndarray, labels: np.ndarray) -> float:
 def fuse(fusion_path: Path, features: np.ndarray, mask_row: np.ndarray) -> np.ndarray:
     session = open_session(fusion_path)
     mask = mask_row[None].astype(np.float32)
-    return np.concatenate([session.run(None, {"features": features[i:i + 1], "mask": mask})[0]
-                           for i in range(len(features))])
+    return np.concatenate(
+        [session.run(None, {"features": features[i : i + 1], "mask": mask})[0] for i in range(len(features))]
+    )
 
 
 def fleet_top1(part_paths: list[Path], fusion_path: Path, x: np.ndarray, labels: np.ndarray) -> FleetAccuracy:
@@ -50,7 +51,7 @@ def fleet_top1(part_paths: list[Path], fusion_path: Path, x: np.ndarray, labels:
         # The aggregator zeroes a missing part's slice and clears its mask bit.
         masked = full.copy()
         start = sum(dims[:i])
-        masked[:, start:start + dims[i]] = 0.0
+        masked[:, start : start + dims[i]] = 0.0
         mask = np.ones(k)
         mask[i] = 0.0
         without.append(float((fuse(fusion_path, masked, mask).argmax(1) == labels).mean()))

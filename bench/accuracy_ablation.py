@@ -48,22 +48,54 @@ class Variant:
     method: str
     lever: str
     args: tuple[str, ...] = ()
-    base: str | None = None          # reuse this row's trained parts (fusion-only levers)
+    base: str | None = None  # reuse this row's trained parts (fusion-only levers)
     seed: int = 0
-    ref: str | None = None           # the row this one is compared with ("vs"); default: its base row
+    ref: str | None = None  # the row this one is compared with ("vs"); default: its base row
 
     def command(self, teacher: Path, out: Path) -> list[str]:
-        return ["vitfleet", "decompose", "--teacher", str(teacher), "--out", str(out), "--method", self.method,
-                "--parts", "4", *(["--seed", str(self.seed)] if self.seed else []), *self.args, "--json"]
+        return [
+            "vitfleet",
+            "decompose",
+            "--teacher",
+            str(teacher),
+            "--out",
+            str(out),
+            "--method",
+            self.method,
+            "--parts",
+            "4",
+            *(["--seed", str(self.seed)] if self.seed else []),
+            *self.args,
+            "--json",
+        ]
 
 
 # Every row spells out its whole recipe, so a row keeps its meaning when the defaults (decompose/recipes.py)
 # change. Two families per method: one lever added to the defaults before issue 15 ("previous"), and one lever
 # taken away from today's defaults ("combo", the combination the defaults were set from).
-EDVIT_PREVIOUS = ("--partition", "random", "--part-budget", "0.08333", "--part-kd-temperature", "0",
-                  "--fusion-soft-temperature", "0", "--no-fusion-flip-views")
-DEVIT_PREVIOUS = ("--partition", "random", "--part-budget", "0.0625", "--relation-kl", "row-mean",
-                  "--no-other-class", "--fusion-soft-temperature", "0", "--no-fusion-flip-views")
+EDVIT_PREVIOUS = (
+    "--partition",
+    "random",
+    "--part-budget",
+    "0.08333",
+    "--part-kd-temperature",
+    "0",
+    "--fusion-soft-temperature",
+    "0",
+    "--no-fusion-flip-views",
+)
+DEVIT_PREVIOUS = (
+    "--partition",
+    "random",
+    "--part-budget",
+    "0.0625",
+    "--relation-kl",
+    "row-mean",
+    "--no-other-class",
+    "--fusion-soft-temperature",
+    "0",
+    "--no-fusion-flip-views",
+)
 EDVIT_COMBO = ("--part-kd-temperature", "4", "--partition", "confusion", "--part-budget", "0.1")
 DEVIT_COMBO = ("--relation-kl", "batchmean", "--other-class", "--partition", "confusion", "--part-budget", "0.1")
 FUSION_COMBO = ("--fusion-soft-temperature", "2", "--fusion-flip-views")
@@ -95,8 +127,9 @@ def _previous(name: str, method: str, lever: str, args: tuple[str, ...] = (), fu
     kept = prev
     for flag in (a for a in args if a.startswith("--")):
         kept = _without(kept, flag, ())
-    return Variant(name, method, lever, kept + args, base=f"{method}-previous" if fusion_only else None,
-                   ref=f"{method}-previous")
+    return Variant(
+        name, method, lever, kept + args, base=f"{method}-previous" if fusion_only else None, ref=f"{method}-previous"
+    )
 
 
 # Today's defaults as rows: DeViT's are its combination, ED-ViT's add 14 part epochs and one joint epoch.
@@ -113,103 +146,271 @@ def _minus(name: str, method: str, lever: str, flag: str, replacement: tuple[str
 VARIANTS: tuple[Variant, ...] = (
     # ED-ViT (class-wise pruned teacher + MLP fusion): one lever added to the previous defaults
     Variant("edvit-previous", "edvit", "the defaults before issue 15", EDVIT_PREVIOUS),
-    _previous("edvit-kd4", "edvit", "part KD: teacher soft logits (classes + other), T=4",
-              ("--part-kd-temperature", "4")),
+    _previous(
+        "edvit-kd4", "edvit", "part KD: teacher soft logits (classes + other), T=4", ("--part-kd-temperature", "4")
+    ),
     _previous("edvit-budget10", "edvit", "part budget 1/12 -> 1/10", ("--part-budget", "0.1")),
-    _previous("edvit-confusion", "edvit", "partition: confusion (teacher probabilities) vs random",
-              ("--partition", "confusion")),
+    _previous(
+        "edvit-confusion",
+        "edvit",
+        "partition: confusion (teacher probabilities) vs random",
+        ("--partition", "confusion"),
+    ),
     _previous("edvit-prune3", "edvit", "iterative pruning, 3 steps", ("--prune-steps", "3")),
     _previous("edvit-epochs14", "edvit", "part epochs 10 -> 14", ("--epochs", "14")),
-    _previous("edvit-lr2e-3", "edvit", "part peak learning rate 1e-3 -> 2e-3 (warm-up + cosine, as before)",
-              ("--part-lr", "0.002")),
-    _previous("edvit-schedule-linear", "edvit", "part learning rate decays linearly instead of by cosine",
-              ("--part-lr-schedule", "linear")),
-    _previous("edvit-warmup20", "edvit", "part learning-rate warm-up 5 % -> 20 % of the steps", ("--part-warmup", "0.2")),
-    _previous("edvit-fusion-soft", "edvit", "fusion head on the teacher's soft labels (T=2)",
-              ("--fusion-soft-temperature", "2"), fusion_only=True),
-    _previous("edvit-fusion-flip", "edvit", "fusion head also on flipped images' features",
-              ("--fusion-flip-views",), fusion_only=True),
+    _previous(
+        "edvit-lr2e-3",
+        "edvit",
+        "part peak learning rate 1e-3 -> 2e-3 (warm-up + cosine, as before)",
+        ("--part-lr", "0.002"),
+    ),
+    _previous(
+        "edvit-schedule-linear",
+        "edvit",
+        "part learning rate decays linearly instead of by cosine",
+        ("--part-lr-schedule", "linear"),
+    ),
+    _previous(
+        "edvit-warmup20", "edvit", "part learning-rate warm-up 5 % -> 20 % of the steps", ("--part-warmup", "0.2")
+    ),
+    _previous(
+        "edvit-fusion-soft",
+        "edvit",
+        "fusion head on the teacher's soft labels (T=2)",
+        ("--fusion-soft-temperature", "2"),
+        fusion_only=True,
+    ),
+    _previous(
+        "edvit-fusion-flip",
+        "edvit",
+        "fusion head also on flipped images' features",
+        ("--fusion-flip-views",),
+        fusion_only=True,
+    ),
     _previous("edvit-dropout0", "edvit", "fusion part dropout 0.15 -> 0", ("--part-dropout", "0"), fusion_only=True),
-    _previous("edvit-dropout30", "edvit", "fusion part dropout 0.15 -> 0.3", ("--part-dropout", "0.3"),
-              fusion_only=True),
-    _previous("edvit-joint2", "edvit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
-              fusion_only=True),
+    _previous(
+        "edvit-dropout30", "edvit", "fusion part dropout 0.15 -> 0.3", ("--part-dropout", "0.3"), fusion_only=True
+    ),
+    _previous(
+        "edvit-joint2", "edvit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"), fusion_only=True
+    ),
     # DeViT (DEKD-distilled students + linear fusion matched to the teacher's CLS token)
     Variant("devit-previous", "devit", "the defaults before issue 15", DEVIT_PREVIOUS),
-    _previous("devit-batchmean", "devit", "relation KL summed over token rows (the reference's batchmean)",
-              ("--relation-kl", "batchmean")),
+    _previous(
+        "devit-batchmean",
+        "devit",
+        "relation KL summed over token rows (the reference's batchmean)",
+        ("--relation-kl", "batchmean"),
+    ),
     _previous("devit-budget10", "devit", "part budget 1/16 -> 1/10 (width ~1/4 -> ~1/3)", ("--part-budget", "0.1")),
-    _previous("devit-other", "devit", "students also see other parts' images, as an 'other' class",
-              ("--other-class",)),
+    _previous("devit-other", "devit", "students also see other parts' images, as an 'other' class", ("--other-class",)),
     _previous("devit-confusion", "devit", "partition: confusion vs random", ("--partition", "confusion")),
-    _previous("devit-lr2e-3", "devit", "student peak learning rate 1e-3 -> 2e-3 (warm-up + cosine, as before)",
-              ("--part-lr", "0.002")),
-    _previous("devit-schedule-linear", "devit", "student learning rate decays linearly instead of by cosine",
-              ("--part-lr-schedule", "linear")),
-    _previous("devit-fusion-soft", "devit", "fusion head: soft teacher logits (T=2) instead of hard",
-              ("--fusion-soft-temperature", "2"), fusion_only=True),
-    _previous("devit-fusion-flip", "devit", "fusion head also on flipped images' features", ("--fusion-flip-views",),
-              fusion_only=True),
-    _previous("devit-joint2", "devit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"),
-              fusion_only=True),
+    _previous(
+        "devit-lr2e-3",
+        "devit",
+        "student peak learning rate 1e-3 -> 2e-3 (warm-up + cosine, as before)",
+        ("--part-lr", "0.002"),
+    ),
+    _previous(
+        "devit-schedule-linear",
+        "devit",
+        "student learning rate decays linearly instead of by cosine",
+        ("--part-lr-schedule", "linear"),
+    ),
+    _previous(
+        "devit-fusion-soft",
+        "devit",
+        "fusion head: soft teacher logits (T=2) instead of hard",
+        ("--fusion-soft-temperature", "2"),
+        fusion_only=True,
+    ),
+    _previous(
+        "devit-fusion-flip",
+        "devit",
+        "fusion head also on flipped images' features",
+        ("--fusion-flip-views",),
+        fusion_only=True,
+    ),
+    _previous(
+        "devit-joint2", "devit", "joint fine-tune of parts + head, 2 epochs", ("--joint-epochs", "2"), fusion_only=True
+    ),
     # The combinations the defaults come from, and one lever taken away from them at a time.
-    Variant("edvit-combo", "edvit", "combination: part KD T=4 + confusion partition + budget 1/10 + fusion on "
-            "soft labels and flipped views", EDVIT_COMBO + FUSION_COMBO),
-    Variant("edvit-combo-hard-fusion", "edvit", "combination without the fusion levers (hard labels, no flips)",
-            EDVIT_COMBO + HARD_FUSION, base="edvit-combo"),
-    _minus("edvit-defaults-random", "edvit", "today's defaults with the random partition", "--partition",
-           ("--partition", "random")),
-    _minus("edvit-defaults-no-kd", "edvit", "today's defaults without part KD (labels only)", "--part-kd-temperature",
-           ("--part-kd-temperature", "0")),
-    _minus("edvit-defaults-budget12", "edvit", "today's defaults at the previous budget 1/12", "--part-budget",
-           ("--part-budget", "0.08333")),
-    Variant("edvit-combo-joint1", "edvit", "combination + 1 epoch of joint fine-tuning (parts + head, soft labels)",
-            EDVIT_COMBO + FUSION_COMBO + ("--joint-epochs", "1"), base="edvit-combo"),
-    Variant("edvit-combo-epochs14-joint1", "edvit", "combination + part epochs 10 -> 14 + 1 epoch of joint "
-            "fine-tuning", EDVIT_DEFAULTS, ref="edvit-combo"),
-    Variant("edvit-combo-dropout0", "edvit", "combination with fusion part dropout 0.15 -> 0",
-            EDVIT_COMBO + FUSION_COMBO + ("--part-dropout", "0"), base="edvit-combo"),
-    Variant("devit-combo", "devit", "combination: batchmean relation KL + 'other' class + confusion partition + "
-            "budget 1/10 + fusion on soft labels and flipped views", DEVIT_COMBO + FUSION_COMBO),
-    Variant("devit-combo-hard-fusion", "devit", "combination without the fusion levers (hard labels, no flips)",
-            DEVIT_COMBO + HARD_FUSION, base="devit-combo"),
-    _minus("devit-defaults-random", "devit", "today's defaults with the random partition", "--partition",
-           ("--partition", "random")),
-    _minus("devit-defaults-no-other", "devit", "today's defaults without the 'other' class", "--other-class",
-           ("--no-other-class",)),
-    _minus("devit-defaults-row-mean", "devit", "today's defaults with the row-mean relation KL", "--relation-kl",
-           ("--relation-kl", "row-mean")),
-    _minus("devit-defaults-budget16", "devit", "today's defaults at the previous budget 1/16", "--part-budget",
-           ("--part-budget", "0.0625")),
+    Variant(
+        "edvit-combo",
+        "edvit",
+        "combination: part KD T=4 + confusion partition + budget 1/10 + fusion on soft labels and flipped views",
+        EDVIT_COMBO + FUSION_COMBO,
+    ),
+    Variant(
+        "edvit-combo-hard-fusion",
+        "edvit",
+        "combination without the fusion levers (hard labels, no flips)",
+        EDVIT_COMBO + HARD_FUSION,
+        base="edvit-combo",
+    ),
+    _minus(
+        "edvit-defaults-random",
+        "edvit",
+        "today's defaults with the random partition",
+        "--partition",
+        ("--partition", "random"),
+    ),
+    _minus(
+        "edvit-defaults-no-kd",
+        "edvit",
+        "today's defaults without part KD (labels only)",
+        "--part-kd-temperature",
+        ("--part-kd-temperature", "0"),
+    ),
+    _minus(
+        "edvit-defaults-budget12",
+        "edvit",
+        "today's defaults at the previous budget 1/12",
+        "--part-budget",
+        ("--part-budget", "0.08333"),
+    ),
+    Variant(
+        "edvit-combo-joint1",
+        "edvit",
+        "combination + 1 epoch of joint fine-tuning (parts + head, soft labels)",
+        EDVIT_COMBO + FUSION_COMBO + ("--joint-epochs", "1"),
+        base="edvit-combo",
+    ),
+    Variant(
+        "edvit-combo-epochs14-joint1",
+        "edvit",
+        "combination + part epochs 10 -> 14 + 1 epoch of joint fine-tuning",
+        EDVIT_DEFAULTS,
+        ref="edvit-combo",
+    ),
+    Variant(
+        "edvit-combo-dropout0",
+        "edvit",
+        "combination with fusion part dropout 0.15 -> 0",
+        EDVIT_COMBO + FUSION_COMBO + ("--part-dropout", "0"),
+        base="edvit-combo",
+    ),
+    Variant(
+        "devit-combo",
+        "devit",
+        "combination: batchmean relation KL + 'other' class + confusion partition + "
+        "budget 1/10 + fusion on soft labels and flipped views",
+        DEVIT_COMBO + FUSION_COMBO,
+    ),
+    Variant(
+        "devit-combo-hard-fusion",
+        "devit",
+        "combination without the fusion levers (hard labels, no flips)",
+        DEVIT_COMBO + HARD_FUSION,
+        base="devit-combo",
+    ),
+    _minus(
+        "devit-defaults-random",
+        "devit",
+        "today's defaults with the random partition",
+        "--partition",
+        ("--partition", "random"),
+    ),
+    _minus(
+        "devit-defaults-no-other",
+        "devit",
+        "today's defaults without the 'other' class",
+        "--other-class",
+        ("--no-other-class",),
+    ),
+    _minus(
+        "devit-defaults-row-mean",
+        "devit",
+        "today's defaults with the row-mean relation KL",
+        "--relation-kl",
+        ("--relation-kl", "row-mean"),
+    ),
+    _minus(
+        "devit-defaults-budget16",
+        "devit",
+        "today's defaults at the previous budget 1/16",
+        "--part-budget",
+        ("--part-budget", "0.0625"),
+    ),
     # Fusion-stage levers taken away from (or added to) today's defaults: they reuse the default row's parts (for
     # ED-ViT the parts from before its joint epoch, which the pipeline keeps in cache/), so they cost minutes.
-    Variant("edvit-defaults-joint0", "edvit", "today's defaults without the joint epoch",
-            _without(EDVIT_DEFAULTS, "--joint-epochs", ("--joint-epochs", "0")), base=DEFAULT_ROW["edvit"]),
-    Variant("edvit-defaults-hard-fusion", "edvit", "today's defaults without the fusion levers (hard labels, no "
-            "flips)", _without(_without(EDVIT_DEFAULTS, "--fusion-soft-temperature", ("--fusion-soft-temperature", "0")),
-                               "--fusion-flip-views", ("--no-fusion-flip-views",)), base=DEFAULT_ROW["edvit"]),
-    Variant("devit-defaults-joint1", "devit", "today's defaults + 1 epoch of joint fine-tuning (parts + head)",
-            DEVIT_DEFAULTS + ("--joint-epochs", "1"), base=DEFAULT_ROW["devit"]),
+    Variant(
+        "edvit-defaults-joint0",
+        "edvit",
+        "today's defaults without the joint epoch",
+        _without(EDVIT_DEFAULTS, "--joint-epochs", ("--joint-epochs", "0")),
+        base=DEFAULT_ROW["edvit"],
+    ),
+    Variant(
+        "edvit-defaults-hard-fusion",
+        "edvit",
+        "today's defaults without the fusion levers (hard labels, no flips)",
+        _without(
+            _without(EDVIT_DEFAULTS, "--fusion-soft-temperature", ("--fusion-soft-temperature", "0")),
+            "--fusion-flip-views",
+            ("--no-fusion-flip-views",),
+        ),
+        base=DEFAULT_ROW["edvit"],
+    ),
+    Variant(
+        "devit-defaults-joint1",
+        "devit",
+        "today's defaults + 1 epoch of joint fine-tuning (parts + head)",
+        DEVIT_DEFAULTS + ("--joint-epochs", "1"),
+        base=DEFAULT_ROW["devit"],
+    ),
     # DEKD's weights (the paper gives the loss, not tuned values for this teacher), moved from today's defaults.
-    Variant("devit-defaults-alpha0", "devit", "DEKD α 0.5 -> 0: true labels only, no teacher hard labels",
-            DEVIT_DEFAULTS + ("--dekd-alpha", "0"), ref=DEFAULT_ROW["devit"]),
-    Variant("devit-defaults-alpha1", "devit", "DEKD α 0.5 -> 1: the teacher's hard labels only",
-            DEVIT_DEFAULTS + ("--dekd-alpha", "1"), ref=DEFAULT_ROW["devit"]),
-    Variant("devit-defaults-gammas-x2", "devit", "DEKD relation weights γ (q, k, v) doubled to 0.4, 0.2, 0.6",
-            DEVIT_DEFAULTS + ("--dekd-gammas", "0.4,0.2,0.6"), ref=DEFAULT_ROW["devit"]),
+    Variant(
+        "devit-defaults-alpha0",
+        "devit",
+        "DEKD α 0.5 -> 0: true labels only, no teacher hard labels",
+        DEVIT_DEFAULTS + ("--dekd-alpha", "0"),
+        ref=DEFAULT_ROW["devit"],
+    ),
+    Variant(
+        "devit-defaults-alpha1",
+        "devit",
+        "DEKD α 0.5 -> 1: the teacher's hard labels only",
+        DEVIT_DEFAULTS + ("--dekd-alpha", "1"),
+        ref=DEFAULT_ROW["devit"],
+    ),
+    Variant(
+        "devit-defaults-gammas-x2",
+        "devit",
+        "DEKD relation weights γ (q, k, v) doubled to 0.4, 0.2, 0.6",
+        DEVIT_DEFAULTS + ("--dekd-gammas", "0.4,0.2,0.6"),
+        ref=DEFAULT_ROW["devit"],
+    ),
     # The teacher's augmentation (random horizontal flips) in part training: DeViT students learn the teacher's
     # targets on the mirrored pixels (decompose/students.py, mirrored_batch); ED-ViT parts have always flipped.
-    Variant("devit-defaults-flips", "devit", "students train on flipped images too, with the teacher's targets on "
-            "them (the teacher's augmentation)", DEVIT_DEFAULTS + ("--part-flips",), ref=DEFAULT_ROW["devit"]),
-    Variant("edvit-defaults-no-flips", "edvit", "today's defaults with parts trained on unflipped images only",
-            EDVIT_DEFAULTS + ("--no-part-flips",), ref=DEFAULT_ROW["edvit"]),
+    Variant(
+        "devit-defaults-flips",
+        "devit",
+        "students train on flipped images too, with the teacher's targets on them (the teacher's augmentation)",
+        DEVIT_DEFAULTS + ("--part-flips",),
+        ref=DEFAULT_ROW["devit"],
+    ),
+    Variant(
+        "edvit-defaults-no-flips",
+        "edvit",
+        "today's defaults with parts trained on unflipped images only",
+        EDVIT_DEFAULTS + ("--no-part-flips",),
+        ref=DEFAULT_ROW["edvit"],
+    ),
 )
 
 
 def _with_seed(v: Variant, seed: int) -> Variant:
     # A fusion-only row's seed N reuses the parts of its base row's seed N, so each seed is a pair from one run.
-    return Variant(f"{v.name}-seed{seed}", v.method, f"{v.lever} (seed {seed})", v.args, seed=seed, ref=v.name,
-                   base=f"{v.base}-seed{seed}" if v.base else None)
+    return Variant(
+        f"{v.name}-seed{seed}",
+        v.method,
+        f"{v.lever} (seed {seed})",
+        v.args,
+        seed=seed,
+        ref=v.name,
+        base=f"{v.base}-seed{seed}" if v.base else None,
+    )
 
 
 # The defaults over two more seeds (the rows above are seed 0), and the candidate for DeViT's next default (one
@@ -230,7 +431,7 @@ def _copy_parts(src: Path, dst: Path) -> None:
     for f in src.iterdir():
         if f.name.startswith("part") or f.name == "cache":
             target = dst / f.name
-            if f.is_dir():   # hard links: the teacher targets are ~1 GB and read-only
+            if f.is_dir():  # hard links: the teacher targets are ~1 GB and read-only
                 shutil.copytree(f, target, dirs_exist_ok=True, copy_function=os.link)
             elif not target.exists():
                 shutil.copy2(f, target)
@@ -260,8 +461,9 @@ def _share_teacher_targets(v: Variant, teacher: Path, runs: Path, out: Path) -> 
     return source
 
 
-def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
-                variants: dict[str, Variant] = BY_NAME) -> dict[str, Any]:
+def run_variant(
+    v: Variant, teacher: Path, runs: Path, vitfleet: str, variants: dict[str, Variant] = BY_NAME
+) -> dict[str, Any]:
     out = _row_dir(runs, v.name)
     result_path = out / "ablation-row.json"
     if result_path.exists():
@@ -284,27 +486,45 @@ def run_variant(v: Variant, teacher: Path, runs: Path, vitfleet: str,
     card = json.loads((out / "bundle.json").read_text())
     # Part stages' own time, so a fusion-only row built on these parts can report a full run's cost.
     part_seconds = wall if v.base is None else base_seconds
-    row = {"name": v.name, "method": v.method, "lever": v.lever, "base": v.base, "ref": v.ref, "seed": v.seed,
-           "command": " ".join(cmd), "teacher_top1": summary["teacher_top1"], "fused_top1": summary["fused_top1"],
-           "delta_pt": summary["delta_pt"], "largest_part_ratio": summary["largest_part_ratio"],
-           "part_params": summary["part_params"], "partition": summary["partition"],
-           "worst_missing_top1": min(v2 for k, v2 in summary.items() if k.startswith("top1_without_part")),
-           "wall_seconds": wall, "part_seconds": part_seconds, "full_run_minutes": (wall + base_seconds) / 60,
-           "targets_from": targets_from,
-           "recipe": card.get("recipe"), "teacher_sha256": card["teacher"]["weights_sha256"],
-           "cpu": _cpu(machine_facts()), "threads": os.environ.get("VITFLEET_THREADS", "all"),
-           "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    row = {
+        "name": v.name,
+        "method": v.method,
+        "lever": v.lever,
+        "base": v.base,
+        "ref": v.ref,
+        "seed": v.seed,
+        "command": " ".join(cmd),
+        "teacher_top1": summary["teacher_top1"],
+        "fused_top1": summary["fused_top1"],
+        "delta_pt": summary["delta_pt"],
+        "largest_part_ratio": summary["largest_part_ratio"],
+        "part_params": summary["part_params"],
+        "partition": summary["partition"],
+        "worst_missing_top1": min(v2 for k, v2 in summary.items() if k.startswith("top1_without_part")),
+        "wall_seconds": wall,
+        "part_seconds": part_seconds,
+        "full_run_minutes": (wall + base_seconds) / 60,
+        "targets_from": targets_from,
+        "recipe": card.get("recipe"),
+        "teacher_sha256": card["teacher"]["weights_sha256"],
+        "cpu": _cpu(machine_facts()),
+        "threads": os.environ.get("VITFLEET_THREADS", "all"),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     result_path.write_text(json.dumps(row, indent=1))
     return row
 
 
 @app.command()
-def run(names: list[str] = typer.Argument(None, help="row names (default: every row of --method)"),
-        method: str = typer.Option(None, help="devit or edvit: every row of that method"),
-        teacher: Path = typer.Option(None, help=f"default: the pinned teacher ({PINNED_TEACHER}) if there is one, "
-                                                "else runs/teacher"),
-        runs: Path = typer.Option(Path("runs/ablation")),
-        vitfleet: str = typer.Option(str(Path(sys.executable).parent / "vitfleet"))) -> None:
+def run(
+    names: list[str] = typer.Argument(None, help="row names (default: every row of --method)"),
+    method: str = typer.Option(None, help="devit or edvit: every row of that method"),
+    teacher: Path = typer.Option(
+        None, help=f"default: the pinned teacher ({PINNED_TEACHER}) if there is one, else runs/teacher"
+    ),
+    runs: Path = typer.Option(Path("runs/ablation")),
+    vitfleet: str = typer.Option(str(Path(sys.executable).parent / "vitfleet")),
+) -> None:
     if teacher is None:
         teacher = PINNED_TEACHER if (PINNED_TEACHER / "teacher.safetensors").exists() else Path("runs/teacher")
     chosen = [BY_NAME[n] for n in names] if names else [v for v in VARIANTS if method in (None, v.method)]
@@ -317,36 +537,43 @@ def run(names: list[str] = typer.Argument(None, help="row names (default: every 
 
 
 @app.command("pin-teacher")
-def pin_teacher(teacher: Path = typer.Argument(..., help="a teacher folder (from `make teacher`)"),
-                to: Path = typer.Option(PINNED_TEACHER),
-                replace: bool = typer.Option(False, help="replace a pinned teacher of another hash")) -> None:
+def pin_teacher(
+    teacher: Path = typer.Argument(..., help="a teacher folder (from `make teacher`)"),
+    to: Path = typer.Option(PINNED_TEACHER),
+    replace: bool = typer.Option(False, help="replace a pinned teacher of another hash"),
+) -> None:
     """Keep a teacher's card and weights (not its training state) for every later row."""
     from vitfleet.decompose.teacher import load_teacher, read_card
 
-    _, card = load_teacher(teacher)   # checks the weights against the card's sha256
-    pinned = read_card(to) if (to / "teacher.json").exists() else None   # its weights may be on another machine
+    _, card = load_teacher(teacher)  # checks the weights against the card's sha256
+    pinned = read_card(to) if (to / "teacher.json").exists() else None  # its weights may be on another machine
     if pinned is not None and pinned.weights_sha256 == card.weights_sha256:
         # `make teacher` is deterministic on one kind of CPU: a retrain can give the very weights rows were cut
         # from. The committed card stays (only this run's timing would differ); the weights come back.
         shutil.copy2(teacher / card.weights, to / pinned.weights)
-        print(f"teacher {card.weights_sha256[:12]} is the pinned one, bit for bit: kept the card in {to}, "
-              f"restored its weights; rows cut from it stay comparable")
+        print(
+            f"teacher {card.weights_sha256[:12]} is the pinned one, bit for bit: kept the card in {to}, "
+            f"restored its weights; rows cut from it stay comparable"
+        )
         return
     if pinned is not None and not replace:
-        raise SystemExit(f"{to} already holds teacher {pinned.weights_sha256[:12]} (rows were cut from it); "
-                         f"pass --replace to pin {card.weights_sha256[:12]} instead")
+        raise SystemExit(
+            f"{to} already holds teacher {pinned.weights_sha256[:12]} (rows were cut from it); "
+            f"pass --replace to pin {card.weights_sha256[:12]} instead"
+        )
     to.mkdir(parents=True, exist_ok=True)
     for name in ("teacher.json", card.weights):
         shutil.copy2(teacher / name, to / name)
-    print(f"pinned teacher {card.weights_sha256[:12]} (top-1 {card.metrics.get('test_top1', float('nan')):.4f}) "
-          f"-> {to}")
+    print(
+        f"pinned teacher {card.weights_sha256[:12]} (top-1 {card.metrics.get('test_top1', float('nan')):.4f}) -> {to}"
+    )
 
 
 def _cpu(facts: dict[str, Any]) -> str:
     return ", ".join(str(facts[k]) for k in ("cpu", "isa") if facts.get(k))
 
 
-Key = tuple[str, str]   # (row name, teacher)
+Key = tuple[str, str]  # (row name, teacher)
 
 
 def _teacher(row: dict[str, Any]) -> str:
@@ -371,7 +598,7 @@ def _recorded_rows(results: Path) -> dict[Key, dict[str, Any]]:
     recorded = json.loads(results.read_text())
     rows = {}
     for row in recorded.get("rows", []):
-        row.setdefault("cpu", _cpu(recorded.get("machine", {})))   # rows from before rows named their CPU
+        row.setdefault("cpu", _cpu(recorded.get("machine", {})))  # rows from before rows named their CPU
         rows[_key(row)] = row
     return rows
 
@@ -388,9 +615,9 @@ def _rows(runs: Path, results: Path = RESULTS) -> list[dict[str, Any]]:
     for v in VARIANTS:
         for key in [k for k in found if k[0] == v.name]:
             row = found.pop(key)
-            row["lever"], row["ref"] = v.lever, v.ref   # the table's wording and comparison are today's
+            row["lever"], row["ref"] = v.lever, v.ref  # the table's wording and comparison are today's
             rows.append(row)
-    return rows + list(found.values())   # extra rows (run by name from an earlier table) keep their own words
+    return rows + list(found.values())  # extra rows (run by name from an earlier table) keep their own words
 
 
 def _shown_command(row: dict[str, Any]) -> str:
@@ -406,26 +633,33 @@ def _minutes(row: dict[str, Any]) -> str:
 
 
 def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[Variant, ...] = ()) -> str:
-    lines = ["Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
-             "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
-             "row's own teacher (the teacher column gives its top-1 and the first 12 hex digits of its weights'",
-             "sha256; the first sessions' rows did not record the hash: until the fifth session each new machine",
-             f"retrained it; since then rows are cut from the teacher pinned in {PINNED_TEACHER}). \"vs\" is the",
-             "difference of the two rows' Δ: a one-lever row against the defaults before issue 15 (`*-previous`), a",
-             "leave-one-out row against today's defaults (`*-defaults-*`), a fusion-only row against the row whose",
-             "parts it reuses, each cut from the same teacher where such a row exists (a row re-run from another",
-             "teacher stands beside the first); \"other teacher\" marks a pair cut from different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
-             "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
-             "Where the minutes say \"teacher targets from\" a row, that run reused its teacher targets and its",
-             "minutes leave out computing them.",
-             f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.", ""]
+    lines = [
+        "Each row is one `vitfleet decompose` run (K = 4, the full 60,000 training images, top-1 on all",
+        "10,000 test images; one seed, so differences under ~0.3 pt are within noise). Δ is against the",
+        "row's own teacher (the teacher column gives its top-1 and the first 12 hex digits of its weights'",
+        "sha256; the first sessions' rows did not record the hash: until the fifth session each new machine",
+        f'retrained it; since then rows are cut from the teacher pinned in {PINNED_TEACHER}). "vs" is the',
+        "difference of the two rows' Δ: a one-lever row against the defaults before issue 15 (`*-previous`), a",
+        "leave-one-out row against today's defaults (`*-defaults-*`), a fusion-only row against the row whose",
+        "parts it reuses, each cut from the same teacher where such a row exists (a row re-run from another",
+        "teacher stands beside the first); \"other teacher\" marks a pair cut from different teachers. Minutes are a whole run's (a fusion-only row adds its base row's run) on a 2-core",
+        "machine (CPU column), with the torch threads it had; most ran beside another run, so they are upper bounds.",
+        'Where the minutes say "teacher targets from" a row, that run reused its teacher targets and its',
+        "minutes leave out computing them.",
+        f"This report was generated on: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores.",
+        "",
+    ]
     for method in ("edvit", "devit"):
         mine = [r for r in rows if r["method"] == method]
         if not mine:
             continue
-        lines += [f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**", "",
-                  "| row | lever | fused top-1 | teacher | Δ vs teacher | vs | worst part missing | largest part | "
-                  "minutes | CPU | command |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{'ED-ViT' if method == 'edvit' else 'DeViT'}**",
+            "",
+            "| row | lever | fused top-1 | teacher | Δ vs teacher | vs | worst part missing | largest part | "
+            "minutes | CPU | command |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         by_key = {_key(r): r for r in mine}
         latest = {r["name"]: r for r in mine}
         for r in mine:
@@ -434,19 +668,25 @@ def render(rows: list[dict[str, Any]], machine: dict[str, Any], pending: tuple[V
             ref_name = r.get("ref") or r.get("base") or f"{method}-previous"
             ref = by_key.get((ref_name, _teacher(r)), latest.get(ref_name))
             other = "" if ref is None or _teacher(ref) == _teacher(r) else ", other teacher"
-            vs = ("-" if ref is None or r is ref
-                  else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']}{other})")
-            today = " (**= today's defaults**)" if r.get("recipe") and not recipe_deviations(
-                method, 4, r["recipe"]) else ""
-            lines.append(f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | "
-                         f"{_teacher_label(r)} | {r['delta_pt']:+.2f} pt | "
-                         f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
-                         f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{_shown_command(r)}` |")
+            vs = "-" if ref is None or r is ref else f"{r['delta_pt'] - ref['delta_pt']:+.2f} pt ({ref['name']}{other})"
+            today = (
+                " (**= today's defaults**)" if r.get("recipe") and not recipe_deviations(method, 4, r["recipe"]) else ""
+            )
+            lines.append(
+                f"| {r['name']}{today} | {r['lever']} | {100 * r['fused_top1']:.2f} % | "
+                f"{_teacher_label(r)} | {r['delta_pt']:+.2f} pt | "
+                f"{vs} | {100 * r['worst_missing_top1']:.2f} % | 1/{1 / r['largest_part_ratio']:.1f} "
+                f"of the teacher's params | {_minutes(r)} | {r.get('cpu', '?')} | `{_shown_command(r)}` |"
+            )
         lines.append("")
     lines += _seed_lines(rows)
     if pending:
-        lines += ["Defined but not run yet (`python -m vitfleet.bench.accuracy_ablation run NAME`): "
-                  + ", ".join(f"`{v.name}`" for v in pending) + ".", ""]
+        lines += [
+            "Defined but not run yet (`python -m vitfleet.bench.accuracy_ablation run NAME`): "
+            + ", ".join(f"`{v.name}`" for v in pending)
+            + ".",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -474,32 +714,47 @@ def _seed_lines(rows: list[dict[str, Any]]) -> list[str]:
     for stem, by_teacher in groups.items():
         seeded = {t: _one_per_seed(m) for t, m in by_teacher.items()}
         if len({m["seed"] for members in seeded.values() for m in members}) < 2:
-            continue   # one seed (from one or several teachers): the table's rows say it all
+            continue  # one seed (from one or several teachers): the table's rows say it all
         averaged = [m for m in seeded.values() if len(m) >= 2]
         for teacher, members in ((t, m) for t, m in seeded.items() if len(m) >= 2):
             deltas = [m["delta_pt"] for m in members]
             tops = [100 * m["fused_top1"] for m in members]
             twice = len(by_teacher[teacher]) - len(members)
-            lines.append(f"- `{stem}` from teacher {_teacher_label(members[0])}, seeds "
-                         f"{', '.join(str(m['seed']) for m in members)} ("
-                         + (f"{twice} re-run seed(s) counted once, by the latest run" if twice else "one run each")
-                         + "): fused "
-                         f"{sum(tops) / len(tops):.2f} %, Δ **{sum(deltas) / len(deltas):+.2f} pt** (spread "
-                         f"{min(deltas):+.2f} .. {max(deltas):+.2f} pt)")
+            lines.append(
+                f"- `{stem}` from teacher {_teacher_label(members[0])}, seeds "
+                f"{', '.join(str(m['seed']) for m in members)} ("
+                + (f"{twice} re-run seed(s) counted once, by the latest run" if twice else "one run each")
+                + "): fused "
+                f"{sum(tops) / len(tops):.2f} %, Δ **{sum(deltas) / len(deltas):+.2f} pt** (spread "
+                f"{min(deltas):+.2f} .. {max(deltas):+.2f} pt)"
+            )
         single = [m[0] for m in seeded.values() if len(m) == 1]
         if single:
-            runs = "; ".join(f"teacher {_teacher_label(m)}, seed {m['seed']}: Δ {m['delta_pt']:+.2f} pt"
-                             for m in single)
-            lines.append(f"- `{stem}`{' also' if averaged else ''}: one seed per teacher ({runs}), so no mean"
-                         + (" across them" if len(single) > 1 else ""))
-    return (["**Seeds** (per teacher: runs from different teachers are not averaged, a seed counts once per "
-             "teacher)", "", *lines, ""] if lines else [])
+            runs = "; ".join(
+                f"teacher {_teacher_label(m)}, seed {m['seed']}: Δ {m['delta_pt']:+.2f} pt" for m in single
+            )
+            lines.append(
+                f"- `{stem}`{' also' if averaged else ''}: one seed per teacher ({runs}), so no mean"
+                + (" across them" if len(single) > 1 else "")
+            )
+    return (
+        [
+            "**Seeds** (per teacher: runs from different teachers are not averaged, a seed counts once per teacher)",
+            "",
+            *lines,
+            "",
+        ]
+        if lines
+        else []
+    )
 
 
 @app.command()
-def report(runs: Path = typer.Option(Path("runs/ablation")),
-           doc: Path = typer.Option(Path("docs/benchmarks.md")),
-           results: Path = typer.Option(RESULTS, help="the rows run so far (kept; rows in --runs replace theirs)")) -> None:
+def report(
+    runs: Path = typer.Option(Path("runs/ablation")),
+    doc: Path = typer.Option(Path("docs/benchmarks.md")),
+    results: Path = typer.Option(RESULTS, help="the rows run so far (kept; rows in --runs replace theirs)"),
+) -> None:
     rows = _rows(runs, results)
     facts = machine_facts()
     machine = {"cpu": _cpu(facts), "cores": facts["cores"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,23 +19,33 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 @user_errors
 def bench(
     ctx: typer.Context,
-    teacher: Annotated[Optional[Path], typer.Option(help="trained teacher folder (full run); quick mode trains a "
-                                                         "tiny one when omitted")] = None,
-    runs: Annotated[Optional[Path], typer.Option(help="work dir: bundle-<method>-<K>/ are reused from here, missing "
-                                                      "ones and engines are made here")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="results folder (results.json + PNG plots)")] = None,
-    report: Annotated[Optional[Path], typer.Option(help="Markdown file whose bench section is rewritten")] = None,
+    teacher: Annotated[
+        Path | None,
+        typer.Option(help="trained teacher folder (full run); quick mode trains a tiny one when omitted"),
+    ] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            help="work dir: bundle-<method>-<K>/ are reused from here, missing ones and engines are made here"
+        ),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="results folder (results.json + PNG plots)")] = None,
+    report: Annotated[Path | None, typer.Option(help="Markdown file whose bench section is rewritten")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="tiny teacher/bundles, few images and runs: minutes")] = False,
-    parts: Annotated[Optional[str], typer.Option(help="fleet sizes K, comma-separated (default 2,4)")] = None,
-    methods: Annotated[Optional[str], typer.Option(help="devit,edvit (default both)")] = None,
-    test_images: Annotated[Optional[int], typer.Option(help="test images for accuracy (default: all)")] = None,
-    latency_runs: Annotated[Optional[int], typer.Option(help="timed runs per engine (default 300)")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="training images for bundles the bench decomposes "
-                                                           "itself (default 30000)")] = None,
-    part_epochs: Annotated[Optional[int], typer.Option(help="part epochs for bundles the bench decomposes (default 4)")] = None,
-    compact_epochs: Annotated[Optional[int], typer.Option(help="epochs of the compact single model (default 7)")] = None,
-    render_only: Annotated[bool, typer.Option("--render-only", help="only redraw the plots and rewrite the report "
-                                                                     "from OUT/results.json")] = False,
+    parts: Annotated[str | None, typer.Option(help="fleet sizes K, comma-separated (default 2,4)")] = None,
+    methods: Annotated[str | None, typer.Option(help="devit,edvit (default both)")] = None,
+    test_images: Annotated[int | None, typer.Option(help="test images for accuracy (default: all)")] = None,
+    latency_runs: Annotated[int | None, typer.Option(help="timed runs per engine (default 300)")] = None,
+    train_limit: Annotated[
+        int | None, typer.Option(help="training images for bundles the bench decomposes itself (default 30000)")
+    ] = None,
+    part_epochs: Annotated[
+        int | None, typer.Option(help="part epochs for bundles the bench decomposes (default 4)")
+    ] = None,
+    compact_epochs: Annotated[int | None, typer.Option(help="epochs of the compact single model (default 7)")] = None,
+    render_only: Annotated[
+        bool, typer.Option("--render-only", help="only redraw the plots and rewrite the report from OUT/results.json")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the results JSON on stdout")] = False,
 ) -> None:
     """Benchmark teacher vs compact model vs DeViT/ED-ViT fleets (K=2,4; fp32/int8) and write the report."""
@@ -46,9 +56,21 @@ def bench(
     from vitfleet.bench.settings import BenchSettings, quick_settings
     from vitfleet.console import err_console, progress_bar
 
-    given = {k: v for k, v in dict(teacher=teacher, runs=runs, out=out, report=report, test_images=test_images,
-                                    latency_runs=latency_runs, train_limit=train_limit,
-                                    part_epochs=part_epochs, compact_epochs=compact_epochs).items() if v is not None}
+    given = {
+        k: v
+        for k, v in dict(
+            teacher=teacher,
+            runs=runs,
+            out=out,
+            report=report,
+            test_images=test_images,
+            latency_runs=latency_runs,
+            train_limit=train_limit,
+            part_epochs=part_epochs,
+            compact_epochs=compact_epochs,
+        ).items()
+        if v is not None
+    }
     if parts:
         given["parts"] = [int(p) for p in parts.split(",")]
     if methods:
@@ -77,44 +99,78 @@ def bench(
     if as_json:
         sys.stdout.write(json.dumps(results, indent=2, default=str) + "\n")
     else:
-        err_console.print(f"bench done in {results['duration_s'] / 60:.1f} min: {paths['results']}, "
-                          f"report section in {settings.report}")
+        err_console.print(
+            f"bench done in {results['duration_s'] / 60:.1f} min: {paths['results']}, "
+            f"report section in {settings.report}"
+        )
 
 
 @app.command("loadgen")
 @user_errors
 def loadgen(
-    scenario: Annotated[Optional[str], typer.Option(help="singlestream (p90 latency), multistream (p99 per-query "
-                                                         "latency) or offline (samples/s)")] = None,
-    mode: Annotated[str, typer.Option(help="performance, or accuracy (every library image once, scored against "
-                                           "the labels and the fp32 reference)")] = "performance",
-    engines: Annotated[Optional[Path], typer.Option(help="engines folder (default: the demo bundle's int8 engines, "
-                                                         "built once under runs/demo)")] = None,
-    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder: int8 engines are built from it without "
-                                                        "--engines; checked against --engines with it")] = None,
-    count: Annotated[Optional[int], typer.Option(help="images in the sample library: the first N of the test split "
-                                                      "(default: all)")] = None,
-    min_duration: Annotated[Optional[float], typer.Option(help="LoadGen min duration, seconds (default 10)")] = None,
-    min_queries: Annotated[Optional[int], typer.Option(help="LoadGen min query count (default: singlestream 1024, "
-                                                            "multistream 662, offline 1)")] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="singlestream (p90 latency), multistream (p99 per-query latency) or offline (samples/s)"),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="performance, or accuracy (every library image once, scored against the labels and the fp32 reference)"
+        ),
+    ] = "performance",
+    engines: Annotated[
+        Path | None,
+        typer.Option(help="engines folder (default: the demo bundle's int8 engines, built once under runs/demo)"),
+    ] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="bundle folder: int8 engines are built from it without --engines; checked against --engines with it"
+        ),
+    ] = None,
+    count: Annotated[
+        int | None, typer.Option(help="images in the sample library: the first N of the test split (default: all)")
+    ] = None,
+    min_duration: Annotated[float | None, typer.Option(help="LoadGen min duration, seconds (default 10)")] = None,
+    min_queries: Annotated[
+        int | None,
+        typer.Option(help="LoadGen min query count (default: singlestream 1024, multistream 662, offline 1)"),
+    ] = None,
     max_duration: Annotated[float, typer.Option(help="LoadGen max duration, seconds")] = 120.0,
     samples_per_query: Annotated[int, typer.Option(help="MultiStream samples per query (MLPerf edge: 8)")] = 8,
-    expected_latency_ms: Annotated[float, typer.Option(help="expected latency per sample (sizes LoadGen's query "
-                                                            "schedule)")] = 0.5,
-    expected_qps: Annotated[float, typer.Option(help="Offline: expected samples/s; its one query holds 1.1 x this x "
-                                                     "min duration samples; more than the fleet does, or the run "
-                                                     "ends before min duration (INVALID)")] = 400.0,
-    max_in_flight: Annotated[int, typer.Option(help="the camera's admission credits (frames in the fleet at "
-                                                    "once)")] = 2,
+    expected_latency_ms: Annotated[
+        float, typer.Option(help="expected latency per sample (sizes LoadGen's query schedule)")
+    ] = 0.5,
+    expected_qps: Annotated[
+        float,
+        typer.Option(
+            help="Offline: expected samples/s; its one query holds 1.1 x this x "
+            "min duration samples; more than the fleet does, or the run "
+            "ends before min duration (INVALID)"
+        ),
+    ] = 400.0,
+    max_in_flight: Annotated[
+        int, typer.Option(help="the camera's admission credits (frames in the fleet at once)")
+    ] = 2,
     encoding: Annotated[str, typer.Option(help="frames on the wire: raw or jpeg")] = "raw",
-    out: Annotated[Optional[Path], typer.Option(help="report JSON (default bench/results/loadgen-<scenario>"
-                                                     "[-accuracy].json); LoadGen's logs go to loadgen/<name>/ "
-                                                     "beside it")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="report JSON (default bench/results/loadgen-<scenario>"
+            "[-accuracy].json); LoadGen's logs go to loadgen/<name>/ "
+            "beside it"
+        ),
+    ] = None,
     work_dir: Annotated[Path, typer.Option(help="the fleet's run folder (logs, fleet.yaml)")] = Path("runs/loadgen"),
-    docs: Annotated[Optional[Path], typer.Option(help="rewrite this Markdown file's LoadGen section from every "
-                                                      "loadgen-*.json in the report's folder")] = None,
-    render_only: Annotated[bool, typer.Option("--render-only", help="only rewrite the --docs section, run "
-                                                                     "nothing")] = False,
+    docs: Annotated[
+        Path | None,
+        typer.Option(
+            help="rewrite this Markdown file's LoadGen section from every loadgen-*.json in the report's folder"
+        ),
+    ] = None,
+    render_only: Annotated[
+        bool, typer.Option("--render-only", help="only rewrite the --docs section, run nothing")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the report JSON on stdout")] = False,
 ) -> None:
     """MLPerf LoadGen drives a local fleet through its camera path (SingleStream, MultiStream, Offline)."""
@@ -125,7 +181,7 @@ def loadgen(
     from vitfleet.bench.loadgen import check_options
     from vitfleet.bench.loadgen_settings import LoadgenInputError, LoadgenSettings
 
-    results = (out.parent if out else Path("bench/results"))
+    results = out.parent if out else Path("bench/results")
     if render_only:
         if docs is None:
             raise LoadgenInputError("--render-only rewrites a docs section; pass --docs FILE (e.g. docs/benchmarks.md)")
@@ -134,10 +190,23 @@ def loadgen(
     check_options(scenario, mode)
     try:
         settings = LoadgenSettings(
-            scenario=scenario, mode=mode, engines=engines, bundle=bundle, count=count, min_duration_s=min_duration,
-            min_queries=min_queries, max_duration_s=max_duration, samples_per_query=samples_per_query,
-            expected_latency_ms=expected_latency_ms, expected_qps=expected_qps, max_in_flight=max_in_flight,
-            encoding=encoding, out=out, work_dir=work_dir, command="vitfleet " + " ".join(sys.argv[1:]))
+            scenario=scenario,
+            mode=mode,
+            engines=engines,
+            bundle=bundle,
+            count=count,
+            min_duration_s=min_duration,
+            min_queries=min_queries,
+            max_duration_s=max_duration,
+            samples_per_query=samples_per_query,
+            expected_latency_ms=expected_latency_ms,
+            expected_qps=expected_qps,
+            max_in_flight=max_in_flight,
+            encoding=encoding,
+            out=out,
+            work_dir=work_dir,
+            command="vitfleet " + " ".join(sys.argv[1:]),
+        )
     except ValidationError as exc:
         err = exc.errors()[0]
         flag = "--" + str(err["loc"][0]).removesuffix("_s").replace("_", "-") if err["loc"] else "an option"

@@ -33,8 +33,9 @@ def compact_arch(teacher_arch, budget_params: int):  # -> ViTArch
 KD_TEMPERATURE = 4.0
 
 
-def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: int, progress=None,
-                   distilled: bool = False) -> dict[str, Path]:
+def ensure_compact(
+    settings: BenchSettings, teacher_dir: Path, budget_params: int, progress=None, distilled: bool = False
+) -> dict[str, Path]:
     """Train (once per budget and kind) and export; returns precision -> ONNX path, and "dir" -> its folder"""
     import numpy as np
     import torch
@@ -48,7 +49,9 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
     folder = settings.runs / "bench" / f"compact-{budget_params}{'-distilled' if distilled else ''}"
     if not (folder / "teacher.json").exists():
         arch = compact_arch(tcard.arch, budget_params)
-        train = load_dataset(tcard.dataset, "train", pre=tcard.preprocessing).stratified_head(settings.compact_train_limit)
+        train = load_dataset(tcard.dataset, "train", pre=tcard.preprocessing).stratified_head(
+            settings.compact_train_limit
+        )
         test = load_dataset(tcard.dataset, "test", pre=tcard.preprocessing).head(settings.test_images)
         recipe = TrainRecipe(epochs=settings.compact_epochs)
         if tcard.recipe is not None:  # the teacher's schedule, only the epochs may differ
@@ -61,8 +64,17 @@ def ensure_compact(settings: BenchSettings, teacher_dir: Path, budget_params: in
             soft = predict_logits(teacher, to_tensors(train, tcard.preprocessing)[0])
             recipe = recipe.model_copy(update=dict(kd_temperature=KD_TEMPERATURE, kd_alpha=0.5))
         threads = torch.get_num_threads()
-        train_teacher(train, test, arch, recipe, folder, tcard.dataset,
-                      "trained:compact-distilled" if distilled else "trained:compact", progress, soft_targets=soft)
+        train_teacher(
+            train,
+            test,
+            arch,
+            recipe,
+            folder,
+            tcard.dataset,
+            "trained:compact-distilled" if distilled else "trained:compact",
+            progress,
+            soft_targets=soft,
+        )
         torch.set_num_threads(threads)
     paths = {"fp32": folder / "compact.onnx", "int8": folder / "compact.int8.onnx"}
     if not paths["fp32"].exists() or not paths["int8"].exists():

@@ -18,7 +18,7 @@ TRANSPORT_KEYS = ("frame_hop_ms", "queue_ms", "feature_hop_ms", "wait_ms", "pred
 @dataclass
 class Contender:
     name: str
-    kind: str                       # teacher | compact | fleet
+    kind: str  # teacher | compact | fleet
     precision: str
     method: str | None = None
     parts: int = 1
@@ -78,10 +78,15 @@ class Contender:
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
-        out.update(latency_ms=self.latency_ms, slowest_part_ms=self.slowest_part_ms,
-                   largest_bytes=self.largest_bytes, total_bytes=self.total_bytes,
-                   largest_params=self.largest_params, total_params=self.total_params,
-                   worst_missing_top1=self.worst_missing_top1)
+        out.update(
+            latency_ms=self.latency_ms,
+            slowest_part_ms=self.slowest_part_ms,
+            largest_bytes=self.largest_bytes,
+            total_bytes=self.total_bytes,
+            largest_params=self.largest_params,
+            total_params=self.total_params,
+            worst_missing_top1=self.worst_missing_top1,
+        )
         return out
 
 
@@ -99,7 +104,7 @@ def feature_bytes(dim: int, fleet_name: str = "bench", part: int = 0) -> tuple[i
 
     payload = len(encode_features(FeatureMessage(0, 0, part, np.zeros(dim, np.float16), 0, 0, 0)))
     topic = Topics(fleet_name).features(part).encode()
-    remaining = 2 + len(topic) + payload           # QoS 0: topic length + topic + payload, no packet id
+    remaining = 2 + len(topic) + payload  # QoS 0: topic length + topic + payload, no packet id
     length_bytes = 1 if remaining < 128 else 2 if remaining < 16384 else 3
     return payload, 1 + length_bytes + remaining
 
@@ -119,11 +124,15 @@ def ratios(c: Contender, teacher: Contender, compact: Contender | None) -> dict[
         "acc_delta_vs_teacher_pt": None if c.top1 is None or teacher.top1 is None else 100 * (c.top1 - teacher.top1),
         "size_reduction_largest_vs_teacher": teacher.largest_bytes / c.largest_bytes,
         "size_reduction_total_vs_teacher": teacher.total_bytes / c.total_bytes,
-        "energy_ratio_vs_teacher": (None if c.energy_mj_per_frame is None or not teacher.energy_mj_per_frame
-                                    else c.energy_mj_per_frame / teacher.energy_mj_per_frame),
+        "energy_ratio_vs_teacher": (
+            None
+            if c.energy_mj_per_frame is None or not teacher.energy_mj_per_frame
+            else c.energy_mj_per_frame / teacher.energy_mj_per_frame
+        ),
     }
     if compact is not None:
-        out["acc_delta_vs_compact_pt"] = (None if c.top1 is None or compact.top1 is None
-                                          else 100 * (c.top1 - compact.top1))
+        out["acc_delta_vs_compact_pt"] = (
+            None if c.top1 is None or compact.top1 is None else 100 * (c.top1 - compact.top1)
+        )
         out["speed_ratio_vs_compact"] = compact.latency_ms / c.latency_ms
     return out

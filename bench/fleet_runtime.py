@@ -32,15 +32,36 @@ from vitfleet.bench.demo_runs import load_avg, run_vitfleet_json, write_results 
 from vitfleet.bench.machine import machine_facts  # noqa: E402
 
 RESULTS = Path("bench/results/fleet-runtime.json")
-KEPT = ("ok", "accuracy", "offline_accuracy", "offline_source", "accuracy_diff_pt", "accuracy_matches", "admitted",
-        "predictions", "degraded", "lost", "answered_late", "e2e_p50_ms", "e2e_p99_ms", "hop_p50_ms", "hop_p99_ms",
-        "elapsed_s", "breakdown_p50_ms")
+KEPT = (
+    "ok",
+    "accuracy",
+    "offline_accuracy",
+    "offline_source",
+    "accuracy_diff_pt",
+    "accuracy_matches",
+    "admitted",
+    "predictions",
+    "degraded",
+    "lost",
+    "answered_late",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "hop_p50_ms",
+    "hop_p99_ms",
+    "elapsed_s",
+    "breakdown_p50_ms",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--fleet", action="append", default=[], metavar="NAME=ENGINES[,BUNDLE]",
-                   help="a fleet to replay the test set on, after the demo bundle's")
+    p.add_argument(
+        "--fleet",
+        action="append",
+        default=[],
+        metavar="NAME=ENGINES[,BUNDLE]",
+        help="a fleet to replay the test set on, after the demo bundle's",
+    )
     p.add_argument("--no-demo", action="store_true", help="skip the demo bundle's fleet")
     p.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     return p.parse_args(argv)
@@ -57,14 +78,25 @@ def hop_figures(runs: int = 3, count: int = 1000) -> dict[str, Any]:
             hops = [measure_hop(broker.config, count=count) for _ in range(runs)]
         finally:
             broker.stop()
-    each = [{"received": int(len(h)), "p50_ms": round(float(np.percentile(h, 50)), 4),
-             "p99_ms": round(float(np.percentile(h, 99)), 4)} for h in hops]
+    each = [
+        {
+            "received": int(len(h)),
+            "p50_ms": round(float(np.percentile(h, 50)), 4),
+            "p99_ms": round(float(np.percentile(h, 99)), 4),
+        }
+        for h in hops
+    ]
     best = min(each, key=lambda r: r["p50_ms"])
-    return {"what": f"MQTT hop agent publish -> aggregator receive (192 float16 features, 500 msg/s, {count:,} "
-                    f"messages, best of {runs})",
-            "command": "agent.hop_probe.measure_hop, as `pytest -s tests/test_fleet_mqtt.py -k hop` runs it",
-            "runs": each, "p50_ms": best["p50_ms"], "p99_ms": best["p99_ms"], "load_avg_before": before,
-            "load_avg_after": load_avg()}
+    return {
+        "what": f"MQTT hop agent publish -> aggregator receive (192 float16 features, 500 msg/s, {count:,} "
+        f"messages, best of {runs})",
+        "command": "agent.hop_probe.measure_hop, as `pytest -s tests/test_fleet_mqtt.py -k hop` runs it",
+        "runs": each,
+        "p50_ms": best["p50_ms"],
+        "p99_ms": best["p99_ms"],
+        "load_avg_before": before,
+        "load_avg_after": load_avg(),
+    }
 
 
 def fleet_figures(name: str, engines: Path | None, bundle: Path | None) -> dict[str, Any]:
@@ -89,7 +121,7 @@ def _fleet_arg(text: str) -> tuple[str, Path | None, Path | None]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     fleets = ([] if args.no_demo else [("demo-k2", None, None)]) + [_fleet_arg(f) for f in args.fleet]
-    if any(e is None for _, e, _ in fleets):   # build (or find) the demo's engines before anything is timed
+    if any(e is None for _, e, _ in fleets):  # build (or find) the demo's engines before anything is timed
         from vitfleet.engines.demo_engines import prepare_demo_engines
 
         prepare_demo_engines(Path("runs/demo"), None, None, quiet=True)
@@ -99,8 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for name, engines, bundle in fleets:
         run = fleet_figures(name, engines, bundle)
-        print(json.dumps({k: run[k] for k in ("name", "ok", "accuracy", "offline_accuracy", "lost", "e2e_p50_ms",
-                                                "e2e_p99_ms")}), flush=True)
+        print(
+            json.dumps(
+                {k: run[k] for k in ("name", "ok", "accuracy", "offline_accuracy", "lost", "e2e_p50_ms", "e2e_p99_ms")}
+            ),
+            flush=True,
+        )
         runs.append(run)
     write_results(args.out, "bench/fleet_runtime.py", argv, {"hop": hop, "fleets": runs}, machine)
     print(f"hop + {len(runs)} fleets -> {args.out}")

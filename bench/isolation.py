@@ -66,8 +66,9 @@ def example_feeds(session, image: np.ndarray | None = None) -> dict[str, np.ndar
     return feeds
 
 
-def measure(path: Path, runs: int, warmup: int, energy_seconds: float, sampler=None,
-            image: np.ndarray | None = None) -> IsolatedFigures:
+def measure(
+    path: Path, runs: int, warmup: int, energy_seconds: float, sampler=None, image: np.ndarray | None = None
+) -> IsolatedFigures:
     session = open_session(path)
     feeds = example_feeds(session, image)
     for _ in range(warmup):
@@ -91,5 +92,4 @@ def measure(path: Path, runs: int, warmup: int, energy_seconds: float, sampler=N
             joules = sampler.energy_between(t0, t1, timeout_s=2.0) / max(frames, 1)
         except PowerWindowError:  # a starved sampler thread: report no figure rather than a wrong one
             joules = None
-    return IsolatedFigures(float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3), runs, joules,
-                           frames)
+    return IsolatedFigures(float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3), runs, joules, frames)

@@ -39,8 +39,7 @@ def check_options(scenario: str | None, mode: str) -> None:
     if scenario is None:
         raise LoadgenInputError("no scenario given; pass --scenario singlestream, multistream or offline")
     if scenario not in SCENARIOS:
-        raise LoadgenInputError(f"unknown scenario {scenario!r}; use --scenario singlestream, multistream or "
-                                "offline")
+        raise LoadgenInputError(f"unknown scenario {scenario!r}; use --scenario singlestream, multistream or offline")
     if mode not in MODES:
         raise LoadgenInputError(f"unknown mode {mode!r}; use --mode performance or accuracy")
 
@@ -49,8 +48,10 @@ def _require_loadgen() -> Any:
     try:
         import mlperf_loadgen
     except ImportError:
-        raise LoadgenInputError(f"MLPerf LoadGen is not installed; run `pip install '{LOADGEN_PIN}'` (or "
-                                "`pip install -e '.[dev]'`) in this venv") from None
+        raise LoadgenInputError(
+            f"MLPerf LoadGen is not installed; run `pip install '{LOADGEN_PIN}'` (or "
+            "`pip install -e '.[dev]'`) in this venv"
+        ) from None
     return mlperf_loadgen
 
 
@@ -63,8 +64,10 @@ def resolve_engines(s: LoadgenSettings) -> Path:
             what = "engines folder (with manifest.json)" if flag == "--engines" else "bundle folder"
             raise LoadgenInputError(f"{flag} {path} is not a folder; pass an existing {what}")
     if s.engines is not None and not (s.engines / MANIFEST_NAME).exists():
-        raise LoadgenInputError(f"{s.engines} holds no {MANIFEST_NAME}; pass an engines folder made by "
-                                "`vitfleet engines build` (e.g. runs/engines/cpu)")
+        raise LoadgenInputError(
+            f"{s.engines} holds no {MANIFEST_NAME}; pass an engines folder made by "
+            "`vitfleet engines build` (e.g. runs/engines/cpu)"
+        )
     from vitfleet.engines.demo_engines import prepare_demo_engines
 
     engines, bundle = prepare_demo_engines(s.demo_dir, s.bundle, s.engines, quiet=True)
@@ -73,16 +76,17 @@ def resolve_engines(s: LoadgenSettings) -> Path:
         from vitfleet.engines.manifest import read_manifest
 
         if read_manifest(engines).bundle_id != read_bundle(bundle).bundle_id:
-            raise LoadgenInputError(f"{engines} was not built from {bundle}; pass the bundle the engines came from, "
-                                    "or leave --bundle out")
+            raise LoadgenInputError(
+                f"{engines} was not built from {bundle}; pass the bundle the engines came from, or leave --bundle out"
+            )
     return engines
 
 
 def sample_library(engines: Path, count: int | None) -> tuple[np.ndarray, np.ndarray, str]:
     """(images as the camera sends them, labels, URI): the bundle's test split through its `dataset://` replay."""
-    from vitfleet.fleet.demo import replay_uri
     from vitfleet.camera.sources import open_source
     from vitfleet.engines.manifest import read_manifest
+    from vitfleet.fleet.demo import replay_uri
 
     uri = replay_uri(read_manifest(engines)) + (f"&limit={count}" if count else "")
     source = open_source(uri)
@@ -107,15 +111,17 @@ def fp32_reference(engines: Path, count: int) -> float:
     try:
         parts = [load_part_engine(engines, i, precision="fp32") for i in range(manifest.num_parts)]
     except EngineError as exc:
-        raise LoadgenInputError(f"{engines} has no fp32 part engines to take the reference from ({exc}); rebuild "
-                                "it with `vitfleet engines build`, which keeps them") from None
+        raise LoadgenInputError(
+            f"{engines} has no fp32 part engines to take the reference from ({exc}); rebuild "
+            "it with `vitfleet engines build`, which keeps them"
+        ) from None
     fusion = load_fusion_engine(engines)
     correct = 0
-    for start in range(0, len(data), 128):   # batches: a ViT-B/16 split at 224² does not fit at once
-        x = manifest.preprocessing.normalize(data.images[start:start + 128])
+    for start in range(0, len(data), 128):  # batches: a ViT-B/16 split at 224² does not fit at once
+        x = manifest.preprocessing.normalize(data.images[start : start + 128])
         feats = np.concatenate([np.asarray(p.infer(x), np.float32) for p in parts], axis=1)
         logits = fusion.fuse(feats, np.ones((len(x), manifest.num_parts), np.float32))
-        correct += int((np.argmax(logits, axis=1) == data.labels[start:start + 128]).sum())
+        correct += int((np.argmax(logits, axis=1) == data.labels[start : start + 128]).sum())
     return correct / len(data)
 
 
@@ -123,8 +129,11 @@ def loadgen_test_settings(s: LoadgenSettings, library_size: int) -> Any:
     lg = _require_loadgen()
     d = DEFAULTS[s.scenario]
     ts = lg.TestSettings()
-    ts.scenario = {"singlestream": lg.TestScenario.SingleStream, "multistream": lg.TestScenario.MultiStream,
-                   "offline": lg.TestScenario.Offline}[s.scenario]
+    ts.scenario = {
+        "singlestream": lg.TestScenario.SingleStream,
+        "multistream": lg.TestScenario.MultiStream,
+        "offline": lg.TestScenario.Offline,
+    }[s.scenario]
     ts.mode = lg.TestMode.AccuracyOnly if s.mode == "accuracy" else lg.TestMode.PerformanceOnly
     ts.min_duration_ms = int(1000 * (s.min_duration_s or d.min_duration_s))
     ts.max_duration_ms = int(1000 * s.max_duration_s)
@@ -142,37 +151,40 @@ def log_settings(log_dir: Path) -> Any:
     lg = _require_loadgen()
     out = lg.LogOutputSettings()
     out.outdir = str(log_dir)
-    out.copy_summary_to_stdout = False   # --json keeps stdout for the report
+    out.copy_summary_to_stdout = False  # --json keeps stdout for the report
     settings = lg.LogSettings()
     settings.log_output = out
-    settings.enable_trace = False        # the trace is megabytes per run and nothing here reads it
+    settings.enable_trace = False  # the trace is megabytes per run and nothing here reads it
     return settings
 
 
 def run_loadgen(s: LoadgenSettings) -> dict[str, Any]:
     """Boot the fleet, let LoadGen drive it, and write the report; returns the report."""
-    from vitfleet.fleet.demo import replay_uri
-    from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
     from vitfleet.bench.loadgen_report import build_report, write_report
     from vitfleet.bench.loadgen_sut import FleetSUT
     from vitfleet.engines.manifest import read_manifest
+    from vitfleet.fleet.demo import replay_uri
+    from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 
     lg = _require_loadgen()
     engines = resolve_engines(s)
     images, labels, uri = sample_library(engines, s.count)
     s.log_dir.mkdir(parents=True, exist_ok=True)
-    for stale in s.log_dir.glob("mlperf_log_*"):   # an accuracy log left from another mode would be re-scored
+    for stale in s.log_dir.glob("mlperf_log_*"):  # an accuracy log left from another mode would be re-scored
         stale.unlink()
-    options = LocalFleetOptions(camera_uri=replay_uri(read_manifest(engines)), fps=0.0, max_in_flight=s.max_in_flight,
-                                online_timeout=180.0)
-    started = dt.datetime.now(dt.timezone.utc)
+    options = LocalFleetOptions(
+        camera_uri=replay_uri(read_manifest(engines)), fps=0.0, max_in_flight=s.max_in_flight, online_timeout=180.0
+    )
+    started = dt.datetime.now(dt.UTC)
     load_before = os.getloadavg()
     with LocalFleet(engines, s.work_dir.resolve() / "run", options) as fleet:
         assert fleet.broker is not None and fleet.config is not None
-        with FleetSUT(fleet.broker, fleet.config.name, images, labels, s.max_in_flight, s.encoding,
-                      s.lost_after_s) as sut:
-            lg.StartTestWithLogSettings(sut.sut_handle, sut.qsl_handle, loadgen_test_settings(s, len(images)),
-                                        log_settings(s.log_dir))
+        with FleetSUT(
+            fleet.broker, fleet.config.name, images, labels, s.max_in_flight, s.encoding, s.lost_after_s
+        ) as sut:
+            lg.StartTestWithLogSettings(
+                sut.sut_handle, sut.qsl_handle, loadgen_test_settings(s, len(images)), log_settings(s.log_dir)
+            )
             camera = sut.finish()
             counts = sut.counts
         fleet.procs.check_alive(list(fleet.procs.children))

@@ -20,17 +20,28 @@ if TYPE_CHECKING:
     from vitfleet.bench.loadgen_settings import LoadgenSettings
     from vitfleet.bench.loadgen_sut import SutCounts
 
-REQUIRED_OF_FP32 = 0.99     # MLPerf edge image classification: >= 99 % of the fp32 reference accuracy
+REQUIRED_OF_FP32 = 0.99  # MLPerf edge image classification: >= 99 % of the fp32 reference accuracy
 SECTION_START, SECTION_END = "<!-- loadgen:start -->", "<!-- loadgen:end -->"
 METRIC = {"singlestream": "p90 latency", "multistream": "p99 per-query latency", "offline": "samples/s"}
 # The detail-log key MLPerf's submission checker takes as each scenario's result: for the latency scenarios the
 # early-stopping estimate of the percentile (an upper bound that accounts for the number of queries run), which is
 # above the plain percentile of a short run.
 SCENARIO_ORDER = ("singlestream", "multistream", "offline")
-RESULT_KEY = {"singlestream": "early_stopping_latency_ss", "multistream": "early_stopping_latency_ms",
-              "offline": "result_samples_per_second"}
-CAMERA_FIGURES = ("admitted", "predictions", "lost", "answered_late", "degraded", "e2e_p50_ms", "e2e_p99_ms",
-                  "answered_fps")
+RESULT_KEY = {
+    "singlestream": "early_stopping_latency_ss",
+    "multistream": "early_stopping_latency_ms",
+    "offline": "result_samples_per_second",
+}
+CAMERA_FIGURES = (
+    "admitted",
+    "predictions",
+    "lost",
+    "answered_late",
+    "degraded",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "answered_fps",
+)
 
 
 class LoadgenLogError(RuntimeError):
@@ -44,7 +55,7 @@ def read_detail(path: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for line in path.read_text(errors="replace").splitlines():
         if line.startswith(":::MLLOG "):
-            entry = json.loads(line[len(":::MLLOG "):])
+            entry = json.loads(line[len(":::MLLOG ") :])
             out[entry["key"]] = entry["value"]
     if "result_validity" not in out and "effective_scenario" not in out:
         raise LoadgenLogError(f"{path} holds no LoadGen settings or result: the run did not finish")
@@ -72,8 +83,12 @@ def read_accuracy_log(path: Path) -> dict[int, int]:
 def score(predicted: dict[int, int], labels: np.ndarray) -> dict[str, Any]:
     """Accuracy over the whole library: an image LoadGen never logged counts as wrong."""
     correct = sum(int(predicted.get(i, -1) == int(label)) for i, label in enumerate(labels))
-    return {"images": int(len(labels)), "scored": len(predicted), "correct": correct,
-            "accuracy": round(correct / len(labels), 5)}
+    return {
+        "images": int(len(labels)),
+        "scored": len(predicted),
+        "correct": correct,
+        "accuracy": round(correct / len(labels), 5),
+    }
 
 
 def _ms(ns: float | None) -> float | None:
@@ -87,23 +102,30 @@ def _percentiles(detail: dict[str, Any], kind: str) -> dict[str, float | None]:
 def loadgen_result(detail: dict[str, Any], summary: dict[str, str]) -> dict[str, Any]:
     """VALID/INVALID and why, in LoadGen's own words."""
     why = []
-    for key, text in (("result_min_duration_met", "min duration not met"),
-                      ("result_min_queries_met", "min query count not met"),
-                      ("early_stopping_met", "early stopping not met")):
+    for key, text in (
+        ("result_min_duration_met", "min duration not met"),
+        ("result_min_queries_met", "min query count not met"),
+        ("early_stopping_met", "early stopping not met"),
+    ):
         if detail.get(key) is False:
             why.append(text)
     if detail.get("early_stopping_met") is False and detail.get("early_stopping_result"):
         why.append(" ".join(detail["early_stopping_result"].replace("*", "").split()))
     if detail.get("result_invalid_reason"):
         why.append(str(detail["result_invalid_reason"]))
-    return {"validity": detail.get("result_validity"), "why": why, "version": detail.get("loadgen_version"),
-            "summary_result": summary.get("Result is"), "errors": detail.get("num_errors"),
-            "early_stopping": " ".join(str(detail.get("early_stopping_result", "")).replace("*", "").split()) or None,
-            "query_count": detail.get("result_query_count"),
-            "samples_per_query": detail.get("effective_samples_per_query"),
-            "min_duration_ms": detail.get("effective_min_duration_ms"),
-            "min_query_count": detail.get("effective_min_query_count"),
-            "max_duration_ms": detail.get("effective_max_duration_ms")}
+    return {
+        "validity": detail.get("result_validity"),
+        "why": why,
+        "version": detail.get("loadgen_version"),
+        "summary_result": summary.get("Result is"),
+        "errors": detail.get("num_errors"),
+        "early_stopping": " ".join(str(detail.get("early_stopping_result", "")).replace("*", "").split()) or None,
+        "query_count": detail.get("result_query_count"),
+        "samples_per_query": detail.get("effective_samples_per_query"),
+        "min_duration_ms": detail.get("effective_min_duration_ms"),
+        "min_query_count": detail.get("effective_min_query_count"),
+        "max_duration_ms": detail.get("effective_max_duration_ms"),
+    }
 
 
 def mlperf_result(scenario: str, detail: dict[str, Any]) -> dict[str, Any] | None:
@@ -119,13 +141,21 @@ def mlperf_result(scenario: str, detail: dict[str, Any]) -> dict[str, Any] | Non
 def _samples_per_second(scenario: str, detail: dict[str, Any]) -> float | None:
     if scenario == "offline":
         return detail.get("result_samples_per_second")
-    qps = detail.get("result_qps_with_loadgen_overhead")   # queries/s; a MultiStream query is N samples
+    qps = detail.get("result_qps_with_loadgen_overhead")  # queries/s; a MultiStream query is N samples
     return None if qps is None else round(qps * (detail.get("effective_samples_per_query") or 1), 3)
 
 
-def build_report(s: "LoadgenSettings", engines: Path, uri: str, labels: np.ndarray, counts: "SutCounts",
-                 camera: dict[str, Any], fp32: float | None, started: dt.datetime,
-                 load_before: tuple[float, float, float]) -> dict[str, Any]:
+def build_report(
+    s: LoadgenSettings,
+    engines: Path,
+    uri: str,
+    labels: np.ndarray,
+    counts: SutCounts,
+    camera: dict[str, Any],
+    fp32: float | None,
+    started: dt.datetime,
+    load_before: tuple[float, float, float],
+) -> dict[str, Any]:
     from vitfleet.bench.machine import machine_facts
     from vitfleet.engines.manifest import read_manifest
 
@@ -133,39 +163,61 @@ def build_report(s: "LoadgenSettings", engines: Path, uri: str, labels: np.ndarr
     files = {name: s.log_dir / f"mlperf_log_{name}" for name in ("summary.txt", "detail.txt", "accuracy.json")}
     trace = s.log_dir / "mlperf_log_trace.json"
     if trace.exists() and trace.stat().st_size == 0:
-        trace.unlink()   # written empty with tracing off: nothing to keep
+        trace.unlink()  # written empty with tracing off: nothing to keep
     detail, summary = read_detail(files["detail.txt"]), read_summary(files["summary.txt"])
     result = loadgen_result(detail, summary)
     accuracy = None
     if s.mode == "accuracy":
         scored = score(read_accuracy_log(files["accuracy.json"]), labels)
         ratio = None if not fp32 else round(scored["accuracy"] / fp32, 5)
-        accuracy = {**scored, "fp32_reference": round(fp32, 5) if fp32 is not None else None,
-                    "fp32_reference_source": "the bundle's fp32 ONNX engines, offline on the same images",
-                    "of_fp32": ratio, "required_of_fp32": REQUIRED_OF_FP32,
-                    "pass": ratio is not None and ratio >= REQUIRED_OF_FP32}
+        accuracy = {
+            **scored,
+            "fp32_reference": round(fp32, 5) if fp32 is not None else None,
+            "fp32_reference_source": "the bundle's fp32 ONNX engines, offline on the same images",
+            "of_fp32": ratio,
+            "required_of_fp32": REQUIRED_OF_FP32,
+            "pass": ratio is not None and ratio >= REQUIRED_OF_FP32,
+        }
     every_sample = counts.completed == counts.issued and counts.lost == 0
     ok = every_sample and (accuracy["pass"] if accuracy else result["validity"] == "VALID")
     return {
-        "scenario": s.scenario, "mode": s.mode, "ok": ok, "metric": METRIC[s.scenario],
+        "scenario": s.scenario,
+        "mode": s.mode,
+        "ok": ok,
+        "metric": METRIC[s.scenario],
         "loadgen": result,
         "mlperf_result": mlperf_result(s.scenario, detail) if s.mode == "performance" else None,
-        "latency_ms": _percentiles(detail, ""),   # per sample (Offline: from the start of its one query)
+        "latency_ms": _percentiles(detail, ""),  # per sample (Offline: from the start of its one query)
         "query_latency_ms": _percentiles(detail, "per_query_") if s.scenario == "multistream" else None,
         "samples_per_second": _samples_per_second(s.scenario, detail),
         "accuracy": accuracy,
         "sut": {k: v for k, v in vars(counts).items() if k != "predicted"},
         "camera": {k: camera.get(k) for k in CAMERA_FIGURES},
-        "fleet": {"engines": str(engines), "bundle_id": manifest.bundle_id, "method": manifest.method,
-                  "parts": manifest.num_parts, "precision": manifest.precision, "dataset": manifest.dataset,
-                  "library": uri, "library_size": int(len(labels)), "max_in_flight": s.max_in_flight,
-                  "encoding": s.encoding, "broker": "private mosquitto on loopback"},
-        "machine": {**machine_facts(), "load_avg_at_start": [round(x, 2) for x in load_before],
-                    "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "fleet": {
+            "engines": str(engines),
+            "bundle_id": manifest.bundle_id,
+            "method": manifest.method,
+            "parts": manifest.num_parts,
+            "precision": manifest.precision,
+            "dataset": manifest.dataset,
+            "library": uri,
+            "library_size": int(len(labels)),
+            "max_in_flight": s.max_in_flight,
+            "encoding": s.encoding,
+            "broker": "private mosquitto on loopback",
+        },
+        "machine": {
+            **machine_facts(),
+            "load_avg_at_start": [round(x, 2) for x in load_before],
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "date": started.isoformat(timespec="seconds"),
         "command": s.command,
-        "files": {"summary": str(files["summary.txt"]), "detail": str(files["detail.txt"]),
-                  "accuracy": str(files["accuracy.json"])},
+        "files": {
+            "summary": str(files["summary.txt"]),
+            "detail": str(files["detail.txt"]),
+            "accuracy": str(files["accuracy.json"]),
+        },
         "report": str(s.report_path),
     }
 
@@ -178,19 +230,27 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 def print_report(r: dict[str, Any]) -> None:
     lg, lat, acc, sut = r["loadgen"], r["query_latency_ms"] or r["latency_ms"], r["accuracy"], r["sut"]
     fleet = r["fleet"]
-    print(f"LoadGen {lg['version']} {r['scenario']} {r['mode']}: {fleet['method']} K={fleet['parts']} "
-          f"{fleet['precision']}, {fleet['library_size']} images, CPU {r['machine']['cpu']}")
+    print(
+        f"LoadGen {lg['version']} {r['scenario']} {r['mode']}: {fleet['method']} K={fleet['parts']} "
+        f"{fleet['precision']}, {fleet['library_size']} images, CPU {r['machine']['cpu']}"
+    )
     if r["mode"] == "performance":
         why = f" ({'; '.join(lg['why'])})" if lg["why"] else ""
         res = r["mlperf_result"] or {}
-        print(f"  result {lg['validity']}{why}; {lg['query_count']} queries; MLPerf result ({res.get('key')}) "
-              f"{res.get('value')} {res.get('unit')}")
-        print(f"  latency p50 {_fmt(lat['p50'])} ms, p90 {_fmt(lat['p90'])} ms, p99 {_fmt(lat['p99'])} ms"
-              f"{' (per query)' if r['query_latency_ms'] else ''}; {_fmt(r['samples_per_second'], 1)} samples/s")
+        print(
+            f"  result {lg['validity']}{why}; {lg['query_count']} queries; MLPerf result ({res.get('key')}) "
+            f"{res.get('value')} {res.get('unit')}"
+        )
+        print(
+            f"  latency p50 {_fmt(lat['p50'])} ms, p90 {_fmt(lat['p90'])} ms, p99 {_fmt(lat['p99'])} ms"
+            f"{' (per query)' if r['query_latency_ms'] else ''}; {_fmt(r['samples_per_second'], 1)} samples/s"
+        )
     if acc:
-        print(f"  accuracy {100 * acc['accuracy']:.2f} % ({acc['correct']}/{acc['images']}), fp32 reference "
-              f"{100 * acc['fp32_reference']:.2f} %: {100 * acc['of_fp32']:.2f} % of fp32 "
-              f"({'pass' if acc['pass'] else 'FAIL'}, >= 99 %)")
+        print(
+            f"  accuracy {100 * acc['accuracy']:.2f} % ({acc['correct']}/{acc['images']}), fp32 reference "
+            f"{100 * acc['fp32_reference']:.2f} %: {100 * acc['of_fp32']:.2f} % of fp32 "
+            f"({'pass' if acc['pass'] else 'FAIL'}, >= 99 %)"
+        )
     print(f"  samples completed {sut['completed']}/{sut['issued']}, lost {sut['lost']}, degraded {sut['degraded']}")
     print(f"  report {r['report']}; LoadGen logs in {Path(r['files']['summary']).parent}")
     print(f"  ok: {'yes' if r['ok'] else 'NO'}")
@@ -208,30 +268,43 @@ def _row(r: dict[str, Any], path: Path) -> str:
     if lg["why"]:
         result += f" ({'; '.join(lg['why'])})"
     if acc:
-        accuracy = (f"{100 * acc['accuracy']:.2f} % of {acc['images']} vs fp32 {100 * acc['fp32_reference']:.2f} % "
-                    f"= {100 * acc['of_fp32']:.2f} % ({'**pass**' if acc['pass'] else '**fail**'}, ≥ 99 %)")
+        accuracy = (
+            f"{100 * acc['accuracy']:.2f} % of {acc['images']} vs fp32 {100 * acc['fp32_reference']:.2f} % "
+            f"= {100 * acc['of_fp32']:.2f} % ({'**pass**' if acc['pass'] else '**fail**'}, ≥ 99 %)"
+        )
     else:
         accuracy = "–"
     res = r["mlperf_result"]
     figure = "–" if res is None else f"**{_fmt(res['value'], 1 if res['unit'] == 'samples/s' else 2)} {res['unit']}**"
     load = r["machine"]["load_avg_at_start"][0]
     per_query = f", {lg['samples_per_query']}/query" if r["scenario"] == "multistream" else ""
-    settings = (f"every image once, {fleet['max_in_flight']} in flight" if r["mode"] == "accuracy" else
-                f"≥ {lg['min_duration_ms'] / 1000:g} s, ≥ {lg['min_query_count']} queries{per_query}, "
-                f"{fleet['max_in_flight']} in flight, {fleet['library_size']} images")
-    return (f"| {fleet['method']} K={fleet['parts']} {fleet['precision']} ({fleet['dataset']}) | {r['scenario']} | "
-            f"{r['mode']} | {settings} | {result} | {figure} | "
-            f"{_fmt(lat['p50'])} / {_fmt(lat['p90'])} / {_fmt(lat['p99'])} | "
-            f"{_fmt(r['samples_per_second'], 1)} | {accuracy} | {r['sut']['completed']}/{r['sut']['issued']} | "
-            f"{load:.2f} | {r['date'][:10]} | `{r['command']}` → `{path.as_posix()}` |")
+    settings = (
+        f"every image once, {fleet['max_in_flight']} in flight"
+        if r["mode"] == "accuracy"
+        else f"≥ {lg['min_duration_ms'] / 1000:g} s, ≥ {lg['min_query_count']} queries{per_query}, "
+        f"{fleet['max_in_flight']} in flight, {fleet['library_size']} images"
+    )
+    return (
+        f"| {fleet['method']} K={fleet['parts']} {fleet['precision']} ({fleet['dataset']}) | {r['scenario']} | "
+        f"{r['mode']} | {settings} | {result} | {figure} | "
+        f"{_fmt(lat['p50'])} / {_fmt(lat['p90'])} / {_fmt(lat['p99'])} | "
+        f"{_fmt(r['samples_per_second'], 1)} | {accuracy} | {r['sut']['completed']}/{r['sut']['issued']} | "
+        f"{load:.2f} | {r['date'][:10]} | `{r['command']}` → `{path.as_posix()}` |"
+    )
 
 
 def render_section(results: Path, repo: Path | None = None) -> str:
     """The "LoadGen (MLPerf)" section from every bench/results/loadgen-*.json; no figure typed by hand."""
     reports = [(p, json.loads(p.read_text())) for p in results.glob("loadgen-*.json")]
     # the demo fleet's rows first, then other fleets'; scenarios in MLPerf's order, accuracy after performance
-    reports.sort(key=lambda pr: ("runs/demo/" not in pr[1]["fleet"]["engines"], pr[1]["fleet"]["engines"],
-                                 pr[1]["mode"] == "accuracy", SCENARIO_ORDER.index(pr[1]["scenario"])))
+    reports.sort(
+        key=lambda pr: (
+            "runs/demo/" not in pr[1]["fleet"]["engines"],
+            pr[1]["fleet"]["engines"],
+            pr[1]["mode"] == "accuracy",
+            SCENARIO_ORDER.index(pr[1]["scenario"]),
+        )
+    )
     rel = [(p.relative_to(repo) if repo and p.is_relative_to(repo) else p, r) for p, r in reports]
     cpus = sorted({f"{r['machine']['cpu']} ({r['machine']['isa']}), {r['machine']['cores']} cores" for _, r in reports})
     lines = [
@@ -256,9 +329,12 @@ def render_section(results: Path, repo: Path | None = None) -> str:
         "",
         f"CPU: {'; '.join(cpus) if cpus else 'no run yet'}. Load = 1-minute load average at the start (the machine "
         "was shared with other work, so latencies are those of a contended machine)."
-        + (" The demo bundle (`vitfleet demo`'s, in runs/demo) is a small 2-part DeViT trained briefly, so its "
-           "accuracy is low; what these rows check is the fleet's accuracy against its own fp32 reference."
-           if any("runs/demo/" in r["fleet"]["engines"] for _, r in reports) else ""),
+        + (
+            " The demo bundle (`vitfleet demo`'s, in runs/demo) is a small 2-part DeViT trained briefly, so its "
+            "accuracy is low; what these rows check is the fleet's accuracy against its own fp32 reference."
+            if any("runs/demo/" in r["fleet"]["engines"] for _, r in reports)
+            else ""
+        ),
         "",
         "| fleet | scenario | mode | LoadGen settings | LoadGen result | MLPerf result | p50 / p90 / p99 ms | "
         "samples/s | accuracy | samples completed | load | date | command → results |",

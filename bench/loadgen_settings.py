@@ -34,8 +34,8 @@ class ScenarioDefaults(BaseModel):
 # 662 queries for early stopping"). Offline: one query whose size LoadGen derives from
 # expected_qps x min_duration, so min_queries only has to stay below it.
 DEFAULTS: dict[str, ScenarioDefaults] = {
-    "singlestream": ScenarioDefaults(min_duration_s=10.0, min_queries=1024),   # MLPerf's own minimum
-    "multistream": ScenarioDefaults(min_duration_s=10.0, min_queries=662),     # the fewest for a p99 estimate
+    "singlestream": ScenarioDefaults(min_duration_s=10.0, min_queries=1024),  # MLPerf's own minimum
+    "multistream": ScenarioDefaults(min_duration_s=10.0, min_queries=662),  # the fewest for a p99 estimate
     "offline": ScenarioDefaults(min_duration_s=10.0, min_queries=1),
 }
 
@@ -49,21 +49,21 @@ class LoadgenSettings(BaseModel):
     mode: Mode = "performance"
     engines: Path | None = None
     bundle: Path | None = None
-    work_dir: Path = Path("runs/loadgen")      # the fleet's run folder (logs, fleet.yaml, prediction log)
-    demo_dir: Path = Path("runs/demo")          # where the demo bundle and its engines are cached
+    work_dir: Path = Path("runs/loadgen")  # the fleet's run folder (logs, fleet.yaml, prediction log)
+    demo_dir: Path = Path("runs/demo")  # where the demo bundle and its engines are cached
     results: Path = Path("bench/results")
     out: Path | None = None
-    count: int | None = Field(None, ge=1)       # images in the sample library (default: the whole test split)
+    count: int | None = Field(None, ge=1)  # images in the sample library (default: the whole test split)
     min_duration_s: float | None = Field(None, gt=0)
     min_queries: int | None = Field(None, ge=1)
     max_duration_s: float = Field(120.0, gt=0)  # LoadGen stops issuing after this, whatever else it wanted
-    samples_per_query: int = Field(8, ge=1)     # MultiStream
+    samples_per_query: int = Field(8, ge=1)  # MultiStream
     # SingleStream/MultiStream: sizes LoadGen's query schedule. Low on purpose: a fleet faster than this runs out
     # of pre-generated queries before the min duration (INVALID, "min duration not met"); a slower one only stops
     # early once min duration and min queries are met.
     expected_latency_ms: float = Field(0.5, gt=0)
-    expected_qps: float = Field(400.0, gt=0)    # Offline: samples in its one query = qps x min duration
-    max_in_flight: int = Field(2, ge=1)         # the camera's admission credits (camera.max_in_flight)
+    expected_qps: float = Field(400.0, gt=0)  # Offline: samples in its one query = qps x min duration
+    max_in_flight: int = Field(2, ge=1)  # the camera's admission credits (camera.max_in_flight)
     encoding: Literal["raw", "jpeg"] = "raw"
     lost_after_s: float = Field(10.0, gt=0)
     command: str = "vitfleet bench loadgen"
@@ -80,4 +80,4 @@ class LoadgenSettings(BaseModel):
     def log_dir(self) -> Path:
         """LoadGen's logs beside the report: bench/results/loadgen/<report name without loadgen- and .json>/."""
         stem = self.report_path.stem
-        return self.report_path.parent / "loadgen" / (stem[len("loadgen-"):] if stem.startswith("loadgen-") else stem)
+        return self.report_path.parent / "loadgen" / (stem[len("loadgen-") :] if stem.startswith("loadgen-") else stem)

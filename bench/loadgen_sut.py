@@ -40,15 +40,15 @@ from vitfleet.prediction_message import Prediction
 from vitfleet.topics import Topics
 
 log = logging.getLogger("vitfleet.bench.loadgen")
-NO_ANSWER = -1   # response data of a sample whose prediction never came (counted `lost`)
+NO_ANSWER = -1  # response data of a sample whose prediction never came (counted `lost`)
 
 
 @dataclass(frozen=True)
 class Issued:
     """One LoadGen sample on its way through the fleet."""
 
-    query_id: int       # LoadGen's QuerySample.id (the response must carry it back)
-    index: int          # the QSL index: which test image
+    query_id: int  # LoadGen's QuerySample.id (the response must carry it back)
+    index: int  # the QSL index: which test image
 
 
 class QueryFeed(FrameSource):
@@ -68,7 +68,7 @@ class QueryFeed(FrameSource):
     def read(self) -> Frame | None:
         item = self._queue.get()
         if item is None:
-            self._queue.put(None)   # stay closed for any later read
+            self._queue.put(None)  # stay closed for any later read
             return None
         self.read_order.append(item)
         return Frame(self.images[item.index], int(self.labels[item.index]), item.index)
@@ -84,33 +84,50 @@ class QueryFeed(FrameSource):
 class SutCounts:
     issued: int = 0
     completed: int = 0
-    degraded: int = 0      # answered with a part missing (fused at the aggregator's deadline)
-    lost: int = 0          # admitted, never answered within `lost_after_s`: completed with NO_ANSWER
-    unmatched: int = 0     # predictions for frames this run did not send (or already given up on)
+    degraded: int = 0  # answered with a part missing (fused at the aggregator's deadline)
+    lost: int = 0  # admitted, never answered within `lost_after_s`: completed with NO_ANSWER
+    unmatched: int = 0  # predictions for frames this run did not send (or already given up on)
     malformed: int = 0
-    predicted: dict[int, int] = field(default_factory=dict)   # QSL index -> class of its latest answer
+    predicted: dict[int, int] = field(default_factory=dict)  # QSL index -> class of its latest answer
 
 
 class FleetSUT:
     """LoadGen's SUT and QSL over a running fleet (its broker and fleet name)."""
 
-    def __init__(self, broker: BrokerConfig, fleet_name: str, images: np.ndarray, labels: np.ndarray,
-                 max_in_flight: int = 2, encoding: str = "raw", lost_after_s: float = 10.0,
-                 performance_count: int | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        images: np.ndarray,
+        labels: np.ndarray,
+        max_in_flight: int = 2,
+        encoding: str = "raw",
+        lost_after_s: float = 10.0,
+        performance_count: int | None = None,
+    ) -> None:
         self.broker, self.fleet_name = broker, fleet_name
         self.images, self.labels = images, labels
         self.performance_count = min(len(images), performance_count or len(images))
         self.lost_after_s = lost_after_s
         self.counts = SutCounts()
         self._lock = threading.Lock()
-        self._admitted: dict[int, tuple[Issued, float]] = {}   # frame id -> (sample, admitted at, monotonic)
+        self._admitted: dict[int, tuple[Issued, float]] = {}  # frame id -> (sample, admitted at, monotonic)
         self.feed = QueryFeed(images, labels)
-        self.node = CameraNode(broker, fleet_name, "loadgen-camera", self.feed, fps=0.0, encoding=encoding,
-                               max_in_flight=max_in_flight, drain=lost_after_s)
+        self.node = CameraNode(
+            broker,
+            fleet_name,
+            "loadgen-camera",
+            self.feed,
+            fps=0.0,
+            encoding=encoding,
+            max_in_flight=max_in_flight,
+            drain=lost_after_s,
+        )
         self.node.on_admit = self._on_admit
         self.topics = Topics(fleet_name)
-        self.listener = MqttLink(broker, fleet_name, "camera", "loadgen", self._on_prediction,
-                                 [(self.topics.all_predictions, 1)])
+        self.listener = MqttLink(
+            broker, fleet_name, "camera", "loadgen", self._on_prediction, [(self.topics.all_predictions, 1)]
+        )
         self.camera_summary: dict[str, Any] = {}
         self._camera_thread = threading.Thread(target=self._run_camera, name="loadgen-camera", daemon=True)
         self._stop = threading.Event()
@@ -119,16 +136,16 @@ class FleetSUT:
         self.qsl_handle: Any = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
-    def __enter__(self) -> "FleetSUT":
+    def __enter__(self) -> FleetSUT:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def start(self) -> "FleetSUT":
+    def start(self) -> FleetSUT:
         import mlperf_loadgen as lg
 
-        self.listener.start()   # subscribed before the first frame goes out
+        self.listener.start()  # subscribed before the first frame goes out
         self._camera_thread.start()
         self._watchdog.start()
         self.sut_handle = lg.ConstructSUT(self._issue_queries, self._flush_queries)
@@ -166,10 +183,10 @@ class FleetSUT:
         self.feed.put(issued)
 
     def _flush_queries(self) -> None:
-        pass   # nothing is batched: every sample is sent as soon as a credit is free
+        pass  # nothing is batched: every sample is sent as soon as a credit is free
 
     def _load(self, indices: list[int]) -> None:
-        pass   # the whole split is in memory already (28x28 or 224x224 images: tens of MB at most)
+        pass  # the whole split is in memory already (28x28 or 224x224 images: tens of MB at most)
 
     def _unload(self, indices: list[int]) -> None:
         pass
@@ -183,7 +200,7 @@ class FleetSUT:
 
     def _on_prediction(self, topic: str, payload: bytes) -> None:
         try:
-            pred = Prediction.model_validate(json.loads(payload))   # as the camera node reads it
+            pred = Prediction.model_validate(json.loads(payload))  # as the camera node reads it
         except (ValueError, ValidationError):
             with self._lock:
                 self.counts.malformed += 1

@@ -22,14 +22,27 @@ def _cpu_model() -> str:
 def _isa() -> str:
     """The vector extensions that move timings 20-40 % between this project's machines (FIELD-NOTES)."""
     try:
-        flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo", encoding="utf-8")
-                      if line.startswith("flags")), [])
+        flags = next(
+            (
+                line.split(":", 1)[1].split()
+                for line in open("/proc/cpuinfo", encoding="utf-8")
+                if line.startswith("flags")
+            ),
+            [],
+        )
     except OSError:
         return "unknown"
     have = set(flags)
     avx512 = [name for flag, name in (("avx512_vnni", "VNNI"), ("avx512_bf16", "BF16")) if flag in have]
-    parts = [f"AVX-512 ({', '.join(avx512)})" if "avx512f" in have and avx512 else
-             "AVX-512" if "avx512f" in have else "AVX2" if "avx2" in have else "no AVX2"]
+    parts = [
+        f"AVX-512 ({', '.join(avx512)})"
+        if "avx512f" in have and avx512
+        else "AVX-512"
+        if "avx512f" in have
+        else "AVX2"
+        if "avx2" in have
+        else "no AVX2"
+    ]
     parts.append("AMX" if "amx_tile" in have else "no AMX")
     return ", ".join(parts)
 
@@ -54,10 +67,14 @@ def machine_facts() -> dict[str, Any]:
     import psutil
 
     return {
-        "cpu": _cpu_model(), "isa": _isa(), "cores": os.cpu_count(), "cores_usable": len(os.sched_getaffinity(0)),
+        "cpu": _cpu_model(),
+        "isa": _isa(),
+        "cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-        "versions": {d: _version(d) for d in ("vitfleet", "torch", "timm", "onnx", "onnxruntime", "paho-mqtt",
-                                               "numpy")} | {"mosquitto": _mosquitto()},
+        "versions": {d: _version(d) for d in ("vitfleet", "torch", "timm", "onnx", "onnxruntime", "paho-mqtt", "numpy")}
+        | {"mosquitto": _mosquitto()},
     }

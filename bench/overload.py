@@ -27,9 +27,26 @@ from vitfleet.bench.demo_runs import run_vitfleet_json, write_results  # noqa: E
 
 RESULTS = Path("bench/results/overload.json")
 # The figures of `vitfleet demo --json` a run keeps.
-KEPT = ("ok", "offered", "admitted", "skipped", "lost", "answered_late", "predictions", "whole", "degraded",
-        "every_board_computed_every_admitted_frame", "whole_fps", "answered_fps", "slowest_board_fps",
-        "goodput_of_slowest_board", "e2e_p50_ms", "e2e_p99_ms", "max_in_flight", "camera_fps")
+KEPT = (
+    "ok",
+    "offered",
+    "admitted",
+    "skipped",
+    "lost",
+    "answered_late",
+    "predictions",
+    "whole",
+    "degraded",
+    "every_board_computed_every_admitted_frame",
+    "whole_fps",
+    "answered_fps",
+    "slowest_board_fps",
+    "goodput_of_slowest_board",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "max_in_flight",
+    "camera_fps",
+)
 
 
 @dataclass(frozen=True)
@@ -43,23 +60,49 @@ class Scenario:
 # round trip (~5 ms), as Pi-class boards are (tens to hundreds of ms per part), so it, not the transport, bounds
 # the fleet. Without a slow board the demo's parts are faster than the round trip: those rows show that bound.
 SCENARIOS = (
-    Scenario("transport-bound", "demo bundle, both boards at this machine's speed, unpaced camera, 2 credits",
-             ("--frames", "1000", "--fps", "0")),
-    Scenario("transport-bound-4-credits", "same, 4 credits", ("--frames", "1000", "--fps", "0",
-                                                              "--max-in-flight", "4")),
-    Scenario("slow-board-unpaced", "demo bundle, agent1 emulating a board 40x slower, unpaced camera",
-             ("--frames", "300", "--fps", "0", "--slow-agent", "40")),
-    Scenario("slow-board-paced", "same, camera at 60 fps (about twice the slow board's rate)",
-             ("--frames", "300", "--fps", "60", "--slow-agent", "40")),
+    Scenario(
+        "transport-bound",
+        "demo bundle, both boards at this machine's speed, unpaced camera, 2 credits",
+        ("--frames", "1000", "--fps", "0"),
+    ),
+    Scenario(
+        "transport-bound-4-credits", "same, 4 credits", ("--frames", "1000", "--fps", "0", "--max-in-flight", "4")
+    ),
+    Scenario(
+        "slow-board-unpaced",
+        "demo bundle, agent1 emulating a board 40x slower, unpaced camera",
+        ("--frames", "300", "--fps", "0", "--slow-agent", "40"),
+    ),
+    Scenario(
+        "slow-board-paced",
+        "same, camera at 60 fps (about twice the slow board's rate)",
+        ("--frames", "300", "--fps", "60", "--slow-agent", "40"),
+    ),
     # Three cameras offer 50 fps into a fleet of about 25: the 5 fps camera is due every frame, the other two
     # split the rest equally.
-    Scenario("three-cameras", "demo bundle, agent1 emulating a board 60x slower, three cameras at 30, 15 and "
-             "5 fps with equal weights", ("--duration", "20", "--cameras", "3", "--camera-fps", "30,15,5",
-                                          "--slow-agent", "60")),
+    Scenario(
+        "three-cameras",
+        "demo bundle, agent1 emulating a board 60x slower, three cameras at 30, 15 and 5 fps with equal weights",
+        ("--duration", "20", "--cameras", "3", "--camera-fps", "30,15,5", "--slow-agent", "60"),
+    ),
 )
 # What a run keeps of each camera's summary (several-camera runs).
-CAMERA_KEPT = ("camera_fps", "weight", "offered", "admitted", "skipped", "lost", "predictions", "offered_fps",
-               "admitted_fps", "share_fps", "of_share", "e2e_p50_ms", "e2e_p99_ms", "accuracy")
+CAMERA_KEPT = (
+    "camera_fps",
+    "weight",
+    "offered",
+    "admitted",
+    "skipped",
+    "lost",
+    "predictions",
+    "offered_fps",
+    "admitted_fps",
+    "share_fps",
+    "of_share",
+    "e2e_p50_ms",
+    "e2e_p99_ms",
+    "accuracy",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,15 +127,22 @@ def demo_command(scenario: Scenario, engines: Path | None, work_dir: Path) -> li
 def run_scenario(scenario: Scenario, engines: Path | None, work_dir: Path) -> dict[str, Any]:
     run = run_vitfleet_json(scenario.name, demo_command(scenario, engines, work_dir), timeout=900)
     result = run.pop("summary")
-    return {"name": scenario.name, "what": scenario.what, **run, **{k: result.get(k) for k in KEPT},
-            "boards": {b: {k: v.get(k) for k in ("frames", "own_fps", "slowdown", "infer_p50_ms", "drops")}
-                       for b, v in result.get("boards", {}).items()},
-            "cameras": {c: {k: v.get(k) for k in CAMERA_KEPT} for c, v in result.get("cameras", {}).items()}}
+    return {
+        "name": scenario.name,
+        "what": scenario.what,
+        **run,
+        **{k: result.get(k) for k in KEPT},
+        "boards": {
+            b: {k: v.get(k) for k in ("frames", "own_fps", "slowdown", "infer_p50_ms", "drops")}
+            for b, v in result.get("boards", {}).items()
+        },
+        "cameras": {c: {k: v.get(k) for k in CAMERA_KEPT} for c, v in result.get("cameras", {}).items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.engines is None:   # build (or find) the demo's engines once, before anything is timed
+    if args.engines is None:  # build (or find) the demo's engines once, before anything is timed
         from vitfleet.engines.demo_engines import prepare_demo_engines
 
         prepare_demo_engines(args.work_dir, None, None, quiet=True)
@@ -100,16 +150,29 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for scenario in chosen:
         run = run_scenario(scenario, args.engines, args.work_dir)
-        print(json.dumps({k: run[k] for k in ("name", "ok", "lost", "whole_fps", "goodput_of_slowest_board",
-                                                "e2e_p50_ms", "e2e_p99_ms")}), flush=True)
+        print(
+            json.dumps(
+                {
+                    k: run[k]
+                    for k in ("name", "ok", "lost", "whole_fps", "goodput_of_slowest_board", "e2e_p50_ms", "e2e_p99_ms")
+                }
+            ),
+            flush=True,
+        )
         runs.append(run)
-    if args.only and args.out.exists():   # a partial re-run replaces its scenarios' rows and keeps the others
+    if args.only and args.out.exists():  # a partial re-run replaces its scenarios' rows and keeps the others
         kept = {r["name"]: r for r in json.loads(args.out.read_text())["runs"]}
         kept.update({r["name"]: r for r in runs})
         runs = [kept[s.name] for s in SCENARIOS if s.name in kept]
-    write_results(args.out, "bench/overload.py", argv, {
-        "engines": str(args.engines) if args.engines else f"the demo bundle's int8 engines ({args.work_dir})",
-        "runs": runs})
+    write_results(
+        args.out,
+        "bench/overload.py",
+        argv,
+        {
+            "engines": str(args.engines) if args.engines else f"the demo bundle's int8 engines ({args.work_dir})",
+            "runs": runs,
+        },
+    )
     print(f"{len(runs)} runs -> {args.out}")
     return 0 if all(r["ok"] for r in runs) else 1
 

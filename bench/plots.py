@@ -27,7 +27,7 @@ def pareto(contenders: list[Contender], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(7.5, 5))
     pts = sorted(((c.latency_ms, 100 * (c.top1 or 0), c) for c in contenders), key=lambda t: (t[0], -t[1]))
     front, best = [], -1.0
-    for lat, acc, c in pts:
+    for lat, acc, _ in pts:
         if acc > best:
             front.append((lat, acc))
             best = acc
@@ -61,8 +61,15 @@ def breakdown(contenders: list[Contender], path: Path, title: str) -> Path:
     ax.bar(x, fusion, bottom=[a + b for a, b in zip(part, transport)], color="#2ca02c", label="fusion")
     measured = [(i, c.measured_e2e_p50_ms) for i, c in enumerate(contenders) if c.measured_e2e_p50_ms]
     if measured:
-        ax.scatter([m[0] for m in measured], [m[1] for m in measured], marker="_", s=300, color="black", zorder=3,
-                   label="measured end-to-end p50 (real fleet)")
+        ax.scatter(
+            [m[0] for m in measured],
+            [m[1] for m in measured],
+            marker="_",
+            s=300,
+            color="black",
+            zorder=3,
+            label="measured end-to-end p50 (real fleet)",
+        )
     ax.set_xticks(list(x))
     ax.set_xticklabels(names, rotation=35, ha="right", fontsize=7)
     ax.set_ylabel("ms per frame")
@@ -80,10 +87,10 @@ def sizes(contenders: list[Contender], path: Path, title: str) -> Path:
     fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * len(contenders) + 2), 4.8))
     x = list(range(len(contenders)))
     w = 0.4
-    ax.bar([i - w / 2 for i in x], [c.largest_bytes / 1e6 for c in contenders], w, color="#1f77b4",
-           label="largest board")
-    ax.bar([i + w / 2 for i in x], [c.total_bytes / 1e6 for c in contenders], w, color="#aec7e8",
-           label="all boards")
+    ax.bar(
+        [i - w / 2 for i in x], [c.largest_bytes / 1e6 for c in contenders], w, color="#1f77b4", label="largest board"
+    )
+    ax.bar([i + w / 2 for i in x], [c.total_bytes / 1e6 for c in contenders], w, color="#aec7e8", label="all boards")
     ax.set_yscale("log")
     ax.set_xticks(x)
     ax.set_xticklabels([c.name for c in contenders], rotation=35, ha="right", fontsize=7)

@@ -23,9 +23,9 @@ class FleetInputs:
     method: str
     parts: int
     bundle_dir: Path
-    engines: dict[str, Path]      # precision -> engines folder
-    created_here: bool            # decomposed by this run (recipe in the report)
-    deviations: tuple[str, ...] = ()   # how its recipe differs from `vitfleet decompose`'s defaults
+    engines: dict[str, Path]  # precision -> engines folder
+    created_here: bool  # decomposed by this run (recipe in the report)
+    deviations: tuple[str, ...] = ()  # how its recipe differs from `vitfleet decompose`'s defaults
 
     def label(self, precision: str, mark: bool = True) -> str:
         """The contender's name; a bundle not made with the default recipe is marked † in every table."""
@@ -35,12 +35,15 @@ class FleetInputs:
 def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
     if settings.teacher is not None:
         if not (settings.teacher / "teacher.json").exists():
-            raise BenchInputError(f"{settings.teacher}/teacher.json not found; train it first (make teacher) or "
-                                  "pass --teacher DIR pointing at a trained teacher")
+            raise BenchInputError(
+                f"{settings.teacher}/teacher.json not found; train it first (make teacher) or "
+                "pass --teacher DIR pointing at a trained teacher"
+            )
         return settings.teacher
     if not settings.quick:
-        raise BenchInputError("the full benchmark needs --teacher DIR (e.g. runs/teacher); use --quick for the "
-                              "tiny self-made setup")
+        raise BenchInputError(
+            "the full benchmark needs --teacher DIR (e.g. runs/teacher); use --quick for the tiny self-made setup"
+        )
     teacher_dir = settings.runs / "teacher"
     if not (teacher_dir / "teacher.json").exists():
         from vitfleet.datasets import load_dataset
@@ -51,8 +54,16 @@ def ensure_teacher(settings: BenchSettings, progress=None) -> Path:
         # One head: vit_arch.build_vit builds timm's ViT with the part's embed_dim before it swaps in the pruned
         # blocks, and timm asserts embed_dim % num_heads == 0 -- a pruned width like 26 with 4 heads fails.
         arch = arch_for_preset("tiny", train.num_classes, {"num_heads": 1})
-        train_teacher(train, test, arch, TrainRecipe(epochs=settings.quick_teacher_epochs), teacher_dir,
-                      "fashion-mnist", "trained:tiny", progress)
+        train_teacher(
+            train,
+            test,
+            arch,
+            TrainRecipe(epochs=settings.quick_teacher_epochs),
+            teacher_dir,
+            "fashion-mnist",
+            "trained:tiny",
+            progress,
+        )
     return teacher_dir
 
 
@@ -63,22 +74,31 @@ def _same_teacher(bundle_dir: Path, teacher_dir: Path) -> bool:
     return read_bundle(bundle_dir).teacher.weights_sha256 == read_card(teacher_dir).weights_sha256
 
 
-def ensure_bundle(settings: BenchSettings, teacher_dir: Path, method: str, parts: int,
-                  progress=None) -> tuple[Path, bool]:
+def ensure_bundle(
+    settings: BenchSettings, teacher_dir: Path, method: str, parts: int, progress=None
+) -> tuple[Path, bool]:
     from vitfleet.decompose.default_options import default_options
     from vitfleet.decompose.pipeline import decompose_teacher
 
     bundle_dir = settings.runs / f"bundle-{method}-{parts}"
     if (bundle_dir / "bundle.json").exists():
         if not _same_teacher(bundle_dir, teacher_dir):
-            raise BenchInputError(f"{bundle_dir} was decomposed from another teacher than {teacher_dir}; move it "
-                                  "away or pass the --teacher it came from")
+            raise BenchInputError(
+                f"{bundle_dir} was decomposed from another teacher than {teacher_dir}; move it "
+                "away or pass the --teacher it came from"
+            )
         return bundle_dir, False
     # The bench's own bundles use a shorter recipe (time), marked † in the report; `make decompose` makes the
     # default-recipe ones it reuses.
-    opts = default_options(method, parts, train_limit=settings.train_limit, test_limit=settings.test_images,
-                           epochs=settings.part_epochs, fusion_epochs=settings.fusion_epochs,
-                           part_budget=settings.quick_part_budget if settings.quick else None)
+    opts = default_options(
+        method,
+        parts,
+        train_limit=settings.train_limit,
+        test_limit=settings.test_images,
+        epochs=settings.part_epochs,
+        fusion_epochs=settings.fusion_epochs,
+        part_budget=settings.quick_part_budget if settings.quick else None,
+    )
     decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
     return bundle_dir, True
 
@@ -93,13 +113,17 @@ def ensure_engines(settings: BenchSettings, bundle_dir: Path, precision: str, pr
     out = settings.runs / "bench" / "engines" / f"{card.bundle_id[:16]}-{precision}"
     try:
         manifest = read_manifest(out)
-        if manifest.bundle_id == card.bundle_id and manifest.precision == precision and any(
-                e.role == "teacher" for e in manifest.entries):
+        if (
+            manifest.bundle_id == card.bundle_id
+            and manifest.precision == precision
+            and any(e.role == "teacher" for e in manifest.entries)
+        ):
             return out
     except EngineError:
         pass
-    build_engines(bundle_dir, out, precision=precision, target="cpu", calib_images=settings.calib_images,
-                  progress=progress)
+    build_engines(
+        bundle_dir, out, precision=precision, target="cpu", calib_images=settings.calib_images, progress=progress
+    )
     return out
 
 

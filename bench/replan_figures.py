@@ -23,8 +23,15 @@ def goodput_series(rows: list[Row], start_ns: int, end_ns: int, step_s: float = 
     return [round(goodput(rows, t, t + step), 1) for t in range(start_ns, end_ns - step + 1, step)]
 
 
-def recovered_after_s(rows: list[Row], slowed_ns: int, end_ns: int, target: float, window_s: float = 2.0,
-                      step_s: float = 0.5, stay_s: float = 5.0) -> float | None:
+def recovered_after_s(
+    rows: list[Row],
+    slowed_ns: int,
+    end_ns: int,
+    target: float,
+    window_s: float = 2.0,
+    step_s: float = 0.5,
+    stay_s: float = 5.0,
+) -> float | None:
     """Seconds from the slowdown until goodput recovered: the start of the first `window_s` window from which every
     window (stepped by `step_s`) over the next `stay_s` seconds reaches `target`; None when that never happened."""
     window, step, stay = int(window_s * NS), int(step_s * NS), int(stay_s * NS)
@@ -50,8 +57,16 @@ def plan_story(plans: list[Row], slowed_ns: int) -> dict[str, Any]:
     final = next((p for p in after if p["reason"].startswith("speed") and "load first" not in p["reason"]), None)
     final = final or (speed[-1] if speed else None)
     later = [] if final is None else [p for p in after if p["created_ns"] > final["created_ns"]]
-    return {"plans_after_slowdown": [{"after_s": round((p["created_ns"] - slowed_ns) / NS, 2),
-                                      "assignments": p["assignments"], "reason": p["reason"]} for p in after],
-            "replanned_after_s": None if final is None else round((final["created_ns"] - slowed_ns) / NS, 2),
-            "final_assignments": None if final is None else final["assignments"],
-            "plan_changes_after_replan": len(later)}
+    return {
+        "plans_after_slowdown": [
+            {
+                "after_s": round((p["created_ns"] - slowed_ns) / NS, 2),
+                "assignments": p["assignments"],
+                "reason": p["reason"],
+            }
+            for p in after
+        ],
+        "replanned_after_s": None if final is None else round((final["created_ns"] - slowed_ns) / NS, 2),
+        "final_assignments": None if final is None else final["assignments"],
+        "plan_changes_after_replan": len(later),
+    }

@@ -22,9 +22,11 @@ class ReportMarkersError(UserError):
 def replace_section(text: str, body: str, begin: str = BEGIN, end_marker: str = END) -> str:
     start, end = text.find(begin), text.find(end_marker)
     if start < 0 or end < 0 or end < start or text.count(begin) != 1 or text.count(end_marker) != 1:
-        raise ReportMarkersError(f"the report needs exactly one {begin} followed by one {end_marker}; add them where "
-                                 "the benchmark section belongs")
-    return text[:start + len(begin)] + "\n" + body.strip("\n") + "\n" + text[end:]
+        raise ReportMarkersError(
+            f"the report needs exactly one {begin} followed by one {end_marker}; add them where "
+            "the benchmark section belongs"
+        )
+    return text[: start + len(begin)] + "\n" + body.strip("\n") + "\n" + text[end:]
 
 
 def write_section(path: Path, body: str, begin: str = BEGIN, end_marker: str = END) -> None:
@@ -95,24 +97,39 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
         f"{results['compact']['arch']['embed_dim']} wide, depth {results['compact']['arch']['depth']}, at most "
         f"{results['compact']['budget_params']:,} parameters (the largest part of the reference fleet), once from "
         "scratch and once distilled from the teacher"
-        + (f" (soft logits, T={results['compact']['kd_temperature']:g})" if "kd_temperature" in results["compact"]
-           else "")
+        + (
+            f" (soft logits, T={results['compact']['kd_temperature']:g})"
+            if "kd_temperature" in results["compact"]
+            else ""
+        )
         + "; the fleets are compared with the more accurate of the two"
-        + (f" ({', '.join(f'{p}: {n}' for p, n in results['compact']['strongest'].items())})"
-           if "strongest" in results["compact"] else "") + ".",
+        + (
+            f" ({', '.join(f'{p}: {n}' for p, n in results['compact']['strongest'].items())})"
+            if "strongest" in results["compact"]
+            else ""
+        )
+        + ".",
         "",
     ]
     marked = [b for b in results["bundles"] if b.get("recipe_deviations")]
     if marked and not results.get("quick"):
-        lines += ["**†** marks a fleet whose bundle was not made with `vitfleet decompose`'s default recipe (its "
-                  "accuracy understates what the method reaches; `make decompose METHOD=... PARTS=...` makes the "
-                  "default one, which the bench then reuses): " + "; ".join(
-                      f"{b['method']} K={b['parts']}: {', '.join(b['recipe_deviations'])}" for b in marked) + ".", ""]
+        lines += [
+            "**†** marks a fleet whose bundle was not made with `vitfleet decompose`'s default recipe (its "
+            "accuracy understates what the method reaches; `make decompose METHOD=... PARTS=...` makes the "
+            "default one, which the bench then reuses): "
+            + "; ".join(f"{b['method']} K={b['parts']}: {', '.join(b['recipe_deviations'])}" for b in marked)
+            + ".",
+            "",
+        ]
     made = [b for b in results["bundles"] if b["created_by_bench"]]
     if made:
-        lines += ["Bundles decomposed by this run (" + ", ".join(f"{b['method']} K={b['parts']}" for b in made) +
-                  f"): train images {s['train_limit'] or 'all'}, part epochs {s['part_epochs']}, fusion epochs "
-                  f"{s['fusion_epochs']}. Other bundles were reused from `{s['runs']}`.", ""]
+        lines += [
+            "Bundles decomposed by this run ("
+            + ", ".join(f"{b['method']} K={b['parts']}" for b in made)
+            + f"): train images {s['train_limit'] or 'all'}, part epochs {s['part_epochs']}, fusion epochs "
+            f"{s['fusion_epochs']}. Other bundles were reused from `{s['runs']}`.",
+            "",
+        ]
 
     lines += ["### Headline ratios", ""]
     by_name = {c["name"]: c for c in cs}
@@ -121,62 +138,140 @@ def render(results: dict[str, Any], report_path: Path, plots: dict[str, str]) ->
         c = by_name[r["name"]]
         if c["kind"] == "teacher":
             continue
-        rows.append([r["name"], f"{r['speedup_vs_teacher']:.2f}x", _pt(r["acc_delta_vs_teacher_pt"]),
-                     f"{r['size_reduction_largest_vs_teacher']:.1f}x", f"{r['size_reduction_total_vs_teacher']:.1f}x",
-                     "-" if r.get("energy_ratio_vs_teacher") is None else f"{r['energy_ratio_vs_teacher']:.2f}x",
-                     _pt(r.get("acc_delta_vs_compact_pt")),
-                     "-" if r.get("speed_ratio_vs_compact") is None else f"{r['speed_ratio_vs_compact']:.2f}x"])
-    lines += _table(["contender", "speedup vs teacher", "Δ top-1 vs teacher (pt)", "size reduction (largest board)",
-                     "size reduction (all boards)", f"energy/frame vs teacher ({energy_word.lower()})",
-                     "Δ top-1 vs compact, same precision (pt)", "speed vs compact"], rows)
+        rows.append(
+            [
+                r["name"],
+                f"{r['speedup_vs_teacher']:.2f}x",
+                _pt(r["acc_delta_vs_teacher_pt"]),
+                f"{r['size_reduction_largest_vs_teacher']:.1f}x",
+                f"{r['size_reduction_total_vs_teacher']:.1f}x",
+                "-" if r.get("energy_ratio_vs_teacher") is None else f"{r['energy_ratio_vs_teacher']:.2f}x",
+                _pt(r.get("acc_delta_vs_compact_pt")),
+                "-" if r.get("speed_ratio_vs_compact") is None else f"{r['speed_ratio_vs_compact']:.2f}x",
+            ]
+        )
+    lines += _table(
+        [
+            "contender",
+            "speedup vs teacher",
+            "Δ top-1 vs teacher (pt)",
+            "size reduction (largest board)",
+            "size reduction (all boards)",
+            f"energy/frame vs teacher ({energy_word.lower()})",
+            "Δ top-1 vs compact, same precision (pt)",
+            "speed vs compact",
+        ],
+        rows,
+    )
     lines += ["", "Published figures, for context (other data sets, models and boards):", ""]
-    lines += _table(["paper", "setup", "speedup", "Δ accuracy", "size reduction", "vs compact model"],
-                    [[p["source"], p["setup"], p["speedup"], p["acc_delta"], p["size"], p["vs_compact"]]
-                     for p in results["papers"]])
+    lines += _table(
+        ["paper", "setup", "speedup", "Δ accuracy", "size reduction", "vs compact model"],
+        [
+            [p["source"], p["setup"], p["speedup"], p["acc_delta"], p["size"], p["vs_compact"]]
+            for p in results["papers"]
+        ],
+    )
 
     # The goals are judged on the reference fleets (K=4 when measured), named in each table's heading.
     lines += ["", "### Goals (issue #8) for the reference int8 fleets", ""]
     for name, goals in results["goals"].items():
         lines += [f"**{name}**", ""]
-        lines += _table(["goal", "target", "result", "met", "margin", "why"],
-                        [[g["name"], g["target"], g["value"], "yes" if g["met"] else "**no**", g["margin"], g["why"]]
-                         for g in goals])
+        lines += _table(
+            ["goal", "target", "result", "met", "margin", "why"],
+            [
+                [g["name"], g["target"], g["value"], "yes" if g["met"] else "**no**", g["margin"], g["why"]]
+                for g in goals
+            ],
+        )
         lines.append("")
 
     lines += ["### All figures", ""]
     rows = []
     for c in cs:
-        rows.append([c["name"], str(c["parts"]), _pct(c["top1"]), _pct(c["worst_missing_top1"]),
-                     _f(c["largest_params"]), _f(c["total_params"]), _f(c["largest_bytes"]), _f(c["total_bytes"]),
-                     " / ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(c["part_median_ms"], c["part_p99_ms"])),
-                     f"{c['fusion_median_ms']:.3f}" if c["kind"] == "fleet" else "-",
-                     f"{c['latency_ms']:.3f}" + (" (computed)" if c["kind"] == "fleet" else ""),
-                     "-" if c["measured_e2e_p50_ms"] is None else f"{c['measured_e2e_p50_ms']:.3f}/{c['measured_e2e_p99_ms']:.3f}",
-                     "-" if c["hop_p50_ms"] is None else f"{c['hop_p50_ms']:.3f}/{c['hop_p99_ms']:.3f}"
-                     + ("" if c["fleet_run"] else " (K=2 run)"),
-                     _f(c["feature_payload_bytes"]),
-                     "-" if c["throughput_fps"] is None else f"{c['throughput_fps']:.0f}"
-                     + (" (measured)" if c["throughput_source"].startswith("measured") else " (computed)"),
-                     _f(c["energy_mj_per_frame"])])
-    lines += _table(["contender", "boards", "top-1 %", "top-1 % one board missing (worst)", "params largest board",
-                     "params all boards", "engine B largest board", "engine B all boards",
-                     "per-part latency median/p99 ms (isolated)", "fusion ms", "latency ms",
-                     "measured end-to-end p50/p99 ms", "MQTT hop p50/p99 ms", "feature B/board/frame",
-                     "frames/s", f"mJ/frame ({energy_word.lower()})"], rows)
-    lines += ["", "Feature bytes are the wire payload (72-byte header + float16 vector); the MQTT packet adds the "
-              "topic and 4-5 bytes of framing. Latency for single models is isolated inference; for fleets it is "
-              "the critical path (slowest part + transport + fusion). With one board missing the aggregator fuses "
-              "the rest with that part masked (the fusion head was trained with part dropout).", ""]
+        rows.append(
+            [
+                c["name"],
+                str(c["parts"]),
+                _pct(c["top1"]),
+                _pct(c["worst_missing_top1"]),
+                _f(c["largest_params"]),
+                _f(c["total_params"]),
+                _f(c["largest_bytes"]),
+                _f(c["total_bytes"]),
+                " / ".join(f"{a:.3f}/{b:.3f}" for a, b in zip(c["part_median_ms"], c["part_p99_ms"])),
+                f"{c['fusion_median_ms']:.3f}" if c["kind"] == "fleet" else "-",
+                f"{c['latency_ms']:.3f}" + (" (computed)" if c["kind"] == "fleet" else ""),
+                "-"
+                if c["measured_e2e_p50_ms"] is None
+                else f"{c['measured_e2e_p50_ms']:.3f}/{c['measured_e2e_p99_ms']:.3f}",
+                "-"
+                if c["hop_p50_ms"] is None
+                else f"{c['hop_p50_ms']:.3f}/{c['hop_p99_ms']:.3f}" + ("" if c["fleet_run"] else " (K=2 run)"),
+                _f(c["feature_payload_bytes"]),
+                "-"
+                if c["throughput_fps"] is None
+                else f"{c['throughput_fps']:.0f}"
+                + (" (measured)" if c["throughput_source"].startswith("measured") else " (computed)"),
+                _f(c["energy_mj_per_frame"]),
+            ]
+        )
+    lines += _table(
+        [
+            "contender",
+            "boards",
+            "top-1 %",
+            "top-1 % one board missing (worst)",
+            "params largest board",
+            "params all boards",
+            "engine B largest board",
+            "engine B all boards",
+            "per-part latency median/p99 ms (isolated)",
+            "fusion ms",
+            "latency ms",
+            "measured end-to-end p50/p99 ms",
+            "MQTT hop p50/p99 ms",
+            "feature B/board/frame",
+            "frames/s",
+            f"mJ/frame ({energy_word.lower()})",
+        ],
+        rows,
+    )
+    lines += [
+        "",
+        "Feature bytes are the wire payload (72-byte header + float16 vector); the MQTT packet adds the "
+        "topic and 4-5 bytes of framing. Latency for single models is isolated inference; for fleets it is "
+        "the critical path (slowest part + transport + fusion). With one board missing the aggregator fuses "
+        "the rest with that part masked (the fusion head was trained with part dropout).",
+        "",
+    ]
     runs = results["fleet_runs"]
     if runs:
         lines += ["Real fleet runs (lockstep; breakdown of the slowest part's path, medians in ms):", ""]
         keys = ["frame_hop_ms", "queue_ms", "infer_ms", "feature_hop_ms", "wait_ms", "fusion_ms", "prediction_hop_ms"]
-        lines += _table(["fleet", "frames", "lost", "degraded", "fleet accuracy %", *keys, "pipelined frames/s"],
-                        [[n, str(r["lockstep"]["predictions"]), str(r["lockstep"]["lost"]),
-                          str(r["lockstep"]["degraded"]), _pct(r["lockstep"]["accuracy"]),
-                          *[_f(r["lockstep"]["breakdown_p50_ms"].get(k)) for k in keys],
-                          _f(r["throughput_fps"])] for n, r in runs.items()])
+        lines += _table(
+            ["fleet", "frames", "lost", "degraded", "fleet accuracy %", *keys, "pipelined frames/s"],
+            [
+                [
+                    n,
+                    str(r["lockstep"]["predictions"]),
+                    str(r["lockstep"]["lost"]),
+                    str(r["lockstep"]["degraded"]),
+                    _pct(r["lockstep"]["accuracy"]),
+                    *[_f(r["lockstep"]["breakdown_p50_ms"].get(k)) for k in keys],
+                    _f(r["throughput_fps"]),
+                ]
+                for n, r in runs.items()
+            ],
+        )
         lines.append("")
-    lines += ["### Plots", "", f"![accuracy vs latency]({rel['pareto']})", "",
-              f"![latency breakdown]({rel['breakdown']})", "", f"![size per board]({rel['sizes']})", ""]
+    lines += [
+        "### Plots",
+        "",
+        f"![accuracy vs latency]({rel['pareto']})",
+        "",
+        f"![latency breakdown]({rel['breakdown']})",
+        "",
+        f"![size per board]({rel['sizes']})",
+        "",
+    ]
     return "\n".join(lines)

@@ -13,14 +13,14 @@ import numpy as np
 
 from vitfleet.bench.accuracy import classifier_top1, fleet_top1
 from vitfleet.bench.compact import KD_TEMPERATURE, ensure_compact
-
-REFERENCE_PARTS = 4
 from vitfleet.bench.contenders import Contender, feature_bytes, ratios, strongest_compacts, transport_from_run
 from vitfleet.bench.goals import PAPERS, evaluate_goals, goals_json
 from vitfleet.bench.isolation import measure, pinned
 from vitfleet.bench.machine import machine_facts
 from vitfleet.bench.preparation import FleetInputs, ensure_teacher, prepare_fleets
 from vitfleet.bench.settings import BenchSettings
+
+REFERENCE_PARTS = 4
 
 
 def _entry_path(engines_dir: Path, role: str, part: int | None, precision: str | None) -> tuple[Path, int]:
@@ -50,15 +50,24 @@ class Bench:
     def _isolated(self, path: Path, image: np.ndarray):
         return measure(path, self.s.latency_runs, self.s.latency_warmup, self.s.energy_seconds, self.sampler, image)
 
-    def _single(self, name: str, kind: str, precision: str, path: Path, size: int, params: int,
-                x: np.ndarray, y: np.ndarray) -> Contender:
+    def _single(
+        self, name: str, kind: str, precision: str, path: Path, size: int, params: int, x: np.ndarray, y: np.ndarray
+    ) -> Contender:
         with pinned(self.s.core):
             iso = self._isolated(path, x[:1])
-        c = Contender(name=name, kind=kind, precision=precision, params_per_board=[params], bytes_per_board=[size],
-                      part_median_ms=[iso.median_ms], part_p99_ms=[iso.p99_ms], latency_runs=iso.runs,
-                      transport_source="none: camera and model on one board",
-                      throughput_source="computed: 1000 / isolated median (one frame at a time, one thread)",
-                      energy_mj_per_frame=None if iso.joules_per_frame is None else 1e3 * iso.joules_per_frame)
+        c = Contender(
+            name=name,
+            kind=kind,
+            precision=precision,
+            params_per_board=[params],
+            bytes_per_board=[size],
+            part_median_ms=[iso.median_ms],
+            part_p99_ms=[iso.p99_ms],
+            latency_runs=iso.runs,
+            transport_source="none: camera and model on one board",
+            throughput_source="computed: 1000 / isolated median (one frame at a time, one thread)",
+            energy_mj_per_frame=None if iso.joules_per_frame is None else 1e3 * iso.joules_per_frame,
+        )
         c.throughput_fps = 1000.0 / iso.median_ms
         c.top1 = classifier_top1(path, x, y)
         return c
@@ -70,9 +79,16 @@ class Bench:
         engines = f.engines[precision]
         files = [_entry_path(engines, "part", i, precision) for i in range(card.num_parts)]
         fusion_path, fusion_size = _entry_path(engines, "fusion", None, None)
-        c = Contender(name=f.label(precision, mark=not self.s.quick), kind="fleet", precision=precision,
-                      method=f.method, parts=f.parts, params_per_board=[p.params for p in card.parts],
-                      bytes_per_board=[size for _, size in files], fusion_bytes=fusion_size)
+        c = Contender(
+            name=f.label(precision, mark=not self.s.quick),
+            kind="fleet",
+            precision=precision,
+            method=f.method,
+            parts=f.parts,
+            params_per_board=[p.params for p in card.parts],
+            bytes_per_board=[size for _, size in files],
+            fusion_bytes=fusion_size,
+        )
         energies = []
         with pinned(self.s.core):
             for path, _ in files:
@@ -97,7 +113,7 @@ class Bench:
         from vitfleet.power.sampler import PowerSampler
 
         t_start = time.monotonic()
-        started = dt.datetime.now(dt.timezone.utc)
+        started = dt.datetime.now(dt.UTC)
         facts = machine_facts()
         self.log("preparing teacher, bundles and engines (reused when present)")
         teacher_dir = ensure_teacher(self.s, self.progress)
@@ -123,18 +139,36 @@ class Bench:
             self.log("teacher and compact model: isolated latency, energy, accuracy")
             first = fleets[0].engines.get("fp32") or next(iter(fleets[0].engines.values()))
             tpath, tsize = _entry_path(first, "teacher", None, "fp32")
-            contenders.append(self._single("teacher fp32", "teacher", "fp32", tpath, tsize,
-                                           int(tcard.metrics.get("params") or read_bundle(ref.bundle_dir).teacher.params),
-                                           x, y))
+            contenders.append(
+                self._single(
+                    "teacher fp32",
+                    "teacher",
+                    "fp32",
+                    tpath,
+                    tsize,
+                    int(tcard.metrics.get("params") or read_bundle(ref.bundle_dir).teacher.params),
+                    x,
+                    y,
+                )
+            )
             from vitfleet.decompose.teacher import read_card as card_of
 
             ccard = card_of(Path(compact["dir"]))
             for label, made in (("compact", compact), ("compact distilled", distilled)):
                 for precision in self.s.precisions:
                     path = Path(made[precision])
-                    contenders.append(self._single(f"{label} {precision}", "compact", precision, path,
-                                                   path.stat().st_size, int(card_of(Path(made["dir"])).metrics["params"]),
-                                                   x, y))
+                    contenders.append(
+                        self._single(
+                            f"{label} {precision}",
+                            "compact",
+                            precision,
+                            path,
+                            path.stat().st_size,
+                            int(card_of(Path(made["dir"])).metrics["params"]),
+                            x,
+                            y,
+                        )
+                    )
             for f in fleets:
                 for precision in self.s.precisions:
                     self.log(f"{f.method} K={f.parts} {precision}: isolated latency, energy, accuracy")
@@ -151,15 +185,22 @@ class Bench:
                 continue
             for precision in self.s.precisions:
                 name = f"{f.method} K={f.parts} {precision}"
-                self.log(f"{name}: real fleet over MQTT ({self.s.lockstep_frames} lockstep + "
-                         f"{self.s.throughput_frames} pipelined frames)")
-                runs[name] = run_fleet(f.engines[precision], self.s.runs / "bench" / "fleet-run" / name.replace(" ", "_"),
-                                       self.s.lockstep_frames, self.s.throughput_frames, self.s.max_in_flight)
+                self.log(
+                    f"{name}: real fleet over MQTT ({self.s.lockstep_frames} lockstep + "
+                    f"{self.s.throughput_frames} pipelined frames)"
+                )
+                runs[name] = run_fleet(
+                    f.engines[precision],
+                    self.s.runs / "bench" / "fleet-run" / name.replace(" ", "_"),
+                    self.s.lockstep_frames,
+                    self.s.throughput_frames,
+                    self.s.max_in_flight,
+                )
         self._apply_runs(contenders, runs)
         t_runs = time.monotonic()
 
         teacher = contenders[0]
-        compacts = strongest_compacts(contenders)   # per precision, the more accurate of scratch and distilled
+        compacts = strongest_compacts(contenders)  # per precision, the more accurate of scratch and distilled
         table = []
         for c in contenders:
             table.append({"name": c.name, **ratios(c, teacher, compacts.get(c.precision))})
@@ -169,26 +210,51 @@ class Bench:
             if c.kind == "fleet" and c.parts == top_k and c.precision == "int8":
                 goals[c.name] = goals_json(evaluate_goals(c, teacher, compacts.get("int8")))
         return {
-            "command": self.s.command, "quick": self.s.quick, "started_utc": started.isoformat(timespec="seconds"),
+            "command": self.s.command,
+            "quick": self.s.quick,
+            "started_utc": started.isoformat(timespec="seconds"),
             "duration_s": round(time.monotonic() - t_start, 1),
-            "phases_s": {"prepare": round(t_prepared - t_start, 1), "isolated_and_accuracy": round(t_isolated - t_prepared, 1),
-                         "real_fleets": round(t_runs - t_isolated, 1)},
-            "machine": facts, "settings": json.loads(self.s.model_dump_json()),
+            "phases_s": {
+                "prepare": round(t_prepared - t_start, 1),
+                "isolated_and_accuracy": round(t_isolated - t_prepared, 1),
+                "real_fleets": round(t_runs - t_isolated, 1),
+            },
+            "machine": facts,
+            "settings": json.loads(self.s.model_dump_json()),
             "power_meter": {"source": meter.source, "estimated": bool(meter.estimated), "detail": meter.detail},
             "teacher": {"dir": str(teacher_dir), "arch": tcard.arch.model_dump(), "source": tcard.source},
-            "bundles": [{"method": f.method, "parts": f.parts, "dir": str(f.bundle_dir), "created_by_bench": f.created_here,
-                         "recipe_deviations": list(f.deviations),
-                         "partition": read_bundle(f.bundle_dir).partition} for f in fleets],
-            "compact": {"dir": str(compact["dir"]), "distilled_dir": str(distilled["dir"]), "budget_params": budget,
-                        "arch": ccard.arch.model_dump(), "epochs": self.s.compact_epochs,
-                        "kd_temperature": KD_TEMPERATURE,
-                        "strongest": {p: c.name for p, c in compacts.items()}},
+            "bundles": [
+                {
+                    "method": f.method,
+                    "parts": f.parts,
+                    "dir": str(f.bundle_dir),
+                    "created_by_bench": f.created_here,
+                    "recipe_deviations": list(f.deviations),
+                    "partition": read_bundle(f.bundle_dir).partition,
+                }
+                for f in fleets
+            ],
+            "compact": {
+                "dir": str(compact["dir"]),
+                "distilled_dir": str(distilled["dir"]),
+                "budget_params": budget,
+                "arch": ccard.arch.model_dump(),
+                "epochs": self.s.compact_epochs,
+                "kd_temperature": KD_TEMPERATURE,
+                "strongest": {p: c.name for p, c in compacts.items()},
+            },
             "test_images": int(len(y)),
-            "contenders": [c.to_json() for c in contenders], "ratios": table, "goals": goals, "papers": PAPERS,
+            "contenders": [c.to_json() for c in contenders],
+            "ratios": table,
+            "goals": goals,
+            "papers": PAPERS,
             "fleet_runs": runs,
             "engines": {f"{f.method} K={f.parts} {p}": str(d) for f in fleets for p, d in f.engines.items()},
-            "feature_dims": {f"{f.method} K={f.parts} {p}": max(s.feature_dim for s in read_bundle(f.bundle_dir).parts)
-                             for f in fleets for p in f.engines},
+            "feature_dims": {
+                f"{f.method} K={f.parts} {p}": max(s.feature_dim for s in read_bundle(f.bundle_dir).parts)
+                for f in fleets
+                for p in f.engines
+            },
         }
 
     @staticmethod

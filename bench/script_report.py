@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 
-def emit_report(report: dict[str, Any], as_json: bool, printer: Callable[[dict[str, Any]], None],
-                out: Path | None = None) -> int:
+def emit_report(
+    report: dict[str, Any], as_json: bool, printer: Callable[[dict[str, Any]], None], out: Path | None = None
+) -> int:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))

@@ -78,13 +78,28 @@ def random_timm(t: SeedTeacher, num_classes: int, seed: int = 0):  # -> timm Vis
 @dataclass(frozen=True)
 class ImportedTeacher:
     folder: Path
-    via: str                       # "vitfleet teacher --checkpoint" or the fallback's reason
+    via: str  # "vitfleet teacher --checkpoint" or the fallback's reason
     checkpoint_bytes: int
 
 
 def _teacher_cli(checkpoint: Path, t: SeedTeacher, data: Path, out: Path) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "vitfleet.cli", "teacher", "--checkpoint", str(checkpoint), "--arch", t.timm_name,
-            "--dataset", f"folder:{data}", "--out", str(out), "--vit-kwargs", json.dumps(t.timm_kwargs), "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "vitfleet.cli",
+        "teacher",
+        "--checkpoint",
+        str(checkpoint),
+        "--arch",
+        t.timm_name,
+        "--dataset",
+        f"folder:{data}",
+        "--out",
+        str(out),
+        "--vit-kwargs",
+        json.dumps(t.timm_kwargs),
+        "--json",
+    ]
     return subprocess.run(args, capture_output=True, text=True, timeout=1800)
 
 
@@ -109,8 +124,10 @@ def import_teacher(s: SeedSettings, t: SeedTeacher, data: Path) -> ImportedTeach
     via = "vitfleet teacher --checkpoint"
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        via = (f"decompose.teacher.import_checkpoint (the CLI exited {done.returncode}: "
-               f"{lines[-1] if lines else 'no output'})")
+        via = (
+            f"decompose.teacher.import_checkpoint (the CLI exited {done.returncode}: "
+            f"{lines[-1] if lines else 'no output'})"
+        )
         _import_in_process(checkpoint, t, data, folder, s)
     stamp.write_text(json.dumps({"key": key, "via": via, "checkpoint_bytes": checkpoint.stat().st_size}))
     return ImportedTeacher(folder, via, checkpoint.stat().st_size)

@@ -26,8 +26,10 @@ PUBLISHED_SOURCE = "NetsPresso device tables (ViT-Tiny 224², batch 1), as cited
 # exists (timm name, board) -> figure. No ViT-B/16 or DeiT-S figure for a Pi was found (FIELD-NOTES).
 PUBLISHED_TEACHERS: dict[tuple[str, str], dict[str, Any]] = {
     ("vit_base_patch16_224", "Jetson Orin Nano"): {
-        "published_ms": 5.7, "runtime": "TensorRT 10.3 fp16, batch 1, GPU time (LayerNorm kept fp32)",
-        "source": "onnxsim's NVIDIA scripts README, Orin Nano 8 GB, as cited in FIELD-NOTES.md"},
+        "published_ms": 5.7,
+        "runtime": "TensorRT 10.3 fp16, batch 1, GPU time (LayerNorm kept fp32)",
+        "source": "onnxsim's NVIDIA scripts README, Orin Nano 8 GB, as cited in FIELD-NOTES.md",
+    },
 }
 
 
@@ -37,8 +39,10 @@ def _fleet_run_for(teacher: dict[str, Any], method: str, parts: int) -> tuple[di
     lab = teacher.get("lab", {}).get("fleets", {})
     for name, r in lab.items():
         if name.startswith(f"{method} K={parts} ") and "error" not in r:
-            return r, (f"measured: {teacher['label']} {name} lab fleet ({r['cores_per_board']} cores per board, "
-                       f"{r['profile']} link), lockstep breakdown p50")
+            return r, (
+                f"measured: {teacher['label']} {name} lab fleet ({r['cores_per_board']} cores per board, "
+                f"{r['profile']} link), lockstep breakdown p50"
+            )
     for name, r in teacher.get("fleet_runs", {}).items():
         if name.startswith(f"{method} K={parts} ") and "error" not in r:
             return r, f"measured: {teacher['label']} {name} unquotaed real fleet, lockstep breakdown p50"
@@ -59,19 +63,33 @@ def fleet_rows(results: dict[str, Any], s: SeedSettings) -> list[dict[str, Any]]
                 same = t.get(precision)
                 largest = max(p["bytes"] for p in m["parts"])
                 row = {
-                    "label": UNTRAINED_LABEL, "teacher": t["label"], "method": b["method"], "parts": b["parts"],
-                    "precision": precision, "budget": b["budget"], "largest_part_params": max(b["part_params"]),
-                    "teacher_params": t["params"], "slowest_part_ms": slowest, "fusion_ms": fusion,
-                    "transport_ms": transport, "transport_source": source,
-                    "critical_path_ms": path, "latency_kind": "computed",
+                    "label": UNTRAINED_LABEL,
+                    "teacher": t["label"],
+                    "method": b["method"],
+                    "parts": b["parts"],
+                    "precision": precision,
+                    "budget": b["budget"],
+                    "largest_part_params": max(b["part_params"]),
+                    "teacher_params": t["params"],
+                    "slowest_part_ms": slowest,
+                    "fusion_ms": fusion,
+                    "transport_ms": transport,
+                    "transport_source": source,
+                    "critical_path_ms": path,
+                    "latency_kind": "computed",
                     "compute_speedup_same_precision": None if same is None else same["median_ms"] / slowest,
                     "compute_speedup_vs_teacher_fp32": t32["median_ms"] / slowest,
                     # Headline: teacher and parts at the same precision; the fp32-teacher ratio is shown beside it.
-                    "speedup_vs_teacher_same_precision": None if same is None or path is None else same["median_ms"] / path,
+                    "speedup_vs_teacher_same_precision": None
+                    if same is None or path is None
+                    else same["median_ms"] / path,
                     "speedup_vs_teacher_fp32": None if path is None else t32["median_ms"] / path,
-                    "largest_board_bytes": largest, "all_boards_bytes": sum(p["bytes"] for p in m["parts"]),
-                    "teacher_fp32_bytes": t32["bytes"], "size_reduction_largest": t32["bytes"] / largest,
-                    "feature_dim": max(b["feature_dims"]), "feature_message_bytes": b["feature_message_bytes"],
+                    "largest_board_bytes": largest,
+                    "all_boards_bytes": sum(p["bytes"] for p in m["parts"]),
+                    "teacher_fp32_bytes": t32["bytes"],
+                    "size_reduction_largest": t32["bytes"] / largest,
+                    "feature_dim": max(b["feature_dims"]),
+                    "feature_message_bytes": b["feature_message_bytes"],
                     "feature_packet_bytes": b["feature_packet_bytes"],
                 }
                 if run and "cores_per_board" not in run and run["precision"] == precision:  # same-speed boards
@@ -83,11 +101,17 @@ def fleet_rows(results: dict[str, Any], s: SeedSettings) -> list[dict[str, Any]]
 
 def _fleet_figures(run: dict[str, Any]) -> dict[str, Any]:
     lock, piped = run["lockstep"], run["pipelined"]
-    return {"e2e_p50_ms": lock.get("e2e_p50_ms"), "e2e_p99_ms": lock.get("e2e_p99_ms"),
-            "fps": run.get("throughput_fps"), "answered": lock.get("predictions"), "sent": lock.get("frames_sent"),
-            "lost": (lock.get("lost") or 0) + (piped.get("lost") or 0),
-            "pipelined_answered": piped.get("predictions"), "pipelined_sent": piped.get("frames_sent"),
-            "transport_ms": transport_from_run(run) if lock.get("breakdown_p50_ms") else None}
+    return {
+        "e2e_p50_ms": lock.get("e2e_p50_ms"),
+        "e2e_p99_ms": lock.get("e2e_p99_ms"),
+        "fps": run.get("throughput_fps"),
+        "answered": lock.get("predictions"),
+        "sent": lock.get("frames_sent"),
+        "lost": (lock.get("lost") or 0) + (piped.get("lost") or 0),
+        "pipelined_answered": piped.get("predictions"),
+        "pipelined_sent": piped.get("frames_sent"),
+        "transport_ms": transport_from_run(run) if lock.get("breakdown_p50_ms") else None,
+    }
 
 
 def _engines_at_quota(timings: dict[str, Any], name: str, q: float) -> dict[str, Any] | None:
@@ -95,9 +119,12 @@ def _engines_at_quota(timings: dict[str, Any], name: str, q: float) -> dict[str,
     part, teacher = timings.get(name), timings.get(f"teacher {q}")
     if not part or not teacher or "error" in part or "error" in teacher:
         return None
-    return {"slowest_part": part, "teacher": teacher,
-            "speedup_paced": teacher["paced_median_ms"] / part["paced_median_ms"],
-            "speedup_back_to_back": teacher["back_to_back_median_ms"] / part["back_to_back_median_ms"]}
+    return {
+        "slowest_part": part,
+        "teacher": teacher,
+        "speedup_paced": teacher["paced_median_ms"] / part["paced_median_ms"],
+        "speedup_back_to_back": teacher["back_to_back_median_ms"] / part["back_to_back_median_ms"],
+    }
 
 
 def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,21 +137,42 @@ def measured_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             method, k = name.split()[0], int(name.split()[1].removeprefix("K="))
             q = lab["cores"][str(k)]
             teacher_run = lab.get("teacher_boards", {}).get(str(q), {})
-            row: dict[str, Any] = {"label": UNTRAINED_LABEL, "teacher": t["label"], "method": method, "parts": k,
-                                   "precision": "int8", "cores_per_board": q, "profile": lab.get("profile"),
-                                   "latency_kind": "measured (lab fleet vs teacher board, same quota and link)"}
+            row: dict[str, Any] = {
+                "label": UNTRAINED_LABEL,
+                "teacher": t["label"],
+                "method": method,
+                "parts": k,
+                "precision": "int8",
+                "cores_per_board": q,
+                "profile": lab.get("profile"),
+                "latency_kind": "measured (lab fleet vs teacher board, same quota and link)",
+            }
             if "error" in run or "error" in teacher_run or not teacher_run:
                 row["error"] = run.get("error") or teacher_run.get("error") or "no teacher board at this quota"
                 rows.append(row)
                 continue
             fleet, teacher = _fleet_figures(run), _fleet_figures(teacher_run)
             row["engines_at_quota"] = _engines_at_quota(lab.get("engines_at_quota", {}), name, q)
-            row.update({"fleet": fleet, "teacher_board": teacher,
-                        "speedup_e2e_p50": teacher["e2e_p50_ms"] / fleet["e2e_p50_ms"],
-                        "speedup_e2e_p99": teacher["e2e_p99_ms"] / fleet["e2e_p99_ms"],
-                        "speedup_fps": (fleet["fps"] / teacher["fps"]) if fleet["fps"] and teacher["fps"] else None})
-            computed = next((r for r in results["rows"] if r["teacher"] == t["label"] and r["method"] == method
-                             and r["parts"] == k and r["precision"] == "int8"), None)
+            row.update(
+                {
+                    "fleet": fleet,
+                    "teacher_board": teacher,
+                    "speedup_e2e_p50": teacher["e2e_p50_ms"] / fleet["e2e_p50_ms"],
+                    "speedup_e2e_p99": teacher["e2e_p99_ms"] / fleet["e2e_p99_ms"],
+                    "speedup_fps": (fleet["fps"] / teacher["fps"]) if fleet["fps"] and teacher["fps"] else None,
+                }
+            )
+            computed = next(
+                (
+                    r
+                    for r in results["rows"]
+                    if r["teacher"] == t["label"]
+                    and r["method"] == method
+                    and r["parts"] == k
+                    and r["precision"] == "int8"
+                ),
+                None,
+            )
             if computed is not None:
                 row["computed_speedup_full_core"] = computed["speedup_vs_teacher_same_precision"]
                 row["computed_speedup_fp32_teacher"] = computed["speedup_vs_teacher_fp32"]
@@ -176,14 +224,30 @@ def projection(results: dict[str, Any], s: SeedSettings, parts: int = 4) -> list
                     teacher_source = f"published: {published['runtime']} ({published['source']})"
                 else:
                     teacher = t[f["here"]]["median_ms"] * f["factor"]
-                    teacher_source = f"estimate: {t[f['here']]['median_ms']:.1f} ms {f['here']} here x {f['factor']:.3g}"
+                    teacher_source = (
+                        f"estimate: {t[f['here']]['median_ms']:.1f} ms {f['here']} here x {f['factor']:.3g}"
+                    )
                 speedup = teacher / fleet
-                rows.append({"label": f"estimate (projected, not measured); {UNTRAINED_LABEL}", "teacher": t["label"],
-                             "method": b["method"], "parts": parts, "board": f["board"], "precision_here": f["here"],
-                             "factor": f["factor"], "teacher_on_board_ms": teacher, "teacher_source": teacher_source,
-                             "slowest_part_ms": slowest, "fusion_ms": fusion, "lan_ms": network,
-                             "jpeg_codec_ms_x86": codec, "fleet_ms": fleet, "speedup": speedup,
-                             "pays": speedup > 1.0})
+                rows.append(
+                    {
+                        "label": f"estimate (projected, not measured); {UNTRAINED_LABEL}",
+                        "teacher": t["label"],
+                        "method": b["method"],
+                        "parts": parts,
+                        "board": f["board"],
+                        "precision_here": f["here"],
+                        "factor": f["factor"],
+                        "teacher_on_board_ms": teacher,
+                        "teacher_source": teacher_source,
+                        "slowest_part_ms": slowest,
+                        "fusion_ms": fusion,
+                        "lan_ms": network,
+                        "jpeg_codec_ms_x86": codec,
+                        "fleet_ms": fleet,
+                        "speedup": speedup,
+                        "pays": speedup > 1.0,
+                    }
+                )
     return rows
 
 
@@ -192,27 +256,44 @@ def targets(rows: list[dict[str, Any]], measured: list[dict[str, Any]], s: SeedS
     int8 as one board), issue 14's size and feature-bytes targets."""
     out = []
     for method, goal in (("edvit", s.measured_goal["edvit"]), ("devit", s.measured_goal["devit"])):
-        m = next((r for r in measured if r["teacher"].startswith("ViT-B") and r["method"] == method
-                  and r["parts"] == 4), None)
-        target = (f"ViT-B/16 K=4 {method} int8 fleet, measured e2e p50 speedup over the int8 teacher as one board "
-                  f"(same quota, {s.lab_profile} link) >= {goal:g}x (issue 31)")
+        m = next(
+            (r for r in measured if r["teacher"].startswith("ViT-B") and r["method"] == method and r["parts"] == 4),
+            None,
+        )
+        target = (
+            f"ViT-B/16 K=4 {method} int8 fleet, measured e2e p50 speedup over the int8 teacher as one board "
+            f"(same quota, {s.lab_profile} link) >= {goal:g}x (issue 31)"
+        )
         if m is None or "speedup_e2e_p50" not in m:
             out.append({"target": target, "value": (m or {}).get("error", "no lab fleet ran"), "met": None})
             continue
-        out.append({"target": target, "value": f"{m['speedup_e2e_p50']:.2f}x (frames/s {m['speedup_fps']:.2f}x; "
-                                               f"computed critical path, full core: "
-                                               f"{m.get('computed_speedup_full_core') or 0:.2f}x)",
-                    "met": m["speedup_e2e_p50"] >= goal})
+        out.append(
+            {
+                "target": target,
+                "value": f"{m['speedup_e2e_p50']:.2f}x (frames/s {m['speedup_fps']:.2f}x; "
+                f"computed critical path, full core: "
+                f"{m.get('computed_speedup_full_core') or 0:.2f}x)",
+                "met": m["speedup_e2e_p50"] >= goal,
+            }
+        )
     for r in rows:
         if r["precision"] == "int8" and r["parts"] == 4:
-            out.append({"target": f"{r['teacher']} {r['method']} K=4 int8: largest board <= 1/{1 / s.size_target:.0f} "
-                                  "of the teacher's fp32 bytes",
-                        "value": f"1/{r['size_reduction_largest']:.1f}",
-                        "met": r["largest_board_bytes"] <= s.size_target * r["teacher_fp32_bytes"]})
+            out.append(
+                {
+                    "target": f"{r['teacher']} {r['method']} K=4 int8: largest board <= 1/{1 / s.size_target:.0f} "
+                    "of the teacher's fp32 bytes",
+                    "value": f"1/{r['size_reduction_largest']:.1f}",
+                    "met": r["largest_board_bytes"] <= s.size_target * r["teacher_fp32_bytes"],
+                }
+            )
             # The target counts the features (float16 vector); the message adds the protocol's 72-byte header.
             feature_bytes = 2 * r["feature_dim"]
-            out.append({"target": f"{r['teacher']} {r['method']} K=4: feature bytes per board per frame <= "
-                                  f"{s.feature_target_bytes} B",
-                        "value": f"{feature_bytes} B (message with header {r['feature_message_bytes']} B)",
-                        "met": feature_bytes <= s.feature_target_bytes})
+            out.append(
+                {
+                    "target": f"{r['teacher']} {r['method']} K=4: feature bytes per board per frame <= "
+                    f"{s.feature_target_bytes} B",
+                    "value": f"{feature_bytes} B (message with header {r['feature_message_bytes']} B)",
+                    "met": feature_bytes <= s.feature_target_bytes,
+                }
+            )
     return out

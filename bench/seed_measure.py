@@ -28,8 +28,13 @@ def time_engine(path: Path, image: np.ndarray | None, s: SeedSettings) -> dict[s
             t = time.perf_counter()
             session.run(None, feeds)
             times[k] = time.perf_counter() - t
-    return {"median_ms": float(np.median(times) * 1e3), "p90_ms": float(np.percentile(times, 90) * 1e3),
-            "runs": runs, "bytes": path.stat().st_size, "file": str(path)}
+    return {
+        "median_ms": float(np.median(times) * 1e3),
+        "p90_ms": float(np.percentile(times, 90) * 1e3),
+        "runs": runs,
+        "bytes": path.stat().st_size,
+        "file": str(path),
+    }
 
 
 def jpeg_codec(frames_bgr: np.ndarray, s: SeedSettings, repeats: int = 5) -> dict[str, Any]:
@@ -52,13 +57,20 @@ def jpeg_codec(frames_bgr: np.ndarray, s: SeedSettings, repeats: int = 5) -> dic
                 t2 = time.perf_counter()
                 enc.append(t1 - t0)
                 dec.append(t2 - t1)
-    messages = [len(encode_frame(FrameMessage(i, 0, img, 0, 0), "jpeg", s.jpeg_quality))
-                for i, img in enumerate(frames_bgr)]
+    messages = [
+        len(encode_frame(FrameMessage(i, 0, img, 0, 0), "jpeg", s.jpeg_quality)) for i, img in enumerate(frames_bgr)
+    ]
     raw = len(encode_frame(FrameMessage(0, 0, frames_bgr[0], 0, 0), "raw"))
-    return {"encode_p50_ms": float(np.median(enc) * 1e3), "decode_p50_ms": float(np.median(dec) * 1e3),
-            "frames": len(frames_bgr), "quality": s.jpeg_quality, "shape": list(frames_bgr[0].shape),
-            "frame_message_bytes_mean": float(np.mean(messages)), "frame_message_bytes_max": int(max(messages)),
-            "raw_frame_message_bytes": raw}
+    return {
+        "encode_p50_ms": float(np.median(enc) * 1e3),
+        "decode_p50_ms": float(np.median(dec) * 1e3),
+        "frames": len(frames_bgr),
+        "quality": s.jpeg_quality,
+        "shape": list(frames_bgr[0].shape),
+        "frame_message_bytes_mean": float(np.mean(messages)),
+        "frame_message_bytes_max": int(max(messages)),
+        "raw_frame_message_bytes": raw,
+    }
 
 
 def replay_frames(data: Path, s: SeedSettings) -> np.ndarray:

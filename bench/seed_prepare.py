@@ -19,7 +19,7 @@ class SingleModel:
 
     label: str
     params: int
-    files: dict[str, Path]          # precision -> .onnx
+    files: dict[str, Path]  # precision -> .onnx
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SeedBundle:
     bundle_dir: Path
     engines_dir: Path
     budget: float
-    seconds: dict[str, float]       # decompose / engines wall time of this run (0 when cached)
+    seconds: dict[str, float]  # decompose / engines wall time of this run (0 when cached)
 
 
 def _stamped(folder: Path, key: str) -> bool:
@@ -42,8 +42,16 @@ def _stamp(folder: Path, key: str) -> None:
     (folder / "seed-stamp.json").write_text(json.dumps({"key": key}))
 
 
-def export_single(model, label: str, params: int, image_shape: tuple[int, int, int], folder: Path,
-                  calibration: np.ndarray, precisions: list[str], key: str) -> SingleModel:
+def export_single(
+    model,
+    label: str,
+    params: int,
+    image_shape: tuple[int, int, int],
+    folder: Path,
+    calibration: np.ndarray,
+    precisions: list[str],
+    key: str,
+) -> SingleModel:
     """fp32 ONNX (legacy exporter, as engines/ does) and, when asked, symmetric QDQ int8 from it."""
     from vitfleet.engines.export import export_teacher
     from vitfleet.engines.precision import Int8Settings, to_int8
@@ -68,8 +76,9 @@ def prepare_teacher_onnx(s: SeedSettings, teacher_dir: Path, calibration: np.nda
     key = f"{card.weights_sha256}:{s.calib_images}:{s.teacher_int8}"
     precisions = ["fp32", "int8"] if s.teacher_int8 else ["fp32"]
     image_shape = (card.preprocessing.channels, card.preprocessing.size, card.preprocessing.size)
-    return export_single(model, card.source, count_params(model), image_shape, teacher_dir / "onnx", calibration,
-                         precisions, key)
+    return export_single(
+        model, card.source, count_params(model), image_shape, teacher_dir / "onnx", calibration, precisions, key
+    )
 
 
 def prepare_reference(s: SeedSettings, calibration: np.ndarray) -> SingleModel:
@@ -80,12 +89,21 @@ def prepare_reference(s: SeedSettings, calibration: np.ndarray) -> SingleModel:
     ref: SeedTeacher = s.reference
     model = random_timm(ref, s.classes)
     key = json.dumps([ref.model_dump(), s.classes, s.calib_images, INIT])
-    return export_single(model, ref.label, count_params(model), (3, s.image_size, s.image_size),
-                         s.runs / f"reference-{ref.timm_name}", calibration, ["fp32", "int8"], key)
+    return export_single(
+        model,
+        ref.label,
+        count_params(model),
+        (3, s.image_size, s.image_size),
+        s.runs / f"reference-{ref.timm_name}",
+        calibration,
+        ["fp32", "int8"],
+        key,
+    )
 
 
-def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, method: str, parts: int,
-                   progress=None) -> SeedBundle:
+def prepare_bundle(
+    s: SeedSettings, teacher_label: str, teacher_dir: Path, method: str, parts: int, progress=None
+) -> SeedBundle:
     from vitfleet.decompose.bundle import read_bundle
     from vitfleet.decompose.fusion_training import FusionRecipe
     from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher, default_budget
@@ -96,14 +114,18 @@ def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, metho
     budget = s.budget(method) or default_budget(method)
     bundle_dir = teacher_dir.parent / f"bundle-{teacher_dir.name.removeprefix('teacher-')}-{method}-{parts}"
     engines_dir = bundle_dir.parent / f"engines-{bundle_dir.name.removeprefix('bundle-')}"
-    opts = DecomposeOptions(method=method, parts=parts, part_budget=budget,  # type: ignore[arg-type]
-                            part_recipe=PartRecipe(epochs=0), fusion_recipe=FusionRecipe(epochs=0),
-                            test_limit=s.classes,  # untrained: the card's accuracy figures mean nothing here
-                            importance=ImportanceBatches(s.importance_batch, s.importance_batches))
+    opts = DecomposeOptions(
+        method=method,
+        parts=parts,
+        part_budget=budget,  # type: ignore[arg-type]
+        part_recipe=PartRecipe(epochs=0),
+        fusion_recipe=FusionRecipe(epochs=0),
+        test_limit=s.classes,  # untrained: the card's accuracy figures mean nothing here
+        importance=ImportanceBatches(s.importance_batch, s.importance_batches),
+    )
     seconds = {"decompose": 0.0, "engines": 0.0}
-    from vitfleet.decompose.teacher import read_card
-
     from vitfleet.decompose.prune import ROUND_TO
+    from vitfleet.decompose.teacher import read_card
 
     bundle_key = json.dumps([read_card(teacher_dir).weights_sha256, repr(opts), f"round_to={ROUND_TO}"])
     if not _stamped(bundle_dir, bundle_key) or not (bundle_dir / "bundle.json").exists():
@@ -116,8 +138,15 @@ def prepare_bundle(s: SeedSettings, teacher_label: str, teacher_dir: Path, metho
     if not _stamped(engines_dir, key):
         t0 = time.monotonic()
         # `vitfleet engines build --precision int8` writes part{i}.onnx (fp32) + part{i}.int8.onnx + fusion.onnx.
-        build_engines(bundle_dir, engines_dir, precision="int8", target="cpu", calib_images=s.calib_images,
-                      progress=progress, export_teacher=False)
+        build_engines(
+            bundle_dir,
+            engines_dir,
+            precision="int8",
+            target="cpu",
+            calib_images=s.calib_images,
+            progress=progress,
+            export_teacher=False,
+        )
         _stamp(engines_dir, key)
         seconds["engines"] = round(time.monotonic() - t0, 1)
     return SeedBundle(teacher_label, method, parts, bundle_dir, engines_dir, budget, seconds)

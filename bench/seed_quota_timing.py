@@ -26,7 +26,7 @@ def _child(path: Path, image_npy: Path | None, runs: int, gap_s: float) -> dict[
 
     session = open_session(path)
     feeds = example_feeds(session, np.load(image_npy) if image_npy else None)
-    session.run(None, feeds)   # warm-up
+    session.run(None, feeds)  # warm-up
     out = {}
     for mode, gap in (("paced", gap_s), ("back_to_back", 0.0)):
         times = []
@@ -40,8 +40,15 @@ def _child(path: Path, image_npy: Path | None, runs: int, gap_s: float) -> dict[
     return out
 
 
-def time_under_quota(path: Path, image: np.ndarray | None, cores: float, full_core_ms: float, period_us: int | None,
-                     runs: int, work: Path) -> dict[str, Any]:
+def time_under_quota(
+    path: Path,
+    image: np.ndarray | None,
+    cores: float,
+    full_core_ms: float,
+    period_us: int | None,
+    runs: int,
+    work: Path,
+) -> dict[str, Any]:
     """The engine's batch-1 latency inside a fresh cgroup of `cores` (paced and back to back), unpinned like the lab fleet's agents."""
     from vitfleet.lab.cpu_quota import CpuQuota
 
@@ -51,18 +58,40 @@ def time_under_quota(path: Path, image: np.ndarray | None, cores: float, full_co
         image_npy = work / "image.npy"
         np.save(image_npy, image)
     gap = 2.0 * full_core_ms / cores / 1e3
-    argv = [sys.executable, "-m", "vitfleet.bench.seed_quota_timing", "--engine", str(path), "--runs", str(runs),
-            "--gap-s", f"{gap:.4f}", *(["--image", str(image_npy)] if image_npy else [])]
+    argv = [
+        sys.executable,
+        "-m",
+        "vitfleet.bench.seed_quota_timing",
+        "--engine",
+        str(path),
+        "--runs",
+        str(runs),
+        "--gap-s",
+        f"{gap:.4f}",
+        *(["--image", str(image_npy)] if image_npy else []),
+    ]
     with CpuQuota(f"timing-{path.stem}", cores, period_us) as quota:
-        done = subprocess.run(quota.wrap_argv(argv), capture_output=True, text=True, timeout=600,
-                              env=dict(os.environ, OMP_NUM_THREADS="1"))
+        done = subprocess.run(
+            quota.wrap_argv(argv),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ, OMP_NUM_THREADS="1"),
+        )
         throttled = quota.throttling()
         period = quota.describe()["period_us"]
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
     figures = json.loads(done.stdout.strip().splitlines()[-1])
-    return {**figures, "cores": cores, "period_us": period, "runs": runs, "full_core_ms": full_core_ms,
-            "full_core_over_q_ms": full_core_ms / cores, **throttled}
+    return {
+        **figures,
+        "cores": cores,
+        "period_us": period,
+        "runs": runs,
+        "full_core_ms": full_core_ms,
+        "full_core_over_q_ms": full_core_ms / cores,
+        **throttled,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

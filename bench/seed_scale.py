@@ -11,8 +11,9 @@ import argparse
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vitfleet.bench.seed_settings import UNTRAINED_LABEL, SeedSettings
 
@@ -42,14 +43,27 @@ def _time_bundle(bundle, image, s: SeedSettings) -> dict[str, Any]:
         return verified_path(bundle.engines_dir, manifest.lookup(role, part, "onnxruntime", precision))  # type: ignore[arg-type]
 
     fusion = time_engine(path("fusion", None, "fp32"), None, s)
-    precisions = {p: {"parts": [time_engine(path("part", i, p), image, s) for i in range(card.num_parts)],
-                      "fusion": fusion} for p in s.precisions}
+    precisions = {
+        p: {"parts": [time_engine(path("part", i, p), image, s) for i in range(card.num_parts)], "fusion": fusion}
+        for p in s.precisions
+    }
     message, packet = zip(*(feature_bytes(spec.feature_dim, part=spec.index) for spec in card.parts))
-    return {"method": bundle.method, "parts": bundle.parts, "budget": bundle.budget, "dir": str(bundle.bundle_dir),
-            "engines": str(bundle.engines_dir), "bundle_id": card.bundle_id, "partition": card.partition,
-            "part_params": [p.params for p in card.parts], "feature_dims": [p.feature_dim for p in card.parts],
-            "part_flops": [p.flops for p in card.parts], "feature_message_bytes": max(message),
-            "feature_packet_bytes": max(packet), "seconds": bundle.seconds, "precisions": precisions}
+    return {
+        "method": bundle.method,
+        "parts": bundle.parts,
+        "budget": bundle.budget,
+        "dir": str(bundle.bundle_dir),
+        "engines": str(bundle.engines_dir),
+        "bundle_id": card.bundle_id,
+        "partition": card.partition,
+        "part_params": [p.params for p in card.parts],
+        "feature_dims": [p.feature_dim for p in card.parts],
+        "part_flops": [p.flops for p in card.parts],
+        "feature_message_bytes": max(message),
+        "feature_packet_bytes": max(packet),
+        "seconds": bundle.seconds,
+        "precisions": precisions,
+    }
 
 
 def _real_fleets(t_label: str, bundles: list, data: Path, s: SeedSettings, log: Callable[[str], None]) -> dict:
@@ -63,12 +77,21 @@ def _real_fleets(t_label: str, bundles: list, data: Path, s: SeedSettings, log: 
             if precision != "int8":  # the engines folder's manifest says int8 (what agents load)
                 runs[name] = {"error": "only int8 engine folders are built; agents load the manifest's precision"}
                 continue
-            log(f"{t_label} {name}: real fleet over MQTT, JPEG frames ({s.lockstep_frames} lockstep + "
-                f"{s.pipelined_frames} pipelined)")
+            log(
+                f"{t_label} {name}: real fleet over MQTT, JPEG frames ({s.lockstep_frames} lockstep + "
+                f"{s.pipelined_frames} pipelined)"
+            )
             try:
-                runs[name] = run_fleet(b.engines_dir, s.runs / "fleet-run" / f"{t_label}-{name}".replace(" ", "_")
-                                       .replace("/", "-"), s.lockstep_frames, s.pipelined_frames, s.max_in_flight,
-                                       camera_uri=camera_uri(data, s), encoding="jpeg", lockstep_fps=s.lockstep_fps)
+                runs[name] = run_fleet(
+                    b.engines_dir,
+                    s.runs / "fleet-run" / f"{t_label}-{name}".replace(" ", "_").replace("/", "-"),
+                    s.lockstep_frames,
+                    s.pipelined_frames,
+                    s.max_in_flight,
+                    camera_uri=camera_uri(data, s),
+                    encoding="jpeg",
+                    lockstep_fps=s.lockstep_fps,
+                )
             except Exception as exc:  # noqa: BLE001 - the report says which fleet failed and why, and goes on
                 runs[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return runs
@@ -83,7 +106,7 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
     from vitfleet.decompose.teacher import read_card
 
     t_start = time.monotonic()
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     facts = {**machine_facts(), "cpu_flags": cpu_flags()}
     phases: dict[str, float] = {}
     data = ensure_image_folder(s)
@@ -97,8 +120,12 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
     image = calibration[:1]
     log(f"reference {s.reference.label}: export + time (for the board factors)")
     ref = prepare_reference(s, calibration)
-    reference = {"label": ref.label, "timm_name": s.reference.timm_name, "params": ref.params,
-                 **{p: time_engine(f, image, s) for p, f in ref.files.items()}}
+    reference = {
+        "label": ref.label,
+        "timm_name": s.reference.timm_name,
+        "params": ref.params,
+        **{p: time_engine(f, image, s) for p, f in ref.files.items()},
+    }
     teachers = []
     for t in s.teachers:
         t0 = time.monotonic()
@@ -107,9 +134,15 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
         card = read_card(imported.folder)
         t_cal = calibration_images(data, s, card.preprocessing)  # the mean/std the import chose
         single = prepare_teacher_onnx(s, imported.folder, t_cal)
-        entry: dict[str, Any] = {"label": t.label, "timm_name": t.timm_name, "params": single.params,
-                                 "arch": card.arch.model_dump(), "imported_via": imported.via,
-                                 "checkpoint_bytes": imported.checkpoint_bytes, "dir": str(imported.folder)}
+        entry: dict[str, Any] = {
+            "label": t.label,
+            "timm_name": t.timm_name,
+            "params": single.params,
+            "arch": card.arch.model_dump(),
+            "imported_via": imported.via,
+            "checkpoint_bytes": imported.checkpoint_bytes,
+            "dir": str(imported.folder),
+        }
         log(f"{t.label}: teacher latency (fp32{', int8' if 'int8' in single.files else ''})")
         for p, f in single.files.items():
             entry[p] = time_engine(f, t_cal[:1], s)
@@ -133,14 +166,30 @@ def run(s: SeedSettings, log: Callable[[str], None] = print, progress=None) -> d
             from vitfleet.bench.seed_measure import camera_uri
 
             t0 = time.monotonic()
-            entry["lab"] = lab_fleets(t.label, imported.folder, single.files["int8"], entry["int8"]["median_ms"],
-                                      entry["bundles"], bundles, camera_uri(data, s), s, log, t_cal[:1])
+            entry["lab"] = lab_fleets(
+                t.label,
+                imported.folder,
+                single.files["int8"],
+                entry["int8"]["median_ms"],
+                entry["bundles"],
+                bundles,
+                camera_uri(data, s),
+                s,
+                log,
+                t_cal[:1],
+            )
             phases[f"{t.label} lab fleets"] = round(time.monotonic() - t0, 1)
         teachers.append(entry)
     results: dict[str, Any] = {
-        "label": UNTRAINED_LABEL, "command": s.command, "started_utc": started.isoformat(timespec="seconds"),
-        "machine": facts, "settings": json.loads(s.model_dump_json()), "data": str(data), "jpeg": jpeg,
-        "reference": reference, "teachers": teachers,
+        "label": UNTRAINED_LABEL,
+        "command": s.command,
+        "started_utc": started.isoformat(timespec="seconds"),
+        "machine": facts,
+        "settings": json.loads(s.model_dump_json()),
+        "data": str(data),
+        "jpeg": jpeg,
+        "reference": reference,
+        "teachers": teachers,
     }
     results["rows"] = fleet_rows(results, s)
     results["measured"] = measured_rows(results)
@@ -172,21 +221,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/seed.json"))
     parser.add_argument("--report", type=Path, default=Path("docs/benchmarks.md"))
     parser.add_argument("--parts", default="2,4,8", help="fleet sizes K, comma-separated")
-    parser.add_argument("--budget", action="append", default=[], metavar="METHOD=FRACTION",
-                        help="part budget as a fraction of the teacher's params, e.g. edvit=0.0833 (default: the recipes' "
-                        "part_budget, decompose/recipes.py)")
+    parser.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="METHOD=FRACTION",
+        help="part budget as a fraction of the teacher's params, e.g. edvit=0.0833 (default: the recipes' "
+        "part_budget, decompose/recipes.py)",
+    )
     parser.add_argument("--teachers", default=None, help="timm names, comma-separated (default: ViT-B/16, DeiT-S/16)")
-    parser.add_argument("--lab-parts", default=None, help="K of the measured lab fleets, comma-separated (default "
-                        "2,4,8; empty: none)")
-    parser.add_argument("--lab-teachers", default=None, help="teacher labels with lab fleets, comma-separated "
-                        "(default: all)")
+    parser.add_argument(
+        "--lab-parts", default=None, help="K of the measured lab fleets, comma-separated (default 2,4,8; empty: none)"
+    )
+    parser.add_argument(
+        "--lab-teachers", default=None, help="teacher labels with lab fleets, comma-separated (default: all)"
+    )
     parser.add_argument("--render-only", action="store_true", help="rewrite the report from --out only")
     args = parser.parse_args(argv)
-    given: dict[str, Any] = {"runs": args.runs, "out": args.out, "report": args.report,
-                             "parts": [int(k) for k in args.parts.split(",")],
-                             "part_budget": {m: float(v) for m, v in (b.split("=", 1) for b in args.budget)},
-                             "command": "python -m vitfleet.bench.seed_scale " + " ".join(argv if argv is not None else
-                                                                               __import__("sys").argv[1:])}
+    given: dict[str, Any] = {
+        "runs": args.runs,
+        "out": args.out,
+        "report": args.report,
+        "parts": [int(k) for k in args.parts.split(",")],
+        "part_budget": {m: float(v) for m, v in (b.split("=", 1) for b in args.budget)},
+        "command": "python -m vitfleet.bench.seed_scale "
+        + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+    }
     if args.lab_parts is not None:
         given["lab_fleet_parts"] = [int(k) for k in args.lab_parts.split(",") if k]
     if args.lab_teachers:

@@ -30,12 +30,12 @@ if __package__ in (None, ""):  # run as a script: make the repo's packages impor
 import psutil  # noqa: E402
 
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
-from vitfleet.fleet.demo import replay_uri  # noqa: E402
-from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
 from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
 from vitfleet.engines.manifest import read_manifest  # noqa: E402
+from vitfleet.fleet.demo import replay_uri  # noqa: E402
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role  # noqa: E402
 
 log = logging.getLogger("vitfleet.soak")
@@ -48,8 +48,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--engines", type=Path, default=None, help="engines folder (default: the demo's, built once)")
     p.add_argument("--work-dir", type=Path, default=Path("runs/soak"), help="logs, fleet.yaml, prediction log")
     p.add_argument("--deadline-ms", type=float, default=None, help="aggregator deadline (default: measured)")
-    p.add_argument("--warmup", type=float, default=None,
-                   help="seconds before the start RSS is taken (default: 10 %% of the run, 20-120 s)")
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="seconds before the start RSS is taken (default: 10 %% of the run, 20-120 s)",
+    )
     p.add_argument("--sample", type=float, default=5.0, help="seconds between RSS samples")
     p.add_argument("--rss-tolerance", type=float, default=0.10, help="allowed relative RSS change, start to end")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -80,7 +84,7 @@ class RssRecorder:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def start(self) -> "RssRecorder":
+    def start(self) -> RssRecorder:
         self.sample()
         self._thread.start()
         return self
@@ -100,9 +104,14 @@ class RssRecorder:
             warm = [v for t, v in series if t >= warm_from] or [series[-1][1]]
             start, end, peak = warm[0], series[-1][1], max(v for _, v in series)
             change = (end - start) / start
-            out[name] = {"rss_first_mb": round(series[0][1], 1), "rss_start_mb": round(start, 1),
-                         "rss_end_mb": round(end, 1), "rss_peak_mb": round(peak, 1),
-                         "rss_change_pct": round(100 * change, 2), "within_tolerance": abs(change) <= tolerance}
+            out[name] = {
+                "rss_first_mb": round(series[0][1], 1),
+                "rss_start_mb": round(start, 1),
+                "rss_end_mb": round(end, 1),
+                "rss_peak_mb": round(peak, 1),
+                "rss_change_pct": round(100 * change, 2),
+                "within_tolerance": abs(change) <= tolerance,
+            }
         return out
 
 
@@ -112,17 +121,25 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     engines = args.engines or prepare_demo_engines(Path("runs/demo"), None, None, quiet=True)[0]
     manifest = read_manifest(engines)
-    camera_uri = replay_uri(manifest)   # the bundle's own test split
+    camera_uri = replay_uri(manifest)  # the bundle's own test split
     seconds = args.minutes * 60.0
     warmup = args.warmup if args.warmup is not None else min(120.0, max(20.0, 0.1 * seconds))
-    options = LocalFleetOptions(camera_uri=camera_uri, fps=args.fps, deadline_ms=args.deadline_ms,
-                                stats_interval=2.0, online_timeout=120.0)
+    options = LocalFleetOptions(
+        camera_uri=camera_uri, fps=args.fps, deadline_ms=args.deadline_ms, stats_interval=2.0, online_timeout=120.0
+    )
     with LocalFleet(engines, run_dir, options) as fleet:
         assert fleet.broker is not None and fleet.config is not None and fleet.view is not None
         pids = {name: child.proc.pid for name, child in fleet.procs.children.items()}
         pids["camera+soak"] = os.getpid()
-        node = CameraNode(fleet.broker, fleet.config.name, "camera", open_source(camera_uri, loop=True),
-                          fps=args.fps, duration=seconds, drain=3.0)
+        node = CameraNode(
+            fleet.broker,
+            fleet.config.name,
+            "camera",
+            open_source(camera_uri, loop=True),
+            fps=args.fps,
+            duration=seconds,
+            drain=3.0,
+        )
         rss = RssRecorder(pids, args.sample)
         t0 = time.monotonic()
         rss.start()
@@ -141,15 +158,25 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     agent_drops = {a: agent_stats[a].drops if a in agent_stats else None for a in agents}
     agg = first_of(stats, AggregatorStats)
     return {
-        "minutes": args.minutes, "fps_target": args.fps, "parts": manifest.num_parts, "engines": str(engines),
-        "warmup_s": warmup, "rss_tolerance_pct": 100 * args.rss_tolerance,
-        "frames_sent": camera["frames_sent"], "predictions": answered, "frames_unanswered": camera["lost"],
-        "frames_dropped_by_agents": agent_drops, "late_parts": agg.late if agg else None,
+        "minutes": args.minutes,
+        "fps_target": args.fps,
+        "parts": manifest.num_parts,
+        "engines": str(engines),
+        "warmup_s": warmup,
+        "rss_tolerance_pct": 100 * args.rss_tolerance,
+        "frames_sent": camera["frames_sent"],
+        "predictions": answered,
+        "frames_unanswered": camera["lost"],
+        "frames_dropped_by_agents": agent_drops,
+        "late_parts": agg.late if agg else None,
         "evicted": agg.evicted if agg else None,
-        "degraded": camera["degraded"], "degraded_fraction": round(camera["degraded"] / answered, 5) if answered
-        else None, "fps_achieved": round(camera["frames_sent"] / max(camera["elapsed_s"], 1e-9), 2),
-        "e2e_p50_ms": camera.get("e2e_p50_ms"), "e2e_p99_ms": camera.get("e2e_p99_ms"),
-        "accuracy": camera.get("accuracy"), "memory": memory,
+        "degraded": camera["degraded"],
+        "degraded_fraction": round(camera["degraded"] / answered, 5) if answered else None,
+        "fps_achieved": round(camera["frames_sent"] / max(camera["elapsed_s"], 1e-9), 2),
+        "e2e_p50_ms": camera.get("e2e_p50_ms"),
+        "e2e_p99_ms": camera.get("e2e_p99_ms"),
+        "accuracy": camera.get("accuracy"),
+        "memory": memory,
         "rss_ok": all(m.get("within_tolerance", False) for m in memory.values()),
         # ok: nothing admitted was lost and memory stayed within the tolerance
         "ok": camera["lost"] == 0 and all(m.get("within_tolerance", False) for m in memory.values()),
@@ -157,15 +184,21 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def print_report(report: dict[str, Any]) -> None:
-    print(f"soak: {report['minutes']} min, K = {report['parts']}, {report['fps_achieved']} fps "
-          f"(target {report['fps_target']})")
-    print(f"  frames sent {report['frames_sent']}, answered {report['predictions']}, unanswered "
-          f"{report['frames_unanswered']}, dropped by agents {report['frames_dropped_by_agents']}, late parts "
-          f"{report['late_parts']}, degraded fraction {report['degraded_fraction']}")
+    print(
+        f"soak: {report['minutes']} min, K = {report['parts']}, {report['fps_achieved']} fps "
+        f"(target {report['fps_target']})"
+    )
+    print(
+        f"  frames sent {report['frames_sent']}, answered {report['predictions']}, unanswered "
+        f"{report['frames_unanswered']}, dropped by agents {report['frames_dropped_by_agents']}, late parts "
+        f"{report['late_parts']}, degraded fraction {report['degraded_fraction']}"
+    )
     print(f"  e2e p50 {report['e2e_p50_ms']} ms, p99 {report['e2e_p99_ms']} ms, accuracy {report['accuracy']}")
     for name, m in report["memory"].items():
-        print(f"  {name:12s} RSS start {m.get('rss_start_mb')} MB -> end {m.get('rss_end_mb')} MB "
-              f"({m.get('rss_change_pct')} %), peak {m.get('rss_peak_mb')} MB")
+        print(
+            f"  {name:12s} RSS start {m.get('rss_start_mb')} MB -> end {m.get('rss_end_mb')} MB "
+            f"({m.get('rss_change_pct')} %), peak {m.get('rss_peak_mb')} MB"
+        )
     print(f"  RSS within ±{report['rss_tolerance_pct']:.0f} %: {'yes' if report['rss_ok'] else 'NO'}")
     print(f"  ok (nothing admitted lost, RSS within tolerance): {'yes' if report['ok'] else 'NO'}")
 

@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     for preset in args.preset:
         fp32 = step_ms(preset, False, args.batch, args.steps)
         bf16 = step_ms(preset, True, args.batch, args.steps)
-        rows.append({"preset": preset, "fp32_ms": round(fp32, 1), "bf16_ms": round(bf16, 1),
-                     "speedup": round(fp32 / bf16, 2)})
+        rows.append(
+            {"preset": preset, "fp32_ms": round(fp32, 1), "bf16_ms": round(bf16, 1), "speedup": round(fp32 / bf16, 2)}
+        )
     report = {"cpu_has_native_bf16": cpu_has_bf16(), "batch": args.batch, "rows": rows}
     if args.json:
         print(json.dumps(report, indent=2))

@@ -39,7 +39,7 @@ class SourceInfo:
     fps: float | None = None
     width: int | None = None
     height: int | None = None
-    clock: str = "read"   # where Frame.capture_ns comes from: "stream" (its timestamps) or "read" (read time)
+    clock: str = "read"  # where Frame.capture_ns comes from: "stream" (its timestamps) or "read" (read time)
 
     def as_dict(self) -> dict[str, object]:
         return {"fps": self.fps, "width": self.width, "height": self.height, "clock": self.clock}
@@ -50,7 +50,7 @@ class FrameSource:
 
     live: bool = False
     class_names: list[str] | None = None
-    reconnects: int = 0   # times a dropped live source was opened again (sources.ReconnectingSource counts them)
+    reconnects: int = 0  # times a dropped live source was opened again (sources.ReconnectingSource counts them)
 
     def read(self) -> Frame | None:
         raise NotImplementedError

@@ -11,16 +11,18 @@ import importlib
 
 import numpy as np
 
-from vitfleet.camera.opencv_source import OpenCvSource
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.opencv_source import OpenCvSource
 from vitfleet.camera.source_spec import SourceSpec
 
 
 def gstreamer_pipeline(sensor_id: int, width: int, height: int, fps: int) -> str:
-    return (f"nvarguscamerasrc sensor-id={sensor_id} ! "
-            f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1 ! "
-            "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
-            "appsink drop=true max-buffers=1")
+    return (
+        f"nvarguscamerasrc sensor-id={sensor_id} ! "
+        f"video/x-raw(memory:NVMM), width={width}, height={height}, framerate={fps}/1 ! "
+        "nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/x-raw, format=BGR ! "
+        "appsink drop=true max-buffers=1"
+    )
 
 
 def opencv_has_gstreamer() -> bool:
@@ -65,8 +67,10 @@ def open_csi(spec: SourceSpec) -> FrameSource:
     if ju is not None:
         return JetsonUtilsSource(ju, f"csi://{sensor}")
     if not opencv_has_gstreamer():
-        raise CameraError("csi:// needs jetson_utils (jetson-inference) or an OpenCV built with GStreamer "
-                          "(JetPack's python3-opencv; pip's opencv-python has no GStreamer)")
+        raise CameraError(
+            "csi:// needs jetson_utils (jetson-inference) or an OpenCV built with GStreamer "
+            "(JetPack's python3-opencv; pip's opencv-python has no GStreamer)"
+        )
     import cv2
 
     width = spec.int_option("width", 1280) or 1280

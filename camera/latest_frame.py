@@ -20,8 +20,8 @@ class LatestFrameSource(FrameSource):
     def __init__(self, source: FrameSource, name: str, timeout_s: float) -> None:
         self._source = source
         self.name = name
-        self.timeout_s = timeout_s   # longer than the backend's own read timeout, which reports a drop first
-        self.replaced = 0            # frames newer ones overwrote before anyone read them
+        self.timeout_s = timeout_s  # longer than the backend's own read timeout, which reports a drop first
+        self.replaced = 0  # frames newer ones overwrote before anyone read them
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._error: SourceLost | None = None
@@ -57,8 +57,9 @@ class LatestFrameSource(FrameSource):
 
     def read(self) -> Frame | None:
         with self._cond:
-            if not self._cond.wait_for(lambda: self._latest is not None or self._error is not None or self._closed,
-                                       self.timeout_s):
+            if not self._cond.wait_for(
+                lambda: self._latest is not None or self._error is not None or self._closed, self.timeout_s
+            ):
                 raise SourceLost(f"{self.name} delivered no frame for {self.timeout_s:.0f} s")
             if self._latest is None:
                 raise self._error or SourceLost(f"{self.name} is closed")

@@ -10,8 +10,8 @@ import numpy as np
 from vitfleet.camera.frame_rate import FrameRate
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceInfo, SourceLost
 from vitfleet.camera.latest_frame import LatestFrameSource
-from vitfleet.camera.stream_clock import StreamClock
 from vitfleet.camera.source_spec import SourceSpec
+from vitfleet.camera.stream_clock import StreamClock
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 # FFmpeg's defaults wait 30 s for a stream that stopped; 5 s notices a dropped camera while riding out a stall.
@@ -100,8 +100,8 @@ class StillImageSource(FrameSource):
 def v4l2_target(target: str) -> int | str:
     if target.isdigit():
         return int(target)
-    if target.startswith("/dev/video") and target[len("/dev/video"):].isdigit():
-        return int(target[len("/dev/video"):])
+    if target.startswith("/dev/video") and target[len("/dev/video") :].isdigit():
+        return int(target[len("/dev/video") :])
     return target
 
 
@@ -129,12 +129,16 @@ def open_opencv(spec: SourceSpec) -> FrameSource:
         device = v4l2_target(spec.target)
         path = Path(f"/dev/video{device}" if isinstance(device, int) else device)
         if (isinstance(device, int) or device.startswith("/dev/")) and not path.exists():
-            raise CameraError(f"webcam {path} does not exist; plug the camera in and pick an existing device "
-                              "from `ls /dev/video*` (in a container, pass it with --device)")
+            raise CameraError(
+                f"webcam {path} does not exist; plug the camera in and pick an existing device "
+                "from `ls /dev/video*` (in a container, pass it with --device)"
+            )
         cap = cv2.VideoCapture(device, cv2.CAP_V4L2) if isinstance(device, int) else cv2.VideoCapture(device)
         if not cap.isOpened():
-            raise CameraError(f"cannot open webcam {spec.uri or spec.target}; check that the device exists "
-                              "(ls /dev/video*) and that this user is in the 'video' group")
+            raise CameraError(
+                f"cannot open webcam {spec.uri or spec.target}; check that the device exists "
+                "(ls /dev/video*) and that this user is in the 'video' group"
+            )
         width, height = spec.int_option("width", None), spec.int_option("height", None)
         if width:
             cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
@@ -142,8 +146,16 @@ def open_opencv(spec: SourceSpec) -> FrameSource:
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the newest frame matters, not a backlog
         return OpenCvSource(cap, spec.uri or spec.target, live=True, stream_clock=True)
-    cap = cv2.VideoCapture(spec.target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_OPEN_TIMEOUT_MS,
-                                                         cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_READ_TIMEOUT_MS])
+    cap = cv2.VideoCapture(
+        spec.target,
+        cv2.CAP_FFMPEG,
+        [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            STREAM_OPEN_TIMEOUT_MS,
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            STREAM_READ_TIMEOUT_MS,
+        ],
+    )
     if not cap.isOpened():
         raise SourceLost(f"cannot open stream {spec.target}")  # a stream that is down now may come back
     stream = OpenCvSource(cap, spec.target, live=True, stream_clock=spec.scheme in ("rtsp", "rtsps"))

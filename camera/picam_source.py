@@ -10,8 +10,8 @@ import importlib
 
 import numpy as np
 
-from vitfleet.camera.opencv_source import as_hwc
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource, SourceLost
+from vitfleet.camera.opencv_source import as_hwc
 from vitfleet.camera.source_spec import SourceSpec
 
 
@@ -22,8 +22,10 @@ class PicameraSource(FrameSource):
         try:
             module = importlib.import_module("picamera2")
         except ImportError:
-            raise CameraError("picam:// needs Picamera2: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-                              "and create the venv with --system-site-packages") from None
+            raise CameraError(
+                "picam:// needs Picamera2: on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+                "and create the venv with --system-site-packages"
+            ) from None
         index = int(spec.target) if spec.target.isdigit() else 0
         width = spec.int_option("width", 640) or 640
         height = spec.int_option("height", 480) or 480

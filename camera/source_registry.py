@@ -20,12 +20,12 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class SourceKind:
     scheme: str
-    open: Callable[["SourceSpec"], "FrameSource"]
-    usage: str                          # `scheme://example` and what it reads, for --help and error messages
-    live: bool = False                  # a stream that may drop: reopened with backoff, never looped
-    whole_uri: bool = False             # the query belongs to the stream URL (rtsp://, http://), not to vitfleet
-    example_target: str | None = None   # the target a URI must name (file://clip.mp4); None: optional
-    default_target: str = ""            # the target when the URI names none (v4l2://, csi://: device 0)
+    open: Callable[[SourceSpec], FrameSource]
+    usage: str  # `scheme://example` and what it reads, for --help and error messages
+    live: bool = False  # a stream that may drop: reopened with backoff, never looped
+    whole_uri: bool = False  # the query belongs to the stream URL (rtsp://, http://), not to vitfleet
+    example_target: str | None = None  # the target a URI must name (file://clip.mp4); None: optional
+    default_target: str = ""  # the target when the URI names none (v4l2://, csi://: device 0)
 
 
 _SOURCES: dict[str, SourceKind] = {}

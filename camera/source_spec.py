@@ -17,7 +17,7 @@ class SourceSpec:
     target: str
     options: dict[str, str] = field(default_factory=dict)
     uri: str = ""
-    live: bool = False   # a stream that may drop (its source kind says so: camera/source_registry.py)
+    live: bool = False  # a stream that may drop (its source kind says so: camera/source_registry.py)
 
     def int_option(self, key: str, default: int | None) -> int | None:
         raw = self.options.get(key)

@@ -58,15 +58,20 @@ class ReconnectingSource(FrameSource):
 
     live = True
 
-    def __init__(self, opener: Callable[[], FrameSource], min_delay: float = 0.5, max_delay: float = 10.0,
-                 stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], FrameSource],
+        min_delay: float = 0.5,
+        max_delay: float = 10.0,
+        stop: threading.Event | None = None,
+    ) -> None:
         self._opener = opener
         self.min_delay, self.max_delay = min_delay, max_delay
         self._stop = stop or threading.Event()
         self._source: FrameSource | None = None
         self.reconnects = 0
         self.failures = 0
-        self._connected_once = False   # a reopen counts as a reconnect only after a first connection
+        self._connected_once = False  # a reopen counts as a reconnect only after a first connection
         self.delays: deque[float] = deque(maxlen=32)  # the backoff actually applied, newest last
         try:
             # A wrong URI (CameraError) fails loudly here; a stream that is merely down is retried in read().
@@ -118,13 +123,18 @@ class ReconnectingSource(FrameSource):
 def open_spec(spec: SourceSpec) -> FrameSource:
     """Open one source without looping or reconnecting."""
     kind = source_kind(spec.scheme)
-    if kind is None:   # parse_uri refuses unknown schemes: only a spec built by hand gets here
+    if kind is None:  # parse_uri refuses unknown schemes: only a spec built by hand gets here
         raise CameraError(f"no camera source is registered for scheme {spec.scheme!r}")
     return kind.open(spec)
 
 
-def open_source(uri: str, loop: bool = False, reconnect_min: float = 0.5, reconnect_max: float = 10.0,
-                stop: threading.Event | None = None) -> FrameSource:
+def open_source(
+    uri: str,
+    loop: bool = False,
+    reconnect_min: float = 0.5,
+    reconnect_max: float = 10.0,
+    stop: threading.Event | None = None,
+) -> FrameSource:
     """A source by URI: live ones reconnect with backoff, finite ones loop when asked."""
     spec = parse_uri(uri)
     if spec.live:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vitfleet.camera.opencv_source import IMAGE_SUFFIXES, as_hwc
 from vitfleet.camera.frame_source import CameraError, Frame, FrameSource
+from vitfleet.camera.opencv_source import IMAGE_SUFFIXES, as_hwc
 from vitfleet.camera.source_spec import CameraUriError, SourceSpec
 
 
@@ -50,11 +50,18 @@ class DatasetSource(FrameSource):
 
         name, sep, split = spec.target.rstrip("/").rpartition("/")
         if not sep or not name or split not in ("train", "test"):
-            raise CameraUriError(f"dataset URI {spec.uri!r} must look like dataset://<name>/<train|test>, "
-                                 "e.g. dataset://fashion-mnist/test")
+            raise CameraUriError(
+                f"dataset URI {spec.uri!r} must look like dataset://<name>/<train|test>, "
+                "e.g. dataset://fashion-mnist/test"
+            )
         # size/channels only matter for folder: data sets (resized at load, as training did).
-        data = load_dataset(name, split, spec.options.get("data_dir"), size=spec.int_option("size", 32) or 32,
-                            channels=spec.int_option("channels", 3) or 3)
+        data = load_dataset(
+            name,
+            split,
+            spec.options.get("data_dir"),
+            size=spec.int_option("size", 32) or 32,
+            channels=spec.int_option("channels", 3) or 3,
+        )
         start = spec.int_option("start", 0) or 0
         limit = spec.int_option("limit", None)
         stop = len(data) if limit is None else min(len(data), start + limit)
@@ -98,7 +105,7 @@ class SyntheticSource(FrameSource):
         image = shifted.astype(np.uint8)
         image = as_hwc(image) if self.channels == 1 else np.stack([image, image[::-1], image.T], axis=2)
         image = np.ascontiguousarray(image)
-        image[:4, : min(self.size, 32)] = (self._i % 256)  # a visible per-frame marker
+        image[:4, : min(self.size, 32)] = self._i % 256  # a visible per-frame marker
         frame = Frame(image, None, self._i)
         self._i += 1
         return frame

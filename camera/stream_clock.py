@@ -25,7 +25,7 @@ class StreamClock:
         arrival = time.time_ns() if arrival_ns is None else arrival_ns
         pts_ns = int(pts_ms * 1e6)
         if self._last_pts_ns is not None and pts_ns < self._last_pts_ns:
-            self.offset_ns = None   # the stream's clock went back (server restarted it): anchor afresh
+            self.offset_ns = None  # the stream's clock went back (server restarted it): anchor afresh
         self._last_pts_ns = pts_ns
         candidate = arrival - pts_ns
         if self.offset_ns is None or candidate < self.offset_ns:

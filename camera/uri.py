@@ -20,7 +20,6 @@ from vitfleet.camera import builtin_sources  # noqa: F401 - the kit's own source
 from vitfleet.camera.source_registry import schemes, source_kind, sources_help
 from vitfleet.camera.source_spec import CameraUriError, SourceSpec
 
-
 __all__ = ["CameraUriError", "SourceSpec", "parse_uri", "sources_help"]
 
 
@@ -43,6 +42,8 @@ def parse_uri(uri: str) -> SourceSpec:
     target, _, query = rest.partition("?")
     options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=False)) if query else {}
     if kind.example_target is not None and not target:
-        raise CameraUriError(f"camera URI {uri!r} names no {'file' if scheme == 'file' else scheme}; "
-                             f"e.g. {scheme}://{kind.example_target}")
+        raise CameraUriError(
+            f"camera URI {uri!r} names no {'file' if scheme == 'file' else scheme}; "
+            f"e.g. {scheme}://{kind.example_target}"
+        )
     return SourceSpec(scheme, target or kind.default_target, options, uri, kind.live)

@@ -8,14 +8,14 @@ does not validate is refused with a message that says how to fix it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.preprocessing import Preprocessing
 from vitfleet.decompose.methods.registry import FusionKind
 from vitfleet.decompose.vit_arch import ViTArch
 from vitfleet.errors import UserError
+from vitfleet.preprocessing import Preprocessing
 from vitfleet.versioned_card import read_versioned_card
 
 BUNDLE_FORMAT_VERSION = 1
@@ -58,7 +58,8 @@ class FusionSpec(BaseModel):
     num_classes: int
     part_dropout: float = Field(ge=0, le=1, description="probability a part was masked per sample in training")
     missing_part: Literal["zero-and-flag"] = Field(
-        "zero-and-flag", description="how a missing part enters: its slice is zeroed and its mask bit is 0")
+        "zero-and-flag", description="how a missing part enters: its slice is zeroed and its mask bit is 0"
+    )
     weights: str = "fusion.safetensors"
     weights_sha256: str
 
@@ -68,7 +69,7 @@ class BundleCard(BaseModel):
 
     format_version: int = BUNDLE_FORMAT_VERSION
     bundle_id: str
-    method: str                       # the registered method that made it (decompose/methods/)
+    method: str  # the registered method that made it (decompose/methods/)
     dataset: str
     class_names: list[str]
     partition: list[list[int]]
@@ -78,8 +79,9 @@ class BundleCard(BaseModel):
     preprocessing: Preprocessing
     placement: dict[str, int] | None = Field(None, description="board name -> part index, when sized for a fleet")
     metrics: dict[str, float] = {}
-    recipe: dict[str, Any] | None = Field(None, description="the decompose options that made it (absent before "
-                                                            "the accuracy ablation)")
+    recipe: dict[str, Any] | None = Field(
+        None, description="the decompose options that made it (absent before the accuracy ablation)"
+    )
 
     @property
     def num_parts(self) -> int:
@@ -87,9 +89,15 @@ class BundleCard(BaseModel):
 
 
 def read_bundle(folder: Path) -> BundleCard:
-    card = read_versioned_card(Path(folder) / "bundle.json", BundleCard, BUNDLE_FORMAT_VERSION, BundleError, "bundle",
-                               f"create a bundle with: vitfleet decompose --teacher DIR --out {folder}",
-                               "re-run vitfleet decompose")
+    card = read_versioned_card(
+        Path(folder) / "bundle.json",
+        BundleCard,
+        BUNDLE_FORMAT_VERSION,
+        BundleError,
+        "bundle",
+        f"create a bundle with: vitfleet decompose --teacher DIR --out {folder}",
+        "re-run vitfleet decompose",
+    )
     for name in [p.weights for p in card.parts] + [card.fusion.weights]:
         if not (Path(folder) / name).exists():
             raise BundleError(f"bundle {folder} lacks {name}; the bundle is incomplete, re-run vitfleet decompose")

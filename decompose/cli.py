@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from vitfleet.decompose.methods import get_method, method_names  # torch-free registry, like presets_help
-from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
 from vitfleet.choices import ComputePrecision, LrSchedule, Partition
 from vitfleet.console import emit, progress_bar, user_errors
+from vitfleet.decompose.methods import get_method, method_names  # torch-free registry, like presets_help
+from vitfleet.decompose.vit_arch import presets_help  # pydantic only: `--help` stays instant, no torch/timm
 from vitfleet.errors import UserError
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
-                                                                    "Debian package's folder)")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the Debian package's folder)"),
+]
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
 # The registered methods when the CLI is built (plugins load first: vitfleet/plugins.py), so --help lists them.
 MethodChoice = Enum("MethodChoice", {name: name for name in method_names()}, type=str)  # type: ignore[misc]
@@ -39,7 +41,7 @@ def _vit_kwargs(text: str) -> dict:
     return overrides
 
 
-def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
+def _floats(text: str | None, flag: str) -> list[float] | None:
     if text is None:
         return None
     try:
@@ -50,36 +52,74 @@ def _floats(text: Optional[str], flag: str) -> Optional[list[float]]:
 
 @user_errors
 def teacher(
-    out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path("runs/teacher"),
-    dataset: Annotated[str, typer.Option(help="fashion-mnist, cifar10, cifar100 or folder:/path (ImageFolder with "
-                                              "train/<class>/ and test/<class>/, any image size or mode)")] = "fashion-mnist",
-    preset: Annotated[Optional[str], typer.Option(help="architecture when training (default: fmnist for "
-                                                       "Fashion-MNIST, small otherwise). " + presets_help() +
-                                                       ". On other image sizes the patch keeps the token grid")] = None,
-    img_size: Annotated[Optional[int], typer.Option("--img-size", min=8, help="train at N x N pixels (default: 28 "
-                                                    "Fashion-MNIST, 32 CIFAR, folders: the images' median shorter "
-                                                    "side rounded to a multiple of 8, 16..224); the patch follows")] = None,
+    out: Annotated[Path, typer.Option(help="output folder (teacher.safetensors + teacher.json)")] = Path(
+        "runs/teacher"
+    ),
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="fashion-mnist, cifar10, cifar100 or folder:/path (ImageFolder with "
+            "train/<class>/ and test/<class>/, any image size or mode)"
+        ),
+    ] = "fashion-mnist",
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="architecture when training (default: fmnist for "
+            "Fashion-MNIST, small otherwise). "
+            + presets_help()
+            + ". On other image sizes the patch keeps the token grid"
+        ),
+    ] = None,
+    img_size: Annotated[
+        int | None,
+        typer.Option(
+            "--img-size",
+            min=8,
+            help="train at N x N pixels (default: 28 "
+            "Fashion-MNIST, 32 CIFAR, folders: the images' median shorter "
+            "side rounded to a multiple of 8, 16..224); the patch follows",
+        ),
+    ] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 15,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="per-image horizontal flips")] = True,
-    translate_pixels: Annotated[int, typer.Option(min=0, help="augmentation: also shift each batch by up to N "
-                                                              "pixels")] = 0,
+    translate_pixels: Annotated[
+        int, typer.Option(min=0, help="augmentation: also shift each batch by up to N pixels")
+    ] = 0,
     lr: float = 1e-3,
     seed: int = 0,
-    precision: Annotated[ComputePrecision, typer.Option(case_sensitive=False, help="forward pass: auto (bf16 "
-                                                             "where the CPU/GPU runs it natively), fp32 or bf16")
-                         ] = ComputePrecision.auto,
-    vit_kwargs: Annotated[str, typer.Option("--vit-kwargs", help="JSON architecture overrides, e.g. "
-                                            "'{\"img_size\": 64, \"patch_size\": 8}'; in_chans defaults to the "
-                                            "data set's (1 Fashion-MNIST, 3 RGB)")] = "{}",
-    checkpoint: Annotated[Optional[Path], typer.Option(help="import this timm checkpoint (.safetensors, or a "
-                                                            "weights-only .pth/.pt) instead of training")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="timm model name of --checkpoint, e.g. vit_base_patch16_224 "
-                                                     "or deit_small_patch16_224")] = None,
-    mean: Annotated[Optional[str], typer.Option(help="import: per-channel mean, e.g. 0.485,0.456,0.406 (default: "
-                                                     "timm's pretrained_cfg of --arch)")] = None,
-    std: Annotated[Optional[str], typer.Option(help="import: per-channel std (default: timm's pretrained_cfg)")] = None,
-    train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
+    precision: Annotated[
+        ComputePrecision,
+        typer.Option(
+            case_sensitive=False, help="forward pass: auto (bf16 where the CPU/GPU runs it natively), fp32 or bf16"
+        ),
+    ] = ComputePrecision.auto,
+    vit_kwargs: Annotated[
+        str,
+        typer.Option(
+            "--vit-kwargs",
+            help="JSON architecture overrides, e.g. "
+            '\'{"img_size": 64, "patch_size": 8}\'; in_chans defaults to the '
+            "data set's (1 Fashion-MNIST, 3 RGB)",
+        ),
+    ] = "{}",
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="import this timm checkpoint (.safetensors, or a weights-only .pth/.pt) instead of training"),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="timm model name of --checkpoint, e.g. vit_base_patch16_224 or deit_small_patch16_224"),
+    ] = None,
+    mean: Annotated[
+        str | None,
+        typer.Option(
+            help="import: per-channel mean, e.g. 0.485,0.456,0.406 (default: timm's pretrained_cfg of --arch)"
+        ),
+    ] = None,
+    std: Annotated[str | None, typer.Option(help="import: per-channel std (default: timm's pretrained_cfg)")] = None,
+    train_limit: Annotated[int | None, typer.Option(help="use N class-balanced training images")] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -95,18 +135,23 @@ def teacher(
         if not arch:
             raise UserError("--checkpoint needs --arch <timm model name>, e.g. --arch vit_base_patch16_224")
         if preset is not None:
-            raise UserError("--preset chooses a from-scratch architecture; an import takes it from --arch and "
-                            "--vit-kwargs: drop --preset")
+            raise UserError(
+                "--preset chooses a from-scratch architecture; an import takes it from --arch and "
+                "--vit-kwargs: drop --preset"
+            )
         from vitfleet.decompose.teacher import load_timm_checkpoint, write_imported_teacher
 
-        model, vit, pre = load_timm_checkpoint(checkpoint, arch, len(class_names), ref, overrides,
-                                               _floats(mean, "--mean"), _floats(std, "--std"))
+        model, vit, pre = load_timm_checkpoint(
+            checkpoint, arch, len(class_names), ref, overrides, _floats(mean, "--mean"), _floats(std, "--std")
+        )
         test = load_dataset(ref, "test", data_dir, pre)
         card = write_imported_teacher(model, vit, pre, arch, out, ref, class_names, test)
     else:
         if mean is not None or std is not None or arch is not None:
-            raise UserError("--arch, --mean and --std apply to --checkpoint imports; a trained teacher uses the "
-                            "data set's statistics and --preset / --vit-kwargs")
+            raise UserError(
+                "--arch, --mean and --std apply to --checkpoint imports; a trained teacher uses the "
+                "data set's statistics and --preset / --vit-kwargs"
+            )
         from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, preprocessing_for, train_teacher
 
         preset = preset or ("fmnist" if ref == "fashion-mnist" else "small")
@@ -116,24 +161,42 @@ def teacher(
         pre = preprocessing_for(ref, vit)
         train = load_dataset(ref, "train", data_dir, pre)
         if train.class_names != class_names:
-            raise UserError(f"{ref}: train/ has classes {train.class_names} but test/ has {class_names}; give both "
-                            "splits the same class folders")
+            raise UserError(
+                f"{ref}: train/ has classes {train.class_names} but test/ has {class_names}; give both "
+                "splits the same class folders"
+            )
         train = train.stratified_head(train_limit)
         test = load_dataset(ref, "test", data_dir, pre)
-        recipe = TrainRecipe(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, precision=precision.value,
-                             augment=augment, translate_pixels=translate_pixels)
+        recipe = TrainRecipe(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            precision=precision.value,
+            augment=augment,
+            translate_pixels=translate_pixels,
+        )
         with progress_bar(disable=as_json) as progress:
             card = train_teacher(train, test, vit, recipe, out, ref, f"trained:{preset}", progress)
-    emit({"out": str(out), "source": card.source, "dataset": card.dataset,
-          "input": f"{card.preprocessing.size}x{card.preprocessing.size}x{card.preprocessing.channels}",
-          "patch_size": card.arch.patch_size, **card.metrics}, as_json, title="teacher")
+    emit(
+        {
+            "out": str(out),
+            "source": card.source,
+            "dataset": card.dataset,
+            "input": f"{card.preprocessing.size}x{card.preprocessing.size}x{card.preprocessing.channels}",
+            "patch_size": card.arch.patch_size,
+            **card.metrics,
+        },
+        as_json,
+        title="teacher",
+    )
 
 
 @user_errors
 def evaluate_cmd(
-    teacher: Annotated[Optional[Path], typer.Option(help="teacher folder")] = None,
-    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder (see `vitfleet decompose`)")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images only")] = None,
+    teacher: Annotated[Path | None, typer.Option(help="teacher folder")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="bundle folder (see `vitfleet decompose`)")] = None,
+    limit: Annotated[int | None, typer.Option(help="evaluate on the first N test images only")] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -171,68 +234,132 @@ def _three_weights(text: str, flag: str) -> tuple[float, float, float]:
 def decompose(
     teacher: Annotated[Path, typer.Option(help="teacher folder (from `vitfleet teacher`)")],
     out: Annotated[Path, typer.Option(help="bundle folder to write")],
-    method: Annotated[MethodChoice, typer.Option(case_sensitive=False, help="; ".join(
-        get_method(m).summary for m in method_names()))] = MethodChoice("devit"),
+    method: Annotated[
+        MethodChoice, typer.Option(case_sensitive=False, help="; ".join(get_method(m).summary for m in method_names()))
+    ] = MethodChoice("devit"),
     parts: Annotated[int, typer.Option(min=1, help="number of sub-models K (one per board)")] = 4,
-    partition: Annotated[Optional[Partition], typer.Option(case_sensitive=False, help="random (both papers) or "
-                                                           "confusion (co-locate classes the teacher mixes up); "
-                                                           + _defaults("partition"))] = None,
-    fleet: Annotated[Optional[Path], typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
-    part_budget: Annotated[Optional[float], typer.Option(help="part size as a fraction of the teacher's params; "
-                                                              + _defaults("part_budget"))] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=0, help="training epochs per part (0 = derive only: pruned, "
-                                                              "untrained parts, e.g. to size an untrained teacher); "
-                                                              + _defaults("part_epochs"))] = None,
-    part_lr: Annotated[Optional[float], typer.Option(min=0.0, help="part training peak learning rate; "
-                                                          + _defaults("part_lr"))] = None,
-    part_lr_schedule: Annotated[LrSchedule, typer.Option(case_sensitive=False, help="how the part learning rate "
-                                                         "falls after its warm-up")] = LrSchedule.cosine,
-    part_warmup: Annotated[float, typer.Option(help="fraction of part training steps spent warming the "
-                                                    "learning rate up")] = 0.05,
-    dekd_alpha: Annotated[float, typer.Option(help="DeViT: weight of the teacher's hard labels against the true "
-                                                   "labels in DEKD")] = 0.5,
+    partition: Annotated[
+        Partition | None,
+        typer.Option(
+            case_sensitive=False,
+            help="random (both papers) or "
+            "confusion (co-locate classes the teacher mixes up); " + _defaults("partition"),
+        ),
+    ] = None,
+    fleet: Annotated[Path | None, typer.Option(help="fleet.yaml: size parts to board speed, place them")] = None,
+    part_budget: Annotated[
+        float | None,
+        typer.Option(help="part size as a fraction of the teacher's params; " + _defaults("part_budget")),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="training epochs per part (0 = derive only: pruned, "
+            "untrained parts, e.g. to size an untrained teacher); " + _defaults("part_epochs"),
+        ),
+    ] = None,
+    part_lr: Annotated[
+        float | None, typer.Option(min=0.0, help="part training peak learning rate; " + _defaults("part_lr"))
+    ] = None,
+    part_lr_schedule: Annotated[
+        LrSchedule, typer.Option(case_sensitive=False, help="how the part learning rate falls after its warm-up")
+    ] = LrSchedule.cosine,
+    part_warmup: Annotated[
+        float, typer.Option(help="fraction of part training steps spent warming the learning rate up")
+    ] = 0.05,
+    dekd_alpha: Annotated[
+        float, typer.Option(help="DeViT: weight of the teacher's hard labels against the true labels in DEKD")
+    ] = 0.5,
     dekd_gammas: Annotated[str, typer.Option(help="DeViT: DEKD relation-KL weights for q,k,v")] = "0.2,0.1,0.3",
-    part_kd_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="ED-ViT: distil the teacher's soft "
-                                                                 "logits (part classes + other) at this temperature; "
-                                                                 "0 = labels only; " + _defaults("part_kd_temperature"))] = None,
-    other_fraction: Annotated[float, typer.Option(min=0.0, help="ED-ViT: out-of-subset images per in-subset image "
-                                                                "for the 'other' logit")] = 0.25,
-    prune_steps: Annotated[Optional[int], typer.Option(min=1, help="prune to the budget in N steps, re-scoring "
-                                                                   "channels between them (1 = one shot); "
-                                                                   + _defaults("prune_steps"))] = None,
-    fusion_epochs: Annotated[Optional[int], typer.Option(min=0, help="fusion head epochs (0 = untrained "
-                                                                   "head); " + _defaults("fusion_epochs"))] = None,
-    fusion_soft_temperature: Annotated[Optional[float], typer.Option(min=0.0, help="fusion head: learn the "
-                                                                     "teacher's soft logits at this temperature "
-                                                                     "(0 = its hard labels); "
-                                                                     + _defaults("fusion_soft_temperature"))] = None,
-    fusion_flip_views: Annotated[Optional[bool], typer.Option("--fusion-flip-views/--no-fusion-flip-views",
-                                                              help="fusion head: also train on the features of "
-                                                                   "flipped training images; "
-                                                                   + _defaults("fusion_flip_views"))] = None,
-    part_dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="fusion training part "
-                                                                                 "dropout; "
-                                                                                 + _defaults("part_dropout"))] = None,
-    joint_epochs: Annotated[Optional[int], typer.Option(min=0, help="fine-tune the parts jointly with the fusion "
-                                                                    "head for N epochs (0 = frozen backbones); "
-                                                                    + _defaults("joint_epochs"))] = None,
-    other_class: Annotated[Optional[bool], typer.Option("--other-class/--no-other-class", help="an extra 'other' "
-                                                        "logit trained on other parts' images (default: on for both "
-                                                        "methods: ED-ViT's recipe, and DeViT's since the "
-                                                        "ablation of issue 15)")] = None,
-    part_flips: Annotated[Optional[bool], typer.Option("--part-flips/--no-part-flips", help="train parts on "
-                                                       "randomly mirrored images, the teacher's augmentation (DeViT: "
-                                                       "with the teacher's targets on the mirrored pixels; default: "
-                                                       "on for ED-ViT, off for DeViT)")] = None,
+    part_kd_temperature: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="ED-ViT: distil the teacher's soft "
+            "logits (part classes + other) at this temperature; "
+            "0 = labels only; " + _defaults("part_kd_temperature"),
+        ),
+    ] = None,
+    other_fraction: Annotated[
+        float, typer.Option(min=0.0, help="ED-ViT: out-of-subset images per in-subset image for the 'other' logit")
+    ] = 0.25,
+    prune_steps: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="prune to the budget in N steps, re-scoring "
+            "channels between them (1 = one shot); " + _defaults("prune_steps"),
+        ),
+    ] = None,
+    fusion_epochs: Annotated[
+        int | None,
+        typer.Option(min=0, help="fusion head epochs (0 = untrained head); " + _defaults("fusion_epochs")),
+    ] = None,
+    fusion_soft_temperature: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="fusion head: learn the "
+            "teacher's soft logits at this temperature "
+            "(0 = its hard labels); " + _defaults("fusion_soft_temperature"),
+        ),
+    ] = None,
+    fusion_flip_views: Annotated[
+        bool | None,
+        typer.Option(
+            "--fusion-flip-views/--no-fusion-flip-views",
+            help="fusion head: also train on the features of "
+            "flipped training images; " + _defaults("fusion_flip_views"),
+        ),
+    ] = None,
+    part_dropout: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.9, help="fusion training part dropout; " + _defaults("part_dropout")),
+    ] = None,
+    joint_epochs: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="fine-tune the parts jointly with the fusion "
+            "head for N epochs (0 = frozen backbones); " + _defaults("joint_epochs"),
+        ),
+    ] = None,
+    other_class: Annotated[
+        bool | None,
+        typer.Option(
+            "--other-class/--no-other-class",
+            help="an extra 'other' "
+            "logit trained on other parts' images (default: on for both "
+            "methods: ED-ViT's recipe, and DeViT's since the "
+            "ablation of issue 15)",
+        ),
+    ] = None,
+    part_flips: Annotated[
+        bool | None,
+        typer.Option(
+            "--part-flips/--no-part-flips",
+            help="train parts on "
+            "randomly mirrored images, the teacher's augmentation (DeViT: "
+            "with the teacher's targets on the mirrored pixels; default: "
+            "on for ED-ViT, off for DeViT)",
+        ),
+    ] = None,
     seed: int = 0,
-    train_limit: Annotated[Optional[int], typer.Option(help="use N class-balanced training images")] = None,
-    test_limit: Annotated[Optional[int], typer.Option(help="evaluate on the first N test images")] = None,
-    importance_batch: Annotated[int, typer.Option(min=1, help="pruning: images per importance batch "
-                                                              "(small for 224² teachers)")] = 128,
+    train_limit: Annotated[int | None, typer.Option(help="use N class-balanced training images")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="evaluate on the first N test images")] = None,
+    importance_batch: Annotated[
+        int, typer.Option(min=1, help="pruning: images per importance batch (small for 224² teachers)")
+    ] = 128,
     importance_batches: Annotated[int, typer.Option(min=1, help="pruning: importance batches per part")] = 8,
-    relation_kl: Annotated[Optional[str], typer.Option(help="DeViT: q/k/v relation KL reduction, row-mean or "
-                                                            "batchmean (the DeViT reference: summed over token "
-                                                            "rows); " + _defaults("relation_kl"))] = None,
+    relation_kl: Annotated[
+        str | None,
+        typer.Option(
+            help="DeViT: q/k/v relation KL reduction, row-mean or "
+            "batchmean (the DeViT reference: summed over token "
+            "rows); " + _defaults("relation_kl")
+        ),
+    ] = None,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -242,23 +369,46 @@ def decompose(
     from vitfleet.decompose.prune import ImportanceBatches
     from vitfleet.fleet_config import load_fleet
 
-    opts = default_options(method.value, parts, part_budget=part_budget, epochs=epochs, part_lr=part_lr,
-                           part_lr_schedule=part_lr_schedule.value, part_warmup=part_warmup, dekd_alpha=dekd_alpha,
-                           dekd_gammas=_three_weights(dekd_gammas, "--dekd-gammas"),
-                           part_kd_temperature=part_kd_temperature, other_fraction=other_fraction,
-                           prune_steps=prune_steps, fusion_epochs=fusion_epochs,
-                           fusion_soft_temperature=fusion_soft_temperature, fusion_flip_views=fusion_flip_views,
-                           part_dropout=part_dropout, relation_kl=relation_kl,
-                           partition=None if partition is None else partition.value,
-                           other_class=other_class, joint_epochs=joint_epochs, part_flips=part_flips, seed=seed,
-                           train_limit=train_limit,
-                           test_limit=test_limit, importance=ImportanceBatches(importance_batch, importance_batches))
+    opts = default_options(
+        method.value,
+        parts,
+        part_budget=part_budget,
+        epochs=epochs,
+        part_lr=part_lr,
+        part_lr_schedule=part_lr_schedule.value,
+        part_warmup=part_warmup,
+        dekd_alpha=dekd_alpha,
+        dekd_gammas=_three_weights(dekd_gammas, "--dekd-gammas"),
+        part_kd_temperature=part_kd_temperature,
+        other_fraction=other_fraction,
+        prune_steps=prune_steps,
+        fusion_epochs=fusion_epochs,
+        fusion_soft_temperature=fusion_soft_temperature,
+        fusion_flip_views=fusion_flip_views,
+        part_dropout=part_dropout,
+        relation_kl=relation_kl,
+        partition=None if partition is None else partition.value,
+        other_class=other_class,
+        joint_epochs=joint_epochs,
+        part_flips=part_flips,
+        seed=seed,
+        train_limit=train_limit,
+        test_limit=test_limit,
+        importance=ImportanceBatches(importance_batch, importance_batches),
+    )
     fleet_cfg = load_fleet(fleet) if fleet is not None else None
     with progress_bar(disable=as_json) as progress:
         card = decompose_teacher(teacher, out, opts, fleet_cfg, data_dir, progress)
-    summary = {"out": str(out), "bundle_id": card.bundle_id, "method": card.method, "parts": card.num_parts,
-               "partition": card.partition, **card.metrics,
-               "part_params": [p.params for p in card.parts], "feature_dims": [p.feature_dim for p in card.parts]}
+    summary = {
+        "out": str(out),
+        "bundle_id": card.bundle_id,
+        "method": card.method,
+        "parts": card.num_parts,
+        "partition": card.partition,
+        **card.metrics,
+        "part_params": [p.params for p in card.parts],
+        "feature_dims": [p.feature_dim for p in card.parts],
+    }
     if card.placement:
         summary["placement"] = card.placement
     emit(summary, as_json, title="decompose")

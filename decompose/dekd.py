@@ -26,8 +26,9 @@ def relation(m: torch.Tensor, head_dim: int) -> torch.Tensor:
 RelationReduction = Literal["row-mean", "batchmean"]
 
 
-def relation_kl(teacher_log: torch.Tensor, student_log: torch.Tensor,
-                reduction: RelationReduction = "row-mean") -> torch.Tensor:
+def relation_kl(
+    teacher_log: torch.Tensor, student_log: torch.Tensor, reduction: RelationReduction = "row-mean"
+) -> torch.Tensor:
     """KL(teacher ‖ student) of (B, N, N) relations.
 
     "row-mean" averages the per-row KL over rows and batch (vitfleet's default so far); "batchmean" sums over
@@ -73,18 +74,33 @@ class DekdWeights:
     relation_reduction: RelationReduction = "row-mean"
 
 
-def hard_kd_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_labels: torch.Tensor, alpha: float) -> torch.Tensor:
+def hard_kd_loss(
+    logits: torch.Tensor, labels: torch.Tensor, teacher_labels: torch.Tensor, alpha: float
+) -> torch.Tensor:
     return (1 - alpha) * F.cross_entropy(logits, labels) + alpha * F.cross_entropy(logits, teacher_labels)
 
 
-def relation_loss(teacher_rel: torch.Tensor, student_rel: torch.Tensor, gammas: tuple[float, float, float],
-                  student_depth: int, reduction: RelationReduction = "row-mean") -> torch.Tensor:
-    return sum(g / student_depth * relation_kl(teacher_rel[:, i], student_rel[:, i], reduction)
-               for i, g in enumerate(gammas))
+def relation_loss(
+    teacher_rel: torch.Tensor,
+    student_rel: torch.Tensor,
+    gammas: tuple[float, float, float],
+    student_depth: int,
+    reduction: RelationReduction = "row-mean",
+) -> torch.Tensor:
+    return sum(
+        g / student_depth * relation_kl(teacher_rel[:, i], student_rel[:, i], reduction) for i, g in enumerate(gammas)
+    )
 
 
-def dekd_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_labels: torch.Tensor, teacher_rel: torch.Tensor,
-              student_rel: torch.Tensor, student_depth: int, w: DekdWeights = DekdWeights()) -> dict[str, torch.Tensor]:
+def dekd_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_labels: torch.Tensor,
+    teacher_rel: torch.Tensor,
+    student_rel: torch.Tensor,
+    student_depth: int,
+    w: DekdWeights = DekdWeights(),
+) -> dict[str, torch.Tensor]:
     kd = hard_kd_loss(logits, labels, teacher_labels, w.alpha)
     rel = relation_loss(teacher_rel, student_rel, w.gammas, student_depth, w.relation_reduction)
     return {"total": kd + rel, "kd": kd, "relation": rel}

@@ -25,5 +25,12 @@ def restricted_logits(logits: torch.Tensor, classes: list[int], other_class: boo
 
 def soft_kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
     """Hinton's KD term: T² · KL(softmax(teacher / T) ‖ softmax(student / T)), averaged over the batch."""
-    return F.kl_div(F.log_softmax(logits / temperature, dim=1), F.log_softmax(teacher_logits / temperature, dim=1),
-                    reduction="batchmean", log_target=True) * temperature**2
+    return (
+        F.kl_div(
+            F.log_softmax(logits / temperature, dim=1),
+            F.log_softmax(teacher_logits / temperature, dim=1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * temperature**2
+    )

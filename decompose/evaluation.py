@@ -16,9 +16,14 @@ def evaluate_teacher(folder: Path, test: ImageDataset) -> dict[str, Any]:
     model, card = load_teacher(folder)
     x, y = to_tensors(test, card.preprocessing)
     result = evaluate(model, x, y)
-    return {"top1": result.top1, "images": result.n, "params": count_params(model),
-            "flops_per_image": vit_flops(card.arch), "source": card.source,
-            "train_seconds": card.metrics.get("train_seconds")}
+    return {
+        "top1": result.top1,
+        "images": result.n,
+        "params": count_params(model),
+        "flops_per_image": vit_flops(card.arch),
+        "source": card.source,
+        "train_seconds": card.metrics.get("train_seconds"),
+    }
 
 
 def evaluate_bundle(folder: Path, test: ImageDataset) -> dict[str, Any]:

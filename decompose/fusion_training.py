@@ -23,8 +23,8 @@ class FusionRecipe:
     lr: float = 2e-3
     weight_decay: float = 0.01
     part_dropout: float = 0.15
-    alpha: float = 0.5         # DeViT: weight of hard KD vs the true label
-    mse_weight: float = 1.0    # DeViT: aggregated token -> teacher CLS
+    alpha: float = 0.5  # DeViT: weight of hard KD vs the true label
+    mse_weight: float = 1.0  # DeViT: aggregated token -> teacher CLS
     seed: int = 0
     # > 0: the teacher's soft logits at this temperature replace its hard labels (DeViT) or join the true
     # labels with weight `alpha` (ED-ViT's MLP head). 0 keeps the hard-label recipe.
@@ -58,28 +58,52 @@ def _teacher_term(logits: torch.Tensor, teacher_logits: torch.Tensor, recipe: Fu
     """The head's distillation term: soft KL at the recipe's temperature, or CE on the teacher's argmax."""
     if recipe.soft_temperature > 0:
         t = recipe.soft_temperature
-        return F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                        reduction="batchmean", log_target=True) * t * t
+        return (
+            F.kl_div(
+                F.log_softmax(logits / t, dim=1),
+                F.log_softmax(teacher_logits / t, dim=1),
+                reduction="batchmean",
+                log_target=True,
+            )
+            * t
+            * t
+        )
     return F.cross_entropy(logits, teacher_logits.argmax(1))
 
 
-def fusion_loss(head: FusionHead, logits: torch.Tensor, token: torch.Tensor, y: torch.Tensor,
-                recipe: FusionRecipe, teacher_cls: torch.Tensor | None,
-                teacher_logits: torch.Tensor | None) -> torch.Tensor:
+def fusion_loss(
+    head: FusionHead,
+    logits: torch.Tensor,
+    token: torch.Tensor,
+    y: torch.Tensor,
+    recipe: FusionRecipe,
+    teacher_cls: torch.Tensor | None,
+    teacher_logits: torch.Tensor | None,
+) -> torch.Tensor:
     ce = F.cross_entropy(logits, y)
     if teacher_logits is None:
         return ce
     if head.kind == "devit" and teacher_cls is not None:
-        return ((1 - recipe.alpha) * ce + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)
-                + recipe.mse_weight * F.mse_loss(token, teacher_cls))
+        return (
+            (1 - recipe.alpha) * ce
+            + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)
+            + recipe.mse_weight * F.mse_loss(token, teacher_cls)
+        )
     if recipe.soft_temperature > 0:
         return (1 - recipe.alpha) * ce + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)
     return ce
 
 
-def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
-                 teacher_cls: torch.Tensor | None = None, teacher_logits: torch.Tensor | None = None,
-                 progress=None, task=None) -> list[float]:
+def train_fusion(
+    head: FusionHead,
+    feats: torch.Tensor,
+    y: torch.Tensor,
+    recipe: FusionRecipe,
+    teacher_cls: torch.Tensor | None = None,
+    teacher_logits: torch.Tensor | None = None,
+    progress=None,
+    task=None,
+) -> list[float]:
     gen = torch.Generator().manual_seed(recipe.seed)
     k = len(head.feature_dims)
     steps = -(-len(feats) // recipe.batch_size) * recipe.epochs
@@ -92,9 +116,15 @@ def train_fusion(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, recipe:
             mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
             token = head.token(feats[idx], mask)
             logits = head.classifier(token)
-            loss = fusion_loss(head, logits, token, y[idx], recipe,
-                               None if teacher_cls is None else teacher_cls[idx],
-                               None if teacher_logits is None else teacher_logits[idx])
+            loss = fusion_loss(
+                head,
+                logits,
+                token,
+                y[idx],
+                recipe,
+                None if teacher_cls is None else teacher_cls[idx],
+                None if teacher_logits is None else teacher_logits[idx],
+            )
             optimizer_step(opt, sched, loss, losses, progress, task)
     head.eval()
     return losses
@@ -109,9 +139,19 @@ def fused_accuracy(head: FusionHead, feats: torch.Tensor, y: torch.Tensor, missi
     return float((head(feats, mask).argmax(1) == y).float().mean())
 
 
-def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: torch.Tensor, recipe: FusionRecipe,
-                epochs: int, backbone_lr_scale: float = 0.1, teacher_cls: torch.Tensor | None = None,
-                teacher_logits: torch.Tensor | None = None, progress=None, task=None) -> list[float]:
+def train_joint(
+    head: FusionHead,
+    parts: list[nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    recipe: FusionRecipe,
+    epochs: int,
+    backbone_lr_scale: float = 0.1,
+    teacher_cls: torch.Tensor | None = None,
+    teacher_logits: torch.Tensor | None = None,
+    progress=None,
+    task=None,
+) -> list[float]:
     """DeViT's ensemble stage with the backbones fine-tuned jointly (after the frozen-feature warm start).
 
     Part dropout stays on, so fine-tuning cannot teach the head to rely on every board being there.
@@ -119,8 +159,10 @@ def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: to
     gen = torch.Generator().manual_seed(recipe.seed + 1)
     k = len(parts)
     steps = -(-len(x) // recipe.batch_size) * epochs
-    params = [{"params": [p for m in parts for p in m.parameters()], "lr": recipe.lr * backbone_lr_scale},
-              {"params": list(head.parameters()), "lr": recipe.lr * 0.5}]
+    params = [
+        {"params": [p for m in parts for p in m.parameters()], "lr": recipe.lr * backbone_lr_scale},
+        {"params": list(head.parameters()), "lr": recipe.lr * 0.5},
+    ]
     opt = torch.optim.AdamW(params, weight_decay=recipe.weight_decay)
     sched = warmup_cosine(opt, steps, max(1, steps // 20))
     losses: list[float] = []
@@ -133,9 +175,15 @@ def train_joint(head: FusionHead, parts: list[nn.Module], x: torch.Tensor, y: to
             mask = dropout_mask(len(idx), k, recipe.part_dropout, gen)
             token = head.token(feats, mask)
             logits = head.classifier(token)
-            loss = fusion_loss(head, logits, token, y[idx], recipe,
-                               None if teacher_cls is None else teacher_cls[idx],
-                               None if teacher_logits is None else teacher_logits[idx])
+            loss = fusion_loss(
+                head,
+                logits,
+                token,
+                y[idx],
+                recipe,
+                None if teacher_cls is None else teacher_cls[idx],
+                None if teacher_logits is None else teacher_logits[idx],
+            )
             optimizer_step(opt, sched, loss, losses, progress, task)
     for m in parts:
         m.eval()

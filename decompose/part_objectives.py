@@ -42,8 +42,15 @@ class DekdObjective:
             x, teacher_labels, teacher_rel = data.x[idx], data.teacher_local[idx], data.teacher_rel[idx]
         with forward_precision(device, self.recipe.precision):
             logits = model(x.to(device)).float()
-        return dekd_loss(logits, data.y_local[idx].to(device), teacher_labels.to(device),
-                         teacher_rel.to(device).float(), self.tap.relations(), self.depth, self.weights)["total"]
+        return dekd_loss(
+            logits,
+            data.y_local[idx].to(device),
+            teacher_labels.to(device),
+            teacher_rel.to(device).float(),
+            self.tap.relations(),
+            self.depth,
+            self.weights,
+        )["total"]
 
     def close(self) -> None:
         self.tap.remove()

@@ -13,8 +13,16 @@ from vitfleet.decompose.students import PartRecipe, SubsetData
 from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_decay
 
 
-def train_part(model: nn.Module, data: SubsetData, method: str, recipe: PartRecipe, progress=None, task=None,
-               max_steps: int | None = None, weights: DekdWeights | None = None) -> list[float]:
+def train_part(
+    model: nn.Module,
+    data: SubsetData,
+    method: str,
+    recipe: PartRecipe,
+    progress=None,
+    task=None,
+    max_steps: int | None = None,
+    weights: DekdWeights | None = None,
+) -> list[float]:
     """Train in place with the method's objective; returns the per-step total loss (tests check it falls)."""
     recipe = replace(recipe, flips=get_method(method).part_flips(recipe))
     gen = torch.Generator().manual_seed(recipe.seed)

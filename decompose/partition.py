@@ -21,7 +21,9 @@ def subset_sizes(num_classes: int, k: int) -> list[int]:
     if k < 1:
         raise PartitionError(f"--parts must be at least 1, got {k}")
     if k > num_classes:
-        raise PartitionError(f"cannot split {num_classes} classes into {k} non-empty parts; use --parts <= {num_classes}")
+        raise PartitionError(
+            f"cannot split {num_classes} classes into {k} non-empty parts; use --parts <= {num_classes}"
+        )
     base, extra = divmod(num_classes, k)
     return [base + (1 if i < extra else 0) for i in range(k)]
 

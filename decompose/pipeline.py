@@ -25,31 +25,32 @@ from typing import Literal
 import numpy as np
 import torch
 
+from vitfleet.datasets import load_dataset
 from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from vitfleet.decompose.checkpoints import load_weights, save_weights
-from vitfleet.datasets import load_dataset
 from vitfleet.decompose.fusion import FusionHead, PartFeatures
 from vitfleet.decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
-from vitfleet.decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
-from vitfleet.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
-from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from vitfleet.decompose.methods import get_method
 from vitfleet.decompose.part_training import train_part
+from vitfleet.decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
+from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
 from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import TeacherCard, load_teacher
 from vitfleet.decompose.teacher_targets import TeacherTargets, compute_targets
 from vitfleet.decompose.training import evaluate, pick_device, to_tensors
 from vitfleet.decompose.vit_arch import arch_of, build_vit, count_params, vit_flops
 from vitfleet.fleet_config import FleetConfig
+from vitfleet.placement import PartCost, PlacementError, params_fitting, place_parts, size_shares
 
 log = logging.getLogger("vitfleet.decompose")
-
 
 
 def default_budget(method: str) -> float:
     """Default size of one part relative to the teacher's parameters (each method holds its defaults)."""
     return get_method(method).defaults.part_budget
-MAX_PLACEMENT_ATTEMPTS = 4   # derive + train, place; a part that fits no board is re-derived smaller
+
+
+MAX_PLACEMENT_ATTEMPTS = 4  # derive + train, place; a part that fits no board is re-derived smaller
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,19 @@ class DecomposeOptions:
     `decompose/default_options.default_options(method, parts)` gives a method's recommended recipe
     (decompose/recipes.py), which the CLI and the bench use."""
 
-    method: str = "devit"      # a registered method (decompose/methods/)
+    method: str = "devit"  # a registered method (decompose/methods/)
     parts: int = 4
     partition: Literal["random", "confusion"] = "random"
-    part_budget: float | None = None     # fraction of teacher params for a part (before fleet shares)
+    part_budget: float | None = None  # fraction of teacher params for a part (before fleet shares)
     # An extra "other" logit trained on out-of-subset images: ED-ViT's recipe (None = on for ED-ViT, off for
     # DeViT, whose students in the paper never see another subset's images).
     other_class: bool | None = None
-    joint_epochs: int = 0                # DeViT ensemble stage: also fine-tune the backbones for this many epochs
-    prune_steps: int = 1                 # >1: reach the budget in this many prunes, re-scoring between them
+    joint_epochs: int = 0  # DeViT ensemble stage: also fine-tune the backbones for this many epochs
+    prune_steps: int = 1  # >1: reach the budget in this many prunes, re-scoring between them
     part_recipe: PartRecipe = field(default_factory=PartRecipe)
     fusion_recipe: FusionRecipe = field(default_factory=FusionRecipe)
     seed: int = 0
-    train_limit: int | None = None       # first N (class-balanced) training images, for tests and the demo
+    train_limit: int | None = None  # first N (class-balanced) training images, for tests and the demo
     test_limit: int | None = None
     # Images that score the channels for pruning; a 224² ViT-B backward costs ~1.5 s per image on 2 cores.
     importance: ImportanceBatches = field(default_factory=ImportanceBatches)
@@ -85,14 +86,21 @@ class DecomposeOptions:
     def needs_targets(self) -> bool:
         """Teacher targets feed DeViT part training, the fusion head and the confusion partition."""
         part_targets = get_method(self.method).part_targets(self.part_recipe) != "none"
-        return ((part_targets and self.part_recipe.epochs > 0) or self.fusion_recipe.epochs > 0
-                or self.joint_epochs > 0 or self.partition == "confusion")
+        return (
+            (part_targets and self.part_recipe.epochs > 0)
+            or self.fusion_recipe.epochs > 0
+            or self.joint_epochs > 0
+            or self.partition == "confusion"
+        )
 
     def needs_flipped_targets(self) -> bool:
         """DeViT students that train on mirrored images learn the teacher's targets on those pixels."""
         method = get_method(self.method)
-        return (method.part_targets(self.part_recipe) == "dekd" and method.part_flips(self.part_recipe)
-                and self.part_recipe.epochs > 0)
+        return (
+            method.part_targets(self.part_recipe) == "dekd"
+            and method.part_flips(self.part_recipe)
+            and self.part_recipe.epochs > 0
+        )
 
 
 def _key(*parts: object) -> str:
@@ -110,8 +118,14 @@ def targets_cache_names(tkey: str) -> tuple[str, str]:
     return f"targets-{tkey}.safetensors", f"targets-{tkey}-flipped.safetensors"
 
 
-def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets: TeacherTargets | None,
-                     num_classes: int, teacher_sha256: str) -> list[list[int]]:
+def _stage_partition(
+    out: Path,
+    opts: DecomposeOptions,
+    y: torch.Tensor,
+    targets: TeacherTargets | None,
+    num_classes: int,
+    teacher_sha256: str,
+) -> list[list[int]]:
     path = out / "cache" / "partition.json"
     # The teacher's hash is part of the key: a confusion partition of the previous teacher is stale.
     key = _key(opts.partition, opts.parts, opts.seed, num_classes, teacher_sha256, "soft-confusion")
@@ -131,8 +145,14 @@ def _stage_partition(out: Path, opts: DecomposeOptions, y: torch.Tensor, targets
     return partition
 
 
-def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.Tensor, classes: list[int],
-                 opts: DecomposeOptions, budget_params: int) -> torch.nn.Module:
+def _derive_part(
+    teacher: torch.nn.Module,
+    data_x: torch.Tensor,
+    data_y: torch.Tensor,
+    classes: list[int],
+    opts: DecomposeOptions,
+    budget_params: int,
+) -> torch.nn.Module:
     """Class-wise pruning of the teacher, importance measured on this subset's images only."""
     inside = torch.isin(data_y, torch.tensor(classes))
     xs, ys = data_x[inside], data_y[inside]
@@ -146,8 +166,9 @@ def _derive_part(teacher: torch.nn.Module, data_x: torch.Tensor, data_y: torch.T
     return replace_head(model, teacher.head, classes, other_class=opts.has_other_class())
 
 
-def _stage_targets(path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None,
-                   label: str = "teacher targets") -> TeacherTargets:
+def _stage_targets(
+    path: Path, teacher: torch.nn.Module, x: torch.Tensor, progress=None, label: str = "teacher targets"
+) -> TeacherTargets:
     if path.exists():
         return TeacherTargets.load(path)
     task = progress.add_task(label, total=len(x)) if progress else None
@@ -165,35 +186,69 @@ def _recipe_key(recipe: PartRecipe) -> dict:
     return fields
 
 
-def _train_stage(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, classes: list[int],
-                 targets: TeacherTargets | None, opts: DecomposeOptions, i: int, progress=None,
-                 flipped_targets: TeacherTargets | None = None) -> list[float]:
+def _train_stage(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: list[int],
+    targets: TeacherTargets | None,
+    opts: DecomposeOptions,
+    i: int,
+    progress=None,
+    flipped_targets: TeacherTargets | None = None,
+) -> list[float]:
     """Train one derived part on its subset; 0 epochs leaves it as pruned (no loss, no step)."""
     if opts.part_recipe.epochs == 0:
         return []
     wanted = get_method(opts.method).part_targets(opts.part_recipe)
     soft = wanted == "soft"
-    data = subset_data(x, y, classes, targets if wanted != "none" else None,
-                       other_fraction=opts.part_recipe.other_fraction if opts.has_other_class() else 0.0, seed=opts.seed + i,
-                       soft_targets=soft, flipped_targets=flipped_targets if wanted == "dekd" else None)
+    data = subset_data(
+        x,
+        y,
+        classes,
+        targets if wanted != "none" else None,
+        other_fraction=opts.part_recipe.other_fraction if opts.has_other_class() else 0.0,
+        seed=opts.seed + i,
+        soft_targets=soft,
+        flipped_targets=flipped_targets if wanted == "dekd" else None,
+    )
     steps = -(-len(data.x) // opts.part_recipe.batch_size) * opts.part_recipe.epochs
     task = progress.add_task(f"part {i} ({opts.method}, {len(classes)} classes)", total=steps) if progress else None
     return train_part(model, data, opts.method, opts.part_recipe, progress, task)
 
 
-def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: torch.nn.Module, x: torch.Tensor,
-                 y: torch.Tensor, partition: list[list[int]], budgets: list[int], targets: TeacherTargets | None,
-                 tkey: str, device: torch.device, progress=None, flipped_targets: TeacherTargets | None = None
-                 ) -> tuple[list[torch.nn.Module], list[PartSpec]]:
+def _stage_parts(
+    out: Path,
+    opts: DecomposeOptions,
+    card: TeacherCard,
+    teacher: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    partition: list[list[int]],
+    budgets: list[int],
+    targets: TeacherTargets | None,
+    tkey: str,
+    device: torch.device,
+    progress=None,
+    flipped_targets: TeacherTargets | None = None,
+) -> tuple[list[torch.nn.Module], list[PartSpec]]:
     """Derive and train every part at its parameter budget; a part whose stage key matches is reloaded."""
     parts: list[torch.nn.Module] = []
     specs: list[PartSpec] = []
     for i, classes in enumerate(partition):
         meta_path, weights_path = out / f"part{i}.json", out / f"part{i}.safetensors"
         budget_params = budgets[i]
-        stage_key = _key(tkey, classes, opts.method, budget_params, _recipe_key(opts.part_recipe), opts.has_other_class(),
-                         f"round_to={ROUND_TO}", *([f"prune_steps={opts.prune_steps}"] if opts.prune_steps > 1 else []),
-                         *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []))
+        stage_key = _key(
+            tkey,
+            classes,
+            opts.method,
+            budget_params,
+            _recipe_key(opts.part_recipe),
+            opts.has_other_class(),
+            f"round_to={ROUND_TO}",
+            *([f"prune_steps={opts.prune_steps}"] if opts.prune_steps > 1 else []),
+            *([asdict(opts.importance)] if opts.importance != ImportanceBatches() else []),
+        )
         reloaded = _reload_part(out, i, stage_key)
         if reloaded is not None:
             spec, model = reloaded
@@ -205,12 +260,27 @@ def _stage_parts(out: Path, opts: DecomposeOptions, card: TeacherCard, teacher: 
         model = model.cpu().eval()
         arch = arch_of(model, card.arch)
         sha = save_weights(model, weights_path)
-        spec = PartSpec(index=i, classes=classes, other_class=opts.has_other_class(),
-                        arch=arch, feature_dim=arch.embed_dim, params=count_params(model), flops=vit_flops(arch),
-                        weights=weights_path.name, weights_sha256=sha)
-        meta_path.write_text(json.dumps({"key": stage_key, "spec": spec.model_dump(),
-                                         "first_loss": losses[0] if losses else None,
-                                         "last_loss": float(np.mean(losses[-20:])) if losses else None}))
+        spec = PartSpec(
+            index=i,
+            classes=classes,
+            other_class=opts.has_other_class(),
+            arch=arch,
+            feature_dim=arch.embed_dim,
+            params=count_params(model),
+            flops=vit_flops(arch),
+            weights=weights_path.name,
+            weights_sha256=sha,
+        )
+        meta_path.write_text(
+            json.dumps(
+                {
+                    "key": stage_key,
+                    "spec": spec.model_dump(),
+                    "first_loss": losses[0] if losses else None,
+                    "last_loss": float(np.mean(losses[-20:])) if losses else None,
+                }
+            )
+        )
         parts.append(PartFeatures(model).eval())
         specs.append(spec)
     return parts, specs
@@ -251,8 +321,14 @@ def _keep_pre_joint(out: Path, i: int) -> None:
         meta_path.replace(cache_meta)
 
 
-def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, fleet: FleetConfig | None = None,
-                      data_dir: Path | None = None, progress=None) -> BundleCard:
+def decompose_teacher(
+    teacher_dir: Path,
+    out: Path,
+    opts: DecomposeOptions,
+    fleet: FleetConfig | None = None,
+    data_dir: Path | None = None,
+    progress=None,
+) -> BundleCard:
     t_start = time.perf_counter()
     device = pick_device()
     teacher, card = load_teacher(teacher_dir)
@@ -268,11 +344,12 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     # 1. teacher targets
     tkey = targets_key(card.weights_sha256, opts.train_limit, opts.seed)
     plain_name, flipped_name = targets_cache_names(tkey)
-    targets = _stage_targets(out / "cache" / plain_name, teacher, x, progress) \
-        if opts.needs_targets() else None
-    flipped_targets = _stage_targets(out / "cache" / flipped_name, teacher, x.flip(3),
-                                     progress, "teacher targets (flipped images)") \
-        if opts.needs_flipped_targets() else None
+    targets = _stage_targets(out / "cache" / plain_name, teacher, x, progress) if opts.needs_targets() else None
+    flipped_targets = (
+        _stage_targets(out / "cache" / flipped_name, teacher, x.flip(3), progress, "teacher targets (flipped images)")
+        if opts.needs_flipped_targets()
+        else None
+    )
 
     # 2. partition
     partition = _stage_partition(out, opts, y, targets, num_classes, card.weights_sha256)
@@ -286,15 +363,16 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     budgets = [int(teacher_params * opts.budget() * share_of[i]) for i in range(opts.parts)]
     placement = None
     for attempt in range(MAX_PLACEMENT_ATTEMPTS):
-        parts, specs = _stage_parts(out, opts, card, teacher, x, y, partition, budgets, targets, tkey, device,
-                                    progress, flipped_targets)
+        parts, specs = _stage_parts(
+            out, opts, card, teacher, x, y, partition, budgets, targets, tkey, device, progress, flipped_targets
+        )
         if fleet is None:
             break
         try:
             placement = place_parts([PartCost(s.index, s.params, s.flops) for s in specs], fleet.boards)
             break
         except PlacementError as exc:
-            fitting = int(params_fitting(exc.available_mb or 0.0) * 0.95)   # margin: the bisection lands under
+            fitting = int(params_fitting(exc.available_mb or 0.0) * 0.95)  # margin: the bisection lands under
             if exc.part is None or fitting <= 0 or attempt == MAX_PLACEMENT_ATTEMPTS - 1:
                 raise
             log.info("part %d fits no board (%s); pruning it to <= %d params and retraining", exc.part, exc, fitting)
@@ -314,16 +392,27 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
             fy, fcls, flogits = fy.repeat(2), fcls.repeat(2, 1), flogits.repeat(2, 1)
         steps = -(-len(feats) // opts.fusion_recipe.batch_size) * opts.fusion_recipe.epochs
         task = progress.add_task("fusion head", total=steps) if progress else None
-        train_fusion(head, feats, fy, opts.fusion_recipe, teacher_cls=fcls, teacher_logits=flogits,
-                     progress=progress, task=task)
+        train_fusion(
+            head, feats, fy, opts.fusion_recipe, teacher_cls=fcls, teacher_logits=flogits, progress=progress, task=task
+        )
     if opts.joint_epochs > 0:
         assert targets is not None
         for spec in specs:
             _keep_pre_joint(out, spec.index)
         steps = -(-len(x) // opts.fusion_recipe.batch_size) * opts.joint_epochs
         task = progress.add_task("joint fine-tune (parts + fusion)", total=steps) if progress else None
-        train_joint(head, parts, x, y, opts.fusion_recipe, opts.joint_epochs, teacher_cls=targets.cls,
-                    teacher_logits=targets.logits, progress=progress, task=task)
+        train_joint(
+            head,
+            parts,
+            x,
+            y,
+            opts.fusion_recipe,
+            opts.joint_epochs,
+            teacher_cls=targets.cls,
+            teacher_logits=targets.logits,
+            progress=progress,
+            task=task,
+        )
         for spec, part in zip(specs, parts):
             spec.weights_sha256 = save_weights(part.vit, out / spec.weights)
         feats_test = part_features(parts, xt)
@@ -333,25 +422,46 @@ def decompose_teacher(teacher_dir: Path, out: Path, opts: DecomposeOptions, flee
     teacher_top1 = evaluate(teacher, xt, yt).top1
     fused = fused_accuracy(head, feats_test, yt)
     metrics: dict[str, float] = {
-        "teacher_top1": teacher_top1, "fused_top1": fused, "delta_pt": 100 * (fused - teacher_top1),
+        "teacher_top1": teacher_top1,
+        "fused_top1": fused,
+        "delta_pt": 100 * (fused - teacher_top1),
         "teacher_params": float(teacher_params),
         "largest_part_params": float(max(s.params for s in specs)),
         "largest_part_ratio": max(s.params for s in specs) / teacher_params,
-        "decompose_seconds": time.perf_counter() - t_start, "test_images": float(len(yt)),
+        "decompose_seconds": time.perf_counter() - t_start,
+        "test_images": float(len(yt)),
     }
     for i in range(len(specs)):
         metrics[f"top1_without_part{i}"] = fused_accuracy(head, feats_test, yt, missing=i)
-    fusion_spec = FusionSpec(kind=kind, feature_dims=[s.feature_dim for s in specs], hidden_dim=hidden,
-                             num_classes=num_classes, part_dropout=opts.fusion_recipe.part_dropout,
-                             weights_sha256=fusion_sha)
+    fusion_spec = FusionSpec(
+        kind=kind,
+        feature_dims=[s.feature_dim for s in specs],
+        hidden_dim=hidden,
+        num_classes=num_classes,
+        part_dropout=opts.fusion_recipe.part_dropout,
+        weights_sha256=fusion_sha,
+    )
     bundle_id = _key(*(s.weights_sha256 for s in specs), fusion_sha)
-    bundle = BundleCard(bundle_id=bundle_id, method=opts.method, dataset=card.dataset, class_names=card.class_names,
-                        partition=partition,
-                        teacher=TeacherRef(path=str(teacher_dir.resolve()), weights_sha256=card.weights_sha256,
-                                           params=teacher_params, flops=vit_flops(card.arch),
-                                           test_top1=teacher_top1),
-                        parts=specs, fusion=fusion_spec, preprocessing=pre, placement=placement, metrics=metrics,
-                        recipe=json.loads(json.dumps(asdict(opts), default=str)))
+    bundle = BundleCard(
+        bundle_id=bundle_id,
+        method=opts.method,
+        dataset=card.dataset,
+        class_names=card.class_names,
+        partition=partition,
+        teacher=TeacherRef(
+            path=str(teacher_dir.resolve()),
+            weights_sha256=card.weights_sha256,
+            params=teacher_params,
+            flops=vit_flops(card.arch),
+            test_top1=teacher_top1,
+        ),
+        parts=specs,
+        fusion=fusion_spec,
+        preprocessing=pre,
+        placement=placement,
+        metrics=metrics,
+        recipe=json.loads(json.dumps(asdict(opts), default=str)),
+    )
     write_card(out, bundle)
     return bundle
 
@@ -372,7 +482,13 @@ def demo_bundle(work_dir: Path, progress=None, parts: int = 2) -> Path:
         arch = arch_for_preset("tiny", train.num_classes)
         recipe = TrainRecipe(epochs=4, lr=3e-3, augment=False, warmup_epochs=0.25)
         train_teacher(train, test, arch, recipe, teacher_dir, "fashion-mnist", "trained:tiny", progress)
-    opts = DecomposeOptions(method="devit", parts=parts, part_budget=0.3, train_limit=12000,
-                            part_recipe=PartRecipe(epochs=3), fusion_recipe=FusionRecipe(epochs=8))
+    opts = DecomposeOptions(
+        method="devit",
+        parts=parts,
+        part_budget=0.3,
+        train_limit=12000,
+        part_recipe=PartRecipe(epochs=3),
+        fusion_recipe=FusionRecipe(epochs=8),
+    )
     decompose_teacher(teacher_dir, bundle_dir, opts, progress=progress)
     return bundle_dir

@@ -59,8 +59,9 @@ class ImportanceBatches:
     max_batches: int = 8
 
 
-def taylor_scored(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                  batches: ImportanceBatches = ImportanceBatches()) -> nn.Module:
+def taylor_scored(
+    teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: ImportanceBatches = ImportanceBatches()
+) -> nn.Module:
     """A copy of `teacher` whose .grad holds the subset's loss gradients: the Taylor scores of every ratio."""
     model = copy.deepcopy(teacher).cpu()
     for p in model.parameters():
@@ -93,8 +94,9 @@ def prune_scored(scored: nn.Module, example: torch.Tensor, ratio: float, shape: 
     else:
         # Never remove every head of a block: cap the head ratio so the smallest block keeps one.
         fewest = min(b.attn.num_heads for b in model.blocks)
-        kwargs.update(prune_head_dims=False, prune_num_heads=fewest > 1,
-                      head_pruning_ratio=min(ratio, (fewest - 1) / fewest))
+        kwargs.update(
+            prune_head_dims=False, prune_num_heads=fewest > 1, head_pruning_ratio=min(ratio, (fewest - 1) / fewest)
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch-pruning warns about pos_embed/cls_token dims it handles correctly
         pruner = tp.pruner.MetaPruner(model, example, importance=tp.importance.GroupTaylorImportance(), **kwargs)
@@ -104,8 +106,15 @@ def prune_scored(scored: nn.Module, example: torch.Tensor, ratio: float, shape: 
     return model
 
 
-def prune_classwise(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, ratio: float, shape: PruneShape,
-                    batch_size: int = 128, max_batches: int = 8) -> nn.Module:
+def prune_classwise(
+    teacher: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    ratio: float,
+    shape: PruneShape,
+    batch_size: int = 128,
+    max_batches: int = 8,
+) -> nn.Module:
     """A pruned copy of `teacher`; `ratio` is the fraction of each prunable width removed."""
     scored = taylor_scored(teacher, x, y, ImportanceBatches(batch_size, max_batches))
     return prune_scored(scored, x[:2], ratio, shape)
@@ -121,9 +130,15 @@ def _arch_key(model: nn.Module) -> str:
     return ";".join(f"{n}:{tuple(p.shape)}" for n, p in model.named_parameters())
 
 
-def prune_to_budget(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, max_params: int, shape: PruneShape,
-                    tolerance: float = 0.03,
-                    batches: ImportanceBatches = ImportanceBatches()) -> tuple[nn.Module, float]:
+def prune_to_budget(
+    teacher: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    max_params: int,
+    shape: PruneShape,
+    tolerance: float = 0.03,
+    batches: ImportanceBatches = ImportanceBatches(),
+) -> tuple[nn.Module, float]:
     """Bisect the pruning ratio so the pruned model has at most `max_params` parameters (largest such).
 
     The Taylor scores are computed once; each bisection step only prunes a copy (or, for a ratio this teacher
@@ -154,8 +169,10 @@ def prune_to_budget(teacher: nn.Module, x: torch.Tensor, y: torch.Tensor, max_pa
             lo = mid
     if best is None:
         # torch-pruning leaves a group whole rather than empty it, so a very small teacher can stop short.
-        raise PruneBudgetError(f"pruning cannot bring this {count_params(teacher):,}-parameter model down to "
-                               f"{max_params:,} parameters; raise --part-budget or use --prune-steps 2 or more")
+        raise PruneBudgetError(
+            f"pruning cannot bring this {count_params(teacher):,}-parameter model down to "
+            f"{max_params:,} parameters; raise --part-budget or use --prune-steps 2 or more"
+        )
     model = pruned[best] if best in pruned else prune_scored(scored, example, best, shape)
     return model, best
 

@@ -27,11 +27,11 @@ class PartRecipe:
     # docs/benchmarks.md: with 2-px shifts the K=4 fusion reached 87.84 % from the 90.11 % teacher).
     translate_pixels: int = 0
     precision: ComputePrecision = "auto"
-    dekd: DekdWeights = field(default_factory=DekdWeights)   # DeViT students only
+    dekd: DekdWeights = field(default_factory=DekdWeights)  # DeViT students only
     # ED-ViT parts: distil the teacher's soft logits over the part's classes + "other" (the logsumexp of every
     # other class) at this temperature; 0 trains on labels alone (the paper's recipe).
     kd_temperature: float = 0.0
-    kd_alpha: float = 0.5       # weight of the soft-target KL vs the label cross-entropy
+    kd_alpha: float = 0.5  # weight of the soft-target KL vs the label cross-entropy
     # Train on randomly mirrored images (the teacher's own augmentation). None: the method's choice
     # (decompose/methods/): ED-ViT parts flip; DeViT students flip only when asked, and then learn from the
     # teacher's targets on the mirrored pixels (its q/k/v relations on a flipped image are not the mirrored
@@ -45,17 +45,24 @@ class SubsetData:
 
     x: torch.Tensor
     y_local: torch.Tensor
-    teacher_local: torch.Tensor | None = None   # argmax of the teacher over the subset, as local ids
-    teacher_rel: torch.Tensor | None = None     # (n, 3, T, T)
-    teacher_soft: torch.Tensor | None = None    # (n, len(classes) [+ 1]) teacher logits restricted to the part
+    teacher_local: torch.Tensor | None = None  # argmax of the teacher over the subset, as local ids
+    teacher_rel: torch.Tensor | None = None  # (n, 3, T, T)
+    teacher_soft: torch.Tensor | None = None  # (n, len(classes) [+ 1]) teacher logits restricted to the part
     # DeViT with flips: the teacher's targets computed on the horizontally mirrored images
     teacher_local_flipped: torch.Tensor | None = None
     teacher_rel_flipped: torch.Tensor | None = None
 
 
-def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: TeacherTargets | None,
-                other_fraction: float = 0.0, seed: int = 0, soft_targets: bool = False,
-                flipped_targets: TeacherTargets | None = None) -> SubsetData:
+def subset_data(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: list[int],
+    targets: TeacherTargets | None,
+    other_fraction: float = 0.0,
+    seed: int = 0,
+    soft_targets: bool = False,
+    flipped_targets: TeacherTargets | None = None,
+) -> SubsetData:
     """Select the subset's images; with other_fraction > 0 add out-of-subset images labelled len(classes).
     `flipped_targets` (the teacher on the mirrored images, aligned with `targets`) feed DeViT's flips."""
     lut = torch.full((int(y.max()) + 1,), -1, dtype=torch.long)
@@ -76,14 +83,16 @@ def subset_data(x: torch.Tensor, y: torch.Tensor, classes: list[int], targets: T
         data.teacher_local = restricted_logits(targets.logits[idx], classes, other_fraction > 0).argmax(1)
         data.teacher_rel = targets.relations[idx]
         if flipped_targets is not None:
-            data.teacher_local_flipped = restricted_logits(flipped_targets.logits[idx], classes,
-                                                           other_fraction > 0).argmax(1)
+            data.teacher_local_flipped = restricted_logits(
+                flipped_targets.logits[idx], classes, other_fraction > 0
+            ).argmax(1)
             data.teacher_rel_flipped = flipped_targets.relations[idx]
     return data
 
 
-def mirrored_batch(data: SubsetData, idx: torch.Tensor, gen: torch.Generator
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mirrored_batch(
+    data: SubsetData, idx: torch.Tensor, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A DeViT batch with a random half of its images mirrored, each paired with the teacher's hard label and
     q/k/v relations on exactly the pixels the student sees: (images, teacher labels, teacher relations)."""
     assert data.teacher_local is not None and data.teacher_rel is not None

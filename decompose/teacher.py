@@ -18,15 +18,38 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 from torch import nn
 
-from vitfleet.decompose.checkpoints import (CheckpointError, check_vit_state_fits, load_weights, read_state_dict,
-                                   read_tensors, save_weights)
 from vitfleet.datasets import ImageDataset
-from vitfleet.preprocessing import Preprocessing, fit_images
+from vitfleet.decompose.checkpoints import (
+    CheckpointError,
+    check_vit_state_fits,
+    load_weights,
+    read_state_dict,
+    read_tensors,
+    save_weights,
+)
 from vitfleet.decompose.distillation import soft_kd_loss
-from vitfleet.decompose.training import (ComputePrecision, adamw, augment, autocast_dtype, batches, evaluate,
-                                forward_precision, pick_device, to_tensors, warmup_cosine)
-from vitfleet.decompose.vit_arch import (PRESETS, ArchError, ViTArch, arch_for_preset, arch_from_timm, build_vit,  # noqa: F401
-                                count_params, create_timm_vit, vit_flops)
+from vitfleet.decompose.training import (
+    ComputePrecision,
+    adamw,
+    augment,
+    autocast_dtype,
+    batches,
+    evaluate,
+    forward_precision,
+    pick_device,
+    to_tensors,
+    warmup_cosine,
+)
+from vitfleet.decompose.vit_arch import (
+    ArchError,
+    ViTArch,
+    arch_from_timm,
+    build_vit,  # noqa: F401
+    count_params,
+    create_timm_vit,
+    vit_flops,
+)
+from vitfleet.preprocessing import Preprocessing, fit_images
 from vitfleet.versioned_card import read_versioned_card
 
 TEACHER_FORMAT_VERSION = 1
@@ -124,9 +147,18 @@ def _load_state(state_dir: Path, model: nn.Module, opt: torch.optim.Optimizer) -
     return int(progress["epoch"]), float(progress["elapsed"])
 
 
-def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe: TrainRecipe, out: Path,
-                  dataset_name: str, source: str, progress: Progress | None = None,
-                  max_steps: int | None = None, soft_targets: torch.Tensor | None = None) -> TeacherCard:
+def train_teacher(
+    train: ImageDataset,
+    test: ImageDataset,
+    arch: ViTArch,
+    recipe: TrainRecipe,
+    out: Path,
+    dataset_name: str,
+    source: str,
+    progress: Progress | None = None,
+    max_steps: int | None = None,
+    soft_targets: torch.Tensor | None = None,
+) -> TeacherCard:
     """Train from scratch (resuming from out/train-state when present) and write the card.
 
     `soft_targets` (N, C): another model's logits on `train`, distilled with recipe.kd_temperature > 0."""
@@ -173,8 +205,12 @@ def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe
             losses.append(loss.item())
             steps += 1
             if progress is not None:
-                progress.update(task, advance=1, description=f"teacher epoch {epoch + 1}/{recipe.epochs} "
-                                                             f"loss {sum(losses[-20:]) / len(losses[-20:]):.3f}")
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"teacher epoch {epoch + 1}/{recipe.epochs} "
+                    f"loss {sum(losses[-20:]) / len(losses[-20:]):.3f}",
+                )
             if max_steps is not None and steps >= max_steps:
                 break
         elapsed += time.perf_counter() - t0
@@ -182,28 +218,55 @@ def train_teacher(train: ImageDataset, test: ImageDataset, arch: ViTArch, recipe
         if max_steps is not None and steps >= max_steps:
             break
     result = evaluate(model, xt, yt)
-    metrics = {"test_top1": result.top1, "train_seconds": elapsed, "params": float(count_params(model)),
-               "flops": float(vit_flops(arch)), "first_loss": losses[0] if losses else float("nan"),
-               "last_loss": sum(losses[-20:]) / max(1, len(losses[-20:])) if losses else float("nan"),
-               "bf16_autocast": float(autocast_dtype(device, recipe.precision) is not None)}
+    metrics = {
+        "test_top1": result.top1,
+        "train_seconds": elapsed,
+        "params": float(count_params(model)),
+        "flops": float(vit_flops(arch)),
+        "first_loss": losses[0] if losses else float("nan"),
+        "last_loss": sum(losses[-20:]) / max(1, len(losses[-20:])) if losses else float("nan"),
+        "bf16_autocast": float(autocast_dtype(device, recipe.precision) is not None),
+    }
     return write_teacher(model, arch, out, dataset_name, train.class_names, pre, source, recipe, metrics)
 
 
-def write_teacher(model: nn.Module, arch: ViTArch, out: Path, dataset_name: str, class_names: list[str],
-                  pre: Preprocessing, source: str, recipe: TrainRecipe | None,
-                  metrics: dict[str, float]) -> TeacherCard:
+def write_teacher(
+    model: nn.Module,
+    arch: ViTArch,
+    out: Path,
+    dataset_name: str,
+    class_names: list[str],
+    pre: Preprocessing,
+    source: str,
+    recipe: TrainRecipe | None,
+    metrics: dict[str, float],
+) -> TeacherCard:
     out.mkdir(parents=True, exist_ok=True)
     sha = save_weights(model, out / "teacher.safetensors")
-    card = TeacherCard(arch=arch, source=source, dataset=dataset_name, class_names=class_names,
-                       preprocessing=pre, weights_sha256=sha, recipe=recipe, metrics=metrics)
+    card = TeacherCard(
+        arch=arch,
+        source=source,
+        dataset=dataset_name,
+        class_names=class_names,
+        preprocessing=pre,
+        weights_sha256=sha,
+        recipe=recipe,
+        metrics=metrics,
+    )
     (out / "teacher.json").write_text(card.model_dump_json(indent=2))
     return card
 
 
 def read_card(folder: Path) -> TeacherCard:
-    return read_versioned_card(folder / "teacher.json", TeacherCard, TEACHER_FORMAT_VERSION, CheckpointError,
-                               "teacher card", f"train a teacher first: vitfleet teacher --out {folder}",
-                               "re-create the teacher (vitfleet teacher)")
+    return read_versioned_card(
+        folder / "teacher.json",
+        TeacherCard,
+        TEACHER_FORMAT_VERSION,
+        CheckpointError,
+        "teacher card",
+        f"train a teacher first: vitfleet teacher --out {folder}",
+        "re-create the teacher (vitfleet teacher)",
+    )
 
 
 def load_teacher(folder: Path, device: torch.device | None = None) -> tuple[nn.Module, TeacherCard]:
@@ -229,17 +292,23 @@ def user_mean_std(values: list[float] | None, in_chans: int, flag: str) -> list[
     if len(values) == 1:
         return values * in_chans
     if len(values) != in_chans:
-        raise CheckpointError(f"{flag} has {len(values)} values but the model takes {in_chans} channels; give 1 or "
-                              f"{in_chans} values")
+        raise CheckpointError(
+            f"{flag} has {len(values)} values but the model takes {in_chans} channels; give 1 or {in_chans} values"
+        )
     if flag == "--std" and any(v <= 0 for v in values):
         raise CheckpointError(f"--std values must be positive, got {values}")
     return values
 
 
-def load_timm_checkpoint(checkpoint: Path, timm_name: str, num_classes: int, dataset: str,
-                         timm_kwargs: dict[str, Any] | None = None,
-                         mean: list[float] | None = None, std: list[float] | None = None,
-                         ) -> tuple[nn.Module, ViTArch, Preprocessing]:
+def load_timm_checkpoint(
+    checkpoint: Path,
+    timm_name: str,
+    num_classes: int,
+    dataset: str,
+    timm_kwargs: dict[str, Any] | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> tuple[nn.Module, ViTArch, Preprocessing]:
     """A user's fine-tuned timm ViT, rebuilt as vitfleet's schema with the same weights and preprocessing.
 
     The rebuilt model is checked against timm's own forward pass, so what gets decomposed is exactly the
@@ -256,17 +325,30 @@ def load_timm_checkpoint(checkpoint: Path, timm_name: str, num_classes: int, dat
     probe = torch.randn(2, arch.in_chans, arch.img_size, arch.img_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         if not torch.allclose(rebuilt(probe), timm_model(probe), atol=1e-4, rtol=1e-4):
-            raise ArchError(f"{timm_name} computes differently from a plain ViT with the same weights (a custom "
-                            "layer or activation); use a plain ViT/DeiT name such as vit_base_patch16_224")
+            raise ArchError(
+                f"{timm_name} computes differently from a plain ViT with the same weights (a custom "
+                "layer or activation); use a plain ViT/DeiT name such as vit_base_patch16_224"
+            )
     default_mean, default_std = timm_mean_std(timm_model, arch.in_chans)
-    pre = Preprocessing(size=arch.img_size, channels=arch.in_chans,
-                        mean=user_mean_std(mean, arch.in_chans, "--mean") or default_mean,
-                        std=user_mean_std(std, arch.in_chans, "--std") or default_std)
+    pre = Preprocessing(
+        size=arch.img_size,
+        channels=arch.in_chans,
+        mean=user_mean_std(mean, arch.in_chans, "--mean") or default_mean,
+        std=user_mean_std(std, arch.in_chans, "--std") or default_std,
+    )
     return rebuilt, arch, pre
 
 
-def write_imported_teacher(model: nn.Module, arch: ViTArch, pre: Preprocessing, timm_name: str, out: Path,
-                           dataset_name: str, class_names: list[str], test: ImageDataset | None) -> TeacherCard:
+def write_imported_teacher(
+    model: nn.Module,
+    arch: ViTArch,
+    pre: Preprocessing,
+    timm_name: str,
+    out: Path,
+    dataset_name: str,
+    class_names: list[str],
+    test: ImageDataset | None,
+) -> TeacherCard:
     metrics: dict[str, float] = {"params": float(count_params(model)), "flops": float(vit_flops(arch))}
     if test is not None:
         xt, yt = to_tensors(fit_dataset(test, pre), pre)
@@ -274,12 +356,21 @@ def write_imported_teacher(model: nn.Module, arch: ViTArch, pre: Preprocessing, 
     return write_teacher(model, arch, out, dataset_name, class_names, pre, f"imported:{timm_name}", None, metrics)
 
 
-def import_checkpoint(checkpoint: Path, timm_name: str, out: Path, dataset_name: str, class_names: list[str],
-                      test: ImageDataset | None, timm_kwargs: dict[str, Any] | None = None,
-                      mean: list[float] | None = None, std: list[float] | None = None) -> TeacherCard:
+def import_checkpoint(
+    checkpoint: Path,
+    timm_name: str,
+    out: Path,
+    dataset_name: str,
+    class_names: list[str],
+    test: ImageDataset | None,
+    timm_kwargs: dict[str, Any] | None = None,
+    mean: list[float] | None = None,
+    std: list[float] | None = None,
+) -> TeacherCard:
     """Import a fine-tuned timm ViT (.safetensors, or a weights-only .pth/.pt) and write its teacher card.
 
     `test` may be loaded without a Preprocessing (Fashion-MNIST/CIFAR as stored); it is converted here."""
-    model, arch, pre = load_timm_checkpoint(checkpoint, timm_name, len(class_names), dataset_name, timm_kwargs,
-                                            mean, std)
+    model, arch, pre = load_timm_checkpoint(
+        checkpoint, timm_name, len(class_names), dataset_name, timm_kwargs, mean, std
+    )
     return write_imported_teacher(model, arch, pre, timm_name, out, dataset_name, class_names, test)

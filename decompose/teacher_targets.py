@@ -18,9 +18,9 @@ from vitfleet.decompose.dekd import QKVTap, middle_layer
 
 @dataclass
 class TeacherTargets:
-    logits: torch.Tensor      # (N, C)
-    cls: torch.Tensor         # (N, D_teacher) final normed CLS token
-    relations: torch.Tensor   # (N, 3, T, T) float16 to halve memory
+    logits: torch.Tensor  # (N, C)
+    cls: torch.Tensor  # (N, D_teacher) final normed CLS token
+    relations: torch.Tensor  # (N, 3, T, T) float16 to halve memory
 
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file
@@ -29,7 +29,7 @@ class TeacherTargets:
         save_file({"logits": self.logits, "cls": self.cls, "relations": self.relations}, str(path))
 
     @classmethod
-    def load(cls, path: Path) -> "TeacherTargets":
+    def load(cls, path: Path) -> TeacherTargets:
         from safetensors.torch import load_file
 
         t = load_file(str(path))
@@ -37,8 +37,9 @@ class TeacherTargets:
 
 
 @torch.no_grad()
-def compute_targets(teacher: nn.Module, x: torch.Tensor, batch_size: int = 512, progress=None,
-                    task=None) -> TeacherTargets:
+def compute_targets(
+    teacher: nn.Module, x: torch.Tensor, batch_size: int = 512, progress=None, task=None
+) -> TeacherTargets:
     teacher.eval()
     tap = QKVTap(teacher, middle_layer(len(teacher.blocks)))
     logits, cls, rels = [], [], []

@@ -93,9 +93,15 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool =
 LrSchedule = Literal["cosine", "linear", "constant"]
 
 
-def warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, shape: LrSchedule = "cosine",
-                 min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_decay(
+    optimizer: torch.optim.Optimizer,
+    total_steps: int,
+    warmup_steps: int,
+    shape: LrSchedule = "cosine",
+    min_ratio: float = 0.01,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up to the peak rate, then `shape` down to min_ratio of it (constant: stays at the peak)."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / max(1, warmup_steps)
@@ -108,8 +114,9 @@ def warmup_decay(optimizer: torch.optim.Optimizer, total_steps: int, warmup_step
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def warmup_cosine(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
-                  min_ratio: float = 0.01) -> torch.optim.lr_scheduler.LambdaLR:
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, min_ratio: float = 0.01
+) -> torch.optim.lr_scheduler.LambdaLR:
     return warmup_decay(optimizer, total_steps, warmup_steps, "cosine", min_ratio)
 
 
@@ -123,12 +130,19 @@ def adamw(model: nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW
         if not p.requires_grad:
             continue
         (no_decay if p.ndim <= 1 or name.endswith(("pos_embed", "cls_token")) else decay).append(p)
-    return torch.optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=True)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=lr, fused=True
+    )
 
 
-def optimizer_step(opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor,
-                   losses: list[float], progress=None, task=None) -> None:
+def optimizer_step(
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    loss: torch.Tensor,
+    losses: list[float],
+    progress=None,
+    task=None,
+) -> None:
     """One update of every training loop here: backward, step, schedule; the loss is recorded, the bar advanced."""
     opt.zero_grad(set_to_none=True)
     loss.backward()

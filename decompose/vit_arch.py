@@ -60,8 +60,11 @@ class ViTArch(BaseModel):
     def block_shapes(self) -> list[BlockShape]:
         if self.blocks is not None:
             return list(self.blocks)
-        uniform = BlockShape(num_heads=self.num_heads, head_dim=self.embed_dim // self.num_heads,
-                             mlp_hidden=int(self.embed_dim * self.mlp_ratio))
+        uniform = BlockShape(
+            num_heads=self.num_heads,
+            head_dim=self.embed_dim // self.num_heads,
+            mlp_hidden=int(self.embed_dim * self.mlp_ratio),
+        )
         return [uniform] * self.depth
 
     @property
@@ -69,10 +72,19 @@ class ViTArch(BaseModel):
         return (self.img_size // self.patch_size) ** 2 + 1
 
     def timm_kwargs(self) -> dict[str, Any]:
-        return dict(img_size=self.img_size, patch_size=self.patch_size, in_chans=self.in_chans,
-                    num_classes=self.num_classes, embed_dim=self.embed_dim, depth=self.depth,
-                    num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, qkv_bias=self.qkv_bias,
-                    class_token=True, global_pool="token")
+        return dict(
+            img_size=self.img_size,
+            patch_size=self.patch_size,
+            in_chans=self.in_chans,
+            num_classes=self.num_classes,
+            embed_dim=self.embed_dim,
+            depth=self.depth,
+            num_heads=self.num_heads,
+            mlp_ratio=self.mlp_ratio,
+            qkv_bias=self.qkv_bias,
+            class_token=True,
+            global_pool="token",
+        )
 
 
 def build_vit(arch: ViTArch, init: bool = True):  # -> timm VisionTransformer
@@ -90,8 +102,9 @@ def build_vit(arch: ViTArch, init: bool = True):  # -> timm VisionTransformer
     model = VisionTransformer(**kwargs)
     if arch.blocks is not None:
         for block, shape in zip(model.blocks, arch.blocks):
-            block.attn = Attention(arch.embed_dim, num_heads=shape.num_heads, attn_head_dim=shape.head_dim,
-                                   qkv_bias=arch.qkv_bias)
+            block.attn = Attention(
+                arch.embed_dim, num_heads=shape.num_heads, attn_head_dim=shape.head_dim, qkv_bias=arch.qkv_bias
+            )
             block.mlp = Mlp(arch.embed_dim, hidden_features=shape.mlp_hidden)
     return model
 
@@ -106,8 +119,9 @@ def arch_of(model: Any, base: ViTArch) -> ViTArch:
         head_dim = attn.qkv.out_features // 3 // heads
         blocks.append(BlockShape(num_heads=heads, head_dim=head_dim, mlp_hidden=block.mlp.fc1.out_features))
     num_classes = model.head.out_features if hasattr(model.head, "out_features") else 0
-    return base.model_copy(update=dict(embed_dim=embed_dim, blocks=blocks, num_classes=num_classes,
-                                       num_heads=blocks[0].num_heads))
+    return base.model_copy(
+        update=dict(embed_dim=embed_dim, blocks=blocks, num_classes=num_classes, num_heads=blocks[0].num_heads)
+    )
 
 
 def count_params(model: Any) -> int:
@@ -122,9 +136,9 @@ def vit_flops(arch: ViTArch) -> int:
     flops = 2 * patches * d * arch.in_chans * arch.patch_size**2
     for s in arch.block_shapes():
         a = s.num_heads * s.head_dim
-        flops += 2 * n * d * 3 * a          # qkv
-        flops += 2 * 2 * n * n * a          # q k^T and attn v
-        flops += 2 * n * a * d              # proj
+        flops += 2 * n * d * 3 * a  # qkv
+        flops += 2 * 2 * n * n * a  # q k^T and attn v
+        flops += 2 * n * a * d  # proj
         flops += 2 * 2 * n * d * s.mlp_hidden  # fc1 + fc2
     flops += 2 * d * arch.num_classes
     return int(flops)
@@ -144,16 +158,19 @@ def patch_mismatch_message(img_size: int, patch_size: int) -> str:
     patches = [d for d in _divisors(img_size) if 2 <= d <= max(2, 2 * patch_size)][-2:] or [img_size]
     lower = img_size // patch_size * patch_size
     sizes = [s for s in (lower, lower + patch_size) if s > 0]
-    return (f"image size {img_size} is not a multiple of patch size {patch_size}: use patch_size "
-            f"{' or '.join(map(str, patches))}, or an image size of {' or '.join(map(str, sizes))}")
+    return (
+        f"image size {img_size} is not a multiple of patch size {patch_size}: use patch_size "
+        f"{' or '.join(map(str, patches))}, or an image size of {' or '.join(map(str, sizes))}"
+    )
 
 
 def make_arch(**fields: Any) -> ViTArch:
     """ViTArch from user-supplied fields; a bad value is one ArchError sentence, not pydantic's report."""
     unknown = sorted(set(fields) - set(ViTArch.model_fields))
     if unknown:
-        raise ArchError(f"unknown architecture key {', '.join(map(repr, unknown))}; "
-                        f"known keys: {', '.join(USER_ARCH_KEYS)}")
+        raise ArchError(
+            f"unknown architecture key {', '.join(map(repr, unknown))}; known keys: {', '.join(USER_ARCH_KEYS)}"
+        )
     try:
         return ViTArch(**fields)
     except ValidationError as exc:
@@ -168,8 +185,10 @@ def auto_patch_size(img_size: int, grid: int) -> int:
     best = min(_divisors(img_size), key=lambda p: (abs(img_size // p - grid), p))
     if not grid / 2 <= img_size // best <= grid * 2:
         nice = [m for m in (grid * 4, grid * 8) if m > 0]
-        raise ArchError(f"image size {img_size} has no patch size giving about a {grid}x{grid} token grid; "
-                        f"choose an image size that is a multiple of {grid} (e.g. {' or '.join(map(str, nice))})")
+        raise ArchError(
+            f"image size {img_size} has no patch size giving about a {grid}x{grid} token grid; "
+            f"choose an image size that is a multiple of {grid} (e.g. {' or '.join(map(str, nice))})"
+        )
     return best
 
 
@@ -196,18 +215,60 @@ class ArchPreset(BaseModel):
 # patch 7 (17 tokens) trains faster per epoch but stalled at 85.8 % after 7 epochs (docs/benchmarks.md).
 # `small` is the default for RGB photos: an 8x8 grid is the usual CIFAR-ViT compromise (patch 4 at 32 px).
 PRESETS: dict[str, ArchPreset] = {
-    "fmnist": ArchPreset(purpose="Fashion-MNIST default: 28x28x1, patch 4, 192 wide, depth 6",
-                         embed_dim=192, depth=6, num_heads=3, img_size=28, patch_size=4, in_chans=1),
-    "fmnist-p7": ArchPreset(purpose="28x28x1, patch 7: faster epochs, lower accuracy",
-                            embed_dim=192, depth=8, num_heads=6, img_size=28, patch_size=7, in_chans=1),
-    "fmnist-large": ArchPreset(purpose="28x28x1, patch 7, 256 wide, depth 8",
-                               embed_dim=256, depth=8, num_heads=8, img_size=28, patch_size=7, in_chans=1),
-    "small": ArchPreset(purpose="RGB default for small photos (CIFAR, folders up to ~96 px): 8x8 tokens, 192 wide, "
-                                "depth 6", embed_dim=192, depth=6, num_heads=3, img_size=32, patch_size=4, in_chans=3),
-    "medium": ArchPreset(purpose="larger photos or more classes: 8x8 tokens, 384 wide, depth 8",
-                         embed_dim=384, depth=8, num_heads=6, img_size=32, patch_size=4, in_chans=3),
-    "tiny": ArchPreset(purpose="tests and smoke runs: 4x4 tokens, 48 wide, depth 4",
-                       embed_dim=48, depth=4, num_heads=4, img_size=28, patch_size=7, in_chans=1),
+    "fmnist": ArchPreset(
+        purpose="Fashion-MNIST default: 28x28x1, patch 4, 192 wide, depth 6",
+        embed_dim=192,
+        depth=6,
+        num_heads=3,
+        img_size=28,
+        patch_size=4,
+        in_chans=1,
+    ),
+    "fmnist-p7": ArchPreset(
+        purpose="28x28x1, patch 7: faster epochs, lower accuracy",
+        embed_dim=192,
+        depth=8,
+        num_heads=6,
+        img_size=28,
+        patch_size=7,
+        in_chans=1,
+    ),
+    "fmnist-large": ArchPreset(
+        purpose="28x28x1, patch 7, 256 wide, depth 8",
+        embed_dim=256,
+        depth=8,
+        num_heads=8,
+        img_size=28,
+        patch_size=7,
+        in_chans=1,
+    ),
+    "small": ArchPreset(
+        purpose="RGB default for small photos (CIFAR, folders up to ~96 px): 8x8 tokens, 192 wide, depth 6",
+        embed_dim=192,
+        depth=6,
+        num_heads=3,
+        img_size=32,
+        patch_size=4,
+        in_chans=3,
+    ),
+    "medium": ArchPreset(
+        purpose="larger photos or more classes: 8x8 tokens, 384 wide, depth 8",
+        embed_dim=384,
+        depth=8,
+        num_heads=6,
+        img_size=32,
+        patch_size=4,
+        in_chans=3,
+    ),
+    "tiny": ArchPreset(
+        purpose="tests and smoke runs: 4x4 tokens, 48 wide, depth 4",
+        embed_dim=48,
+        depth=4,
+        num_heads=4,
+        img_size=28,
+        patch_size=7,
+        in_chans=1,
+    ),
 }
 
 
@@ -215,8 +276,13 @@ def presets_help() -> str:
     return "; ".join(f"{name}: {p.purpose}" for name, p in PRESETS.items())
 
 
-def arch_for_preset(preset: str, num_classes: int, overrides: dict[str, Any] | None = None,
-                    img_size: int | None = None, in_chans: int | None = None) -> ViTArch:
+def arch_for_preset(
+    preset: str,
+    num_classes: int,
+    overrides: dict[str, Any] | None = None,
+    img_size: int | None = None,
+    in_chans: int | None = None,
+) -> ViTArch:
     """A preset fitted to the data: img_size / in_chans of the data (or the preset's own 28x28x1 family
     defaults), patch scaled to keep the preset's token grid; `overrides` (--vit-kwargs) win over everything."""
     if preset not in PRESETS:
@@ -225,14 +291,18 @@ def arch_for_preset(preset: str, num_classes: int, overrides: dict[str, Any] | N
     overrides = dict(overrides or {})
     unknown = sorted(set(overrides) - set(USER_ARCH_KEYS))
     if unknown:
-        raise ArchError(f"--vit-kwargs names unknown key {', '.join(map(repr, unknown))}; "
-                        f"known keys: {', '.join(USER_ARCH_KEYS)}")
+        raise ArchError(
+            f"--vit-kwargs names unknown key {', '.join(map(repr, unknown))}; known keys: {', '.join(USER_ARCH_KEYS)}"
+        )
     size = int(overrides.pop("img_size", img_size or p.img_size))
     if "patch_size" in overrides:
         patch = int(overrides.pop("patch_size"))
     else:
-        patch = p.patch_size if size % p.patch_size == 0 and size // p.patch_size == p.grid else \
-            auto_patch_size(size, p.grid)
+        patch = (
+            p.patch_size
+            if size % p.patch_size == 0 and size // p.patch_size == p.grid
+            else auto_patch_size(size, p.grid)
+        )
     fields = dict(embed_dim=p.embed_dim, depth=p.depth, num_heads=p.num_heads, in_chans=in_chans or p.in_chans)
     return make_arch(**{**fields, "img_size": size, "patch_size": patch, "num_classes": num_classes, **overrides})
 
@@ -262,26 +332,33 @@ def create_timm_vit(name: str, num_classes: int, kwargs: dict[str, Any] | None =
         hint = f"did you mean {' or '.join(close)}?" if close else "list them with timm.list_models('*vit*')"
         raise ArchError(f"timm has no model named {name!r}; {hint}")
     if model_entrypoint(name).__module__ not in TIMM_VIT_MODULES:
-        raise ArchError(f"{name} is not a Vision Transformer ({model_entrypoint(name).__module__}); vitfleet "
-                        "decomposes timm ViT/DeiT models only, e.g. --arch vit_base_patch16_224 or "
-                        "deit_small_patch16_224")
+        raise ArchError(
+            f"{name} is not a Vision Transformer ({model_entrypoint(name).__module__}); vitfleet "
+            "decomposes timm ViT/DeiT models only, e.g. --arch vit_base_patch16_224 or "
+            "deit_small_patch16_224"
+        )
     allowed = timm_vit_kwargs_keys()
     unknown = sorted(set(kwargs) - set(allowed))
     if "num_classes" in kwargs:
         raise ArchError("--vit-kwargs must not set num_classes: it is the data set's class count")
     if unknown:
-        raise ArchError(f"--vit-kwargs names unknown key {', '.join(map(repr, unknown))}; timm's VisionTransformer "
-                        "takes e.g. img_size, patch_size, in_chans, embed_dim, depth, num_heads")
+        raise ArchError(
+            f"--vit-kwargs names unknown key {', '.join(map(repr, unknown))}; timm's VisionTransformer "
+            "takes e.g. img_size, patch_size, in_chans, embed_dim, depth, num_heads"
+        )
     try:
         # weight_init="skip": the checkpoint overwrites every weight, and timm's init costs seconds for a ViT-B.
         model = timm.create_model(name, pretrained=False, num_classes=num_classes, **{"weight_init": "skip", **kwargs})
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
-        raise ArchError(f"timm cannot build {name} with --vit-kwargs {kwargs} ({str(exc).splitlines()[0]}); "
-                        "fix or drop those keys") from None
+        raise ArchError(
+            f"timm cannot build {name} with --vit-kwargs {kwargs} ({str(exc).splitlines()[0]}); fix or drop those keys"
+        ) from None
     if type(model) is not VisionTransformer or model.cls_token is None or model.global_pool != "token":
-        raise ArchError(f"{name} is a {type(model).__name__} without a plain class token (distillation token, "
-                        "register tokens or average pooling); vitfleet decomposes class-token ViTs, e.g. "
-                        "vit_base_patch16_224 or deit_small_patch16_224")
+        raise ArchError(
+            f"{name} is a {type(model).__name__} without a plain class token (distillation token, "
+            "register tokens or average pooling); vitfleet decomposes class-token ViTs, e.g. "
+            "vit_base_patch16_224 or deit_small_patch16_224"
+        )
     return model
 
 
@@ -290,15 +367,24 @@ def arch_from_timm(model: Any, name: str) -> ViTArch:
     express (layer scale, qk-norm, pre-norm, fc-norm, ...) shows up as different parameter names."""
     pe = model.patch_embed
     first = model.blocks[0]
-    arch = make_arch(img_size=pe.img_size[0], patch_size=pe.patch_size[0], in_chans=pe.proj.in_channels,
-                     num_classes=model.num_classes, embed_dim=model.embed_dim, depth=len(model.blocks),
-                     num_heads=first.attn.num_heads, mlp_ratio=first.mlp.fc1.out_features / model.embed_dim,
-                     qkv_bias=first.attn.qkv.bias is not None)
+    arch = make_arch(
+        img_size=pe.img_size[0],
+        patch_size=pe.patch_size[0],
+        in_chans=pe.proj.in_channels,
+        num_classes=model.num_classes,
+        embed_dim=model.embed_dim,
+        depth=len(model.blocks),
+        num_heads=first.attn.num_heads,
+        mlp_ratio=first.mlp.fc1.out_features / model.embed_dim,
+        qkv_bias=first.attn.qkv.bias is not None,
+    )
     theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     ours = {k: tuple(v.shape) for k, v in build_vit(arch, init=False).state_dict().items()}
     if pe.img_size[0] != pe.img_size[1] or theirs != ours:
         extra = sorted(set(theirs) ^ set(ours))[:3] or ["non-square input"]
-        raise ArchError(f"{name} has parts a plain ViT does not ({', '.join(extra)}); vitfleet rebuilds plain "
-                        "class-token ViTs: use e.g. vit_base_patch16_224, deit_small_patch16_224, or drop the "
-                        "--vit-kwargs that add them")
+        raise ArchError(
+            f"{name} has parts a plain ViT does not ({', '.join(extra)}); vitfleet rebuilds plain "
+            "class-token ViTs: use e.g. vit_base_patch16_224, deit_small_patch16_224, or drop the "
+            "--vit-kwargs that add them"
+        )
     return arch

@@ -28,19 +28,36 @@ from vitfleet.engines.precision import Int8Settings, to_fp16, to_int8
 TARGETS = ("cpu", "pi", "jetson")
 
 
-def onnx_entry(folder: Path, file: str, role: str, part: int | None, precision: str,
-               source_onnx_sha256: str | None, source_weights_sha256: str | None) -> EngineEntry:
+def onnx_entry(
+    folder: Path,
+    file: str,
+    role: str,
+    part: int | None,
+    precision: str,
+    source_onnx_sha256: str | None,
+    source_weights_sha256: str | None,
+) -> EngineEntry:
     path = folder / file
     inputs, outputs = io_specs(path)
-    return EngineEntry(role=role, part=part, precision=precision, backend="onnxruntime", file=file,
-                       size=path.stat().st_size, sha256=sha256_file(path), source_onnx_sha256=source_onnx_sha256,
-                       source_weights_sha256=source_weights_sha256, inputs=inputs, outputs=outputs)
+    return EngineEntry(
+        role=role,
+        part=part,
+        precision=precision,
+        backend="onnxruntime",
+        file=file,
+        size=path.stat().st_size,
+        sha256=sha256_file(path),
+        source_onnx_sha256=source_onnx_sha256,
+        source_weights_sha256=source_weights_sha256,
+        inputs=inputs,
+        outputs=outputs,
+    )
 
 
 def resolve_teacher(bundle_dir: Path, card: BundleCard) -> Path | None:
     """The teacher folder the card names (absolute, or relative to the bundle or the working directory)."""
     given = Path(card.teacher.path)
-    for candidate in ([given] if given.is_absolute() else [bundle_dir / given, given]):
+    for candidate in [given] if given.is_absolute() else [bundle_dir / given, given]:
         if (candidate / "teacher.json").exists():
             return candidate
     return None
@@ -72,11 +89,19 @@ def _still_valid(out_dir: Path, bundle_id: str, fresh: list[EngineEntry]) -> lis
     return kept
 
 
-def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", target: str = "cpu",
-                  calib_images: int = 256, progress: Progress | None = None,
-                  data_dir: str | os.PathLike[str] | None = None, dynamic_batch: bool = False,
-                  int8: Int8Settings = Int8Settings(), export_teacher: bool = True,
-                  reference_images: int = 1000) -> Manifest:
+def build_engines(
+    bundle_dir: Path,
+    out_dir: Path,
+    precision: str = "int8",
+    target: str = "cpu",
+    calib_images: int = 256,
+    progress: Progress | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    dynamic_batch: bool = False,
+    int8: Int8Settings = Int8Settings(),
+    export_teacher: bool = True,
+    reference_images: int = 1000,
+) -> Manifest:
     import torch
 
     from vitfleet.decompose.bundle import load_fusion, load_part
@@ -111,8 +136,9 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
     try:
         for spec in card.parts:
             i = spec.index
-            exported = export.export_part(load_part(bundle_dir, i, card), image_shape, out_dir / f"part{i}.onnx",
-                                          card.bundle_id, i, dynamic_batch)
+            exported = export.export_part(
+                load_part(bundle_dir, i, card), image_shape, out_dir / f"part{i}.onnx", card.bundle_id, i, dynamic_batch
+            )
             fp32 = onnx_entry(out_dir, exported.path.name, "part", i, "fp32", None, spec.weights_sha256)
             entries.append(fp32)
             advance(f"part {i} exported")
@@ -121,29 +147,41 @@ def build_engines(bundle_dir: Path, out_dir: Path, precision: str = "int8", targ
                     to_fp16(exported.path, out_dir / f"part{i}.fp16.onnx")
                 else:
                     to_int8(exported.path, out_dir / f"part{i}.int8.onnx", calibration, int8, target)
-                entries.append(onnx_entry(out_dir, f"part{i}.{p}.onnx", "part", i, p, fp32.sha256,
-                                          spec.weights_sha256))
+                entries.append(onnx_entry(out_dir, f"part{i}.{p}.onnx", "part", i, p, fp32.sha256, spec.weights_sha256))
                 advance(f"part {i} {p}")
-        fusion = export.export_fusion(load_fusion(bundle_dir, card), card.fusion.feature_dims,
-                                      out_dir / "fusion.onnx", card.bundle_id, dynamic_batch)
-        entries.append(onnx_entry(out_dir, fusion.path.name, "fusion", None, "fp32", None,
-                                  card.fusion.weights_sha256))
+        fusion = export.export_fusion(
+            load_fusion(bundle_dir, card),
+            card.fusion.feature_dims,
+            out_dir / "fusion.onnx",
+            card.bundle_id,
+            dynamic_batch,
+        )
+        entries.append(onnx_entry(out_dir, fusion.path.name, "fusion", None, "fp32", None, card.fusion.weights_sha256))
         advance("fusion exported")
         if teacher_dir is not None:
             from vitfleet.decompose.teacher import load_teacher
 
             teacher, tcard = load_teacher(teacher_dir)
-            exported = export.export_teacher(teacher, image_shape, out_dir / "teacher.onnx", card.bundle_id,
-                                             dynamic_batch)
-            entries.append(onnx_entry(out_dir, exported.path.name, "teacher", None, "fp32", None,
-                                      tcard.weights_sha256))
+            exported = export.export_teacher(
+                teacher, image_shape, out_dir / "teacher.onnx", card.bundle_id, dynamic_batch
+            )
+            entries.append(onnx_entry(out_dir, exported.path.name, "teacher", None, "fp32", None, tcard.weights_sha256))
             advance("teacher exported")
     finally:
         torch.set_num_threads(threads)
     entries += _still_valid(out_dir, card.bundle_id, entries)
-    manifest = Manifest(bundle_id=card.bundle_id, method=card.method, class_names=card.class_names,
-                        preprocessing=pre, dataset=card.dataset, num_parts=card.num_parts, feature_dims=[p.feature_dim for p in card.parts],
-                        target=target, precision=default_precision, entries=entries)
+    manifest = Manifest(
+        bundle_id=card.bundle_id,
+        method=card.method,
+        class_names=card.class_names,
+        preprocessing=pre,
+        dataset=card.dataset,
+        num_parts=card.num_parts,
+        feature_dims=[p.feature_dim for p in card.parts],
+        target=target,
+        precision=default_precision,
+        entries=entries,
+    )
     write_manifest(out_dir, manifest)
     if target == "jetson":  # the board checks its plans against these PyTorch outputs, without torch
         from vitfleet.engines.reference import write_reference

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import os
 
-
 import numpy as np
 
-from vitfleet.decompose.bundle import BundleCard
 from vitfleet.datasets import load_dataset
+from vitfleet.decompose.bundle import BundleCard
 from vitfleet.engines.errors import EngineError
 
 
-def bundle_images(card: BundleCard, split: str, n: int, data_dir: str | os.PathLike[str] | None = None,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def bundle_images(
+    card: BundleCard, split: str, n: int, data_dir: str | os.PathLike[str] | None = None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """n class-balanced images of the bundle's data set as normalised float32 NCHW, with their labels."""
     pre = card.preprocessing
     data = load_dataset(card.dataset, split, data_dir, pre)
     if data.images.shape[1:] != (pre.size, pre.size, pre.channels):
-        raise EngineError(f"{card.dataset}/{split} images are {data.images.shape[1:]} but the bundle expects "
-                          f"({pre.size}, {pre.size}, {pre.channels}); point --data-dir at the data the bundle was made from")
+        raise EngineError(
+            f"{card.dataset}/{split} images are {data.images.shape[1:]} but the bundle expects "
+            f"({pre.size}, {pre.size}, {pre.channels}); point --data-dir at the data the bundle was made from"
+        )
     picked = data.stratified_head(n, seed=seed) if split == "train" else data.head(n)
     return pre.normalize(picked.images), picked.labels
 
@@ -43,5 +45,3 @@ class ArrayCalibrationReader:
 
     def rewind(self) -> None:
         self.position = 0
-
-

@@ -29,9 +29,15 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return num / np.maximum(den, 1e-12)
 
 
-def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 1000,
-                  data_dir: str | os.PathLike[str] | None = None, backend: str = "onnxruntime",
-                  precision: str | None = None, threads: int = 1) -> dict[str, Any]:
+def check_engines(
+    engines_dir: Path,
+    bundle_dir: Path | None,
+    n_images: int = 1000,
+    data_dir: str | os.PathLike[str] | None = None,
+    backend: str = "onnxruntime",
+    precision: str | None = None,
+    threads: int = 1,
+) -> dict[str, Any]:
     from vitfleet.engines.reference import reference_from_bundle, reference_from_file
     from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
 
@@ -42,8 +48,10 @@ def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 10
     else:
         ref = reference_from_file(engines_dir, n_images)
     if manifest.bundle_id != ref.bundle_id:
-        raise EngineError(f"{engines_dir} was built from bundle {manifest.bundle_id!r} but {bundle_dir} is "
-                          f"{ref.bundle_id!r}; check against the bundle the engines came from")
+        raise EngineError(
+            f"{engines_dir} was built from bundle {manifest.bundle_id!r} but {bundle_dir} is "
+            f"{ref.bundle_id!r}; check against the bundle the engines came from"
+        )
     precision = precision or manifest.precision
     if precision not in THRESHOLDS:
         raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(THRESHOLDS)}")
@@ -59,9 +67,16 @@ def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 10
         ok = bool(cos.mean() >= min_cos)
         if not ok:
             failures.append(f"part {i}: mean cosine {cos.mean():.5f} < {min_cos}")
-        parts.append({"part": i, "engine": engine.label, "cosine_mean": float(cos.mean()),
-                      "cosine_min": float(cos.min()), "max_abs_diff": float(np.abs(got - ref.features[i]).max()),
-                      "pass": ok})
+        parts.append(
+            {
+                "part": i,
+                "engine": engine.label,
+                "cosine_mean": float(cos.mean()),
+                "cosine_min": float(cos.min()),
+                "max_abs_diff": float(np.abs(got - ref.features[i]).max()),
+                "pass": ok,
+            }
+        )
         engine_feats.append(got)
 
     head = load_fusion_engine(engines_dir, backend=backend, threads=threads)
@@ -73,11 +88,19 @@ def check_engines(engines_dir: Path, bundle_dir: Path | None, n_images: int = 10
         failures.append(f"fused top-1 agreement {agreement:.4f} < {min_agree}")
     acc_torch, acc_engine = float((torch_pred == ref.labels).mean()), float((engine_pred == ref.labels).mean())
     return {
-        "engines_dir": str(engines_dir), "reference": ref.source, "backend": backend, "precision": precision,
-        "images": int(len(x)), "parts": parts,
-        "fusion_engine": head.label, "fusion_max_abs_logit_diff": float(np.abs(head_only - ref.logits).max()),
-        "fused_agreement": agreement, "fused_accuracy_engine": acc_engine, "fused_accuracy_torch": acc_torch,
+        "engines_dir": str(engines_dir),
+        "reference": ref.source,
+        "backend": backend,
+        "precision": precision,
+        "images": int(len(x)),
+        "parts": parts,
+        "fusion_engine": head.label,
+        "fusion_max_abs_logit_diff": float(np.abs(head_only - ref.logits).max()),
+        "fused_agreement": agreement,
+        "fused_accuracy_engine": acc_engine,
+        "fused_accuracy_torch": acc_torch,
         "accuracy_delta_pt": 100 * (acc_engine - acc_torch),
         "thresholds": {"cosine_mean": min_cos, "fused_agreement": min_agree},
-        "pass": not failures, "failures": failures,
+        "pass": not failures,
+        "failures": failures,
     }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -11,27 +11,40 @@ from vitfleet.choices import Backend, BuildPrecision, EnginePrecision, Target
 from vitfleet.console import emit, emit_rows, err_console, progress_bar, user_errors
 from vitfleet.errors import UserError
 
-app = typer.Typer(help="Compile a bundle into engines for a board, check them against PyTorch, time them.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Compile a bundle into engines for a board, check them against PyTorch, time them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 Json = Annotated[bool, typer.Option("--json", help="print figures as JSON")]
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the "
-                                                                    "Debian package's folder)")]
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="data folder (default: $VITFLEET_DATA or the Debian package's folder)"),
+]
 PRECISION_HELP = "fp32, fp16, int8 (symmetric QDQ, calibrated on training images) or all (fp16 + int8)"
 
 
 @app.command("build")
 @user_errors
 def build_cmd(
-    out: Annotated[Path, typer.Option("--out", "--engines", help="engines folder to write (for --backend "
-                                      "tensorrt without --bundle: the folder to add plans to)")] = Path("runs/engines"),
-    bundle: Annotated[Optional[Path], typer.Option(help="bundle folder (from vitfleet decompose)")] = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            "--engines",
+            help="engines folder to write (for --backend tensorrt without --bundle: the folder to add plans to)",
+        ),
+    ] = Path("runs/engines"),
+    bundle: Annotated[Path | None, typer.Option(help="bundle folder (from vitfleet decompose)")] = None,
     target: Annotated[Target, typer.Option(case_sensitive=False, help="cpu, pi or jetson")] = Target.cpu,
-    precision: Annotated[BuildPrecision, typer.Option(case_sensitive=False, help=PRECISION_HELP)
-                         ] = BuildPrecision.int8,
-    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime (any machine) or tensorrt "
-                                             "(on the Jetson)")] = Backend.onnxruntime,
+    precision: Annotated[BuildPrecision, typer.Option(case_sensitive=False, help=PRECISION_HELP)] = BuildPrecision.int8,
+    backend: Annotated[
+        Backend, typer.Option(case_sensitive=False, help="onnxruntime (any machine) or tensorrt (on the Jetson)")
+    ] = Backend.onnxruntime,
     calib_images: Annotated[int, typer.Option(min=1, help="training images used to calibrate int8")] = 256,
-    dynamic_batch: Annotated[bool, typer.Option(help="export with a dynamic batch axis (default: static batch 1)")] = False,
+    dynamic_batch: Annotated[
+        bool, typer.Option(help="export with a dynamic batch axis (default: static batch 1)")
+    ] = False,
     data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
@@ -44,12 +57,21 @@ def build_cmd(
         from vitfleet.engines.build import build_engines
 
         with progress_bar(disable=as_json) as progress:
-            manifest = build_engines(bundle, out, precision, "jetson" if backend == "tensorrt" else target,
-                                     calib_images, progress, data_dir=data_dir, dynamic_batch=dynamic_batch)
+            manifest = build_engines(
+                bundle,
+                out,
+                precision,
+                "jetson" if backend == "tensorrt" else target,
+                calib_images,
+                progress,
+                data_dir=data_dir,
+                dynamic_batch=dynamic_batch,
+            )
         summary["files"] = [e.file for e in manifest.entries]
     elif backend == "onnxruntime":
-        raise UserError("give --bundle DIR (the bundle to compile); only --backend tensorrt works from an "
-                        "existing engines folder")
+        raise UserError(
+            "give --bundle DIR (the bundle to compile); only --backend tensorrt works from an existing engines folder"
+        )
     if backend == "tensorrt":
         from vitfleet.engines.tensorrt_build import build_tensorrt_engines
 
@@ -62,13 +84,19 @@ def build_cmd(
 @user_errors
 def check_cmd(
     engines_dir: Annotated[Path, typer.Argument(help="engines folder (with manifest.json)")],
-    bundle: Annotated[Optional[Path], typer.Option(help="the bundle the engines were built from (default: the "
-                                                   "reference.npz a --target jetson build saved)")] = None,
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="the bundle the engines were built from (default: the reference.npz a --target jetson build saved)"
+        ),
+    ] = None,
     images: Annotated[int, typer.Option(min=1, help="test images to compare on")] = 1000,
-    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
-                       ] = Backend.onnxruntime,
-    precision: Annotated[Optional[EnginePrecision], typer.Option(case_sensitive=False, help="precision to check "
-                                                                 "(default: the folder's)")] = None,
+    backend: Annotated[
+        Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+    ] = Backend.onnxruntime,
+    precision: Annotated[
+        EnginePrecision | None, typer.Option(case_sensitive=False, help="precision to check (default: the folder's)")
+    ] = None,
     threads: Annotated[int, typer.Option(min=1)] = 1,
     data_dir: DataDir = None,
     as_json: Json = False,
@@ -76,8 +104,15 @@ def check_cmd(
     """Run every engine and the fused pipeline against the PyTorch bundle; exit 1 below the thresholds."""
     from vitfleet.engines.check import check_engines
 
-    report = check_engines(engines_dir, bundle, images, data_dir, backend.value,
-                           precision.value if precision is not None else None, threads)
+    report = check_engines(
+        engines_dir,
+        bundle,
+        images,
+        data_dir,
+        backend.value,
+        precision.value if precision is not None else None,
+        threads,
+    )
     if as_json:
         emit(report, True)
     else:
@@ -96,8 +131,9 @@ def latency_cmd(
     threads: Annotated[int, typer.Option(min=1, help="ONNX Runtime intra-op threads")] = 1,
     runs: Annotated[int, typer.Option(min=1, help="timed runs per file (the median is reported)")] = 200,
     warmup: Annotated[int, typer.Option(min=0)] = 20,
-    backend: Annotated[Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
-                       ] = Backend.onnxruntime,
+    backend: Annotated[
+        Backend, typer.Option(case_sensitive=False, help="onnxruntime or tensorrt")
+    ] = Backend.onnxruntime,
     as_json: Json = False,
 ) -> None:
     """Median batch-1 latency of every file in the manifest (parts, fusion head, teacher)."""

@@ -9,8 +9,9 @@ from pathlib import Path
 from vitfleet.console import progress_bar
 
 
-def prepare_demo_engines(work_dir: Path, bundle: Path | None, engines: Path | None,
-                         quiet: bool = False) -> tuple[Path, Path | None]:
+def prepare_demo_engines(
+    work_dir: Path, bundle: Path | None, engines: Path | None, quiet: bool = False
+) -> tuple[Path, Path | None]:
     """(engines folder, bundle folder or None): given, or built (int8, ONNX Runtime) from the given or demo
     bundle and cached under the work dir by bundle id."""
     from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
@@ -38,9 +39,12 @@ def prepare_demo_engines(work_dir: Path, bundle: Path | None, engines: Path | No
 
 def engines_check_reference(bundle_dir: Path):
     """The offline reference of a demo whose bundle is at hand: `vitfleet engines check`'s fused accuracy."""
+
     def reference(engines_dir: Path, n: int) -> tuple[float, str]:
         from vitfleet.engines.check import check_engines
 
-        return float(check_engines(engines_dir, bundle_dir, n_images=n)["fused_accuracy_engine"]), \
-            "vitfleet engines check"
+        return float(
+            check_engines(engines_dir, bundle_dir, n_images=n)["fused_accuracy_engine"]
+        ), "vitfleet engines check"
+
     return reference

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from vitfleet.engines.manifest import TensorSpec
-from vitfleet.engines.onnx_io import io_specs
 from vitfleet.engines.onnx_initializers import unshare_vector_initializers
+from vitfleet.engines.onnx_io import io_specs
 from vitfleet.engines.onnx_names import compact_names
 
 OPSET = 17
@@ -33,9 +33,15 @@ class ExportedOnnx:
     outputs: list[TensorSpec]
 
 
-def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_names: list[str],
-                  output_names: list[str], path: Path, metadata: dict[str, str],
-                  dynamic_batch: bool = False) -> ExportedOnnx:
+def export_module(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    input_names: list[str],
+    output_names: list[str],
+    path: Path,
+    metadata: dict[str, str],
+    dynamic_batch: bool = False,
+) -> ExportedOnnx:
     import onnx
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +52,17 @@ def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_na
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is chosen on purpose (see above)
-        torch.onnx.export(module, example, str(tmp), dynamo=False, opset_version=OPSET, input_names=input_names,
-                          output_names=output_names, dynamic_axes=axes, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            example,
+            str(tmp),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
     model = onnx.load(str(tmp))
     compact_names(model)
     unshare_vector_initializers(model)
@@ -59,22 +74,51 @@ def export_module(module: nn.Module, example: tuple[torch.Tensor, ...], input_na
     return ExportedOnnx(path, inputs, outputs)
 
 
-def export_part(part: nn.Module, image_shape: tuple[int, int, int], path: Path, bundle_id: str, index: int,
-                dynamic_batch: bool = False) -> ExportedOnnx:
+def export_part(
+    part: nn.Module,
+    image_shape: tuple[int, int, int],
+    path: Path,
+    bundle_id: str,
+    index: int,
+    dynamic_batch: bool = False,
+) -> ExportedOnnx:
     example = (torch.zeros(1, *image_shape),)
-    return export_module(part, example, ["image"], ["features"], path,
-                         {"bundle_id": bundle_id, "role": "part", "part": str(index)}, dynamic_batch)
+    return export_module(
+        part,
+        example,
+        ["image"],
+        ["features"],
+        path,
+        {"bundle_id": bundle_id, "role": "part", "part": str(index)},
+        dynamic_batch,
+    )
 
 
-def export_fusion(head: nn.Module, feature_dims: list[int], path: Path, bundle_id: str,
-                  dynamic_batch: bool = False) -> ExportedOnnx:
+def export_fusion(
+    head: nn.Module, feature_dims: list[int], path: Path, bundle_id: str, dynamic_batch: bool = False
+) -> ExportedOnnx:
     example = (torch.zeros(1, sum(feature_dims)), torch.ones(1, len(feature_dims)))
-    return export_module(head, example, ["features", "mask"], ["logits"], path,
-                         {"bundle_id": bundle_id, "role": "fusion", "part": ""}, dynamic_batch)
+    return export_module(
+        head,
+        example,
+        ["features", "mask"],
+        ["logits"],
+        path,
+        {"bundle_id": bundle_id, "role": "fusion", "part": ""},
+        dynamic_batch,
+    )
 
 
-def export_teacher(teacher: nn.Module, image_shape: tuple[int, int, int], path: Path, bundle_id: str,
-                   dynamic_batch: bool = False) -> ExportedOnnx:
+def export_teacher(
+    teacher: nn.Module, image_shape: tuple[int, int, int], path: Path, bundle_id: str, dynamic_batch: bool = False
+) -> ExportedOnnx:
     example = (torch.zeros(1, *image_shape),)
-    return export_module(teacher, example, ["image"], ["logits"], path,
-                         {"bundle_id": bundle_id, "role": "teacher", "part": ""}, dynamic_batch)
+    return export_module(
+        teacher,
+        example,
+        ["image"],
+        ["logits"],
+        path,
+        {"bundle_id": bundle_id, "role": "teacher", "part": ""},
+        dynamic_batch,
+    )

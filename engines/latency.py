@@ -25,8 +25,9 @@ def _example(spec, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def measure_latency(engines_dir: Path, threads: int = 1, runs: int = 200, warmup: int = 20,
-                    backend: str = "onnxruntime") -> list[dict[str, Any]]:
+def measure_latency(
+    engines_dir: Path, threads: int = 1, runs: int = 200, warmup: int = 20, backend: str = "onnxruntime"
+) -> list[dict[str, Any]]:
     if runs < 1:
         raise EngineError(f"--runs must be at least 1, got {runs}")
     engines_dir = Path(engines_dir)
@@ -34,8 +35,10 @@ def measure_latency(engines_dir: Path, threads: int = 1, runs: int = 200, warmup
     rng = np.random.default_rng(0)
     rows = []
     order = {"part": 0, "fusion": 1, "teacher": 2}
-    entries = sorted((e for e in manifest.entries if e.backend == backend),
-                     key=lambda e: (order[e.role], e.part or 0, ("fp32", "fp16", "int8").index(e.precision)))
+    entries = sorted(
+        (e for e in manifest.entries if e.backend == backend),
+        key=lambda e: (order[e.role], e.part or 0, ("fp32", "fp16", "int8").index(e.precision)),
+    )
     for entry in entries:
         model = load_model(engines_dir, entry, threads)
         feeds = {spec.name: _example(spec, rng) for spec in entry.inputs}
@@ -46,7 +49,18 @@ def measure_latency(engines_dir: Path, threads: int = 1, runs: int = 200, warmup
             t0 = time.perf_counter()
             model.run(feeds)
             times[k] = time.perf_counter() - t0
-        rows.append({"role": entry.role, "part": entry.part, "precision": entry.precision, "backend": backend,
-                     "file": entry.file, "bytes": entry.size, "threads": threads, "runs": runs,
-                     "median_ms": float(np.median(times) * 1e3), "p90_ms": float(np.percentile(times, 90) * 1e3)})
+        rows.append(
+            {
+                "role": entry.role,
+                "part": entry.part,
+                "precision": entry.precision,
+                "backend": backend,
+                "file": entry.file,
+                "bytes": entry.size,
+                "threads": threads,
+                "runs": runs,
+                "median_ms": float(np.median(times) * 1e3),
+                "p90_ms": float(np.percentile(times, 90) * 1e3),
+            }
+        )
     return rows

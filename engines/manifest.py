@@ -15,10 +15,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.preprocessing import Preprocessing
-from vitfleet.engines.errors import EngineError
 from vitfleet.board_kinds import Backend, Precision, Target
+from vitfleet.engines.errors import EngineError
 from vitfleet.engines.hashing import sha256_file
+from vitfleet.preprocessing import Preprocessing
 from vitfleet.versioned_card import read_versioned_card
 
 MANIFEST_FORMAT_VERSION = 1
@@ -47,7 +47,8 @@ class EngineEntry(BaseModel):
     size: int = Field(ge=0, description="bytes; a shorter file is reported as truncated")
     sha256: str
     source_onnx_sha256: str | None = Field(
-        None, description="sha256 of the ONNX this file was made from (None for an fp32 export: it is the source)")
+        None, description="sha256 of the ONNX this file was made from (None for an fp32 export: it is the source)"
+    )
     source_weights_sha256: str | None = Field(None, description="sha256 of the bundle weights an export came from")
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -68,16 +69,20 @@ class Manifest(BaseModel):
     method: str
     class_names: list[str]
     preprocessing: Preprocessing
-    dataset: str | None = Field(None, description="the bundle's data set (bundle.json `dataset`): what the demo and "
-                                                  "`--accuracy` replay; None in manifests built before it was kept")
+    dataset: str | None = Field(
+        None,
+        description="the bundle's data set (bundle.json `dataset`): what the demo and "
+        "`--accuracy` replay; None in manifests built before it was kept",
+    )
     num_parts: int = Field(gt=0)
     feature_dims: list[int]
     target: Target = "cpu"
     precision: Precision = Field("int8", description="the precision agents load when they do not ask for one")
     entries: list[EngineEntry] = []
 
-    def lookup(self, role: Role, part: int | None = None, backend: Backend = "onnxruntime",
-               precision: str | None = None) -> EngineEntry:
+    def lookup(
+        self, role: Role, part: int | None = None, backend: Backend = "onnxruntime", precision: str | None = None
+    ) -> EngineEntry:
         """The entry an agent loads. Without an explicit precision: parts at the manifest's precision; the
         fusion head and teacher (kept fp32 in ONNX, fp16 at most as plans) at the lowest one present."""
         found = [e for e in self.entries if e.role == role and e.part == part and e.backend == backend]
@@ -91,20 +96,32 @@ class Manifest(BaseModel):
                     return e
         who = f"part {part}" if role == "part" else role
         have = ", ".join(sorted({f"{e.precision}/{e.backend}" for e in found})) or "none"
-        hint = ("build it on the Jetson with: vitfleet engines build --backend tensorrt --engines DIR --precision P"
-                if backend == "tensorrt" else "rebuild with: vitfleet engines build --bundle BUNDLE --out DIR")
+        hint = (
+            "build it on the Jetson with: vitfleet engines build --backend tensorrt --engines DIR --precision P"
+            if backend == "tensorrt"
+            else "rebuild with: vitfleet engines build --bundle BUNDLE --out DIR"
+        )
         raise EngineError(f"the manifest has no {'/'.join(wanted)} {backend} engine for {who} (it has: {have}); {hint}")
 
     def replace_entry(self, entry: EngineEntry) -> None:
         """Add `entry`, dropping an older entry for the same role/part/precision/backend."""
-        self.entries = [e for e in self.entries if (e.role, e.part, e.precision, e.backend) !=
-                        (entry.role, entry.part, entry.precision, entry.backend)] + [entry]
+        self.entries = [
+            e
+            for e in self.entries
+            if (e.role, e.part, e.precision, e.backend) != (entry.role, entry.part, entry.precision, entry.backend)
+        ] + [entry]
 
 
 def read_manifest(folder: Path) -> Manifest:
-    return read_versioned_card(Path(folder) / MANIFEST_NAME, Manifest, MANIFEST_FORMAT_VERSION, EngineError,
-                               "manifest", f"build engines first: vitfleet engines build --bundle BUNDLE --out {folder}",
-                               "rebuild the engines (vitfleet engines build)")
+    return read_versioned_card(
+        Path(folder) / MANIFEST_NAME,
+        Manifest,
+        MANIFEST_FORMAT_VERSION,
+        EngineError,
+        "manifest",
+        f"build engines first: vitfleet engines build --bundle BUNDLE --out {folder}",
+        "rebuild the engines (vitfleet engines build)",
+    )
 
 
 def write_manifest(folder: Path, manifest: Manifest) -> Path:
@@ -122,10 +139,14 @@ def verified_path(folder: Path, entry: EngineEntry) -> Path:
         raise EngineError(f"{entry.label}: {path} is missing; copy the whole engines folder or rebuild it")
     size = path.stat().st_size
     if size < entry.size:
-        raise EngineError(f"{entry.label}: {path} is truncated ({size} of {entry.size} bytes); "
-                          "the copy was interrupted: copy it again or rebuild the engines")
+        raise EngineError(
+            f"{entry.label}: {path} is truncated ({size} of {entry.size} bytes); "
+            "the copy was interrupted: copy it again or rebuild the engines"
+        )
     actual = sha256_file(path)
     if actual != entry.sha256:
-        raise EngineError(f"{entry.label}: {path} has sha256 {actual[:12]}… but the manifest expects "
-                          f"{entry.sha256[:12]}…; the file was altered or belongs to another build: rebuild the engines")
+        raise EngineError(
+            f"{entry.label}: {path} has sha256 {actual[:12]}… but the manifest expects "
+            f"{entry.sha256[:12]}…; the file was altered or belongs to another build: rebuild the engines"
+        )
     return path

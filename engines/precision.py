@@ -56,8 +56,9 @@ def to_fp16(src: Path, dst: Path) -> Path:
 
     model = onnx.load(str(src))
     props = {p.key: p.value for p in model.metadata_props}
-    half = convert_float_to_float16(model, keep_io_types=True,
-                                    op_block_list=list(DEFAULT_OP_BLOCK_LIST) + FP32_OPS_UNDER_FP16)
+    half = convert_float_to_float16(
+        model, keep_io_types=True, op_block_list=list(DEFAULT_OP_BLOCK_LIST) + FP32_OPS_UNDER_FP16
+    )
     onnx.helper.set_model_props(half, {**props, "precision": "fp16"})
     _topological_sort(half.graph)
     compact_names(half)
@@ -89,20 +90,27 @@ def _activation_matmuls(model) -> list[str]:  # onnx.ModelProto
     """MatMul nodes whose both inputs are activations (attention scores and weighted values)."""
     weights = {i.name for i in model.graph.initializer}
     consts = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
-    return [n.name for n in model.graph.node
-            if n.op_type == "MatMul" and not any(i in weights or i in consts for i in n.input)]
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "MatMul" and not any(i in weights or i in consts for i in n.input)
+    ]
 
 
-def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Settings = Int8Settings(),
-            target: str = "cpu") -> Path:
+def to_int8(
+    src: Path, dst: Path, calibration: np.ndarray, settings: Int8Settings = Int8Settings(), target: str = "cpu"
+) -> Path:
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if len(calibration) == 0:
         raise EngineError("int8 needs calibration images and none were given; pass --calib-images N (N > 0)")
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
     if settings.calibrate_method not in methods:
         raise EngineError(f"unknown calibration method {settings.calibrate_method!r}; use {', '.join(methods)}")
     prepped = dst.with_suffix(".prep.onnx")
@@ -124,11 +132,20 @@ def to_int8(src: Path, dst: Path, calibration: np.ndarray, settings: Int8Setting
     try:
         # The calibrators print progress to stdout, which must stay clean for `--json`.
         with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(str(prepped), str(dst), ArrayCalibrationReader(input_name, calibration),
-                            quant_format=QuantFormat.QDQ, op_types_to_quantize=QUANTIZED_OP_TYPES,
-                            per_channel=settings.per_channel, reduce_range=reduce_range, activation_type=QuantType.QInt8,
-                            weight_type=QuantType.QInt8, nodes_to_exclude=exclude or None,
-                            calibrate_method=methods[settings.calibrate_method], extra_options=extra)
+            quantize_static(
+                str(prepped),
+                str(dst),
+                ArrayCalibrationReader(input_name, calibration),
+                quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=QUANTIZED_OP_TYPES,
+                per_channel=settings.per_channel,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=exclude or None,
+                calibrate_method=methods[settings.calibrate_method],
+                extra_options=extra,
+            )
     finally:
         prepped.unlink(missing_ok=True)
     quantized = onnx.load(str(dst))

@@ -28,11 +28,12 @@ class Reference:
     source: str
 
 
-def reference_from_bundle(bundle_dir: Path, n_images: int,
-                          data_dir: str | os.PathLike[str] | None = None) -> tuple[Reference, np.ndarray]:
+def reference_from_bundle(
+    bundle_dir: Path, n_images: int, data_dir: str | os.PathLike[str] | None = None
+) -> tuple[Reference, np.ndarray]:
     """Returns the reference and the uint8 images it was computed from."""
-    from vitfleet.decompose.bundle import read_bundle
     from vitfleet.datasets import load_dataset
+    from vitfleet.decompose.bundle import read_bundle
     from vitfleet.engines.torch_reference import torch_fusion_engine, torch_part_engine
 
     card = read_bundle(bundle_dir)
@@ -45,13 +46,15 @@ def reference_from_bundle(bundle_dir: Path, n_images: int,
     return Reference(card.bundle_id, x, data.labels, feats, logits, f"pytorch bundle {bundle_dir}"), data.images
 
 
-def write_reference(bundle_dir: Path, out_dir: Path, n_images: int,
-                    data_dir: str | os.PathLike[str] | None = None) -> Path:
+def write_reference(
+    bundle_dir: Path, out_dir: Path, n_images: int, data_dir: str | os.PathLike[str] | None = None
+) -> Path:
     ref, raw = reference_from_bundle(bundle_dir, n_images, data_dir)
     path = Path(out_dir) / REFERENCE_NAME
     arrays = {f"features_{i}": f for i, f in enumerate(ref.features)}
-    np.savez_compressed(path, bundle_id=np.array(ref.bundle_id), images_uint8=raw, labels=ref.labels,
-                        logits=ref.logits, **arrays)
+    np.savez_compressed(
+        path, bundle_id=np.array(ref.bundle_id), images_uint8=raw, labels=ref.labels, logits=ref.logits, **arrays
+    )
     return path
 
 
@@ -61,8 +64,10 @@ def reference_from_file(engines_dir: Path, n_images: int) -> Reference:
     manifest = read_manifest(engines_dir)
     path = Path(engines_dir) / REFERENCE_NAME
     if not path.exists():
-        raise EngineError(f"{path} not found and no --bundle given; pass --bundle DIR (needs torch) or rebuild "
-                          "the engines with --target jetson on the workstation, which writes it")
+        raise EngineError(
+            f"{path} not found and no --bundle given; pass --bundle DIR (needs torch) or rebuild "
+            "the engines with --target jetson on the workstation, which writes it"
+        )
     try:
         with np.load(path, allow_pickle=False) as z:
             bundle_id = str(z["bundle_id"])
@@ -73,7 +78,8 @@ def reference_from_file(engines_dir: Path, n_images: int) -> Reference:
     except (OSError, KeyError, ValueError) as exc:
         raise EngineError(f"{path} is unreadable or incomplete ({exc}); rebuild the engines") from exc
     if bundle_id != manifest.bundle_id:
-        raise EngineError(f"{path} belongs to bundle {bundle_id!r}, the engines to {manifest.bundle_id!r}; "
-                          "rebuild the engines folder")
+        raise EngineError(
+            f"{path} belongs to bundle {bundle_id!r}, the engines to {manifest.bundle_id!r}; rebuild the engines folder"
+        )
     x = manifest.preprocessing.normalize(raw)
     return Reference(bundle_id, x, labels, features, logits, f"{path} (PyTorch outputs saved at build time)")

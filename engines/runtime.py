@@ -62,8 +62,10 @@ def _input_check(x: np.ndarray, spec: TensorSpec, what: str) -> np.ndarray:
     x = np.ascontiguousarray(x, dtype=np.float32)
     want = spec.shape[1:]
     if x.ndim != len(spec.shape) or any(isinstance(w, int) and w != s for w, s in zip(want, x.shape[1:])):
-        raise EngineError(f"{what} expects {spec.name} of shape (N, {', '.join(map(str, want))}), got {x.shape}; "
-                          "prepare frames with the manifest's preprocessing")
+        raise EngineError(
+            f"{what} expects {spec.name} of shape (N, {', '.join(map(str, want))}), got {x.shape}; "
+            "prepare frames with the manifest's preprocessing"
+        )
     return x
 
 
@@ -117,8 +119,9 @@ def _manifest(engines_dir: Path) -> Manifest:
     return read_manifest(Path(engines_dir))
 
 
-def load_part_engine(engines_dir: Path, part: int, backend: str = "onnxruntime", threads: int = 1,
-                     precision: str | None = None) -> PartEngine:
+def load_part_engine(
+    engines_dir: Path, part: int, backend: str = "onnxruntime", threads: int = 1, precision: str | None = None
+) -> PartEngine:
     """Part `part`'s engine; precision defaults to the one the folder was built for."""
     _check_backend(backend)
     manifest = _manifest(engines_dir)
@@ -126,14 +129,20 @@ def load_part_engine(engines_dir: Path, part: int, backend: str = "onnxruntime",
         raise EngineError(f"{engines_dir} holds parts 0..{manifest.num_parts - 1}, not {part}")
     entry = manifest.lookup("part", part, backend, precision)
     dim = entry.outputs[0].shape[-1]
-    return PartEngine(load_model(Path(engines_dir), entry, threads), entry.inputs,
-                      int(dim) if isinstance(dim, int) else manifest.feature_dims[part], entry.label)
+    return PartEngine(
+        load_model(Path(engines_dir), entry, threads),
+        entry.inputs,
+        int(dim) if isinstance(dim, int) else manifest.feature_dims[part],
+        entry.label,
+    )
 
 
-def load_fusion_engine(engines_dir: Path, backend: str = "onnxruntime", threads: int = 1,
-                       precision: str | None = None) -> FusionEngine:
+def load_fusion_engine(
+    engines_dir: Path, backend: str = "onnxruntime", threads: int = 1, precision: str | None = None
+) -> FusionEngine:
     _check_backend(backend)
     manifest = _manifest(engines_dir)
     entry = manifest.lookup("fusion", None, backend, precision)
-    return FusionEngine(load_model(Path(engines_dir), entry, threads), entry.inputs, len(manifest.class_names),
-                        entry.label)
+    return FusionEngine(
+        load_model(Path(engines_dir), entry, threads), entry.inputs, len(manifest.class_names), entry.label
+    )

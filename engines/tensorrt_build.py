@@ -22,8 +22,15 @@ from types import ModuleType
 from vitfleet.engines.errors import EngineError
 from vitfleet.engines.hashing import sha256_file
 from vitfleet.engines.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
-from vitfleet.engines.tensorrt_env import (compute_capability, import_cuda, import_tensorrt, major_version, plan_name,
-                                  timing_cache_name, version_tag)
+from vitfleet.engines.tensorrt_env import (
+    compute_capability,
+    import_cuda,
+    import_tensorrt,
+    major_version,
+    plan_name,
+    timing_cache_name,
+    version_tag,
+)
 
 FP32_ONNX_OPS = ("LayerNormalization", "Softmax")
 WORKSPACE_BYTES = 1 << 30
@@ -52,8 +59,9 @@ def pin_fp32_layers(trt: ModuleType, network, node_names: list[str]) -> list[str
     pinned = []
     for i in range(network.num_layers):
         layer = network.get_layer(i)
-        if layer.type in kinds or any(layer.name == n or layer.name.startswith(n + "_") or
-                                      layer.name.startswith(n + ".") for n in node_names):
+        if layer.type in kinds or any(
+            layer.name == n or layer.name.startswith(n + "_") or layer.name.startswith(n + ".") for n in node_names
+        ):
             layer.precision = trt.float32
             for j in range(layer.num_outputs):
                 layer.set_output_type(j, trt.float32)
@@ -84,8 +92,9 @@ def _add_batch_profile(trt: ModuleType, builder, config, network, max_batch: int
     config.add_optimization_profile(profile)
 
 
-def build_plan(trt: ModuleType, onnx_path: Path, plan_path: Path, precision: str, cache_path: Path,
-               max_batch: int = 8) -> list[str]:
+def build_plan(
+    trt: ModuleType, onnx_path: Path, plan_path: Path, precision: str, cache_path: Path, max_batch: int = 8
+) -> list[str]:
     """Serialise one plan; returns the names of the layers pinned to fp32."""
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -105,8 +114,10 @@ def build_plan(trt: ModuleType, onnx_path: Path, plan_path: Path, precision: str
     _add_batch_profile(trt, builder, config, network, max_batch)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EngineError(f"TensorRT failed to build {plan_path.name} from {onnx_path.name} (see the log above); "
-                          "check the JetPack version is one of those engines/README.md lists")
+        raise EngineError(
+            f"TensorRT failed to build {plan_path.name} from {onnx_path.name} (see the log above); "
+            "check the JetPack version is one of those engines/README.md lists"
+        )
     tmp = plan_path.with_suffix(".engine.tmp")
     tmp.write_bytes(bytes(serialized))
     tmp.replace(plan_path)
@@ -120,14 +131,21 @@ def _source_for(manifest: Manifest, role: str, part: int | None, precision: str)
     try:
         return manifest.lookup(role, part, "onnxruntime", source_precision)
     except EngineError as exc:
-        raise EngineError(f"no {source_precision} ONNX for {role} {'' if part is None else part} to build a "
-                          f"{precision} plan from; on the workstation run: vitfleet engines build --bundle B "
-                          f"--out DIR --target jetson --precision {precision}, then copy DIR here") from exc
+        raise EngineError(
+            f"no {source_precision} ONNX for {role} {'' if part is None else part} to build a "
+            f"{precision} plan from; on the workstation run: vitfleet engines build --bundle B "
+            f"--out DIR --target jetson --precision {precision}, then copy DIR here"
+        ) from exc
 
 
-def build_tensorrt_engines(engines_dir: Path, precision: str, trt: ModuleType | None = None,
-                           capability: str | None = None, max_batch: int = 8,
-                           log=print) -> list[PlanResult]:
+def build_tensorrt_engines(
+    engines_dir: Path,
+    precision: str,
+    trt: ModuleType | None = None,
+    capability: str | None = None,
+    max_batch: int = 8,
+    log=print,
+) -> list[PlanResult]:
     """Build (or reuse) a plan per part and for the fusion head; record them in manifest.json."""
     if precision not in ("fp32", "fp16", "int8"):
         raise EngineError(f"unknown precision {precision!r}; use fp16 or int8 (or fp32)")
@@ -153,19 +171,30 @@ def build_tensorrt_engines(engines_dir: Path, precision: str, trt: ModuleType | 
             continue
         log(f"{name}: building ({reason})")
         pinned = build_plan(trt, source_path, plan_path, want, cache_path, max_batch)
-        entry = EngineEntry(role=role, part=part, precision=want, backend="tensorrt", file=name,
-                            size=plan_path.stat().st_size, sha256=sha256_file(plan_path),
-                            source_onnx_sha256=source.sha256, source_weights_sha256=source.source_weights_sha256,
-                            inputs=source.inputs, outputs=source.outputs, tensorrt_version=version,
-                            compute_capability=capability)
+        entry = EngineEntry(
+            role=role,
+            part=part,
+            precision=want,
+            backend="tensorrt",
+            file=name,
+            size=plan_path.stat().st_size,
+            sha256=sha256_file(plan_path),
+            source_onnx_sha256=source.sha256,
+            source_weights_sha256=source.source_weights_sha256,
+            inputs=source.inputs,
+            outputs=source.outputs,
+            tensorrt_version=version,
+            compute_capability=capability,
+        )
         manifest.replace_entry(entry)
         write_manifest(engines_dir, manifest)
         results.append(PlanResult(entry, True, f"{reason}; {len(pinned)} layers pinned to fp32"))
     return results
 
 
-def _reuse_reason(folder: Path, manifest: Manifest, role: str, part: int | None, precision: str, name: str,
-                  source_sha: str) -> str | None:
+def _reuse_reason(
+    folder: Path, manifest: Manifest, role: str, part: int | None, precision: str, name: str, source_sha: str
+) -> str | None:
     """None when the recorded plan can be reused; else why it must be (re)built."""
     try:
         entry = manifest.lookup(role, part, "tensorrt", precision)

@@ -21,9 +21,11 @@ def import_tensorrt() -> ModuleType:
     try:
         import tensorrt  # noqa: PLC0415 - platform module, imported only where a plan is built or run
     except ImportError as exc:
-        raise EngineError("the tensorrt Python module is not importable; TensorRT plans are built and run on a "
-                          "Jetson (JetPack ships it: create the venv with --system-site-packages). On other "
-                          "machines use --backend onnxruntime") from exc
+        raise EngineError(
+            "the tensorrt Python module is not importable; TensorRT plans are built and run on a "
+            "Jetson (JetPack ships it: create the venv with --system-site-packages). On other "
+            "machines use --backend onnxruntime"
+        ) from exc
     return tensorrt
 
 
@@ -33,8 +35,10 @@ def import_cuda() -> ModuleType:
         import pycuda.autoinit  # noqa: F401, PLC0415 - creates the CUDA context
         import pycuda.driver as cuda  # noqa: PLC0415
     except ImportError as exc:
-        raise EngineError("pycuda is not importable; on the Jetson run: pip install pycuda "
-                          "(needs the CUDA toolkit from JetPack on PATH)") from exc
+        raise EngineError(
+            "pycuda is not importable; on the Jetson run: pip install pycuda "
+            "(needs the CUDA toolkit from JetPack on PATH)"
+        ) from exc
     return cuda
 
 

@@ -22,15 +22,18 @@ from vitfleet.engines.tensorrt_env import compute_capability, import_cuda, impor
 
 def check_plan_matches(entry: EngineEntry, trt_version: str, capability: str) -> None:
     if entry.tensorrt_version != trt_version or entry.compute_capability != capability:
-        raise EngineError(f"{entry.label} was built with TensorRT {entry.tensorrt_version} for "
-                          f"{entry.compute_capability}, but this board has TensorRT {trt_version} on {capability}; "
-                          "rebuild it here: vitfleet engines build --backend tensorrt --engines DIR "
-                          f"--precision {entry.precision}")
+        raise EngineError(
+            f"{entry.label} was built with TensorRT {entry.tensorrt_version} for "
+            f"{entry.compute_capability}, but this board has TensorRT {trt_version} on {capability}; "
+            "rebuild it here: vitfleet engines build --backend tensorrt --engines DIR "
+            f"--precision {entry.precision}"
+        )
 
 
 class TensorRTModel:
-    def __init__(self, path: Path, entry: EngineEntry, trt: ModuleType | None = None,
-                 cuda: ModuleType | None = None) -> None:
+    def __init__(
+        self, path: Path, entry: EngineEntry, trt: ModuleType | None = None, cuda: ModuleType | None = None
+    ) -> None:
         self.trt = trt or import_tensorrt()
         self.cuda = cuda or import_cuda()
         check_plan_matches(entry, version_tag(self.trt), compute_capability(self.cuda))
@@ -51,8 +54,10 @@ class TensorRTModel:
             name = self.engine.get_tensor_name(i)
             shape = tuple(self.engine.get_tensor_shape(name))
             if any(d < 0 for d in shape):
-                raise EngineError(f"{entry.label}: dynamic shapes are not supported by the TensorRT runner; "
-                                  "export with a static batch of 1 (the default)")
+                raise EngineError(
+                    f"{entry.label}: dynamic shapes are not supported by the TensorRT runner; "
+                    "export with a static batch of 1 (the default)"
+                )
             dtype = np.dtype(self.trt.nptype(self.engine.get_tensor_dtype(name)))
             self.host[name] = self.cuda.pagelocked_empty(int(np.prod(shape)), dtype)
             self.device[name] = self.cuda.mem_alloc(self.host[name].nbytes)

@@ -41,6 +41,10 @@ def torch_fusion_engine(bundle_dir: Path) -> FusionEngine:
 
     card = read_bundle(bundle_dir)
     f = card.fusion
-    specs = [TensorSpec(name="features", shape=["batch", sum(f.feature_dims)], dtype="float32"),
-             TensorSpec(name="mask", shape=["batch", len(f.feature_dims)], dtype="float32")]
-    return FusionEngine(TorchModel(load_fusion(bundle_dir, card)), specs, f.num_classes, f"fusion pytorch ({bundle_dir})")
+    specs = [
+        TensorSpec(name="features", shape=["batch", sum(f.feature_dims)], dtype="float32"),
+        TensorSpec(name="mask", shape=["batch", len(f.feature_dims)], dtype="float32"),
+    ]
+    return FusionEngine(
+        TorchModel(load_fusion(bundle_dir, card)), specs, f.num_classes, f"fusion pytorch ({bundle_dir})"
+    )

@@ -11,10 +11,9 @@ from __future__ import annotations
 import time
 
 from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink
+from vitfleet.firmware_scripts.certs import FleetSecrets, operator_user
 from vitfleet.fleet_config import BrokerConfig, FleetConfig, TlsConfig
 from vitfleet.topics import Availability, Topics
-
-from vitfleet.firmware_scripts.certs import FleetSecrets, operator_user
 
 
 def operator_login(fleet: FleetConfig, fleet_secrets: FleetSecrets | None) -> BrokerConfig:
@@ -24,14 +23,23 @@ def operator_login(fleet: FleetConfig, fleet_secrets: FleetSecrets | None) -> Br
     if fleet_secrets is None or not fleet_secrets.password_file(operator_user(fleet)).exists():
         return broker
     user = operator_user(fleet)
-    tls = None if broker.tls is None else TlsConfig(ca_file=fleet_secrets.ca_cert, cert_file=fleet_secrets.client_cert(
-        user), key_file=fleet_secrets.client_key(user))
-    return broker.model_copy(update={"tls": tls, "username": user, "password_env": None,
-                                     "password_file": fleet_secrets.password_file(user)})
+    tls = (
+        None
+        if broker.tls is None
+        else TlsConfig(
+            ca_file=fleet_secrets.ca_cert,
+            cert_file=fleet_secrets.client_cert(user),
+            key_file=fleet_secrets.client_key(user),
+        )
+    )
+    return broker.model_copy(
+        update={"tls": tls, "username": user, "password_env": None, "password_file": fleet_secrets.password_file(user)}
+    )
 
 
-def wait_online(fleet: FleetConfig, login: BrokerConfig, boards: list[str], broker_only: list[str],
-                timeout: float) -> dict[str, str]:
+def wait_online(
+    fleet: FleetConfig, login: BrokerConfig, boards: list[str], broker_only: list[str], timeout: float
+) -> dict[str, str]:
     """board -> 'online' / 'offline' / 'unknown' (never reported) / 'malformed' / 'broker unreachable'."""
     topics = Topics(fleet.name)
     states: dict[str, str] = {}
@@ -45,7 +53,7 @@ def wait_online(fleet: FleetConfig, login: BrokerConfig, boards: list[str], brok
     deadline = time.monotonic() + timeout
     link = MqttLink(login, fleet.name, "deploy", "operator", on_message, [(topics.all_boards("available"), 1)])
     try:
-        link.start(wait=timeout)   # paho retries on its own meanwhile: the broker board may still be starting
+        link.start(wait=timeout)  # paho retries on its own meanwhile: the broker board may still be starting
     except BrokerUnreachable:
         return {b: "broker unreachable" for b in boards + broker_only}
     try:

@@ -28,6 +28,7 @@ def operator_user(fleet: FleetConfig) -> str:
     """
     return f"operator-{fleet.name}"
 
+
 CA_DAYS = 3650
 LEAF_DAYS = 825
 _EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
@@ -82,8 +83,10 @@ def secrets_for(fleet: FleetConfig, certs_dir: Path) -> FleetSecrets:
 def mqtt_users(fleet: FleetConfig) -> list[str]:
     names = [b.name for b in fleet.boards]
     if operator_user(fleet) in names:
-        raise DeployError(f"a board is named {operator_user(fleet)!r}, which is reserved for the deploying "
-                          "machine's MQTT user; rename the board in fleet.yaml")
+        raise DeployError(
+            f"a board is named {operator_user(fleet)!r}, which is reserved for the deploying "
+            "machine's MQTT user; rename the board in fleet.yaml"
+        )
     return [*names, operator_user(fleet)]
 
 
@@ -105,8 +108,9 @@ def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
         package = "openssl" if name == "openssl" else "mosquitto"
-        raise DeployError(f"`{name}` is not installed on this machine; install it (apt-get install {package}) "
-                          "or run make setup")
+        raise DeployError(
+            f"`{name}` is not installed on this machine; install it (apt-get install {package}) or run make setup"
+        )
     return found
 
 
@@ -128,9 +132,24 @@ def _san(hosts: list[str]) -> str:
 
 
 def _make_ca(s: FleetSecrets, fleet_name: str) -> None:
-    _openssl("req", "-x509", *_EC, "-nodes", "-keyout", str(s.ca_key), "-out", str(s.ca_cert),
-             "-days", str(CA_DAYS), "-subj", f"/CN=vitfleet {fleet_name} CA",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    _openssl(
+        "req",
+        "-x509",
+        *_EC,
+        "-nodes",
+        "-keyout",
+        str(s.ca_key),
+        "-out",
+        str(s.ca_cert),
+        "-days",
+        str(CA_DAYS),
+        "-subj",
+        f"/CN=vitfleet {fleet_name} CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    )
     os.chmod(s.ca_key, 0o600)
 
 
@@ -141,9 +160,25 @@ def _make_leaf(s: FleetSecrets, key: Path, cert: Path, common_name: str, extensi
         ext.write_text(extensions)
         _openssl("req", "-new", *_EC, "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={common_name}")
         os.chmod(key, 0o600)
-        _openssl("x509", "-req", "-in", str(csr), "-CA", str(s.ca_cert), "-CAkey", str(s.ca_key),
-                 "-set_serial", "0x" + secrets.token_hex(16), "-days", str(LEAF_DAYS), "-sha256",
-                 "-extfile", str(ext), "-out", str(cert))
+        _openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(s.ca_cert),
+            "-CAkey",
+            str(s.ca_key),
+            "-set_serial",
+            "0x" + secrets.token_hex(16),
+            "-days",
+            str(LEAF_DAYS),
+            "-sha256",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(cert),
+        )
 
 
 def _write_passwd_file(s: FleetSecrets, users: list[str]) -> bool:
@@ -183,10 +218,19 @@ def make_certs(fleet: FleetConfig, certs_dir: Path) -> dict[str, list[str]]:
         kept.append("ca")
     hosts = broker_hostnames(fleet)
     san_marker = s.root / "broker.san"
-    if not s.broker_cert.exists() or not san_marker.exists() or san_marker.read_text().strip() != _san(hosts) \
-            or "ca" in created:
-        _make_leaf(s, s.broker_key, s.broker_cert, "vitfleet-broker",
-                   f"subjectAltName={_san(hosts)}\nextendedKeyUsage=serverAuth\n")
+    if (
+        not s.broker_cert.exists()
+        or not san_marker.exists()
+        or san_marker.read_text().strip() != _san(hosts)
+        or "ca" in created
+    ):
+        _make_leaf(
+            s,
+            s.broker_key,
+            s.broker_cert,
+            "vitfleet-broker",
+            f"subjectAltName={_san(hosts)}\nextendedKeyUsage=serverAuth\n",
+        )
         san_marker.write_text(_san(hosts) + "\n")
         created.append("broker")
     else:

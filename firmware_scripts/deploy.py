@@ -16,16 +16,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vitfleet.fleet_config import FleetConfig
-
-from vitfleet.firmware_scripts.board_tree import (BOARD_LOCAL_DIRS, STAMP_NAME, StagedBoard, board_requirements,
-                                                  snapshot_code, stage_board)
+from vitfleet.firmware_scripts.board_tree import (
+    BOARD_LOCAL_DIRS,
+    STAMP_NAME,
+    StagedBoard,
+    board_requirements,
+    snapshot_code,
+    stage_board,
+)
 from vitfleet.firmware_scripts.certs import FleetSecrets
 from vitfleet.firmware_scripts.engine_step import build_local_engines, builds_root, engine_groups, engines_key
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import FleetPlan
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, CommandResult, Shell, SshOptions, SshTarget
 from vitfleet.firmware_scripts.wheelhouse import wheelhouse
+from vitfleet.fleet_config import FleetConfig
 
 RSYNC_EXCLUDES = tuple(f"/{d}/" for d in BOARD_LOCAL_DIRS) + (f"/{STAMP_NAME}", "/engines/*.engine")
 
@@ -100,18 +105,30 @@ def deploy_board(staged: StagedBoard, shell: Shell, options: DeployOptions) -> B
         return result
     steps = [
         # /opt is root's: the deploy account (made by `deploy firstboot`) creates its install dir with sudo.
-        ("create install dir", target.ssh(f"{{ mkdir -p {home} 2>/dev/null || sudo -n install -d -m 755 -o "
-                                          f"\"$(id -un)\" -g \"$(id -gn)\" {home}; }} && chmod 755 {home}"), None),
+        (
+            "create install dir",
+            target.ssh(
+                f"{{ mkdir -p {home} 2>/dev/null || sudo -n install -d -m 755 -o "
+                f'"$(id -un)" -g "$(id -gn)" {home}; }} && chmod 755 {home}'
+            ),
+            None,
+        ),
         ("sync", target.rsync(staged.root, board.install_dir, RSYNC_EXCLUDES), None),
         ("install", target.ssh(f"{home}/bin/board-install.sh install"), None),
-        ("stamp", target.ssh(f"cat > {home}/{STAMP_NAME}"),
-         json.dumps({"digest": staged.digest, "files": staged.files, "fleet_board": board.name}) + "\n"),
+        (
+            "stamp",
+            target.ssh(f"cat > {home}/{STAMP_NAME}"),
+            json.dumps({"digest": staged.digest, "files": staged.files, "fleet_board": board.name}) + "\n",
+        ),
     ]
     for label, argv, stdin in steps:
         done = shell.run(argv, stdin=stdin, timeout=options.command_timeout)
         if label == "sync":
-            changed = [line.split(" ", 1)[1] for line in done.stdout.splitlines()
-                       if line[:2] in ("<f", ">f", "cL") and " " in line]
+            changed = [
+                line.split(" ", 1)[1]
+                for line in done.stdout.splitlines()
+                if line[:2] in ("<f", ">f", "cL") and " " in line
+            ]
             result.changed_files = len(changed)
             result.changed_sample = changed[:3]
         if not done.ok:
@@ -124,15 +141,19 @@ def deploy_board(staged: StagedBoard, shell: Shell, options: DeployOptions) -> B
     return result
 
 
-def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecrets | None,
-                 options: DeployOptions) -> list[BoardResult]:
+def deploy_fleet(
+    fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecrets | None, options: DeployOptions
+) -> list[BoardResult]:
     shell = Shell(dry_run=options.dry_run, echo=options.echo, timeout=options.command_timeout)
     names = selected_boards(fleet, options.only)
     if fleet_secrets is None and fleet.boards_with("broker"):
-        raise DeployError(f"fleet {fleet.name} runs its own broker but has no certificates/passwords yet; "
-                          "run: make certs FLEET=<fleet.yaml> (or vitfleet deploy certs)")
-    engines = build_local_engines(fleet.bundle, builds_root(fleet), engine_groups(plan, names), options.echo,
-                                  options.dry_run)
+        raise DeployError(
+            f"fleet {fleet.name} runs its own broker but has no certificates/passwords yet; "
+            "run: make certs FLEET=<fleet.yaml> (or vitfleet deploy certs)"
+        )
+    engines = build_local_engines(
+        fleet.bundle, builds_root(fleet), engine_groups(plan, names), options.echo, options.dry_run
+    )
     results: list[BoardResult] = []
     with tempfile.TemporaryDirectory(prefix="vitfleet-deploy-") as tmp:
         code = snapshot_code(Path(tmp) / "_code")
@@ -144,10 +165,16 @@ def deploy_fleet(fleet: FleetConfig, plan: FleetPlan, fleet_secrets: FleetSecret
                 engines_dir = engines.get(engines_key(board_plan)) if needs_engines else None
                 if options.dry_run and engines_dir is not None and not engines_dir.exists():
                     engines_dir = None  # not built in a dry run; the staged tree is only used for its commands
-                wheels = wheelhouse(board.kind, board_requirements(board.kind), builds_root(fleet), options.echo,
-                                    options.dry_run) if board.offline else None
-                staged = stage_board(fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir,
-                                     fleet_secrets, code, wheels)
+                wheels = (
+                    wheelhouse(
+                        board.kind, board_requirements(board.kind), builds_root(fleet), options.echo, options.dry_run
+                    )
+                    if board.offline
+                    else None
+                )
+                staged = stage_board(
+                    fleet, plan, board, Path(tmp) / name, fleet.bundle, engines_dir, fleet_secrets, code, wheels
+                )
             except DeployError as exc:
                 results.append(BoardResult(name, board.host, "failed", f"staging failed: {exc}"))
                 continue

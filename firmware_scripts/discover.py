@@ -14,18 +14,16 @@ from dataclasses import dataclass, field
 import yaml
 
 from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink
+from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.fleet_config import BoardConfig, BrokerConfig, FleetConfig
 from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.topics import Topics
 
-from vitfleet.firmware_scripts.errors import DeployError
-
-
 
 @dataclass
 class Discovery:
-    hellos: dict[str, BoardHello] = field(default_factory=dict)      # every board that said hello
-    malformed: dict[str, str] = field(default_factory=dict)          # board -> why its hello was refused
+    hellos: dict[str, BoardHello] = field(default_factory=dict)  # every board that said hello
+    malformed: dict[str, str] = field(default_factory=dict)  # board -> why its hello was refused
 
     def unnamed(self, fleet: FleetConfig) -> list[BoardHello]:
         named = {b.name for b in fleet.boards}
@@ -67,13 +65,25 @@ def stanza(hellos: list[BoardHello]) -> str:
     """fleet.yaml's `boards:` entries for these boards (roles: agent), as YAML."""
     boards = []
     for h in hellos:
-        board = BoardConfig(name=h.board, host=h.host or "127.0.0.1", kind=h.kind, memory_mb=h.memory_mb,
-                            speed=h.speed, roles=["agent"])
+        board = BoardConfig(
+            name=h.board, host=h.host or "127.0.0.1", kind=h.kind, memory_mb=h.memory_mb, speed=h.speed, roles=["agent"]
+        )
         boards.append(board.model_dump(mode="json", include={"name", "host", "kind", "memory_mb", "speed", "roles"}))
     return yaml.safe_dump({"boards": boards}, sort_keys=False)
 
 
 def rows(hellos: list[BoardHello]) -> list[dict[str, object]]:
-    return [{"board": h.board, "host": h.host, "kind": h.kind, "arch": h.arch, "cores": h.cores,
-             "memory_mb": h.memory_mb, "speed_gflops": h.speed, "parts_held": h.parts, "bundle": h.bundle_id}
-            for h in hellos]
+    return [
+        {
+            "board": h.board,
+            "host": h.host,
+            "kind": h.kind,
+            "arch": h.arch,
+            "cores": h.cores,
+            "memory_mb": h.memory_mb,
+            "speed_gflops": h.speed,
+            "parts_held": h.parts,
+            "bundle": h.bundle_id,
+        }
+        for h in hellos
+    ]

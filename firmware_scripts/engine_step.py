@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import get_args
 
 from vitfleet.board_kinds import Precision, Target
-from vitfleet.fleet_config import FleetConfig
-
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import BoardPlan, FleetPlan
+from vitfleet.fleet_config import FleetConfig
 
 BUILD_FOLDERS = frozenset(f"{t}-{p}" for t in get_args(Target) for p in get_args(Precision))
 
@@ -39,9 +38,11 @@ def builds_root(fleet: FleetConfig) -> Path:
         return fleet.engine_builds
     old = _old_builds(fleet.engines)
     if old:
-        raise DeployError(f"fleet.yaml's engines: {fleet.engines} holds deploy's per-target builds "
-                          f"({', '.join(d + '/' for d in old)}) but no manifest.json; rename the key `engines:` to "
-                          "`engine_builds:` (`engines:` now names the one folder an agent loads)")
+        raise DeployError(
+            f"fleet.yaml's engines: {fleet.engines} holds deploy's per-target builds "
+            f"({', '.join(d + '/' for d in old)}) but no manifest.json; rename the key `engines:` to "
+            "`engine_builds:` (`engines:` now names the one folder an agent loads)"
+        )
     return fleet.engines.parent / "engine-builds"
 
 
@@ -86,8 +87,9 @@ def engines_up_to_date(bundle_dir: Path, folder: Path, precision: str) -> bool:
     return True
 
 
-def build_local_engines(bundle_dir: Path, engines_root: Path, groups: dict[str, tuple[str, str]],
-                        echo: Callable[[str], None], dry_run: bool) -> dict[str, Path]:
+def build_local_engines(
+    bundle_dir: Path, engines_root: Path, groups: dict[str, tuple[str, str]], echo: Callable[[str], None], dry_run: bool
+) -> dict[str, Path]:
     """folder name -> local engines folder to ship. In a dry run only says what would be built."""
     out: dict[str, Path] = {}
     for key, (target, precision) in sorted(groups.items()):

@@ -13,15 +13,17 @@ import secrets
 import subprocess
 from pathlib import Path
 
-from vitfleet.fleet_config import BoardConfig, FleetConfig
-
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.templates_render import render
+from vitfleet.fleet_config import BoardConfig, FleetConfig
 
-CMDLINE_ADDITION = ("systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot "
-                    "systemd.unit=kernel-command-line.target")
-_PUBKEY = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) "
-                     r"[A-Za-z0-9+/=]+( [^\n'\"\\$`]*)?$")
+CMDLINE_ADDITION = (
+    "systemd.run=/boot/firmware/firstrun.sh systemd.run_success_action=reboot systemd.unit=kernel-command-line.target"
+)
+_PUBKEY = re.compile(
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) "
+    r"[A-Za-z0-9+/=]+( [^\n'\"\\$`]*)?$"
+)
 
 
 def read_public_key(path: Path) -> str:
@@ -30,8 +32,10 @@ def read_public_key(path: Path) -> str:
     try:
         key = path.read_text().strip()
     except OSError as exc:
-        raise DeployError(f"cannot read SSH public key {path} ({exc.strerror}); create one with "
-                          "ssh-keygen -t ed25519 -f ~/.ssh/vitfleet") from exc
+        raise DeployError(
+            f"cannot read SSH public key {path} ({exc.strerror}); create one with "
+            "ssh-keygen -t ed25519 -f ~/.ssh/vitfleet"
+        ) from exc
     if not _PUBKEY.match(key):
         raise DeployError(f"{path} is not a single OpenSSH public key line (ssh-ed25519 AAAA... comment)")
     return key
@@ -46,8 +50,13 @@ def hostname_for(board: BoardConfig) -> str:
 
 def locked_password_hash() -> str:
     """SHA-512 crypt of a random password that is never stored: the account logs in by key only."""
-    done = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=secrets.token_urlsafe(32),
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["openssl", "passwd", "-6", "-stdin"],
+        input=secrets.token_urlsafe(32),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise DeployError(f"openssl passwd failed: {done.stderr.strip()}")
     return done.stdout.strip()
@@ -55,8 +64,7 @@ def locked_password_hash() -> str:
 
 def write_first_boot(fleet: FleetConfig, board: BoardConfig, pubkey_file: Path, out: Path) -> list[Path]:
     key = read_public_key(pubkey_file)
-    values = dict(BOARD=board.name, FLEET=fleet.name, HOSTNAME=hostname_for(board), USER=board.ssh_user,
-                  PUBKEY=key)
+    values = dict(BOARD=board.name, FLEET=fleet.name, HOSTNAME=hostname_for(board), USER=board.ssh_user, PUBKEY=key)
     out.mkdir(parents=True, exist_ok=True)
     user_data = out / "user-data"
     user_data.write_text(render("user-data", **values))

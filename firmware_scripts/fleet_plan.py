@@ -12,11 +12,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vitfleet.board_kinds import BOARD_KINDS
-from vitfleet.placement import PartCost, place_parts
-from vitfleet.fleet_config import BoardConfig, FleetConfig
-
 from vitfleet.firmware_scripts.errors import DeployError
-
+from vitfleet.fleet_config import BoardConfig, FleetConfig
+from vitfleet.placement import PartCost, place_parts
 
 
 @dataclass(frozen=True)
@@ -84,22 +82,44 @@ def make_plan(fleet: FleetConfig, parts: list[PartCost]) -> FleetPlan:
     placement = place_parts(parts, fleet.boards)
     unknown = sorted(p for p in placement.values() if p not in {c.index for c in parts})
     if unknown:
-        raise DeployError(f"fleet.yaml pins part(s) {unknown} but the bundle has parts 0..{len(parts) - 1}; "
-                          "fix the boards' `part:` entries")
-    boards = [BoardPlan(board=b.name, host=b.host, kind=b.kind, speed=b.gflops, memory_mb=b.memory_mb,
-                        part=placement.get(b.name), precision=b.engine_precision(), backend=BOARD_KINDS[b.kind].backend,
-                        target=BOARD_KINDS[b.kind].target, services=board_services(b, placement.get(b.name)))
-              for b in fleet.boards]
+        raise DeployError(
+            f"fleet.yaml pins part(s) {unknown} but the bundle has parts 0..{len(parts) - 1}; "
+            "fix the boards' `part:` entries"
+        )
+    boards = [
+        BoardPlan(
+            board=b.name,
+            host=b.host,
+            kind=b.kind,
+            speed=b.gflops,
+            memory_mb=b.memory_mb,
+            part=placement.get(b.name),
+            precision=b.engine_precision(),
+            backend=BOARD_KINDS[b.kind].backend,
+            target=BOARD_KINDS[b.kind].target,
+            services=board_services(b, placement.get(b.name)),
+        )
+        for b in fleet.boards
+    ]
     brokers = fleet.boards_with("broker")
     if len(brokers) > 1:
         raise DeployError(f"only one board may have role 'broker', found {', '.join(b.name for b in brokers)}")
-    broker = (f"{brokers[0].name} ({fleet.broker.host}:{fleet.broker.port})" if brokers
-              else f"external {fleet.broker.host}:{fleet.broker.port}")
+    broker = (
+        f"{brokers[0].name} ({fleet.broker.host}:{fleet.broker.port})"
+        if brokers
+        else f"external {fleet.broker.host}:{fleet.broker.port}"
+    )
     if brokers and fleet.broker.host not in (brokers[0].host, brokers[0].name):
-        raise DeployError(f"broker.host is {fleet.broker.host!r} but the broker board {brokers[0].name} has host "
-                          f"{brokers[0].host!r}; set broker.host to the address the boards reach it at")
+        raise DeployError(
+            f"broker.host is {fleet.broker.host!r} but the broker board {brokers[0].name} has host "
+            f"{brokers[0].host!r}; set broker.host to the address the boards reach it at"
+        )
     aggregator = fleet.boards_with("aggregator")
     camera = fleet.boards_with("camera")
-    return FleetPlan(fleet=fleet.name, boards=boards, broker=broker,
-                     aggregator=aggregator[0].name if aggregator else None,
-                     camera=camera[0].name if camera else None)
+    return FleetPlan(
+        fleet=fleet.name,
+        boards=boards,
+        broker=broker,
+        aggregator=aggregator[0].name if aggregator else None,
+        camera=camera[0].name if camera else None,
+    )

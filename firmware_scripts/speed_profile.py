@@ -17,15 +17,17 @@ import time
 from pathlib import Path
 
 from vitfleet.agent.speed_probe import matmul_gflops
-from vitfleet.fleet_config import BoardConfig, read_speeds, speeds_path  # noqa: F401 - speeds_path: the CLI's
-
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.ssh_target import SSH_UNREACHABLE, Shell, SshOptions, SshTarget
+from vitfleet.fleet_config import BoardConfig, read_speeds, speeds_path  # noqa: F401 - speeds_path: the CLI's
 
 # Runs on the board with numpy (installed by provisioning/deploy); prints one JSON line. The agent's own
 # measurement for its hello (agent/speed_probe.py) is the same function, sent here as source.
-BENCH_SCRIPT = ("import json\n" + inspect.getsource(matmul_gflops).replace("{", "{{").replace("}", "}}")
-                + "\nprint(json.dumps(matmul_gflops({seconds})))\n")
+BENCH_SCRIPT = (
+    "import json\n"
+    + inspect.getsource(matmul_gflops).replace("{", "{{").replace("}", "}}")
+    + "\nprint(json.dumps(matmul_gflops({seconds})))\n"
+)
 
 
 class ProfileError(DeployError):
@@ -51,13 +53,17 @@ def profile_board(board: BoardConfig, options: SshOptions, shell: Shell, seconds
     if shell.dry_run:
         return board.speed
     if done.returncode == SSH_UNREACHABLE:
-        raise ProfileError(f"{board.name}: cannot reach {board.ssh_user}@{board.host}:{board.ssh_port} over SSH "
-                           f"({done.stderr.strip() or 'no detail'}); check the host, the port and that your key is "
-                           "in the board's authorized_keys")
+        raise ProfileError(
+            f"{board.name}: cannot reach {board.ssh_user}@{board.host}:{board.ssh_port} over SSH "
+            f"({done.stderr.strip() or 'no detail'}); check the host, the port and that your key is "
+            "in the board's authorized_keys"
+        )
     if not done.ok:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ProfileError(f"{board.name}: the benchmark failed ({tail}); provision the board first "
-                           "(firmware_scripts provisioning script or make deploy) so python3 + numpy exist")
+        raise ProfileError(
+            f"{board.name}: the benchmark failed ({tail}); provision the board first "
+            "(firmware_scripts provisioning script or make deploy) so python3 + numpy exist"
+        )
     try:
         gflops = float(json.loads(done.stdout.strip().splitlines()[-1])["gflops"])
     except (ValueError, KeyError, IndexError) as exc:
@@ -73,4 +79,3 @@ def store_speed(path: Path, board: str, gflops: float) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     tmp.replace(path)
-

@@ -26,13 +26,23 @@ class SshOptions:
     connect_timeout: int = 8
 
     @classmethod
-    def for_fleet(cls, ssh: SshConfig, key: Path | None = None, known_hosts: Path | None = None) -> "SshOptions":
+    def for_fleet(cls, ssh: SshConfig, key: Path | None = None, known_hosts: Path | None = None) -> SshOptions:
         """The command line's key and known_hosts, else the fleet file's `ssh:` ones, else ssh's defaults."""
         return cls(key=key or ssh.key, known_hosts=known_hosts or ssh.known_hosts)
 
     def argv(self, port: int) -> list[str]:
-        args = ["-p", str(port), "-o", "BatchMode=yes", "-o", f"ConnectTimeout={self.connect_timeout}",
-                "-o", "StrictHostKeyChecking=accept-new", "-o", "LogLevel=ERROR"]
+        args = [
+            "-p",
+            str(port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={self.connect_timeout}",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "LogLevel=ERROR",
+        ]
         if self.key is not None:
             args += ["-i", str(self.key), "-o", "IdentitiesOnly=yes"]
         if self.known_hosts is not None:
@@ -86,8 +96,9 @@ class Shell:
         if self.dry_run:
             return CommandResult(0, "", "")
         try:
-            done = subprocess.run(argv, input=stdin, capture_output=True, text=True,
-                                  timeout=timeout or self.timeout, check=False)
+            done = subprocess.run(
+                argv, input=stdin, capture_output=True, text=True, timeout=timeout or self.timeout, check=False
+            )
         except subprocess.TimeoutExpired:
             return CommandResult(124, "", f"timed out after {timeout or self.timeout:.0f} s: {argv[0]}")
         except FileNotFoundError:

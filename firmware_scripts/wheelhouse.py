@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from vitfleet.board_kinds import BOARD_KINDS
-
 from vitfleet.firmware_scripts.errors import DeployError
 
 # The manylinux tags an arm64 or x86 Debian bookworm / Ubuntu 22.04 (glibc 2.35–2.36) accepts, newest first.
@@ -27,19 +26,34 @@ def platform_tags(arch: str) -> list[str]:
     return [f"{tag}_{arch}" for tag in _GLIBC_TAGS]
 
 
-def wheelhouse(kind: str, requirements: list[str], cache_root: Path, echo: Callable[[str], None],
-               dry_run: bool = False) -> Path:
+def wheelhouse(
+    kind: str, requirements: list[str], cache_root: Path, echo: Callable[[str], None], dry_run: bool = False
+) -> Path:
     """A folder of wheels that installs `requirements` on a board of `kind` with no index (cached)."""
     spec = BOARD_KINDS[kind]  # type: ignore[index]
     if spec.arch is None:
-        raise DeployError(f"board kind {kind!r} says nothing about its CPU or Python, so deploy cannot choose wheels "
-                          "for an offline board of it; set a kind such as debian-arm64 or x86, or drop `offline`")
+        raise DeployError(
+            f"board kind {kind!r} says nothing about its CPU or Python, so deploy cannot choose wheels "
+            "for an offline board of it; set a kind such as debian-arm64 or x86, or drop `offline`"
+        )
     key = hashlib.sha256("\n".join([spec.arch, spec.python, *requirements]).encode()).hexdigest()[:12]
     folder = cache_root / f"wheels-{spec.arch}-py{spec.python}-{key}"
     if (folder / ".complete").exists():
         return folder
-    argv = [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary=:all:", "--implementation", "cp",
-            "--python-version", spec.python, "--dest", str(folder) + ".partial"]
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        spec.python,
+        "--dest",
+        str(folder) + ".partial",
+    ]
     for tag in platform_tags(spec.arch):
         argv += ["--platform", tag]
     argv += requirements
@@ -50,8 +64,10 @@ def wheelhouse(kind: str, requirements: list[str], cache_root: Path, echo: Calla
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=1800)
     if done.returncode != 0:
         last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-        raise DeployError(f"downloading {spec.arch} wheels for an offline {kind} board failed ({last}); check this "
-                          "machine reaches the package index, or give the board internet and drop `offline`")
+        raise DeployError(
+            f"downloading {spec.arch} wheels for an offline {kind} board failed ({last}); check this "
+            "machine reaches the package index, or give the board internet and drop `offline`"
+        )
     Path(str(folder) + ".partial").rename(folder)
     (folder / ".complete").write_text("\n".join(requirements) + "\n")
     return folder

@@ -30,8 +30,15 @@ def render(snapshot: FleetSnapshot, class_names: list[str] | None = None) -> Gro
     pred = snapshot.prediction
     if pred:
         label = pred.label
-        verdict = "" if label is None else ("  [green]correct[/]" if label == pred.class_id else
-                                            f"  [red]wrong, label {class_names[label] if class_names else label}[/]")
+        verdict = (
+            ""
+            if label is None
+            else (
+                "  [green]correct[/]"
+                if label == pred.class_id
+                else f"  [red]wrong, label {class_names[label] if class_names else label}[/]"
+            )
+        )
         flag = f"  [yellow]degraded, missing parts {pred.missing_parts}[/]" if pred.degraded else ""
         head = Text.from_markup(f"frame {pred.frame_id}: [bold]{pred.class_name}[/] ({pred.score:.2f}){verdict}{flag}")
     else:
@@ -45,11 +52,17 @@ def render(snapshot: FleetSnapshot, class_names: list[str] | None = None) -> Gro
         a = s if isinstance(s, AgentStats) else None
         state = available.get(name)
         status = "?" if state is None else state.value
-        boards.add_row(name, s.role if s else "", f"[green]{status}[/]" if state == Availability.ONLINE
-                       else f"[red]{status}[/]", _fmt(s.fps if s else None, digits=1),
-                       f"{_fmt(a.infer_p50_ms)}/{_fmt(a.infer_p99_ms)}" if a else "", _fmt(a.drops if a else None),
-                       _fmt(a.cpu_percent if a else None, digits=0), _fmt(a.rss_mb if a else None, digits=0),
-                       _fmt(p.watts if p else None, digits=2))
+        boards.add_row(
+            name,
+            s.role if s else "",
+            f"[green]{status}[/]" if state == Availability.ONLINE else f"[red]{status}[/]",
+            _fmt(s.fps if s else None, digits=1),
+            f"{_fmt(a.infer_p50_ms)}/{_fmt(a.infer_p99_ms)}" if a else "",
+            _fmt(a.drops if a else None),
+            _fmt(a.cpu_percent if a else None, digits=0),
+            _fmt(a.rss_mb if a else None, digits=0),
+            _fmt(p.watts if p else None, digits=2),
+        )
     agg = first_of(stats, AggregatorStats) or AggregatorStats(board="-", ts=0.0, fps=0.0)
     cam = first_of(stats, CameraStats) or CameraStats(board="-", ts=0.0, fps=0.0)
     seen = first_of(stats, AggregatorStats) is not None
@@ -58,13 +71,17 @@ def render(snapshot: FleetSnapshot, class_names: list[str] | None = None) -> Gro
     fleet.add_column("v")
     est = " (estimated)" if agg.power_estimated else ""
     rows = [
-        ("predictions / degraded / late", f"{_fmt(agg.predictions)} / {_fmt(agg.degraded)} / {_fmt(agg.late)}"
-                                          if seen else "- / - / -"),
+        (
+            "predictions / degraded / late",
+            f"{_fmt(agg.predictions)} / {_fmt(agg.degraded)} / {_fmt(agg.late)}" if seen else "- / - / -",
+        ),
         ("end-to-end p50 / p99", f"{_fmt(cam.e2e_p50_ms, ' ms')} / {_fmt(cam.e2e_p99_ms, ' ms')}"),
         ("MQTT hop p50 / p99", f"{_fmt(agg.hop_p50_ms, ' ms', 3)} / {_fmt(agg.hop_p99_ms, ' ms', 3)}"),
         ("fusion deadline", f"{_fmt(agg.deadline_ms, ' ms', 0)} ({agg.deadline_source or '-'})"),
-        ("frames sent / skipped / lost (answered late)",
-         f"{_fmt(cam.frames_sent)} / {_fmt(cam.skipped)} / {_fmt(cam.lost)} ({_fmt(cam.answered_late)})"),
+        (
+            "frames sent / skipped / lost (answered late)",
+            f"{_fmt(cam.frames_sent)} / {_fmt(cam.skipped)} / {_fmt(cam.lost)} ({_fmt(cam.answered_late)})",
+        ),
         ("running accuracy", _fmt(None if cam.accuracy is None else 100 * cam.accuracy, " %")),
         ("fleet power", f"{_fmt(agg.fleet_watts, ' W')}{est}"),
         ("energy per frame", f"{_fmt(agg.mj_per_frame, ' mJ')}{est}"),

@@ -13,22 +13,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from vitfleet.agent.fleet_resolve import parse_broker
 from vitfleet.agent.web.state import FleetSnapshot, WebState
-from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
-from vitfleet.fleet.processes import ProcessGroup
 from vitfleet.console import err_console
 from vitfleet.engines.manifest import Manifest
 from vitfleet.errors import UserError
+from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
+from vitfleet.fleet.processes import ProcessGroup
 from vitfleet.fleet_config import CameraFeedConfig
 from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role
 
 log = logging.getLogger("vitfleet.demo")
-
 
 
 @dataclass
@@ -48,19 +48,21 @@ class DemoOptions:
     deadline_ms: float | None = None
     online_timeout: float = 90.0
     max_in_flight: int = 2
-    slow_agent: float = 1.0     # the last agent emulates a board this many times slower (heterogeneous fleet)
-    http: str | None = "127.0.0.1:0"   # the web view's HOST:PORT (0: a free port); None: no web view
-    heal_after_s: float | None = 2.0   # a lost agent's part moves to a survivor after this long; None: never
-    cameras: int = 1                   # cameras cam0.. on the same source, sharing the fleet by weight
-    camera_fps: list[float] | None = None   # each camera's rate (default: fps for every one)
+    slow_agent: float = 1.0  # the last agent emulates a board this many times slower (heterogeneous fleet)
+    http: str | None = "127.0.0.1:0"  # the web view's HOST:PORT (0: a free port); None: no web view
+    heal_after_s: float | None = 2.0  # a lost agent's part moves to a survivor after this long; None: never
+    cameras: int = 1  # cameras cam0.. on the same source, sharing the fleet by weight
+    camera_fps: list[float] | None = None  # each camera's rate (default: fps for every one)
 
 
 def replay_uri(manifest: Manifest) -> str:
     """The bundle's own test split, at the model's size and channels (what `--accuracy` compares against)."""
     if manifest.dataset is None:
-        raise UserError("these engines do not say which data set their bundle was trained on (built by an older "
-                        "vitfleet); rebuild them with `vitfleet engines build --bundle BUNDLE --out DIR`, or pass "
-                        "--camera URI")
+        raise UserError(
+            "these engines do not say which data set their bundle was trained on (built by an older "
+            "vitfleet); rebuild them with `vitfleet engines build --bundle BUNDLE --out DIR`, or pass "
+            "--camera URI"
+        )
     pre = manifest.preprocessing
     return f"dataset://{manifest.dataset}/test?size={pre.size}&channels={pre.channels}"
 
@@ -69,8 +71,10 @@ def demo_cameras(opts: DemoOptions, uri: str) -> list[CameraFeedConfig]:
     """`--cameras N`: N cameras on the demo's source, at `--camera-fps` (default: `--fps` each); none for one."""
     rates = opts.camera_fps or []
     if rates and len(rates) != max(opts.cameras, 1) and opts.cameras > 1:
-        raise UserError(f"--camera-fps gives {len(rates)} rates for {opts.cameras} cameras; give one per camera, "
-                        "e.g. --cameras 3 --camera-fps 30,15,5")
+        raise UserError(
+            f"--camera-fps gives {len(rates)} rates for {opts.cameras} cameras; give one per camera, "
+            "e.g. --cameras 3 --camera-fps 30,15,5"
+        )
     count = max(opts.cameras, len(rates))
     if count <= 1:
         return []
@@ -94,8 +98,7 @@ def choose_camera(opts: DemoOptions, manifest: Manifest) -> str:
 OfflineReference = Callable[[Path, int], tuple[float, str]]
 
 
-def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineReference | None = None
-             ) -> dict[str, Any]:
+def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineReference | None = None) -> dict[str, Any]:
     """Run the one-machine fleet on prepared engines (`vitfleet demo` builds them on the workstation side)."""
     import signal
 
@@ -115,21 +118,31 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     window = not opts.headless and has_display_window()
     last = f"agent{manifest.num_parts - 1}"
     options = LocalFleetOptions(
-        camera_uri=camera_uri, fps=opts.fps, max_in_flight=opts.max_in_flight, heal_after_s=opts.heal_after_s,
+        camera_uri=camera_uri,
+        fps=opts.fps,
+        max_in_flight=opts.max_in_flight,
+        heal_after_s=opts.heal_after_s,
         # Accuracy runs go in lockstep, so waiting long for a part costs nothing and never masks one.
         deadline_ms=opts.deadline_ms if opts.deadline_ms is not None else (1000.0 if opts.accuracy else None),
-        broker=parse_broker(opts.broker) if opts.broker else None, log_level=opts.log_level,
-        online_timeout=opts.online_timeout, with_frames=window,   # frames only feed the window
+        broker=parse_broker(opts.broker) if opts.broker else None,
+        log_level=opts.log_level,
+        online_timeout=opts.online_timeout,
+        with_frames=window,  # frames only feed the window
         agent_args={last: ["--emulate-slowdown", str(opts.slow_agent)]} if opts.slow_agent > 1 else {},
-        cameras=demo_cameras(opts, camera_uri))
+        cameras=demo_cameras(opts, camera_uri),
+    )
     if not opts.quiet:
         err_console.print(f"starting {manifest.num_parts} agents + aggregator …")
     with LocalFleet(engines_dir, run_dir, options) as fleet:
         assert fleet.view is not None and fleet.config is not None and fleet.broker is not None
         web_url = _serve_web(opts, fleet)
         # Several cameras come from the fleet file the demo wrote; one is given on the command line.
-        cam_args = (["--uri", camera_uri, "--fps", str(opts.fps)] if not options.cameras else []) + \
-            ["--max-in-flight", str(opts.max_in_flight), "--log-level", "warning"]
+        cam_args = (["--uri", camera_uri, "--fps", str(opts.fps)] if not options.cameras else []) + [
+            "--max-in-flight",
+            str(opts.max_in_flight),
+            "--log-level",
+            "warning",
+        ]
         if opts.frames is not None:
             cam_args += ["--frames", str(opts.frames)]
         if opts.duration is not None:
@@ -141,7 +154,7 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
         if interrupted:
             fleet.procs.stop("camera")
         code = camera.proc.wait(timeout=30)
-        codes = fleet.stop_processes()   # SIGTERM: each publishes its last stats and offline, the log is flushed
+        codes = fleet.stop_processes()  # SIGTERM: each publishes its last stats and offline, the log is flushed
         final = fleet.view.fleet_snapshot()
         log_path = fleet.log_path
     result = _result(summary_path, final, codes, code, interrupted, camera_uri, log_path)
@@ -157,16 +170,23 @@ def _serve_web(opts: DemoOptions, fleet: LocalFleet) -> str | None:
         return None
     from vitfleet.agent.web.server import open_view
 
-    web = open_view(fleet.broker, fleet.config.name, opts.http, [b.name for b in fleet.config.boards],
-                    cameras=fleet.config.camera_names(), state=fleet.view)
+    web = open_view(
+        fleet.broker,
+        fleet.config.name,
+        opts.http,
+        [b.name for b in fleet.config.boards],
+        cameras=fleet.config.camera_names(),
+        state=fleet.view,
+    )
     fleet.on_close(web.stop)
     web.start()
     err_console.print(f"web view: {web.url}", highlight=False)
     return web.url
 
 
-def _live(view: WebState, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str],
-          window: bool) -> bool:
+def _live(
+    view: WebState, procs: ProcessGroup, camera: str, opts: DemoOptions, class_names: list[str], window: bool
+) -> bool:
     """Show the fleet until the camera node ends; True when the user pressed Ctrl-C (or sent SIGTERM).
 
     The signal only sets a flag that the loop polls: a KeyboardInterrupt raised wherever the main thread happens
@@ -214,15 +234,40 @@ def _live(view: WebState, procs: ProcessGroup, camera: str, opts: DemoOptions, c
 
 
 # what the demo's summary reports per agent, from its last stats
-AGENT_FIGURES = {"part", "fps", "frames", "infer_p50_ms", "infer_p99_ms", "own_fps", "slowdown", "drops",
-                 "cpu_percent", "rss_mb", "malformed"}
+AGENT_FIGURES = {
+    "part",
+    "fps",
+    "frames",
+    "infer_p50_ms",
+    "infer_p99_ms",
+    "own_fps",
+    "slowdown",
+    "drops",
+    "cpu_percent",
+    "rss_mb",
+    "malformed",
+}
 # ... and for the fleet, from the aggregator's
-AGGREGATOR_FIGURES = {"hop_p50_ms", "hop_p99_ms", "late", "deadline_ms", "fleet_watts", "mj_per_frame",
-                      "power_estimated"}
+AGGREGATOR_FIGURES = {
+    "hop_p50_ms",
+    "hop_p99_ms",
+    "late",
+    "deadline_ms",
+    "fleet_watts",
+    "mj_per_frame",
+    "power_estimated",
+}
 
 
-def _result(summary_path: Path, final: FleetSnapshot, codes: dict[str, int | None], camera_code: int,
-            interrupted: bool, camera_uri: str, log_path: Path) -> dict[str, Any]:
+def _result(
+    summary_path: Path,
+    final: FleetSnapshot,
+    codes: dict[str, int | None],
+    camera_code: int,
+    interrupted: bool,
+    camera_uri: str,
+    log_path: Path,
+) -> dict[str, Any]:
     camera = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     stats = final.reports.stats
     agg = first_of(stats, AggregatorStats)
@@ -236,11 +281,21 @@ def _result(summary_path: Path, final: FleetSnapshot, codes: dict[str, int | Non
     failed = {n for n in crashed if not n.startswith("agent")}
     admission = admission_report(camera, boards)
     # ok: nothing admitted was lost, and nothing was answered degraded unless a board was lost.
-    ok = (not failed and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
-          and camera.get("lost", 1) == 0 and (camera.get("degraded", 1) == 0 or board_lost))
+    ok = (
+        not failed
+        and (interrupted or (camera_code == 0 and camera.get("predictions", 0) > 0))
+        and camera.get("lost", 1) == 0
+        and (camera.get("degraded", 1) == 0 or board_lost)
+    )
     return {
-        "ok": ok, "interrupted": interrupted, "camera": camera_uri, **camera, **admission,
-        **fleet_figures, "boards": boards, "exit_codes": codes,
+        "ok": ok,
+        "interrupted": interrupted,
+        "camera": camera_uri,
+        **camera,
+        **admission,
+        **fleet_figures,
+        "boards": boards,
+        "exit_codes": codes,
         "prediction_log": str(log_path),
     }
 
@@ -253,15 +308,21 @@ def admission_report(camera: dict[str, Any], boards: dict[str, dict[str, Any]]) 
     slowest = min(rates) if rates else None
     goodput = camera.get("whole_fps")
     return {
-        "every_board_computed_every_admitted_frame": bool(frames) and admitted is not None
+        "every_board_computed_every_admitted_frame": bool(frames)
+        and admitted is not None
         and all(f == admitted for f in frames),
         "slowest_board_fps": slowest,
         "goodput_of_slowest_board": None if not slowest or goodput is None else round(goodput / slowest, 4),
     }
 
 
-def compare_accuracy(engines_dir: Path, manifest: Manifest, result: dict[str, Any], limit: int | None,
-                     offline_reference: OfflineReference | None = None) -> dict[str, Any]:
+def compare_accuracy(
+    engines_dir: Path,
+    manifest: Manifest,
+    result: dict[str, Any],
+    limit: int | None,
+    offline_reference: OfflineReference | None = None,
+) -> dict[str, Any]:
     """The fleet's accuracy on the replay next to the same engines' offline accuracy on the same images.
 
     With the bundle at hand the reference is `vitfleet engines check`'s fused engine accuracy (first N test
@@ -280,9 +341,18 @@ def compare_accuracy(engines_dir: Path, manifest: Manifest, result: dict[str, An
         source = "engines run offline"
     fleet = result.get("accuracy")
     diff = None if fleet is None else 100.0 * (fleet - offline)
-    ok = (diff is not None and abs(diff) <= 0.1 + 1e-9 and result.get("lost", 1) == 0 and result.get("degraded", 1) == 0
-          and result.get("predictions") == n)
+    ok = (
+        diff is not None
+        and abs(diff) <= 0.1 + 1e-9
+        and result.get("lost", 1) == 0
+        and result.get("degraded", 1) == 0
+        and result.get("predictions") == n
+    )
     if not ok:
         result["ok"] = False
-    return {"offline_accuracy": round(offline, 5), "offline_source": source,
-            "accuracy_diff_pt": None if diff is None else round(diff, 3), "accuracy_matches": ok}
+    return {
+        "offline_accuracy": round(offline, 5),
+        "offline_source": source,
+        "accuracy_diff_pt": None if diff is None else round(diff, 3),
+        "accuracy_matches": ok,
+    }

@@ -13,12 +13,13 @@ import numpy as np
 
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
-from vitfleet.topics import Topics
 from vitfleet.fleet_config import BrokerConfig
+from vitfleet.topics import Topics
 
 
-def measure_hop(broker: BrokerConfig, count: int = 1000, rate_hz: float = 500.0, dim: int = 192,
-                fleet: str = "hop") -> np.ndarray:
+def measure_hop(
+    broker: BrokerConfig, count: int = 1000, rate_hz: float = 500.0, dim: int = 192, fleet: str = "hop"
+) -> np.ndarray:
     """Hop times in ms (agent publish -> aggregator receive) for `count` feature messages."""
     topics = Topics(fleet)
     hops: list[float] = []

@@ -39,25 +39,28 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def broker_conf(port: int, host: str, log_file: Path, max_queued: int) -> str:
-    return "\n".join([
-        f"listener {port} {host}",
-        "allow_anonymous true",
-        # Without it the broker's small writes wait for delayed ACKs (~40 ms a hop).
-        "set_tcp_nodelay true",
-        # The default 1000 drops most of a burst towards a busy subscriber (the aggregator).
-        f"max_queued_messages {max_queued}",
-        "persistence false",
-        f"log_dest file {log_file}",
-        "log_type error",
-        "log_type warning",
-        "log_type notice",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"listener {port} {host}",
+            "allow_anonymous true",
+            # Without it the broker's small writes wait for delayed ACKs (~40 ms a hop).
+            "set_tcp_nodelay true",
+            # The default 1000 drops most of a burst towards a busy subscriber (the aggregator).
+            f"max_queued_messages {max_queued}",
+            "persistence false",
+            f"log_dest file {log_file}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "",
+        ]
+    )
 
 
 class LocalBroker:
-    def __init__(self, work_dir: Path | None = None, port: int | None = None, host: str = "127.0.0.1",
-                 max_queued: int = 100000) -> None:
+    def __init__(
+        self, work_dir: Path | None = None, port: int | None = None, host: str = "127.0.0.1", max_queued: int = 100000
+    ) -> None:
         exe = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None)
         if exe is None:
             raise BrokerStartError("mosquitto is not installed; run `make setup` (or apt-get install mosquitto)")
@@ -76,28 +79,33 @@ class LocalBroker:
     def config(self) -> BrokerConfig:
         return BrokerConfig(host=self.host, port=self.port)
 
-    def start(self, timeout: float = 5.0) -> "LocalBroker":
+    def start(self, timeout: float = 5.0) -> LocalBroker:
         if not port_is_free(self.host, self.port):
             # Checked first: otherwise the readiness probe below would happily connect to the other listener.
-            raise BrokerStartError(f"port {self.port} on {self.host} is already in use; pick another port or stop "
-                                   "the process holding it")
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+            raise BrokerStartError(
+                f"port {self.port} on {self.host} is already in use; pick another port or stop the process holding it"
+            )
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = (self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else "").strip()
                 tail = self.log_path.read_text()[-400:] if self.log_path.exists() else ""
-                raise BrokerStartError(f"mosquitto exited at start (code {self.proc.returncode}) on port "
-                                       f"{self.port}: {err or tail or 'no output'}")
+                raise BrokerStartError(
+                    f"mosquitto exited at start (code {self.proc.returncode}) on port "
+                    f"{self.port}: {err or tail or 'no output'}"
+                )
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     return self
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise BrokerStartError(f"mosquitto did not listen on {self.host}:{self.port} within {timeout:.0f} s; "
-                               f"see {self.log_path}")
+        raise BrokerStartError(
+            f"mosquitto did not listen on {self.host}:{self.port} within {timeout:.0f} s; see {self.log_path}"
+        )
 
     def stop(self) -> None:
         if self.proc is None:
@@ -123,7 +131,7 @@ class LocalBroker:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "LocalBroker":
+    def __enter__(self) -> LocalBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

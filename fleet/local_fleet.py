@@ -13,35 +13,56 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from vitfleet.agent.web.state import WebState
+from vitfleet.engines.manifest import Manifest, read_manifest
 from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet.processes import Child, ChildFailed, ProcessGroup
-from vitfleet.engines.manifest import Manifest, read_manifest
-from vitfleet.fleet_config import (AggregatorConfig, BoardConfig, BrokerConfig, CameraConfig, CameraFeedConfig,
-                                   FleetConfig)
+from vitfleet.fleet_config import (
+    AggregatorConfig,
+    BoardConfig,
+    BrokerConfig,
+    CameraConfig,
+    CameraFeedConfig,
+    FleetConfig,
+)
 
 
-def demo_fleet(num_parts: int, broker: BrokerConfig, engines_dir: Path, camera_uri: str, fps: float,
-               log_path: Path, deadline_ms: float | None, max_in_flight: int = 2,
-               heal_after_s: float | None = None, replan_hold_s: float | None = None) -> FleetConfig:
+def demo_fleet(
+    num_parts: int,
+    broker: BrokerConfig,
+    engines_dir: Path,
+    camera_uri: str,
+    fps: float,
+    log_path: Path,
+    deadline_ms: float | None,
+    max_in_flight: int = 2,
+    heal_after_s: float | None = None,
+    replan_hold_s: float | None = None,
+) -> FleetConfig:
     """A one-machine fleet: agent<i> runs part i. Healing is off unless `heal_after_s` is given (the tests and
     the soak measure a fixed placement; `vitfleet demo` and bench/faults.py pass it)."""
     boards = [BoardConfig(name=f"agent{i}", roles=["agent"], part=i) for i in range(num_parts)]
     boards.append(BoardConfig(name="aggregator", roles=["aggregator"]))
     boards.append(BoardConfig(name="camera", roles=["camera"]))
-    return FleetConfig(name="demo", engines=engines_dir.resolve(), broker=broker, boards=boards,
-                       camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True,
-                                           max_in_flight=max_in_flight),
-                       aggregator=AggregatorConfig(log=log_path.resolve(), deadline_ms=deadline_ms,
-                                                   heal_after_s=heal_after_s, replan_hold_s=replan_hold_s))
+    return FleetConfig(
+        name="demo",
+        engines=engines_dir.resolve(),
+        broker=broker,
+        boards=boards,
+        camera=CameraConfig(uri=camera_uri, fps=fps if fps > 0 else 1000.0, loop=True, max_in_flight=max_in_flight),
+        aggregator=AggregatorConfig(
+            log=log_path.resolve(), deadline_ms=deadline_ms, heal_after_s=heal_after_s, replan_hold_s=replan_hold_s
+        ),
+    )
 
 
 def fresh_prediction_log(run_dir: Path) -> Path:
@@ -72,18 +93,18 @@ class LocalFleetOptions:
     fps: float = 10.0
     deadline_ms: float | None = None
     max_in_flight: int = 2
-    heal_after_s: float | None = None        # healing off unless asked for (fixed placements are measured)
-    replan_hold_s: float | None = None       # re-planning for speed off unless asked for (same reason)
-    broker: BrokerConfig | None = None       # an external broker; None: a private mosquitto on a free port
+    heal_after_s: float | None = None  # healing off unless asked for (fixed placements are measured)
+    replan_hold_s: float | None = None  # re-planning for speed off unless asked for (same reason)
+    broker: BrokerConfig | None = None  # an external broker; None: a private mosquitto on a free port
     log_level: str = "warning"
-    stats_interval: float | None = None      # None: the processes' default
+    stats_interval: float | None = None  # None: the processes' default
     online_timeout: float = 90.0
-    with_frames: bool = False                # the view keeps the latest frame (the demo's OpenCV window)
-    agent_engines: dict[str, Path] = field(default_factory=dict)   # agent -> its own engines folder
+    with_frames: bool = False  # the view keeps the latest frame (the demo's OpenCV window)
+    agent_engines: dict[str, Path] = field(default_factory=dict)  # agent -> its own engines folder
     agent_args: dict[str, list[str]] = field(default_factory=dict)  # agent -> more flags (e.g. a slowdown)
-    python: str | None = None                # run the processes with this interpreter (a board-only venv)
-    tweak: Callable[[FleetConfig], None] | None = None   # changes the fleet config before it is written
-    cameras: list[CameraFeedConfig] = field(default_factory=list)   # several cameras (default: camera_uri alone)
+    python: str | None = None  # run the processes with this interpreter (a board-only venv)
+    tweak: Callable[[FleetConfig], None] | None = None  # changes the fleet config before it is written
+    cameras: list[CameraFeedConfig] = field(default_factory=list)  # several cameras (default: camera_uri alone)
 
 
 class LocalFleet:
@@ -103,13 +124,13 @@ class LocalFleet:
         self.view: WebState | None = None
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
-    def __enter__(self) -> "LocalFleet":
+    def __enter__(self) -> LocalFleet:
         return self.start()
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
-    def start(self) -> "LocalFleet":
+    def start(self) -> LocalFleet:
         """Broker, fleet file, view, aggregator and agents; returns once every one of them is online."""
         try:
             self.prepare()
@@ -122,7 +143,7 @@ class LocalFleet:
             raise
         return self
 
-    def prepare(self) -> "LocalFleet":
+    def prepare(self) -> LocalFleet:
         """Everything but the processes: the broker, the fleet file and the view (a test that starts some
         processes its own way, e.g. in a network namespace, stops here)."""
         if self.view is not None:
@@ -131,18 +152,28 @@ class LocalFleet:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.broker = opts.broker or self._start_broker()
         self.log_path = fresh_prediction_log(self.run_dir)
-        self.config = demo_fleet(self.manifest.num_parts, self.broker, self.engines, opts.camera_uri, opts.fps,
-                                 self.log_path, opts.deadline_ms, opts.max_in_flight, opts.heal_after_s,
-                                 opts.replan_hold_s)
+        self.config = demo_fleet(
+            self.manifest.num_parts,
+            self.broker,
+            self.engines,
+            opts.camera_uri,
+            opts.fps,
+            self.log_path,
+            opts.deadline_ms,
+            opts.max_in_flight,
+            opts.heal_after_s,
+            opts.replan_hold_s,
+        )
         self.config.cameras = list(opts.cameras)
         if opts.tweak is not None:
             opts.tweak(self.config)
         self.fleet_file = write_fleet_file(self.config, self.run_dir)
         self._stack.callback(self.procs.stop_all)
-        self.view = WebState(self.broker, self.config.name, [b.name for b in self.config.boards],
-                             cameras=self.config.camera_names()).start(wait=10.0)
+        self.view = WebState(
+            self.broker, self.config.name, [b.name for b in self.config.boards], cameras=self.config.camera_names()
+        ).start(wait=10.0)
         self._stack.callback(self.view.stop)
-        if opts.with_frames:   # the demo's window draws the latest frame
+        if opts.with_frames:  # the demo's window draws the latest frame
             self._stack.enter_context(self.view.watching_frames())
         return self
 
@@ -162,7 +193,7 @@ class LocalFleet:
     def stop_processes(self) -> dict[str, int | None]:
         """Stop the fleet's processes but keep the broker and the view (to read their last messages); exit codes."""
         codes = self.procs.stop_all()
-        time.sleep(0.2)   # let the view take delivery of the last stats
+        time.sleep(0.2)  # let the view take delivery of the last stats
         return codes
 
     # ---- processes ----------------------------------------------------------------------------------------
@@ -185,7 +216,7 @@ class LocalFleet:
 
     def kill(self, name: str) -> int:
         """SIGKILL one process (a board lost without a goodbye); the wall time of the kill in ns."""
-        proc = self.procs.children.pop(name).proc   # killed on purpose: not part of the clean shutdown
+        proc = self.procs.children.pop(name).proc  # killed on purpose: not part of the clean shutdown
         killed_ns = time.time_ns()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -195,8 +226,9 @@ class LocalFleet:
         assert self.view is not None, "start() the fleet first"
         missing = self.view.wait_online(boards, timeout, alive=self.procs.check_alive)
         if missing:
-            raise ChildFailed(f"{', '.join(missing)} did not come online within {timeout:.0f} s; "
-                              f"see the logs in {self.procs.log_dir}")
+            raise ChildFailed(
+                f"{', '.join(missing)} did not come online within {timeout:.0f} s; see the logs in {self.procs.log_dir}"
+            )
 
     def spawn_camera(self, summary: Path, args: list[str], name: str = "camera") -> Child:
         """The camera node as a process (`vitfleet camera`), writing its summary to `summary`."""
@@ -205,8 +237,9 @@ class LocalFleet:
         common = ["--fleet", str(self.fleet_file), "--log-level", self.options.log_level]
         return self.procs.spawn(name, ["camera", *common, "--board", "camera", "--summary", str(summary), *args])
 
-    def run_camera_process(self, summary: Path, args: list[str], name: str = "camera", timeout: float = 60.0
-                           ) -> dict[str, Any]:
+    def run_camera_process(
+        self, summary: Path, args: list[str], name: str = "camera", timeout: float = 60.0
+    ) -> dict[str, Any]:
         """Run the camera node process to its end (its own --frames/--duration) and return its summary; fails when
         a fleet process dies meanwhile or the camera overruns `timeout`."""
         child = self.spawn_camera(summary, args, name)

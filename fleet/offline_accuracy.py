@@ -16,7 +16,7 @@ def offline_predictions(engines_dir: Path, images: np.ndarray, batch: int = 256)
     pre = manifest.preprocessing
     out = []
     for start in range(0, len(images), batch):
-        x = pre.normalize(images[start:start + batch])
+        x = pre.normalize(images[start : start + batch])
         feats = np.concatenate([np.asarray(p.infer(x), np.float32) for p in parts], axis=1)
         mask = np.ones((len(x), manifest.num_parts), np.float32)
         out.append(np.argmax(np.asarray(fusion.fuse(feats, mask)), axis=1))

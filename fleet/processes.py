@@ -34,7 +34,7 @@ class Child:
 class ProcessGroup:
     def __init__(self, log_dir: Path, python: str = sys.executable) -> None:
         self.log_dir = log_dir
-        self.python = python   # another interpreter: e.g. a board-only venv in tests/test_board_venv.py
+        self.python = python  # another interpreter: e.g. a board-only venv in tests/test_board_venv.py
         log_dir.mkdir(parents=True, exist_ok=True)
         self.children: dict[str, Child] = {}
 
@@ -43,8 +43,13 @@ class ProcessGroup:
         log_path = self.log_dir / f"{name}.log"
         with open(log_path, "wb") as log:
             # Own session: a Ctrl-C in the terminal reaches the demo only, which then stops children in order.
-            proc = subprocess.Popen([self.python, "-m", "vitfleet.cli", *args], stdout=log,
-                                    stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                [self.python, "-m", "vitfleet.cli", *args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         child = Child(name, proc, log_path)
         self.children[name] = child
         return child
@@ -52,8 +57,10 @@ class ProcessGroup:
     def check_alive(self, names: list[str] | None = None) -> None:
         for child in self.children.values():
             if (names is None or child.name in names) and child.proc.poll() is not None:
-                raise ChildFailed(f"{child.name} exited with code {child.proc.returncode}: {child.tail()} "
-                                  f"(full log: {child.log_path})")
+                raise ChildFailed(
+                    f"{child.name} exited with code {child.proc.returncode}: {child.tail()} "
+                    f"(full log: {child.log_path})"
+                )
 
     def stop(self, name: str, timeout: float = 5.0) -> int | None:
         child = self.children[name]

@@ -57,8 +57,12 @@ def run_here(engines_dir: Path, images: np.ndarray) -> FeatureRun:
 
     fusion, manifest = load_fusion(engines_dir)
     x = manifest.preprocessing.normalize(images)
-    parts = [np.concatenate([np.asarray(load_part(engines_dir, p)[0].infer(x[i:i + 50]), np.float32)
-                             for i in range(0, len(x), 50)]) for p in range(manifest.num_parts)]
+    parts = [
+        np.concatenate(
+            [np.asarray(load_part(engines_dir, p)[0].infer(x[i : i + 50]), np.float32) for i in range(0, len(x), 50)]
+        )
+        for p in range(manifest.num_parts)
+    ]
     mask = np.ones((len(x), manifest.num_parts), np.float32)
     classes = np.argmax(np.asarray(fusion.fuse(np.concatenate(parts, axis=1), mask)), axis=1)
     import platform
@@ -66,22 +70,28 @@ def run_here(engines_dir: Path, images: np.ndarray) -> FeatureRun:
     return FeatureRun(parts, classes, platform.machine())
 
 
-def run_on_board(ssh_argv: list[str], board_python: str, app_dir: str, engines_dir: str,
-                 images: np.ndarray, timeout: float = 1800) -> FeatureRun:
+def run_on_board(
+    ssh_argv: list[str], board_python: str, app_dir: str, engines_dir: str, images: np.ndarray, timeout: float = 1800
+) -> FeatureRun:
     """`ssh_argv`: the ssh command line up to (not including) the remote command."""
     buf = io.BytesIO()
     np.save(buf, images)
     remote = f"PYTHONPATH={app_dir} OMP_NUM_THREADS=1 {board_python} -c {_quote(BOARD_SCRIPT)} {engines_dir}"
-    done = subprocess.run([*ssh_argv, remote], input=buf.getvalue(), capture_output=True, timeout=timeout,
-                          check=False)
+    done = subprocess.run([*ssh_argv, remote], input=buf.getvalue(), capture_output=True, timeout=timeout, check=False)
     if done.returncode != 0:
         last = (done.stderr.decode(errors="replace").strip() or "no output").splitlines()[-1]
-        raise LabError(f"running the engines on the board failed ({last}); deploy the lab fleet first: "
-                       "make deploy FLEET=docs/lab-fleet.yaml")
+        raise LabError(
+            f"running the engines on the board failed ({last}); deploy the lab fleet first: "
+            "make deploy FLEET=docs/lab-fleet.yaml"
+        )
     data = np.load(io.BytesIO(done.stdout))
     n = len([k for k in data.files if k.startswith("part")])
-    return FeatureRun([data[f"part{p}"] for p in range(n)], data["classes"], str(data["machine"]),
-                      str(data["qemu_cpu"]) if "qemu_cpu" in data.files else "")
+    return FeatureRun(
+        [data[f"part{p}"] for p in range(n)],
+        data["classes"],
+        str(data["machine"]),
+        str(data["qemu_cpu"]) if "qemu_cpu" in data.files else "",
+    )
 
 
 def _quote(text: str) -> str:
@@ -94,13 +104,22 @@ def compare(here: FeatureRun, board: FeatureRun, labels: np.ndarray | None) -> d
     parts = []
     for p, (a, b) in enumerate(zip(here.parts, board.parts)):
         cos = np.sum(a * b, axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
-        parts.append({"part": p, "cosine_mean": round(float(cos.mean()), 6), "cosine_min": round(float(cos.min()), 6),
-                      "max_abs_diff": round(float(np.abs(a - b).max()), 6),
-                      "identical_vectors": int(np.sum(np.all(a == b, axis=1)))})
+        parts.append(
+            {
+                "part": p,
+                "cosine_mean": round(float(cos.mean()), 6),
+                "cosine_min": round(float(cos.min()), 6),
+                "max_abs_diff": round(float(np.abs(a - b).max()), 6),
+                "identical_vectors": int(np.sum(np.all(a == b, axis=1))),
+            }
+        )
     out: dict[str, Any] = {
-        "images": int(len(here.classes)), "machine_here": here.machine, "machine_board": board.machine,
+        "images": int(len(here.classes)),
+        "machine_here": here.machine,
+        "machine_board": board.machine,
         "board_emulated_cpu": board.emulated_cpu or None,
-        "class_agreement": round(float(np.mean(here.classes == board.classes)), 5), "parts": parts,
+        "class_agreement": round(float(np.mean(here.classes == board.classes)), 5),
+        "parts": parts,
     }
     if labels is not None:
         out["accuracy_here"] = round(float(np.mean(here.classes == labels)), 5)

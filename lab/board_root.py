@@ -22,8 +22,9 @@ _CREDENTIAL_UNITS = ("systemd-sysusers", "systemd-tmpfiles-setup", "systemd-tmpf
 def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
     if done.returncode != 0:
-        raise LabError(f"preparing a lab board failed at `{' '.join(argv[:4])}`: "
-                       f"{(done.stderr or done.stdout).strip()[-300:]}")
+        raise LabError(
+            f"preparing a lab board failed at `{' '.join(argv[:4])}`: {(done.stderr or done.stdout).strip()[-300:]}"
+        )
 
 
 # A Raspberry Pi 5's cores (Cortex-A76), as its kernel describes them. qemu-user leaves the host's x86
@@ -68,7 +69,8 @@ def emulate_pi5_cpu(root: Path) -> None:
     (units / "sysinit.target.wants" / "proc-cpuinfo.mount").symlink_to("/etc/systemd/system/proc-cpuinfo.mount")
     (etc / "systemd" / "system.conf.d").mkdir(exist_ok=True)
     (etc / "systemd" / "system.conf.d" / "lab-cpu.conf").write_text(
-        "[Manager]\nDefaultEnvironment=QEMU_CPU=cortex-a76\n")
+        "[Manager]\nDefaultEnvironment=QEMU_CPU=cortex-a76\n"
+    )
     environment = etc / "environment"
     current = environment.read_text() if environment.exists() else ""
     environment.write_text(current + "QEMU_CPU=cortex-a76\n")  # ssh sessions (pam_env)
@@ -89,8 +91,20 @@ def make_board_root(template: Path, root: Path, hostname: str, authorized_key: s
     (etc / "machine-id").write_text(uuid.uuid4().hex + "\n")
     for key in (etc / "ssh").glob("ssh_host_*"):
         key.unlink()
-    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{hostname}", "-f",
-          str(etc / "ssh" / "ssh_host_ed25519_key")])
+    _run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            f"root@{hostname}",
+            "-f",
+            str(etc / "ssh" / "ssh_host_ed25519_key"),
+        ]
+    )
     _run(["chroot", str(root), "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo,video", USER])
     sudoers = etc / "sudoers.d" / USER
     sudoers.write_text(f"{USER} ALL=(ALL) NOPASSWD:ALL\n")

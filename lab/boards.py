@@ -55,8 +55,11 @@ class LabBoard:
         except (OSError, ValueError):
             return None
         # The machine name, not the root's path: that may be spelled relative to wherever the lab was started.
-        return pid if cmdline and cmdline[0].endswith(b"systemd-nspawn") and \
-            f"--machine={self.name}".encode() in cmdline else None
+        return (
+            pid
+            if cmdline and cmdline[0].endswith(b"systemd-nspawn") and f"--machine={self.name}".encode() in cmdline
+            else None
+        )
 
     def running(self) -> bool:
         return self.nspawn_pid() is not None
@@ -76,13 +79,24 @@ class LabBoard:
         ensure_arm64_emulation()  # a registration does not survive the host's reboot; the cached root does
         ensure_host_lab_addr()
         self.link.up()
-        argv = ["systemd-nspawn", "--quiet", "-D", str(self.root), "--register=no", "--keep-unit", "--boot",
-                f"--machine={self.name}", f"--network-namespace-path={self.link.ns_path}", "--console=read-only"]
+        argv = [
+            "systemd-nspawn",
+            "--quiet",
+            "-D",
+            str(self.root),
+            "--register=no",
+            "--keep-unit",
+            "--boot",
+            f"--machine={self.name}",
+            f"--network-namespace-path={self.link.ns_path}",
+            "--console=read-only",
+        ]
         code = None
         for attempt in range(4):
             with open(self.home / "console.log", "ab") as console:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
+                )
             self.pid_file.write_text(str(proc.pid))
             try:
                 code = proc.wait(timeout=5)
@@ -92,8 +106,10 @@ class LabBoard:
             # give it time, as a board's power supply is given a moment between off and on.
             time.sleep(2.0 * (attempt + 1))
         self.pid_file.unlink(missing_ok=True)
-        raise LabError(f"lab board {self.name} would not boot (systemd-nspawn exited with {code} four times); see "
-                       f"{self.home / 'console.log'}")
+        raise LabError(
+            f"lab board {self.name} would not boot (systemd-nspawn exited with {code} four times); see "
+            f"{self.home / 'console.log'}"
+        )
 
     def wait_ssh(self, timeout: float = BOOT_TIMEOUT_S) -> float:
         """Seconds until the board's sshd accepts connections."""
@@ -104,11 +120,14 @@ class LabBoard:
                 return time.monotonic() - start
             except OSError:
                 if not self.running():
-                    raise LabError(f"lab board {self.name} stopped while booting; see {self.home / 'console.log'}"
-                                   ) from None
+                    raise LabError(
+                        f"lab board {self.name} stopped while booting; see {self.home / 'console.log'}"
+                    ) from None
                 if time.monotonic() - start > timeout:
-                    raise LabError(f"lab board {self.name} did not answer on {self.address}:22 within "
-                                   f"{timeout:.0f} s; see {self.home / 'console.log'}") from None
+                    raise LabError(
+                        f"lab board {self.name} did not answer on {self.address}:22 within "
+                        f"{timeout:.0f} s; see {self.home / 'console.log'}"
+                    ) from None
                 time.sleep(0.5)
 
     def _container_init(self, nspawn: int) -> int | None:
@@ -125,8 +144,12 @@ class LabBoard:
             return "not running"
         init = self._container_init(pid)
         if init is not None:
-            subprocess.run(["nsenter", "-t", str(init), "-m", "-u", "-i", "-n", "-p", "--", "/bin/systemctl",
-                            "poweroff"], capture_output=True, timeout=60, check=False)
+            subprocess.run(
+                ["nsenter", "-t", str(init), "-m", "-u", "-i", "-n", "-p", "--", "/bin/systemctl", "poweroff"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.running():
             time.sleep(0.5)
@@ -150,8 +173,13 @@ class LabBoard:
         self.pid_file.unlink(missing_ok=True)
 
     def status(self) -> dict:
-        return {"name": self.name, "address": self.address, "running": self.running(), "root": str(self.root),
-                **({"pid": self.nspawn_pid()} if self.running() else {})}
+        return {
+            "name": self.name,
+            "address": self.address,
+            "running": self.running(),
+            "root": str(self.root),
+            **({"pid": self.nspawn_pid()} if self.running() else {}),
+        }
 
 
 @dataclass(frozen=True)

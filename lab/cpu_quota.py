@@ -27,7 +27,7 @@ from vitfleet.lab.errors import LabError
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 LAB_GROUP = "vitfleet-lab"
-MIN_QUOTA_US = 1_000          # the kernel refuses a cfs quota below 1 ms (and a period below 1 ms)
+MIN_QUOTA_US = 1_000  # the kernel refuses a cfs quota below 1 ms (and a period below 1 ms)
 MAX_PERIOD_US = 1_000_000
 
 
@@ -36,13 +36,15 @@ class CgroupLayout:
     """Where the cpu controller (and CPU-time accounting) lives on this machine."""
 
     version: Literal[1, 2]
-    cpu_root: Path            # v1: the cpu hierarchy; v2: the unified hierarchy holding the cpu controller
-    acct_root: Path           # v1: the cpuacct hierarchy (may equal cpu_root when co-mounted); v2: cpu_root
+    cpu_root: Path  # v1: the cpu hierarchy; v2: the unified hierarchy holding the cpu controller
+    acct_root: Path  # v1: the cpuacct hierarchy (may equal cpu_root when co-mounted); v2: cpu_root
 
 
 def _not_writable(why: str) -> LabError:
-    return LabError(f"cgroups are not writable here ({why}); run as root on a machine with the cgroup v1 cpu "
-                    "controller or cgroup v2 with the cpu controller enabled")
+    return LabError(
+        f"cgroups are not writable here ({why}); run as root on a machine with the cgroup v1 cpu "
+        "controller or cgroup v2 with the cpu controller enabled"
+    )
 
 
 def detect_cgroups(root: Path = CGROUP_ROOT) -> CgroupLayout:
@@ -72,25 +74,26 @@ def _write(path: Path, value: str) -> None:
 class CpuQuota:
     """One board's cgroup: create, enroll a command, change the quota, read CPU time, remove.
 
-        with CpuQuota("agent1", 0.35) as quota:
-            proc = subprocess.Popen(quota.wrap_argv(["python", "-m", ...]))
-            ...
-            quota.set_cores(0.2)      # this board is now slower
+    with CpuQuota("agent1", 0.35) as quota:
+        proc = subprocess.Popen(quota.wrap_argv(["python", "-m", ...]))
+        ...
+        quota.set_cores(0.2)      # this board is now slower
     """
 
-    def __init__(self, name: str, cores: float | None, period_us: int | None = None,
-                 layout: CgroupLayout | None = None) -> None:
+    def __init__(
+        self, name: str, cores: float | None, period_us: int | None = None, layout: CgroupLayout | None = None
+    ) -> None:
         self.name = name
         self.layout = layout or detect_cgroups()
         self.period_us = period_us
-        self.cores: float | None = cores    # None: no cap (unlimit)
-        group = f"{LAB_GROUP}/{name}-{os.getpid()}"   # pid: two runs on one machine never share a group
+        self.cores: float | None = cores  # None: no cap (unlimit)
+        group = f"{LAB_GROUP}/{name}-{os.getpid()}"  # pid: two runs on one machine never share a group
         self.cpu_dir = self.layout.cpu_root / group
         self.acct_dir = self.layout.acct_root / group
         self._created = False
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
-    def __enter__(self) -> "CpuQuota":
+    def __enter__(self) -> CpuQuota:
         return self.create()
 
     def __exit__(self, *exc: object) -> None:
@@ -98,10 +101,10 @@ class CpuQuota:
 
     @property
     def dirs(self) -> list[Path]:
-        return list(dict.fromkeys([self.cpu_dir, self.acct_dir]))   # one dir when cpu and cpuacct are co-mounted
+        return list(dict.fromkeys([self.cpu_dir, self.acct_dir]))  # one dir when cpu and cpuacct are co-mounted
 
-    def create(self) -> "CpuQuota":
-        if self.layout.version == 2:   # v2: the cpu controller must be enabled on the way down
+    def create(self) -> CpuQuota:
+        if self.layout.version == 2:  # v2: the cpu controller must be enabled on the way down
             for parent in (self.layout.cpu_root, self.layout.cpu_root / LAB_GROUP):
                 parent.mkdir(exist_ok=True)
                 if "cpu" not in (parent / "cgroup.subtree_control").read_text().split():
@@ -132,12 +135,12 @@ class CpuQuota:
                     try:
                         parent_procs.write_text(str(pid))
                     except OSError:
-                        pass   # exited meanwhile
+                        pass  # exited meanwhile
                 time.sleep(0.02)
             try:
                 d.rmdir()
             except OSError:
-                pass   # a process we could not move: the empty-on-exit group is left for the next run's cleanup
+                pass  # a process we could not move: the empty-on-exit group is left for the next run's cleanup
         self._created = False
 
     # ---- the quota -----------------------------------------------------------------------------------------
@@ -214,11 +217,20 @@ class CpuQuota:
         """Periods the group ran in, how many of them it was throttled in, and the time it spent throttled."""
         stat = self._stat()
         throttled_s = stat["throttled_time"] / 1e9 if "throttled_time" in stat else stat.get("throttled_usec", 0) / 1e6
-        return {"periods": stat.get("nr_periods", 0), "throttled_periods": stat.get("nr_throttled", 0),
-                "throttled_s": round(throttled_s, 3)}
+        return {
+            "periods": stat.get("nr_periods", 0),
+            "throttled_periods": stat.get("nr_throttled", 0),
+            "throttled_s": round(throttled_s, 3),
+        }
 
     def describe(self) -> dict[str, object]:
         quota, period = self.quota_us(self.cores) if self.cores is not None else (None, self.period_us)
         knob = "cpu.cfs_quota_us/cpu.cfs_period_us" if self.layout.version == 1 else "cpu.max"
-        return {"cores": self.cores, "quota_us": quota, "period_us": period, "cgroup": f"v{self.layout.version}",
-                "knob": knob, "group": str(self.cpu_dir)}
+        return {
+            "cores": self.cores,
+            "quota_us": quota,
+            "period_us": period,
+            "cgroup": f"v{self.layout.version}",
+            "knob": knob,
+            "group": str(self.cpu_dir),
+        }

@@ -31,11 +31,13 @@ def _flags() -> str:
 def ensure_arm64_emulation() -> None:
     """Mount binfmt_misc if needed and make sure arm64 ELF files run through qemu with credentials."""
     if not (BINFMT / "register").exists():
-        done = subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            ["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
-            raise LabError(f"cannot mount binfmt_misc ({done.stderr.strip()}); run as root on a kernel with "
-                           "binfmt_misc")
+            raise LabError(
+                f"cannot mount binfmt_misc ({done.stderr.strip()}); run as root on a kernel with binfmt_misc"
+            )
     interpreter = next((p for p in INTERPRETERS if p.exists()), None)
     if interpreter is None:
         raise LabError(f"qemu-user-static is not installed, so arm64 boards cannot run here; run: {INSTALL_HINT}")

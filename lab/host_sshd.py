@@ -53,11 +53,16 @@ def start_host_sshd(home: Path, authorized_key: str) -> str:
     home.mkdir(parents=True, exist_ok=True)
     host_key = home / "host_key"
     if not host_key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@lab-hub", "-f", str(host_key)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "root@lab-hub", "-f", str(host_key)],
+            check=True,
+            capture_output=True,
+        )
     (home / "authorized_keys").write_text(authorized_key.strip() + "\n")
-    known = f"[{HOST_LAB_ADDR}]:{HUB_SSH_PORT} {(home / 'host_key.pub').read_text().split(' ')[0]} " \
-            f"{(home / 'host_key.pub').read_text().split(' ')[1]}"
+    known = (
+        f"[{HOST_LAB_ADDR}]:{HUB_SSH_PORT} {(home / 'host_key.pub').read_text().split(' ')[0]} "
+        f"{(home / 'host_key.pub').read_text().split(' ')[1]}"
+    )
     pid_file = home / "sshd.pid"
     if _alive(pid_file):
         return known
@@ -66,8 +71,13 @@ def start_host_sshd(home: Path, authorized_key: str) -> str:
     config.write_text(sshd_config(HUB_SSH_PORT, HOST_LAB_ADDR, host_key, pid_file, home / "authorized_keys"))
     Path("/run/sshd").mkdir(exist_ok=True)  # the privilege separation directory sshd insists on
     with open(home / "sshd.log", "ab") as log:
-        subprocess.Popen([str(SSHD), "-f", str(config), "-D", "-e"], stdout=log, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+        subprocess.Popen(
+            [str(SSHD), "-f", str(config), "-D", "-e"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 15
     while True:
         try:

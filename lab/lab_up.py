@@ -50,8 +50,11 @@ def lab_public_key(paths: LabPaths) -> str:
     if not paths.key.exists():
         paths.key.parent.mkdir(parents=True, exist_ok=True)
         paths.key.parent.chmod(0o700)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vitfleet-lab", "-f", str(paths.key)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "vitfleet-lab", "-f", str(paths.key)],
+            check=True,
+            capture_output=True,
+        )
     return paths.key.with_suffix(".pub").read_text().strip()
 
 
@@ -97,8 +100,10 @@ def stop(lab_dir: Path, names: list[str] | None = None, echo: Callable[[str], No
     boards = read_lab(lab_dir)
     unknown = sorted(set(names or []) - {b.name for b in boards})
     if unknown:
-        raise LabError(f"no lab board named {', '.join(unknown)}; the lab has: "
-                       f"{', '.join(b.name for b in boards) or 'none (run: make lab-boards)'}")
+        raise LabError(
+            f"no lab board named {', '.join(unknown)}; the lab has: "
+            f"{', '.join(b.name for b in boards) or 'none (run: make lab-boards)'}"
+        )
     for board in boards:
         if not names or board.name in names:
             echo(f"{board.name}: {board.stop()}")

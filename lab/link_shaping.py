@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from vitfleet.lab.errors import LabError
 from vitfleet.lab.netns import BoardLink, _run
 
-TBF_LATENCY_MS = 100          # tbf's queue: what waits longer than this behind the rate is dropped (TCP resends)
+TBF_LATENCY_MS = 100  # tbf's queue: what waits longer than this behind the rate is dropped (TCP resends)
 MTU_BYTES = 1514
 
 
@@ -41,9 +41,9 @@ class LinkProfile(BaseModel):
 
     name: str
     rate_mbit: float | None = None
-    delay_ms: float = 0.0          # one way, each direction
-    jitter_ms: float = 0.0         # uniform ± around delay_ms
-    loss_pct: float = 0.0          # per packet (per segment), each direction
+    delay_ms: float = 0.0  # one way, each direction
+    jitter_ms: float = 0.0  # uniform ± around delay_ms
+    loss_pct: float = 0.0  # per packet (per segment), each direction
 
 
 PROFILES: dict[str, LinkProfile] = {
@@ -78,12 +78,17 @@ class ShapingRecord:
     board: str
     profile: LinkProfile
     parts: list[ShapingPart] = field(default_factory=list)
-    endpoint: str = ""                    # HOST:PORT the board's agent connects to
-    relay: dict | None = None             # the relay's measured hold times, when one ran
+    endpoint: str = ""  # HOST:PORT the board's agent connects to
+    relay: dict | None = None  # the relay's measured hold times, when one ran
 
     def as_dict(self) -> dict:
-        return {"board": self.board, "profile": self.profile.model_dump(), "endpoint": self.endpoint,
-                "parts": [asdict(p) for p in self.parts], "relay": self.relay}
+        return {
+            "board": self.board,
+            "profile": self.profile.model_dump(),
+            "endpoint": self.endpoint,
+            "parts": [asdict(p) for p in self.parts],
+            "relay": self.relay,
+        }
 
 
 @lru_cache(maxsize=1)
@@ -101,8 +106,10 @@ def kernel_has_netem() -> bool:
 def _tc(argv: list[str], what: str) -> None:
     done = _run(argv)
     if done.returncode != 0:
-        raise LabError(f"could not shape the link ({what}: `{' '.join(argv)}`: {done.stderr.strip()}); "
-                       "check that tc (iproute2) and the qdisc exist on this kernel, or use --link none")
+        raise LabError(
+            f"could not shape the link ({what}: `{' '.join(argv)}`: {done.stderr.strip()}); "
+            "check that tc (iproute2) and the qdisc exist on this kernel, or use --link none"
+        )
 
 
 def _free_port(host: str) -> int:
@@ -118,15 +125,16 @@ def _fmt(x: float) -> str:
 class ShapedLink:
     """Shape one BoardLink for a broker on this host at `broker_port` (127.0.0.1 and the link's host address)."""
 
-    def __init__(self, link: BoardLink, profile: LinkProfile, broker_port: int, work_dir: Path,
-                 python: str = sys.executable) -> None:
+    def __init__(
+        self, link: BoardLink, profile: LinkProfile, broker_port: int, work_dir: Path, python: str = sys.executable
+    ) -> None:
         self.link, self.profile, self.broker_port, self.work_dir = link, profile, broker_port, work_dir
         self.python = python
         self.relay: subprocess.Popen[bytes] | None = None
         self.record = ShapingRecord(link.board, profile)
         self._stats_path = work_dir / f"relay-{link.board}.json"
 
-    def __enter__(self) -> "ShapedLink":
+    def __enter__(self) -> ShapedLink:
         return self.apply()
 
     def __exit__(self, *exc: object) -> None:
@@ -135,18 +143,23 @@ class ShapedLink:
     @property
     def _ends(self) -> list[list[str]]:
         """`tc` argv prefixes for both ends: the board's (inside its namespace) and the host's."""
-        return [self.link.exec_argv(["tc"]) + ["qdisc", "replace", "dev", self.link.board_if, "root"],
-                ["tc", "qdisc", "replace", "dev", self.link.host_if, "root"]]
+        return [
+            self.link.exec_argv(["tc"]) + ["qdisc", "replace", "dev", self.link.board_if, "root"],
+            ["tc", "qdisc", "replace", "dev", self.link.host_if, "root"],
+        ]
 
-    def apply(self) -> "ShapedLink":
+    def apply(self) -> ShapedLink:
         p, rec = self.profile, self.record
         self.work_dir.mkdir(parents=True, exist_ok=True)
         rec.endpoint = f"{self.link.host_addr}:{self.broker_port}"
-        asked = {"rate": f"{_fmt(p.rate_mbit)} Mbit/s" if p.rate_mbit else "", "delay": f"{_fmt(p.delay_ms)} ms"
-                 if p.delay_ms else "", "jitter": f"± {_fmt(p.jitter_ms)} ms" if p.jitter_ms else "",
-                 "loss": f"{_fmt(p.loss_pct)} %" if p.loss_pct else ""}
+        asked = {
+            "rate": f"{_fmt(p.rate_mbit)} Mbit/s" if p.rate_mbit else "",
+            "delay": f"{_fmt(p.delay_ms)} ms" if p.delay_ms else "",
+            "jitter": f"± {_fmt(p.jitter_ms)} ms" if p.jitter_ms else "",
+            "loss": f"{_fmt(p.loss_pct)} %" if p.loss_pct else "",
+        }
         if not any(asked.values()):
-            rec.parts = [ShapingPart(w, "", "not asked", "-") for w in asked]   # type: ignore[arg-type]
+            rec.parts = [ShapingPart(w, "", "not asked", "-") for w in asked]  # type: ignore[arg-type]
             return self
         if kernel_has_netem():
             netem = ["netem"]
@@ -159,30 +172,51 @@ class ShapedLink:
             for end in self._ends:
                 _tc(end + netem, "netem")
             how = f"netem on {self.link.board_if} and {self.link.host_if} (kernel)"
-            rec.parts = [ShapingPart(w, a, "kernel" if a else "not asked", how if a else "-")  # type: ignore[arg-type]
-                         for w, a in asked.items()]
+            rec.parts = [
+                ShapingPart(w, a, "kernel" if a else "not asked", how if a else "-")  # type: ignore[arg-type]
+                for w, a in asked.items()
+            ]
             return self
         parts: list[ShapingPart] = []
         if p.rate_mbit:
-            burst = 2 * MTU_BYTES   # small: a frame leaves at the link's rate, not in one burst
+            burst = 2 * MTU_BYTES  # small: a frame leaves at the link's rate, not in one burst
             for end in self._ends:
-                _tc(end + ["tbf", "rate", f"{p.rate_mbit}mbit", "burst", str(burst), "latency",
-                           f"{TBF_LATENCY_MS}ms"], "tbf")
-            parts.append(ShapingPart("rate", asked["rate"], "kernel",
-                                     f"tbf on {self.link.board_if} and {self.link.host_if} (kernel; no sch_netem)"))
+                _tc(
+                    end + ["tbf", "rate", f"{p.rate_mbit}mbit", "burst", str(burst), "latency", f"{TBF_LATENCY_MS}ms"],
+                    "tbf",
+                )
+            parts.append(
+                ShapingPart(
+                    "rate",
+                    asked["rate"],
+                    "kernel",
+                    f"tbf on {self.link.board_if} and {self.link.host_if} (kernel; no sch_netem)",
+                )
+            )
         else:
             parts.append(ShapingPart("rate", "", "not asked", "-"))
         if p.delay_ms or p.jitter_ms or p.loss_pct:
             self._start_relay()
-            relay = (f"delaying TCP relay on {self.record.endpoint} (lab/relay.py; userspace, each direction, in "
-                     "order; no sch_netem)")
+            relay = (
+                f"delaying TCP relay on {self.record.endpoint} (lab/relay.py; userspace, each direction, in "
+                "order; no sch_netem)"
+            )
             parts.append(ShapingPart("delay", asked["delay"], "userspace" if p.delay_ms else "not asked", relay))
-            parts.append(ShapingPart("jitter", asked["jitter"], "userspace" if p.jitter_ms else "not asked",
-                                     relay + ", uniform"))
-            parts.append(ShapingPart("loss", asked["loss"], "modelled" if p.loss_pct else "not asked",
-                                     "no packet dropped (no netem, tc classifiers or iptables here): the relay holds "
-                                     "a chunk back 200 ms with the per-segment loss probability, the effect of a loss "
-                                     "on TCP" if p.loss_pct else "-"))
+            parts.append(
+                ShapingPart("jitter", asked["jitter"], "userspace" if p.jitter_ms else "not asked", relay + ", uniform")
+            )
+            parts.append(
+                ShapingPart(
+                    "loss",
+                    asked["loss"],
+                    "modelled" if p.loss_pct else "not asked",
+                    "no packet dropped (no netem, tc classifiers or iptables here): the relay holds "
+                    "a chunk back 200 ms with the per-segment loss probability, the effect of a loss "
+                    "on TCP"
+                    if p.loss_pct
+                    else "-",
+                )
+            )
         rec.parts = parts
         return self
 
@@ -194,18 +228,41 @@ class ShapedLink:
         self._stats_path.unlink(missing_ok=True)
         log = open(self.work_dir / f"relay-{self.link.board}.log", "wb")
         self.relay = subprocess.Popen(
-            [self.python, "-m", "vitfleet.lab.relay", "--listen", f"{self.link.host_addr}:{port}", "--target",
-             f"127.0.0.1:{self.broker_port}", "--delay-ms", str(p.delay_ms), "--jitter-ms", str(p.jitter_ms),
-             "--loss-pct", str(p.loss_pct), "--seed", str(self.link.index), "--stats", str(self._stats_path),
-             "--ready", str(ready)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                self.python,
+                "-m",
+                "vitfleet.lab.relay",
+                "--listen",
+                f"{self.link.host_addr}:{port}",
+                "--target",
+                f"127.0.0.1:{self.broker_port}",
+                "--delay-ms",
+                str(p.delay_ms),
+                "--jitter-ms",
+                str(p.jitter_ms),
+                "--loss-pct",
+                str(p.loss_pct),
+                "--seed",
+                str(self.link.index),
+                "--stats",
+                str(self._stats_path),
+                "--ready",
+                str(ready),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 20
         while not ready.exists():
             if self.relay.poll() is not None or time.monotonic() > deadline:
                 tail = (self.work_dir / f"relay-{self.link.board}.log").read_text(errors="replace")[-300:]
                 self._stop_relay()
-                raise LabError(f"the link relay of board {self.link.board} did not start ({tail.strip() or 'no output'})"
-                               "; check that the board's link is up (BoardLink.up())")
+                raise LabError(
+                    f"the link relay of board {self.link.board} did not start ({tail.strip() or 'no output'})"
+                    "; check that the board's link is up (BoardLink.up())"
+                )
             time.sleep(0.02)
         self.record.endpoint = f"{self.link.host_addr}:{port}"
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from vitfleet.fleet_config import BrokerConfig, FleetConfig
-
 from vitfleet.lab.errors import LabError
 
 
@@ -27,8 +26,9 @@ def operator_broker(fleet: FleetConfig, certs_dir: Path) -> BrokerConfig:
     secrets = secrets_for(fleet, certs_dir)
     user = operator_user(fleet)
     if not secrets.password_file(user).exists():
-        raise LabError(f"no operator password for fleet {fleet.name} in {certs_dir}; run: make certs "
-                       f"FLEET=<the fleet file>")
+        raise LabError(
+            f"no operator password for fleet {fleet.name} in {certs_dir}; run: make certs FLEET=<the fleet file>"
+        )
     broker = fleet.broker.model_copy(deep=True)
     broker.username, broker.password_env, broker.password_file = user, None, secrets.password_file(user)
     if broker.tls is not None:
@@ -44,8 +44,7 @@ def agent_engines(fleet: FleetConfig) -> Path:
     plan = make_plan(fleet, part_costs(fleet.bundle))
     folders = {(b.target, b.precision) for b in plan.boards if b.part is not None}
     if len(folders) != 1:
-        raise LabError("the lab check compares one kind of agent board with x86; this fleet mixes "
-                       f"{sorted(folders)}")
+        raise LabError(f"the lab check compares one kind of agent board with x86; this fleet mixes {sorted(folders)}")
     target, precision = folders.pop()
     engines = builds_root(fleet) / f"{target}-{precision}"
     if not (engines / "manifest.json").exists():
@@ -55,17 +54,25 @@ def agent_engines(fleet: FleetConfig) -> Path:
 
 def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) -> dict[str, Any]:
     from vitfleet.agent.camera_node import CameraNode
-    from vitfleet.fleet.demo import replay_uri
-    from vitfleet.fleet.offline_accuracy import offline_accuracy
     from vitfleet.camera.sources import open_source
     from vitfleet.engines.manifest import read_manifest
     from vitfleet.firmware_scripts.certs import operator_user
+    from vitfleet.fleet.demo import replay_uri
+    from vitfleet.fleet.offline_accuracy import offline_accuracy
 
     manifest = read_manifest(engines)
     # Emulated boards take tens of ms a frame and stall now and then: a generous reclaim, so lost means lost.
-    node = CameraNode(operator_broker(fleet, certs_dir), fleet.name, operator_user(fleet),
-                      open_source(replay_uri(manifest), loop=False), fps=0, encoding=fleet.camera.encoding,
-                      max_frames=frames, in_flight_timeout=60.0, drain=60.0)
+    node = CameraNode(
+        operator_broker(fleet, certs_dir),
+        fleet.name,
+        operator_user(fleet),
+        open_source(replay_uri(manifest), loop=False),
+        fps=0,
+        encoding=fleet.camera.encoding,
+        max_frames=frames,
+        in_flight_timeout=60.0,
+        drain=60.0,
+    )
     summary: dict[str, Any] = {}
     runner = threading.Thread(target=lambda: summary.update(node.run()), daemon=True)
     runner.start()
@@ -73,12 +80,18 @@ def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) 
     offline = offline_accuracy(engines, manifest.dataset or "fashion-mnist", "test", limit=frames)
     live = summary.get("accuracy")
     return {
-        "frames": frames, "answered": summary.get("predictions"), "degraded": summary.get("degraded"),
-        "lost": summary.get("lost"), "answered_late": summary.get("answered_late"),
-        "live_accuracy": live, "offline_accuracy": round(offline, 5),
+        "frames": frames,
+        "answered": summary.get("predictions"),
+        "degraded": summary.get("degraded"),
+        "lost": summary.get("lost"),
+        "answered_late": summary.get("answered_late"),
+        "live_accuracy": live,
+        "offline_accuracy": round(offline, 5),
         "difference_pt": None if live is None else round((live - offline) * 100, 3),
-        "e2e_p50_ms": summary.get("e2e_p50_ms"), "e2e_p99_ms": summary.get("e2e_p99_ms"),
-        "answered_fps": summary.get("answered_fps"), "ok": bool(summary.get("ok")),
+        "e2e_p50_ms": summary.get("e2e_p50_ms"),
+        "e2e_p99_ms": summary.get("e2e_p99_ms"),
+        "answered_fps": summary.get("answered_fps"),
+        "ok": bool(summary.get("ok")),
     }
 
 
@@ -87,20 +100,21 @@ def arm_numerics(fleet: FleetConfig, engines: Path, board_name: str, images: int
     from vitfleet.engines.manifest import read_manifest
     from vitfleet.firmware_scripts.board_tree import python_for
     from vitfleet.firmware_scripts.ssh_target import SshOptions, SshTarget
-
     from vitfleet.lab.arm_numerics import compare, run_here, run_on_board
 
     manifest = read_manifest(engines)
     data = load_dataset(manifest.dataset or "fashion-mnist", "test", pre=manifest.preprocessing).head(images)
     board = fleet.board(board_name)
     ssh = SshTarget(board, SshOptions.for_fleet(fleet.ssh)).ssh("")[:-1]
-    on_board = run_on_board(ssh, python_for(board), f"{board.install_dir}/app", f"{board.install_dir}/engines",
-                            data.images)
+    on_board = run_on_board(
+        ssh, python_for(board), f"{board.install_dir}/app", f"{board.install_dir}/engines", data.images
+    )
     return {"board": board_name, **compare(run_here(engines, data.images), on_board, data.labels)}
 
 
-def lab_check(fleet_file: Path, certs_dir: Path, frames: int, images: int, board: str | None,
-              out: Path | None, command: str) -> dict[str, Any]:
+def lab_check(
+    fleet_file: Path, certs_dir: Path, frames: int, images: int, board: str | None, out: Path | None, command: str
+) -> dict[str, Any]:
     from vitfleet.fleet_config import load_fleet
 
     fleet = load_fleet(fleet_file)
@@ -109,10 +123,14 @@ def lab_check(fleet_file: Path, certs_dir: Path, frames: int, images: int, board
     if arm_board is None:
         raise LabError(f"{fleet_file} has no agent board to compare numerics on")
     report: dict[str, Any] = {
-        "command": command, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "host_cpu": _cpu_model(), "host_machine": platform.machine(), "fleet": fleet.name,
+        "command": command,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "host_cpu": _cpu_model(),
+        "host_machine": platform.machine(),
+        "fleet": fleet.name,
         "boards": [{"name": b.name, "kind": b.kind, "roles": list(b.roles)} for b in fleet.boards],
-        "engines": str(engines), "live": live_fleet(fleet, certs_dir, engines, frames),
+        "engines": str(engines),
+        "live": live_fleet(fleet, certs_dir, engines, frames),
         "numerics": arm_numerics(fleet, engines, arm_board, images) if images > 0 else None,
         "timing_note": "boards run under qemu-user: their latency is emulation's, not a Pi's; no speed is claimed",
     }

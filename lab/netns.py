@@ -23,8 +23,7 @@ HOST_LAB_ADDR = "10.231.0.1"
 def ensure_host_lab_addr() -> None:
     done = _run(["ip", "addr", "replace", f"{HOST_LAB_ADDR}/32", "dev", "lo"])
     if done.returncode != 0:
-        raise LabError(f"could not give the host its lab address {HOST_LAB_ADDR} ({done.stderr.strip()}); "
-                       "run as root")
+        raise LabError(f"could not give the host its lab address {HOST_LAB_ADDR} ({done.stderr.strip()}); run as root")
 
 
 def _run(argv: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
@@ -103,9 +102,11 @@ class BoardLink:
             done = _run(step)
             if done.returncode != 0:
                 self.down()
-                raise LabError(f"could not build the network of lab board {self.board} "
-                               f"(`{' '.join(step)}`: {done.stderr.strip()}); is this a kernel with network "
-                               "namespaces and veth, and are you root?")
+                raise LabError(
+                    f"could not build the network of lab board {self.board} "
+                    f"(`{' '.join(step)}`: {done.stderr.strip()}); is this a kernel with network "
+                    "namespaces and veth, and are you root?"
+                )
 
     def down(self) -> None:
         _run(["ip", "link", "del", self.host_if])

@@ -30,7 +30,7 @@ from vitfleet.lab.link_shaping import ShapedLink, link_profile
 from vitfleet.lab.netns import BoardLink, require_netns_tools
 
 SYS_NET = Path("/sys/class/net")
-INDEX_FIRST = 100    # lab fleets take link indices from here up (the lead's arm64 lab boards use the low ones)
+INDEX_FIRST = 100  # lab fleets take link indices from here up (the lead's arm64 lab boards use the low ones)
 
 
 class LabOptions(BaseModel):
@@ -40,13 +40,13 @@ class LabOptions(BaseModel):
 
     cores: float = Field(0.35, gt=0, description="CPU quota of every agent, in cores")
     agent_cores: dict[str, float] = Field(default_factory=dict, description="agent -> its own quota, overriding")
-    period_us: int | None = None    # None: the shortest the kernel allows for the quota (lab/cpu_quota.py)
+    period_us: int | None = None  # None: the shortest the kernel allows for the quota (lab/cpu_quota.py)
     profile: str = "lan"
     # Also pin agent i to core i mod cores. Off by default: timed here, pinning did not bring the quota closer to
     # full-core time / q (within this VM's +-15 % core-to-core noise) and it keeps an agent on a core the host side
     # may be busy on, where unpinned the scheduler moves it.
     pin: bool = False
-    index_base: int | None = None   # first link index; None: the first free block from INDEX_FIRST
+    index_base: int | None = None  # first link index; None: the first free block from INDEX_FIRST
 
 
 def lab_unavailable() -> str | None:
@@ -64,8 +64,9 @@ def free_index_block(count: int, first: int = INDEX_FIRST) -> int:
     for base in range(first, 251 - count):
         if not any((SYS_NET / f"vfl{i}h").exists() for i in range(base, base + count)):
             return base
-    raise LabError(f"no {count} free lab link indices left (interfaces vfl<N>h); remove stale ones with "
-                   "`ip link del vfl<N>h`")
+    raise LabError(
+        f"no {count} free lab link indices left (interfaces vfl<N>h); remove stale ones with `ip link del vfl<N>h`"
+    )
 
 
 def cgroup_view_argv(layout: CgroupLayout, argv: list[str]) -> list[str]:
@@ -75,8 +76,10 @@ def cgroup_view_argv(layout: CgroupLayout, argv: list[str]) -> list[str]:
     A failed mount is not fatal: the agent then runs without knowing its quota."""
     if layout.version == 1:
         where = f"/sys/fs/cgroup/{layout.cpu_root.name}"
-        mount = (f"mount -t tmpfs lab-cgroups /sys/fs/cgroup && mkdir -p {where} && "
-                 f"mount -t cgroup -o {layout.cpu_root.name} cgroup {where}")
+        mount = (
+            f"mount -t tmpfs lab-cgroups /sys/fs/cgroup && mkdir -p {where} && "
+            f"mount -t cgroup -o {layout.cpu_root.name} cgroup {where}"
+        )
     else:
         mount = "mount -t cgroup2 cgroup2 /sys/fs/cgroup"
     return ["sh", "-c", f'{{ {mount}; }} 2>/dev/null; exec "$@"', "lab-cgroup-view", *argv]
@@ -89,15 +92,16 @@ def add_listeners(broker: LocalBroker, hosts: list[str]) -> None:
 
 
 class QuotaFleet(LocalFleet):
-    def __init__(self, engines: Path, run_dir: Path, options: LocalFleetOptions | None = None,
-                 lab: LabOptions | None = None) -> None:
+    def __init__(
+        self, engines: Path, run_dir: Path, options: LocalFleetOptions | None = None, lab: LabOptions | None = None
+    ) -> None:
         super().__init__(engines, run_dir, options)
         self.lab = lab or LabOptions()
         self.profile = link_profile(self.lab.profile)
         self.links: dict[str, BoardLink] = {}
         self.shaped: dict[str, ShapedLink] = {}
         self.quotas: dict[str, CpuQuota] = {}
-        self._final: dict[str, dict[str, object]] = {}   # per agent: CPU used and throttling, read at teardown
+        self._final: dict[str, dict[str, object]] = {}  # per agent: CPU used and throttling, read at teardown
 
     def cores_of(self, name: str) -> float:
         return self.lab.agent_cores.get(name, self.lab.cores)
@@ -126,7 +130,7 @@ class QuotaFleet(LocalFleet):
             quota = CpuQuota(f"{tag}-{name}", self.cores_of(name), self.lab.period_us, layout)
             self._stack.callback(quota.remove)
             self.quotas[name] = quota.create()
-            self._stack.callback(self._snapshot, name)   # runs before the group is removed
+            self._stack.callback(self._snapshot, name)  # runs before the group is removed
         return self.local_broker.config
 
     def _snapshot(self, name: str) -> None:
@@ -139,8 +143,21 @@ class QuotaFleet(LocalFleet):
         extra = [*self.options.agent_args.get(name, []), *(["--engines", str(own)] if own else [])]
         python = self.options.python or sys.executable
         pin = ["--cpu", str(self.agents.index(name) % len(os.sched_getaffinity(0)))] if self.lab.pin else []
-        argv = [python, "-m", "vitfleet.cli", "agent", *self.common_args, "--board", name, "--threads", "1",
-                "--broker", self.shaped[name].record.endpoint, *pin, *extra]
+        argv = [
+            python,
+            "-m",
+            "vitfleet.cli",
+            "agent",
+            *self.common_args,
+            "--board",
+            name,
+            "--threads",
+            "1",
+            "--broker",
+            self.shaped[name].record.endpoint,
+            *pin,
+            *extra,
+        ]
         quota = self.quotas[name]
         argv = quota.wrap_argv(self.links[name].exec_argv(cgroup_view_argv(quota.layout, argv)))
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -169,6 +186,10 @@ class QuotaFleet(LocalFleet):
             quota = self.quotas[name]
             used = self._final.get(name) or {"cpu_s": round(quota.usage_s(), 3), **quota.throttling()}
             boards[name] = {"quota": quota.describe(), **used, "link": self.shaped[name].record.as_dict()}
-        return {"profile": self.profile.model_dump(), "period_us": self.lab.period_us, "pinned": self.lab.pin,
-                "boards": boards,
-                "host_side": "broker, aggregator, camera node and link relays on the host, no quota"}
+        return {
+            "profile": self.profile.model_dump(),
+            "period_us": self.lab.period_us,
+            "pinned": self.lab.pin,
+            "boards": boards,
+            "host_side": "broker, aggregator, camera node and link relays on the host, no quota",
+        }

@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SEGMENT_BYTES = 1448   # TCP payload per segment on a 1500-byte MTU (timestamps on)
+SEGMENT_BYTES = 1448  # TCP payload per segment on a 1500-byte MTU (timestamps on)
 
 
 @dataclass
@@ -37,7 +37,7 @@ class DirectionStats:
     chunks: int = 0
     bytes: int = 0
     modelled_losses: int = 0
-    held_ms: list[float] = field(default_factory=list)   # actual hold per chunk (arrival -> written), ms
+    held_ms: list[float] = field(default_factory=list)  # actual hold per chunk (arrival -> written), ms
 
     def summary(self) -> dict[str, float | int | None]:
         held = sorted(self.held_ms)
@@ -45,8 +45,14 @@ class DirectionStats:
         def pct(q: float) -> float | None:
             return round(held[min(len(held) - 1, int(q * len(held)))], 3) if held else None
 
-        return {"chunks": self.chunks, "bytes": self.bytes, "modelled_losses": self.modelled_losses,
-                "held_p50_ms": pct(0.5), "held_p99_ms": pct(0.99), "held_min_ms": pct(0.0)}
+        return {
+            "chunks": self.chunks,
+            "bytes": self.bytes,
+            "modelled_losses": self.modelled_losses,
+            "held_p50_ms": pct(0.5),
+            "held_p99_ms": pct(0.99),
+            "held_min_ms": pct(0.0),
+        }
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,7 @@ class Connection:
 
     def __init__(self, board_side: socket.socket, broker_side: socket.socket) -> None:
         self.sockets = (board_side, broker_side)
-        self.closed = threading.Event()   # set on a socket error: both directions stop
+        self.closed = threading.Event()  # set on a socket error: both directions stop
         self._open = 2
         self._lock = threading.Lock()
 
@@ -87,8 +93,15 @@ class Connection:
 class Pipe:
     """One direction of one connection: a reader thread stamps chunks, a writer thread releases them on time."""
 
-    def __init__(self, src: socket.socket, dst: socket.socket, delay: Delay, stats: DirectionStats,
-                 rng: random.Random, conn: Connection) -> None:
+    def __init__(
+        self,
+        src: socket.socket,
+        dst: socket.socket,
+        delay: Delay,
+        stats: DirectionStats,
+        rng: random.Random,
+        conn: Connection,
+    ) -> None:
         self.src, self.dst, self.delay, self.stats, self.rng = src, dst, delay, stats, rng
         self.conn, self.closed = conn, conn.closed
         self.queue: deque[tuple[float, float, bytes]] = deque()
@@ -108,7 +121,7 @@ class Pipe:
                     break
                 now = time.perf_counter()
                 hold, lost = self.delay.hold_s(self.rng, len(chunk))
-                due = max(last_due, now + hold)   # in order: never before the chunk ahead of it
+                due = max(last_due, now + hold)  # in order: never before the chunk ahead of it
                 last_due = due
                 self.stats.modelled_losses += lost
                 with self.ready:
@@ -165,8 +178,14 @@ def _addr(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def serve(listen: tuple[str, int], target: tuple[str, int], delay: Delay, seed: int, stop: threading.Event,
-          ready: Path | None = None) -> dict[str, DirectionStats]:
+def serve(
+    listen: tuple[str, int],
+    target: tuple[str, int],
+    delay: Delay,
+    seed: int,
+    stop: threading.Event,
+    ready: Path | None = None,
+) -> dict[str, DirectionStats]:
     """Relay every connection to `listen` until `stop`; per-direction stats ("to_board", "from_board").
     `ready` is written once the relay listens (the launcher waits for it instead of probing the port)."""
     rng = random.Random(seed)
@@ -181,7 +200,7 @@ def serve(listen: tuple[str, int], target: tuple[str, int], delay: Delay, seed: 
     while not stop.is_set():
         try:
             board_side, _ = server.accept()
-        except socket.timeout:
+        except TimeoutError:
             continue
         try:
             broker_side = socket.create_connection(target, timeout=5)

@@ -30,16 +30,22 @@ def render(report: dict[str, Any], source: str) -> str:
     ]
     if numerics:
         cpu = f", qemu-user emulating a {numerics['board_emulated_cpu']}" if numerics.get("board_emulated_cpu") else ""
-        lines.append(f"| int8 engines on {numerics['board']} ({numerics['machine_board']}{cpu}, ONNX Runtime's ARM "
-                     f"kernels) vs {numerics['machine_here']}: fused classes agree | "
-                     f"{numerics['class_agreement']:.2%} of {numerics['images']} test images |")
+        lines.append(
+            f"| int8 engines on {numerics['board']} ({numerics['machine_board']}{cpu}, ONNX Runtime's ARM "
+            f"kernels) vs {numerics['machine_here']}: fused classes agree | "
+            f"{numerics['class_agreement']:.2%} of {numerics['images']} test images |"
+        )
         for part in numerics["parts"]:
-            lines.append(f"| part {part['part']} features, aarch64 vs x86: cosine mean / min, max abs diff, "
-                         f"identical vectors | {part['cosine_mean']:.6f} / {part['cosine_min']:.6f}, "
-                         f"{part['max_abs_diff']:.3g}, {part['identical_vectors']} of {numerics['images']} |")
+            lines.append(
+                f"| part {part['part']} features, aarch64 vs x86: cosine mean / min, max abs diff, "
+                f"identical vectors | {part['cosine_mean']:.6f} / {part['cosine_min']:.6f}, "
+                f"{part['max_abs_diff']:.3g}, {part['identical_vectors']} of {numerics['images']} |"
+            )
         if "accuracy_here" in numerics:
-            lines.append(f"| accuracy on those images, x86 / aarch64 | {numerics['accuracy_here']:.2%} / "
-                         f"{numerics['accuracy_board']:.2%} |")
+            lines.append(
+                f"| accuracy on those images, x86 / aarch64 | {numerics['accuracy_here']:.2%} / "
+                f"{numerics['accuracy_board']:.2%} |"
+            )
     return "\n".join(lines)
 
 
@@ -49,8 +55,9 @@ def update_doc(results: Path, doc: Path) -> None:
     report = json.loads(results.read_text())
     text = doc.read_text()
     if BEGIN not in text or END not in text:
-        raise LabError(f"{doc} has no generated block ({BEGIN} ... {END}); add the two marker lines where the "
-                       "figures belong")
+        raise LabError(
+            f"{doc} has no generated block ({BEGIN} ... {END}); add the two marker lines where the figures belong"
+        )
     head, rest = text.split(BEGIN, 1)
     tail = rest.split(END, 1)[1]
     doc.write_text(f"{head}{BEGIN}\n{render(report, str(results))}\n{END}{tail}")

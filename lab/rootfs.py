@@ -30,8 +30,19 @@ class RootfsRecipe:
     suite: str = "bookworm"
     arch: str = "arm64"
     packages: tuple[str, ...] = (
-        "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "iproute2", "procps", "ca-certificates",
-        "python3", "python3-venv", "python3-pip", "rsync", "libglib2.0-0",
+        "systemd",
+        "systemd-sysv",
+        "dbus",
+        "openssh-server",
+        "sudo",
+        "iproute2",
+        "procps",
+        "ca-certificates",
+        "python3",
+        "python3-venv",
+        "python3-pip",
+        "rsync",
+        "libglib2.0-0",
     )
     mirror: str = DEFAULT_MIRROR
 
@@ -46,8 +57,10 @@ class RootfsRecipe:
 
 def cache_dir() -> Path:
     """Where templates live: outside any checkout, so fresh clones (and CI on the same machine) reuse them."""
-    base = Path(os.environ.get("VITFLEET_LAB_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or
-                                                              Path.home() / ".cache") / "vitfleet" / "lab")
+    base = Path(
+        os.environ.get("VITFLEET_LAB_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "vitfleet" / "lab"
+    )
     return base
 
 
@@ -81,24 +94,34 @@ def ensure_rootfs(recipe: RootfsRecipe | None = None, echo: Callable[[str], None
     if template_ready(target, recipe):
         return target
     if shutil.which("debootstrap") is None:
-        raise LabError("debootstrap is not installed; run: apt-get install -y qemu-user-static binfmt-support "
-                       "debootstrap systemd-container (or make lab-boards, which installs them)")
+        raise LabError(
+            "debootstrap is not installed; run: apt-get install -y qemu-user-static binfmt-support "
+            "debootstrap systemd-container (or make lab-boards, which installs them)"
+        )
     ensure_arm64_emulation()
     partial = target.with_name(target.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     partial.parent.mkdir(parents=True, exist_ok=True)
-    echo(f"building the {recipe.suite} {recipe.arch} root file system in {target} (once; a few minutes under "
-         "qemu)")
-    argv = ["debootstrap", f"--arch={recipe.arch}", "--variant=minbase", f"--include={','.join(recipe.packages)}",
-            recipe.suite, str(partial), recipe.mirror]
+    echo(f"building the {recipe.suite} {recipe.arch} root file system in {target} (once; a few minutes under qemu)")
+    argv = [
+        "debootstrap",
+        f"--arch={recipe.arch}",
+        "--variant=minbase",
+        f"--include={','.join(recipe.packages)}",
+        recipe.suite,
+        str(partial),
+        recipe.mirror,
+    ]
     log = target.with_name(target.name + ".log")
     with open(log, "w") as out:
         done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, check=False, timeout=3600)
     if done.returncode != 0:
         tail = log.read_text().strip().splitlines()[-1:] or ["no output"]
-        raise LabError(f"debootstrap failed ({tail[0]}); see {log}. Check that {recipe.mirror} is reachable "
-                       "(apt-get update works) and that binfmt_misc runs arm64 binaries")
+        raise LabError(
+            f"debootstrap failed ({tail[0]}); see {log}. Check that {recipe.mirror} is reachable "
+            "(apt-get update works) and that binfmt_misc runs arm64 binaries"
+        )
     (partial / STAMP).write_text(json.dumps({"key": recipe.key, **asdict(recipe)}, indent=1) + "\n")
     partial.rename(target)
     return target

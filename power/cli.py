@@ -5,16 +5,16 @@ from __future__ import annotations
 import csv as csv_module
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from vitfleet.board_kinds import kind_names
 from vitfleet.console import console, emit, emit_rows, user_errors
 from vitfleet.errors import UserError
-from vitfleet.board_kinds import kind_names
 
 
 def _table(summary: dict[str, Any]) -> Table:
@@ -26,8 +26,9 @@ def _table(summary: dict[str, Any]) -> Table:
     return table
 
 
-def run_readout(meter: Any, duration_s: float, rate_hz: float, csv_path: Path | None,
-                live: Live | None = None) -> dict[str, Any]:
+def run_readout(
+    meter: Any, duration_s: float, rate_hz: float, csv_path: Path | None, live: Live | None = None
+) -> dict[str, Any]:
     """Sample `meter` in this thread for duration_s (0 = until Ctrl-C); returns the summary figures."""
     from vitfleet.power.sampler import PowerSampler
 
@@ -52,8 +53,16 @@ def run_readout(meter: Any, duration_s: float, rate_hz: float, csv_path: Path | 
                 low, high = min(low, watts), max(high, watts)
                 snap = sampler.snapshot()
                 if writer is not None:
-                    writer.writerow([f"{t - start:.4f}", f"{snap.ts:.4f}", f"{watts:.4f}", f"{snap.joules:.4f}",
-                                     snap.source, int(snap.estimated)])
+                    writer.writerow(
+                        [
+                            f"{t - start:.4f}",
+                            f"{snap.ts:.4f}",
+                            f"{watts:.4f}",
+                            f"{snap.joules:.4f}",
+                            snap.source,
+                            int(snap.estimated),
+                        ]
+                    )
             if live is not None and sampler.now() >= next_refresh:
                 live.update(_table(_summary(sampler, low, high, csv_path)))
                 next_refresh += 1.0
@@ -90,14 +99,15 @@ def _summary(sampler: Any, low: float, high: float, csv_path: Path | None) -> di
 
 @user_errors
 def power(
-    csv: Annotated[Optional[Path], typer.Option("--csv", help="also write every sample to this CSV file")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="also write every sample to this CSV file")] = None,
     duration: Annotated[float, typer.Option(min=0.0, help="seconds to sample; 0 = until Ctrl-C")] = 0.0,
     rate: Annotated[float, typer.Option(min=0.1, max=1000.0, help="samples per second (a meter may cap it)")] = 10.0,
-    list_: Annotated[bool, typer.Option("--list", help="show every meter tried and why it is or is not usable")
-                     ] = False,
-    kind: Annotated[Optional[str], typer.Option(help=f"board kind for the estimate's profile ({kind_names()}); "
-                                                      "default: detected")
-                    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="show every meter tried and why it is or is not usable")
+    ] = False,
+    kind: Annotated[
+        str | None, typer.Option(help=f"board kind for the estimate's profile ({kind_names()}); default: detected")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print figures as JSON")] = False,
 ) -> None:
     """Read this machine's power meter live (watts, joules); --list shows every meter and why."""
@@ -108,8 +118,10 @@ def power(
         raise UserError(f"--kind {kind!r} is not a board kind; use one of {', '.join(PROFILES)}")
     if list_:
         # Reasons hold literal brackets (pip extras, udev rules) that rich would read as markup.
-        rows = [{"meter": p.name, "available": p.available, "reason": p.reason if as_json else escape(p.reason)}
-                for p in probe_meters(kind)]
+        rows = [
+            {"meter": p.name, "available": p.available, "reason": p.reason if as_json else escape(p.reason)}
+            for p in probe_meters(kind)
+        ]
         emit_rows(rows, as_json, title="power meters, in detection order")
         return
     meter = detect_meter(kind)
@@ -118,8 +130,9 @@ def power(
             summary = run_readout(meter, duration, rate, csv)
         else:
             flag = "[bold yellow]ESTIMATED[/]" if meter.estimated else "[bold green]measured[/]"
-            console.print(f"power meter: [bold]{escape(meter.source)}[/] ({flag}) — {escape(meter.detail)}",
-                          highlight=False)
+            console.print(
+                f"power meter: [bold]{escape(meter.source)}[/] ({flag}) — {escape(meter.detail)}", highlight=False
+            )
             with Live(console=console, refresh_per_second=2, transient=True) as live:
                 summary = run_readout(meter, duration, rate, csv, live)
     finally:

@@ -19,7 +19,7 @@ from vitfleet.power.ina3221_hwmon import Ina3221HwmonMeter
 from vitfleet.power.jetson_jtop import JtopFactory, JtopMeter
 from vitfleet.power.meter import Meter, MeterUnavailable
 from vitfleet.power.rapl import RaplMeter
-from vitfleet.power.rpi5_pmic import RunCommand, Rpi5PmicMeter, run_vcgencmd
+from vitfleet.power.rpi5_pmic import Rpi5PmicMeter, RunCommand, run_vcgencmd
 from vitfleet.power.tegrastats import TegrastatsMeter
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,9 @@ class PowerProfile:
 
 
 # Rough figures per BoardKind, from the board-kind table (vitfleet/board_kinds.py, which says where each comes from).
-PROFILES: dict[str, PowerProfile] = {kind: PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis)
-                                     for kind, spec in BOARD_KINDS.items()}
+PROFILES: dict[str, PowerProfile] = {
+    kind: PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis) for kind, spec in BOARD_KINDS.items()
+}
 
 CpuTimes = Callable[[], Sequence[Any]]
 
@@ -64,20 +65,22 @@ class PsutilEstimateMeter(Meter):
     estimated = True
     source = "psutil-estimate"
 
-    def __init__(self, board_kind: str | None = None, profile: PowerProfile | None = None,
-                 cpu_times: CpuTimes = _per_cpu_times) -> None:
+    def __init__(
+        self, board_kind: str | None = None, profile: PowerProfile | None = None, cpu_times: CpuTimes = _per_cpu_times
+    ) -> None:
         kind = board_kind or detect_board_kind()
         if profile is None:
             if kind not in PROFILES:
-                raise MeterUnavailable(f"no power profile for board kind {kind!r}; known kinds: "
-                                       f"{', '.join(PROFILES)}")
+                raise MeterUnavailable(f"no power profile for board kind {kind!r}; known kinds: {', '.join(PROFILES)}")
             profile = PROFILES[kind]
         self.kind, self.profile = kind, profile
         self._cpu_times = cpu_times
         self._last = cpu_times()
         self.cpus = len(self._last)
-        self.detail = (f"ESTIMATE, not a measurement: {kind} profile {profile.idle_w:g} W idle + "
-                       f"{profile.active_w_per_core:g} W per busy core x {self.cpus} CPUs ({profile.basis})")
+        self.detail = (
+            f"ESTIMATE, not a measurement: {kind} profile {profile.idle_w:g} W idle + "
+            f"{profile.active_w_per_core:g} W per busy core x {self.cpus} CPUs ({profile.basis})"
+        )
 
     def read(self) -> float:
         now = self._cpu_times()

@@ -23,8 +23,8 @@ from vitfleet.power_message import PowerSnapshot
 class BoardEnergy:
     board: str
     watts: float
-    joules: float        # since first seen, restarts bridged
-    fused_frames: int    # frames fused since this board was first seen
+    joules: float  # since first seen, restarts bridged
+    fused_frames: int  # frames fused since this board was first seen
     mj_per_frame: float | None
     source: str
     estimated: bool
@@ -85,10 +85,19 @@ class FleetEnergy:
             joules = t.carried_joules + t.latest.joules - t.first.joules
             frames = max(fused_frames - t.fused_at_first, 0)
             age = max(now - t.latest.ts, 0.0)
-            boards.append(BoardEnergy(
-                board=name, watts=t.latest.watts, joules=joules, fused_frames=frames,
-                mj_per_frame=energy_per_frame_mj([(joules, frames)]), source=t.latest.source,
-                estimated=t.latest.estimated, age_s=age, stale=age > self.stale_after_s))
+            boards.append(
+                BoardEnergy(
+                    board=name,
+                    watts=t.latest.watts,
+                    joules=joules,
+                    fused_frames=frames,
+                    mj_per_frame=energy_per_frame_mj([(joules, frames)]),
+                    source=t.latest.source,
+                    estimated=t.latest.estimated,
+                    age_s=age,
+                    stale=age > self.stale_after_s,
+                )
+            )
         return FleetEnergyReport(
             boards=tuple(boards),
             fleet_watts=sum(b.watts for b in boards if not b.stale),

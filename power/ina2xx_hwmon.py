@@ -36,17 +36,22 @@ class Ina2xxHwmonMeter(Meter):
     def __init__(self, root: Path = Path("/")) -> None:
         sensors = find_ina2xx(root)
         if not sensors:
-            raise MeterUnavailable("no INA219/INA226/INA260 under /sys/class/hwmon (wire one in the supply line "
-                                   "and load the driver, e.g. dtoverlay=i2c-sensor,ina219 on a Pi)")
+            raise MeterUnavailable(
+                "no INA219/INA226/INA260 under /sys/class/hwmon (wire one in the supply line "
+                "and load the driver, e.g. dtoverlay=i2c-sensor,ina219 on a Pi)"
+            )
         self.hwmon, chip = sensors[0]
         self.use_power_register = (self.hwmon / "power1_input").exists()
-        if not self.use_power_register and not ((self.hwmon / "in1_input").exists()
-                                                and (self.hwmon / "curr1_input").exists()):
+        if not self.use_power_register and not (
+            (self.hwmon / "in1_input").exists() and (self.hwmon / "curr1_input").exists()
+        ):
             raise MeterUnavailable(f"{self.hwmon} ({chip}) has neither power1_input nor in1_input + curr1_input")
         self.source = "ina2xx-hwmon"
         others = f"; also found {', '.join(f'{p.name} ({c})' for p, c in sensors[1:])}" if len(sensors) > 1 else ""
-        self.detail = (f"{chip} at {self.hwmon} "
-                       f"({'power register' if self.use_power_register else 'bus voltage x current'}){others}")
+        self.detail = (
+            f"{chip} at {self.hwmon} "
+            f"({'power register' if self.use_power_register else 'bus voltage x current'}){others}"
+        )
         try:
             self.read()
         except MeterReadError as exc:

@@ -62,8 +62,10 @@ class Ina3221HwmonMeter(Meter):
     def __init__(self, root: Path = Path("/")) -> None:
         base = root / "sys/bus/i2c/drivers/ina3221"
         if not base.is_dir():
-            raise MeterUnavailable(f"no {base} (not a Jetson on JetPack 5/6; JetPack 4 uses the ina3221x iio "
-                                   "driver, which jtop and tegrastats cover)")
+            raise MeterUnavailable(
+                f"no {base} (not a Jetson on JetPack 5/6; JetPack 4 uses the ina3221x iio "
+                "driver, which jtop and tegrastats cover)"
+            )
         rails = find_rails(root)
         if not rails:
             raise MeterUnavailable(f"{base} has no hwmon channel with inN_input and currN_input")
@@ -75,8 +77,11 @@ class Ina3221HwmonMeter(Meter):
         else:
             self.rails = rails
             self.source = "ina3221-hwmon:sum"
-            self.detail = ("no VDD_IN/POM_5V_IN rail; sum of module rails " + ", ".join(r.label for r in rails)
-                           + " (excludes carrier-board losses)")
+            self.detail = (
+                "no VDD_IN/POM_5V_IN rail; sum of module rails "
+                + ", ".join(r.label for r in rails)
+                + " (excludes carrier-board losses)"
+            )
         try:
             self.read()
         except MeterReadError as exc:

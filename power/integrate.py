@@ -13,8 +13,9 @@ from collections.abc import Sequence
 def interpolate(times: Sequence[float], watts: Sequence[float], t: float) -> float:
     """Power at time t, linear between the two samples around it; t must lie within the samples."""
     if not times or t < times[0] or t > times[-1]:
-        raise ValueError(f"t={t} lies outside the samples [{times[0] if times else None}, "
-                         f"{times[-1] if times else None}]")
+        raise ValueError(
+            f"t={t} lies outside the samples [{times[0] if times else None}, {times[-1] if times else None}]"
+        )
     i = bisect_left(times, t)
     if times[i] == t:
         return watts[i]

@@ -24,8 +24,10 @@ def default_jtop() -> Any:
     try:
         from jtop import jtop  # lazy: optional AGPL extra, only present on Jetsons that chose it
     except ImportError:
-        raise MeterUnavailable("jetson-stats (jtop) is not installed; optional: pip install 'vitfleet[jetson]' "
-                               "(AGPL-3.0) — the INA3221 hwmon and tegrastats meters need nothing extra") from None
+        raise MeterUnavailable(
+            "jetson-stats (jtop) is not installed; optional: pip install 'vitfleet[jetson]' "
+            "(AGPL-3.0) — the INA3221 hwmon and tegrastats meters need nothing extra"
+        ) from None
     return jtop()
 
 
@@ -67,8 +69,9 @@ class JtopMeter(Meter):
         try:
             jetson.start()
         except Exception as exc:  # jtop raises its own JtopException, which we cannot import without jtop
-            raise MeterUnavailable(f"jtop could not connect: {exc} (enable it: sudo systemctl enable --now "
-                                   "jtop.service)") from None
+            raise MeterUnavailable(
+                f"jtop could not connect: {exc} (enable it: sudo systemctl enable --now jtop.service)"
+            ) from None
         self._jetson = jetson
         try:
             _, rail = jtop_total(jetson.power)

@@ -39,12 +39,13 @@ class Meter(ABC):
     def read(self) -> float:
         """Watts now (or averaged since the previous read, for energy counters). Raises MeterReadError."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most meters hold nothing to release
         """Release threads, subprocesses or service connections; safe to call twice."""
 
-    def __enter__(self) -> "Meter":
+    def __enter__(self) -> Meter:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()

@@ -22,12 +22,15 @@ from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 from vitfleet.power.sysfs import read_sysfs_int, read_sysfs_text
 
 _PACKAGE_ZONE = re.compile(r"^intel-rapl:\d+$")
-UDEV_RULE = ('SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", ACTION=="add", '
-             'RUN+="/bin/chgrp vitfleet /sys%p/energy_uj", RUN+="/bin/chmod g+r /sys%p/energy_uj"')
+UDEV_RULE = (
+    'SUBSYSTEM=="powercap", KERNEL=="intel-rapl:*", ACTION=="add", '
+    'RUN+="/bin/chgrp vitfleet /sys%p/energy_uj", RUN+="/bin/chmod g+r /sys%p/energy_uj"'
+)
 PERMISSION_HINT = (
     "energy_uj is readable by root only since Linux 5.10 (CVE-2020-8694). Run as root, or put this line in "
     f"/etc/udev/rules.d/99-vitfleet-rapl.rules: {UDEV_RULE} ; then `groupadd -f vitfleet`, add the user to "
-    "the group, and run `udevadm control --reload && udevadm trigger --subsystem-match=powercap`")
+    "the group, and run `udevadm control --reload && udevadm trigger --subsystem-match=powercap`"
+)
 
 
 def counter_delta(before_uj: int, after_uj: int, max_range_uj: int) -> int:
@@ -35,8 +38,10 @@ def counter_delta(before_uj: int, after_uj: int, max_range_uj: int) -> int:
     if after_uj >= before_uj:
         return after_uj - before_uj
     if max_range_uj <= 0:
-        raise MeterReadError(f"RAPL counter went backwards ({before_uj} -> {after_uj}) and max_energy_range_uj "
-                             f"is {max_range_uj}, so the wrap cannot be undone")
+        raise MeterReadError(
+            f"RAPL counter went backwards ({before_uj} -> {after_uj}) and max_energy_range_uj "
+            f"is {max_range_uj}, so the wrap cannot be undone"
+        )
     # The counter runs up to max_range and restarts at 0 (exact to one hardware energy unit, ~15-61 uJ).
     return after_uj + max_range_uj - before_uj
 
@@ -51,8 +56,10 @@ class RaplZone:
 def find_package_zones(root: Path) -> list[RaplZone]:
     base = root / "sys/class/powercap"
     if not base.is_dir():
-        raise MeterUnavailable(f"no {base}: the kernel exposes no RAPL here (a VM, a non-x86 CPU, or the "
-                               "intel_rapl_msr module is not loaded)")
+        raise MeterUnavailable(
+            f"no {base}: the kernel exposes no RAPL here (a VM, a non-x86 CPU, or the "
+            "intel_rapl_msr module is not loaded)"
+        )
     zones = []
     for zone in sorted(p for p in base.iterdir() if _PACKAGE_ZONE.match(p.name)):
         name = read_sysfs_text(zone / "name") or zone.name
@@ -73,8 +80,12 @@ class RaplMeter(Meter):
     source = "rapl"
     min_interval_s = 0.05  # the counters update about every ms; shorter gaps are mostly rounding
 
-    def __init__(self, root: Path = Path("/"), clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        root: Path = Path("/"),
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.zones = find_package_zones(root)
         self._clock, self._sleep = clock, sleep
         try:
@@ -98,8 +109,7 @@ class RaplMeter(Meter):
             try:
                 values.append(int(text.strip()))
             except ValueError:
-                raise MeterReadError(f"{zone.energy} should hold an integer but holds {text.strip()[:40]!r}"
-                                     ) from None
+                raise MeterReadError(f"{zone.energy} should hold an integer but holds {text.strip()[:40]!r}") from None
         return self._clock(), values
 
     def read(self) -> float:
@@ -113,8 +123,13 @@ class RaplMeter(Meter):
         dt = now[0] - self._last[0]
         if dt <= 0:
             return self._last_watts
-        joules = sum(counter_delta(before, after, zone.max_range_uj)
-                     for zone, before, after in zip(self.zones, self._last[1], now[1])) / 1e6
+        joules = (
+            sum(
+                counter_delta(before, after, zone.max_range_uj)
+                for zone, before, after in zip(self.zones, self._last[1], now[1])
+            )
+            / 1e6
+        )
         self._last = now
         self._last_watts = joules / dt
         return self._last_watts

@@ -26,8 +26,10 @@ from vitfleet.power.meter import Meter, MeterReadError, MeterUnavailable
 
 RunCommand = Callable[[Sequence[str]], str]
 PMIC_COMMAND = ("vcgencmd", "pmic_read_adc")
-_CHANNEL = re.compile(r"^\s*(?P<rail>\S+)_(?P<suffix>[AV])\s+(?P<kind>current|volt)\(\d+\)="
-                      r"(?P<value>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?P<unit>[AV])\s*$")
+_CHANNEL = re.compile(
+    r"^\s*(?P<rail>\S+)_(?P<suffix>[AV])\s+(?P<kind>current|volt)\(\d+\)="
+    r"(?P<value>[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)(?P<unit>[AV])\s*$"
+)
 
 
 def run_vcgencmd(command: Sequence[str], timeout_s: float = 2.0) -> str:
@@ -35,8 +37,9 @@ def run_vcgencmd(command: Sequence[str], timeout_s: float = 2.0) -> str:
     try:
         done = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout_s, check=False)
     except FileNotFoundError:
-        raise MeterReadError(f"{command[0]} is not installed (Raspberry Pi OS ships it; "
-                             "elsewhere: apt install raspi-utils)") from None
+        raise MeterReadError(
+            f"{command[0]} is not installed (Raspberry Pi OS ships it; elsewhere: apt install raspi-utils)"
+        ) from None
     except PermissionError:
         raise MeterReadError(f"{command[0]} is not executable by this user") from None
     except subprocess.TimeoutExpired:
@@ -68,8 +71,10 @@ def parse_pmic_read_adc(text: str) -> dict[str, float]:
 def pmic_watts(text: str) -> float:
     rails = parse_pmic_read_adc(text)
     if not rails:
-        raise MeterReadError(f"`vcgencmd pmic_read_adc` printed no rail with both current and voltage "
-                             f"(got {text.strip()[:80]!r}); only the Raspberry Pi 5 has this PMIC ADC")
+        raise MeterReadError(
+            f"`vcgencmd pmic_read_adc` printed no rail with both current and voltage "
+            f"(got {text.strip()[:80]!r}); only the Raspberry Pi 5 has this PMIC ADC"
+        )
     return sum(rails.values())
 
 
@@ -86,8 +91,10 @@ class Rpi5PmicMeter(Meter):
             pmic_watts(text)
         except MeterReadError as exc:
             raise MeterUnavailable(str(exc)) from None
-        self.detail = (f"sum of {len(rails)} PMIC rails ({', '.join(rails)}); excludes the 5 V input's "
-                       "USB load and conversion losses, so it reads below a wall meter")
+        self.detail = (
+            f"sum of {len(rails)} PMIC rails ({', '.join(rails)}); excludes the 5 V input's "
+            "USB load and conversion losses, so it reads below a wall meter"
+        )
 
     def read(self) -> float:
         return pmic_watts(self._run(PMIC_COMMAND))

@@ -18,10 +18,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from vitfleet.errors import UserError
 from vitfleet.power.integrate import trapezoid_energy
 from vitfleet.power.meter import Meter
 from vitfleet.power_message import PowerSnapshot
-from vitfleet.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,15 @@ class PowerWindowError(UserError):
 
 
 class PowerSampler:
-    def __init__(self, meter: Meter, rate_hz: float = 10.0, *, history_s: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic, wall_clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        meter: Meter,
+        rate_hz: float = 10.0,
+        *,
+        history_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         if not (math.isfinite(rate_hz) and rate_hz > 0):
             raise UserError(f"power sampling rate must be a positive number of Hz, got {rate_hz}")
         self.meter = meter
@@ -99,7 +106,7 @@ class PowerSampler:
                 return
             self.sample_once()
 
-    def start(self) -> "PowerSampler":
+    def start(self) -> PowerSampler:
         if self._thread is not None:
             raise UserError("this PowerSampler is already running; make a new one to restart")
         self.sample_once()
@@ -117,7 +124,7 @@ class PowerSampler:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def __enter__(self) -> "PowerSampler":
+    def __enter__(self) -> PowerSampler:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -133,8 +140,14 @@ class PowerSampler:
     def snapshot(self) -> PowerSnapshot:
         with self._lock:
             watts = self._watts[-1] if self._watts else 0.0
-            return PowerSnapshot(ts=self._wall(), watts=watts, joules=self._joules, frames=self._frames,
-                                 source=self.meter.source, estimated=self.meter.estimated)
+            return PowerSnapshot(
+                ts=self._wall(),
+                watts=watts,
+                joules=self._joules,
+                frames=self._frames,
+                source=self.meter.source,
+                estimated=self.meter.estimated,
+            )
 
     def latest(self) -> tuple[float, float] | None:
         """(time, watts) of the newest sample, None before the first."""
@@ -163,11 +176,15 @@ class PowerSampler:
                     self._new_sample.wait_for(lambda: bool(self._times) and self._times[-1] >= t1, wait_s)
             if not self._times or self._times[-1] < t1:
                 last = f"{self._times[-1]:.3f}" if self._times else "none"
-                raise PowerWindowError(f"no power sample at or after the window end {t1:.3f} (last sample: {last}; "
-                                       f"{self.read_errors} failed reads); is the sampler running?")
+                raise PowerWindowError(
+                    f"no power sample at or after the window end {t1:.3f} (last sample: {last}; "
+                    f"{self.read_errors} failed reads); is the sampler running?"
+                )
             if t0 < self._times[0]:
-                raise PowerWindowError(f"energy window starts at {t0:.3f}, before the oldest kept sample "
-                                       f"{self._times[0]:.3f}; start the sampler before the window or raise "
-                                       "history_s")
+                raise PowerWindowError(
+                    f"energy window starts at {t0:.3f}, before the oldest kept sample "
+                    f"{self._times[0]:.3f}; start the sampler before the window or raise "
+                    "history_s"
+                )
             times, watts = list(self._times), list(self._watts)
         return trapezoid_energy(times, watts, t0, t1)

@@ -14,8 +14,9 @@ def read_sysfs_int(path: Path, what: str) -> int:
     except FileNotFoundError:
         raise MeterReadError(f"{path} is missing ({what}); the driver was unloaded or the device went away") from None
     except PermissionError:
-        raise MeterReadError(f"{path} is not readable by this user ({what}); run as root or grant read access"
-                             ) from None
+        raise MeterReadError(
+            f"{path} is not readable by this user ({what}); run as root or grant read access"
+        ) from None
     except OSError as exc:
         raise MeterReadError(f"{path} could not be read ({what}): {exc.strerror or exc}") from None
     except UnicodeDecodeError:

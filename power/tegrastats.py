@@ -50,11 +50,17 @@ def tegrastats_total(line: str) -> tuple[float, str]:
 class TegrastatsMeter(Meter):
     estimated = False
 
-    def __init__(self, command: Sequence[str] | None = None, interval_ms: int = 100,
-                 first_line_timeout_s: float = 3.0, stale_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        command: Sequence[str] | None = None,
+        interval_ms: int = 100,
+        first_line_timeout_s: float = 3.0,
+        stale_after_s: float | None = None,
+    ) -> None:
         if command is None:
             exe = shutil.which("tegrastats") or next(
-                (p for p in ("/usr/bin/tegrastats", "/usr/sbin/tegrastats") if shutil.which(p)), None)
+                (p for p in ("/usr/bin/tegrastats", "/usr/sbin/tegrastats") if shutil.which(p)), None
+            )
             if exe is None:
                 raise MeterUnavailable("tegrastats is not installed (it ships with JetPack; not a Jetson)")
             command = [exe, "--interval", str(interval_ms)]
@@ -67,8 +73,14 @@ class TegrastatsMeter(Meter):
         self._latest: tuple[float, float, str] | None = None  # (monotonic time, watts, rail)
         self._bad_lines = 0
         try:
-            self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                          stdin=subprocess.DEVNULL, text=True, bufsize=1)
+            self._proc = subprocess.Popen(
+                self.command,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
         except OSError as exc:
             raise MeterUnavailable(f"cannot start {self.command[0]}: {exc.strerror or exc}") from None
         self._reader = threading.Thread(target=self._read_lines, name="tegrastats-reader", daemon=True)
@@ -77,14 +89,20 @@ class TegrastatsMeter(Meter):
         if self._latest is None:
             exited = self._eof.is_set()
             stderr = self._shutdown()
-            why = (f"exited with code {self._proc.returncode} before printing a power rail" if exited
-                   else f"printed no line with a power rail within {first_line_timeout_s:g} s")
+            why = (
+                f"exited with code {self._proc.returncode} before printing a power rail"
+                if exited
+                else f"printed no line with a power rail within {first_line_timeout_s:g} s"
+            )
             said = f": {stderr.strip()[:200]}" if stderr.strip() else ""
             raise MeterUnavailable(f"{self.command[0]} {why}{said}")
         rail = self._latest[2]
         self.source = "tegrastats" if rail != "sum" else "tegrastats:sum"
-        self.detail = (f"{rail} rail from {' '.join(self.command)}" if rail != "sum"
-                       else "no VDD_IN/POM_5V_IN rail; sum of all rails tegrastats prints")
+        self.detail = (
+            f"{rail} rail from {' '.join(self.command)}"
+            if rail != "sum"
+            else "no VDD_IN/POM_5V_IN rail; sum of all rails tegrastats prints"
+        )
 
     def _read_lines(self) -> None:
         assert self._proc.stdout is not None
@@ -109,8 +127,10 @@ class TegrastatsMeter(Meter):
         age = time.monotonic() - latest[0]
         if age > self._stale_after_s:
             state = f"exited with code {code}" if code is not None else "stopped printing"
-            raise MeterReadError(f"tegrastats {state}; last power line is {age:.1f} s old "
-                                 f"({self._bad_lines} lines without a rail since start)")
+            raise MeterReadError(
+                f"tegrastats {state}; last power line is {age:.1f} s old "
+                f"({self._bad_lines} lines without a rail since start)"
+            )
         return latest[1]
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ THERMAL_ROOT = Path("/sys/class/thermal")
 class ThermalZone:
     name: str
     temp_c: float
-    passive_trip_c: float | None    # where the kernel starts slowing the CPU; None when the zone has none
+    passive_trip_c: float | None  # where the kernel starts slowing the CPU; None when the zone has none
 
     @property
     def at_trip(self) -> bool:
@@ -35,8 +35,11 @@ def _passive_trip(zone: Path) -> float | None:
     for kind_file in sorted(zone.glob("trip_point_*_type")):
         if read_sysfs_text(kind_file) == "passive":
             try:
-                return millidegrees(read_sysfs_int(kind_file.with_name(kind_file.name.replace("_type", "_temp")),
-                                                   "trip point temperature"))
+                return millidegrees(
+                    read_sysfs_int(
+                        kind_file.with_name(kind_file.name.replace("_type", "_temp")), "trip point temperature"
+                    )
+                )
             except MeterReadError:
                 return None
     return None

@@ -9,8 +9,9 @@ runner and jtop factory can be replaced, so tests read recorded samples.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from vitfleet.power.meter import MeterReadError
 from vitfleet.power.rpi5_pmic import RunCommand, run_vcgencmd
@@ -45,8 +46,12 @@ class ThermalThrottleReader:
         return ThrottleState(source="thermal" if zones else "none", throttled=bool(hot), reasons=hot, temp_c=hottest)
 
 
-def throttle_reader(board_kind: str, thermal_root: Path = THERMAL_ROOT, run_command: RunCommand = run_vcgencmd,
-                    jtop_factory: Callable[[], Any] | None = None) -> ThrottleReader:
+def throttle_reader(
+    board_kind: str,
+    thermal_root: Path = THERMAL_ROOT,
+    run_command: RunCommand = run_vcgencmd,
+    jtop_factory: Callable[[], Any] | None = None,
+) -> ThrottleReader:
     """The reader for this kind of board; never raises (a board with no sensor gets the thermal reader, which
     reports `none` when there are no zones either)."""
     if board_kind in ("pi4", "pi5"):

@@ -15,8 +15,8 @@ from typing import Any
 from vitfleet.power.meter import MeterReadError
 from vitfleet.throttle_state import ThrottleState
 
-HOT_C = 80.0            # jtop's own warning colour starts here; Orin's software throttling begins in the 90s
-CAPPED_BELOW = 0.9      # a core below this share of its maximum clock is capped
+HOT_C = 80.0  # jtop's own warning colour starts here; Orin's software throttling begins in the 90s
+CAPPED_BELOW = 0.9  # a core below this share of its maximum clock is capped
 
 
 def jtop_state(temperature: Any, cpu: Any) -> ThrottleState:
@@ -26,16 +26,22 @@ def jtop_state(temperature: Any, cpu: Any) -> ThrottleState:
         cores = [c["freq"] for c in cpu["cpu"] if c.get("online", True) and c.get("freq")]
         capped = [f for f in cores if float(f["max"]) > 0 and float(f["cur"]) < CAPPED_BELOW * float(f["max"])]
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        raise MeterReadError(f"jtop's temperature/cpu are not in the shape jetson-stats 4 documents ({exc!r})"
-                             ) from None
+        raise MeterReadError(
+            f"jtop's temperature/cpu are not in the shape jetson-stats 4 documents ({exc!r})"
+        ) from None
     hottest = max(temps, default=None)
     reasons = []
     if hottest is not None and hottest >= HOT_C:
         reasons.append(f"hot ({hottest:.0f} °C)")
     if capped:
         reasons.append(f"{len(capped)} of {len(cores)} cores below {CAPPED_BELOW:.0%} of their maximum clock")
-    return ThrottleState(source="jtop", throttled=bool(capped) and hottest is not None and hottest >= HOT_C,
-                         reasons=reasons, temp_c=hottest, verified=False)
+    return ThrottleState(
+        source="jtop",
+        throttled=bool(capped) and hottest is not None and hottest >= HOT_C,
+        reasons=reasons,
+        temp_c=hottest,
+        verified=False,
+    )
 
 
 class JtopThrottleReader:

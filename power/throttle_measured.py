@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from vitfleet.throttle_state import ThrottleState
 
-SLOW_RATIO = 0.8    # below this share of its best rate a board counts as throttled
+SLOW_RATIO = 0.8  # below this share of its best rate a board counts as throttled
 
 
 def with_measured(state: ThrottleState, recent_fps: float | None, best_fps: float | None) -> ThrottleState:
@@ -21,5 +21,6 @@ def with_measured(state: ThrottleState, recent_fps: float | None, best_fps: floa
     if ratio >= SLOW_RATIO or state.throttled:
         return state.model_copy(update={"speed_ratio": ratio})
     why = f"computes at {ratio:.2f}x the best rate it sustained with these parts"
-    return state.model_copy(update={"speed_ratio": ratio, "throttled": True, "source": "measured",
-                                    "reasons": [*state.reasons, why]})
+    return state.model_copy(
+        update={"speed_ratio": ratio, "throttled": True, "source": "measured", "reasons": [*state.reasons, why]}
+    )

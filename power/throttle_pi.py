@@ -18,8 +18,12 @@ from vitfleet.throttle_state import ThrottleState
 
 GET_THROTTLED = ("vcgencmd", "get_throttled")
 NOW_BITS = {0: "under-voltage now", 1: "ARM frequency capped now", 2: "throttled now", 3: "soft temperature limit now"}
-SINCE_BOOT_BITS = {16: "under-voltage since boot", 17: "ARM frequency capped since boot",
-                   18: "throttled since boot", 19: "soft temperature limit since boot"}
+SINCE_BOOT_BITS = {
+    16: "under-voltage since boot",
+    17: "ARM frequency capped since boot",
+    18: "throttled since boot",
+    19: "soft temperature limit since boot",
+}
 _ANSWER = re.compile(r"^\s*throttled=(0x[0-9a-fA-F]+|\d+)\s*$")
 
 
@@ -54,5 +58,6 @@ class PiThrottleReader:
         bits = parse_get_throttled(self._run(GET_THROTTLED))
         zones = read_thermal_zones(self._thermal)
         hottest = max((z.temp_c for z in zones), default=None)
-        return ThrottleState(source="vcgencmd", throttled=bool(bits.now), reasons=bits.now + bits.since_boot,
-                             temp_c=hottest)
+        return ThrottleState(
+            source="vcgencmd", throttled=bool(bits.now), reasons=bits.now + bits.since_boot, temp_c=hottest
+        )

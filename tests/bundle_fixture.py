@@ -18,9 +18,9 @@ import pytest
 import torch
 from torch import nn
 
+from vitfleet.datasets import load_fashion_mnist
 from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from vitfleet.decompose.checkpoints import save_weights
-from vitfleet.datasets import load_fashion_mnist
 from vitfleet.decompose.fusion import FusionHead, PartFeatures
 from vitfleet.decompose.teacher import preprocessing_for, write_teacher
 from vitfleet.decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
@@ -43,8 +43,15 @@ def _train(model: nn.Module, forward, x: torch.Tensor, y: torch.Tensor, steps: i
     model.eval()
 
 
-def build_tiny_bundle(out: Path, steps: int = 150, seed: int = 0, width: int = WIDTH, depth: int = 2,
-                      heads: int = 2, train_images: int = 4000) -> Path:
+def build_tiny_bundle(
+    out: Path,
+    steps: int = 150,
+    seed: int = 0,
+    width: int = WIDTH,
+    depth: int = 2,
+    heads: int = 2,
+    train_images: int = 4000,
+) -> Path:
     threads = torch.get_num_threads()
     # One thread: these models are tiny, and on a shared 2-core machine two threads run ~20x slower.
     torch.set_num_threads(1)
@@ -66,8 +73,9 @@ def _build(out: Path, steps: int, seed: int, width: int, depth: int, heads: int,
     teacher = build_vit(teacher_arch)
     _train(teacher, lambda xb, g: teacher(xb), x, y, steps, 2e-3, seed)
     teacher_dir = out / "teacher"
-    tcard = write_teacher(teacher, teacher_arch, teacher_dir, "fashion-mnist", train.class_names, pre,
-                          "trained:test-tiny", None, {})
+    tcard = write_teacher(
+        teacher, teacher_arch, teacher_dir, "fashion-mnist", train.class_names, pre, "trained:test-tiny", None, {}
+    )
 
     parts, features = [], []
     for index, classes in enumerate(PARTITION):
@@ -79,14 +87,24 @@ def _build(out: Path, steps: int, seed: int, width: int, depth: int, heads: int,
         _train(vit, lambda xb, g, vit=vit: vit(xb), x, local, steps, 2e-3, seed + 1 + index)
         name = f"part{index}.safetensors"
         sha = save_weights(vit, out / name)
-        parts.append(PartSpec(index=index, classes=classes, other_class=True, arch=arch, feature_dim=width,
-                              params=count_params(vit), flops=vit_flops(arch), weights=name, weights_sha256=sha))
+        parts.append(
+            PartSpec(
+                index=index,
+                classes=classes,
+                other_class=True,
+                arch=arch,
+                feature_dim=width,
+                params=count_params(vit),
+                flops=vit_flops(arch),
+                weights=name,
+                weights_sha256=sha,
+            )
+        )
         with torch.no_grad():
             features.append(PartFeatures(vit).eval()(x))
 
     feats = torch.cat(features, dim=1)
     head = FusionHead("mlp", [width] * len(PARTITION), 64, 10)
-
 
     gen = torch.Generator().manual_seed(seed + 10)
     opt = torch.optim.AdamW(head.parameters(), lr=3e-3)
@@ -100,13 +118,26 @@ def _build(out: Path, steps: int, seed: int, width: int, depth: int, heads: int,
     head.eval()
     fsha = save_weights(head, out / "fusion.safetensors")
     card = BundleCard(
-        bundle_id="tiny-test-bundle", method="edvit", dataset="fashion-mnist", class_names=train.class_names,
+        bundle_id="tiny-test-bundle",
+        method="edvit",
+        dataset="fashion-mnist",
+        class_names=train.class_names,
         partition=PARTITION,
-        teacher=TeacherRef(path=str(teacher_dir), weights_sha256=tcard.weights_sha256,
-                           params=count_params(teacher), flops=vit_flops(teacher_arch)),
+        teacher=TeacherRef(
+            path=str(teacher_dir),
+            weights_sha256=tcard.weights_sha256,
+            params=count_params(teacher),
+            flops=vit_flops(teacher_arch),
+        ),
         parts=parts,
-        fusion=FusionSpec(kind="mlp", feature_dims=[width] * len(PARTITION), hidden_dim=64, num_classes=10,
-                          part_dropout=0.1, weights_sha256=fsha),
+        fusion=FusionSpec(
+            kind="mlp",
+            feature_dims=[width] * len(PARTITION),
+            hidden_dim=64,
+            num_classes=10,
+            part_dropout=0.1,
+            weights_sha256=fsha,
+        ),
         preprocessing=pre,
     )
     write_card(out, card)

@@ -25,8 +25,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def fmnist_slices() -> tuple[ImageDataset, ImageDataset]:
-    return (load_fashion_mnist("train").stratified_head(TRAIN_IMAGES),
-            load_fashion_mnist("test").head(TEST_IMAGES))
+    return (load_fashion_mnist("train").stratified_head(TRAIN_IMAGES), load_fashion_mnist("test").head(TEST_IMAGES))
 
 
 @pytest.fixture(scope="session")

@@ -51,8 +51,7 @@ def loopback_sshd(tmp_path_factory) -> Iterator[LoopbackSshd]:
     (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
     port = free_port()
     config = root / "sshd_config"
-    config.write_text(sshd_config(port, "127.0.0.1", root / "host_key", root / "sshd.pid",
-                                  root / "authorized_keys"))
+    config.write_text(sshd_config(port, "127.0.0.1", root / "host_key", root / "sshd.pid", root / "authorized_keys"))
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory sshd insists on
     log = root / "sshd.log"
     with open(log, "w") as out:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from bundle_fixture import tiny_bundle  # noqa: F401 - re-exported fixture
 
 

@@ -94,13 +94,22 @@ def make_fake_tensorrt(version: str = "10.3.0.26", fail_parse: bool = False) -> 
             for node in model.graph.node:
                 if node.op_type == "LayerNormalization" and major < 10:
                     # TensorRT 8.5's parser expands LayerNormalization into reduce/elementwise layers.
-                    for suffix, kind in (("_reduce_mean", "REDUCE"), ("_sub", "ELEMENTWISE"),
-                                         ("_sqrt", "UNARY"), ("_scale", "ELEMENTWISE")):
+                    for suffix, kind in (
+                        ("_reduce_mean", "REDUCE"),
+                        ("_sub", "ELEMENTWISE"),
+                        ("_sqrt", "UNARY"),
+                        ("_scale", "ELEMENTWISE"),
+                    ):
                         self.network.layers.append(Layer(node.name + suffix, trt.LayerType[kind]))
                     continue
-                kind = {"LayerNormalization": "NORMALIZATION", "Softmax": "SOFTMAX", "MatMul": "MATRIX_MULTIPLY",
-                        "Gemm": "MATRIX_MULTIPLY", "Conv": "CONVOLUTION", "Reshape": "SHUFFLE"}.get(node.op_type,
-                                                                                                  "ELEMENTWISE")
+                kind = {
+                    "LayerNormalization": "NORMALIZATION",
+                    "Softmax": "SOFTMAX",
+                    "MatMul": "MATRIX_MULTIPLY",
+                    "Gemm": "MATRIX_MULTIPLY",
+                    "Conv": "CONVOLUTION",
+                    "Reshape": "SHUFFLE",
+                }.get(node.op_type, "ELEMENTWISE")
                 self.network.layers.append(Layer(node.name, trt.LayerType[kind]))
             for value in model.graph.input:
                 dims = tuple(d.dim_value if not d.dim_param else -1 for d in value.type.tensor_type.shape.dim)
@@ -156,7 +165,7 @@ def make_fake_tensorrt(version: str = "10.3.0.26", fail_parse: bool = False) -> 
             return Config()
 
         def build_serialized_network(self, network: Network, config: Config) -> bytes:
-            pinned = sorted(l.name for l in network.layers if l.precision == trt.float32)
+            pinned = sorted(layer.name for layer in network.layers if layer.precision == trt.float32)
             calls.append(("build", sorted(f.name for f in config.flags), pinned, network.layers))
             header = json.dumps({"version": version}).encode()
             return PLAN_MAGIC + len(header).to_bytes(4, "little") + header + network.onnx_bytes
@@ -164,8 +173,9 @@ def make_fake_tensorrt(version: str = "10.3.0.26", fail_parse: bool = False) -> 
     class Engine:
         def __init__(self, onnx_bytes: bytes) -> None:
             self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
-            self.io = [(i.name, tuple(i.shape), trt.TensorIOMode.INPUT) for i in self.session.get_inputs()] + \
-                      [(o.name, tuple(o.shape), trt.TensorIOMode.OUTPUT) for o in self.session.get_outputs()]
+            self.io = [(i.name, tuple(i.shape), trt.TensorIOMode.INPUT) for i in self.session.get_inputs()] + [
+                (o.name, tuple(o.shape), trt.TensorIOMode.OUTPUT) for o in self.session.get_outputs()
+            ]
             if major < 10:
                 self.get_binding_index = lambda name: [n for n, _, _ in self.io].index(name)
 
@@ -204,8 +214,11 @@ def make_fake_tensorrt(version: str = "10.3.0.26", fail_parse: bool = False) -> 
             return True
 
         def _execute(self, addresses: dict[str, int]) -> bool:
-            feeds = {n: np.frombuffer(DEVICE[addresses[n]].buf, np.float32).reshape(s)
-                     for n, s, m in self.engine.io if m == trt.TensorIOMode.INPUT}
+            feeds = {
+                n: np.frombuffer(DEVICE[addresses[n]].buf, np.float32).reshape(s)
+                for n, s, m in self.engine.io
+                if m == trt.TensorIOMode.INPUT
+            }
             outs = self.engine.session.run(None, feeds)
             for (n, _, _), out in zip([x for x in self.engine.io if x[2] == trt.TensorIOMode.OUTPUT], outs):
                 DEVICE[addresses[n]].buf[:] = np.ascontiguousarray(out, np.float32).tobytes()
@@ -239,7 +252,7 @@ def make_fake_tensorrt(version: str = "10.3.0.26", fail_parse: bool = False) -> 
     return trt
 
 
-DEVICE: dict[int, "DeviceAllocation"] = {}
+DEVICE: dict[int, DeviceAllocation] = {}
 _addresses = itertools.count(0x7F0000000000, 0x1000)
 
 

@@ -28,9 +28,11 @@ def serve_rtsp(port: int, path: str, fps: int, width: int, height: int) -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     # is-live: frames at the stream's rate, like a camera; zerolatency + 1-s keyframes: a reconnecting client
     # decodes within a second instead of waiting for x264's default 250-frame GOP.
-    factory.set_launch(f"( videotestsrc is-live=true pattern=ball ! {caps(fps, width, height)} ! "
-                       f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} ! "
-                       "rtph264pay name=pay0 pt=96 config-interval=1 )")
+    factory.set_launch(
+        f"( videotestsrc is-live=true pattern=ball ! {caps(fps, width, height)} ! "
+        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} ! "
+        "rtph264pay name=pay0 pt=96 config-interval=1 )"
+    )
     factory.set_shared(True)  # one encoder for every client, as an IP camera has
     server.get_mount_points().add_factory(f"/{path}", factory)
     if server.attach(None) == 0:
@@ -42,7 +44,8 @@ def serve_rtsp(port: int, path: str, fps: int, width: int, height: int) -> None:
 def write_mp4(out: str, frames: int, fps: int, width: int, height: int) -> None:
     pipeline = Gst.parse_launch(
         f"videotestsrc num-buffers={frames} pattern=smpte ! {caps(fps, width, height)} ! "
-        f"x264enc speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location={out}")
+        f"x264enc speed-preset=ultrafast ! h264parse ! mp4mux ! filesink location={out}"
+    )
     pipeline.set_state(Gst.State.PLAYING)
     msg = pipeline.get_bus().timed_pop_filtered(Gst.CLOCK_TIME_NONE, Gst.MessageType.EOS | Gst.MessageType.ERROR)
     pipeline.set_state(Gst.State.NULL)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 GST_TOOL = Path(__file__).with_name("gst_stream_tool.py")
-SYSTEM_PYTHON = "/usr/bin/python3"   # Debian's python: python3-gi is not in the venv
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's python: python3-gi is not in the venv
 
 
 def free_port() -> int:
@@ -27,23 +27,27 @@ def free_port() -> int:
 
 def gstreamer_missing() -> str | None:
     """Why the GStreamer servers cannot run here (the apt packages `make setup` installs), or None."""
-    probe = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
-             "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-             "missing = [e for e in ('videotestsrc', 'x264enc', 'rtph264pay', 'mp4mux', 'h264parse') "
-             "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))")
+    probe = (
+        "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
+        "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
+        "missing = [e for e in ('videotestsrc', 'x264enc', 'rtph264pay', 'mp4mux', 'h264parse') "
+        "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))"
+    )
     try:
         out = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"{SYSTEM_PYTHON} cannot run ({exc}); `make setup` installs python3-gi"
     if out.returncode != 0:
-        return (f"python3-gi/GstRtspServer unavailable ({out.stderr.strip().splitlines()[-1:]}); `make setup` installs "
-                "gir1.2-gst-rtsp-server-1.0")
+        return (
+            f"python3-gi/GstRtspServer unavailable ({out.stderr.strip().splitlines()[-1:]}); `make setup` installs "
+            "gir1.2-gst-rtsp-server-1.0"
+        )
     if out.stdout.strip():
         return f"GStreamer elements missing: {out.stdout.strip()}; `make setup` installs gstreamer1.0-plugins-*"
     return None
 
 
-_S = TypeVar("_S", bound="_Server")   # typing.Self is 3.11+, the kit supports 3.10
+_S = TypeVar("_S", bound="_Server")  # typing.Self is 3.11+, the kit supports 3.10
 
 
 class _Server:
@@ -74,10 +78,22 @@ class RtspServer(_Server):
 
     def start(self) -> None:
         self._proc = subprocess.Popen(
-            [SYSTEM_PYTHON, str(GST_TOOL), "rtsp", str(self.port), "cam", str(self.fps), str(self.width),
-             str(self.height)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                SYSTEM_PYTHON,
+                str(GST_TOOL),
+                "rtsp",
+                str(self.port),
+                "cam",
+                str(self.fps),
+                str(self.width),
+                str(self.height),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()   # blocks until the server listens (or dies)
+        line = self._proc.stdout.readline()  # blocks until the server listens (or dies)
         if line.strip() != "ready":
             self._proc.wait(timeout=10)
             raise RuntimeError(f"RTSP server did not start: {self._proc.stderr.read() if self._proc.stderr else ''}")
@@ -90,8 +106,12 @@ class RtspServer(_Server):
 
 
 def write_h264_mp4(path: Path, frames: int, fps: int = 10, width: int = 64, height: int = 48) -> Path:
-    subprocess.run([SYSTEM_PYTHON, str(GST_TOOL), "mp4", str(path), str(frames), str(fps), str(width), str(height)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [SYSTEM_PYTHON, str(GST_TOOL), "mp4", str(path), str(frames), str(fps), str(width), str(height)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return path
 
 
@@ -121,7 +141,7 @@ class MjpegServer(_Server):
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:   # keep pytest's output for failures
+            def log_message(self, *args: object) -> None:  # keep pytest's output for failures
                 pass
 
             def do_GET(self) -> None:  # noqa: N802 - http.server API
@@ -132,14 +152,18 @@ class MjpegServer(_Server):
                 try:
                     while not owner._closing.is_set():
                         data = owner.jpeg(i)
-                        self.wfile.write(f"--{owner.BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                                         f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                        self.wfile.write(
+                            f"--{owner.BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                            f"Content-Length: {len(data)}\r\n\r\n".encode()
+                            + data
+                            + b"\r\n"
+                        )
                         self.wfile.flush()
                         owner.frames_sent += 1
                         i += 1
                         time.sleep(period)
                 except (BrokenPipeError, ConnectionResetError):
-                    pass   # the client went away
+                    pass  # the client went away
 
         return Handler
 
@@ -154,7 +178,7 @@ class MjpegServer(_Server):
     def stop(self) -> None:
         if self._server is None:
             return
-        self._closing.set()           # ends the streaming responses, so clients see the stream drop
+        self._closing.set()  # ends the streaming responses, so clients see the stream drop
         self._server.shutdown()
         self._server.server_close()
         self._server = None

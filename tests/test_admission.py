@@ -18,7 +18,7 @@ def test_a_paced_camera_skips_frames_while_every_credit_is_taken():
     assert gate.try_admit(5, "e") and not gate.try_admit(6, "f")
     c = gate.counts
     assert (c.offered, c.admitted, c.skipped, c.answered, c.lost, c.answered_late) == (6, 3, 3, 1, 0, 0)
-    assert gate.in_flight == 2 and gate.answer(3) is None   # a skipped frame has no credit to return
+    assert gate.in_flight == 2 and gate.answer(3) is None  # a skipped frame has no credit to return
 
 
 def test_an_unpaced_source_waits_for_the_answer_that_frees_a_credit():
@@ -29,7 +29,7 @@ def test_an_unpaced_source_waits_for_the_answer_that_frees_a_credit():
     waiter = threading.Thread(target=lambda: gate.wait_admit(2, 2, stop) and admitted.set())
     waiter.start()
     time.sleep(0.2)
-    assert not admitted.is_set()            # blocked: frame 1 is still out
+    assert not admitted.is_set()  # blocked: frame 1 is still out
     assert gate.answer(1) == 1
     waiter.join(2)
     assert admitted.is_set() and gate.counts.skipped == 0 and gate.counts.admitted == 2
@@ -46,15 +46,15 @@ def test_wait_admit_returns_false_when_stopped():
 def test_an_unanswered_credit_is_reclaimed_and_stays_lost_when_its_answer_comes_late():
     gate: CreditGate[str] = CreditGate(credits=1, timeout=0.1)
     assert gate.try_admit(1, "one")
-    assert not gate.try_admit(2, "two")          # within the timeout: skipped
+    assert not gate.try_admit(2, "two")  # within the timeout: skipped
     time.sleep(0.15)
-    assert gate.try_admit(3, "three")            # frame 1's credit reclaimed: lost
+    assert gate.try_admit(3, "three")  # frame 1's credit reclaimed: lost
     assert gate.counts.lost == 1 and gate.counts.answered_late == 0
-    assert gate.answer(1) == "one"               # its answer still comes: counted, and the frame stays lost
+    assert gate.answer(1) == "one"  # its answer still comes: counted, and the frame stays lost
     c = gate.counts
     assert (c.lost, c.answered_late, c.answered) == (1, 1, 1)
-    assert gate.answer(1) is None                # a second copy of that answer is not counted again
-    assert gate.in_flight == 1                   # frame 3 holds the credit: the late answer did not free it
+    assert gate.answer(1) is None  # a second copy of that answer is not counted again
+    assert gate.in_flight == 1  # frame 3 holds the credit: the late answer did not free it
 
 
 def test_frames_still_out_at_the_end_are_given_up_as_lost_and_the_counts_add_up():
@@ -62,7 +62,7 @@ def test_frames_still_out_at_the_end_are_given_up_as_lost_and_the_counts_add_up(
     assert gate.try_admit(1, "a") and gate.try_admit(2, "b")
     assert gate.answer(1) == "a"
     assert gate.give_up() == 1 and gate.in_flight == 0
-    assert gate.answer(2) == "b"                 # answered after the run gave up on it: late, still lost
+    assert gate.answer(2) == "b"  # answered after the run gave up on it: late, still lost
     c = gate.counts
     assert (c.admitted, c.answered, c.lost, c.answered_late) == (2, 2, 1, 1)
     assert c.admitted == c.answered + c.lost - c.answered_late

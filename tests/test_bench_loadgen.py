@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 pytestmark = pytest.mark.timeout(240, func_only=True)  # the tiny bundle's training is a fixture, not ours to bound
@@ -25,20 +24,39 @@ LIBRARY = 200
 
 
 def _loadgen(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vitfleet.cli", "bench", "loadgen", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", "bench", "loadgen", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def _run(engines: Path, tmp: Path, scenario: str, *extra: str,
-         min_duration: str = "2") -> tuple[dict[str, Any], Path]:
+def _run(engines: Path, tmp: Path, scenario: str, *extra: str, min_duration: str = "2") -> tuple[dict[str, Any], Path]:
     out = tmp / f"loadgen-{scenario}.json"
-    done = _loadgen(["--scenario", scenario, "--engines", str(engines), "--count", str(LIBRARY), "--min-duration",
-                     min_duration, "--out", str(out), "--work-dir", str(tmp / "run"), "--json", *extra])
+    done = _loadgen(
+        [
+            "--scenario",
+            scenario,
+            "--engines",
+            str(engines),
+            "--count",
+            str(LIBRARY),
+            "--min-duration",
+            min_duration,
+            "--out",
+            str(out),
+            "--work-dir",
+            str(tmp / "run"),
+            "--json",
+            *extra,
+        ]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
     assert json.loads(out.read_text()) == report
     logs = Path(report["files"]["summary"]).parent
-    assert logs == tmp / "loadgen" / scenario   # LoadGen's logs beside the report, named after it
+    assert logs == tmp / "loadgen" / scenario  # LoadGen's logs beside the report, named after it
     return report, logs
 
 
@@ -91,8 +109,11 @@ def test_offline_sends_its_one_query_through_the_credits(tiny_engines: Path, tmp
     # one query, all of its samples answered
     assert report["loadgen"]["query_count"] == 1
     assert report["sut"]["completed"] == report["loadgen"]["samples_per_query"] >= 100
-    assert report["mlperf_result"] == {"key": "result_samples_per_second", "value": report["samples_per_second"],
-                                       "unit": "samples/s"}
+    assert report["mlperf_result"] == {
+        "key": "result_samples_per_second",
+        "value": report["samples_per_second"],
+        "unit": "samples/s",
+    }
 
 
 def _onnx_predictions(engines: Path, images: np.ndarray, precision: str) -> np.ndarray:
@@ -131,7 +152,7 @@ def test_accuracy_mode_scores_the_fleets_answers(tiny_engines: Path, tmp_path: P
     for e in entries:
         fleet[e["qsl_idx"]] = int.from_bytes(bytes.fromhex(e["data"]), "little", signed=True)
     direct = _onnx_predictions(tiny_engines, images, "int8")
-    assert (fleet == direct).mean() >= 0.99   # the same engines; float16 features may flip a near tie
+    assert (fleet == direct).mean() >= 0.99  # the same engines; float16 features may flip a near tie
     acc = report["accuracy"]
     assert acc["images"] == LIBRARY and acc["correct"] == int((fleet == labels).sum())
     assert abs(acc["accuracy"] - (direct == labels).mean()) <= 0.01 + 1e-9
@@ -142,11 +163,15 @@ def test_accuracy_mode_scores_the_fleets_answers(tiny_engines: Path, tmp_path: P
 
 
 def test_bad_input_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
-    for args, words in ((["--scenario", "server"], ["unknown scenario 'server'", "--scenario singlestream"]),
-                        (["--scenario", "offline", "--engines", str(tmp_path / "missing")],
-                         ["is not a folder", "pass an existing engines folder"]),
-                        (["--scenario", "offline", "--engines", str(tmp_path)], ["holds no manifest.json"]),
-                        (["--scenario", "offline", "--mode", "fast"], ["unknown mode 'fast'", "--mode performance"])):
+    for args, words in (
+        (["--scenario", "server"], ["unknown scenario 'server'", "--scenario singlestream"]),
+        (
+            ["--scenario", "offline", "--engines", str(tmp_path / "missing")],
+            ["is not a folder", "pass an existing engines folder"],
+        ),
+        (["--scenario", "offline", "--engines", str(tmp_path)], ["holds no manifest.json"]),
+        (["--scenario", "offline", "--mode", "fast"], ["unknown mode 'fast'", "--mode performance"]),
+    ):
         done = _loadgen(args, timeout=60)
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         assert done.returncode == 2 and len(lines) == 1, done.stderr

@@ -20,9 +20,8 @@ NO_LAB = lab_unavailable()
 
 @pytest.fixture(scope="module")
 def seed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    from vitfleet.bench.seed_scale import publish, run
-
     from vitfleet.bench.seed_readme import BEGIN, END
+    from vitfleet.bench.seed_scale import publish, run
 
     runs = tmp_path_factory.mktemp("seed")
     (runs / "README.md").write_text(f"# x\n\nbefore\n{BEGIN}\nold lines\n{END}\nafter\n")
@@ -36,7 +35,8 @@ def test_rows_are_labelled_untrained_and_consistent(seed_run: tuple[dict, Path])
     results, _ = seed_run
     rows = results["rows"]
     assert {(r["method"], r["parts"], r["precision"]) for r in rows} == {
-        (m, 2, p) for m in ("devit", "edvit") for p in ("fp32", "int8")}
+        (m, 2, p) for m in ("devit", "edvit") for p in ("fp32", "int8")
+    }
     for r in rows:
         assert r["label"] == UNTRAINED_LABEL
         assert r["largest_board_bytes"] < r["teacher_fp32_bytes"]
@@ -47,7 +47,8 @@ def test_rows_are_labelled_untrained_and_consistent(seed_run: tuple[dict, Path])
         teacher = results["teachers"][0]
         # Headline at the same precision for teacher and parts; the fp32-teacher ratio beside it.
         assert r["speedup_vs_teacher_same_precision"] == pytest.approx(
-            teacher[r["precision"]]["median_ms"] / r["critical_path_ms"])
+            teacher[r["precision"]]["median_ms"] / r["critical_path_ms"]
+        )
         assert r["speedup_vs_teacher_fp32"] == pytest.approx(teacher["fp32"]["median_ms"] / r["critical_path_ms"])
         # The transport is this K's own (here K = 2 only), never another K's.
         assert f"K={r['parts']} " in r["transport_source"]
@@ -82,7 +83,7 @@ def test_projection_and_report(seed_run: tuple[dict, Path]) -> None:
     assert {p["board"] for p in proj} == set(factors)
     for p in proj:
         assert p["label"].startswith("estimate")
-        assert p["teacher_source"].startswith("estimate")   # no published figure for this toy teacher
+        assert p["teacher_source"].startswith("estimate")  # no published figure for this toy teacher
         assert p["fleet_ms"] > p["slowest_part_ms"] + p["lan_ms"]
         assert p["speedup"] == pytest.approx(p["teacher_on_board_ms"] / p["fleet_ms"])
     saved = json.loads((runs / "seed.json").read_text())
@@ -114,13 +115,28 @@ def test_a_published_teacher_figure_replaces_the_scaled_one() -> None:
     from vitfleet.bench.seed_settings import SeedSettings
 
     part = {"median_ms": 10.0}
-    results = {"reference": {"fp32": {"median_ms": 20.0}, "int8": {"median_ms": 10.0}},
-               "jpeg": {"frame_message_bytes_mean": 20000, "encode_p50_ms": 0.2, "decode_p50_ms": 0.3},
-               "teachers": [{"label": "ViT-B/16", "timm_name": "vit_base_patch16_224",
-                             "fp32": {"median_ms": 240.0}, "int8": {"median_ms": 100.0},
-                             "bundles": [{"parts": 4, "method": "edvit", "feature_message_bytes": 520,
-                                          "precisions": {p: {"parts": [part] * 4, "fusion": {"median_ms": 0.02}}
-                                                         for p in ("fp32", "int8")}}]}]}
+    results = {
+        "reference": {"fp32": {"median_ms": 20.0}, "int8": {"median_ms": 10.0}},
+        "jpeg": {"frame_message_bytes_mean": 20000, "encode_p50_ms": 0.2, "decode_p50_ms": 0.3},
+        "teachers": [
+            {
+                "label": "ViT-B/16",
+                "timm_name": "vit_base_patch16_224",
+                "fp32": {"median_ms": 240.0},
+                "int8": {"median_ms": 100.0},
+                "bundles": [
+                    {
+                        "parts": 4,
+                        "method": "edvit",
+                        "feature_message_bytes": 520,
+                        "precisions": {
+                            p: {"parts": [part] * 4, "fusion": {"median_ms": 0.02}} for p in ("fp32", "int8")
+                        },
+                    }
+                ],
+            }
+        ],
+    }
     rows = {r["board"]: r for r in projection(results, SeedSettings(), 4)}
     orin = rows["Jetson Orin Nano"]
     assert orin["teacher_on_board_ms"] == 5.7 and orin["teacher_source"].startswith("published")

@@ -17,10 +17,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from vitfleet.topics import OFFLINE, ONLINE
 from vitfleet.firmware_scripts.broker_config import render_acl, render_mosquitto_conf, write_broker_files
 from vitfleet.firmware_scripts.certs import make_certs, operator_user, secrets_for
 from vitfleet.fleet_config import parse_fleet
+from vitfleet.topics import OFFLINE, ONLINE
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,8 +77,7 @@ def start_shared_broker(tmp: Path, tls: bool, require_client_cert: bool = False)
     for fleet in fleets:
         make_certs(fleet, certs)
     # alpha's broker files are the base; beta's users and ACL are appended (one shared broker).
-    write_broker_files(fleets[0], placement, secrets_for(fleets[0], certs), files, str(files),
-                       run_user="root")
+    write_broker_files(fleets[0], placement, secrets_for(fleets[0], certs), files, str(files), run_user="root")
     with open(files / "mosquitto.passwd", "a") as passwd:
         passwd.write(secrets_for(fleets[1], certs).passwd_file.read_text())
     with open(files / "acl", "a") as acl:
@@ -89,8 +88,15 @@ def start_shared_broker(tmp: Path, tls: bool, require_client_cert: bool = False)
 class Client:
     """A paho client that records what it receives and how its connection ended."""
 
-    def __init__(self, port: int, user: str | None, password: str | None, ca: Path | None = None,
-                 cert: tuple[Path, Path] | None = None, system_ca: bool = False):
+    def __init__(
+        self,
+        port: int,
+        user: str | None,
+        password: str | None,
+        ca: Path | None = None,
+        cert: tuple[Path, Path] | None = None,
+        system_ca: bool = False,
+    ):
         self.messages: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.reason: object = None
@@ -99,8 +105,9 @@ class Client:
             self.client.username_pw_set(user, password)
         if ca is not None or system_ca:
             certfile, keyfile = cert if cert else (None, None)
-            self.client.tls_set(ca_certs=str(ca) if ca else None, certfile=certfile and str(certfile),
-                                keyfile=keyfile and str(keyfile))
+            self.client.tls_set(
+                ca_certs=str(ca) if ca else None, certfile=certfile and str(certfile), keyfile=keyfile and str(keyfile)
+            )
         self.client.on_connect = self._on_connect
         self.client.on_message = lambda c, u, msg: self.messages.append((msg.topic, msg.payload))
         self.client.connect("127.0.0.1", port, keepalive=10)
@@ -267,8 +274,13 @@ def test_required_client_certificate(tmp_path):
     broker, fleets, certs = start_shared_broker(tmp_path, tls=True, require_client_cert=True)
     s = secrets_for(fleets[0], certs)
     try:
-        with_cert = Client(broker.port, "alpha-a", s.password("alpha-a"), ca=s.ca_cert,
-                           cert=(s.client_cert("alpha-a"), s.client_key("alpha-a")))
+        with_cert = Client(
+            broker.port,
+            "alpha-a",
+            s.password("alpha-a"),
+            ca=s.ca_cert,
+            cert=(s.client_cert("alpha-a"), s.client_key("alpha-a")),
+        )
         assert with_cert.wait_connected()
         with_cert.close()
         without = Client(broker.port, "alpha-a", s.password("alpha-a"), ca=s.ca_cert)
@@ -293,9 +305,13 @@ def test_make_certs_is_idempotent_and_keeps_secrets_private(tmp_path):
 
 
 def test_the_aggregators_acl_covers_its_web_view_and_home_assistant_discovery():
-    fleet = parse_fleet({"name": "ha", "homeassistant": True,
-                         "boards": [{"name": "pi-a", "roles": ["agent"]},
-                                    {"name": "hub", "roles": ["aggregator", "camera"]}]})
+    fleet = parse_fleet(
+        {
+            "name": "ha",
+            "homeassistant": True,
+            "boards": [{"name": "pi-a", "roles": ["agent"]}, {"name": "hub", "roles": ["aggregator", "camera"]}],
+        }
+    )
     blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in render_acl(fleet, {"pi-a": 0}).split("\n\n")}
     hub = blocks["user hub"]
     assert "topic read vitfleet/ha/predictions/+" in hub and "topic read vitfleet/ha/frames" in hub
@@ -306,9 +322,17 @@ def test_the_aggregators_acl_covers_its_web_view_and_home_assistant_discovery():
 
 
 def test_a_healing_fleets_acl_lets_agents_take_any_part_and_only_the_aggregator_write_the_plan():
-    fleet = parse_fleet({"name": "h", "boards": [{"name": "pi-a", "part": 0}, {"name": "pi-spare"},
-                                                 {"name": "hub", "roles": ["aggregator", "camera"]}]})
-    assert fleet.aggregator.heal_after_s is not None   # healing is the default
+    fleet = parse_fleet(
+        {
+            "name": "h",
+            "boards": [
+                {"name": "pi-a", "part": 0},
+                {"name": "pi-spare"},
+                {"name": "hub", "roles": ["aggregator", "camera"]},
+            ],
+        }
+    )
+    assert fleet.aggregator.heal_after_s is not None  # healing is the default
     blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in render_acl(fleet, {"pi-a": 0}).split("\n\n")}
     for agent in ("user pi-a", "user pi-spare"):
         assert "topic write vitfleet/h/features/+" in blocks[agent] and "topic read vitfleet/h/plan" in blocks[agent]

@@ -14,26 +14,49 @@ import numpy as np
 import pytest
 
 from vitfleet.camera.jetson_source import gstreamer_pipeline
-from vitfleet.camera.sources import (CameraError, FramePacer, LoopingSource, ReconnectingSource, SourceLost, open_source,
-                            open_spec)
+from vitfleet.camera.sources import (
+    CameraError,
+    FramePacer,
+    LoopingSource,
+    ReconnectingSource,
+    SourceLost,
+    open_source,
+    open_spec,
+)
 from vitfleet.camera.uri import CameraUriError, parse_uri
 from vitfleet.datasets import load_fashion_mnist
 
 
-@pytest.mark.parametrize("uri,scheme,target", [
-    ("/dev/video0", "v4l2", "/dev/video0"), ("v4l2://1", "v4l2", "1"), ("csi://0", "csi", "0"),
-    ("picam://", "picam", "0"), ("rtsp://cam.local:554/stream?x=1", "rtsp", "rtsp://cam.local:554/stream?x=1"),
-    ("file://clip.mp4", "file", "clip.mp4"), ("dir://imgs/", "dir", "imgs/"),
-    ("dataset://fashion-mnist/test?limit=5", "dataset", "fashion-mnist/test"), ("synthetic://", "synthetic", ""),
-])
+@pytest.mark.parametrize(
+    "uri,scheme,target",
+    [
+        ("/dev/video0", "v4l2", "/dev/video0"),
+        ("v4l2://1", "v4l2", "1"),
+        ("csi://0", "csi", "0"),
+        ("picam://", "picam", "0"),
+        ("rtsp://cam.local:554/stream?x=1", "rtsp", "rtsp://cam.local:554/stream?x=1"),
+        ("file://clip.mp4", "file", "clip.mp4"),
+        ("dir://imgs/", "dir", "imgs/"),
+        ("dataset://fashion-mnist/test?limit=5", "dataset", "fashion-mnist/test"),
+        ("synthetic://", "synthetic", ""),
+    ],
+)
 def test_uri_parsing(uri, scheme, target):
     spec = parse_uri(uri)
     assert (spec.scheme, spec.target) == (scheme, target)
     assert spec.live == (scheme in ("v4l2", "csi", "picam", "rtsp"))
 
 
-@pytest.mark.parametrize("uri,match", [("", "empty"), ("clip.mp4", "no scheme"), ("ftp://x", "unknown camera scheme"),
-                                       ("file://", "names no file"), ("dataset://", "names no dataset")])
+@pytest.mark.parametrize(
+    "uri,match",
+    [
+        ("", "empty"),
+        ("clip.mp4", "no scheme"),
+        ("ftp://x", "unknown camera scheme"),
+        ("file://", "names no file"),
+        ("dataset://", "names no dataset"),
+    ],
+)
 def test_bad_uris_say_what_to_write(uri, match):
     with pytest.raises(CameraUriError, match=match):
         parse_uri(uri)
@@ -187,8 +210,9 @@ def test_csi_through_jetson_utils_wiring(monkeypatch):
         def Close(self):  # noqa: N802
             calls.append("closed")
 
-    fake = types.SimpleNamespace(videoSource=VideoSource, cudaToNumpy=lambda img: rgb,
-                                 cudaDeviceSynchronize=lambda: None)
+    fake = types.SimpleNamespace(
+        videoSource=VideoSource, cudaToNumpy=lambda img: rgb, cudaDeviceSynchronize=lambda: None
+    )
     monkeypatch.setitem(sys.modules, "jetson_utils", fake)
     src = open_source("csi://0")
     frame = src.read()

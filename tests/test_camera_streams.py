@@ -12,16 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
+from mqtt_fixtures import wait_until
+from stream_servers import MjpegServer, RtspServer, gstreamer_missing, write_h264_mp4
 
 from vitfleet.camera.frame_rate import FrameRate
 from vitfleet.camera.frame_source import Frame
 from vitfleet.camera.sources import ReconnectingSource, open_source
 from vitfleet.camera.stream_clock import StreamClock
-from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
-from mqtt_fixtures import wait_until
-from stream_servers import MjpegServer, RtspServer, gstreamer_missing, write_h264_mp4
 
-pytestmark = pytest.mark.timeout(180, func_only=True)   # a hang guard only; fixtures (engines) are not ours
+pytestmark = pytest.mark.timeout(180, func_only=True)  # a hang guard only; fixtures (engines) are not ours
 
 _GST_MISSING = gstreamer_missing()
 needs_gstreamer = pytest.mark.skipif(_GST_MISSING is not None, reason=_GST_MISSING or "")
@@ -44,6 +44,7 @@ def _hang_guard(stop: threading.Event) -> tuple[threading.Timer, threading.Event
 def _restart_soon(server: RtspServer | MjpegServer, errors: list[BaseException]) -> threading.Timer:
     """Start the stopped server again in a moment, so the source sees it gone first (its restart is the point).
     The caller cancels and joins the timer before the server's last stop, so no restarted server outlives it."""
+
     def start() -> None:
         try:
             server.start()
@@ -55,8 +56,9 @@ def _restart_soon(server: RtspServer | MjpegServer, errors: list[BaseException])
     return timer
 
 
-def _read_through_a_restart(server: RtspServer | MjpegServer, src: ReconnectingSource, stop: threading.Event,
-                            n_after: int) -> list[Frame]:
+def _read_through_a_restart(
+    server: RtspServer | MjpegServer, src: ReconnectingSource, stop: threading.Event, n_after: int
+) -> list[Frame]:
     """Stop the server and start it again; reads block through the outage and go on from the restarted server."""
     errors: list[BaseException] = []
     server.stop()
@@ -89,7 +91,7 @@ def test_rtsp_frames_fps_resolution_and_stream_clock():
     assert info.clock == "stream"
     stamps = [f.capture_ns for f in frames]
     assert all(s is not None for s in stamps) and stamps == sorted(stamps) and stamps[-1] <= time.time_ns()
-    assert not np.array_equal(frames[0].image, frames[-1].image)   # a moving test pattern, not one frame
+    assert not np.array_equal(frames[0].image, frames[-1].image)  # a moving test pattern, not one frame
     assert src.reconnects == 0
 
 
@@ -107,7 +109,7 @@ def test_rtsp_server_restart_is_reconnected_and_counted():
             src.close()
     assert not gave_up.is_set()
     assert src.reconnects == 1 and src.failures >= 1
-    assert list(src.delays)[0] == 0.2          # the backoff started at its minimum
+    assert list(src.delays)[0] == 0.2  # the backoff started at its minimum
     assert all(f.image.shape == (64, 96, 3) and f.capture_ns is not None for f in after)
 
 
@@ -145,8 +147,8 @@ def test_h264_mp4_file(tmp_path):
     assert len(frames) == 12 == count and [f.index for f in frames] == list(range(12))
     assert all(f.image.shape == (48, 64, 3) for f in frames)
     assert (info.fps, info.width, info.height, info.clock) == (10.0, 64, 48, "read")
-    assert all(f.capture_ns is None for f in frames)   # a clip's times are positions in it, not capture times
-    assert frames[0].image.reshape(-1, 3).std(axis=0).max() > 30   # the SMPTE colour bars survived H.264
+    assert all(f.capture_ns is None for f in frames)  # a clip's times are positions in it, not capture times
+    assert frames[0].image.reshape(-1, 3).std(axis=0).max() > 30  # the SMPTE colour bars survived H.264
 
 
 def test_stream_clock_anchors_on_the_least_delayed_frame():
@@ -154,9 +156,9 @@ def test_stream_clock_anchors_on_the_least_delayed_frame():
     t0 = 1_000_000_000_000
     # Two frames queued 200 ms before they were read, then one read as it arrived: the mapping tightens.
     assert clock.capture_ns(0.0, t0 + 200_000_000) == t0 + 200_000_000
-    assert clock.capture_ns(100.0, t0 + 200_000_000) == t0 + 100_000_000 + 100_000_000   # offset now t0 + 100 ms
-    assert clock.capture_ns(200.0, t0 + 210_000_000) == t0 + 210_000_000                 # the anchor: 10 ms late
-    assert clock.capture_ns(300.0, t0 + 400_000_000) == t0 + 310_000_000                 # queued 90 ms: shows it
+    assert clock.capture_ns(100.0, t0 + 200_000_000) == t0 + 100_000_000 + 100_000_000  # offset now t0 + 100 ms
+    assert clock.capture_ns(200.0, t0 + 210_000_000) == t0 + 210_000_000  # the anchor: 10 ms late
+    assert clock.capture_ns(300.0, t0 + 400_000_000) == t0 + 310_000_000  # queued 90 ms: shows it
     # A restarted stream starts its clock again: the old anchor would date its frames in the past.
     assert clock.capture_ns(0.0, t0 + 900_000_000) == t0 + 900_000_000
     assert clock.capture_ns(float("nan"), t0) is None
@@ -164,10 +166,10 @@ def test_stream_clock_anchors_on_the_least_delayed_frame():
 
 def test_frame_rate_is_the_cameras_despite_bursts_and_gaps():
     rate = FrameRate(window=30)
-    for t in [0.0, 0.0, 0.5, 1.0, 1.5]:        # FFmpeg's probe burst: frames handed out back to back
+    for t in [0.0, 0.0, 0.5, 1.0, 1.5]:  # FFmpeg's probe burst: frames handed out back to back
         rate.tick(t)
     for i in range(1, 30):
-        if i != 12:                              # one frame lost on the network
+        if i != 12:  # one frame lost on the network
             rate.tick(1.5 + i * 1000 / 15)
     assert rate.fps() == 15.0
 
@@ -176,8 +178,13 @@ def test_missing_v4l2_device_is_one_line(tmp_path):
     if Path("/dev/video9").exists():
         pytest.skip("this machine has a /dev/video9; the test needs a device number that is absent")
     exe = Path(sys.executable).with_name("vitfleet")
-    out = subprocess.run([str(exe), "camera", "--broker", "127.0.0.1:1", "--uri", "/dev/video9", "--frames", "1"],
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        [str(exe), "camera", "--broker", "127.0.0.1:1", "--uri", "/dev/video9", "--frames", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
@@ -201,7 +208,7 @@ def test_rtsp_camera_feeds_a_fleet_through_a_server_restart(broker, fleet_engine
             node.stop()
             thread.join(timeout=30)
         finally:
-            if timer is not None:   # no restarted server may outlive the test
+            if timer is not None:  # no restarted server may outlive the test
                 timer.cancel()
                 timer.join()
             codes = fleet.stop()

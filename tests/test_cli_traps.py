@@ -27,15 +27,16 @@ needs_make = pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU 
 
 def _make(*args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "ENGINES", "BUNDLE")}
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=30, env=env)
+    return subprocess.run(
+        ["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True, timeout=30, env=env
+    )
 
 
 def _argv(lines: str, *prefix: str) -> list[str]:
     """The command line of the dry run that starts with `prefix` (after the vitfleet executable)."""
     for line in lines.replace("\\\n", " ").splitlines():
         words = shlex.split(line)
-        if len(words) > len(prefix) and words[0].endswith("vitfleet") and tuple(words[1:1 + len(prefix)]) == prefix:
+        if len(words) > len(prefix) and words[0].endswith("vitfleet") and tuple(words[1 : 1 + len(prefix)]) == prefix:
             return words
     raise AssertionError(f"no `vitfleet {' '.join(prefix)}` in:\n{lines}")
 
@@ -92,16 +93,19 @@ def test_bare_make_prints_the_help_and_runs_nothing_else():
     assert "list the targets" in done.stdout and _make("help").stdout == done.stdout
 
 
-@pytest.mark.parametrize("command, choices", [
-    (["decompose"], ["devit|edvit", "random|confusion", "cosine|linear|constant"]),
-    (["teacher"], ["auto|fp32|bf16"]),
-    (["engines", "build"], ["cpu|pi|jetson", "fp32|fp16|int8|all", "onnxruntime|tensorrt"]),
-    (["engines", "check"], ["fp32|fp16|int8", "onnxruntime|tensorrt"]),
-    (["engines", "latency"], ["onnxruntime|tensorrt"]),
-    (["agent"], ["onnxruntime|tensorrt", "debug|info|warning|error"]),
-    (["camera"], ["raw|jpeg", "debug|info|warning|error"]),
-    (["demo"], ["debug|info|warning|error"]),
-])
+@pytest.mark.parametrize(
+    "command, choices",
+    [
+        (["decompose"], ["devit|edvit", "random|confusion", "cosine|linear|constant"]),
+        (["teacher"], ["auto|fp32|bf16"]),
+        (["engines", "build"], ["cpu|pi|jetson", "fp32|fp16|int8|all", "onnxruntime|tensorrt"]),
+        (["engines", "check"], ["fp32|fp16|int8", "onnxruntime|tensorrt"]),
+        (["engines", "latency"], ["onnxruntime|tensorrt"]),
+        (["agent"], ["onnxruntime|tensorrt", "debug|info|warning|error"]),
+        (["camera"], ["raw|jpeg", "debug|info|warning|error"]),
+        (["demo"], ["debug|info|warning|error"]),
+    ],
+)
 def test_choice_options_list_their_values_in_help(command, choices):
     result = runner.invoke(app, [*command, "--help"], env=WIDE)
     assert result.exit_code == 0, result.output
@@ -117,8 +121,11 @@ def test_a_wrong_choice_is_a_usage_error_and_values_stay_plain_strings(tmp_path,
     import vitfleet.engines.latency as latency
 
     seen = {}
-    monkeypatch.setattr(latency, "measure_latency",
-                        lambda engines_dir, threads, runs, warmup, backend: seen.setdefault("backend", backend) and [])
+    monkeypatch.setattr(
+        latency,
+        "measure_latency",
+        lambda engines_dir, threads, runs, warmup, backend: seen.setdefault("backend", backend) and [],
+    )
     result = runner.invoke(app, ["engines", "latency", str(tmp_path), "--backend", "TensorRT", "--json"])
     assert result.exit_code == 0, result.output
     assert seen["backend"] == "tensorrt" and type(seen["backend"]) is str
@@ -127,15 +134,31 @@ def test_a_wrong_choice_is_a_usage_error_and_values_stay_plain_strings(tmp_path,
 def test_tables_printed_to_a_pipe_are_not_cut_to_80_columns(tmp_path):
     host = "jetson-orin-nano-devkit-in-the-living-room.fleet.example.internal"
     fleet = tmp_path / "fleet.yaml"
-    fleet.write_text(yaml.safe_dump({"name": "home", "broker": {"host": host}, "boards": [
-        {"name": "pi-a", "host": "192.168.100.121", "kind": "pi5", "memory_mb": 8192},
-        {"name": "orin-in-the-living-room", "host": host, "kind": "jetson-orin", "memory_mb": 8192,
-         "roles": ["agent", "broker", "aggregator", "camera"]}]}))
+    fleet.write_text(
+        yaml.safe_dump(
+            {
+                "name": "home",
+                "broker": {"host": host},
+                "boards": [
+                    {"name": "pi-a", "host": "192.168.100.121", "kind": "pi5", "memory_mb": 8192},
+                    {
+                        "name": "orin-in-the-living-room",
+                        "host": host,
+                        "kind": "jetson-orin",
+                        "memory_mb": 8192,
+                        "roles": ["agent", "broker", "aggregator", "camera"],
+                    },
+                ],
+            }
+        )
+    )
     # The real CLI in a child whose stdout is a pipe; only the bundle's part sizes are stubbed (no bundle needed).
-    probe = ("import sys\nimport vitfleet.firmware_scripts.fleet_plan as fp\n"
-             "fp.part_costs = lambda d: [fp.PartCost(0, 200_000, 9_000_000), fp.PartCost(1, 300_000, 20_000_000)]\n"
-             f"sys.argv = ['vitfleet', 'deploy', 'plan', '--fleet', {str(fleet)!r}]\n"
-             "from vitfleet.cli import main\nmain()\n")
+    probe = (
+        "import sys\nimport vitfleet.firmware_scripts.fleet_plan as fp\n"
+        "fp.part_costs = lambda d: [fp.PartCost(0, 200_000, 9_000_000), fp.PartCost(1, 300_000, 20_000_000)]\n"
+        f"sys.argv = ['vitfleet', 'deploy', 'plan', '--fleet', {str(fleet)!r}]\n"
+        "from vitfleet.cli import main\nmain()\n"
+    )
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env)
     assert done.returncode == 0, done.stderr
@@ -145,19 +168,30 @@ def test_tables_printed_to_a_pipe_are_not_cut_to_80_columns(tmp_path):
 
 
 def _dupes() -> dict:
-    return {"name": "home", "boards": [{"name": "pi-a", "host": "10.0.0.1"}, {"name": "pi-b", "host": "10.0.0.2"},
-                                       {"name": "pi-a", "host": "10.0.0.3", "kind": "pi5", "memory_mb": 4096}]}
+    return {
+        "name": "home",
+        "boards": [
+            {"name": "pi-a", "host": "10.0.0.1"},
+            {"name": "pi-b", "host": "10.0.0.2"},
+            {"name": "pi-a", "host": "10.0.0.3", "kind": "pi5", "memory_mb": 4096},
+        ],
+    }
 
 
 def test_a_duplicate_board_name_is_one_sentence_that_names_it():
     with pytest.raises(FleetConfigError) as err:
         parse_fleet(_dupes(), "fleet.yaml")
     message = str(err.value)
-    assert message == ("fleet.yaml: board name 'pi-a' appears more than once in 'boards'; give every board its own "
-                       "name (it is the board's MQTT identity)")
+    assert message == (
+        "fleet.yaml: board name 'pi-a' appears more than once in 'boards'; give every board its own "
+        "name (it is the board's MQTT identity)"
+    )
     two_cameras = {"boards": [{"name": "a", "roles": ["camera"]}, {"name": "b", "roles": ["camera"]}]}
-    with pytest.raises(FleetConfigError, match=r"^fleet.yaml: only one board may have role 'camera', found a, b; "
-                                               r"remove 'camera' from the roles of all but one$"):
+    with pytest.raises(
+        FleetConfigError,
+        match=r"^fleet.yaml: only one board may have role 'camera', found a, b; "
+        r"remove 'camera' from the roles of all but one$",
+    ):
         parse_fleet(two_cameras, "fleet.yaml")
 
 

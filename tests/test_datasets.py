@@ -103,8 +103,12 @@ def test_cifar_loader_refuses_code_in_pickles(tmp_path: Path) -> None:
 
 
 def test_cli_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "vitfleet.cli", "teacher", "--data-dir", str(tmp_path),
-                             "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", "teacher", "--data-dir", str(tmp_path), "--out", str(tmp_path / "t")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2
     assert "apt-get install dataset-fashion-mnist" in result.stderr
     assert "Traceback" not in result.stderr

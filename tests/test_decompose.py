@@ -13,6 +13,7 @@ import torch
 from vitfleet.decompose.bundle import BundleError, load_fusion, load_part, read_bundle
 from vitfleet.decompose.dekd import QKVTap, dekd_loss, relation, relation_loss
 from vitfleet.decompose.fusion_training import FusionRecipe
+from vitfleet.decompose.part_training import train_part
 from vitfleet.decompose.partition import (
     PartitionError,
     confusion_partition,
@@ -22,15 +23,18 @@ from vitfleet.decompose.partition import (
 )
 from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
 from vitfleet.decompose.prune import prune_classwise
-from vitfleet.decompose.part_training import train_part
 from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import load_teacher
 from vitfleet.decompose.teacher_targets import compute_targets
 from vitfleet.decompose.training import to_tensors
 from vitfleet.decompose.vit_arch import ViTArch, build_vit, count_params
 
-FAST = dict(train_limit=1500, test_limit=300, part_recipe=PartRecipe(epochs=2, batch_size=64),
-            fusion_recipe=FusionRecipe(epochs=3, batch_size=128))
+FAST = dict(
+    train_limit=1500,
+    test_limit=300,
+    part_recipe=PartRecipe(epochs=2, batch_size=64),
+    fusion_recipe=FusionRecipe(epochs=3, batch_size=128),
+)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -50,9 +54,9 @@ def test_random_partition_covers_each_class_once(k: int) -> None:
 
 def test_confusion_partition_groups_confused_classes() -> None:
     confusion = np.eye(10) * 100
-    confusion[0, 6] = confusion[6, 0] = 40   # shirt vs t-shirt
-    confusion[2, 4] = confusion[4, 2] = 30   # pullover vs coat
-    confusion[5, 7] = 20                     # sandal vs sneaker
+    confusion[0, 6] = confusion[6, 0] = 40  # shirt vs t-shirt
+    confusion[2, 4] = confusion[4, 2] = 30  # pullover vs coat
+    confusion[5, 7] = 20  # sandal vs sneaker
     partition = confusion_partition(confusion, 3)
     validate_partition(partition, 10)
     group = {c: i for i, p in enumerate(partition) for c in p}
@@ -109,8 +113,14 @@ def test_dekd_losses_are_finite_and_fall(tiny_teacher, fmnist_slices) -> None:
     parts = {}
     tap = QKVTap(student, 1)
     logits = student(data.x[:32])
-    parts["before"] = dekd_loss(logits, data.y_local[:32], data.teacher_local[:32],
-                                data.teacher_rel[:32].float(), tap.relations(), len(student.blocks))
+    parts["before"] = dekd_loss(
+        logits,
+        data.y_local[:32],
+        data.teacher_local[:32],
+        data.teacher_rel[:32].float(),
+        tap.relations(),
+        len(student.blocks),
+    )
     tap.remove()
     assert all(torch.isfinite(v) for v in parts["before"].values())
     assert parts["before"]["relation"] > 0
@@ -233,8 +243,9 @@ def test_relation_kl_batchmean_is_the_row_mean_times_the_token_count() -> None:
     assert torch.allclose(relation_kl(t, s, "batchmean"), reference, atol=1e-6)
 
 
-def test_a_part_that_fits_no_board_is_pruned_harder_and_retrained(tiny_teacher, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_part_that_fits_no_board_is_pruned_harder_and_retrained(
+    tiny_teacher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """ED-ViT's loop: place after training; a part too big for the board left to it is re-derived smaller.
 
     The tiny teacher's parts weigh kilobytes, so each parameter is made to cost 200x its usual runtime memory:
@@ -244,14 +255,19 @@ def test_a_part_that_fits_no_board_is_pruned_harder_and_retrained(tiny_teacher, 
 
     monkeypatch.setattr(placement, "BYTES_PER_PARAM_AT_RUNTIME", 12 * 200)
     folder, _ = tiny_teacher
-    fleet = FleetConfig(boards=[BoardConfig(name="big", memory_mb=1024, speed=2.0),
-                                BoardConfig(name="small", memory_mb=180, speed=1.0),
-                                BoardConfig(name="agg", roles=["aggregator", "camera"])])
-    card = decompose_teacher(folder, tmp_path, DecomposeOptions(method="edvit", parts=2, part_budget=0.35, **FAST),
-                             fleet=fleet)
+    fleet = FleetConfig(
+        boards=[
+            BoardConfig(name="big", memory_mb=1024, speed=2.0),
+            BoardConfig(name="small", memory_mb=180, speed=1.0),
+            BoardConfig(name="agg", roles=["aggregator", "camera"]),
+        ]
+    )
+    card = decompose_teacher(
+        folder, tmp_path, DecomposeOptions(method="edvit", parts=2, part_budget=0.35, **FAST), fleet=fleet
+    )
     assert card.placement is not None and set(card.placement) == {"big", "small"}
     small_part = card.parts[card.placement["small"]]
     assert small_part.params <= placement.params_fitting(180)
     big_part = card.parts[card.placement["big"]]
-    assert big_part.params > placement.params_fitting(180)   # only the part that did not fit was shrunk
+    assert big_part.params > placement.params_fitting(180)  # only the part that did not fit was shrunk
     assert card.metrics["fused_top1"] > 0.3, card.metrics

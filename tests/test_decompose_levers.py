@@ -14,11 +14,11 @@ import torch
 
 from vitfleet.bench.accuracy_ablation import Variant, render, run_variant
 from vitfleet.decompose.bundle import read_bundle
+from vitfleet.decompose.distillation import restricted_logits, soft_kd_loss
 from vitfleet.decompose.fusion_training import FusionRecipe
 from vitfleet.decompose.partition import confusion_partition, soft_confusion
 from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher
 from vitfleet.decompose.prune import PruneBudgetError, prune_to_budget
-from vitfleet.decompose.distillation import restricted_logits, soft_kd_loss
 from vitfleet.decompose.students import PartRecipe, subset_data
 from vitfleet.decompose.teacher import load_teacher
 from vitfleet.decompose.teacher_targets import compute_targets
@@ -78,11 +78,17 @@ def test_iterative_pruning_reaches_a_budget_one_shot_cannot(tiny_teacher, fmnist
 
 def test_edvit_with_part_kd_soft_fusion_and_flip_views(tiny_teacher, tmp_path: Path) -> None:
     folder, card = tiny_teacher
-    opts = DecomposeOptions(method="edvit", parts=3, part_budget=0.3, partition="confusion", prune_steps=2,
-                            train_limit=1500, test_limit=300,
-                            part_recipe=PartRecipe(epochs=2, batch_size=64, kd_temperature=4.0),
-                            fusion_recipe=FusionRecipe(epochs=2, batch_size=128, soft_temperature=2.0,
-                                                       flip_views=True))
+    opts = DecomposeOptions(
+        method="edvit",
+        parts=3,
+        part_budget=0.3,
+        partition="confusion",
+        prune_steps=2,
+        train_limit=1500,
+        test_limit=300,
+        part_recipe=PartRecipe(epochs=2, batch_size=64, kd_temperature=4.0),
+        fusion_recipe=FusionRecipe(epochs=2, batch_size=128, soft_temperature=2.0, flip_views=True),
+    )
     bundle = decompose_teacher(folder, tmp_path, opts)
     assert bundle.metrics["fused_top1"] > 0.5, bundle.metrics
     assert bundle.recipe is not None and bundle.recipe["part_recipe"]["kd_temperature"] == 4.0
@@ -97,12 +103,20 @@ def test_devit_students_with_an_other_class(tiny_teacher, fmnist_slices, tmp_pat
     teacher, _ = load_teacher(folder)
     x, y = to_tensors(fmnist_slices[0].head(400), card.preprocessing)
     data = subset_data(x, y, [0, 3, 6], compute_targets(teacher, x), other_fraction=0.5)
-    assert data.teacher_local is not None and int(data.teacher_local.max()) == 3   # the "other" slot
+    assert data.teacher_local is not None and int(data.teacher_local.max()) == 3  # the "other" slot
     assert (data.y_local == 3).sum() == int(0.5 * (data.y_local < 3).sum())
-    bundle = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=3, part_budget=0.3,
-                                                                  other_class=True,
-                                                                  part_recipe=PartRecipe(epochs=1, batch_size=64),
-                                                                  **FAST))
+    bundle = decompose_teacher(
+        folder,
+        tmp_path,
+        DecomposeOptions(
+            method="devit",
+            parts=3,
+            part_budget=0.3,
+            other_class=True,
+            part_recipe=PartRecipe(epochs=1, batch_size=64),
+            **FAST,
+        ),
+    )
     assert all(p.other_class and p.arch.num_classes == len(p.classes) + 1 for p in bundle.parts)
     assert bundle.metrics["fused_top1"] > 0.4, bundle.metrics
 
@@ -110,13 +124,26 @@ def test_devit_students_with_an_other_class(tiny_teacher, fmnist_slices, tmp_pat
 def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> None:
     folder, _ = tiny_teacher
     # No joint epoch: it rewrites the parts, and this row is about a fusion-only lever reusing them as they are.
-    tiny = ("--part-budget", "0.3", "--train-limit", "600", "--test-limit", "200", "--epochs", "1",
-            "--fusion-epochs", "1", "--joint-epochs", "0")
+    tiny = (
+        "--part-budget",
+        "0.3",
+        "--train-limit",
+        "600",
+        "--test-limit",
+        "200",
+        "--epochs",
+        "1",
+        "--fusion-epochs",
+        "1",
+        "--joint-epochs",
+        "0",
+    )
     base = Variant("t-default", "edvit", "defaults", tiny)
     soft = Variant("t-soft", "edvit", "soft fusion", (*tiny, "--fusion-soft-temperature", "2"), base="t-default")
     variants = {v.name: v for v in (base, soft)}
     import shutil
     import sys
+
     vitfleet = shutil.which("vitfleet") or str(Path(sys.executable).parent / "vitfleet")
     row = run_variant(soft, folder, tmp_path, vitfleet, variants)
     base_row = json.loads((tmp_path / "t-default" / "ablation-row.json").read_text())
@@ -127,7 +154,7 @@ def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> N
     assert row["full_run_minutes"] == pytest.approx((row["wall_seconds"] + base_row["part_seconds"]) / 60)
     text = render([base_row, row], {"cpu": "test CPU", "cores": 2})
     assert "| t-soft | soft fusion |" in text and "test CPU" in text and "--fusion-soft-temperature 2" in text
-    assert base_row["targets_from"] is None     # the first row of these runs computed its own teacher targets
+    assert base_row["targets_from"] is None  # the first row of these runs computed its own teacher targets
 
     # A row that trains its own parts still takes the teacher targets a finished row computed (same teacher,
     # images and seed): the very file, and the report says where its targets came from.
@@ -141,10 +168,22 @@ def test_ablation_rows_reuse_parts_and_report(tiny_teacher, tmp_path: Path) -> N
 
 
 def _row(name: str, seed: int, fused: float, teacher: float, **extra: object) -> dict:
-    return {"name": name, "method": "devit", "lever": "x", "base": None, "ref": None, "seed": seed,
-            "command": f"vitfleet decompose --out {name}", "teacher_top1": teacher, "fused_top1": fused,
-            "delta_pt": 100 * (fused - teacher), "largest_part_ratio": 0.09, "worst_missing_top1": 0.8,
-            "full_run_minutes": 30.0, **extra}
+    return {
+        "name": name,
+        "method": "devit",
+        "lever": "x",
+        "base": None,
+        "ref": None,
+        "seed": seed,
+        "command": f"vitfleet decompose --out {name}",
+        "teacher_top1": teacher,
+        "fused_top1": fused,
+        "delta_pt": 100 * (fused - teacher),
+        "largest_part_ratio": 0.09,
+        "worst_missing_top1": 0.8,
+        "full_run_minutes": 30.0,
+        **extra,
+    }
 
 
 def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> None:
@@ -154,14 +193,35 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
     from vitfleet.bench.accuracy_ablation import report
 
     results, runs, doc = tmp_path / "ablation.json", tmp_path / "runs", tmp_path / "benchmarks.md"
-    old = [_row("devit-combo", 0, 0.8951, 0.8988), _row("devit-combo-seed1", 1, 0.8950, 0.8988),
-           _row("devit-combo-seed2", 2, 0.8000, 0.8990, teacher_sha256="abc")]     # a bad row, re-run below
+    old = [
+        _row("devit-combo", 0, 0.8951, 0.8988),
+        _row("devit-combo-seed1", 1, 0.8950, 0.8988),
+        _row("devit-combo-seed2", 2, 0.8000, 0.8990, teacher_sha256="abc"),
+    ]  # a bad row, re-run below
     results.write_text(json.dumps({"machine": {"cpu": "Old CPU", "isa": "no AMX"}, "rows": old}))
-    new = [_row("devit-combo-seed2", 2, 0.8940, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1",
-                command="vitfleet decompose --out /work/lanes/runs/ablation/devit-combo-seed2 --seed 2"),
-           _row("devit-combo", 0, 0.8970, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
-           _row("devit-combo-hard-fusion", 0, 0.8900, 0.9011, teacher_sha256="xyz", cpu="New CPU", threads="1",
-                base="devit-combo")]
+    new = [
+        _row(
+            "devit-combo-seed2",
+            2,
+            0.8940,
+            0.8990,
+            teacher_sha256="abc",
+            cpu="New CPU",
+            threads="1",
+            command="vitfleet decompose --out /work/lanes/runs/ablation/devit-combo-seed2 --seed 2",
+        ),
+        _row("devit-combo", 0, 0.8970, 0.8990, teacher_sha256="abc", cpu="New CPU", threads="1"),
+        _row(
+            "devit-combo-hard-fusion",
+            0,
+            0.8900,
+            0.9011,
+            teacher_sha256="xyz",
+            cpu="New CPU",
+            threads="1",
+            base="devit-combo",
+        ),
+    ]
     for i, row in enumerate(new):
         (runs / f"r{i}").mkdir(parents=True)
         (runs / f"r{i}" / "ablation-row.json").write_text(json.dumps(row))
@@ -170,23 +230,29 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
 
     rows = json.loads(results.read_text())["rows"]
     assert sorted((r["name"], r.get("teacher_sha256", "-")) for r in rows) == [
-        ("devit-combo", "-"), ("devit-combo", "abc"), ("devit-combo-hard-fusion", "xyz"),
-        ("devit-combo-seed1", "-"), ("devit-combo-seed2", "abc")]
+        ("devit-combo", "-"),
+        ("devit-combo", "abc"),
+        ("devit-combo-hard-fusion", "xyz"),
+        ("devit-combo-seed1", "-"),
+        ("devit-combo-seed2", "abc"),
+    ]
     seed2 = next(r for r in rows if r["name"] == "devit-combo-seed2")
-    assert seed2["fused_top1"] == 0.8940                                   # the run replaced the recorded row
+    assert seed2["fused_top1"] == 0.8940  # the run replaced the recorded row
     assert next(r for r in rows if r["name"] == "devit-combo-seed1")["cpu"] == "Old CPU, no AMX"  # kept its CPU
     text = doc.read_text()
     assert "stale" not in text and text.startswith("before") and text.rstrip().endswith("after")
     assert "| devit-combo-seed2 | " in text and "| New CPU |" in text and "30.0 (1 thread)" in text
-    assert "-0.30 pt (devit-combo)" in text                   # seed 2 against seed 0 of its own teacher (abc)
-    assert "-0.01 pt (devit-combo)" in text                   # seed 1 against seed 0 of the 89.88 % teacher
-    assert "(devit-combo, other teacher)" in text             # hard fusion: no devit-combo from its teacher
+    assert "-0.30 pt (devit-combo)" in text  # seed 2 against seed 0 of its own teacher (abc)
+    assert "-0.01 pt (devit-combo)" in text  # seed 1 against seed 0 of the 89.88 % teacher
+    assert "(devit-combo, other teacher)" in text  # hard fusion: no devit-combo from its teacher
     # the teacher column names each row's teacher: its top-1 and the start of its weights' hash
     assert "| 89.90 % (abc) |" in text and "| 89.88 % (hash not recorded) |" in text
     # seed means per teacher, never across teachers (the same seed 0 from two teachers is not two seeds)
     assert "`devit-combo` from teacher 89.88 % (hash not recorded), seeds 0, 1 (one run each)" in text
-    assert ("`devit-combo` from teacher 89.90 % (abc), seeds 0, 2 (one run each): fused 89.55 %, Δ **-0.35 pt** "
-            "(spread -0.50 .. -0.20 pt)") in text
+    assert (
+        "`devit-combo` from teacher 89.90 % (abc), seeds 0, 2 (one run each): fused 89.55 %, Δ **-0.35 pt** "
+        "(spread -0.50 .. -0.20 pt)"
+    ) in text
     assert "seeds 0, 0" not in text and "cut from 2 teachers" not in text
     assert "`devit-combo-seed2`" not in text.split("Defined but not run yet")[-1]
     # The command is shown as a reader would type it, not with the folder it ran in on that machine.
@@ -196,14 +262,18 @@ def test_ablation_report_keeps_the_rows_earlier_sessions_ran(tmp_path: Path) -> 
 def test_seed_means_count_a_seed_once_per_teacher_and_never_mix_teachers() -> None:
     from vitfleet.bench.accuracy_ablation import _seed_lines
 
-    rows = [_row("devit-combo", 0, 0.8950, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
-            _row("devit-combo-seed0", 0, 0.8970, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-02T00:00:00Z"),
-            _row("devit-combo-seed1", 1, 0.8990, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
-            _row("devit-combo-seed2", 2, 0.8000, 0.8100, teacher_sha256="t2" * 32)]
+    rows = [
+        _row("devit-combo", 0, 0.8950, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
+        _row("devit-combo-seed0", 0, 0.8970, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-02T00:00:00Z"),
+        _row("devit-combo-seed1", 1, 0.8990, 0.9000, teacher_sha256="t1" * 32, finished="2026-12-01T00:00:00Z"),
+        _row("devit-combo-seed2", 2, 0.8000, 0.8100, teacher_sha256="t2" * 32),
+    ]
     text = "\n".join(_seed_lines(rows))
     # teacher t1: seed 0 run twice counts once (its latest run, -0.30 pt), with seed 1 (-0.10 pt): mean -0.20 pt
-    assert ("`devit-combo` from teacher 90.00 % (t1t1t1t1t1t1), seeds 0, 1 (1 re-run seed(s) counted once, by the "
-            "latest run): fused 89.80 %, Δ **-0.20 pt** (spread -0.30 .. -0.10 pt)") in text
+    assert (
+        "`devit-combo` from teacher 90.00 % (t1t1t1t1t1t1), seeds 0, 1 (1 re-run seed(s) counted once, by the "
+        "latest run): fused 89.80 %, Δ **-0.20 pt** (spread -0.30 .. -0.10 pt)"
+    ) in text
     # teacher t2's single seed stands apart: no mean across teachers
     assert "teacher 81.00 % (t2t2t2t2t2t2), seed 2: Δ -1.00 pt), so no mean" in text
 
@@ -215,7 +285,7 @@ def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
     from vitfleet.decompose.default_options import default_options, recipe_deviations
 
     default = json.loads(json.dumps(asdict(default_options("edvit", 4, test_limit=500, seed=0))))
-    assert recipe_deviations("edvit", 4, default) == []          # evaluation size is not the recipe
+    assert recipe_deviations("edvit", 4, default) == []  # evaluation size is not the recipe
     short = json.loads(json.dumps(asdict(default_options("edvit", 4, epochs=4, train_limit=30000))))
     assert recipe_deviations("edvit", 4, short) == ["part_recipe.epochs=4", "train_limit=30000"]
     assert recipe_deviations("devit", 8, None) == ["recipe not recorded (made before the defaults of issue 15)"]
@@ -258,7 +328,7 @@ def test_part_lr_schedules_warm_up_then_fall_as_named() -> None:
 
     cosine, linear, constant = rates("cosine"), rates("linear"), rates("constant")
     for r in (cosine, linear, constant):
-        assert r[0] == pytest.approx(0.1) and r[9] == pytest.approx(1.0)   # the same warm-up
+        assert r[0] == pytest.approx(0.1) and r[9] == pytest.approx(1.0)  # the same warm-up
     # 20 of 90 decay steps in: cosine still near the peak, linear already 22 % down, constant at it.
     assert cosine[30] == pytest.approx(0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * 20 / 90)))
     assert linear[30] == pytest.approx(0.01 + 0.99 * (1 - 20 / 90))
@@ -274,23 +344,30 @@ def test_schedule_and_dekd_flags_reach_the_recipe_and_the_deviations() -> None:
     from vitfleet.cli import app
     from vitfleet.decompose.default_options import default_options, recipe_deviations
 
-    opts = default_options("devit", 4, part_lr_schedule="linear", part_warmup=0.2, dekd_alpha=0.0,
-                           dekd_gammas=(0.4, 0.2, 0.6))
+    opts = default_options(
+        "devit", 4, part_lr_schedule="linear", part_warmup=0.2, dekd_alpha=0.0, dekd_gammas=(0.4, 0.2, 0.6)
+    )
     assert (opts.part_recipe.lr_schedule, opts.part_recipe.warmup_fraction) == ("linear", 0.2)
     assert (opts.part_recipe.dekd.alpha, opts.part_recipe.dekd.gammas) == (0.0, (0.4, 0.2, 0.6))
     recorded = json.loads(json.dumps(asdict(opts), default=str))
-    assert recipe_deviations("devit", 4, recorded) == ["part_recipe.dekd.alpha=0.0", "part_recipe.dekd.gammas=[0.4, 0.2, 0.6]",
-                                                      "part_recipe.lr_schedule=linear", "part_recipe.warmup_fraction=0.2"]
+    assert recipe_deviations("devit", 4, recorded) == [
+        "part_recipe.dekd.alpha=0.0",
+        "part_recipe.dekd.gammas=[0.4, 0.2, 0.6]",
+        "part_recipe.lr_schedule=linear",
+        "part_recipe.warmup_fraction=0.2",
+    ]
     # A bundle recorded before the schedule settings existed trained with warm-up 5 % + cosine: not a deviation.
     older = json.loads(json.dumps(asdict(default_options("devit", 4)), default=str))
     del older["part_recipe"]["lr_schedule"], older["part_recipe"]["warmup_fraction"]
     assert recipe_deviations("devit", 4, older) == []
 
     runner = CliRunner()
-    for flags, says in ((["--dekd-gammas", "0.2,0.1"], "--dekd-gammas takes three comma-separated numbers"),
-                        (["--dekd-gammas", "a,b,c"], "--dekd-gammas takes three comma-separated numbers"),
-                        (["--dekd-alpha", "1.5"], "--dekd-alpha weighs"),
-                        (["--part-warmup", "1"], "--part-warmup is the fraction")):
+    for flags, says in (
+        (["--dekd-gammas", "0.2,0.1"], "--dekd-gammas takes three comma-separated numbers"),
+        (["--dekd-gammas", "a,b,c"], "--dekd-gammas takes three comma-separated numbers"),
+        (["--dekd-alpha", "1.5"], "--dekd-alpha weighs"),
+        (["--part-warmup", "1"], "--part-warmup is the fraction"),
+    ):
         result = runner.invoke(app, ["decompose", "--teacher", "t", "--out", "o", *flags])
         assert result.exit_code != 0 and says in result.output and "Traceback" not in result.output, result.output
 
@@ -323,7 +400,7 @@ def test_pinned_teacher_keeps_card_and_weights_and_refuses_a_silent_swap(tiny_te
     again = runner.invoke(app, ["pin-teacher", str(retrained), "--to", str(pinned), "--replace"])
     assert again.exit_code == 0 and "bit for bit" in again.output, again.output
     assert (pinned / "teacher.json").read_text() == committed
-    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256     # the weights are back and check out
+    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256  # the weights are back and check out
 
     other = tmp_path / "other"
     shutil.copytree(folder, other)
@@ -334,7 +411,7 @@ def test_pinned_teacher_keeps_card_and_weights_and_refuses_a_silent_swap(tiny_te
     (other / "teacher.json").write_text(json.dumps(changed))
     refused = runner.invoke(app, ["pin-teacher", str(other), "--to", str(pinned)])
     assert refused.exit_code != 0 and "pass --replace" in refused.output
-    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256      # nothing was overwritten
+    assert load_teacher(pinned)[1].weights_sha256 == card.weights_sha256  # nothing was overwritten
     assert runner.invoke(app, ["pin-teacher", str(other), "--to", str(pinned), "--replace"]).exit_code == 0
     assert load_teacher(pinned)[1].weights_sha256 == changed["weights_sha256"]
 
@@ -378,7 +455,7 @@ def test_devit_flips_pair_each_mirrored_image_with_the_teachers_targets_on_it(ti
 
 
 def test_part_flips_resolve_per_method_and_edvit_can_train_without_them(tiny_teacher, fmnist_slices) -> None:
-    from dataclasses import asdict, replace
+    from dataclasses import asdict
 
     from vitfleet.decompose.default_options import default_options, recipe_deviations
     from vitfleet.decompose.methods import get_method
@@ -393,8 +470,9 @@ def test_part_flips_resolve_per_method_and_edvit_can_train_without_them(tiny_tea
     assert default_options("devit", 4).needs_flipped_targets() is False
     flipped = default_options("devit", 4, part_flips=True)
     assert flipped.needs_flipped_targets() and not default_options("edvit", 4, part_flips=True).needs_flipped_targets()
-    assert recipe_deviations("devit", 4, json.loads(json.dumps(asdict(flipped), default=str))) == \
-        ["part_recipe.flips=True"]
+    assert recipe_deviations("devit", 4, json.loads(json.dumps(asdict(flipped), default=str))) == [
+        "part_recipe.flips=True"
+    ]
 
     folder, card = tiny_teacher
     teacher, _ = load_teacher(folder)
@@ -415,11 +493,13 @@ def test_part_flips_resolve_per_method_and_edvit_can_train_without_them(tiny_tea
 
     def mirrored_count(images: torch.Tensor) -> int:
         flat_x, flat_m = data.x[asymmetric].flatten(1), data.x[asymmetric].flip(3).flatten(1)
-        return sum(bool((flat_m == im.flatten()).all(1).any()) and not bool((flat_x == im.flatten()).all(1).any())
-                   for im in images)
+        return sum(
+            bool((flat_m == im.flatten()).all(1).any()) and not bool((flat_x == im.flatten()).all(1).any())
+            for im in images
+        )
 
     assert mirrored_count(seen_images(flips=False)) == 0
-    assert mirrored_count(seen_images(flips=True)) > 30   # about half of 3 x 64 images
+    assert mirrored_count(seen_images(flips=True)) > 30  # about half of 3 x 64 images
 
 
 def test_devit_students_with_flips_learn_from_the_teachers_flipped_targets(tiny_teacher, tmp_path: Path) -> None:
@@ -428,9 +508,17 @@ def test_devit_students_with_flips_learn_from_the_teachers_flipped_targets(tiny_
     from vitfleet.cli import app
 
     folder, card = tiny_teacher
-    bundle = decompose_teacher(folder, tmp_path, DecomposeOptions(method="devit", parts=3, part_budget=0.3,
-                                                                  part_recipe=PartRecipe(epochs=1, batch_size=64,
-                                                                                         flips=True), **FAST))
+    bundle = decompose_teacher(
+        folder,
+        tmp_path,
+        DecomposeOptions(
+            method="devit",
+            parts=3,
+            part_budget=0.3,
+            part_recipe=PartRecipe(epochs=1, batch_size=64, flips=True),
+            **FAST,
+        ),
+    )
     assert bundle.recipe is not None and bundle.recipe["part_recipe"]["flips"] is True
     assert len(list((tmp_path / "cache").glob("targets-*-flipped.safetensors"))) == 1
     assert bundle.metrics["fused_top1"] > 0.4, bundle.metrics
@@ -449,4 +537,4 @@ def test_flip_relations_measure_how_far_a_mirrored_target_is(tiny_teacher) -> No
     kl = measure(folder, images=64)
     assert kl["kl_flipped_vs_itself"] == pytest.approx(0.0, abs=1e-5)
     assert min(kl["kl_mirrored_original"], kl["kl_unmirrored_original"], kl["kl_other_image"]) > 0.0
-    assert kl["images"] == 64 and kl["tokens"] == 17   # CLS + 4 x 4 patches of the tiny preset
+    assert kl["images"] == 64 and kl["tokens"] == 17  # CLS + 4 x 4 patches of the tiny preset

@@ -16,9 +16,14 @@ import yaml
 from deploy_sshd import loopback_sshd  # noqa: F401
 
 from vitfleet.errors import UserError
-from vitfleet.placement import BoardSlot, PartCost, PlacementError, place, place_parts
-from vitfleet.firmware_scripts.board_tree import (board_env, board_requirements, render_unit, service_commands,
-                                         snapshot_code, stage_board)
+from vitfleet.firmware_scripts.board_tree import (
+    board_env,
+    board_requirements,
+    render_unit,
+    service_commands,
+    snapshot_code,
+    stage_board,
+)
 from vitfleet.firmware_scripts.certs import make_certs, secrets_for
 from vitfleet.firmware_scripts.deploy import DeployOptions, deploy_fleet
 from vitfleet.firmware_scripts.engine_step import builds_root
@@ -29,6 +34,7 @@ from vitfleet.firmware_scripts.speed_profile import profile_board, speeds_path, 
 from vitfleet.firmware_scripts.ssh_target import Shell, SshOptions
 from vitfleet.firmware_scripts.templates_render import template_text
 from vitfleet.fleet_config import load_fleet, parse_fleet
+from vitfleet.placement import BoardSlot, PartCost, PlacementError, place, place_parts
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -42,8 +48,14 @@ def home_fleet(**broker) -> dict:
         "boards": [
             {"name": "pi-a", "host": "10.0.0.1", "kind": "pi4", "memory_mb": 4096, "speed": 1.0},
             {"name": "pi-b", "host": "10.0.0.2", "kind": "pi5", "memory_mb": 8192, "speed": 2.5},
-            {"name": "orin", "host": "10.0.0.3", "kind": "jetson-orin", "memory_mb": 8192, "speed": 9.0,
-             "roles": ["agent", "broker", "aggregator", "camera"]},
+            {
+                "name": "orin",
+                "host": "10.0.0.3",
+                "kind": "jetson-orin",
+                "memory_mb": 8192,
+                "speed": 9.0,
+                "roles": ["agent", "broker", "aggregator", "camera"],
+            },
         ],
     }
 
@@ -64,8 +76,11 @@ def test_one_part_per_board_is_the_general_placement_with_one_slot():
     fleet = parse_fleet({"boards": [{"name": n, "memory_mb": 2048} for n in ("z", "a", "m")]})
     assert place_parts(PARTS, fleet.boards) == {"z": 1, "a": 0}
     slots = [BoardSlot(b.name, b.gflops, b.memory_mb) for b in fleet.boards]
-    assert place({p.index: p.load for p in PARTS}, slots, parts_per_board=1).assignments == \
-        {"z": [1], "a": [0], "m": []}
+    assert place({p.index: p.load for p in PARTS}, slots, parts_per_board=1).assignments == {
+        "z": [1],
+        "a": [0],
+        "m": [],
+    }
     # A pinned part stays as written; the others take the free boards.
     pinned = parse_fleet({"boards": [{"name": "z", "part": 0}, {"name": "a"}, {"name": "m", "speed": 50.0}]})
     assert place_parts(PARTS, pinned.boards) == {"z": 0, "m": 1}
@@ -88,14 +103,25 @@ def test_measured_speeds_override_the_fleet_file(tmp_path):
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump(home_fleet()))
     store_speed(speeds_path(fleet_file), "pi-a", 50.0)
-    fleet = load_fleet(fleet_file)   # measured speeds are applied on load
+    fleet = load_fleet(fleet_file)  # measured speeds are applied on load
     by = {b.board: b for b in make_plan(fleet, PARTS).boards}
     assert by["pi-a"].speed == 50.0 and by["pi-a"].part == 1 and by["orin"].part == 0
 
 
 def test_profile_measures_a_board_over_ssh(loopback_sshd, tmp_path):  # noqa: F811
-    board = parse_fleet({"boards": [{"name": "loop", "ssh_user": "root", "ssh_port": loopback_sshd.port,
-                                     "python": sys.executable, "install_dir": str(tmp_path)}]}).boards[0]
+    board = parse_fleet(
+        {
+            "boards": [
+                {
+                    "name": "loop",
+                    "ssh_user": "root",
+                    "ssh_port": loopback_sshd.port,
+                    "python": sys.executable,
+                    "install_dir": str(tmp_path),
+                }
+            ]
+        }
+    ).boards[0]
     gflops = profile_board(board, SshOptions(loopback_sshd.client_key, loopback_sshd.known_hosts), Shell(), 0.3)
     assert gflops > 0.05
 
@@ -103,9 +129,22 @@ def test_profile_measures_a_board_over_ssh(loopback_sshd, tmp_path):  # noqa: F8
 def test_systemd_units_verify(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
-    fleet = parse_fleet({**home_fleet(), "boards": [
-        {"name": "hub", "host": "10.0.0.3", "roles": ["broker", "agent", "aggregator", "camera"], "part": 0,
-         "install_dir": str(tmp_path), "python": sys.executable, "ssh_user": "root"}]})
+    fleet = parse_fleet(
+        {
+            **home_fleet(),
+            "boards": [
+                {
+                    "name": "hub",
+                    "host": "10.0.0.3",
+                    "roles": ["broker", "agent", "aggregator", "camera"],
+                    "part": 0,
+                    "install_dir": str(tmp_path),
+                    "python": sys.executable,
+                    "ssh_user": "root",
+                }
+            ],
+        }
+    )
     plan = make_plan(fleet, PARTS[:1])
     board = fleet.boards[0]
     (tmp_path / "config").mkdir()
@@ -135,8 +174,9 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
     bundle.mkdir()
     (bundle / "bundle.json").write_text("{}")
     code = snapshot_code(tmp_path / "code")
-    staged = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage", bundle, None,
-                         secrets_for(fleet, tmp_path / "certs"), code)
+    staged = stage_board(
+        fleet, plan, fleet.board("orin"), tmp_path / "stage", bundle, None, secrets_for(fleet, tmp_path / "certs"), code
+    )
     root = staged.root
     cfg = yaml.safe_load((root / "config" / "fleet.yaml").read_text())
     assert cfg["broker"]["username"] == "orin" and "password_env" not in cfg["broker"]
@@ -151,15 +191,27 @@ def test_board_tree_holds_board_config_secrets_and_no_torch(tmp_path):
     for private in ("secrets/mqtt-password", "secrets/client.key", "broker/broker.key", "broker/mosquitto.passwd"):
         assert (root / private).stat().st_mode & 0o077 == 0, private
     password = secrets_for(fleet, tmp_path / "certs").password("orin")
-    assert all(password.encode() not in p.read_bytes() for p in root.rglob("*")
-               if p.is_file() and "secrets" not in p.parts and p.suffix != ".pyc" and p.stat().st_size < 1_000_000)
+    assert all(
+        password.encode() not in p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and "secrets" not in p.parts and p.suffix != ".pyc" and p.stat().st_size < 1_000_000
+    )
     assert not (root / "app" / "bench" / "results").exists()  # report artifacts are not shipped to boards
     # Same inputs, same digest: what makes a redeploy a no-op.
-    again = stage_board(fleet, plan, fleet.board("orin"), tmp_path / "stage2", bundle, None,
-                        secrets_for(fleet, tmp_path / "certs"), code)
+    again = stage_board(
+        fleet,
+        plan,
+        fleet.board("orin"),
+        tmp_path / "stage2",
+        bundle,
+        None,
+        secrets_for(fleet, tmp_path / "certs"),
+        code,
+    )
     assert again.digest == staged.digest
     (tmp_path / "stage2" / "config" / "board.env").write_text(env + "X=1\n")
     from vitfleet.firmware_scripts.board_tree import tree_digest
+
     assert tree_digest(tmp_path / "stage2")[0] != staged.digest
 
 
@@ -173,8 +225,9 @@ def test_board_env_refuses_paths_with_spaces():
 def test_first_boot_files(tmp_path):
     key_dir = tmp_path / "keys"
     key_dir.mkdir()
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key_dir / "k")],
-                   check=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "me@laptop", "-f", str(key_dir / "k")], check=True
+    )
     fleet = parse_fleet(home_fleet())
     files = write_first_boot(fleet, fleet.board("pi-a"), key_dir / "k.pub", tmp_path / "boot")
     user_data = (tmp_path / "boot" / "user-data").read_text()
@@ -220,17 +273,19 @@ def _pgid(pid: int) -> int | None:
 
 
 def _run(home: Path, action: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(home / "bin" / "vitfleet-services"), action], capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run([str(home / "bin" / "vitfleet-services"), action], capture_output=True, text=True, timeout=30)
 
 
 def test_process_runner_starts_restarts_on_failure_and_stops(tmp_path):
     counter = tmp_path / "starts"
-    home = _runner_home(tmp_path, {
-        "steady": "sleep 300",
-        # Exits at once every time: the runner must keep restarting it (every 3 s).
-        "flaky": f"sh -c 'echo start >> {counter}; exit 1'",
-    })
+    home = _runner_home(
+        tmp_path,
+        {
+            "steady": "sleep 300",
+            # Exits at once every time: the runner must keep restarting it (every 3 s).
+            "flaky": f"sh -c 'echo start >> {counter}; exit 1'",
+        },
+    )
     try:
         assert "started: steady" in _run(home, "start").stdout
         steady_pid = (home / "run" / "steady.pid").read_text()
@@ -262,8 +317,18 @@ def test_process_runner_starts_restarts_on_failure_and_stops(tmp_path):
 def test_certs_json_names_files_but_never_prints_secrets(tmp_path):
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump(home_fleet()))
-    argv = [sys.executable, "-m", "vitfleet.cli", "deploy", "certs", "--fleet", str(fleet_file),
-            "--certs-dir", str(tmp_path / "certs"), "--json"]
+    argv = [
+        sys.executable,
+        "-m",
+        "vitfleet.cli",
+        "deploy",
+        "certs",
+        "--fleet",
+        str(fleet_file),
+        "--certs-dir",
+        str(tmp_path / "certs"),
+        "--json",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
@@ -283,28 +348,30 @@ def test_example_fleet_file_loads_and_plans():
 def test_engines_is_the_folder_agents_load_and_engine_builds_where_deploy_builds(tmp_path):
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump({**home_fleet(), "engines": "runs/engines/cpu", "engine_builds": "builds"}))
-    fleet = load_fleet(fleet_file)   # both relative to the fleet file
+    fleet = load_fleet(fleet_file)  # both relative to the fleet file
     assert fleet.engines == tmp_path / "runs" / "engines" / "cpu" and builds_root(fleet) == tmp_path / "builds"
     fleet_file.write_text(yaml.safe_dump({**home_fleet(), "engines": "runs/engines"}))
-    assert builds_root(load_fleet(fleet_file)) == tmp_path / "runs" / "engine-builds"   # the default
+    assert builds_root(load_fleet(fleet_file)) == tmp_path / "runs" / "engine-builds"  # the default
 
 
 def test_an_old_fleet_file_whose_engines_holds_deploy_builds_is_told_to_rename_the_key(tmp_path):
-    for build in ("pi-int8", "jetson-int8"):   # what deploy built under `engines:` before `engine_builds:`
+    for build in ("pi-int8", "jetson-int8"):  # what deploy built under `engines:` before `engine_builds:`
         (tmp_path / "runs" / "engines" / build).mkdir(parents=True)
     doc = home_fleet()
-    doc["boards"][2]["roles"] = ["agent", "aggregator", "camera"]   # an external broker: no certificates needed
+    doc["boards"][2]["roles"] = ["agent", "aggregator", "camera"]  # an external broker: no certificates needed
     doc["broker"]["host"] = "10.0.0.9"
     fleet_file = tmp_path / "fleet.yaml"
     fleet_file.write_text(yaml.safe_dump({**doc, "engines": "runs/engines"}))
     fleet = load_fleet(fleet_file)
     with pytest.raises(DeployError) as err:
         deploy_fleet(fleet, make_plan(fleet, PARTS), None, DeployOptions(dry_run=True))
-    assert isinstance(err.value, UserError) and "\n" not in str(err.value)   # one line, exit 2 from the CLI
-    assert str(err.value) == (f"fleet.yaml's engines: {tmp_path / 'runs' / 'engines'} holds deploy's per-target "
-                              "builds (jetson-int8/, pi-int8/) but no manifest.json; rename the key `engines:` to "
-                              "`engine_builds:` (`engines:` now names the one folder an agent loads)")
-    fleet_file.write_text(yaml.safe_dump({**doc, "engine_builds": "runs/engines"}))   # renamed: the same builds
+    assert isinstance(err.value, UserError) and "\n" not in str(err.value)  # one line, exit 2 from the CLI
+    assert str(err.value) == (
+        f"fleet.yaml's engines: {tmp_path / 'runs' / 'engines'} holds deploy's per-target "
+        "builds (jetson-int8/, pi-int8/) but no manifest.json; rename the key `engines:` to "
+        "`engine_builds:` (`engines:` now names the one folder an agent loads)"
+    )
+    fleet_file.write_text(yaml.safe_dump({**doc, "engine_builds": "runs/engines"}))  # renamed: the same builds
     assert builds_root(load_fleet(fleet_file)) == tmp_path / "runs" / "engines"
 
 
@@ -315,11 +382,19 @@ def test_shipped_code_covers_the_cli_and_runs_without_torch(tmp_path):
     code = snapshot_code(tmp_path / "app")
     for command in ("agent", "aggregator", "camera"):
         # Drop this checkout's editable-install finder: only the shipped copy may satisfy an import.
-        probe = ("import sys; sys.modules['torch'] = None; sys.argv = ['vitfleet', %r, '--help']\n"
-                 "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
-                 "from vitfleet.cli import main\nmain()") % command
-        done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
-                              cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(code)})
+        probe = (
+            f"import sys; sys.modules['torch'] = None; sys.argv = ['vitfleet', {command!r}, '--help']\n"
+            "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+            "from vitfleet.cli import main\nmain()"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(code)},
+        )
         assert done.returncode == 0, f"{command}: {done.stderr[-800:]}"
     shipped = {p.name for p in (code / "vitfleet").iterdir() if p.is_dir()}
     assert shipped == set(BOARD_SUBPACKAGES) == {"agent", "camera", "power", "engines"}
@@ -335,18 +410,33 @@ def test_the_board_tree_holds_no_demo_harness_and_no_build_module(tmp_path):
 
     code = snapshot_code(tmp_path / "app") / "vitfleet"
     modules = {p.relative_to(code).with_suffix("").as_posix().replace("/", ".") for p in code.rglob("*.py")}
-    harness = {"demo", "local_fleet", "local_broker", "processes", "dashboard", "fleet_view", "hop_probe",
-               "offline_accuracy"}
+    harness = {
+        "demo",
+        "local_fleet",
+        "local_broker",
+        "processes",
+        "dashboard",
+        "fleet_view",
+        "hop_probe",
+        "offline_accuracy",
+    }
     assert not {m for m in modules if m.rsplit(".", 1)[-1] in harness}, modules
     assert not (code / "fleet").exists() and (code / "agent" / "web" / "server.py").exists()
     left_out = {f"vitfleet.{sub}.{m}" for sub, names in WORKSTATION_MODULES.items() for m in names}
     assert not {f"vitfleet.{m}" for m in modules} & left_out
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-    board = next(c for c in tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
-                 if c["name"].startswith("The board runtime"))
+    board = next(
+        c
+        for c in tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]
+        if c["name"].startswith("The board runtime")
+    )
     assert left_out <= set(board["forbidden_modules"]) and "vitfleet.fleet" in board["forbidden_modules"]
-    assert {"vitfleet.engines.manifest", "vitfleet.engines.runtime", "vitfleet.engines.tensorrt_build",
-            "vitfleet.engines.check"} <= {f"vitfleet.{m}" for m in modules}   # what a Jetson runs and checks
+    assert {
+        "vitfleet.engines.manifest",
+        "vitfleet.engines.runtime",
+        "vitfleet.engines.tensorrt_build",
+        "vitfleet.engines.check",
+    } <= {f"vitfleet.{m}" for m in modules}  # what a Jetson runs and checks
 
 
 def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accepts(tmp_path):
@@ -356,9 +446,20 @@ def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accep
     about the manifest, not a usage error), and the script must stop before starting services.
     """
     home = tmp_path / "orin"
-    fleet = parse_fleet({"name": "j", "boards": [
-        {"name": "orin", "kind": "jetson-orin", "install_dir": str(home), "python": sys.executable,
-         "service_manager": "process"}]})
+    fleet = parse_fleet(
+        {
+            "name": "j",
+            "boards": [
+                {
+                    "name": "orin",
+                    "kind": "jetson-orin",
+                    "install_dir": str(home),
+                    "python": sys.executable,
+                    "service_manager": "process",
+                }
+            ],
+        }
+    )
     plan = make_plan(fleet, PARTS[:1])
     bundle = tmp_path / "bundle"
     bundle.mkdir()
@@ -366,10 +467,12 @@ def test_jetson_install_runs_the_tensorrt_build_with_flags_the_engines_cli_accep
     (home / "engines").mkdir()
     env = (home / "config" / "board.env").read_text()
     # kind jetson-* would run apt provisioning (needs a real JetPack); this test covers the TensorRT step only.
-    (home / "config" / "board.env").write_text(env.replace("VITFLEET_PROVISION_SCRIPT=provision-jetson.sh",
-                                                           "VITFLEET_PROVISION_SCRIPT="))
-    done = subprocess.run([str(home / "bin" / "board-install.sh"), "install"], capture_output=True, text=True,
-                          timeout=120)
+    (home / "config" / "board.env").write_text(
+        env.replace("VITFLEET_PROVISION_SCRIPT=provision-jetson.sh", "VITFLEET_PROVISION_SCRIPT=")
+    )
+    done = subprocess.run(
+        [str(home / "bin" / "board-install.sh"), "install"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode != 0
     assert "manifest.json not found" in done.stderr and "No such option" not in done.stderr, done.stderr[-800:]
     assert not (home / "run").exists(), "services were started although the engine build failed"
@@ -382,13 +485,21 @@ def test_board_config_keeps_never_heal_and_leaves_the_workstations_ssh_settings_
     fleet = load_fleet(fleet_file)
     assert fleet.ssh.key == tmp_path / "keys" / "id" and fleet.ssh.known_hosts == tmp_path / "kh"
     assert SshOptions.for_fleet(fleet.ssh).key == tmp_path / "keys" / "id"
-    assert SshOptions.for_fleet(fleet.ssh, key=Path("/k")).key == Path("/k")   # the command line wins
+    assert SshOptions.for_fleet(fleet.ssh, key=Path("/k")).key == Path("/k")  # the command line wins
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "bundle.json").write_text("{}")
     make_certs(fleet, tmp_path / "certs")
-    staged = stage_board(fleet, make_plan(fleet, PARTS), fleet.board("pi-a"), tmp_path / "stage", bundle, None,
-                         secrets_for(fleet, tmp_path / "certs"), snapshot_code(tmp_path / "code"))
+    staged = stage_board(
+        fleet,
+        make_plan(fleet, PARTS),
+        fleet.board("pi-a"),
+        tmp_path / "stage",
+        bundle,
+        None,
+        secrets_for(fleet, tmp_path / "certs"),
+        snapshot_code(tmp_path / "code"),
+    )
     cfg = yaml.safe_load((staged.root / "config" / "fleet.yaml").read_text())
     # null means "never move parts"; dropped, the board's default would heal after 2 s.
     assert "heal_after_s" in cfg["aggregator"] and cfg["aggregator"]["heal_after_s"] is None
@@ -401,7 +512,7 @@ def test_an_offline_board_gets_its_kinds_wheels_in_its_tree(tmp_path):
 
     assert platform_tags("aarch64")[0] == "manylinux_2_28_aarch64"
     with pytest.raises(DeployError, match="offline"):
-        wheelhouse("cpu", ["numpy"], tmp_path, echo=lambda line: None)   # a kind with no known CPU
+        wheelhouse("cpu", ["numpy"], tmp_path, echo=lambda line: None)  # a kind with no known CPU
     commands: list[str] = []
     planned = wheelhouse("debian-arm64", ["numpy==2.4.6"], tmp_path, echo=commands.append, dry_run=True)
     assert "--platform manylinux_2_28_aarch64" in commands[0] and "--python-version 3.11" in commands[0]
@@ -411,21 +522,39 @@ def test_an_offline_board_gets_its_kinds_wheels_in_its_tree(tmp_path):
     (planned / "numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl").write_bytes(b"wheel")
     (planned / ".complete").write_text("numpy==2.4.6\n")
     assert wheelhouse("debian-arm64", ["numpy==2.4.6"], tmp_path, echo=commands.append) == planned
-    fleet = parse_fleet({**home_fleet(), "boards": [{**home_fleet()["boards"][0], "kind": "debian-arm64",
-                                                      "offline": True}, home_fleet()["boards"][2]]})
+    fleet = parse_fleet(
+        {
+            **home_fleet(),
+            "boards": [
+                {**home_fleet()["boards"][0], "kind": "debian-arm64", "offline": True},
+                home_fleet()["boards"][2],
+            ],
+        }
+    )
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "bundle.json").write_text("{}")
     make_certs(fleet, tmp_path / "certs")
-    staged = stage_board(fleet, make_plan(fleet, PARTS), fleet.board("pi-a"), tmp_path / "stage", bundle, None,
-                         secrets_for(fleet, tmp_path / "certs"), snapshot_code(tmp_path / "code"), planned)
+    staged = stage_board(
+        fleet,
+        make_plan(fleet, PARTS),
+        fleet.board("pi-a"),
+        tmp_path / "stage",
+        bundle,
+        None,
+        secrets_for(fleet, tmp_path / "certs"),
+        snapshot_code(tmp_path / "code"),
+        planned,
+    )
     assert [p.name for p in (staged.root / "app" / "wheels").iterdir()] == [
-        "numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl"]
+        "numpy-2.4.6-cp311-cp311-manylinux_2_28_aarch64.whl"
+    ]
 
 
 def test_the_lab_fleet_file_loads_and_plans():
     lab = load_fleet(Path(__file__).parents[1] / "docs" / "lab-fleet.yaml")
     plan = make_plan(lab, PARTS)
-    assert {b.board: b.part for b in plan.boards} == {"hub": None, "arm1": 1, "arm2": 0} or \
-        {b.board: b.part for b in plan.boards} == {"hub": None, "arm1": 0, "arm2": 1}
+    assert {b.board: b.part for b in plan.boards} == {"hub": None, "arm1": 1, "arm2": 0} or {
+        b.board: b.part for b in plan.boards
+    } == {"hub": None, "arm1": 0, "arm2": 1}
     assert [b.offline for b in lab.boards] == [False, True, True] and lab.aggregator.heal_after_s is None

@@ -32,17 +32,30 @@ BOARDS = ("hub", "board-a", "board-b")
 
 def fleet_doc(root: Path, bundle: Path, sshd, broker_port: int, extra_boards: list[dict] | None = None) -> dict:
     def board(name: str, **extra) -> dict:
-        return {"name": name, "host": "127.0.0.1", "kind": "cpu", "precision": "fp32", "ssh_user": "root",
-                "ssh_port": sshd.port, "install_dir": str(root / "boards" / name), "python": sys.executable,
-                "service_manager": "process", **extra}
+        return {
+            "name": name,
+            "host": "127.0.0.1",
+            "kind": "cpu",
+            "precision": "fp32",
+            "ssh_user": "root",
+            "ssh_port": sshd.port,
+            "install_dir": str(root / "boards" / name),
+            "python": sys.executable,
+            "service_manager": "process",
+            **extra,
+        }
 
     return {
         "name": "loop",
         "bundle": str(bundle),
-        "engine_builds": str(root / "engine-builds"),   # deploy's per-target builds (boards get their own engines)
+        "engine_builds": str(root / "engine-builds"),  # deploy's per-target builds (boards get their own engines)
         "broker": {"host": "127.0.0.1", "port": broker_port, "tls": {"ca_file": str(root / "unused-ca.crt")}},
-        "boards": [board("hub", roles=["broker", "aggregator", "camera"]), board("board-a"), board("board-b"),
-                   *(extra_boards or [])],
+        "boards": [
+            board("hub", roles=["broker", "aggregator", "camera"]),
+            board("board-a"),
+            board("board-b"),
+            *(extra_boards or []),
+        ],
         "camera": {"uri": "dataset://fashion-mnist/test", "fps": 20, "loop": True},
         "aggregator": {"deadline_ms": 500},
     }
@@ -64,11 +77,25 @@ def fleet_env(tmp_path_factory, tiny_bundle, loopback_sshd):  # noqa: F811
 
 
 def apply(env: dict, *extra: str, fleet_file: Path | None = None, wait: float = 90) -> subprocess.CompletedProcess:
-    argv = [sys.executable, "-m", "vitfleet.cli", "deploy", "apply", "--fleet", str(fleet_file or env["fleet_file"]),
-            "--ssh-key", str(env["sshd"].client_key), "--known-hosts", str(env["sshd"].known_hosts),
-            "--certs-dir", str(env["root"] / ".certs"), "--wait", str(wait), *extra]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=280,
-                          env={**os.environ, "COLUMNS": "250"})
+    argv = [
+        sys.executable,
+        "-m",
+        "vitfleet.cli",
+        "deploy",
+        "apply",
+        "--fleet",
+        str(fleet_file or env["fleet_file"]),
+        "--ssh-key",
+        str(env["sshd"].client_key),
+        "--known-hosts",
+        str(env["sshd"].known_hosts),
+        "--certs-dir",
+        str(env["root"] / ".certs"),
+        "--wait",
+        str(wait),
+        *extra,
+    ]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=280, env={**os.environ, "COLUMNS": "250"})
 
 
 def rows_of(done: subprocess.CompletedProcess) -> dict[str, dict]:
@@ -79,8 +106,11 @@ def rows_of(done: subprocess.CompletedProcess) -> dict[str, dict]:
 def tree_state(root: Path) -> dict[str, tuple[int, int]]:
     """path -> (mtime_ns, size) of everything the deploy owns (not the logs/pids the services write)."""
     skip = {"logs", "run", "data"}
-    return {str(p): (p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*")
-            if p.is_file() and p.relative_to(root).parts[0] not in skip}
+    return {
+        str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+        for p in root.rglob("*")
+        if p.is_file() and p.relative_to(root).parts[0] not in skip
+    }
 
 
 def test_dry_run_prints_every_command_and_touches_nothing(fleet_env):
@@ -105,9 +135,17 @@ def test_deploy_installs_every_board_and_the_fleet_answers(fleet_env):
         assert rows[name]["deploy"] == "installed", rows[name]
         assert rows[name]["availability"] == "online", rows[name]
         home = fleet_env["root"] / "boards" / name
-        for rel in ("app/vitfleet/cli.py", "app/vitfleet/agent/board_agent.py", "app/requirements.txt", "config/fleet.yaml",
-                    "config/board.env", "bin/board-install.sh", "units/vitfleet-agent.service" if name != "hub"
-                    else "units/vitfleet-aggregator.service", ".vitfleet-deployed.json", "secrets/mqtt-password"):
+        for rel in (
+            "app/vitfleet/cli.py",
+            "app/vitfleet/agent/board_agent.py",
+            "app/requirements.txt",
+            "config/fleet.yaml",
+            "config/board.env",
+            "bin/board-install.sh",
+            "units/vitfleet-agent.service" if name != "hub" else "units/vitfleet-aggregator.service",
+            ".vitfleet-deployed.json",
+            "secrets/mqtt-password",
+        ):
             assert (home / rel).exists(), f"{name}: {rel} missing"
         assert (home / "secrets" / "mqtt-password").stat().st_mode & 0o077 == 0
         board_cfg = yaml.safe_load((home / "config" / "fleet.yaml").read_text())
@@ -116,8 +154,12 @@ def test_deploy_installs_every_board_and_the_fleet_answers(fleet_env):
         assert "torch" not in (home / "app" / "requirements.txt").read_text()
     assert (fleet_env["root"] / "boards" / "hub" / "broker" / "acl").exists()
     assert not (fleet_env["root"] / "boards" / "board-a" / "broker").exists()
-    parts = {yaml.safe_load((fleet_env["root"] / "boards" / n / "config" / "fleet.yaml").read_text())["boards"][i]
-             .get("part") for i, n in enumerate(BOARDS)}
+    parts = {
+        yaml.safe_load((fleet_env["root"] / "boards" / n / "config" / "fleet.yaml").read_text())["boards"][i].get(
+            "part"
+        )
+        for i, n in enumerate(BOARDS)
+    }
     assert parts == {None, 0, 1}
 
     # The deployed fleet answers: predictions arrive over the TLS broker, fused from both parts.
@@ -158,17 +200,26 @@ def test_second_deploy_changes_nothing_and_says_so(fleet_env):
     assert {rows[n]["deploy"] for n in BOARDS} == {"unchanged"}, rows
     assert all(rows[n]["availability"] == "online" for n in BOARDS)
     assert {str(h): tree_state(h) for h in homes} == before, "a no-change deploy modified files on a board"
-    assert {str(h): sorted(p.read_text() for p in (h / "run").glob("*.pid")) for h in homes} == pids, \
+    assert {str(h): sorted(p.read_text() for p in (h / "run").glob("*.pid")) for h in homes} == pids, (
         "a no-change deploy restarted services"
+    )
     human = apply(fleet_env)
     assert "nothing changed" in human.stdout, human.stdout
 
 
 def test_board_that_refuses_ssh_is_reported_and_the_others_go_on(fleet_env):
     env = fleet_env
-    ghost = {"name": "board-c", "host": "127.0.0.1", "kind": "cpu", "ssh_user": "no-such-user",
-             "ssh_port": env["sshd"].port, "install_dir": str(env["root"] / "boards" / "board-c"),
-             "python": sys.executable, "service_manager": "process", "speed": 0.5}
+    ghost = {
+        "name": "board-c",
+        "host": "127.0.0.1",
+        "kind": "cpu",
+        "ssh_user": "no-such-user",
+        "ssh_port": env["sshd"].port,
+        "install_dir": str(env["root"] / "boards" / "board-c"),
+        "python": sys.executable,
+        "service_manager": "process",
+        "speed": 0.5,
+    }
     doc = fleet_doc(env["root"], Path(env["doc"]["bundle"]), env["sshd"], env["doc"]["broker"]["port"], [ghost])
     fleet_file = env["root"] / "fleet-with-c.yaml"
     fleet_file.write_text(yaml.safe_dump(doc))

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
@@ -25,17 +26,28 @@ from vitfleet.engines.cli import app
 from vitfleet.engines.hashing import sha256_file
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.engines.runtime import load_part_engine
-from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 runner = CliRunner()
 
 
 def test_manifest_describes_every_file(tiny_engines: Path) -> None:  # noqa: F811
     m = read_manifest(tiny_engines)
-    assert (m.bundle_id, m.num_parts, m.feature_dims, m.precision, m.target) == ("tiny-test-bundle", 2, [32, 32], "int8", "cpu")
+    assert (m.bundle_id, m.num_parts, m.feature_dims, m.precision, m.target) == (
+        "tiny-test-bundle",
+        2,
+        [32, 32],
+        "int8",
+        "cpu",
+    )
     kinds = sorted((e.role, e.part, e.precision) for e in m.entries)
-    assert kinds == [("fusion", None, "fp32"), ("part", 0, "fp32"), ("part", 0, "int8"), ("part", 1, "fp32"),
-                     ("part", 1, "int8"), ("teacher", None, "fp32")]
+    assert kinds == [
+        ("fusion", None, "fp32"),
+        ("part", 0, "fp32"),
+        ("part", 0, "int8"),
+        ("part", 1, "fp32"),
+        ("part", 1, "int8"),
+        ("teacher", None, "fp32"),
+    ]
     by_file = {e.file: e for e in m.entries}
     for e in m.entries:
         assert sha256_file(tiny_engines / e.file) == e.sha256
@@ -63,8 +75,9 @@ def test_int8_is_symmetric_qdq_with_float_layernorm_and_softmax(tiny_engines: Pa
     producers = {o: n.op_type for n in model.graph.node for o in n.output}
     float_ops = [n for n in model.graph.node if n.op_type in ("LayerNormalization", "Softmax")]
     assert len(float_ops) == 5 + 2
-    quantized_ops = {n.op_type for n in model.graph.node
-                     if any(producers.get(i) == "DequantizeLinear" for i in n.input)}
+    quantized_ops = {
+        n.op_type for n in model.graph.node if any(producers.get(i) == "DequantizeLinear" for i in n.input)
+    }
     assert "LayerNormalization" not in quantized_ops and "Softmax" not in quantized_ops and "Add" not in quantized_ops
     assert {"MatMul", "Gemm"} & quantized_ops
 
@@ -88,8 +101,11 @@ def test_batch_inference_equals_frame_by_frame(tiny_engines: Path) -> None:  # n
     assert batch.shape == (5, engine.feature_dim) and np.array_equal(batch, single)
 
 
-def test_fp16_build_check_and_int8_entries_survive_rebuild(tiny_bundle: Path, tiny_engines: Path,  # noqa: F811
-                                                          tmp_path: Path) -> None:
+def test_fp16_build_check_and_int8_entries_survive_rebuild(
+    tiny_bundle: Path,  # noqa: F811
+    tiny_engines: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     folder = Path(shutil.copytree(tiny_engines, tmp_path / "engines"))
     manifest = build_engines(tiny_bundle, folder, precision="fp16", target="cpu", export_teacher=False)
     precisions = sorted((e.part, e.precision) for e in manifest.entries if e.role == "part")
@@ -143,14 +159,17 @@ def test_jetson_build_saves_reference_for_a_torchless_check(tiny_bundle: Path, t
     import sys
 
     folder = tmp_path / "jetson"
-    manifest = build_engines(tiny_bundle, folder, precision="all", target="jetson", export_teacher=False,
-                             reference_images=300)
+    manifest = build_engines(
+        tiny_bundle, folder, precision="all", target="jetson", export_teacher=False, reference_images=300
+    )
     assert manifest.precision == "int8" and (folder / "reference.npz").exists()
     assert sorted(e.precision for e in manifest.entries if e.part == 0) == ["fp16", "fp32", "int8"]
     with_bundle = check_engines(folder, tiny_bundle, n_images=300)
-    script = ("import sys, json; sys.modules['torch'] = None\n"
-              "from vitfleet.engines.check import check_engines\n"
-              f"print(json.dumps(check_engines({str(folder)!r}, None, 300)))\n")
+    script = (
+        "import sys, json; sys.modules['torch'] = None\n"
+        "from vitfleet.engines.check import check_engines\n"
+        f"print(json.dumps(check_engines({str(folder)!r}, None, 300)))\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 from vitfleet.engines.errors import EngineError
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
-from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,7 +98,8 @@ def test_board_runtime_runs_without_torch(tiny_engines: Path) -> None:  # noqa: 
 
 def test_check_jetson_script_explains_what_is_missing_off_a_jetson(tmp_path: Path) -> None:
     env = {**os.environ, "ENGINES_DIR": str(tmp_path / "none"), "PYTHON": sys.executable}
-    done = subprocess.run(["bash", str(REPO / "engines" / "check_jetson.sh")], capture_output=True, text=True,
-                          env=env, timeout=60)
+    done = subprocess.run(
+        ["bash", str(REPO / "engines" / "check_jetson.sh")], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode == 2
     assert "cannot import tensorrt; run this on a Jetson" in done.stderr

@@ -13,16 +13,16 @@ import shutil
 import sys
 from pathlib import Path
 
+import fake_tensorrt
 import numpy as np
 import pytest
+from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
-import fake_tensorrt
 from vitfleet.engines.check import check_engines
 from vitfleet.engines.errors import EngineError
 from vitfleet.engines.manifest import read_manifest
 from vitfleet.engines.runtime import OnnxRuntimeModel, load_part_engine
 from vitfleet.engines.tensorrt_build import build_tensorrt_engines
-from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 
 @pytest.fixture
@@ -41,19 +41,22 @@ def test_trt10_int8_build_flags_pinning_and_cache_names(engines_copy: Path, monk
     src = {(e.role, e.part): e for e in manifest.entries if e.backend == "onnxruntime" and e.precision == "int8"}
     fp32 = {(e.role, e.part): e for e in manifest.entries if e.backend == "onnxruntime" and e.precision == "fp32"}
     names = [r.entry.file for r in results]
-    assert names == [f"part0.{src['part', 0].sha256[:8]}.int8.trt10.3.sm87.engine",
-                     f"part1.{src['part', 1].sha256[:8]}.int8.trt10.3.sm87.engine",
-                     f"fusion.{fp32['fusion', None].sha256[:8]}.fp16.trt10.3.sm87.engine"]
+    assert names == [
+        f"part0.{src['part', 0].sha256[:8]}.int8.trt10.3.sm87.engine",
+        f"part1.{src['part', 1].sha256[:8]}.int8.trt10.3.sm87.engine",
+        f"fusion.{fp32['fusion', None].sha256[:8]}.fp16.trt10.3.sm87.engine",
+    ]
     assert ("create_network", 0) in trt.calls  # 10.x: explicit batch is implicit, no flag
     builds = _builds(trt)
-    assert [b[1] for b in builds] == [["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"]] * 2 + \
-                                     [["FP16", "OBEY_PRECISION_CONSTRAINTS"]]
+    assert [b[1] for b in builds] == [["FP16", "INT8", "OBEY_PRECISION_CONSTRAINTS"]] * 2 + [
+        ["FP16", "OBEY_PRECISION_CONSTRAINTS"]
+    ]
     layers = builds[0][3]
     for layer in layers:
         pinned = layer.type in (trt.LayerType.NORMALIZATION, trt.LayerType.SOFTMAX)
         assert (layer.precision == trt.float32) == pinned, layer.name
         assert (layer.output_types == {0: trt.float32}) == pinned
-    assert sum(l.type == trt.LayerType.NORMALIZATION for l in layers) == 5
+    assert sum(layer.type == trt.LayerType.NORMALIZATION for layer in layers) == 5
     for r in results:
         e = r.entry
         assert (e.backend, e.tensorrt_version, e.compute_capability) == ("tensorrt", "10.3", "sm87")
@@ -74,13 +77,14 @@ def test_trt85_explicit_batch_flag_and_pinning_by_onnx_node_name(engines_copy: P
     import onnx
 
     # The plans are built from the fp32 export; its LayerNormalization nodes are what 8.5 expands (names compacted).
-    ln_nodes = [n.name for n in onnx.load(str(engines_copy / "part0.onnx")).graph.node
-                if n.op_type == "LayerNormalization"]
+    ln_nodes = [
+        n.name for n in onnx.load(str(engines_copy / "part0.onnx")).graph.node if n.op_type == "LayerNormalization"
+    ]
     assert len(ln_nodes) == 5
-    expanded = [l for l in layers if any(l.name.startswith(n + "_") for n in ln_nodes)]
-    assert len(expanded) >= 5 * 4 and all(l.precision == trt.float32 for l in expanded)
-    assert all(l.precision == trt.float32 for l in layers if l.type == trt.LayerType.SOFTMAX)
-    assert not any(l.precision for l in layers if l.type == trt.LayerType.MATRIX_MULTIPLY)
+    expanded = [layer for layer in layers if any(layer.name.startswith(n + "_") for n in ln_nodes)]
+    assert len(expanded) >= 5 * 4 and all(layer.precision == trt.float32 for layer in expanded)
+    assert all(layer.precision == trt.float32 for layer in layers if layer.type == trt.LayerType.SOFTMAX)
+    assert not any(layer.precision for layer in layers if layer.type == trt.LayerType.MATRIX_MULTIPLY)
 
 
 def test_plans_are_reused_by_key_and_truncated_plans_rebuilt(engines_copy: Path, monkeypatch) -> None:

@@ -45,7 +45,7 @@ PLUGIN = textwrap.dedent('''
     register_source(SourceKind("toyframes", ToySource, "toyframes://N (N toy frames)", example_target="3"))
 ''')
 
-CHECK = textwrap.dedent('''
+CHECK = textwrap.dedent("""
     from vitfleet.plugins import load_plugins
     print(load_plugins())
     from vitfleet.camera.sources import open_source
@@ -54,12 +54,12 @@ CHECK = textwrap.dedent('''
     src = open_source("toyframes://4")
     print([int(src.read().image[0, 0, 0]) for _ in range(4)], src.read())
     print(default_options("toymethod", 2).part_budget, "toymethod" in BenchSettings().methods)
-''')
+""")
 
 
 def _write_plugin(folder: Path, entry_point: bool) -> None:
     (folder / "toy_vitfleet_plugin.py").write_text(PLUGIN)
-    if entry_point:   # what `pip install` of a package with [project.entry-points."vitfleet.plugins"] leaves
+    if entry_point:  # what `pip install` of a package with [project.entry-points."vitfleet.plugins"] leaves
         info = folder / "toy_vitfleet_plugin-0.1.dist-info"
         info.mkdir()
         (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-vitfleet-plugin\nVersion: 0.1\n")
@@ -78,8 +78,7 @@ def test_a_plugin_installed_as_an_entry_point_adds_a_method_and_a_camera_source(
     _write_plugin(tmp_path, entry_point=True)
     decompose_help = _run(["-m", "vitfleet.cli", "decompose", "--help"], tmp_path)
     assert decompose_help.returncode == 0, decompose_help.stderr
-    assert "devit|edvit|toymethod" in decompose_help.stdout and "Toy: DeViT with a 1/20 budget" in \
-        decompose_help.stdout
+    assert "devit|edvit|toymethod" in decompose_help.stdout and "Toy: DeViT with a 1/20 budget" in decompose_help.stdout
     camera_help = _run(["-m", "vitfleet.cli", "camera", "--help"], tmp_path)
     assert camera_help.returncode == 0 and "toyframes://N (N toy frames)" in camera_help.stdout
     check = _run(["-c", CHECK], tmp_path)
@@ -102,12 +101,12 @@ def test_a_plugin_that_does_not_import_is_one_sentence(tmp_path: Path):
 
 
 def test_an_unknown_method_or_scheme_names_the_registered_ones():
+    import pytest
+    from pydantic import ValidationError
+
     from vitfleet.bench.settings import BenchSettings
     from vitfleet.camera.uri import CameraUriError, parse_uri
     from vitfleet.decompose.methods import get_method
-
-    import pytest
-    from pydantic import ValidationError
 
     with pytest.raises(Exception, match="unknown decomposition method 'nope'; use one of devit, edvit"):
         get_method("nope")

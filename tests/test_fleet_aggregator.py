@@ -9,25 +9,23 @@ import time
 
 import numpy as np
 import pytest
-
-from vitfleet.agent.aggregator import Aggregator, AggregatorOptions
-from vitfleet.agent.camera_loop import CameraFeed
-from vitfleet.agent.board_agent import BoardAgent
-from vitfleet.agent.deadline import DeadlinePolicy
-from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.agent.prediction_log import PredictionLog, read_predictions
-from vitfleet.prediction_message import Prediction
-from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
-from vitfleet.topics import Topics
-from vitfleet.camera.sources import open_source
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
 
+from vitfleet.agent.aggregator import Aggregator, AggregatorOptions
+from vitfleet.agent.board_agent import BoardAgent
+from vitfleet.agent.camera_loop import CameraFeed
+from vitfleet.agent.deadline import DeadlinePolicy
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_log import PredictionLog, read_predictions
+from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
+from vitfleet.camera.sources import open_source
+from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
+from vitfleet.prediction_message import Prediction
+from vitfleet.topics import Topics
+
 pytestmark = pytest.mark.timeout(60, func_only=True)
-
-
 
 
 @pytest.fixture
@@ -36,10 +34,20 @@ def make_aggregator(broker, tiny_engines, tmp_path):  # noqa: F811
 
     def make(deadline_ms: float) -> Aggregator:
         manifest = read_manifest(tiny_engines)
-        agg = Aggregator(broker.config, "t", "agg", load_fusion_engine(tiny_engines), manifest.feature_dims,
-                         manifest.class_names, AggregatorOptions(PredictionLog(tmp_path / "log.sqlite"),
-                                                                 DeadlinePolicy(fixed_ms=deadline_ms), max_pending=16,
-                                                                 stats_interval=0.5)).start()
+        agg = Aggregator(
+            broker.config,
+            "t",
+            "agg",
+            load_fusion_engine(tiny_engines),
+            manifest.feature_dims,
+            manifest.class_names,
+            AggregatorOptions(
+                PredictionLog(tmp_path / "log.sqlite"),
+                DeadlinePolicy(fixed_ms=deadline_ms),
+                max_pending=16,
+                stats_interval=0.5,
+            ),
+        ).start()
         made.append(agg)
         return agg
 
@@ -64,7 +72,7 @@ def test_pending_frames_are_bounded_and_late_parts_counted(make_aggregator, brok
         # 100 half frames, at most 16 pending: the 84 oldest were fused early, flagged degraded.
         assert wait_until(lambda: aggregator.counts["predictions"] == 84)
         assert aggregator.counts["evicted"] == 84 and aggregator.counts["degraded"] == 84
-        assert sorted(aggregator.pending) == [(0, i) for i in range(84, 100)]   # (camera, frame id)
+        assert sorted(aggregator.pending) == [(0, i) for i in range(84, 100)]  # (camera, frame id)
         # The other halves arrive: 84 are late (dropped, counted), 16 complete their frames.
         for info in [pub.publish(topics.features(1), _features(i, 1), qos=1) for i in range(100)]:
             info.wait_for_publish(5)
@@ -91,8 +99,9 @@ def test_missing_part_is_fused_at_the_deadline(make_aggregator, broker):
     make_aggregator(deadline_ms=150)
     topics = Topics("t")
     got = []
-    sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: got.append(time.monotonic()),
-                   [(topics.all_predictions, 1)]).start()
+    sub = MqttLink(
+        broker.config, "t", "test", "sub", lambda t, p: got.append(time.monotonic()), [(topics.all_predictions, 1)]
+    ).start()
     pub = MqttLink(broker.config, "t", "test", "pub", lambda t, p: None).start()
     try:
         time.sleep(0.2)
@@ -119,9 +128,21 @@ def test_measured_deadline_follows_the_part_spread():
 
 
 def _prediction_for(frame_id: int) -> str:
-    return Prediction(frame_id=frame_id, camera="cam0", capture_ns=0, class_id=0, class_name="x", score=1.0, label=None,
-                      degraded=False, missing_parts=[], parts=[], wait_ms=0.0, fusion_ms=0.0,
-                      fused_ns=0).model_dump_json()
+    return Prediction(
+        frame_id=frame_id,
+        camera="cam0",
+        capture_ns=0,
+        class_id=0,
+        class_name="x",
+        score=1.0,
+        label=None,
+        degraded=False,
+        missing_parts=[],
+        parts=[],
+        wait_ms=0.0,
+        fusion_ms=0.0,
+        fused_ns=0,
+    ).model_dump_json()
 
 
 def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, tiny_engines):  # noqa: F811
@@ -142,10 +163,18 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
             if len(features) >= 10:
                 done.set()
 
-    sub = MqttLink(broker.config, "t", "test", "sub", on_message,
-                   [(topics.frames, 0), (topics.all_features, 0)]).start()
-    agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
-                       camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=10"), 50)).start()
+    sub = MqttLink(
+        broker.config, "t", "test", "sub", on_message, [(topics.frames, 0), (topics.all_features, 0)]
+    ).start()
+    agent = BoardAgent(
+        broker.config,
+        "t",
+        "b0",
+        0,
+        load_part_engine(tiny_engines, 0),
+        manifest.preprocessing,
+        camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=10"), 50),
+    ).start()
     try:
         assert done.wait(10)
     finally:
@@ -156,7 +185,8 @@ def test_agent_with_its_own_camera_shares_frames_and_publishes_features(broker, 
     assert ids == sorted(ids) and ids[-1] - ids[0] == 9
     assert [f.label for f in features] == [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]  # the first ten test labels
     expected = load_part_engine(tiny_engines, 0).infer(
-        manifest.preprocessing.normalize(open_source("dataset://fashion-mnist/test?limit=1").read().image))
+        manifest.preprocessing.normalize(open_source("dataset://fashion-mnist/test?limit=1").read().image)
+    )
     assert np.allclose(features[0].features, expected[0], atol=1e-2)
     assert agent.stats().frames == 10 and agent.stats().malformed == 0
     assert agent.gate.counts.admitted == 10 and agent.gate.counts.answered == 10 and agent.gate.counts.skipped == 0
@@ -169,8 +199,15 @@ def test_agent_camera_faster_than_the_answers_skips_instead_of_queueing(broker, 
     topics = Topics("t")
     frames = []
     sub = MqttLink(broker.config, "t", "test", "sub", lambda t, p: frames.append(p), [(topics.frames, 0)]).start()
-    agent = BoardAgent(broker.config, "t", "b0", 0, load_part_engine(tiny_engines, 0), manifest.preprocessing,
-                       camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=30"), 200)).start()
+    agent = BoardAgent(
+        broker.config,
+        "t",
+        "b0",
+        0,
+        load_part_engine(tiny_engines, 0),
+        manifest.preprocessing,
+        camera=CameraFeed("cam0", open_source("dataset://fashion-mnist/test?limit=30"), 200),
+    ).start()
     try:
         deadline = time.monotonic() + 10
         while agent.gate.counts.offered < 29 and time.monotonic() < deadline:

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 pytestmark = pytest.mark.timeout(180, func_only=True)  # fixtures (bundle training) are not ours to bound
 
 
 def _demo(args: list[str], timeout: float = 150) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vitfleet.cli", "demo", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", "demo", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _rows(log: Path) -> list:
@@ -43,8 +43,20 @@ def _leftovers(marker: str) -> list[str]:
 
 def test_demo_runs_headless_for_n_frames_and_exits_0(tiny_engines: Path, tmp_path: Path):  # noqa: F811
     work = tmp_path / "demo"
-    run = _demo(["--frames", "40", "--fps", "40", "--headless", "--json", "--engines", str(tiny_engines),
-                 "--work-dir", str(work)])
+    run = _demo(
+        [
+            "--frames",
+            "40",
+            "--fps",
+            "40",
+            "--headless",
+            "--json",
+            "--engines",
+            str(tiny_engines),
+            "--work-dir",
+            str(work),
+        ]
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout)
     assert result["ok"] and result["frames_sent"] == 40 and result["predictions"] == 40 and result["lost"] == 0
@@ -66,8 +78,19 @@ def test_demo_accuracy_matches_engines_check(tiny_engines: Path, tiny_bundle: Pa
     from vitfleet.engines.check import check_engines
 
     n = 1000
-    run = _demo(["--accuracy", "--frames", str(n), "--headless", "--json", "--engines", str(tiny_engines),
-                 "--work-dir", str(tmp_path / "demo")])
+    run = _demo(
+        [
+            "--accuracy",
+            "--frames",
+            str(n),
+            "--headless",
+            "--json",
+            "--engines",
+            str(tiny_engines),
+            "--work-dir",
+            str(tmp_path / "demo"),
+        ]
+    )
     assert run.returncode == 0, run.stderr[-2000:] + run.stdout[-2000:]
     result = json.loads(run.stdout)
     assert result["predictions"] == n and result["degraded"] == 0 and result["lost"] == 0
@@ -79,9 +102,25 @@ def test_demo_accuracy_matches_engines_check(tiny_engines: Path, tiny_bundle: Pa
 
 def test_ctrl_c_stops_the_whole_fleet_cleanly(tiny_engines: Path, tmp_path: Path):  # noqa: F811
     work = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "vitfleet.cli", "demo", "--headless", "--json", "--fps", "20",
-                             "--engines", str(tiny_engines), "--work-dir", str(work)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vitfleet.cli",
+            "demo",
+            "--headless",
+            "--json",
+            "--fps",
+            "20",
+            "--engines",
+            str(tiny_engines),
+            "--work-dir",
+            str(work),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         log = work / "run" / "predictions.sqlite"

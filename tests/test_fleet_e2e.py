@@ -16,20 +16,18 @@ import time
 
 import numpy as np
 import pytest
-
-from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.fleet.offline_accuracy import offline_predictions
-from vitfleet.agent.prediction_log import read_power, read_predictions
-from vitfleet.topics import Topics
-from vitfleet.datasets import load_fashion_mnist
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
+
+from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.prediction_log import read_power, read_predictions
+from vitfleet.datasets import load_fashion_mnist
+from vitfleet.fleet.offline_accuracy import offline_predictions
+from vitfleet.topics import Topics
 
 pytestmark = pytest.mark.timeout(120, func_only=True)  # fixtures (bundle training) are not ours to bound
 
 N_KNOWN = 60
-
-
 
 
 @pytest.fixture
@@ -41,8 +39,7 @@ def fleet(broker, fleet_engines, tmp_path):  # noqa: F811
 
 
 def test_two_agents_predict_known_frames_like_the_offline_engines(fleet, fleet_engines):  # noqa: F811
-    node, summary = fleet.run_camera(f"dataset://fashion-mnist/test?limit={N_KNOWN}", fps=0, max_in_flight=1,
-                                     drain=3.0)
+    node, summary = fleet.run_camera(f"dataset://fashion-mnist/test?limit={N_KNOWN}", fps=0, max_in_flight=1, drain=3.0)
     assert summary["frames_sent"] == N_KNOWN and summary["predictions"] == N_KNOWN and summary["lost"] == 0
     assert summary["degraded"] == 0
     # Throughput counts the time answers came in, never more than the whole run (elapsed_s is rounded to 1 ms
@@ -57,7 +54,9 @@ def test_two_agents_predict_known_frames_like_the_offline_engines(fleet, fleet_e
     # Features cross the wire as float16; allow one borderline flip in 60, not more.
     assert (live == expected).sum() >= N_KNOWN - 1, (live, expected)
     assert [r["label"] for r in rows] == test.labels.tolist()  # labels travelled with the frames
-    assert summary["accuracy"] == pytest.approx((live == test.labels).mean(), abs=5e-6)  # the summary rounds to 5 places
+    assert summary["accuracy"] == pytest.approx(
+        (live == test.labels).mean(), abs=5e-6
+    )  # the summary rounds to 5 places
     # Every row carries the per-part timing breakdown.
     for r in rows:
         assert [p["part"] for p in r["parts"]] == [0, 1] and not r["degraded"]
@@ -69,8 +68,7 @@ def test_two_agents_predict_known_frames_like_the_offline_engines(fleet, fleet_e
 
 def test_two_agents_leave_a_power_log_with_board_and_fleet_rows(fleet):
     # Agents publish power every second, the aggregator writes a fleet row every stats tick (0.5 s here).
-    node, summary = fleet.run_camera("dataset://fashion-mnist/test?limit=400", fps=100, max_in_flight=2,
-                                     drain=3.0)
+    node, summary = fleet.run_camera("dataset://fashion-mnist/test?limit=400", fps=100, max_in_flight=2, drain=3.0)
     assert summary["predictions"] > 0
     fleet.stop()  # the aggregator writes a last fleet row on its way out, then closes the log
     boards, rows = read_power(fleet.log_path)
@@ -85,8 +83,10 @@ def test_two_agents_leave_a_power_log_with_board_and_fleet_rows(fleet):
     last = rows[-1]
     assert set(last["boards"]) == set(fleet.agents)
     # Fleet watts is the sum of each board's latest report before that row.
-    latest = {b: [r for r in reports if r["received_ns"] <= last["received_ns"]][-1]["watts"]
-              for b, reports in by_board.items()}
+    latest = {
+        b: [r for r in reports if r["received_ns"] <= last["received_ns"]][-1]["watts"]
+        for b, reports in by_board.items()
+    }
     assert last["fleet_watts"] == pytest.approx(sum(latest.values()), rel=1e-9)
     assert last["fused_frames"] == summary["predictions"]
     assert last["mj_per_frame"] is not None and last["mj_per_frame"] > 0
@@ -113,8 +113,9 @@ def test_killing_an_agent_keeps_predictions_flowing_degraded(fleet):
     assert all(r["degraded"] and r["missing_parts"] == [1] for r in after)
     assert all([p["part"] for p in r["parts"]] == [0] for r in after)
     before = [r for r in rows if r["capture_ns"] < killed_at - 300_000_000]
-    assert before and not any(r["degraded"] for r in before), [(r["missing_parts"], r["parts"]) for r in before
-                                                               if r["degraded"]]
+    assert before and not any(r["degraded"] for r in before), [
+        (r["missing_parts"], r["parts"]) for r in before if r["degraded"]
+    ]
     assert summary["predictions"] >= summary["frames_sent"] - 3  # nearly every frame still got an answer
 
 
@@ -136,8 +137,13 @@ def test_malformed_floods_on_every_subscribed_topic(fleet):
     topics = Topics(fleet.config.name)
     spam = MqttLink(fleet.broker, fleet.config.name, "test", "spam", lambda t, p: None).start()
     rng = np.random.default_rng(1)
-    aggregator_topics = [topics.features(0), topics.features(1), topics.features(9), topics.power("x"),
-                         topics.available("x")]
+    aggregator_topics = [
+        topics.features(0),
+        topics.features(1),
+        topics.features(9),
+        topics.power("x"),
+        topics.available("x"),
+    ]
     sent = []
     try:
         for topic in [topics.frames, *aggregator_topics]:
@@ -154,8 +160,7 @@ def test_malformed_floods_on_every_subscribed_topic(fleet):
     def malformed(board):
         return getattr(fleet.view.stats_of(board), "malformed", None)
 
-    assert wait_until(lambda: all(malformed(a) == 1000 for a in fleet.agents), 20), \
-        [malformed(a) for a in fleet.agents]
+    assert wait_until(lambda: all(malformed(a) == 1000 for a in fleet.agents), 20), [malformed(a) for a in fleet.agents]
     assert wait_until(lambda: malformed("aggregator") == 5000, 20), malformed("aggregator")
     assert all(getattr(fleet.view.stats_of(b), "callback_errors", None) == 0 for b in [*fleet.agents, "aggregator"])
     fleet.procs.check_alive()

@@ -10,15 +10,15 @@ import time
 
 import numpy as np
 import pytest
+from mqtt_fixtures import wait_until
 
 from vitfleet.agent.camera_node import CameraNode
+from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink, Will
+from vitfleet.camera.sources import open_source
 from vitfleet.fleet.hop_probe import measure_hop
 from vitfleet.fleet.local_broker import BrokerStartError, LocalBroker, broker_conf
-from vitfleet.agent.mqtt_client import BrokerUnreachable, MqttLink, Will
-from vitfleet.topics import OFFLINE, ONLINE, Topics
-from vitfleet.camera.sources import open_source
 from vitfleet.fleet_config import BrokerConfig
-from mqtt_fixtures import wait_until
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,8 +67,15 @@ def test_port_in_use_is_reported(broker):
 def test_last_will_and_retained_availability(broker):
     topics = Topics("t")
     watcher, got, ev = _collector(broker, topics.all_boards("available"))
-    agent = MqttLink(broker.config, "t", "agent", "b1", lambda t, p: None,
-                     will=Will(topics.available("b1"), OFFLINE), online=Will(topics.available("b1"), ONLINE))
+    agent = MqttLink(
+        broker.config,
+        "t",
+        "agent",
+        "b1",
+        lambda t, p: None,
+        will=Will(topics.available("b1"), OFFLINE),
+        online=Will(topics.available("b1"), ONLINE),
+    )
     agent.start()
     try:
         assert wait_until(lambda: (topics.available("b1"), ONLINE) in got)
@@ -122,8 +129,16 @@ def test_mqtt_hop_measurement_loses_nothing(broker):
 
 def test_camera_node_survives_1000_malformed_predictions(broker):
     topics = Topics("t")
-    node = CameraNode(broker.config, "t", "cam", open_source("synthetic://?size=8&count=100000"), fps=50,
-                      max_frames=None, duration=4.0, drain=0.1)
+    node = CameraNode(
+        broker.config,
+        "t",
+        "cam",
+        open_source("synthetic://?size=8&count=100000"),
+        fps=50,
+        max_frames=None,
+        duration=4.0,
+        drain=0.1,
+    )
     runner = threading.Thread(target=lambda: setattr(node, "result", node.run()))
     runner.start()
     spammer = MqttLink(broker.config, "t", "test", "spam", lambda t, p: None).start()
@@ -131,9 +146,25 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
         assert wait_until(lambda: node.link.connected.is_set())
         time.sleep(0.2)
         rng = np.random.default_rng(0)
-        bad = [b"", b"\xff\xfe", b"[]", b"{}", b"null", json.dumps({"frame_id": "x"}).encode(),
-               json.dumps({"frame_id": 1, "class_id": 1, "capture_ns": 1, "degraded": False, "parts": [{}],
-                           "fusion_ms": 0.1, "fused_ns": 1}).encode()]
+        bad = [
+            b"",
+            b"\xff\xfe",
+            b"[]",
+            b"{}",
+            b"null",
+            json.dumps({"frame_id": "x"}).encode(),
+            json.dumps(
+                {
+                    "frame_id": 1,
+                    "class_id": 1,
+                    "capture_ns": 1,
+                    "degraded": False,
+                    "parts": [{}],
+                    "fusion_ms": 0.1,
+                    "fused_ns": 1,
+                }
+            ).encode(),
+        ]
         for i in range(1000):
             payload = bad[i % len(bad)] if i % 2 else rng.bytes(int(rng.integers(1, 300)))
             spammer.publish(topics.predictions("cam0"), payload, qos=1)
@@ -149,5 +180,3 @@ def test_camera_node_survives_1000_malformed_predictions(broker):
     assert result["offered"] > 50 and result["admitted"] == 2 and result["skipped"] == result["offered"] - 2
     # Both admitted frames went unanswered: lost, and the summary says so.
     assert result["lost"] == 2 and result["ok"] is False
-
-

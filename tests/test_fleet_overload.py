@@ -13,25 +13,28 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 pytestmark = pytest.mark.timeout(240, func_only=True)
 
 
 def _demo(args: list[str], timeout: float = 200) -> dict:
-    run = subprocess.run([sys.executable, "-m", "vitfleet.cli", "demo", "--headless", "--json", *args],
-                         capture_output=True, text=True, timeout=timeout)
+    run = subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", "demo", "--headless", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert run.stdout.strip(), run.stderr[-3000:]
     result = json.loads(run.stdout)
     assert run.returncode == (0 if result["ok"] else 1)
     return result
 
 
-def test_unpaced_camera_loses_nothing_and_every_board_computes_every_admitted_frame(
-        tiny_engines: Path, tmp_path: Path):  # noqa: F811
-    result = _demo(["--frames", "300", "--fps", "0", "--engines", str(tiny_engines), "--work-dir",
-                    str(tmp_path / "demo")])
+def test_unpaced_camera_loses_nothing_and_every_board_computes_every_admitted_frame(tiny_engines: Path, tmp_path: Path):  # noqa: F811
+    result = _demo(
+        ["--frames", "300", "--fps", "0", "--engines", str(tiny_engines), "--work-dir", str(tmp_path / "demo")]
+    )
     assert result["ok"], result
     assert result["admitted"] == result["frames_sent"] == 300 and result["skipped"] == 0
     assert result["lost"] == 0 and result["answered_late"] == 0 and result["predictions"] == 300
@@ -41,14 +44,25 @@ def test_unpaced_camera_loses_nothing_and_every_board_computes_every_admitted_fr
     assert result["whole_fps"] > 0 and result["answered_fps"] >= result["whole_fps"]
 
 
-def test_camera_faster_than_a_slow_board_skips_the_same_frames_everywhere(tiny_engines: Path,
-                                                                          tmp_path: Path):  # noqa: F811
+def test_camera_faster_than_a_slow_board_skips_the_same_frames_everywhere(tiny_engines: Path, tmp_path: Path):  # noqa: F811
     """One agent emulates a board 40x slower, so it (not the round trip) is the bottleneck, as in
     docs/benchmarks.md's slow-board rows; the camera runs at 400 fps. Frames it has no credit for are skipped
     before they are published: every board computes exactly the admitted frames, none is lost or degraded, and
     the goodput follows the slow board's own rate."""
-    result = _demo(["--frames", "120", "--fps", "400", "--slow-agent", "40", "--engines", str(tiny_engines),
-                    "--work-dir", str(tmp_path / "demo")])
+    result = _demo(
+        [
+            "--frames",
+            "120",
+            "--fps",
+            "400",
+            "--slow-agent",
+            "40",
+            "--engines",
+            str(tiny_engines),
+            "--work-dir",
+            str(tmp_path / "demo"),
+        ]
+    )
     assert result["ok"], result
     assert result["admitted"] == 120 and result["skipped"] > 0
     assert result["offered"] == result["admitted"] + result["skipped"]
@@ -64,8 +78,7 @@ def test_camera_faster_than_a_slow_board_skips_the_same_frames_everywhere(tiny_e
     assert result["goodput_of_slowest_board"] >= 0.95, result
 
 
-def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engines: Path,
-                                                                      tmp_path: Path):  # noqa: F811
+def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engines: Path, tmp_path: Path):  # noqa: F811
     """SIGKILL one agent of a running demo: answers go on, degraded (a board loss, so still ok), none is lost."""
     import signal
     import time
@@ -73,9 +86,27 @@ def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engin
     import psutil
 
     work = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "vitfleet.cli", "demo", "--headless", "--json", "--frames",
-                             "300", "--fps", "50", "--engines", str(tiny_engines), "--work-dir", str(work)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "vitfleet.cli",
+            "demo",
+            "--headless",
+            "--json",
+            "--frames",
+            "300",
+            "--fps",
+            "50",
+            "--engines",
+            str(tiny_engines),
+            "--work-dir",
+            str(work),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         victim = None
         deadline = time.monotonic() + 90
@@ -86,7 +117,7 @@ def test_a_board_that_dies_mid_run_degrades_answers_but_loses_nothing(tiny_engin
                 if str(work) in cmd and "--board agent1" in cmd:
                     victim = p
         assert victim is not None, "agent1 never started"
-        time.sleep(2.0)                     # ~100 frames answered whole first
+        time.sleep(2.0)  # ~100 frames answered whole first
         victim.send_signal(signal.SIGKILL)
         out, err = proc.communicate(timeout=150)
     finally:

@@ -9,7 +9,7 @@ from vitfleet.agent.frame_queue import FrameQueue
 
 def test_two_frames_arriving_back_to_back_are_both_kept_in_order():
     q: FrameQueue[int] = FrameQueue(capacity=2)
-    assert not q.put(1) and not q.put(2)        # the first two frames of a run arrive before any take
+    assert not q.put(1) and not q.put(2)  # the first two frames of a run arrive before any take
     assert q.take(0.01) == 1 and q.take(0.01) == 2 and q.take(0.01) is None
     assert q.drops == 0 and q.puts == 2
 

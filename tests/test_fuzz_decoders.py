@@ -29,27 +29,48 @@ from hypothesis import strategies as st
 from vitfleet.agent.aggregator import Aggregator
 from vitfleet.agent.camera_node import CameraNode
 from vitfleet.agent.mqtt_client import MqttLink
+from vitfleet.agent.protocol import (
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    NO_PART,
+    VERSION,
+    FeatureMessage,
+    FrameMessage,
+    ProtocolError,
+    decode_features,
+    decode_frame,
+    encode_features,
+    encode_frame,
+    peek_kind,
+)
 from vitfleet.agent.web.state import WebState
-from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_PART, VERSION, FeatureMessage, FrameMessage, ProtocolError,
-                            decode_features, decode_frame, encode_features, encode_frame, peek_kind)
-from vitfleet.topics import OFFLINE, ONLINE, Topics
 from vitfleet.camera.sources import FrameSource
-from vitfleet.power_message import PowerMessageError, PowerSnapshot
-from vitfleet.hello_message import BoardHello, HelloMessageError
 from vitfleet.fleet_config import BrokerConfig, FleetConfigError, load_fleet, parse_fleet
+from vitfleet.hello_message import BoardHello, HelloMessageError
+from vitfleet.power_message import PowerMessageError, PowerSnapshot
+from vitfleet.topics import OFFLINE, ONLINE, Topics
 
 pytestmark = pytest.mark.timeout(240)
 
-TALLY: Counter[str] = Counter()   # inputs fed per decoder, across this module
+TALLY: Counter[str] = Counter()  # inputs fed per decoder, across this module
 # Hypothesis draws the seeds of the malformation; each example is then expanded into VARIANTS cheap derived
 # inputs (truncations and byte flips at seeded positions), which keeps 10,000+ inputs fast on a busy machine.
 EXAMPLES = 200
 VARIANTS = 16
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-VALID_FRAME = encode_frame(FrameMessage(7, 1_700_000_000_000_000_000, np.arange(28 * 28, dtype=np.uint8)
-                                        .reshape(28, 28, 1), label=3, sent_ns=5))
+VALID_FRAME = encode_frame(
+    FrameMessage(
+        7, 1_700_000_000_000_000_000, np.arange(28 * 28, dtype=np.uint8).reshape(28, 28, 1), label=3, sent_ns=5
+    )
+)
 VALID_FEATURES = encode_features(FeatureMessage(7, 1, 1, np.linspace(-1, 1, 32).astype(np.float16), 2, 3, 40, 3))
 
 u8, u16, u32 = st.integers(0, 255), st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF)
@@ -77,8 +98,23 @@ def structured(draw: st.DrawFn) -> bytes:
         if 0 < n * width <= 4096:
             payload = draw(st.binary(min_size=n * width, max_size=n * width))
     length = draw(st.sampled_from([len(payload), len(payload), len(payload) + 1, 0, 2**32 - 1]))
-    header = HEADER.pack(magic, version, kind, dtype, min(ndim, 255), part, reserved, length,
-                         draw(u64), draw(i64), draw(i64), draw(i64), draw(u32), draw(i32), *dims)
+    header = HEADER.pack(
+        magic,
+        version,
+        kind,
+        dtype,
+        min(ndim, 255),
+        part,
+        reserved,
+        length,
+        draw(u64),
+        draw(i64),
+        draw(i64),
+        draw(i64),
+        draw(u32),
+        draw(i32),
+        *dims,
+    )
     return header + payload
 
 
@@ -89,11 +125,11 @@ def mutated(draw: st.DrawFn, valid: bytes) -> bytes:
         return valid[: draw(st.integers(0, len(valid) - 1))]
     if op == "flip":
         pos = draw(st.integers(0, len(valid) - 1))
-        return valid[:pos] + bytes([valid[pos] ^ draw(st.integers(1, 255))]) + valid[pos + 1:]
+        return valid[:pos] + bytes([valid[pos] ^ draw(st.integers(1, 255))]) + valid[pos + 1 :]
     if op == "extend":
         return valid + draw(st.binary(min_size=1, max_size=64))
     pos = draw(st.integers(0, HEADER_SIZE - 4))
-    return valid[:pos] + struct.pack("<I", draw(u32)) + valid[pos + 4:]
+    return valid[:pos] + struct.pack("<I", draw(u32)) + valid[pos + 4 :]
 
 
 def binary_inputs(valid: bytes) -> st.SearchStrategy[bytes]:
@@ -110,7 +146,7 @@ def variants(data: bytes, seed: int) -> list[bytes]:
             out.append(data[: rng.randrange(len(data) + 1)] + (b"" if data else bytes([rng.randrange(256)])))
         elif op == 1:
             pos = rng.randrange(len(data))
-            out.append(data[:pos] + bytes([data[pos] ^ rng.randrange(1, 256)]) + data[pos + 1:])
+            out.append(data[:pos] + bytes([data[pos] ^ rng.randrange(1, 256)]) + data[pos + 1 :])
         else:
             out.append(data + rng.randbytes(rng.randrange(1, 9)))
     return out
@@ -149,7 +185,7 @@ def test_frame_decoder_refuses_malformed_input_with_a_reason() -> None:
     TALLY["frame"] += sum(seen.values())
     assert sum(seen.values()) >= EXAMPLES * VARIANTS
     refused = sum(v for k, v in seen.items() if k != "accepted")
-    assert refused >= 0.8 * EXAMPLES * VARIANTS, seen   # the generators really produce malformed input, not valid frames
+    assert refused >= 0.8 * EXAMPLES * VARIANTS, seen  # the generators really produce malformed input, not valid frames
     assert {"short", "magic", "version", "length", "shape"} <= set(seen), seen
 
 
@@ -191,8 +227,9 @@ def test_header_peek_refuses_malformed_input() -> None:
 
 
 json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
-json_values = st.one_of(json_leaf, st.lists(json_leaf, max_size=3), st.dictionaries(st.text(max_size=6), json_leaf,
-                                                                                   max_size=3))
+json_values = st.one_of(
+    json_leaf, st.lists(json_leaf, max_size=3), st.dictionaries(st.text(max_size=6), json_leaf, max_size=3)
+)
 POWER_KEYS = ["ts", "watts", "joules", "frames", "source", "estimated"]
 
 
@@ -236,8 +273,20 @@ def test_power_decoder_refuses_malformed_input() -> None:
     assert sum(seen.values()) >= EXAMPLES * VARIANTS and seen["refused"] >= 0.8 * EXAMPLES * VARIANTS, seen
 
 
-VALID_HELLO = {"v": 1, "board": "pi-7", "kind": "pi5", "arch": "aarch64", "cores": 4, "memory_mb": 8064, "speed": 12.5,
-               "host": "10.0.0.7", "bundle_id": "b1", "parts": [1], "engines": ["part1.int8.onnx"], "ts": 1.7e9}
+VALID_HELLO = {
+    "v": 1,
+    "board": "pi-7",
+    "kind": "pi5",
+    "arch": "aarch64",
+    "cores": 4,
+    "memory_mb": 8064,
+    "speed": 12.5,
+    "host": "10.0.0.7",
+    "bundle_id": "b1",
+    "parts": [1],
+    "engines": ["part1.int8.onnx"],
+    "ts": 1.7e9,
+}
 
 
 @st.composite
@@ -284,20 +333,42 @@ def test_hello_decoder_refuses_malformed_input_with_one_sentence() -> None:
 
 # ---- fleet.yaml ------------------------------------------------------------------------------------------------
 def valid_fleet() -> dict:
-    return {"name": "fz", "broker": {"host": "127.0.0.1", "port": 1883},
-            "boards": [{"name": "a", "part": 0}, {"name": "b", "part": 1},
-                       {"name": "hub", "roles": ["aggregator", "camera"]}],
-            "camera": {"uri": "synthetic://", "fps": 10.0}, "aggregator": {"deadline_ms": 200.0}}
+    return {
+        "name": "fz",
+        "broker": {"host": "127.0.0.1", "port": 1883},
+        "boards": [
+            {"name": "a", "part": 0},
+            {"name": "b", "part": 1},
+            {"name": "hub", "roles": ["aggregator", "camera"]},
+        ],
+        "camera": {"uri": "synthetic://", "fps": 10.0},
+        "aggregator": {"deadline_ms": 200.0},
+    }
 
 
 # Keys with a type or range, and the dotted name the error must start with (pydantic may point deeper, e.g. at
 # one item of a list).
-TYPED_KEYS = [("broker", "port"), ("broker", "keepalive"), ("broker", "host"), ("camera", "fps"),
-              ("camera", "encoding"), ("camera", "loop"), ("aggregator", "deadline_ms"), ("aggregator", "max_pending"),
-              ("name",), ("boards", 0, "part"), ("boards", 1, "kind"), ("boards", 2, "roles"),
-              ("boards", 0, "memory_mb"), ("boards", 1, "speed"), ("boards", 0, "name"), ("boards",)]
-WRONG_VALUES = st.one_of(st.sampled_from(["not-a-port", 70000, -5, 0, "pi3", ["chef"], "has space", [], {}, None]),
-                         json_values)
+TYPED_KEYS = [
+    ("broker", "port"),
+    ("broker", "keepalive"),
+    ("broker", "host"),
+    ("camera", "fps"),
+    ("camera", "encoding"),
+    ("camera", "loop"),
+    ("aggregator", "deadline_ms"),
+    ("aggregator", "max_pending"),
+    ("name",),
+    ("boards", 0, "part"),
+    ("boards", 1, "kind"),
+    ("boards", 2, "roles"),
+    ("boards", 0, "memory_mb"),
+    ("boards", 1, "speed"),
+    ("boards", 0, "name"),
+    ("boards",),
+]
+WRONG_VALUES = st.one_of(
+    st.sampled_from(["not-a-port", 70000, -5, 0, "pi3", ["chef"], "has space", [], {}, None]), json_values
+)
 SECTIONS = [(), ("broker",), ("camera",), ("aggregator",), ("boards", 0), ("boards", 2)]
 
 
@@ -315,11 +386,41 @@ def broken_fleets(draw: st.DrawFn) -> tuple[dict, str]:
         section = draw(st.sampled_from(SECTIONS))
         key = draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=2, max_size=12))
         target = _at(data, section)
-        if key in target or key in {"name", "bundle", "engines", "broker", "boards", "camera", "aggregator", "host",
-                                    "port", "tls", "username", "password_env", "password_file", "keepalive", "kind",
-                                    "memory_mb", "speed", "roles", "part", "precision", "ssh_user", "ssh_port",
-                                    "install_dir", "threads", "python", "service_manager", "uri", "fps", "loop",
-                                    "encoding", "deadline_ms", "max_pending", "log"}:
+        if key in target or key in {
+            "name",
+            "bundle",
+            "engines",
+            "broker",
+            "boards",
+            "camera",
+            "aggregator",
+            "host",
+            "port",
+            "tls",
+            "username",
+            "password_env",
+            "password_file",
+            "keepalive",
+            "kind",
+            "memory_mb",
+            "speed",
+            "roles",
+            "part",
+            "precision",
+            "ssh_user",
+            "ssh_port",
+            "install_dir",
+            "threads",
+            "python",
+            "service_manager",
+            "uri",
+            "fps",
+            "loop",
+            "encoding",
+            "deadline_ms",
+            "max_pending",
+            "log",
+        }:
             key = key + "_x"
         target[key] = draw(json_values)
         return data, ".".join(map(str, (*section, key)))
@@ -340,7 +441,7 @@ def test_fleet_config_errors_name_the_key() -> None:
         except FleetConfigError as exc:
             message = str(exc)
         else:
-            seen["valid value"] += 1   # the drawn value happened to be legal (e.g. a port in range)
+            seen["valid value"] += 1  # the drawn value happened to be legal (e.g. a port in range)
             return
         # One line, naming the broken key (or an item below it).
         assert f"'{dotted}" in message and "\n" not in message, (dotted, message)
@@ -370,8 +471,13 @@ def test_random_yaml_text_only_ever_gives_a_fleet_config_error(tmp_path) -> None
     path = tmp_path / "fleet.yaml"
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)
-    @given(st.one_of(st.text(max_size=200), st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
-                     json_values.map(yaml.safe_dump)))
+    @given(
+        st.one_of(
+            st.text(max_size=200),
+            st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+            json_values.map(yaml.safe_dump),
+        )
+    )
     def run(text: str) -> None:
         path.write_text(text, encoding="utf-8", errors="surrogateescape")
         try:
@@ -397,7 +503,7 @@ class _NoFrames(FrameSource):
         return None
 
 
-BROKER = BrokerConfig(host="127.0.0.1", port=1)   # the handlers are called directly; nothing connects
+BROKER = BrokerConfig(host="127.0.0.1", port=1)  # the handlers are called directly; nothing connects
 
 
 def _close(link: MqttLink) -> None:
@@ -407,9 +513,18 @@ def _close(link: MqttLink) -> None:
 def test_aggregator_handler_counts_every_malformed_message() -> None:
     topics = Topics("fz")
     agg = Aggregator(BROKER, "fz", "agg", _ZeroFusion(), [32, 32], [str(i) for i in range(10)])
-    topic_choices = [topics.features(0), topics.features(1), topics.features(2), topics.features(99999),
-                     "vitfleet/fz/features/x", topics.power("b"), topics.available("b"), topics.stats("b"),
-                     "vitfleet/fz/boards//power", "vitfleet/fz/other"]
+    topic_choices = [
+        topics.features(0),
+        topics.features(1),
+        topics.features(2),
+        topics.features(99999),
+        "vitfleet/fz/features/x",
+        topics.power("b"),
+        topics.available("b"),
+        topics.stats("b"),
+        "vitfleet/fz/boards//power",
+        "vitfleet/fz/other",
+    ]
     fed = Counter()
 
     def valid_for(topic: str, payload: bytes) -> bool:
@@ -429,9 +544,16 @@ def test_aggregator_handler_counts_every_malformed_message() -> None:
         return topic == topics.available("b") and payload in (ONLINE, OFFLINE)
 
     @FUZZ
-    @given(st.sampled_from(topic_choices),
-           st.one_of(binary_inputs(VALID_FEATURES), power_payloads(), st.binary(max_size=50),
-                     st.sampled_from([ONLINE, OFFLINE, b"maybe"])), seeds)
+    @given(
+        st.sampled_from(topic_choices),
+        st.one_of(
+            binary_inputs(VALID_FEATURES),
+            power_payloads(),
+            st.binary(max_size=50),
+            st.sampled_from([ONLINE, OFFLINE, b"maybe"]),
+        ),
+        seeds,
+    )
     def run(topic: str, first: bytes, seed: int) -> None:
         for payload in variants(first, seed):
             before = agg.malformed.total
@@ -453,14 +575,23 @@ def test_camera_node_and_view_count_malformed_predictions() -> None:
     topics = Topics("fz")
     node = CameraNode(BROKER, "fz", "cam", _NoFrames())
     view = WebState(BROKER, "fz")
-    prediction = {"frame_id": 1, "camera": "cam0", "class_id": 2, "capture_ns": 3, "degraded": False, "parts": [], "fusion_ms": 0.1,
-                  "fused_ns": 4}
+    prediction = {
+        "frame_id": 1,
+        "camera": "cam0",
+        "class_id": 2,
+        "capture_ns": 3,
+        "degraded": False,
+        "parts": [],
+        "fusion_ms": 0.1,
+        "fused_ns": 4,
+    }
     payloads = st.one_of(
         st.binary(max_size=200),
         json_values.map(lambda v: json.dumps(v).encode()),
-        st.builds(lambda k, v: json.dumps({**prediction, k: v}).encode(),
-                  st.sampled_from(sorted(prediction)), json_values),
-        st.integers(1000, 50000).map(lambda n: b"[" * n),          # nesting deeper than json's recursion limit
+        st.builds(
+            lambda k, v: json.dumps({**prediction, k: v}).encode(), st.sampled_from(sorted(prediction)), json_values
+        ),
+        st.integers(1000, 50000).map(lambda n: b"[" * n),  # nesting deeper than json's recursion limit
         st.integers(1000, 20000).map(lambda n: b'{"a":' * n),
     )
     fed = Counter()
@@ -498,7 +629,7 @@ def test_flood_through_the_broker_is_counted_by_the_aggregator(broker) -> None:
         for i in range(2000):
             valid = VALID_FEATURES if i % 2 else VALID_FRAME
             pos = int(rng.integers(0, len(valid)))
-            payload = valid[:pos] if i % 3 == 0 else valid[:pos] + bytes([valid[pos] ^ 0x5A]) + valid[pos + 1:]
+            payload = valid[:pos] if i % 3 == 0 else valid[:pos] + bytes([valid[pos] ^ 0x5A]) + valid[pos + 1 :]
             infos.append(spam.publish(topics.features(i % 2), payload, qos=1))
         for info in infos:
             info.wait_for_publish(timeout=10)

@@ -11,14 +11,14 @@ import time
 
 import jinja2
 import pytest
+from mqtt_fixtures import wait_until
 
 from vitfleet.agent.homeassistant import HomeAssistantDiscovery, discovery_configs
-from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.prediction_message import PartTiming, Prediction
-from mqtt_fixtures import wait_until
-from vitfleet.power_message import PowerSnapshot
+from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet_config import BoardConfig, FleetConfig, parse_fleet
+from vitfleet.power_message import PowerSnapshot
+from vitfleet.prediction_message import PartTiming, Prediction
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,9 +26,16 @@ TOPIC = re.compile(r"^homeassistant/(sensor|binary_sensor)/[A-Za-z0-9_-]+/[A-Za-
 
 
 def _fleet(broker: LocalBroker) -> FleetConfig:
-    return FleetConfig(name="home", broker=broker.config, homeassistant=True, boards=[
-        BoardConfig(name="pi-a", roles=["agent"]), BoardConfig(name="pi.b", roles=["agent"]),
-        BoardConfig(name="orin", roles=["agent", "aggregator", "camera", "broker"])])
+    return FleetConfig(
+        name="home",
+        broker=broker.config,
+        homeassistant=True,
+        boards=[
+            BoardConfig(name="pi-a", roles=["agent"]),
+            BoardConfig(name="pi.b", roles=["agent"]),
+            BoardConfig(name="orin", roles=["agent", "aggregator", "camera", "broker"]),
+        ],
+    )
 
 
 class Retained:
@@ -43,7 +50,7 @@ class Retained:
         with self.lock:
             self.messages[topic] = bytes(payload)
 
-    def __enter__(self) -> "Retained":
+    def __enter__(self) -> Retained:
         self.link.start()
         return self
 
@@ -79,21 +86,26 @@ def test_discovery_configs_are_retained_json_with_the_fields_home_assistant_need
     assert len(set(unique_ids)) == len(unique_ids)
     for topic, c in configs.items():
         assert TOPIC.match(topic), topic
-        assert topic.split("/")[2] == "vitfleet_home"          # node_id: the fleet
+        assert topic.split("/")[2] == "vitfleet_home"  # node_id: the fleet
         assert c["name"] and c["state_topic"].startswith("vitfleet/home/")
         # One device for the whole fleet.
-        assert c["device"] == {"identifiers": ["vitfleet_home"], "name": "vitfleet home",
-                               "model": "ViT fleet, 3 agent boards", "manufacturer": "vitfleet",
-                               "sw_version": c["device"]["sw_version"]}
+        assert c["device"] == {
+            "identifiers": ["vitfleet_home"],
+            "name": "vitfleet home",
+            "model": "ViT fleet, 3 agent boards",
+            "manufacturer": "vitfleet",
+            "sw_version": c["device"]["sw_version"],
+        }
         if topic.startswith("homeassistant/sensor/"):
             assert c["availability_topic"].startswith("vitfleet/home/boards/") and c["availability_topic"].endswith(
-                "/available")
+                "/available"
+            )
             assert (c["payload_available"], c["payload_not_available"]) == ("online", "offline")
             assert c["value_template"].startswith("{{")
         if c.get("state_class") == "measurement":
             assert c["unit_of_measurement"]
     by_id = {c["unique_id"]: c for c in configs.values()}
-    online = by_id["vitfleet_home_pi_b_online"]          # the dot is not allowed in ids
+    online = by_id["vitfleet_home_pi_b_online"]  # the dot is not allowed in ids
     assert online["device_class"] == "connectivity" and online["state_topic"] == "vitfleet/home/boards/pi.b/available"
     assert (online["payload_on"], online["payload_off"]) == ("online", "offline")
     power = by_id["vitfleet_home_pi-a_power"]
@@ -101,11 +113,27 @@ def test_discovery_configs_are_retained_json_with_the_fields_home_assistant_need
     assert power["state_topic"] == "vitfleet/home/boards/pi-a/power"
 
     # The templates, rendered like Home Assistant does, against the messages the fleet really sends.
-    pred = Prediction(frame_id=7, camera="cam0", capture_ns=1, class_id=2, class_name="Pullover", score=0.93456, label=None,
-                      degraded=True, missing_parts=[1], parts=[PartTiming(part=0, frame_hop_ms=0.1, agent_ms=1.0,
-                                                                          infer_ms=0.8, feature_hop_ms=0.1,
-                                                                          arrival_ms=1.3)],
-                      wait_ms=0.0, fusion_ms=0.1, fused_ns=2).model_dump_json().encode()
+    pred = (
+        Prediction(
+            frame_id=7,
+            camera="cam0",
+            capture_ns=1,
+            class_id=2,
+            class_name="Pullover",
+            score=0.93456,
+            label=None,
+            degraded=True,
+            missing_parts=[1],
+            parts=[
+                PartTiming(part=0, frame_hop_ms=0.1, agent_ms=1.0, infer_ms=0.8, feature_hop_ms=0.1, arrival_ms=1.3)
+            ],
+            wait_ms=0.0,
+            fusion_ms=0.1,
+            fused_ns=2,
+        )
+        .model_dump_json()
+        .encode()
+    )
     assert _render(by_id["vitfleet_home_prediction"]["value_template"], pred) == "Pullover"
     attrs = json.loads(_render(by_id["vitfleet_home_prediction"]["json_attributes_template"], pred))
     assert attrs == {"score": 0.93456, "degraded": True, "missing_parts": [1], "frame_id": 7, "camera": "cam0"}
@@ -120,7 +148,7 @@ def test_discovery_configs_are_retained_json_with_the_fields_home_assistant_need
 def test_configs_come_back_after_a_broker_restart(broker: LocalBroker) -> None:
     publisher = HomeAssistantDiscovery(_fleet(broker)).start()
     try:
-        broker.restart()   # persistence off: the retained configs are gone with it
+        broker.restart()  # persistence off: the retained configs are gone with it
         assert wait_until(lambda: publisher.link.connects >= 2, 10)
         with Retained(broker) as seen:
             assert wait_until(lambda: len(seen.messages) == len(publisher.configs), 5)
@@ -138,7 +166,7 @@ def test_remove_publishes_empty_retained_configs(broker: LocalBroker) -> None:
         assert wait_until(lambda: all(p == b"" for p in seen.messages.values()), 5)
     with Retained(broker) as fresh:
         time.sleep(0.5)
-        assert fresh.messages == {}    # nothing retained any more
+        assert fresh.messages == {}  # nothing retained any more
 
 
 def test_configs_have_one_entity_per_topic_for_a_fleet_without_an_aggregator(broker: LocalBroker) -> None:
@@ -146,5 +174,9 @@ def test_configs_have_one_entity_per_topic_for_a_fleet_without_an_aggregator(bro
     configs = {t: json.loads(e.payload()) for t, e in discovery_configs(fleet).items()}
     # No aggregator: the prediction entities carry no availability; a broker-only board has no stats to show.
     assert "availability_topic" not in configs["homeassistant/sensor/vitfleet_x/prediction/config"]
-    assert sorted(t.split("/")[3] for t in configs) == ["prediction", "prediction_degraded", "prediction_score",
-                                                          "solo_online"]
+    assert sorted(t.split("/")[3] for t in configs) == [
+        "prediction",
+        "prediction_degraded",
+        "prediction_score",
+        "solo_online",
+    ]

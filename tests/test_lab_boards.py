@@ -28,8 +28,15 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow, pytest.mark.timeout(3000)]
 
 
 def run(argv: list[str], timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**os.environ, "COLUMNS": "250"})
+    return subprocess.run(
+        argv,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "250"},
+    )
 
 
 def ok(argv: list[str], timeout: float = 1800) -> str:
@@ -40,8 +47,24 @@ def ok(argv: list[str], timeout: float = 1800) -> str:
 
 def on_board(address: str, command: str) -> str:
     key, known = REPO / "runs/lab/ssh/id_ed25519", REPO / "runs/lab/ssh/known_hosts"
-    return ok(["ssh", "-i", str(key), "-o", f"UserKnownHostsFile={known}", "-o", "BatchMode=yes",
-               "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", f"vitfleet@{address}", command], 300)
+    return ok(
+        [
+            "ssh",
+            "-i",
+            str(key),
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "LogLevel=ERROR",
+            f"vitfleet@{address}",
+            command,
+        ],
+        300,
+    )
 
 
 def availability(wait: float = 5) -> dict[str, str]:
@@ -66,9 +89,12 @@ def lab():
 def test_boards_are_arm64_debian_with_systemd_and_their_own_network(lab):
     seen = {}
     for name, address in (("arm1", "10.231.1.2"), ("arm2", "10.231.2.2")):
-        facts = on_board(address, "uname -m; hostname; systemctl is-system-running --wait; . /etc/os-release; "
-                                  "echo $VERSION_CODENAME; ip -4 -o addr show scope global | awk '{print $4}'; "
-                                  "sudo -n true && echo sudo-ok").split()
+        facts = on_board(
+            address,
+            "uname -m; hostname; systemctl is-system-running --wait; . /etc/os-release; "
+            "echo $VERSION_CODENAME; ip -4 -o addr show scope global | awk '{print $4}'; "
+            "sudo -n true && echo sudo-ok",
+        ).split()
         assert facts[:5] == ["aarch64", name, "running", "bookworm", f"{address}/30"], facts
         assert facts[5] == "sudo-ok", facts
         seen[name] = facts
@@ -82,13 +108,17 @@ def test_make_deploy_provisions_the_arm64_boards_and_the_fleet_answers(lab):
     ok(["make", "deploy", f"FLEET={FLEET}"], 2400)
     assert availability() == {"hub": "online", "arm1": "online", "arm2": "online"}
     for address in ("10.231.1.2", "10.231.2.2"):
-        state = on_board(address, "systemctl is-enabled vitfleet-agent.service; systemctl is-active "
-                                  "vitfleet-agent.service; /opt/vitfleet/venv/bin/python -c 'import platform, "
-                                  "onnxruntime; print(platform.machine(), onnxruntime.__version__)'; "
-                                  "/opt/vitfleet/venv/bin/python -c 'import torch' 2>/dev/null || echo no-torch")
+        state = on_board(
+            address,
+            "systemctl is-enabled vitfleet-agent.service; systemctl is-active "
+            "vitfleet-agent.service; /opt/vitfleet/venv/bin/python -c 'import platform, "
+            "onnxruntime; print(platform.machine(), onnxruntime.__version__)'; "
+            "/opt/vitfleet/venv/bin/python -c 'import torch' 2>/dev/null || echo no-torch",
+        )
         assert state.split() == ["enabled", "active", "aarch64", "1.32.0", "no-torch"], state
-    report = json.loads(ok([*VITFLEET, "lab", "check", "--fleet", FLEET, "--frames", "300", "--images", "1000",
-                            "--json"], 2400))
+    report = json.loads(
+        ok([*VITFLEET, "lab", "check", "--fleet", FLEET, "--frames", "300", "--images", "1000", "--json"], 2400)
+    )
     live = report["live"]
     assert live["answered"] == 300 and live["lost"] == 0 and live["degraded"] == 0, live
     assert abs(live["difference_pt"]) <= 0.1, live
@@ -104,12 +134,16 @@ def test_a_rebooted_board_comes_back_by_itself(lab):
     while availability().get("arm2") != "online":
         assert time.monotonic() < deadline, "arm2's agent did not come back online within 300 s of its reboot"
         time.sleep(5)
-    live = json.loads(ok([*VITFLEET, "lab", "check", "--fleet", FLEET, "--frames", "60", "--images", "0",
-                          "--json"], 900))["live"]
+    live = json.loads(
+        ok([*VITFLEET, "lab", "check", "--fleet", FLEET, "--frames", "60", "--images", "0", "--json"], 900)
+    )["live"]
     assert live["answered"] == 60 and live["lost"] == 0 and live["degraded"] == 0, live
 
 
 def test_a_second_deploy_changes_nothing(lab):
     rows = json.loads(ok([*VITFLEET, "deploy", "apply", "--fleet", FLEET, "--json"], 1800))
-    assert {row["board"]: row["deploy"] for row in rows} == {"hub": "unchanged", "arm1": "unchanged",
-                                                             "arm2": "unchanged"}, rows
+    assert {row["board"]: row["deploy"] for row in rows} == {
+        "hub": "unchanged",
+        "arm1": "unchanged",
+        "arm2": "unchanged",
+    }, rows

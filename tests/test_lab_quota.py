@@ -18,13 +18,15 @@ import time
 from pathlib import Path
 
 import pytest
-
-from vitfleet.lab.quota_fleet import lab_unavailable
 from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401 - fixtures
 
+from vitfleet.lab.quota_fleet import lab_unavailable
+
 WHY_NOT = lab_unavailable()
-pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=f"no lab here: {WHY_NOT}"),
-              pytest.mark.timeout(300, func_only=True)]
+pytestmark = [
+    pytest.mark.skipif(WHY_NOT is not None, reason=f"no lab here: {WHY_NOT}"),
+    pytest.mark.timeout(300, func_only=True),
+]
 
 
 def _rate(usage, seconds: float) -> float:
@@ -41,7 +43,7 @@ def test_a_quota_caps_a_busy_process_and_follows_a_change_while_it_runs() -> Non
         spin = subprocess.Popen(quota.wrap_argv([sys.executable, "-c", "while True: pass"]))
         try:
             time.sleep(0.3)
-            assert quota.pids() == [spin.pid]   # the shell joined, then exec'd: same pid, inside the group
+            assert quota.pids() == [spin.pid]  # the shell joined, then exec'd: same pid, inside the group
             at_03 = _rate(quota.usage_s, 1.5)
             quota.set_cores(0.1)
             at_01 = _rate(quota.usage_s, 1.5)
@@ -87,10 +89,23 @@ def test_a_link_record_names_what_applied_each_part_and_the_relay_never_releases
                 assert parts["loss"].applied == "modelled" and "no packet dropped" in parts["loss"].mechanism
                 # An echo through the relay from inside the board's namespace: bytes arrive intact, in order.
                 host, relay_port = rec.endpoint.rsplit(":", 1)
-                echo = subprocess.Popen(link.exec_argv([sys.executable, "-c", (
-                    "import socket,sys;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));"
-                    "[s.sendall(bytes([i])*100) for i in range(200)];s.shutdown(socket.SHUT_WR);"
-                    "print(s.recv(1))"), host, relay_port]), stdout=subprocess.PIPE, text=True)
+                echo = subprocess.Popen(
+                    link.exec_argv(
+                        [
+                            sys.executable,
+                            "-c",
+                            (
+                                "import socket,sys;s=socket.create_connection((sys.argv[1],int(sys.argv[2])));"
+                                "[s.sendall(bytes([i])*100) for i in range(200)];s.shutdown(socket.SHUT_WR);"
+                                "print(s.recv(1))"
+                            ),
+                            host,
+                            relay_port,
+                        ]
+                    ),
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
                 conn, _ = server.accept()
                 got = b""
                 while len(got) < 20000:
@@ -117,18 +132,21 @@ def test_a_link_record_names_what_applied_each_part_and_the_relay_never_releases
 
 
 @pytest.mark.slow
-def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_answered(fleet_engines: Path,
-                                                                                     tmp_path: Path) -> None:
+def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_answered(
+    fleet_engines: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    from vitfleet.engines.manifest import read_manifest
     from vitfleet.fleet.demo import replay_uri
     from vitfleet.fleet.local_fleet import LocalFleetOptions
-    from vitfleet.engines.manifest import read_manifest
     from vitfleet.lab.quota_fleet import LabOptions, QuotaFleet
     from vitfleet.stats_message import AgentStats
 
     q = 0.1
     uri = replay_uri(read_manifest(fleet_engines))
-    options = LocalFleetOptions(camera_uri=uri, deadline_ms=5000.0, stats_interval=0.5, online_timeout=60.0,
-                                log_level="info")
+    options = LocalFleetOptions(
+        camera_uri=uri, deadline_ms=5000.0, stats_interval=0.5, online_timeout=60.0, log_level="info"
+    )
     fleet = QuotaFleet(fleet_engines, tmp_path, options, LabOptions(cores=1.0, profile="lan"))
     phases = {}
     with fleet:
@@ -143,14 +161,21 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
             time.sleep(1.2)
             f0, busy0 = own()
             cpu0, t0 = fleet.cpu_seconds("agent1"), time.monotonic()
-            summary = fleet.run_camera_process(tmp_path / f"{name}.json",
-                                               ["--uri", uri, "--fps", "0", "--no-loop", "--frames", "400",
-                                                "--max-in-flight", "2", "--drain", "5"], name, timeout=180)
+            summary = fleet.run_camera_process(
+                tmp_path / f"{name}.json",
+                ["--uri", uri, "--fps", "0", "--no-loop", "--frames", "400", "--max-in-flight", "2", "--drain", "5"],
+                name,
+                timeout=180,
+            )
             cpu1, t1 = fleet.cpu_seconds("agent1"), time.monotonic()
-            time.sleep(1.2)   # the next stats message carries the last frames
+            time.sleep(1.2)  # the next stats message carries the last frames
             f1, busy1 = own()
-            return {"summary": summary, "cpu_rate": (cpu1 - cpu0) / (t1 - t0),
-                    "own_fps": (f1 - f0) / (busy1 - busy0), "frames": f1 - f0}
+            return {
+                "summary": summary,
+                "cpu_rate": (cpu1 - cpu0) / (t1 - t0),
+                "own_fps": (f1 - f0) / (busy1 - busy0),
+                "frames": f1 - f0,
+            }
 
         phases["free"] = phase("free")
         fleet.set_cores("agent1", q)
@@ -158,9 +183,11 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
     report = fleet.lab_report()
     for name, p in phases.items():
         s = p["summary"]
-        print(f"{name}: {s['predictions']}/{s['frames_sent']} answered, lost {s['lost']}, agent1 "
-              f"{p['cpu_rate']:.3f} cores, own {p['own_fps']:.1f} fps, {p['frames']} frames, "
-              f"answered {s.get('answered_fps')} fps")
+        print(
+            f"{name}: {s['predictions']}/{s['frames_sent']} answered, lost {s['lost']}, agent1 "
+            f"{p['cpu_rate']:.3f} cores, own {p['own_fps']:.1f} fps, {p['frames']} frames, "
+            f"answered {s.get('answered_fps')} fps"
+        )
     print(report["boards"]["agent1"])
     for p in phases.values():
         s = p["summary"]

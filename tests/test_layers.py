@@ -11,7 +11,6 @@ from pathlib import Path
 
 import grimp
 import pytest
-
 from wheel_build import build_wheel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,11 +33,15 @@ def test_every_module_is_in_a_layer() -> None:
     contracts = _contracts()
     board = contracts["The board runtime never imports the workstation side, the CLI or torch"]
     core = contracts["The core imports nothing above it"]
-    core_modules = {f"vitfleet.{p.stem}" for p in (REPO / "vitfleet").glob("*.py")} - {"vitfleet.__init__",
-                                                                                        "vitfleet.cli"}
+    core_modules = {f"vitfleet.{p.stem}" for p in (REPO / "vitfleet").glob("*.py")} - {
+        "vitfleet.__init__",
+        "vitfleet.cli",
+    }
     assert core_modules == set(core["source_modules"])
-    engines = {f"vitfleet.engines.{p.stem}" for p in (REPO / "engines").glob("*.py")} - {"vitfleet.engines.__init__",
-                                                                                          "vitfleet.engines.cli"}
+    engines = {f"vitfleet.engines.{p.stem}" for p in (REPO / "engines").glob("*.py")} - {
+        "vitfleet.engines.__init__",
+        "vitfleet.engines.cli",
+    }
     placed = set(board["source_modules"]) | set(board["forbidden_modules"])
     assert engines - placed == set(), "classify these engines modules as board runtime or workstation"
     assert {"torch", "timm"} <= set(board["forbidden_modules"])
@@ -106,5 +109,8 @@ def test_the_wheel_installs_one_top_level_package(tmp_path: Path) -> None:
         assert z.read(top).decode().split() == ["vitfleet"]
     assert "vitfleet/agent/board_agent.py" in names and "vitfleet/agent/web/static/index.html" in names
     assert "vitfleet/firmware_scripts/templates/board-install.sh" in names
-    assert not [n for n in names if n.split("/")[0] in ("agent", "camera", "power", "engines", "bench",
-                                                         "decompose", "firmware_scripts")]
+    assert not [
+        n
+        for n in names
+        if n.split("/")[0] in ("agent", "camera", "power", "engines", "bench", "decompose", "firmware_scripts")
+    ]

@@ -15,16 +15,27 @@ runner = CliRunner()
 
 
 def _no_power_hardware() -> bool:
-    return not (Path("/sys/class/powercap").exists() or any(Path("/sys/class/hwmon").glob("hwmon*"))
-                or shutil.which("vcgencmd") or shutil.which("tegrastats"))
+    return not (
+        Path("/sys/class/powercap").exists()
+        or any(Path("/sys/class/hwmon").glob("hwmon*"))
+        or shutil.which("vcgencmd")
+        or shutil.which("tegrastats")
+    )
 
 
 def test_list_shows_every_meter_and_why() -> None:
     result = runner.invoke(app, ["power", "--list", "--json", "--kind", "x86"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
-    assert [r["meter"] for r in rows] == ["jetson-jtop", "ina3221-hwmon", "tegrastats", "rpi5-pmic", "ina2xx-hwmon",
-                                          "rapl", "psutil-estimate"]
+    assert [r["meter"] for r in rows] == [
+        "jetson-jtop",
+        "ina3221-hwmon",
+        "tegrastats",
+        "rpi5-pmic",
+        "ina2xx-hwmon",
+        "rapl",
+        "psutil-estimate",
+    ]
     assert all(r["reason"] for r in rows)
     assert rows[-1]["available"] and "ESTIMATE" in rows[-1]["reason"]
     if _no_power_hardware():
@@ -42,8 +53,9 @@ def test_list_table_keeps_literal_brackets() -> None:
 
 def test_readout_json_and_csv(tmp_path: Path) -> None:
     out = tmp_path / "power.csv"
-    result = runner.invoke(app, ["power", "--duration", "0.6", "--rate", "20", "--json", "--csv", str(out),
-                                 "--kind", "pi5"])
+    result = runner.invoke(
+        app, ["power", "--duration", "0.6", "--rate", "20", "--json", "--csv", str(out), "--kind", "pi5"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["samples"] >= 5 and summary["read_errors"] == 0 and summary["csv"] == str(out)
@@ -79,7 +91,9 @@ def test_board_side_power_imports_without_torch_or_jtop() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, power.detect, power.sampler, power.fleet_energy, power.cli; "
-            "heavy = sorted({'torch', 'jtop', 'timm'} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))")
+    code = (
+        "import sys, power.detect, power.sampler, power.fleet_energy, power.cli; "
+        "heavy = sorted({'torch', 'jtop', 'timm'} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr

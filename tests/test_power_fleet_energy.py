@@ -8,8 +8,9 @@ from vitfleet.power.fleet_energy import FleetEnergy, energy_per_frame_mj
 from vitfleet.power_message import PowerSnapshot
 
 
-def snap(ts: float, watts: float, joules: float, frames: int = 0, source: str = "rapl",
-         estimated: bool = False) -> PowerSnapshot:
+def snap(
+    ts: float, watts: float, joules: float, frames: int = 0, source: str = "rapl", estimated: bool = False
+) -> PowerSnapshot:
     return PowerSnapshot(ts=ts, watts=watts, joules=joules, frames=frames, source=source, estimated=estimated)
 
 
@@ -18,7 +19,7 @@ def test_energy_per_frame_is_the_sum_over_boards_of_delta_joules_over_delta_fuse
     fleet = FleetEnergy(clock=lambda: now[0])
     fleet.update("pi-a", snap(1000, 4.0, 10.0), fused_frames=0)
     fleet.update("nano-b", snap(1000, 6.0, 50.0, source="tegrastats"), fused_frames=0)
-    fleet.update("pi-a", snap(1010, 4.2, 52.0), fused_frames=400)     # +42 J
+    fleet.update("pi-a", snap(1010, 4.2, 52.0), fused_frames=400)  # +42 J
     fleet.update("nano-b", snap(1010, 6.1, 110.0, source="tegrastats"), fused_frames=400)  # +60 J
     now[0] = 1010.5
     report = fleet.report(fused_frames=400)
@@ -59,9 +60,9 @@ def test_stale_boards_keep_their_energy_but_not_their_watts() -> None:
 def test_a_restarted_board_keeps_its_earlier_energy() -> None:
     fleet = FleetEnergy(clock=lambda: 50.0)
     fleet.update("a", snap(10, 5.0, 100.0), fused_frames=0)
-    fleet.update("a", snap(20, 5.0, 150.0), fused_frames=10)   # +50 J
-    fleet.update("a", snap(30, 5.0, 4.0), fused_frames=20)     # sampler restarted: 4 J since restart
-    fleet.update("a", snap(40, 5.0, 24.0), fused_frames=30)    # +20 J
+    fleet.update("a", snap(20, 5.0, 150.0), fused_frames=10)  # +50 J
+    fleet.update("a", snap(30, 5.0, 4.0), fused_frames=20)  # sampler restarted: 4 J since restart
+    fleet.update("a", snap(40, 5.0, 24.0), fused_frames=30)  # +20 J
     assert fleet.report(fused_frames=30).fleet_joules == pytest.approx(50.0 + 24.0)
 
 

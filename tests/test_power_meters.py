@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 import pytest
 
+from vitfleet.errors import UserError
 from vitfleet.power.board_kind import detect_board_kind
 from vitfleet.power.detect import MeterEnvironment, detect_meter, probe_meters
 from vitfleet.power.estimate import PROFILES, PsutilEstimateMeter, busy_cores
@@ -31,7 +32,6 @@ from vitfleet.power.meter import MeterReadError, MeterUnavailable
 from vitfleet.power.rapl import RaplMeter, counter_delta
 from vitfleet.power.rpi5_pmic import Rpi5PmicMeter, run_vcgencmd
 from vitfleet.power.tegrastats import TegrastatsMeter
-from vitfleet.errors import UserError
 
 DATA = Path(__file__).parent / "data" / "power"
 ORDER = ["jetson-jtop", "ina3221-hwmon", "tegrastats", "rpi5-pmic", "ina2xx-hwmon", "rapl", "psutil-estimate"]
@@ -56,6 +56,7 @@ def pmic_output(name: str = "vcgencmd_pmic_read_adc_pi5_zeus.txt") -> Any:
     def run(command: Sequence[str]) -> str:
         assert list(command) == ["vcgencmd", "pmic_read_adc"]
         return text
+
     return run
 
 
@@ -85,15 +86,19 @@ class FakeJtop:
 
 def offline_env(root: Path, **kw: Any) -> MeterEnvironment:
     """No jtop, no tegrastats, no vcgencmd: only what the sysfs tree under root offers."""
+
     def no_jtop() -> Any:
         raise MeterUnavailable("jetson-stats (jtop) is not installed")
-    args: dict[str, Any] = dict(root=root, run_command=no_vcgencmd, tegrastats_command=["/nonexistent/tegrastats"],
-                                jtop_factory=no_jtop)
+
+    args: dict[str, Any] = dict(
+        root=root, run_command=no_vcgencmd, tegrastats_command=["/nonexistent/tegrastats"], jtop_factory=no_jtop
+    )
     args.update(kw)
     return MeterEnvironment(**args)
 
 
 # --- INA3221 (Jetson) ----------------------------------------------------------------------------
+
 
 def test_ina3221_takes_vdd_in_alone(tmp_path: Path) -> None:
     meter = Ina3221HwmonMeter(sysfs_tree("sysfs_orin_nano", tmp_path))
@@ -125,6 +130,7 @@ def test_ina3221_missing_or_garbage_files(tmp_path: Path) -> None:
 
 # --- INA2xx (any Pi) ------------------------------------------------------------------------------
 
+
 def test_ina219_power_register_and_fallback_to_v_times_i(tmp_path: Path) -> None:
     root = sysfs_tree("sysfs_pi_ina219", tmp_path)
     meter = Ina2xxHwmonMeter(root)
@@ -149,6 +155,7 @@ def test_ina219_garbage_and_vanishing_files(tmp_path: Path) -> None:
 
 
 # --- RAPL (x86) -------------------------------------------------------------------------------------
+
 
 class Clock:
     def __init__(self, *times: float) -> None:
@@ -205,13 +212,29 @@ def _as_nobody(code: str) -> subprocess.CompletedProcess[str]:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
     for python in (sys.executable, "/usr/bin/python3"):
         try:
-            done = subprocess.run([python, "-c", "import vitfleet.power.rapl"], capture_output=True, text=True, timeout=60,
-                                  user=65534, group=65534, cwd="/", env=env)
+            done = subprocess.run(
+                [python, "-c", "import vitfleet.power.rapl"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                user=65534,
+                group=65534,
+                cwd="/",
+                env=env,
+            )
         except (PermissionError, FileNotFoundError):
             continue
         if done.returncode == 0:
-            return subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60,
-                                  user=65534, group=65534, cwd="/", env=env)
+            return subprocess.run(
+                [python, "-c", code],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                user=65534,
+                group=65534,
+                cwd="/",
+                env=env,
+            )
     pytest.skip("no Python interpreter and checkout that the nobody user can run")
 
 
@@ -224,8 +247,10 @@ def test_rapl_root_only_counter_gives_the_udev_rule() -> None:
         for d in [root, *root.rglob("*")]:
             d.chmod(0o755 if d.is_dir() else 0o444)
         (root / "sys/class/powercap/intel-rapl:0/energy_uj").chmod(0o400)
-        probe = ("from pathlib import Path; from vitfleet.power.rapl import RaplMeter\n"
-                 f"try:\n    RaplMeter(Path({str(root)!r}))\nexcept Exception as e:\n    print(type(e).__name__, e)")
+        probe = (
+            "from pathlib import Path; from vitfleet.power.rapl import RaplMeter\n"
+            f"try:\n    RaplMeter(Path({str(root)!r}))\nexcept Exception as e:\n    print(type(e).__name__, e)"
+        )
         done = _as_nobody(probe)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("MeterUnavailable"), done.stdout
@@ -233,6 +258,7 @@ def test_rapl_root_only_counter_gives_the_udev_rule() -> None:
 
 
 # --- Raspberry Pi 5 PMIC -------------------------------------------------------------------------
+
 
 def test_pmic_meter_over_recorded_output() -> None:
     meter = Rpi5PmicMeter(pmic_output())
@@ -257,6 +283,7 @@ def test_run_vcgencmd_failures_are_clear() -> None:
 
 
 # --- tegrastats (real subprocess replaying recorded lines) -------------------------------------------
+
 
 def _replay(name: str, then: str = "exec sleep 30") -> list[str]:
     return ["sh", "-c", f"cat {DATA / name}; {then}"]
@@ -294,9 +321,14 @@ def test_tegrastats_meter_unavailable_reasons() -> None:
 
 # --- jtop (stand-in object: jtop needs a Jetson and its service) ------------------------------------
 
+
 def test_jtop_v4_total_rail() -> None:
-    fake = FakeJtop({"rail": {"VDD_CPU_GPU_CV": {"power": 515}},
-                     "tot": {"volt": 5048, "curr": 896, "power": 4523, "avg": 4500, "name": "VDD_IN"}})
+    fake = FakeJtop(
+        {
+            "rail": {"VDD_CPU_GPU_CV": {"power": 515}},
+            "tot": {"volt": 5048, "curr": 896, "power": 4523, "avg": 4500, "name": "VDD_IN"},
+        }
+    )
     meter = JtopMeter(lambda: fake)
     assert meter.source == "jetson-jtop:VDD_IN" and meter.read() == pytest.approx(4.523)
     fake.alive = RuntimeError("Lost connection with jtop server")
@@ -307,8 +339,9 @@ def test_jtop_v4_total_rail() -> None:
 
 
 def test_jtop_v3_tuple_prefers_input_rail_over_its_wrong_total() -> None:
-    fake = FakeJtop(({"cur": 2485, "avg": 2400}, {"POM_5V_IN": {"cur": 2132, "avg": 2132},
-                                                  "POM_5V_CPU": {"cur": 275, "avg": 275}}))
+    fake = FakeJtop(
+        ({"cur": 2485, "avg": 2400}, {"POM_5V_IN": {"cur": 2132, "avg": 2132}, "POM_5V_CPU": {"cur": 275, "avg": 275}})
+    )
     assert JtopMeter(lambda: fake).read() == pytest.approx(2.132)
 
 
@@ -325,6 +358,7 @@ def test_jtop_unavailable_reasons() -> None:
 
 # --- the estimate -----------------------------------------------------------------------------------
 
+
 def _cpu_times(*per_cpu: dict[str, float]) -> list[Any]:
     cls = type(psutil.cpu_times())
     return [cls(**{f: fields.get(f, 0.0) for f in cls._fields}) for fields in per_cpu]
@@ -340,8 +374,12 @@ def test_busy_cores_from_cpu_time_deltas() -> None:
 
 
 def test_estimate_is_flagged_and_follows_the_profile() -> None:
-    samples = iter([_cpu_times({"user": 0, "idle": 0}, {"user": 0, "idle": 0}),
-                    _cpu_times({"user": 3, "idle": 1}, {"user": 0, "idle": 4})])
+    samples = iter(
+        [
+            _cpu_times({"user": 0, "idle": 0}, {"user": 0, "idle": 0}),
+            _cpu_times({"user": 3, "idle": 1}, {"user": 0, "idle": 4}),
+        ]
+    )
     meter = PsutilEstimateMeter("pi4", cpu_times=lambda: next(samples))
     assert meter.estimated and meter.source == "psutil-estimate" and "ESTIMATE" in meter.detail
     assert meter.read() == pytest.approx(2.7 + 0.93 * 0.75)
@@ -365,8 +403,10 @@ def test_profiles_cover_every_fleet_board_kind() -> None:
 
 # --- board kind and detection order -----------------------------------------------------------------
 
-@pytest.mark.parametrize("tree,kind", [("sysfs_orin_nano", "jetson-orin"), ("sysfs_agx_orin", "jetson-orin"),
-                                       ("sysfs_pi_ina219", "pi4")])
+
+@pytest.mark.parametrize(
+    "tree,kind", [("sysfs_orin_nano", "jetson-orin"), ("sysfs_agx_orin", "jetson-orin"), ("sysfs_pi_ina219", "pi4")]
+)
 def test_board_kind_from_device_tree(tmp_path: Path, tree: str, kind: str) -> None:
     assert detect_board_kind(sysfs_tree(tree, tmp_path), machine="aarch64") == kind
 
@@ -390,15 +430,17 @@ def test_probe_lists_every_meter_in_order_with_reasons(tmp_path: Path) -> None:
     assert meter.source == "psutil-estimate" and meter.estimated
 
 
-@pytest.mark.parametrize("tree,env_kw,source", [
-    ("sysfs_orin_nano", {}, "ina3221-hwmon:VDD_IN"),
-    ("sysfs_agx_orin", {}, "ina3221-hwmon:sum"),
-    ("sysfs_pi_ina219", {}, "ina2xx-hwmon"),
-    ("sysfs_pi_ina219", {"run_command": pmic_output()}, "rpi5-pmic"),  # PMIC comes before INA2xx
-    ("sysfs_x86_rapl", {}, "rapl"),
-])
-def test_detect_picks_first_available_in_order(tmp_path: Path, tree: str, env_kw: dict[str, Any],
-                                               source: str) -> None:
+@pytest.mark.parametrize(
+    "tree,env_kw,source",
+    [
+        ("sysfs_orin_nano", {}, "ina3221-hwmon:VDD_IN"),
+        ("sysfs_agx_orin", {}, "ina3221-hwmon:sum"),
+        ("sysfs_pi_ina219", {}, "ina2xx-hwmon"),
+        ("sysfs_pi_ina219", {"run_command": pmic_output()}, "rpi5-pmic"),  # PMIC comes before INA2xx
+        ("sysfs_x86_rapl", {}, "rapl"),
+    ],
+)
+def test_detect_picks_first_available_in_order(tmp_path: Path, tree: str, env_kw: dict[str, Any], source: str) -> None:
     meter = detect_meter(None, offline_env(sysfs_tree(tree, tmp_path), **env_kw))
     try:
         assert meter.source == source and not meter.estimated
@@ -410,8 +452,9 @@ def test_jtop_wins_over_everything_and_tegrastats_over_the_pi(tmp_path: Path) ->
     fake = FakeJtop({"tot": {"power": 6626, "name": "VDD_IN"}})
     env = offline_env(sysfs_tree("sysfs_orin_nano", tmp_path), jtop_factory=lambda: fake)
     assert detect_meter(None, env).source == "jetson-jtop:VDD_IN"
-    env = offline_env(tmp_path / "empty", run_command=pmic_output(),
-                      tegrastats_command=_replay("tegrastats_nano_jp4.txt"))
+    env = offline_env(
+        tmp_path / "empty", run_command=pmic_output(), tegrastats_command=_replay("tegrastats_nano_jp4.txt")
+    )
     meter = detect_meter(None, env)
     try:
         assert meter.source == "tegrastats"
@@ -422,6 +465,7 @@ def test_jtop_wins_over_everything_and_tegrastats_over_the_pi(tmp_path: Path) ->
 def test_a_meter_that_crashes_while_probing_is_reported_not_raised(tmp_path: Path) -> None:
     def broken() -> Any:
         raise RuntimeError("jtop socket exploded")
+
     probes = probe_meters("cpu", offline_env(tmp_path, jtop_factory=broken))
     assert probes[0].reason == "probe failed unexpectedly: RuntimeError: jtop socket exploded"
     assert probes[-1].available
@@ -436,8 +480,12 @@ def test_this_machine_is_labelled_honestly() -> None:
     """FIELD-NOTES: this VM has no RAPL and no hwmon, so it must fall back to the labelled estimate."""
     meter = detect_meter()
     try:
-        has_hardware = (Path("/sys/class/powercap").exists() or any(Path("/sys/class/hwmon").glob("hwmon*"))
-                        or shutil.which("vcgencmd") or shutil.which("tegrastats"))
+        has_hardware = (
+            Path("/sys/class/powercap").exists()
+            or any(Path("/sys/class/hwmon").glob("hwmon*"))
+            or shutil.which("vcgencmd")
+            or shutil.which("tegrastats")
+        )
         if has_hardware:
             pytest.skip(f"this machine has power hardware; detected {meter.source}")
         assert meter.source == "psutil-estimate" and meter.estimated

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vitfleet.errors import UserError
 from vitfleet.power.integrate import interpolate, trapezoid_energy
 from vitfleet.power.meter import Meter, MeterReadError
 from vitfleet.power.sampler import PowerSampler, PowerWindowError
 from vitfleet.power_message import PowerSnapshot
-from vitfleet.errors import UserError
 
 
 class TraceMeter(Meter):
@@ -21,7 +21,7 @@ class TraceMeter(Meter):
 
     source = "synthetic"
 
-    def __init__(self, clock: "ScriptedClock", watts_at, fail_at: set[int] | None = None) -> None:
+    def __init__(self, clock: ScriptedClock, watts_at, fail_at: set[int] | None = None) -> None:
         self.clock, self.watts_at, self.fail_at, self.calls = clock, watts_at, fail_at or set(), 0
 
     def read(self) -> float:
@@ -52,6 +52,7 @@ def piecewise(t: float) -> float:
 
 def piecewise_energy(a: float, b: float) -> float:
     """Closed-form integral of piecewise() over [a, b]."""
+
     def antiderivative(t: float) -> float:
         if t <= 2:
             return 3.0 * t
@@ -60,10 +61,12 @@ def piecewise_energy(a: float, b: float) -> float:
         if t <= 6:
             return 18.0 + 9.0 * (t - 4)
         return 36.0 + 9.0 * (t - 6) - (t - 6) ** 2
+
     return antiderivative(b) - antiderivative(a)
 
 
 # --- pure integration -------------------------------------------------------------------------------
+
 
 def test_trapezoid_is_exact_on_a_piecewise_linear_trace() -> None:
     times = [0.0, 0.7, 2.0, 3.1, 4.0, 5.5, 6.0, 8.25, 10.0]  # every corner sampled, irregular gaps
@@ -95,6 +98,7 @@ def test_window_outside_samples_or_backwards_is_refused() -> None:
 
 
 # --- the sampler, driven step by step on a scripted clock --------------------------------------------
+
 
 def _drive(times: list[float], fail_at: set[int] | None = None) -> tuple[PowerSampler, TraceMeter]:
     clock = ScriptedClock()
@@ -158,12 +162,14 @@ def test_nonsense_watts_are_counted_as_errors() -> None:
 def test_slow_meter_sets_the_floor_of_the_period() -> None:
     class Slow(TraceMeter):
         min_interval_s = 0.25
+
     assert PowerSampler(Slow(ScriptedClock(), piecewise), rate_hz=100).period_s == 0.25
     with pytest.raises(UserError, match="positive number of Hz"):
         PowerSampler(Slow(ScriptedClock(), piecewise), rate_hz=0)
 
 
 # --- the real thread on the real clock -----------------------------------------------------------------
+
 
 class SteadyMeter(Meter):
     source = "steady"

@@ -9,8 +9,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vitfleet.agent.protocol import (HEADER, HEADER_SIZE, MAGIC, NO_LABEL, VERSION, DType, FeatureMessage, FrameMessage, Kind,
-                            ProtocolError, decode_features, decode_frame, encode_features, encode_frame)
+from vitfleet.agent.protocol import (
+    HEADER,
+    HEADER_SIZE,
+    MAGIC,
+    NO_LABEL,
+    VERSION,
+    DType,
+    FeatureMessage,
+    FrameMessage,
+    Kind,
+    ProtocolError,
+    decode_features,
+    decode_frame,
+    encode_features,
+    encode_frame,
+)
 
 
 def _frame(shape=(28, 28, 1), seed=0) -> np.ndarray:
@@ -42,7 +56,7 @@ def test_frames_and_features_carry_their_camera_and_a_version_1_message_is_camer
     assert frame.camera == 3
     feats = decode_features(encode_features(FeatureMessage(5, 6, 0, np.ones(4), 0, 0, 0, camera=513)))
     assert feats.camera == 513
-    old = _with(encode_frame(FrameMessage(5, 6, _frame())), 4, "<B", 1)   # what a version-1 camera node sent
+    old = _with(encode_frame(FrameMessage(5, 6, _frame())), 4, "<B", 1)  # what a version-1 camera node sent
     assert decode_frame(old).camera == 0 and decode_frame(old).frame_id == 5
     with pytest.raises(ValueError, match="camera index"):
         encode_frame(FrameMessage(5, 6, _frame(), camera=0x10000))
@@ -68,8 +82,15 @@ def test_features_round_trip_as_float16():
     msg = decode_features(encode_features(src), expected_dim=32)
     assert msg.features.dtype == np.float16
     assert np.allclose(msg.features, src.features, atol=2e-3)
-    assert (msg.frame_id, msg.capture_ns, msg.part, msg.recv_ns, msg.sent_ns, msg.infer_us, msg.label) == \
-        (7, 123_456_789, 1, 200, 300, 1500, 4)
+    assert (msg.frame_id, msg.capture_ns, msg.part, msg.recv_ns, msg.sent_ns, msg.infer_us, msg.label) == (
+        7,
+        123_456_789,
+        1,
+        200,
+        300,
+        1500,
+        4,
+    )
 
 
 def _with(data: bytes, offset: int, fmt: str, value) -> bytes:
@@ -83,7 +104,7 @@ FEAT = encode_features(_features())
 
 MALFORMED = [
     ("short", b"", decode_frame),
-    ("short", FRAME[:HEADER_SIZE - 1], decode_frame),
+    ("short", FRAME[: HEADER_SIZE - 1], decode_frame),
     ("magic", b"XXXX" + FRAME[4:], decode_frame),
     ("version", _with(FRAME, 4, "<B", VERSION + 1), decode_frame),
     ("kind", _with(FRAME, 5, "<B", 9), decode_frame),
@@ -93,21 +114,24 @@ MALFORMED = [
     ("dtype", _with(FEAT, 6, "<B", DType.UINT8), decode_features),
     ("shape", _with(FRAME, 7, "<B", 0), decode_frame),
     ("shape", _with(FRAME, 7, "<B", 5), decode_frame),
-    ("shape", _with(FRAME, 7, "<B", 2), decode_frame),          # dims after ndim must be zero
+    ("shape", _with(FRAME, 7, "<B", 2), decode_frame),  # dims after ndim must be zero
     ("part", _with(FRAME, 8, "<H", 0), decode_frame),
     ("part", _with(FEAT, 8, "<H", 0xFFFF), decode_features),
-    ("reserved", _with(_with(FRAME, 4, "<B", 1), 10, "<H", 1), decode_frame),   # version 1 had no camera field
+    ("reserved", _with(_with(FRAME, 4, "<B", 1), 10, "<H", 1), decode_frame),  # version 1 had no camera field
     ("length", _with(FRAME, 12, "<I", 10), decode_frame),
     ("length", FRAME + b"\0", decode_frame),
     ("length", FRAME[:-1], decode_frame),
-    ("length", _with(FRAME, 56, "<I", 27), decode_frame),       # H no longer matches the payload
-    ("shape", _with(FRAME, 64, "<I", 2), decode_frame),         # 2 channels
-    ("shape", _with(FRAME, 56, "<I", 100_000), decode_frame),   # absurd side, refused before allocating
+    ("length", _with(FRAME, 56, "<I", 27), decode_frame),  # H no longer matches the payload
+    ("shape", _with(FRAME, 64, "<I", 2), decode_frame),  # 2 channels
+    ("shape", _with(FRAME, 56, "<I", 100_000), decode_frame),  # absurd side, refused before allocating
     ("length", _with(FEAT, 56, "<I", 31), decode_features),
     ("shape", _with(FEAT, 56, "<I", 0), decode_features),
     ("jpeg", _with(_with(FRAME, 6, "<B", DType.JPEG), 0, "<4s", MAGIC), decode_frame),
-    ("nonfinite", encode_features(FeatureMessage(1, 2, 0, np.array([1.0, np.inf], np.float32), 0, 0, 0)),
-     decode_features),
+    (
+        "nonfinite",
+        encode_features(FeatureMessage(1, 2, 0, np.array([1.0, np.inf], np.float32), 0, 0, 0)),
+        decode_features,
+    ),
 ]
 
 

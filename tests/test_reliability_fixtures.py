@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 import bundle_fixture
+import pytest
+from fleet_harness import Fleet
+
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.topics import Topics
-from fleet_harness import Fleet
 
 PARTITION_K4 = [[0, 4, 8], [1, 5, 9], [2, 6], [3, 7]]
 
@@ -41,8 +41,9 @@ def build_k4_engines(out: Path) -> Path:
     if not (bundle / "bundle.json").exists():
         build_k4_bundle(bundle)
     if not (out / "manifest.json").exists():
-        build_engines(bundle, out, precision="int8", target="pi", calib_images=128, export_teacher=False,
-                      reference_images=200)
+        build_engines(
+            bundle, out, precision="int8", target="pi", calib_images=128, export_teacher=False, reference_images=200
+        )
     return out
 
 
@@ -79,8 +80,9 @@ class AvailabilityLog:
     def __init__(self, broker_config, fleet_name: str) -> None:
         self.topics = Topics(fleet_name)
         self.events: list[tuple[float, str, str]] = []
-        self.link = MqttLink(broker_config, fleet_name, "test", "availability-log", self._on,
-                             [(self.topics.all_boards("available"), 1)])
+        self.link = MqttLink(
+            broker_config, fleet_name, "test", "availability-log", self._on, [(self.topics.all_boards("available"), 1)]
+        )
 
     def _on(self, topic: str, payload: bytes) -> None:
         where = self.topics.board_of(topic)
@@ -91,7 +93,7 @@ class AvailabilityLog:
         states = [s for t, b, s in self.events if b == board and t >= since]
         return states[-1] if states else None
 
-    def __enter__(self) -> "AvailabilityLog":
+    def __enter__(self) -> AvailabilityLog:
         self.link.start()
         return self
 

@@ -22,11 +22,15 @@ import time
 
 import numpy as np
 import pytest
+from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
+from test_reliability_fixtures import (
+    AvailabilityLog,
+    running_fleet,
+    spawn_agent,  # noqa: F401
+    wait_until,
+)
 
 from vitfleet.agent.prediction_log import PredictionLog, read_predictions
-from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
-from test_reliability_fixtures import (AvailabilityLog, k4_engines, running_fleet, spawn_agent,  # noqa: F401
-                                       wait_until)
 
 pytestmark = [pytest.mark.timeout(180, func_only=True), pytest.mark.slow]
 
@@ -46,23 +50,27 @@ def _accuracy(rows: list[dict]) -> float | None:
 def test_k4_board_loss_degrades_then_rejoins(broker, k4_engines, tmp_path):  # noqa: F811
     with running_fleet(broker, k4_engines, tmp_path, K4_DEADLINE_MS) as fleet:
         assert len(fleet.agents) == 4
-        node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=K4_FPS, duration=150,
-                                                      drain=1.0)
+        node, thread = fleet.run_camera_in_background(
+            "dataset://fashion-mnist/test", fps=K4_FPS, duration=150, drain=1.0
+        )
         try:
             assert wait_until(lambda: node.counts["predictions"] >= 30, 40), node.counts
             victim = fleet.procs.children["agent2"].proc
             killed_at = time.time_ns()
             victim.send_signal(signal.SIGKILL)
             victim.wait(5)
-            fleet.procs.children.pop("agent2")   # killed on purpose: not part of the clean-shutdown check
+            fleet.procs.children.pop("agent2")  # killed on purpose: not part of the clean-shutdown check
             assert wait_until(lambda: fleet.view.available.get("agent2") == "offline", 10)
             # Stay degraded long enough for a meaningful accuracy figure.
-            assert wait_until(lambda: sum(r["capture_ns"] > killed_at for r in read_predictions(fleet.log_path))
-                              >= 40, 40, step=0.5)
+            assert wait_until(
+                lambda: sum(r["capture_ns"] > killed_at for r in read_predictions(fleet.log_path)) >= 40, 40, step=0.5
+            )
             restarted_at = time.time_ns()
             spawn_agent(fleet, "agent2")
-            assert wait_until(lambda: fleet.view.available.get("agent2") == "online", 60,
-                              ), f"agent2 did not rejoin; log: {fleet.procs.children['agent2'].tail()}"
+            assert wait_until(
+                lambda: fleet.view.available.get("agent2") == "online",
+                60,
+            ), f"agent2 did not rejoin; log: {fleet.procs.children['agent2'].tail()}"
             online_at = time.time_ns()
             time.sleep(4.0)
         finally:
@@ -87,15 +95,18 @@ def test_k4_board_loss_degrades_then_rejoins(broker, k4_engines, tmp_path):  # n
     assert np.mean([not r["degraded"] for r in before + whole_again]) >= 0.95
     # While agent2 is gone: every answer is flagged degraded and names part 2 as missing; none is held back.
     assert len(degraded) >= 35
-    assert all(r["degraded"] and 2 in r["missing_parts"] for r in degraded), \
-        [r["missing_parts"] for r in degraded if 2 not in r["missing_parts"]][:5]
+    assert all(r["degraded"] and 2 in r["missing_parts"] for r in degraded), [
+        r["missing_parts"] for r in degraded if 2 not in r["missing_parts"]
+    ][:5]
     assert all(2 not in [p["part"] for p in r["parts"]] for r in degraded)
     # Fused at the deadline counted from the first part's arrival (plus scheduling slack on this shared 2-core
     # machine): the missing part does not hold the answer back.
-    waits = np.array([(r["fused_ns"] - r["capture_ns"]) / 1e6 - min(p["arrival_ms"] for p in r["parts"])
-                      for r in degraded])
-    assert np.median(waits) <= K4_DEADLINE_MS + 150 and np.percentile(waits, 95) <= K4_DEADLINE_MS + 500, \
-        np.percentile(waits, [50, 95, 100])
+    waits = np.array(
+        [(r["fused_ns"] - r["capture_ns"]) / 1e6 - min(p["arrival_ms"] for p in r["parts"]) for r in degraded]
+    )
+    assert np.median(waits) <= K4_DEADLINE_MS + 150 and np.percentile(waits, 95) <= K4_DEADLINE_MS + 500, np.percentile(
+        waits, [50, 95, 100]
+    )
     # No gap in the stream: answers kept coming at the camera rate.
     gaps = np.diff([r["capture_ns"] for r in degraded]) / 1e9
     assert gaps.max() < 2.0, gaps.max()
@@ -106,40 +117,50 @@ def test_k4_board_loss_degrades_then_rejoins(broker, k4_engines, tmp_path):  # n
     acc_whole, acc_degraded = _accuracy(whole), _accuracy(only2)
     assert acc_degraded is not None and acc_whole is not None and len(only2) >= 20
     assert acc_degraded >= 0.5 * acc_whole and acc_degraded > 0.3, (acc_degraded, acc_whole)
-    figures = {"k": 4, "killed": "agent2", "fps": K4_FPS, "deadline_ms": K4_DEADLINE_MS, "whole_frames": len(whole),
-               "accuracy_whole": round(acc_whole, 4), "degraded_frames": len(degraded),
-               "frames_only_part2_missing": len(only2),
-               "accuracy_degraded": round(acc_degraded, 4),
-               "degraded_wait_ms_p50_p95": [round(float(x), 1) for x in np.percentile(waits, [50, 95])]}
+    figures = {
+        "k": 4,
+        "killed": "agent2",
+        "fps": K4_FPS,
+        "deadline_ms": K4_DEADLINE_MS,
+        "whole_frames": len(whole),
+        "accuracy_whole": round(acc_whole, 4),
+        "degraded_frames": len(degraded),
+        "frames_only_part2_missing": len(only2),
+        "accuracy_degraded": round(acc_degraded, 4),
+        "degraded_wait_ms_p50_p95": [round(float(x), 1) for x in np.percentile(waits, [50, 95])],
+    }
     print("board loss figures:", json.dumps(figures))
 
 
 def test_broker_restart_everyone_reconnects_and_availability_tells_the_truth(broker, fleet_engines, tmp_path):  # noqa: F811
-    with running_fleet(broker, fleet_engines, tmp_path, DEADLINE_MS) as fleet, \
-            AvailabilityLog(broker.config, fleet.config.name) as avail:
+    with (
+        running_fleet(broker, fleet_engines, tmp_path, DEADLINE_MS) as fleet,
+        AvailabilityLog(broker.config, fleet.config.name) as avail,
+    ):
         boards = [*fleet.agents, "aggregator"]
         assert wait_until(lambda: all(avail.latest(b) == "online" for b in boards), 5), avail.events
-        node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=FPS, duration=60,
-                                                      drain=1.0)
+        node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=FPS, duration=60, drain=1.0)
 
         try:
             assert wait_until(lambda: node.counts["predictions"] >= 10, 15), node.counts
             broker.stop()
-            time.sleep(1.5)          # every client notices and retries with backoff meanwhile
+            time.sleep(1.5)  # every client notices and retries with backoff meanwhile
             broker.start()
             back_at = time.time()
             # The retained store was empty after the restart (persistence off): every "online" seen now was
             # re-published by a client that reconnected by itself.
-            assert wait_until(lambda: all(avail.latest(b, since=back_at) == "online" for b in boards), 5), \
-                [e for e in avail.events if e[0] >= back_at]
+            assert wait_until(lambda: all(avail.latest(b, since=back_at) == "online" for b in boards), 5), [
+                e for e in avail.events if e[0] >= back_at
+            ]
             count_at_back = node.counts["predictions"]
-            assert wait_until(lambda: node.counts["predictions"] > count_at_back, 5), \
+            assert wait_until(lambda: node.counts["predictions"] > count_at_back, 5), (
                 "predictions did not resume within 5 s of the broker coming back"
+            )
             resumed_s = time.time() - back_at
             fleet.procs.check_alive()
             # The last will was registered again on the new connection: a board killed now is reported offline.
             victim = fleet.procs.children.pop("agent1").proc
-            killed_at = time.time()   # stamped first: the broker publishes the will within milliseconds
+            killed_at = time.time()  # stamped first: the broker publishes the will within milliseconds
             victim.send_signal(signal.SIGKILL)
             victim.wait(5)
             assert wait_until(lambda: avail.latest("agent1", since=killed_at) == "offline", 5)
@@ -160,8 +181,7 @@ def test_broker_restart_everyone_reconnects_and_availability_tells_the_truth(bro
 
 def test_aggregator_kill_leaves_a_clean_log_with_every_committed_row(broker, fleet_engines, tmp_path):  # noqa: F811
     with running_fleet(broker, fleet_engines, tmp_path, DEADLINE_MS) as fleet:
-        node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=20, duration=60,
-                                                      drain=0.5)
+        node, thread = fleet.run_camera_in_background("dataset://fashion-mnist/test", fps=20, duration=60, drain=0.5)
         committed_predictions: set[int] = set()
         committed_power = 0
         try:
@@ -190,28 +210,45 @@ def test_aggregator_kill_leaves_a_clean_log_with_every_committed_row(broker, fle
                 assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
                 on_disk = {fid for (fid,) in conn.execute("SELECT frame_id FROM predictions")}
                 power_rows = conn.execute("SELECT count(*) FROM power").fetchone()[0]
-                nulls = conn.execute("SELECT count(*) FROM predictions WHERE frame_id IS NULL OR class_name IS NULL "
-                                     "OR parts IS NULL OR missing_parts IS NULL OR fusion_ms IS NULL").fetchone()[0]
+                nulls = conn.execute(
+                    "SELECT count(*) FROM predictions WHERE frame_id IS NULL OR class_name IS NULL "
+                    "OR parts IS NULL OR missing_parts IS NULL OR fusion_ms IS NULL"
+                ).fetchone()[0]
             finally:
                 conn.close()
             assert committed_predictions <= on_disk, sorted(committed_predictions - on_disk)[:5]
             assert power_rows >= committed_power
             assert nulls == 0
-            for r in read_predictions(fleet.log_path):   # every row parses, and its parts agree with its flags
+            for r in read_predictions(fleet.log_path):  # every row parses, and its parts agree with its flags
                 assert sorted([p["part"] for p in r["parts"]] + r["missing_parts"]) == [0, 1]
                 assert r["degraded"] == bool(r["missing_parts"])
-            assert PredictionLog(fleet.log_path).close() is None   # the aggregator's own opener accepts it
+            assert PredictionLog(fleet.log_path).close() is None  # the aggregator's own opener accepts it
 
             # A restarted aggregator appends to the same log.
-            fleet.procs.spawn("aggregator", ["aggregator", "--fleet", str(fleet.fleet_file), "--log-level", "info",
-                                             "--stats-interval", "0.5", "--board", "aggregator"])
+            fleet.procs.spawn(
+                "aggregator",
+                [
+                    "aggregator",
+                    "--fleet",
+                    str(fleet.fleet_file),
+                    "--log-level",
+                    "info",
+                    "--stats-interval",
+                    "0.5",
+                    "--board",
+                    "aggregator",
+                ],
+            )
             restarted = time.time_ns()
-            assert wait_until(lambda: any(r["fused_ns"] > restarted for r in read_predictions(fleet.log_path)),
-                              40, step=0.5), fleet.procs.children["aggregator"].tail()
+            assert wait_until(
+                lambda: any(r["fused_ns"] > restarted for r in read_predictions(fleet.log_path)), 40, step=0.5
+            ), fleet.procs.children["aggregator"].tail()
         finally:
             node.stop()
             thread.join(15)
         rows = read_predictions(fleet.log_path)
         assert committed_predictions <= {r["frame_id"] for r in rows}
-    print(f"aggregator kill: {len(committed_predictions)} predictions and {committed_power} power rows committed "
-          f"before the kill, all present afterwards")
+    print(
+        f"aggregator kill: {len(committed_predictions)} predictions and {committed_power} power rows committed "
+        f"before the kill, all present afterwards"
+    )

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from vitfleet.topics import ONLINE
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
-from vitfleet.firmware_scripts.certs import secrets_for
 from test_broker_security import login, start_shared_broker, wait_for
+
+from vitfleet.firmware_scripts.certs import secrets_for
+from vitfleet.topics import ONLINE
 
 pytestmark = pytest.mark.timeout(300, func_only=True)
 
@@ -38,7 +38,7 @@ PACKAGES = ["agent", "camera", "decompose", "engines", "power", "vitfleet", "fir
 
 # ---- no pickle ----------------------------------------------------------------------------------------------------
 UNPICKLING_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve"}
-ALLOWED_UNPICKLERS = {"vitfleet/datasets.py"}   # CIFAR batches: a restricted Unpickler (find_class allow-list)
+ALLOWED_UNPICKLERS = {"vitfleet/datasets.py"}  # CIFAR batches: a restricted Unpickler (find_class allow-list)
 
 
 def _dotted(node: ast.AST) -> str:
@@ -57,7 +57,7 @@ def unpickling_calls(source: str, path: str) -> list[str]:
     """Every place in `source` that can unpickle data, as 'path:line: what'."""
     found = []
     tree = ast.parse(source, path)
-    aliases: dict[str, str] = {}   # local name -> module, for `import pickle as pk` / `from pickle import loads`
+    aliases: dict[str, str] = {}  # local name -> module, for `import pickle as pk` / `from pickle import loads`
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for a in node.names:
@@ -69,14 +69,14 @@ def unpickling_calls(source: str, path: str) -> list[str]:
         if isinstance(node, ast.ClassDef):
             for base in node.bases:
                 full = _dotted(base)
-                full = aliases.get(full.split(".")[0], full.split(".")[0]) + full[len(full.split(".")[0]):]
+                full = aliases.get(full.split(".")[0], full.split(".")[0]) + full[len(full.split(".")[0]) :]
                 if full.split(".")[0] in UNPICKLING_MODULES and full.endswith("Unpickler"):
                     found.append(f"{path}:{node.lineno}: subclass of {full}")
         if not isinstance(node, ast.Call):
             continue
         name = _dotted(node.func)
         head = name.split(".")[0]
-        full = aliases.get(head, head) + name[len(head):]
+        full = aliases.get(head, head) + name[len(head) :]
         module, _, func = full.rpartition(".")
         if module.split(".")[0] in UNPICKLING_MODULES and func in {"load", "loads", "Unpickler", "open"}:
             found.append(f"{path}:{node.lineno}: {full}")
@@ -143,8 +143,13 @@ def _fleet_file(tmp: Path, broker, fleets, certs, engines: Path, user: str, pass
     pw_file.chmod(0o600)
     data = fleets[0].model_dump(mode="json")
     data["engines"] = str(engines)
-    data["broker"] = {"host": "127.0.0.1", "port": broker.port, "tls": {"ca_file": str(s.ca_cert)},
-                      "username": user, "password_file": str(pw_file)}
+    data["broker"] = {
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "tls": {"ca_file": str(s.ca_cert)},
+        "username": user,
+        "password_file": str(pw_file),
+    }
     data["camera"] = {"uri": "dataset://fashion-mnist/test", "fps": 20}
     path = tmp / f"fleet-{user}-{pw_file.stem}.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -153,8 +158,9 @@ def _fleet_file(tmp: Path, broker, fleets, certs, engines: Path, user: str, pass
 
 def _run(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return subprocess.run([sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 def test_secrets_never_appear_in_process_logs_or_json(secured, tiny_engines):  # noqa: F811
@@ -171,20 +177,67 @@ def test_secrets_never_appear_in_process_logs_or_json(secured, tiny_engines):  #
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     agent_log = tmp / "agent.log"
     with open(agent_log, "w") as out:
-        agent = subprocess.Popen([sys.executable, "-m", "vitfleet.cli", "agent", "--fleet", str(agent_fleet),
-                                  "--board", "alpha-a", "--log-level", "debug", "--stats-interval", "0.5"],
-                                 stdout=out, stderr=subprocess.STDOUT, env=env)
+        agent = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "vitfleet.cli",
+                "agent",
+                "--fleet",
+                str(agent_fleet),
+                "--board",
+                "alpha-a",
+                "--log-level",
+                "debug",
+                "--stats-interval",
+                "0.5",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
     try:
         # The agent really connected over TLS with its password (the broker relays its retained "online").
-        assert wait_for(lambda: ("vitfleet/alpha/boards/alpha-a/available", ONLINE) in op.messages, 150), \
+        assert wait_for(lambda: ("vitfleet/alpha/boards/alpha-a/available", ONLINE) in op.messages, 150), (
             agent_log.read_text()[-2000:]
-        camera = _run(["camera", "--fleet", str(hub_fleet), "--board", "alpha-hub", "--frames", "5", "--fps", "20",
-                       "--drain", "0.5", "--json", "--log-level", "debug"], 90)
+        )
+        camera = _run(
+            [
+                "camera",
+                "--fleet",
+                str(hub_fleet),
+                "--board",
+                "alpha-hub",
+                "--frames",
+                "5",
+                "--fps",
+                "20",
+                "--drain",
+                "0.5",
+                "--json",
+                "--log-level",
+                "debug",
+            ],
+            90,
+        )
         assert camera.returncode == 0, camera.stderr[-2000:]
         assert json.loads(camera.stdout)["frames_sent"] == 5
-        refused = _run(["camera", "--fleet", str(wrong_fleet), "--board", "alpha-a", "--frames", "1", "--json",
-                        "--log-level", "debug"], 60)
-        assert refused.returncode != 0   # a wrong password is refused, and says so
+        refused = _run(
+            [
+                "camera",
+                "--fleet",
+                str(wrong_fleet),
+                "--board",
+                "alpha-a",
+                "--frames",
+                "1",
+                "--json",
+                "--log-level",
+                "debug",
+            ],
+            60,
+        )
+        assert refused.returncode != 0  # a wrong password is refused, and says so
         plan = _run(["deploy", "plan", "--fleet", str(hub_fleet), "--json"], 60)
     finally:
         agent.send_signal(signal.SIGTERM)
@@ -194,12 +247,17 @@ def test_secrets_never_appear_in_process_logs_or_json(secured, tiny_engines):  #
             agent.kill()
             agent.wait()
         op.close()
-    texts = {"agent log": agent_log.read_text(), "camera --json stdout": camera.stdout,
-             "camera log": camera.stderr, "refused camera": refused.stdout + refused.stderr,
-             "deploy plan --json": plan.stdout + plan.stderr}
+    texts = {
+        "agent log": agent_log.read_text(),
+        "camera --json stdout": camera.stdout,
+        "camera log": camera.stderr,
+        "refused camera": refused.stdout + refused.stderr,
+        "deploy plan --json": plan.stdout + plan.stderr,
+    }
     assert "alpha-a" in texts["agent log"] or "agent" in texts["agent log"]
     for what, text in texts.items():
         for secret in [*secrets.values(), wrong]:
             assert secret not in text, f"a password appears in the {what}"
-    assert "refused" in texts["refused camera"].lower() or "not authori" in texts["refused camera"].lower(), \
-        texts["refused camera"][-1500:]
+    assert "refused" in texts["refused camera"].lower() or "not authori" in texts["refused camera"].lower(), texts[
+        "refused camera"
+    ][-1500:]

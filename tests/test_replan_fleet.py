@@ -13,18 +13,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401 - fixtures
 
 from vitfleet.bench.replan import RECOVER_SHARE, RECOVER_WITHIN_S, slow_board_run
 from vitfleet.lab.quota_fleet import lab_unavailable
-from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401 - fixtures
 
 WHY_NOT = lab_unavailable()
-pytestmark = [pytest.mark.skipif(WHY_NOT is not None, reason=f"no lab here: {WHY_NOT}"),
-              pytest.mark.timeout(240, func_only=True)]
+pytestmark = [
+    pytest.mark.skipif(WHY_NOT is not None, reason=f"no lab here: {WHY_NOT}"),
+    pytest.mark.timeout(240, func_only=True),
+]
 
 
 def test_a_board_slowed_3x_mid_run_is_replanned_within_10_s_loses_nothing_and_the_plan_stands(
-        fleet_engines: Path, tmp_path: Path) -> None:  # noqa: F811
+    fleet_engines: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     r = slow_board_run(fleet_engines, tmp_path, cores=0.15, slowdown=3.0, hold_s=2.0, warm_s=7.0, after_s=16.0)
     print({k: v for k, v in r.items() if k != "goodput_series"})
     assert r["lost"] == 0 and r["answered_late"] == 0 and r["admitted"] > 0

@@ -8,15 +8,24 @@ import json
 from pathlib import Path
 
 from vitfleet.bench.report import replace_section
-from vitfleet.bench.runtime_report import (FLEET_RUNTIME, HEALING, OVERLOAD, REPLAN, healing_results,
-                                           render_fleet_runtime, render_healing, render_overload, render_replan)
+from vitfleet.bench.runtime_report import (
+    FLEET_RUNTIME,
+    HEALING,
+    OVERLOAD,
+    REPLAN,
+    healing_results,
+    render_fleet_runtime,
+    render_healing,
+    render_overload,
+    render_replan,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _block(doc: Path, markers: tuple[str, str]) -> str:
     text = doc.read_text()
-    return text[text.index(markers[0]) + len(markers[0]):text.index(markers[1])].strip("\n")
+    return text[text.index(markers[0]) + len(markers[0]) : text.index(markers[1])].strip("\n")
 
 
 def test_the_overload_table_is_generated_from_its_results_file() -> None:

@@ -14,8 +14,8 @@ def test_a_single_stall_is_not_multiplied_by_the_slowdown() -> None:
     for _ in range(10):
         steady = emulation.extra_seconds(0.001)
     assert steady == pytest.approx(0.011)
-    stalled = emulation.extra_seconds(0.020)   # this frame was descheduled for 19 ms
-    assert stalled == pytest.approx(0.011)     # the emulated board stays 12x a 1-ms compute, not 12x 20 ms
+    stalled = emulation.extra_seconds(0.020)  # this frame was descheduled for 19 ms
+    assert stalled == pytest.approx(0.011)  # the emulated board stays 12x a 1-ms compute, not 12x 20 ms
 
 
 def test_a_steady_change_of_speed_moves_the_emulated_board_with_it() -> None:

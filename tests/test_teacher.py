@@ -11,7 +11,14 @@ import torch
 
 from vitfleet.decompose.checkpoints import CheckpointError, save_weights
 from vitfleet.decompose.evaluation import evaluate_teacher
-from vitfleet.decompose.teacher import TrainRecipe, arch_for_preset, import_checkpoint, load_teacher, read_card, train_teacher
+from vitfleet.decompose.teacher import (
+    TrainRecipe,
+    arch_for_preset,
+    import_checkpoint,
+    load_teacher,
+    read_card,
+    train_teacher,
+)
 from vitfleet.decompose.vit_arch import build_vit
 
 
@@ -100,16 +107,30 @@ def test_import_timm_checkpoint(tmp_path: Path, fmnist_slices) -> None:
     kwargs = dict(img_size=28, patch_size=7, in_chans=1)
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=10, **kwargs)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "ft.safetensors"))
-    card = import_checkpoint(tmp_path / "ft.safetensors", "vit_tiny_patch16_224", tmp_path / "t", "fashion-mnist",
-                             test.class_names, test.head(32), kwargs)
+    card = import_checkpoint(
+        tmp_path / "ft.safetensors",
+        "vit_tiny_patch16_224",
+        tmp_path / "t",
+        "fashion-mnist",
+        test.class_names,
+        test.head(32),
+        kwargs,
+    )
     assert card.arch.embed_dim == 192 and card.arch.patch_size == 7
     loaded, _ = load_teacher(tmp_path / "t")
     x = torch.randn(2, 1, 28, 28)
     model.eval()
     assert torch.allclose(loaded(x), model(x), atol=1e-5)
     with pytest.raises(CheckpointError, match="does not match"):
-        import_checkpoint(tmp_path / "ft.safetensors", "vit_small_patch16_224", tmp_path / "t2", "fashion-mnist",
-                          test.class_names, None, kwargs)
+        import_checkpoint(
+            tmp_path / "ft.safetensors",
+            "vit_small_patch16_224",
+            tmp_path / "t2",
+            "fashion-mnist",
+            test.class_names,
+            None,
+            kwargs,
+        )
 
 
 def test_forward_precision_modes() -> None:
@@ -128,8 +149,8 @@ def test_forward_precision_modes() -> None:
 
 
 def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -> None:
-    from vitfleet.preprocessing import Preprocessing
     from vitfleet.decompose.training import augment, to_tensors
+    from vitfleet.preprocessing import Preprocessing
 
     train, _ = fmnist_slices
     x, _ = to_tensors(train.head(64), Preprocessing(size=28, channels=1, mean=[0.286], std=[0.353]))
@@ -146,8 +167,11 @@ def test_augment_flips_per_image_and_translates_only_when_asked(fmnist_slices) -
 def test_presets_fit_the_data_size_and_channels() -> None:
     from vitfleet.decompose.vit_arch import ArchError
 
-    assert arch_for_preset("fmnist", 10).model_dump(include={"img_size", "patch_size", "in_chans"}) == \
-        {"img_size": 28, "patch_size": 4, "in_chans": 1}  # the Fashion-MNIST teacher is unchanged
+    assert arch_for_preset("fmnist", 10).model_dump(include={"img_size", "patch_size", "in_chans"}) == {
+        "img_size": 28,
+        "patch_size": 4,
+        "in_chans": 1,
+    }  # the Fashion-MNIST teacher is unchanged
     tiny40 = arch_for_preset("tiny", 7, img_size=40, in_chans=3)
     assert (tiny40.img_size, tiny40.patch_size, tiny40.in_chans) == (40, 10, 3)  # tiny's 4x4 token grid kept
     assert arch_for_preset("small", 10, img_size=32, in_chans=3).patch_size == 4

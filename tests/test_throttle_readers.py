@@ -27,19 +27,25 @@ def _zone(root: Path, i: int, kind: str, milli: str, trips: list[tuple[str, str]
         (zone / f"trip_point_{j}_temp").write_text(f"{trip_temp}\n")
 
 
-@pytest.mark.parametrize("answer, now, since", [
-    ("throttled=0x0\n", [], []),
-    ("throttled=0x50005\n", ["under-voltage now", "throttled now"],
-     ["under-voltage since boot", "throttled since boot"]),
-    ("throttled=0x80008\n", ["soft temperature limit now"], ["soft temperature limit since boot"]),
-    ("throttled=0x50000\n", [], ["under-voltage since boot", "throttled since boot"]),
-])
+@pytest.mark.parametrize(
+    "answer, now, since",
+    [
+        ("throttled=0x0\n", [], []),
+        (
+            "throttled=0x50005\n",
+            ["under-voltage now", "throttled now"],
+            ["under-voltage since boot", "throttled since boot"],
+        ),
+        ("throttled=0x80008\n", ["soft temperature limit now"], ["soft temperature limit since boot"]),
+        ("throttled=0x50000\n", [], ["under-voltage since boot", "throttled since boot"]),
+    ],
+)
 def test_get_throttled_bits_are_read_as_the_firmware_documents_them(answer: str, now: list, since: list) -> None:
     bits = parse_get_throttled(answer)
     assert bits.now == now and bits.since_boot == since
 
 
-@pytest.mark.parametrize("answer", ["", "error=1 error_msg=\"Command not registered\"", "throttled=zz", "0x5"])
+@pytest.mark.parametrize("answer", ["", 'error=1 error_msg="Command not registered"', "throttled=zz", "0x5"])
 def test_an_unexpected_vcgencmd_answer_is_a_read_error_naming_it(answer: str) -> None:
     with pytest.raises(MeterReadError, match="get_throttled answered"):
         parse_get_throttled(answer)
@@ -47,11 +53,16 @@ def test_an_unexpected_vcgencmd_answer_is_a_read_error_naming_it(answer: str) ->
 
 def test_pi_reader_combines_the_firmware_bits_and_the_hottest_zone(tmp_path: Path) -> None:
     _zone(tmp_path, 0, "cpu-thermal", "81234", [("passive", "80000"), ("critical", "110000")])
-    reader = PiThrottleReader(lambda cmd: "throttled=0x20002\n" if list(cmd) == ["vcgencmd", "get_throttled"]
-                              else "", tmp_path)
+    reader = PiThrottleReader(
+        lambda cmd: "throttled=0x20002\n" if list(cmd) == ["vcgencmd", "get_throttled"] else "", tmp_path
+    )
     state = reader.read()
-    assert state == ThrottleState(source="vcgencmd", throttled=True,
-                                  reasons=["ARM frequency capped now", "ARM frequency capped since boot"], temp_c=81.2)
+    assert state == ThrottleState(
+        source="vcgencmd",
+        throttled=True,
+        reasons=["ARM frequency capped now", "ARM frequency capped since boot"],
+        temp_c=81.2,
+    )
 
 
 def test_thermal_zones_skip_unreadable_sensors_and_report_the_passive_trip(tmp_path: Path) -> None:
@@ -60,7 +71,9 @@ def test_thermal_zones_skip_unreadable_sensors_and_report_the_passive_trip(tmp_p
     _zone(tmp_path, 2, "iwlwifi_1", "41000")
     zones = read_thermal_zones(tmp_path)
     assert [(z.name, z.temp_c, z.passive_trip_c, z.at_trip) for z in zones] == [
-        ("x86_pkg_temp", 97.0, 95.0, True), ("iwlwifi_1", 41.0, None, False)]
+        ("x86_pkg_temp", 97.0, 95.0, True),
+        ("iwlwifi_1", 41.0, None, False),
+    ]
     state = ThermalThrottleReader(tmp_path).read()
     assert state.throttled and state.temp_c == 97.0 and "x86_pkg_temp at 97 °C (passive trip 95 °C)" in state.reasons
     assert ThermalThrottleReader(tmp_path / "none").read() == ThrottleState(source="none")
@@ -70,10 +83,18 @@ class _Jtop:
     """jetson-stats 4's properties as an Orin Nano under load prints them (values from its documentation)."""
 
     def __init__(self, cpu_temp: float, cur_khz: int) -> None:
-        self.temperature = {"CPU": {"online": True, "temp": cpu_temp}, "GPU": {"online": True, "temp": 60.5},
-                            "PMIC": {"online": False, "temp": -256.0}}
-        self.cpu = {"total": {}, "cpu": [{"online": True, "freq": {"min": 115200, "max": 1510400, "cur": cur_khz}},
-                                         {"online": False, "freq": {}}]}
+        self.temperature = {
+            "CPU": {"online": True, "temp": cpu_temp},
+            "GPU": {"online": True, "temp": 60.5},
+            "PMIC": {"online": False, "temp": -256.0},
+        }
+        self.cpu = {
+            "total": {},
+            "cpu": [
+                {"online": True, "freq": {"min": 115200, "max": 1510400, "cur": cur_khz}},
+                {"online": False, "freq": {}},
+            ],
+        }
         self.closed = False
 
     def start(self) -> None:
@@ -119,4 +140,4 @@ def test_the_measured_ratio_marks_a_board_throttled_only_when_its_rate_fell_belo
     assert with_measured(quiet, 90.0, 100.0) == ThrottleState(source="none", speed_ratio=0.9)
     assert with_measured(quiet, None, 100.0) == quiet and with_measured(quiet, 50.0, None) == quiet
     firmware = ThrottleState(source="vcgencmd", throttled=True, reasons=["throttled now"])
-    assert with_measured(firmware, 30.0, 100.0).source == "vcgencmd"   # the hardware's reason stays the cause
+    assert with_measured(firmware, 30.0, 100.0).source == "vcgencmd"  # the hardware's reason stays the cause

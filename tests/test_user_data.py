@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from vitfleet.datasets import (dataset_reference, default_model_size, load_dataset, load_test_split_for,
-                                native_shape)
-from vitfleet.preprocessing import Preprocessing
 from vitfleet.cli import app
+from vitfleet.datasets import dataset_reference, default_model_size, load_dataset, load_test_split_for, native_shape
+from vitfleet.preprocessing import Preprocessing
 
 runner = CliRunner()
 RGB40 = Preprocessing(size=40, channels=3, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
 
 
-def make_image_folder(root: Path, classes: int, per_class: int, size: int, odd_ones: bool = False,
-                      seed: int = 0) -> Path:
+def make_image_folder(
+    root: Path, classes: int, per_class: int, size: int, odd_ones: bool = False, seed: int = 0
+) -> Path:
     """train/ and test/ with one folder per class: a coloured disc per class on noise (learnable, cheap).
 
     odd_ones adds, per split, a non-square colour image, a grayscale PNG and a JPEG to class 0."""
@@ -81,8 +81,11 @@ def test_dataset_and_camera_paths_give_identical_pixels(tmp_path: Path) -> None:
     """A file read by the data set loader and the same picture as a BGR camera frame through prepare()."""
     root = make_image_folder(tmp_path, classes=1, per_class=2, size=40, odd_ones=True)
     files = sorted((root / "test" / "class0").iterdir())
-    for pre in (RGB40, Preprocessing(size=16, channels=1, mean=[0.5], std=[0.5]),
-                Preprocessing(size=96, channels=3, mean=[0.5] * 3, std=[0.5] * 3)):  # shrink, gray, enlarge
+    for pre in (
+        RGB40,
+        Preprocessing(size=16, channels=1, mean=[0.5], std=[0.5]),
+        Preprocessing(size=96, channels=3, mean=[0.5] * 3, std=[0.5] * 3),
+    ):  # shrink, gray, enlarge
         loaded = load_test_split_for(f"folder:{root}", pre).images
         camera = np.stack([pre.prepare(cv2.imread(str(f), cv2.IMREAD_COLOR)) for f in files])
         assert np.array_equal(loaded, camera), pre
@@ -92,8 +95,9 @@ def test_fashion_mnist_goes_through_the_same_conversion() -> None:
     native = load_dataset("fashion-mnist", "test")
     same = load_dataset("fmnist", "test", pre=Preprocessing(size=28, channels=1, mean=[0.286], std=[0.353]))
     assert same.images is native.images or np.array_equal(same.images, native.images)  # no-op at its own shape
-    rgb32 = load_dataset("fashion-mnist", "test", pre=Preprocessing(size=32, channels=3, mean=[0.5] * 3,
-                                                                       std=[0.5] * 3)).head(50)
+    rgb32 = load_dataset(
+        "fashion-mnist", "test", pre=Preprocessing(size=32, channels=3, mean=[0.5] * 3, std=[0.5] * 3)
+    ).head(50)
     assert rgb32.images.shape == (50, 32, 32, 3)
     first = Preprocessing(size=32, channels=3, mean=[0.5] * 3, std=[0.5] * 3).prepare(native.images[0])
     assert np.array_equal(rgb32.images[0], first)  # a gray camera frame gets the same pixels
@@ -115,8 +119,25 @@ def test_folder_shape_survey_and_reference(tmp_path: Path, monkeypatch: pytest.M
 def test_cli_trains_a_teacher_on_an_rgb_folder(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "imgs", classes=3, per_class=10, size=40, odd_ones=True)
     out = tmp_path / "teacher"
-    result = runner.invoke(app, ["teacher", "--dataset", f"folder:{root}", "--preset", "tiny", "--epochs", "1",
-                                 "--train-limit", "24", "--batch-size", "8", "--out", str(out), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "teacher",
+            "--dataset",
+            f"folder:{root}",
+            "--preset",
+            "tiny",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "24",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     card = json.loads((out / "teacher.json").read_text())
     assert card["preprocessing"]["size"] == 40 and card["preprocessing"]["channels"] == 3
@@ -132,17 +153,21 @@ def test_cli_trains_a_teacher_on_an_rgb_folder(tmp_path: Path) -> None:
     assert json.loads(evaluated.stdout)["images"] == 33
 
 
-@pytest.mark.parametrize("args, fix", [
-    (["--vit-kwargs", '{"img_size": 32, "in_chans": 3, "patch_size": 7}'], "use patch_size 4 or 8"),
-    (["--vit-kwargs", "{img_size: 32}"], "not valid JSON"),
-    (["--vit-kwargs", '{"img_sise": 32}'], "known keys: img_size"),
-    (["--vit-kwargs", '{"depth": 0}'], "depth"),
-    (["--preset", "huge"], "choose one of fmnist"),
-    (["--mean", "0.5"], "apply to --checkpoint imports"),
-])
+@pytest.mark.parametrize(
+    "args, fix",
+    [
+        (["--vit-kwargs", '{"img_size": 32, "in_chans": 3, "patch_size": 7}'], "use patch_size 4 or 8"),
+        (["--vit-kwargs", "{img_size: 32}"], "not valid JSON"),
+        (["--vit-kwargs", '{"img_sise": 32}'], "known keys: img_size"),
+        (["--vit-kwargs", '{"depth": 0}'], "depth"),
+        (["--preset", "huge"], "choose one of fmnist"),
+        (["--mean", "0.5"], "apply to --checkpoint imports"),
+    ],
+)
 def test_training_mistakes_are_one_line(tmp_path: Path, args: list[str], fix: str) -> None:
     root = make_image_folder(tmp_path / "imgs", classes=2, per_class=2, size=40)
-    result = runner.invoke(app, ["teacher", "--dataset", f"folder:{root}", "--epochs", "1",
-                                 "--out", str(tmp_path / "t"), *args])
+    result = runner.invoke(
+        app, ["teacher", "--dataset", f"folder:{root}", "--epochs", "1", "--out", str(tmp_path / "t"), *args]
+    )
     assert fix in one_line_error(result)
     assert not (tmp_path / "t" / "teacher.json").exists()

@@ -12,13 +12,13 @@ import pytest
 import timm
 import torch
 from safetensors.torch import save_file
+from test_user_data import make_image_folder, one_line_error
 from timm.data import resolve_model_data_config
 from typer.testing import CliRunner
 
+from vitfleet.cli import app
 from vitfleet.datasets import load_test_split_for
 from vitfleet.decompose.teacher import load_teacher
-from test_user_data import make_image_folder, one_line_error
-from vitfleet.cli import app
 
 runner = CliRunner()
 CLASSES = 7
@@ -27,8 +27,9 @@ SHAPE = {"img_size": 64}  # patch 16 -> a 4x4 grid: small enough for a 2-core te
 
 def _timm(name: str, seed: int, **kwargs) -> torch.nn.Module:
     torch.manual_seed(seed)
-    return timm.create_model(name, pretrained=False, num_classes=kwargs.pop("num_classes", CLASSES),
-                             **{**SHAPE, **kwargs}).eval()
+    return timm.create_model(
+        name, pretrained=False, num_classes=kwargs.pop("num_classes", CLASSES), **{**SHAPE, **kwargs}
+    ).eval()
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -56,23 +57,43 @@ def user_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _import(root: Path, checkpoint: str, arch: str, out: Path, *extra: str):
-    return runner.invoke(app, ["teacher", "--checkpoint", str(root / checkpoint), "--arch", arch,
-                               "--dataset", f"folder:{root / 'imgs'}", "--out", str(out), *extra])
+    return runner.invoke(
+        app,
+        [
+            "teacher",
+            "--checkpoint",
+            str(root / checkpoint),
+            "--arch",
+            arch,
+            "--dataset",
+            f"folder:{root / 'imgs'}",
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
 
 
-@pytest.mark.parametrize("checkpoint, arch, seed", [
-    ("vit.safetensors", "vit_tiny_patch16_224", 1),
-    ("deit.pth", "deit_tiny_patch16_224", 2),
-    ("ddp.pt", "vit_tiny_patch16_224", 3),
-])
-def test_imported_teacher_predicts_like_timm(user_files: Path, tmp_path: Path, checkpoint: str, arch: str,
-                                             seed: int) -> None:
+@pytest.mark.parametrize(
+    "checkpoint, arch, seed",
+    [
+        ("vit.safetensors", "vit_tiny_patch16_224", 1),
+        ("deit.pth", "deit_tiny_patch16_224", 2),
+        ("ddp.pt", "vit_tiny_patch16_224", 3),
+    ],
+)
+def test_imported_teacher_predicts_like_timm(
+    user_files: Path, tmp_path: Path, checkpoint: str, arch: str, seed: int
+) -> None:
     result = _import(user_files, checkpoint, arch, tmp_path / "t", "--vit-kwargs", json.dumps(SHAPE))
     assert result.exit_code == 0, result.output
     teacher, card = load_teacher(tmp_path / "t")
     original = _timm(arch, seed)
-    original.load_state_dict(torch.load(user_files / "deit.pth") if arch.startswith("deit") else
-                             {k.removeprefix("module."): v for k, v in _load_any(user_files / checkpoint).items()})
+    original.load_state_dict(
+        torch.load(user_files / "deit.pth")
+        if arch.startswith("deit")
+        else {k.removeprefix("module."): v for k, v in _load_any(user_files / checkpoint).items()}
+    )
     cfg = resolve_model_data_config(original)
     assert card.preprocessing.mean == pytest.approx(list(cfg["mean"]))  # ImageNet for DeiT, 0.5 for the AugReg ViT
     assert card.preprocessing.std == pytest.approx(list(cfg["std"]))
@@ -96,8 +117,18 @@ def _load_any(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_user_mean_std_override(user_files: Path, tmp_path: Path) -> None:
-    result = _import(user_files, "vit.safetensors", "vit_tiny_patch16_224", tmp_path / "t",
-                     "--img-size", "64", "--mean", "0.4,0.45,0.5", "--std", "0.25")
+    result = _import(
+        user_files,
+        "vit.safetensors",
+        "vit_tiny_patch16_224",
+        tmp_path / "t",
+        "--img-size",
+        "64",
+        "--mean",
+        "0.4,0.45,0.5",
+        "--std",
+        "0.25",
+    )
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "t" / "teacher.json").read_text())
     assert card["preprocessing"]["mean"] == [0.4, 0.45, 0.5] and card["preprocessing"]["std"] == [0.25] * 3
@@ -124,8 +155,9 @@ MISTAKES = [
 
 
 @pytest.mark.parametrize("checkpoint, arch, kwargs, fix", MISTAKES, ids=[m[3][:30] for m in MISTAKES])
-def test_import_mistakes_are_one_line(user_files: Path, tmp_path: Path, checkpoint: str, arch: str, kwargs: dict,
-                                      fix: str) -> None:
+def test_import_mistakes_are_one_line(
+    user_files: Path, tmp_path: Path, checkpoint: str, arch: str, kwargs: dict, fix: str
+) -> None:
     result = _import(user_files, checkpoint, arch, tmp_path / "t", "--vit-kwargs", json.dumps(kwargs))
     assert fix in one_line_error(result)
     assert not (tmp_path / "t").exists()
@@ -133,10 +165,27 @@ def test_import_mistakes_are_one_line(user_files: Path, tmp_path: Path, checkpoi
 
 def test_head_mismatch_in_a_real_process(user_files: Path, tmp_path: Path) -> None:
     """The same contract seen from a shell: stderr holds one line, exit code 2."""
-    result = subprocess.run([sys.executable, "-m", "vitfleet.cli", "teacher", "--checkpoint",
-                             str(user_files / "head5.safetensors"), "--arch", "vit_tiny_patch16_224",
-                             "--vit-kwargs", json.dumps(SHAPE), "--dataset", f"folder:{user_files / 'imgs'}",
-                             "--out", str(tmp_path / "t")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vitfleet.cli",
+            "teacher",
+            "--checkpoint",
+            str(user_files / "head5.safetensors"),
+            "--arch",
+            "vit_tiny_patch16_224",
+            "--vit-kwargs",
+            json.dumps(SHAPE),
+            "--dataset",
+            f"folder:{user_files / 'imgs'}",
+            "--out",
+            str(tmp_path / "t"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "pydantic.dev" not in result.stderr
     lines = result.stderr.strip().splitlines()
@@ -145,13 +194,19 @@ def test_head_mismatch_in_a_real_process(user_files: Path, tmp_path: Path) -> No
 
 def test_create_model_never_downloads() -> None:
     """pretrained=False builds the module tree only: no hub access even with the network forbidden."""
-    code = ("import socket\n"
-            "def refuse(*a, **k): raise OSError('network access attempted')\n"
-            "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
-            "import timm\nm = timm.create_model('vit_base_patch16_224', pretrained=False, num_classes=5, weight_init='skip')\n"
-            "print(type(m).__name__, m.pretrained_cfg['mean'])\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    code = (
+        "import socket\n"
+        "def refuse(*a, **k): raise OSError('network access attempted')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "import timm\nm = timm.create_model('vit_base_patch16_224', pretrained=False, num_classes=5, weight_init='skip')\n"
+        "print(type(m).__name__, m.pretrained_cfg['mean'])\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("VisionTransformer")
-

@@ -19,16 +19,14 @@ import pytest
 pytestmark = pytest.mark.timeout(600, func_only=True)
 
 CLASSES = ["red", "green", "blue", "yellow", "cyan", "magenta", "grey"]
-COLOURS = [(220, 30, 30), (30, 200, 40), (30, 40, 220), (230, 220, 30), (30, 220, 220), (220, 30, 220),
-           (128, 128, 128)]
-SIDE = 48          # neither 28 nor 32: the sizes the demo's data sets come in
+COLOURS = [(220, 30, 30), (30, 200, 40), (30, 40, 220), (230, 220, 30), (30, 220, 220), (220, 30, 220), (128, 128, 128)]
+SIDE = 48  # neither 28 nor 32: the sizes the demo's data sets come in
 TIMM_NAME = "vit_tiny_patch16_224"
-TIMM_KWARGS = {"img_size": SIDE, "depth": 4}   # 3x3 patches of 16 px: a patch-16 ViT at the user's size
+TIMM_KWARGS = {"img_size": SIDE, "depth": 4}  # 3x3 patches of 16 px: a patch-16 ViT at the user's size
 
 
 def _vitfleet(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-    run = subprocess.run([sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True,
-                         timeout=timeout)
+    run = subprocess.run([sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True, timeout=timeout)
     return run
 
 
@@ -49,10 +47,11 @@ def _make_folder(root: Path, per_class: dict[str, int], seed: int) -> None:
             for i in range(n):
                 h, w = (SIDE + int(rng.integers(-8, 24)), SIDE + int(rng.integers(-8, 24)))
                 img = np.clip(rng.normal(0, 40, (h, w, 3)) + np.asarray(colour[::-1]), 0, 255).astype(np.uint8)
-                cv2.circle(img, (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10))), 6 + c,
-                           (255, 255, 255), -1)
+                cv2.circle(
+                    img, (int(rng.integers(10, w - 10)), int(rng.integers(10, h - 10))), 6 + c, (255, 255, 255), -1
+                )
                 if i == 0 and split == "train":
-                    img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)   # one grayscale file per class
+                    img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)  # one grayscale file per class
                 cv2.imwrite(str(d / f"{i:03d}.png"), img)
 
 
@@ -90,10 +89,38 @@ def user_engines(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ckpt = root / "ft.safetensors"
     _fine_tune(folder, ckpt)
     teacher, bundle, engines = root / "teacher", root / "bundle", root / "engines"
-    _ok(_vitfleet("teacher", "--checkpoint", str(ckpt), "--arch", TIMM_NAME, "--vit-kwargs",
-                  json.dumps(TIMM_KWARGS), "--dataset", f"folder:{folder}", "--out", str(teacher)))
-    _ok(_vitfleet("decompose", "--teacher", str(teacher), "--method", "edvit", "--parts", "3", "--epochs", "1",
-                  "--fusion-epochs", "2", "--out", str(bundle)))
+    _ok(
+        _vitfleet(
+            "teacher",
+            "--checkpoint",
+            str(ckpt),
+            "--arch",
+            TIMM_NAME,
+            "--vit-kwargs",
+            json.dumps(TIMM_KWARGS),
+            "--dataset",
+            f"folder:{folder}",
+            "--out",
+            str(teacher),
+        )
+    )
+    _ok(
+        _vitfleet(
+            "decompose",
+            "--teacher",
+            str(teacher),
+            "--method",
+            "edvit",
+            "--parts",
+            "3",
+            "--epochs",
+            "1",
+            "--fusion-epochs",
+            "2",
+            "--out",
+            str(bundle),
+        )
+    )
     _ok(_vitfleet("engines", "build", "--bundle", str(bundle), "--out", str(engines), "--precision", "int8"))
     return {"folder": folder, "teacher": teacher, "bundle": bundle, "engines": engines}
 
@@ -111,20 +138,41 @@ def test_user_checkpoint_becomes_a_k3_bundle_of_their_classes(user_engines: dict
 
 
 def test_live_accuracy_on_the_users_own_test_split_equals_offline(user_engines: dict[str, Path], tmp_path: Path):
-    run = _vitfleet("demo", "--accuracy", "--headless", "--json", "--engines", str(user_engines["engines"]),
-                    "--bundle", str(user_engines["bundle"]), "--work-dir", str(tmp_path / "demo"))
+    run = _vitfleet(
+        "demo",
+        "--accuracy",
+        "--headless",
+        "--json",
+        "--engines",
+        str(user_engines["engines"]),
+        "--bundle",
+        str(user_engines["bundle"]),
+        "--work-dir",
+        str(tmp_path / "demo"),
+    )
     result = json.loads(_ok(run).stdout)
     n = 6 * len(CLASSES)
     # The replay is the user's folder at the model's size, not Fashion-MNIST.
     assert result["camera"] == f"dataset://folder:{user_engines['folder'].resolve()}/test?size={SIDE}&channels=3"
     assert result["ok"] and result["predictions"] == n and result["lost"] == 0 and result["degraded"] == 0
     assert result["accuracy_matches"] and abs(result["accuracy_diff_pt"]) <= 0.1 + 1e-9
-    assert result["accuracy"] > 1.5 / len(CLASSES)   # the fine-tuned teacher learnt something, and the parts kept it
+    assert result["accuracy"] > 1.5 / len(CLASSES)  # the fine-tuned teacher learnt something, and the parts kept it
 
 
 def test_users_fleet_under_an_unpaced_camera_loses_nothing(user_engines: dict[str, Path], tmp_path: Path):
-    run = _vitfleet("demo", "--frames", "150", "--fps", "0", "--headless", "--json", "--engines",
-                    str(user_engines["engines"]), "--work-dir", str(tmp_path / "demo"))
+    run = _vitfleet(
+        "demo",
+        "--frames",
+        "150",
+        "--fps",
+        "0",
+        "--headless",
+        "--json",
+        "--engines",
+        str(user_engines["engines"]),
+        "--work-dir",
+        str(tmp_path / "demo"),
+    )
     result = json.loads(_ok(run).stdout)
     assert result["ok"] and result["admitted"] == 150 and result["lost"] == 0 and result["degraded"] == 0
     assert set(result["boards"]) == {"agent0", "agent1", "agent2"}

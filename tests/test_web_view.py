@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
-from vitfleet.fleet.local_broker import LocalBroker
-from vitfleet.agent.web.server import WebView, open_view
-from vitfleet.agent.web.state import MAX_CAMERAS, ViewState
 from fleet_harness import Fleet, fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from mqtt_fixtures import wait_until
+from prometheus_client.parser import text_string_to_metric_families
+
+from vitfleet.agent.web.server import WebView, open_view
+from vitfleet.agent.web.state import MAX_CAMERAS, ViewState
+from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet_config import BrokerConfig, CameraFeedConfig
 from vitfleet.prediction_message import Prediction
 
@@ -54,8 +54,10 @@ def _chromium() -> str | None:
 
 def _no_browser_reason() -> str | None:
     if _chromium() is None or not CHROMEDRIVER.exists():
-        return ("Debian's chromium and chromium-driver are not installed (make setup installs them; or: "
-                "apt-get install -y chromium chromium-driver)")
+        return (
+            "Debian's chromium and chromium-driver are not installed (make setup installs them; or: "
+            "apt-get install -y chromium chromium-driver)"
+        )
     return None
 
 
@@ -100,7 +102,7 @@ def live(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def browser() -> Iterator[Any]:
     reason = _no_browser_reason()
     if reason is not None:
-        if os.environ.get("CI"):   # `make setup` installs Chromium: in CI a missing browser is a failure
+        if os.environ.get("CI"):  # `make setup` installs Chromium: in CI a missing browser is a failure
             pytest.fail(f"{reason}; `make setup` should have installed chromium and chromium-driver")
         pytest.skip(reason)
     from selenium import webdriver
@@ -110,8 +112,15 @@ def browser() -> Iterator[Any]:
     os.environ["SE_OFFLINE"] = "true"
     opts = webdriver.ChromeOptions()
     opts.binary_location = _chromium() or ""
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1280,1000", "--no-first-run", "--disable-extensions"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,1000",
+        "--no-first-run",
+        "--disable-extensions",
+    ):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
     try:
@@ -146,17 +155,24 @@ def test_the_page_shows_a_prediction_and_every_board_within_5_s(live: dict[str, 
     started = time.monotonic()
     browser.get(web.url)
     boards = [*fleet.agents, "aggregator", "camera"]
-    WebDriverWait(browser, 5).until(lambda d: d.find_element(By.ID, "prediction").get_attribute("data-frame")
-                                    and all(_tile_status(d, b) == "online" for b in boards))
+    WebDriverWait(browser, 5).until(
+        lambda d: (
+            d.find_element(By.ID, "prediction").get_attribute("data-frame")
+            and all(_tile_status(d, b) == "online" for b in boards)
+        )
+    )
     assert time.monotonic() - started < 5.0
     pred_class = browser.find_element(By.ID, "pred-class").text
     assert pred_class in fleet.manifest.class_names
     # The stream is open and the frame arrives drawn with the prediction: the view now subscribes to frames.
-    WebDriverWait(browser, 5).until(lambda d: d.execute_script(
-        "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"))
+    WebDriverWait(browser, 5).until(
+        lambda d: d.execute_script(
+            "const i = document.getElementById('stream'); return i.complete && i.naturalWidth > 0;"
+        )
+    )
     assert wait_until(lambda: _state(web).frames_subscribed and _state(web).stream_clients == 1, 5)
     tile_text = browser.find_element(By.CSS_SELECTOR, '.tile[data-board="agent0"]').text
-    assert "infer p50/p99" in tile_text and "estimated" in tile_text   # no power meter here: flagged as such
+    assert "infer p50/p99" in tile_text and "estimated" in tile_text  # no power meter here: flagged as such
     assert browser.find_elements(By.CSS_SELECTOR, "#log tbody tr")
     # Leaving the page closes the stream, and the view lets go of the frames again.
     browser.get("about:blank")
@@ -169,21 +185,28 @@ def test_metrics_parse_as_prometheus_text_and_counters_rise(live: dict[str, Any]
     def scrape() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         code, body = _get(web.url + "metrics")
         assert code == 200
-        return {(s.name, tuple(sorted(s.labels.items()))): s.value
-                for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for fam in text_string_to_metric_families(body.decode())
+            for s in fam.samples
+        }
 
     # The module's fleet may have just started (this test can run first): wait for the first prediction and
     # every agent's and the camera's first stats.
     def started() -> bool:
         now = scrape()
-        return (now.get(("vitfleet_predictions_total", ()), 0.0) > 0
-                and ("vitfleet_camera_skipped_total", (("board", "camera"),)) in now
-                and all(now.get(("vitfleet_board_frames_total", (("board", a), ("part", a[-1]))), 0.0) > 0
-                        for a in live["fleet"].agents))
+        return (
+            now.get(("vitfleet_predictions_total", ()), 0.0) > 0
+            and ("vitfleet_camera_skipped_total", (("board", "camera"),)) in now
+            and all(
+                now.get(("vitfleet_board_frames_total", (("board", a), ("part", a[-1]))), 0.0) > 0
+                for a in live["fleet"].agents
+            )
+        )
 
     assert wait_until(started, 15)
     first = scrape()
-    time.sleep(1.5)   # the harness' boards report every 0.5 s, the camera sends 20 frames a second
+    time.sleep(1.5)  # the harness' boards report every 0.5 s, the camera sends 20 frames a second
     second = scrape()
     assert second[("vitfleet_predictions_total", ())] > first[("vitfleet_predictions_total", ())] > 0
     for agent in live["fleet"].agents:
@@ -191,11 +214,13 @@ def test_metrics_parse_as_prometheus_text_and_counters_rise(live: dict[str, Any]
         assert second[key] > first[key] > 0
         assert second[("vitfleet_board_up", (("board", agent),))] == 1.0
         assert second[("vitfleet_board_resident_memory_bytes", (("board", agent),))] > 1e6
-        watts = [v for (n, labels), v in second.items() if n == "vitfleet_board_watts"
-                 and ("board", agent) in labels]
+        watts = [v for (n, labels), v in second.items() if n == "vitfleet_board_watts" and ("board", agent) in labels]
         assert watts and watts[0] > 0
         assert second[("vitfleet_board_energy_joules_total", (("board", agent),))] > 0
-    assert second[("vitfleet_end_to_end_latency_seconds_count", ())] > first[("vitfleet_end_to_end_latency_seconds_count", ())]
+    assert (
+        second[("vitfleet_end_to_end_latency_seconds_count", ())]
+        > first[("vitfleet_end_to_end_latency_seconds_count", ())]
+    )
     assert second[("vitfleet_inference_latency_seconds_count", (("part", "0"),))] > 0
     assert second[("vitfleet_fleet_predictions_total", (("board", "aggregator"),))] > 0
     assert ("vitfleet_camera_skipped_total", (("board", "camera"),)) in second
@@ -219,8 +244,9 @@ def test_the_aggregator_publishes_home_assistant_discovery(live: dict[str, Any])
 
     fleet = live["fleet"]
     seen: dict[str, bytes] = {}
-    link = MqttLink(live["broker"].config, "ha-check", "test", "ha", lambda t, p: seen.__setitem__(t, p),
-                    [("homeassistant/#", 1)]).start()
+    link = MqttLink(
+        live["broker"].config, "ha-check", "test", "ha", lambda t, p: seen.__setitem__(t, p), [("homeassistant/#", 1)]
+    ).start()
     try:
         expected = discovery_configs(fleet.config)
         assert wait_until(lambda: set(seen) == set(expected), 5), sorted(set(expected) - set(seen))
@@ -237,8 +263,9 @@ def test_a_broker_restart_shows_the_banner_then_the_page_recovers(live: dict[str
     web, broker = live["web"], live["broker"]
     browser.get(web.url)
     banner = browser.find_element(By.ID, "banner")
-    WebDriverWait(browser, 5).until(lambda d: not banner.is_displayed() and
-                                    d.find_element(By.ID, "prediction").get_attribute("data-frame"))
+    WebDriverWait(browser, 5).until(
+        lambda d: not banner.is_displayed() and d.find_element(By.ID, "prediction").get_attribute("data-frame")
+    )
     broker.stop()
     WebDriverWait(browser, 5).until(lambda d: banner.is_displayed())
     assert "broker unreachable" in banner.text
@@ -260,8 +287,12 @@ def test_a_killed_agent_turns_offline_and_the_predictions_degraded(live: dict[st
     WebDriverWait(browser, 5).until(lambda d: _tile_status(d, "agent1") == "online")
     fleet.procs.children["agent1"].proc.send_signal(signal.SIGKILL)
     # The broker publishes agent1's last will (retained offline) as soon as its socket dies.
-    WebDriverWait(browser, 10).until(lambda d: _tile_status(d, "agent1") == "offline"
-                                     and d.find_element(By.ID, "prediction").get_attribute("data-degraded") == "true")
+    WebDriverWait(browser, 10).until(
+        lambda d: (
+            _tile_status(d, "agent1") == "offline"
+            and d.find_element(By.ID, "prediction").get_attribute("data-degraded") == "true"
+        )
+    )
     assert "missing part 1" in browser.find_element(By.ID, "pred-degraded").text
     assert _tile_status(browser, "agent0") == "online"
     state = _state(web)
@@ -269,8 +300,13 @@ def test_a_killed_agent_turns_offline_and_the_predictions_degraded(live: dict[st
 
 
 def _vitfleet(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vitfleet.cli", *args], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).parent)   # no .certs/ there: a non-loopback bind has no credentials
+    return subprocess.run(
+        [sys.executable, "-m", "vitfleet.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).parent,
+    )  # no .certs/ there: a non-loopback bind has no credentials
 
 
 @pytest.fixture
@@ -281,11 +317,14 @@ def busy_port() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-@pytest.mark.parametrize("http, needle", [
-    ("0.0.0.0:0", "without a password"),
-    ("nonsense", "must be HOST:PORT"),
-    ("busy", "already in use"),
-])
+@pytest.mark.parametrize(
+    "http, needle",
+    [
+        ("0.0.0.0:0", "without a password"),
+        ("nonsense", "must be HOST:PORT"),
+        ("busy", "already in use"),
+    ],
+)
 def test_bad_http_values_are_one_line_and_exit_2(http: str, needle: str, busy_port: int) -> None:
     value = f"127.0.0.1:{busy_port}" if http == "busy" else http
     run = _vitfleet("view", "--broker", "127.0.0.1:9", "--http", value)
@@ -303,7 +342,7 @@ def test_beyond_loopback_the_page_asks_for_the_fleets_credentials(tmp_path: Path
     secret.write_text("operator-secret\n")
     cfg = BrokerConfig(host=broker.host, port=broker.port, username="operator", password_file=secret)
     web = open_view(cfg, "demo", "0.0.0.0:0", passwd_file=passwd)
-    web.start()   # it connects as the fleet config's user (this test broker takes any user)
+    web.start()  # it connects as the fleet config's user (this test broker takes any user)
     try:
         url = web.url
 
@@ -313,14 +352,14 @@ def test_beyond_loopback_the_page_asks_for_the_fleets_credentials(tmp_path: Path
         assert _get(url)[0] == 401
         assert _get(url + "metrics")[0] == 401
         assert _get(url, basic("pi-a", "wrong"))[0] == 401
-        assert _get(url, basic("pi-a", "board-secret"))[0] == 200          # a user of the mosquitto password file
-        assert _get(url + "api/state", basic("operator", "operator-secret"))[0] == 200   # the fleet config's user
+        assert _get(url, basic("pi-a", "board-secret"))[0] == 200  # a user of the mosquitto password file
+        assert _get(url + "api/state", basic("operator", "operator-secret"))[0] == 200  # the fleet config's user
     finally:
         web.stop()
 
 
 # ---- several cameras ---------------------------------------------------------------------------------------------
-CAMERAS = [("north", 10.0), ("gate", 6.0), ("dock", 3.0)]   # fleet-file order: their indices on the wire
+CAMERAS = [("north", 10.0), ("gate", 6.0), ("dock", 3.0)]  # fleet-file order: their indices on the wire
 
 
 @pytest.fixture(scope="module")
@@ -344,14 +383,16 @@ def cams(fleet_engines: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def _camera_tiles_ready(driver: Any) -> bool:
     """Three camera tiles, each with a loaded picture, an answer and the camera node's admitted count."""
-    return bool(driver.execute_script("""
+    return bool(
+        driver.execute_script("""
         const tiles = [...document.querySelectorAll('.camera.tile[data-camera]')];
         return tiles.length === 3 && tiles.every((t) => {
           const img = t.querySelector('img.stream');
           const admitted = t.querySelector('dd[data-key="admitted"]');
           return img && img.complete && img.naturalWidth > 0 && t.querySelector('.cam-pred').dataset.frame
                  && admitted && Number(admitted.textContent) > 0;
-        });"""))
+        });""")
+    )
 
 
 @needs_browser
@@ -362,18 +403,22 @@ def test_a_one_camera_fleet_shows_one_camera_tile(live: dict[str, Any], browser:
     web = live["web"]
     assert wait_until(lambda: _state(web).predictions_seen > 0, 20)
     browser.get(web.url)
-    WebDriverWait(browser, 5).until(lambda d: d.execute_script(
-        "const i = document.getElementById('stream'); return i && i.complete && i.naturalWidth > 0;"))
+    WebDriverWait(browser, 5).until(
+        lambda d: d.execute_script(
+            "const i = document.getElementById('stream'); return i && i.complete && i.naturalWidth > 0;"
+        )
+    )
     tiles = browser.find_elements(By.CSS_SELECTOR, ".camera.tile")
     assert [t.get_attribute("data-camera") for t in tiles] == ["cam0"]
-    assert not browser.find_element(By.CSS_SELECTOR, "main").get_attribute("class")   # the page's usual layout
+    assert not browser.find_element(By.CSS_SELECTOR, "main").get_attribute("class")  # the page's usual layout
     assert [c.name for c in _state(web).cameras] == ["cam0"]
     browser.get("about:blank")
 
 
 @needs_browser
-def test_three_cameras_show_three_tiles_each_with_its_stream_answer_and_counts(cams: dict[str, Any],
-                                                                              browser: Any) -> None:
+def test_three_cameras_show_three_tiles_each_with_its_stream_answer_and_counts(
+    cams: dict[str, Any], browser: Any
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -384,7 +429,7 @@ def test_three_cameras_show_three_tiles_each_with_its_stream_answer_and_counts(c
     browser.get(web.url)
     WebDriverWait(browser, 10).until(_camera_tiles_ready)
     tiles = browser.find_elements(By.CSS_SELECTOR, ".camera.tile[data-camera]")
-    assert [t.get_attribute("data-camera") for t in tiles] == names     # in the fleet file's order
+    assert [t.get_attribute("data-camera") for t in tiles] == names  # in the fleet file's order
     for tile, name in zip(tiles, names):
         assert tile.find_element(By.CSS_SELECTOR, ".name").text == name
         assert tile.find_element(By.CSS_SELECTOR, ".cam-pred .cls").text in fleet.manifest.class_names
@@ -405,19 +450,23 @@ def test_api_state_and_metrics_have_a_section_per_camera(cams: dict[str, Any]) -
     names = [n for n, _ in CAMERAS]
     assert wait_until(lambda: all(c.prediction and c.admitted for c in _state(web).cameras), 30)
     state = _state(web)
-    assert [(c.name, c.index, c.stream) for c in state.cameras] == \
-        [(n, i, f"/stream.mjpg?camera={n}") for i, n in enumerate(names)]
+    assert [(c.name, c.index, c.stream) for c in state.cameras] == [
+        (n, i, f"/stream.mjpg?camera={n}") for i, n in enumerate(names)
+    ]
     for cam in state.cameras:
         assert cam.prediction is not None and cam.prediction.camera == cam.name and cam.predictions_seen > 0
         assert cam.offered is not None and cam.admitted is not None and cam.offered >= cam.admitted > 0
         assert cam.skipped is not None and cam.lost is not None and cam.e2e_p50_ms is not None
-        assert cam.accuracy is not None   # dataset:// frames carry labels
+        assert cam.accuracy is not None  # dataset:// frames carry labels
     assert state.prediction is not None and state.prediction.camera in names
 
     code, body = _get(web.url + "metrics")
     assert code == 200
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(body.decode()) for s in fam.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(body.decode())
+        for s in fam.samples
+    }
     for name in names:
         labels = (("board", "camera"), ("camera", name))
         assert samples[("vitfleet_camera_feed_admitted_frames_total", labels)] > 0
@@ -431,11 +480,14 @@ def test_api_state_and_metrics_have_a_section_per_camera(cams: dict[str, Any]) -
     assert ("vitfleet_camera_skipped_total", (("board", "camera"),)) in samples
 
 
-@pytest.mark.parametrize("query, needle", [
-    ("camera=nowhere", "no camera 'nowhere' in fleet demo; its cameras: north, gate, dock"),
-    ("camera=..%2Fetc%0Aevil", "not a camera name (letters, digits, _ and - only) in fleet demo; its cameras: "),
-    ("camera=north&camera=gate", "one camera at a time; its cameras: north, gate, dock"),
-])
+@pytest.mark.parametrize(
+    "query, needle",
+    [
+        ("camera=nowhere", "no camera 'nowhere' in fleet demo; its cameras: north, gate, dock"),
+        ("camera=..%2Fetc%0Aevil", "not a camera name (letters, digits, _ and - only) in fleet demo; its cameras: "),
+        ("camera=north&camera=gate", "one camera at a time; its cameras: north, gate, dock"),
+    ],
+)
 def test_an_unknown_cameras_stream_is_a_one_line_404(cams: dict[str, Any], query: str, needle: str) -> None:
     web = cams["web"]
     assert wait_until(lambda: len(_state(web).cameras) == 3, 30)
@@ -446,9 +498,25 @@ def test_an_unknown_cameras_stream_is_a_one_line_404(cams: dict[str, Any], query
 
 def _prediction(camera: str) -> bytes:
     now = time.time_ns()
-    return Prediction(frame_id=1, camera=camera, capture_ns=now, class_id=0, class_name="x", score=0.5, label=None,
-                      degraded=False, missing_parts=[], parts=[], wait_ms=0.0, fusion_ms=0.0,
-                      fused_ns=now).model_dump_json().encode()
+    return (
+        Prediction(
+            frame_id=1,
+            camera=camera,
+            capture_ns=now,
+            class_id=0,
+            class_name="x",
+            score=0.5,
+            label=None,
+            degraded=False,
+            missing_parts=[],
+            parts=[],
+            wait_ms=0.0,
+            fusion_ms=0.0,
+            fused_ns=now,
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 def test_a_flood_of_camera_names_stays_bounded_and_counted(cams: dict[str, Any]) -> None:
@@ -457,17 +525,17 @@ def test_a_flood_of_camera_names_stays_bounded_and_counted(cams: dict[str, Any])
 
     broker, fleet = cams["broker"], cams["fleet"]
     topics = Topics(fleet.config.name)
-    web = open_view(broker.config, fleet.config.name, "127.0.0.1:0").start()   # its own view: the page's stays
+    web = open_view(broker.config, fleet.config.name, "127.0.0.1:0").start()  # its own view: the page's stays
     link = MqttLink(broker.config, fleet.config.name, "test", "flood", lambda t, p: None, []).start()
     try:
         assert wait_until(lambda: {c.name for c in _state(web).cameras} >= {n for n, _ in CAMERAS}, 30)
         bogus = [f"bogus{i}" for i in range(MAX_CAMERAS + 10)]
         for name in bogus:
             link.publish(topics.predictions(name), _prediction(name), qos=1)
-        link.publish(topics.predictions("north"), _prediction("gate"), qos=1)       # named for another camera
+        link.publish(topics.predictions("north"), _prediction("gate"), qos=1)  # named for another camera
         link.publish(topics.predictions("north"), b"{not json", qos=1)
         link.publish(topics.predictions("bad name!"), _prediction("bad name!"), qos=1)  # not a camera name
-        link.publish(topics.frames, b"\x00" * 10, qos=1)                              # not a frame
+        link.publish(topics.frames, b"\x00" * 10, qos=1)  # not a frame
         # 3 real cameras first, then bogus names up to the bound: the rest are refused and counted.
         assert wait_until(lambda: _state(web).malformed.get("cameras", 0) >= len(bogus) + 3 - MAX_CAMERAS, 10)
         state = _state(web)

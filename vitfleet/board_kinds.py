@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-BoardKind = Literal["pi4", "pi5", "jetson-nano", "jetson-orin", "jetson-xavier", "debian-arm64", "x86",
-                    "cpu"]
-Precision = Literal["fp32", "fp16", "int8"]          # an engine file's precision
-Target = Literal["cpu", "pi", "jetson"]              # an engines folder's target (what it was built for)
-Role = Literal["agent", "aggregator", "camera", "broker"]   # what a board runs (fleet.yaml `roles:`)
+BoardKind = Literal["pi4", "pi5", "jetson-nano", "jetson-orin", "jetson-xavier", "debian-arm64", "x86", "cpu"]
+Precision = Literal["fp32", "fp16", "int8"]  # an engine file's precision
+Target = Literal["cpu", "pi", "jetson"]  # an engines folder's target (what it was built for)
+Role = Literal["agent", "aggregator", "camera", "broker"]  # what a board runs (fleet.yaml `roles:`)
 Backend = Literal["onnxruntime", "tensorrt"]
 
 # The unit of BoardConfig.speed everywhere (placement, decompose's sizing, the coordinator): GFLOP/s of
@@ -26,44 +25,114 @@ SPEED_UNIT = "GFLOP/s"
 @dataclass(frozen=True)
 class KindSpec:
     target: Target
-    precision: Precision            # default engine precision (fleet.yaml `precision:` overrides per board)
-    backend: Backend                # TensorRT plans are built on the Jetson itself; ONNX Runtime elsewhere
-    provision_script: str           # firmware_scripts/templates/<script>; "" installs no apt packages
-    model_names: tuple[str, ...]    # substrings of /proc/device-tree/model that identify it
-    typical_gflops: float           # speed of an unprofiled board (rough, one thread; `deploy profile` measures)
-    idle_w: float                   # power estimate: board draw at idle ...
-    active_w_per_core: float        # ... and the extra per fully busy core
-    power_basis: str                # where those figures come from
+    precision: Precision  # default engine precision (fleet.yaml `precision:` overrides per board)
+    backend: Backend  # TensorRT plans are built on the Jetson itself; ONNX Runtime elsewhere
+    provision_script: str  # firmware_scripts/templates/<script>; "" installs no apt packages
+    model_names: tuple[str, ...]  # substrings of /proc/device-tree/model that identify it
+    typical_gflops: float  # speed of an unprofiled board (rough, one thread; `deploy profile` measures)
+    idle_w: float  # power estimate: board draw at idle ...
+    active_w_per_core: float  # ... and the extra per fully busy core
+    power_basis: str  # where those figures come from
     # What its OS runs, for wheels deploy downloads on the workstation for a board without internet
     # (fleet.yaml `offline: true`); None: unknown (a box you manage yourself), so no wheels can be chosen for it.
-    arch: str | None = None         # `uname -m`
-    python: str = "3.11"            # the OS's python3 (Pi OS / Debian bookworm 3.11, JetPack 6 / Ubuntu 22.04 3.10)
+    arch: str | None = None  # `uname -m`
+    python: str = "3.11"  # the OS's python3 (Pi OS / Debian bookworm 3.11, JetPack 6 / Ubuntu 22.04 3.10)
 
 
 # Order matters for detection: the first kind whose model name matches wins (Orin Nano must not read as Nano).
 # typical_gflops: order-of-magnitude single-thread NEON/AVX matmul figures for the core type, not measured here;
 # they only keep an unprofiled board comparable with profiled ones (same unit) until it is profiled.
 BOARD_KINDS: dict[BoardKind, KindSpec] = {
-    "pi5": KindSpec("pi", "int8", "onnxruntime", "provision-debian.sh",
-                    ("Raspberry Pi 5", "Raspberry Pi Compute Module 5"), 12.0, 3.0, 1.1,
-                    "Pi 5: ~3 W idle, ~7.5 W at 4 busy cores (public bench figures)", "aarch64"),
-    "pi4": KindSpec("pi", "int8", "onnxruntime", "provision-debian.sh",
-                    ("Raspberry Pi 4", "Raspberry Pi Compute Module 4"), 4.0, 2.7, 0.93,
-                    "Pi 4B: 2.7 W idle, 6.4 W at 4 busy cores (Pi Dramble bench)", "aarch64"),
-    "jetson-orin": KindSpec("jetson", "int8", "tensorrt", "provision-jetson.sh", ("Orin",), 10.0, 4.7, 0.5,
-                            "Orin Nano: VDD_IN ~4.7 W idle (tegrastats captures)", "aarch64", "3.10"),
-    "jetson-xavier": KindSpec("jetson", "int8", "tensorrt", "provision-jetson.sh", ("Xavier",), 8.0, 3.9, 0.7,
-                              "Xavier NX: VDD_IN ~3.9 W idle (tegrastats captures)", "aarch64", "3.10"),
-    "jetson-nano": KindSpec("jetson", "fp16", "tensorrt", "provision-jetson.sh", ("Jetson Nano",), 3.0, 2.0, 0.6,
-                            "Jetson Nano: POM_5V_IN ~2.1 W idle (tegrastats captures)", "aarch64", "3.10"),
+    "pi5": KindSpec(
+        "pi",
+        "int8",
+        "onnxruntime",
+        "provision-debian.sh",
+        ("Raspberry Pi 5", "Raspberry Pi Compute Module 5"),
+        12.0,
+        3.0,
+        1.1,
+        "Pi 5: ~3 W idle, ~7.5 W at 4 busy cores (public bench figures)",
+        "aarch64",
+    ),
+    "pi4": KindSpec(
+        "pi",
+        "int8",
+        "onnxruntime",
+        "provision-debian.sh",
+        ("Raspberry Pi 4", "Raspberry Pi Compute Module 4"),
+        4.0,
+        2.7,
+        0.93,
+        "Pi 4B: 2.7 W idle, 6.4 W at 4 busy cores (Pi Dramble bench)",
+        "aarch64",
+    ),
+    "jetson-orin": KindSpec(
+        "jetson",
+        "int8",
+        "tensorrt",
+        "provision-jetson.sh",
+        ("Orin",),
+        10.0,
+        4.7,
+        0.5,
+        "Orin Nano: VDD_IN ~4.7 W idle (tegrastats captures)",
+        "aarch64",
+        "3.10",
+    ),
+    "jetson-xavier": KindSpec(
+        "jetson",
+        "int8",
+        "tensorrt",
+        "provision-jetson.sh",
+        ("Xavier",),
+        8.0,
+        3.9,
+        0.7,
+        "Xavier NX: VDD_IN ~3.9 W idle (tegrastats captures)",
+        "aarch64",
+        "3.10",
+    ),
+    "jetson-nano": KindSpec(
+        "jetson",
+        "fp16",
+        "tensorrt",
+        "provision-jetson.sh",
+        ("Jetson Nano",),
+        3.0,
+        2.0,
+        0.6,
+        "Jetson Nano: POM_5V_IN ~2.1 W idle (tegrastats captures)",
+        "aarch64",
+        "3.10",
+    ),
     # Any arm64 Debian/Ubuntu box that is not a Pi or a Jetson (and the lab's emulated boards, `vitfleet lab`).
-    "debian-arm64": KindSpec("pi", "int8", "onnxruntime", "provision-debian.sh", (), 8.0, 3.0, 1.0,
-                             "placeholder: 3 W + 1 W per busy arm64 core", "aarch64"),
-    "x86": KindSpec("cpu", "int8", "onnxruntime", "provision-debian.sh", (), 40.0, 10.0, 5.0,
-                    "placeholder: 10 W + 5 W per busy x86 core", "x86_64"),
+    "debian-arm64": KindSpec(
+        "pi",
+        "int8",
+        "onnxruntime",
+        "provision-debian.sh",
+        (),
+        8.0,
+        3.0,
+        1.0,
+        "placeholder: 3 W + 1 W per busy arm64 core",
+        "aarch64",
+    ),
+    "x86": KindSpec(
+        "cpu",
+        "int8",
+        "onnxruntime",
+        "provision-debian.sh",
+        (),
+        40.0,
+        10.0,
+        5.0,
+        "placeholder: 10 W + 5 W per busy x86 core",
+        "x86_64",
+    ),
     # `cpu` is a Linux box you manage yourself: deploy installs no apt packages there.
-    "cpu": KindSpec("cpu", "int8", "onnxruntime", "", (), 10.0, 5.0, 3.0,
-                    "placeholder: 5 W + 3 W per busy core"),
+    "cpu": KindSpec("cpu", "int8", "onnxruntime", "", (), 10.0, 5.0, 3.0, "placeholder: 5 W + 3 W per busy core"),
 }
 
 assert set(BOARD_KINDS) == set(get_args(BoardKind)), "every BoardKind needs a row in BOARD_KINDS"

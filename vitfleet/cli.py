@@ -15,7 +15,7 @@ from vitfleet.console import err_console
 from vitfleet.errors import UserError
 from vitfleet.plugins import load_plugins
 
-try:   # before the commands are built: their --help lists what plugins register
+try:  # before the commands are built: their --help lists what plugins register
     load_plugins()
 except UserError as _exc:
     err_console.print(f"error: {_exc}", highlight=False)
@@ -25,8 +25,12 @@ from vitfleet.agent import cli as agent_cli  # noqa: E402
 from vitfleet.engines import cli as engines_cli  # noqa: E402
 from vitfleet.power import cli as power_cli  # noqa: E402
 
-app = typer.Typer(help="Run a decomposed Vision Transformer on a fleet of edge boards.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Run a decomposed Vision Transformer on a fleet of edge boards.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 
 def _installed(subpackage: str) -> bool:

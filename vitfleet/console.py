@@ -40,8 +40,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def progress_bar(disable: bool = False) -> Progress:
     """Progress bars go to stderr so `--json` stdout stays machine-readable."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TimeRemainingColumn(), console=err_console, disable=disable)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=disable,
+    )
 
 
 def user_errors(func: F) -> F:

@@ -23,13 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
-from vitfleet.preprocessing import Preprocessing, fit_image, fit_images
 from vitfleet.errors import UserError
+from vitfleet.preprocessing import Preprocessing, fit_image, fit_images
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 FASHION_MNIST_INSTALL_HINT = "sudo apt-get install dataset-fashion-mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -71,13 +79,13 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
-    def subset(self, indices: np.ndarray | slice) -> "ImageDataset":
+    def subset(self, indices: np.ndarray | slice) -> ImageDataset:
         return ImageDataset(self.images[indices], self.labels[indices], self.class_names, self.name)
 
-    def head(self, n: int | None) -> "ImageDataset":
+    def head(self, n: int | None) -> ImageDataset:
         return self if n is None or n >= len(self) else self.subset(slice(0, n))
 
-    def stratified_head(self, n: int | None, seed: int = 0) -> "ImageDataset":
+    def stratified_head(self, n: int | None, seed: int = 0) -> ImageDataset:
         """A class-balanced random sample of about n images (small slices for tests stay balanced)."""
         if n is None or n >= len(self):
             return self
@@ -96,7 +104,7 @@ def data_root(data_dir: str | os.PathLike[str] | None = None) -> Path | None:
 
 
 def _open_maybe_gz(path: Path) -> bytes:
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
         return f.read()
 
 
@@ -143,8 +151,12 @@ def load_fashion_mnist(split: str, data_dir: str | os.PathLike[str] | None = Non
 class _SafeCifarUnpickler(pickle.Unpickler):
     """CIFAR batches are plain dicts of bytes/lists/ndarrays; refuse anything that would run code."""
 
-    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
-                ("numpy._core.multiarray", "_reconstruct")}
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy._core.multiarray", "_reconstruct"),
+    }
 
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle API
         if (module, name) in self._ALLOWED:
@@ -162,7 +174,9 @@ def _load_cifar_batch(path: Path) -> dict:
 def load_cifar(variant: str, split: str, data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
     root = data_root(data_dir)
     if root is None:
-        raise DatasetError(f"CIFAR-{variant} needs --data-dir (or VITFLEET_DATA) pointing at cifar-{variant}-batches-py")
+        raise DatasetError(
+            f"CIFAR-{variant} needs --data-dir (or VITFLEET_DATA) pointing at cifar-{variant}-batches-py"
+        )
     if variant == "10":
         names = [b.decode() for b in _load_cifar_batch(root / "batches.meta")[b"label_names"]]
         files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
@@ -182,8 +196,10 @@ def load_cifar(variant: str, split: str, data_dir: str | os.PathLike[str] | None
 
 def _folder_class_dirs(root: Path) -> list[Path]:
     if not root.is_dir():
-        raise DatasetError(f"ImageFolder {root} does not exist; give a folder with train/<class>/ and test/<class>/ "
-                           "sub-folders of images")
+        raise DatasetError(
+            f"ImageFolder {root} does not exist; give a folder with train/<class>/ and test/<class>/ "
+            "sub-folders of images"
+        )
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir())
     if not class_dirs:
         raise DatasetError(f"ImageFolder {root} has no class sub-folders; put each class's images in its own folder")
@@ -251,7 +267,7 @@ def survey_image_folder(root: Path, sample: int = SURVEY_FILES) -> NativeShape:
 
 
 def _folder_root(name: str) -> Path:
-    return Path(name[len("folder:"):]).expanduser()
+    return Path(name[len("folder:") :]).expanduser()
 
 
 def _kind(name: str) -> str:
@@ -264,7 +280,9 @@ def _kind(name: str) -> str:
         return "cifar100"
     if key.startswith("folder:") and len(name) > len("folder:"):
         return "folder"
-    raise DatasetError(f"unknown data set {name!r}; use fashion-mnist, cifar10, cifar100 or folder:/path/to/imagefolder")
+    raise DatasetError(
+        f"unknown data set {name!r}; use fashion-mnist, cifar10, cifar100 or folder:/path/to/imagefolder"
+    )
 
 
 def dataset_reference(name: str) -> str:
@@ -297,9 +315,15 @@ def default_model_size(name: str, data_dir: str | os.PathLike[str] | None = None
     return min(FOLDER_SIZE_MAX, max(FOLDER_SIZE_MIN, rounded))
 
 
-def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None = None,
-                 pre: Preprocessing | None = None, *, size: int | None = None,
-                 channels: int | None = None) -> ImageDataset:
+def load_dataset(
+    name: str,
+    split: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    pre: Preprocessing | None = None,
+    *,
+    size: int | None = None,
+    channels: int | None = None,
+) -> ImageDataset:
     """Resolve a data set by name (fashion-mnist, cifar10, cifar100, folder:<path>) and convert it for a model.
 
     With `pre`, every set comes out uint8 (N, pre.size, pre.size, pre.channels), RGB order for 3 channels.
@@ -314,16 +338,18 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None 
             raise ValueError(f"load_dataset got pre {pre.size}x{pre.channels} and size/channels {size}x{channels}")
         size, channels = pre.size, pre.channels
     if kind == "folder":
-        return load_image_folder(_folder_root(name) / split, size or LEGACY_FOLDER_SIZE,
-                                 channels or LEGACY_FOLDER_CHANNELS)
+        return load_image_folder(
+            _folder_root(name) / split, size or LEGACY_FOLDER_SIZE, channels or LEGACY_FOLDER_CHANNELS
+        )
     data = load_fashion_mnist(split, data_dir) if kind == "fashion-mnist" else load_cifar(kind[5:], split, data_dir)
     if pre is None:
         return data
     return ImageDataset(fit_images(data.images, pre.size, pre.channels), data.labels, data.class_names, data.name)
 
 
-def load_test_split_for(card_dataset: str, pre: Preprocessing,
-                        data_dir: str | os.PathLike[str] | None = None) -> ImageDataset:
+def load_test_split_for(
+    card_dataset: str, pre: Preprocessing, data_dir: str | os.PathLike[str] | None = None
+) -> ImageDataset:
     """The test split a teacher or bundle card was measured on, converted exactly as the model expects.
 
     `card_dataset` is teacher.json / bundle.json `dataset`, `pre` their `preprocessing`.

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from vitfleet.board_kinds import BOARD_KINDS, SPEED_UNIT, BoardKind, Precision, Role
 from vitfleet.errors import UserError
 
-__all__ = ["BoardKind", "Precision", "Role"]   # re-exported: the fleet file's own vocabulary
+__all__ = ["BoardKind", "Precision", "Role"]  # re-exported: the fleet file's own vocabulary
 
 
 class FleetConfigError(UserError):
@@ -33,8 +33,9 @@ class TlsConfig(_Strict):
     ca_file: Path
     cert_file: Path | None = None
     key_file: Path | None = None
-    require_client_cert: bool = Field(False, description="broker refuses clients without a certificate from the "
-                                                         "fleet CA (deploy ships one per board)")
+    require_client_cert: bool = Field(
+        False, description="broker refuses clients without a certificate from the fleet CA (deploy ships one per board)"
+    )
 
 
 class BrokerConfig(_Strict):
@@ -51,15 +52,18 @@ class BrokerConfig(_Strict):
         if self.password_env:
             value = os.environ.get(self.password_env)
             if value is None:
-                raise FleetConfigError(f"broker.password_env names ${self.password_env}, which is not set; "
-                                       "export it or use broker.password_file")
+                raise FleetConfigError(
+                    f"broker.password_env names ${self.password_env}, which is not set; "
+                    "export it or use broker.password_file"
+                )
             return value
         if self.password_file:
             try:
                 return self.password_file.read_text().strip()
             except OSError as exc:
-                raise FleetConfigError(f"broker.password_file {self.password_file} cannot be read ({exc.strerror})"
-                                       ) from exc
+                raise FleetConfigError(
+                    f"broker.password_file {self.password_file} cannot be read ({exc.strerror})"
+                ) from exc
         return None
 
 
@@ -68,9 +72,13 @@ class BoardConfig(_Strict):
     host: str = "127.0.0.1"
     kind: BoardKind = "cpu"
     memory_mb: int = Field(1024, gt=0)
-    speed: float | None = Field(None, gt=0, description=f"{SPEED_UNIT} of `vitfleet deploy profile`'s benchmark; "
-                                                        "a measured figure (<fleet>.speeds.json) replaces it when "
-                                                        "the file is loaded; default: the kind's typical figure")
+    speed: float | None = Field(
+        None,
+        gt=0,
+        description=f"{SPEED_UNIT} of `vitfleet deploy profile`'s benchmark; "
+        "a measured figure (<fleet>.speeds.json) replaces it when "
+        "the file is loaded; default: the kind's typical figure",
+    )
     roles: list[Role] = ["agent"]
     part: int | None = Field(None, ge=0, description="fixed part index; planned automatically when omitted")
     precision: Precision | None = None
@@ -78,16 +86,23 @@ class BoardConfig(_Strict):
     ssh_port: int = Field(22, ge=1, le=65535)
     install_dir: str = "/opt/vitfleet"
     threads: int = Field(1, ge=1)
-    python: str | None = Field(None, description="deploy: run services with this interpreter instead of creating "
-                                                 "<install_dir>/venv (a board provisioned by other means)")
+    python: str | None = Field(
+        None,
+        description="deploy: run services with this interpreter instead of creating "
+        "<install_dir>/venv (a board provisioned by other means)",
+    )
     service_manager: Literal["auto", "systemd", "process"] = Field(
-        "auto", description="deploy: systemd units, or the process runner where systemd is not running")
-    offline: bool = Field(False, description="deploy: the board reaches no package index; deploy downloads the "
-                                             "board group's wheels for its kind's arch and Python here and ships "
-                                             "them (pip --no-index on the board)")
+        "auto", description="deploy: systemd units, or the process runner where systemd is not running"
+    )
+    offline: bool = Field(
+        False,
+        description="deploy: the board reaches no package index; deploy downloads the "
+        "board group's wheels for its kind's arch and Python here and ships "
+        "them (pip --no-index on the board)",
+    )
 
     @model_validator(mode="after")
-    def _default_speed(self) -> "BoardConfig":
+    def _default_speed(self) -> BoardConfig:
         # One unit for every board: an unprofiled board gets its kind's typical GFLOP/s, never a unitless 1.0
         # that placement would compare with a measured figure.
         if self.speed is None:
@@ -117,8 +132,12 @@ class CameraConfig(_Strict):
     fps: float = Field(10.0, gt=0)
     loop: bool = True
     encoding: Literal["raw", "jpeg"] = "raw"
-    max_in_flight: int = Field(2, ge=1, description="admission credits: frames the fleet computes at once; frames "
-                                                   "that find none free are skipped by every board alike")
+    max_in_flight: int = Field(
+        2,
+        ge=1,
+        description="admission credits: frames the fleet computes at once; frames "
+        "that find none free are skipped by every board alike",
+    )
 
 
 CAMERA_NAME = r"^[A-Za-z0-9_-]{1,40}$"
@@ -129,87 +148,139 @@ MAX_CAMERAS = 1024
 class CameraFeedConfig(_Strict):
     """One of several cameras on one fleet (fleet.yaml `cameras:`); unset fields come from `camera:`."""
 
-    name: str = Field(pattern=CAMERA_NAME, description="the camera's name: its predictions topic "
-                                                      "predictions/<name>, log column, web tile and Home Assistant "
-                                                      "entity")
+    name: str = Field(
+        pattern=CAMERA_NAME,
+        description="the camera's name: its predictions topic "
+        "predictions/<name>, log column, web tile and Home Assistant "
+        "entity",
+    )
     uri: str
     fps: float | None = Field(None, gt=0, description="frames per second to read (default: camera.fps)")
-    weight: float = Field(1.0, gt=0, description="its share of what the fleet computes, relative to the other "
-                                                 "cameras' weights (2 = twice the frames of a weight-1 camera "
-                                                 "when both offer more than the fleet can take)")
+    weight: float = Field(
+        1.0,
+        gt=0,
+        description="its share of what the fleet computes, relative to the other "
+        "cameras' weights (2 = twice the frames of a weight-1 camera "
+        "when both offer more than the fleet can take)",
+    )
     loop: bool | None = None
     encoding: Literal["raw", "jpeg"] | None = None
 
 
 class AggregatorConfig(_Strict):
-    deadline_ms: float | None = Field(None, gt=0, description="fuse what arrived after this; default from "
-                                                              "measured part latency")
+    deadline_ms: float | None = Field(
+        None, gt=0, description="fuse what arrived after this; default from measured part latency"
+    )
     max_pending: int = Field(256, gt=0)
     log: Path = Path("runs/fleet-log.sqlite")
-    heal_after_s: float | None = Field(2.0, gt=0, description="self-healing: a board offline this long has its "
-                                                              "parts moved to the survivors (the aggregator "
-                                                              "publishes a new fleet plan); null: never move parts")
-    engine_port: int = Field(0, ge=0, le=65535, description="port of the aggregator's engine server, from which "
-                                                            "agents fetch parts they must take over (0: a free "
-                                                            "port, announced in the plan)")
-    serve_engines: bool = Field(True, description="serve part engines to agents over HTTP (sha256-checked by the "
-                                                  "agent); false when deploy ships every engine to every board")
-    replan_hold_s: float | None = Field(5.0, gt=0, description="a board whose measured speed changed (throttling, "
-                                                            "a busy neighbour) for this long is re-planned: parts "
-                                                            "move when that shortens the critical path by more than "
-                                                            "10 %; null: parts move only for lost boards")
-    adopt: bool = Field(False, description="give parts to agent boards the fleet file does not name once they "
-                                           "announce themselves (their hello), by the same placement rule")
+    heal_after_s: float | None = Field(
+        2.0,
+        gt=0,
+        description="self-healing: a board offline this long has its "
+        "parts moved to the survivors (the aggregator "
+        "publishes a new fleet plan); null: never move parts",
+    )
+    engine_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="port of the aggregator's engine server, from which "
+        "agents fetch parts they must take over (0: a free "
+        "port, announced in the plan)",
+    )
+    serve_engines: bool = Field(
+        True,
+        description="serve part engines to agents over HTTP (sha256-checked by the "
+        "agent); false when deploy ships every engine to every board",
+    )
+    replan_hold_s: float | None = Field(
+        5.0,
+        gt=0,
+        description="a board whose measured speed changed (throttling, "
+        "a busy neighbour) for this long is re-planned: parts "
+        "move when that shortens the critical path by more than "
+        "10 %; null: parts move only for lost boards",
+    )
+    adopt: bool = Field(
+        False,
+        description="give parts to agent boards the fleet file does not name once they "
+        "announce themselves (their hello), by the same placement rule",
+    )
 
 
 class FleetConfig(_Strict):
     name: str = Field("demo", pattern=r"^[A-Za-z0-9_-]+$", description="topic namespace vitfleet/<name>/")
     bundle: Path = Path("runs/bundle")
-    engines: Path = Field(Path("runs/engines"), description="the engines folder agents and the aggregator load (its "
-                                                          "manifest.json); deploy points it at each board's copy")
-    engine_builds: Path | None = Field(None, description="deploy only: the folder under which deploy builds one "
-                                                         "<target>-<precision>/ engines folder per board kind; "
-                                                         "default: engine-builds/ beside `engines`")
+    engines: Path = Field(
+        Path("runs/engines"),
+        description="the engines folder agents and the aggregator load (its "
+        "manifest.json); deploy points it at each board's copy",
+    )
+    engine_builds: Path | None = Field(
+        None,
+        description="deploy only: the folder under which deploy builds one "
+        "<target>-<precision>/ engines folder per board kind; "
+        "default: engine-builds/ beside `engines`",
+    )
     broker: BrokerConfig = BrokerConfig()
     ssh: SshConfig = SshConfig()
     boards: list[BoardConfig] = Field(min_length=1)
     camera: CameraConfig = CameraConfig()
-    cameras: list[CameraFeedConfig] = Field(default_factory=list, max_length=MAX_CAMERAS,
-                                            description="several cameras on the fleet, each with its weighted share "
-                                                        "(default: the one `camera:`)")
+    cameras: list[CameraFeedConfig] = Field(
+        default_factory=list,
+        max_length=MAX_CAMERAS,
+        description="several cameras on the fleet, each with its weighted share (default: the one `camera:`)",
+    )
     aggregator: AggregatorConfig = AggregatorConfig()
-    homeassistant: bool = Field(False, description="publish Home Assistant MQTT discovery configs (retained, under "
-                                                   "homeassistant/): prediction, each board's availability, fps, watts")
+    homeassistant: bool = Field(
+        False,
+        description="publish Home Assistant MQTT discovery configs (retained, under "
+        "homeassistant/): prediction, each board's availability, fps, watts",
+    )
 
     @model_validator(mode="after")
-    def _check_roles(self) -> "FleetConfig":
+    def _check_roles(self) -> FleetConfig:
         names = [b.name for b in self.boards]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            named = (f"board name {dupes[0]!r} appears" if len(dupes) == 1 else
-                     f"board names {', '.join(repr(n) for n in dupes)} appear")
-            raise ValueError(f"{named} more than once in 'boards'; give every board its own name (it is the "
-                             "board's MQTT identity)")
+            named = (
+                f"board name {dupes[0]!r} appears"
+                if len(dupes) == 1
+                else f"board names {', '.join(repr(n) for n in dupes)} appear"
+            )
+            raise ValueError(
+                f"{named} more than once in 'boards'; give every board its own name (it is the board's MQTT identity)"
+            )
         cams = [c.name for c in self.cameras]
         twice = sorted({n for n in cams if cams.count(n) > 1})
         if twice:
-            raise ValueError(f"camera name {twice[0]!r} appears more than once in 'cameras'; give every camera its "
-                             "own name (it names its predictions topic)")
+            raise ValueError(
+                f"camera name {twice[0]!r} appears more than once in 'cameras'; give every camera its "
+                "own name (it names its predictions topic)"
+            )
         for role in ("aggregator", "camera"):
             holders = [b.name for b in self.boards if role in b.roles]
             if len(holders) > 1:
-                raise ValueError(f"only one board may have role {role!r}, found {', '.join(holders)}; remove "
-                                 f"{role!r} from the roles of all but one")
+                raise ValueError(
+                    f"only one board may have role {role!r}, found {', '.join(holders)}; remove "
+                    f"{role!r} from the roles of all but one"
+                )
         return self
 
     def camera_feeds(self) -> list[CameraFeedConfig]:
         """Every camera of the fleet with the `camera:` defaults filled in; its index is its id on the wire."""
         base = self.camera
         feeds = self.cameras or [CameraFeedConfig(name=DEFAULT_CAMERA, uri=base.uri)]
-        return [c.model_copy(update={"fps": base.fps if c.fps is None else c.fps,
-                                     "loop": base.loop if c.loop is None else c.loop,
-                                     "encoding": base.encoding if c.encoding is None else c.encoding})
-                for c in feeds]
+        return [
+            c.model_copy(
+                update={
+                    "fps": base.fps if c.fps is None else c.fps,
+                    "loop": base.loop if c.loop is None else c.loop,
+                    "encoding": base.encoding if c.encoding is None else c.encoding,
+                }
+            )
+            for c in feeds
+        ]
 
     def camera_names(self) -> list[str]:
         return [c.name for c in self.camera_feeds()]
@@ -218,8 +289,9 @@ class FleetConfig(_Strict):
         for b in self.boards:
             if b.name == name:
                 return b
-        raise FleetConfigError(f"no board named {name!r} in the fleet; boards are: "
-                               f"{', '.join(b.name for b in self.boards)}")
+        raise FleetConfigError(
+            f"no board named {name!r} in the fleet; boards are: {', '.join(b.name for b in self.boards)}"
+        )
 
     def boards_with(self, role: Role) -> list[BoardConfig]:
         return [b for b in self.boards if role in b.roles]
@@ -281,14 +353,18 @@ def read_speeds(path: Path) -> dict[str, dict[str, float]]:
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise FleetConfigError(f"{path} is not valid JSON ({exc}); delete it and run vitfleet deploy profile"
-                               ) from None
-    ok = isinstance(data, dict) and all(isinstance(v, dict) and isinstance(v.get("speed"), (int, float))
-                                        and not isinstance(v.get("speed"), bool) and v["speed"] > 0
-                                        for v in data.values())
+        raise FleetConfigError(f"{path} is not valid JSON ({exc}); delete it and run vitfleet deploy profile") from None
+    ok = isinstance(data, dict) and all(
+        isinstance(v, dict)
+        and isinstance(v.get("speed"), (int, float))
+        and not isinstance(v.get("speed"), bool)
+        and v["speed"] > 0
+        for v in data.values()
+    )
     if not ok:
-        raise FleetConfigError(f"{path} should map board names to {{\"speed\": GFLOP/s}}; delete it and re-run "
-                               "vitfleet deploy profile")
+        raise FleetConfigError(
+            f'{path} should map board names to {{"speed": GFLOP/s}}; delete it and re-run vitfleet deploy profile'
+        )
     return data
 
 

@@ -48,5 +48,5 @@ class PlanAck(BaseModel):
     role: str
     plan_id: int | None = None
     parts: list[int] = []
-    failed_parts: dict[str, str] = {}        # part (as a JSON key) -> why it was refused
-    part_mem_mb: dict[str, float] = {}       # part -> resident memory its engine session added when loaded
+    failed_parts: dict[str, str] = {}  # part (as a JSON key) -> why it was refused
+    part_mem_mb: dict[str, float] = {}  # part -> resident memory its engine session added when loaded

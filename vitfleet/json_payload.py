@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 def decode_json_object(payload: Any, what: str, error: type[ValueError], max_bytes: int) -> dict[str, Any]:
     """The JSON object in `payload`; `error("<what> ...")` for anything else."""
+
     def reject_constant(name: str) -> Any:
         raise error(f"{what} contains {name}, which is not a number JSON allows")
 

@@ -44,23 +44,24 @@ class PlacementError(UserError):
 @dataclass(frozen=True)
 class PartLoad:
     index: int
-    cost: float          # compute per frame, in any unit shared by all parts (FLOPs, or engine bytes)
-    memory_mb: float     # the part's own session, without the agent process
+    cost: float  # compute per frame, in any unit shared by all parts (FLOPs, or engine bytes)
+    memory_mb: float  # the part's own session, without the agent process
 
 
 @dataclass(frozen=True)
 class BoardSlot:
     name: str
-    speed: float         # GFLOP/s (fleet.yaml `speed`, measured by `vitfleet deploy profile`)
+    speed: float  # GFLOP/s (fleet.yaml `speed`, measured by `vitfleet deploy profile`)
     memory_mb: float
 
 
 @dataclass(frozen=True)
 class Shortfall:
     """Why a part stayed unplaced: callers word it for their user (decompose prunes, the coordinator degrades)."""
+
     part: int
-    needed_mb: float     # the part's own memory
-    reason: Literal["no-board", "refused", "memory"]   # no board with a free slot / all refused it / no room
+    needed_mb: float  # the part's own memory
+    reason: Literal["no-board", "refused", "memory"]  # no board with a free slot / all refused it / no room
     room_mb: float = 0.0  # with "memory": the most memory left on a board that could otherwise take it
 
 
@@ -68,7 +69,7 @@ class Shortfall:
 class Placement:
     assignments: dict[str, list[int]]
     unplaced: list[int] = field(default_factory=list)
-    shortfalls: list[Shortfall] = field(default_factory=list)   # in placement order: the first is the worst part
+    shortfalls: list[Shortfall] = field(default_factory=list)  # in placement order: the first is the worst part
 
 
 def greedy_order(load: PartLoad) -> tuple[float, int]:
@@ -90,16 +91,20 @@ def memory_used(parts: list[int], loads: dict[int, PartLoad]) -> float:
     return RUNTIME_OVERHEAD_MB + sum(loads[p].memory_mb for p in parts)
 
 
-def place(loads: dict[int, PartLoad], boards: list[BoardSlot], keep: dict[str, list[int]] | None = None,
-          refused: Collection[tuple[str, int]] = frozenset(), parts_per_board: int | None = None) -> Placement:
+def place(
+    loads: dict[int, PartLoad],
+    boards: list[BoardSlot],
+    keep: dict[str, list[int]] | None = None,
+    refused: Collection[tuple[str, int]] = frozenset(),
+    parts_per_board: int | None = None,
+) -> Placement:
     """Every part in `loads` onto `boards`, keeping `keep` where it still fits; `refused` (board, part) pairs are
     never used; `parts_per_board` caps how many parts one board hosts (None: memory is the only limit)."""
     by_name = {b.name: b for b in boards}
     hosted: dict[str, list[int]] = {b.name: [] for b in boards}
 
     def fits(board: BoardSlot, part: int) -> bool:
-        return (board.name, part) not in refused and \
-            memory_used(hosted[board.name] + [part], loads) <= board.memory_mb
+        return (board.name, part) not in refused and memory_used(hosted[board.name] + [part], loads) <= board.memory_mb
 
     placed: set[int] = set()
     for name, parts in (keep or {}).items():
@@ -119,8 +124,14 @@ def place(loads: dict[int, PartLoad], boards: list[BoardSlot], keep: dict[str, l
             continue
         # The listed position breaks the last tie: decompose and deploy list boards in fleet.yaml order (the
         # first listed of equal boards takes the heavier part), the coordinator lists live boards by name.
-        best = min(range(len(fitting)), key=lambda i: (board_time(hosted[fitting[i].name], fitting[i], loads)
-                                                       + load.cost / fitting[i].speed, -fitting[i].speed, i))
+        best = min(
+            range(len(fitting)),
+            key=lambda i: (
+                board_time(hosted[fitting[i].name], fitting[i], loads) + load.cost / fitting[i].speed,
+                -fitting[i].speed,
+                i,
+            ),
+        )
         hosted[fitting[best].name].append(load.index)
     for parts in hosted.values():
         parts.sort()
@@ -132,8 +143,13 @@ def _has_slot(hosted: list[int], parts_per_board: int | None) -> bool:
     return parts_per_board is None or len(hosted) < parts_per_board
 
 
-def _shortfall(load: PartLoad, open_boards: list[BoardSlot], hosted: dict[str, list[int]],
-               loads: dict[int, PartLoad], refused: Collection[tuple[str, int]]) -> Shortfall:
+def _shortfall(
+    load: PartLoad,
+    open_boards: list[BoardSlot],
+    hosted: dict[str, list[int]],
+    loads: dict[int, PartLoad],
+    refused: Collection[tuple[str, int]],
+) -> Shortfall:
     if not open_boards:
         return Shortfall(load.index, load.memory_mb, "no-board")
     willing = [b for b in open_boards if (b.name, load.index) not in refused]
@@ -144,6 +160,7 @@ def _shortfall(load: PartLoad, open_boards: list[BoardSlot], hosted: dict[str, l
 
 
 # ---- one part per board: decompose and deploy ------------------------------------------------------------------
+
 
 def params_fitting(memory_mb: float) -> int:
     """The most parameters a part may have to run in `memory_mb` (the inverse of PartCost.memory_mb)."""
@@ -175,8 +192,10 @@ def place_parts(parts: list[PartCost], boards: list[BoardConfig]) -> dict[str, i
     """board name -> part index, one part per agent board. Boards with a fixed `part:` keep it as written."""
     candidates = agent_boards(boards)
     if len(candidates) < len(parts):
-        raise PlacementError(f"{len(parts)} parts need {len(parts)} boards with role 'agent', the fleet has "
-                             f"{len(candidates)}; add boards or decompose into fewer parts (--parts)")
+        raise PlacementError(
+            f"{len(parts)} parts need {len(parts)} boards with role 'agent', the fleet has "
+            f"{len(candidates)}; add boards or decompose into fewer parts (--parts)"
+        )
     placement: dict[str, int] = {b.name: b.part for b in candidates if b.part is not None}
     loads = {p.index: p.load for p in parts if p.index not in placement.values()}
     free = [BoardSlot(b.name, b.gflops, b.memory_mb) for b in candidates if b.part is None]
@@ -184,9 +203,13 @@ def place_parts(parts: list[PartCost], boards: list[BoardConfig]) -> dict[str, i
     if result.shortfalls:
         short = result.shortfalls[0]
         biggest = short.room_mb + RUNTIME_OVERHEAD_MB if short.reason == "memory" else 0.0
-        raise PlacementError(f"part {short.part} needs ~{RUNTIME_OVERHEAD_MB + short.needed_mb:.0f} MB but the "
-                             f"largest free board has {biggest:.0f} MB; prune harder (smaller --part-budget) or add "
-                             "a bigger board", part=short.part, available_mb=biggest)
+        raise PlacementError(
+            f"part {short.part} needs ~{RUNTIME_OVERHEAD_MB + short.needed_mb:.0f} MB but the "
+            f"largest free board has {biggest:.0f} MB; prune harder (smaller --part-budget) or add "
+            "a bigger board",
+            part=short.part,
+            available_mb=biggest,
+        )
     where = {parts[0]: board for board, parts in result.assignments.items() if parts}
     # In placement order (heaviest part first), as bundle.json has always recorded it.
     placement.update({where[load.index]: load.index for load in sorted(loads.values(), key=greedy_order)})

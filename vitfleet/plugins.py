@@ -26,8 +26,10 @@ class PluginError(UserError):
 
 def plugin_modules() -> list[tuple[str, str]]:
     """(module, where it was named) of every plugin, entry points first."""
-    named = [(ep.value.split(":")[0], f"entry point {ep.name!r} of {ep.dist.name if ep.dist else 'a package'}")
-             for ep in entry_points(group=GROUP)]
+    named = [
+        (ep.value.split(":")[0], f"entry point {ep.name!r} of {ep.dist.name if ep.dist else 'a package'}")
+        for ep in entry_points(group=GROUP)
+    ]
     named += [(m.strip(), f"${ENV}") for m in os.environ.get(ENV, "").split(",") if m.strip()]
     return named
 
@@ -39,7 +41,9 @@ def load_plugins() -> list[str]:
         try:
             importlib.import_module(module)
         except Exception as exc:  # noqa: BLE001 - any failure of a foreign module is the user's to fix
-            raise PluginError(f"plugin {module} (named by {where}) could not be imported: "
-                              f"{type(exc).__name__}: {exc}; fix it, or remove it from {where}") from None
+            raise PluginError(
+                f"plugin {module} (named by {where}) could not be imported: "
+                f"{type(exc).__name__}: {exc}; fix it, or remove it from {where}"
+            ) from None
         loaded.append(module)
     return loaded

@@ -37,7 +37,7 @@ class PowerSnapshot(BaseModel):
     # number type). Frozen: snapshots are values, compared and hashed as such.
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
-    ts: Annotated[float, Field(gt=0.0, le=1e11)]      # time.time(): after 1970, before year 5138
+    ts: Annotated[float, Field(gt=0.0, le=1e11)]  # time.time(): after 1970, before year 5138
     watts: Annotated[float, Field(ge=0.0, le=MAX_WATTS)]
     joules: Annotated[float, Field(ge=0.0, le=1e15)]
     frames: Annotated[int, Field(ge=0, le=MAX_FRAMES)]
@@ -48,11 +48,10 @@ class PowerSnapshot(BaseModel):
         return json.dumps(self.model_dump(), separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
-    def from_json(cls, payload: bytes) -> "PowerSnapshot":
+    def from_json(cls, payload: bytes) -> PowerSnapshot:
         try:
-            return cls.model_validate(decode_json_object(payload, "power message", PowerMessageError,
-                                                         MAX_POWER_MESSAGE_BYTES))
+            return cls.model_validate(
+                decode_json_object(payload, "power message", PowerMessageError, MAX_POWER_MESSAGE_BYTES)
+            )
         except ValidationError as exc:
             raise PowerMessageError(f"power message: {first_error(exc)}") from None
-
-

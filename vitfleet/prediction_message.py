@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-PREDICTION_VERSION = 2   # 2: the camera's name
+PREDICTION_VERSION = 2  # 2: the camera's name
 
 
 class PartTiming(BaseModel):
@@ -14,11 +14,11 @@ class PartTiming(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     part: int = Field(ge=0)
-    frame_hop_ms: float    # camera -> agent
-    agent_ms: float        # waiting + preprocess + infer
+    frame_hop_ms: float  # camera -> agent
+    agent_ms: float  # waiting + preprocess + infer
     infer_ms: float
     feature_hop_ms: float  # agent -> aggregator
-    arrival_ms: float      # capture -> aggregator
+    arrival_ms: float  # capture -> aggregator
 
 
 class Prediction(BaseModel):
@@ -27,7 +27,7 @@ class Prediction(BaseModel):
 
     v: int = PREDICTION_VERSION
     frame_id: int
-    camera: str            # the fleet camera the frame came from; also the topic's last level
+    camera: str  # the fleet camera the frame came from; also the topic's last level
     capture_ns: int
     class_id: int = Field(ge=0)
     class_name: str

@@ -10,14 +10,14 @@ dashboards, and a newer board adding one must not blank an older view; the known
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Literal, TypeVar, Union
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from vitfleet.fleet_plan_message import PlanAck
 from vitfleet.throttle_state import ThrottleState
 
-Ms = float | None   # a percentile in ms, None before the first sample
+Ms = float | None  # a percentile in ms, None before the first sample
 
 
 class BoardStats(BaseModel):
@@ -41,20 +41,20 @@ class AgentStats(BoardStats, PlanAck):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     role: Literal["agent"] = "agent"
-    part: int | None = None            # the first hosted part (what a one-part fleet shows)
+    part: int | None = None  # the first hosted part (what a one-part fleet shows)
     frames: int = 0
     infer_p50_ms: Ms = None
     infer_p99_ms: Ms = None
     total_p50_ms: Ms = None
     total_p99_ms: Ms = None
-    own_fps: float | None = None       # frames per busy second: the rate this board reaches when never idle
+    own_fps: float | None = None  # frames per busy second: the rate this board reaches when never idle
     # own_fps over the last second or so with the parts it runs now (None until enough frames): what the
     # coordinator compares boards by, so a board that slows down mid-run is seen as slow
     recent_own_fps: float | None = None
-    recent_frames: int = 0             # frames behind recent_own_fps
-    recent_busy: float | None = None   # share of that window the board was busy (at its CPU quota, if any)
+    recent_frames: int = 0  # frames behind recent_own_fps
+    recent_busy: float | None = None  # share of that window the board was busy (at its CPU quota, if any)
     throttle: ThrottleState | None = None
-    slowdown: float = 1.0              # >1 when the agent emulates a slower board
+    slowdown: float = 1.0  # >1 when the agent emulates a slower board
     drops: int = 0
     errors: int = 0
     connects: int = 0
@@ -93,8 +93,8 @@ class AggregatorStats(BoardStats):
     plan_reason: str | None = None
     moving: bool = False
     heal_after_s: float | None = None
-    speed_replans: int = 0             # plans made because a board's trusted speed changed
-    board_speeds: dict[str, float] = {}   # trusted measured speeds (cost units per second), when re-planning
+    speed_replans: int = 0  # plans made because a board's trusted speed changed
+    board_speeds: dict[str, float] = {}  # trusted measured speeds (cost units per second), when re-planning
 
 
 class CameraFeedStats(BaseModel):
@@ -102,7 +102,7 @@ class CameraFeedStats(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
-    index: int = 0                     # its id on the wire (its place in the fleet's `cameras`)
+    index: int = 0  # its id on the wire (its place in the fleet's `cameras`)
     weight: float = 1.0
     offered: int = 0
     admitted: int = 0
@@ -121,12 +121,12 @@ class CameraStats(BoardStats):
 
     role: Literal["camera"] = "camera"
     frames_sent: int = 0
-    offered: int = 0                   # frames the source delivered
-    admitted: int = 0                  # = frames_sent
+    offered: int = 0  # frames the source delivered
+    admitted: int = 0  # = frames_sent
     skipped: int = 0
     # admitted frames with no answer within the reclaim timeout (or still out when the run ended); never decreases
     lost: int = 0
-    answered_late: int = 0             # lost frames whose answer came after all (they stay lost)
+    answered_late: int = 0  # lost frames whose answer came after all (they stay lost)
     predictions: int = 0
     degraded: int = 0
     unmatched: int = 0
@@ -137,11 +137,11 @@ class CameraStats(BoardStats):
     accuracy: float | None = None
     e2e_p50_ms: Ms = None
     e2e_p99_ms: Ms = None
-    reconnects: int = 0                # times the live source dropped and was opened again
-    cameras: dict[str, CameraFeedStats] = {}   # per camera, by name (one entry for a one-camera node)
+    reconnects: int = 0  # times the live source dropped and was opened again
+    cameras: dict[str, CameraFeedStats] = {}  # per camera, by name (one entry for a one-camera node)
 
 
-Stats = Annotated[Union[AgentStats, AggregatorStats, CameraStats], Field(discriminator="role")]
+Stats = Annotated[AgentStats | AggregatorStats | CameraStats, Field(discriminator="role")]
 # Decodes any role's stats: MalformedCounter.parse_model(topic, payload, STATS, "stats").
 STATS: TypeAdapter[Stats] = TypeAdapter(Stats)
 

@@ -17,9 +17,9 @@ class ThrottleState(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     source: ThrottleSource
-    throttled: bool = False                  # the board runs slower than it can right now
-    reasons: list[str] = []                  # what the reader saw, in its own words (e.g. "under-voltage now")
-    temp_c: float | None = None              # hottest thermal zone, when the board has any
+    throttled: bool = False  # the board runs slower than it can right now
+    reasons: list[str] = []  # what the reader saw, in its own words (e.g. "under-voltage now")
+    temp_c: float | None = None  # hottest thermal zone, when the board has any
     # measured: this board's recent frames per busy second over the best it sustained with the same parts
     speed_ratio: float | None = Field(None, ge=0)
     # False when the reader was only ever run against a stand-in, never on the hardware it is for

@@ -23,7 +23,7 @@ class Availability(str, Enum):
         return self.value.encode()
 
     @classmethod
-    def parse(cls, payload: bytes) -> "Availability | None":
+    def parse(cls, payload: bytes) -> Availability | None:
         """The state a payload announces, None for anything else (the caller counts it as malformed)."""
         try:
             return cls(bytes(payload).decode("ascii"))
@@ -65,7 +65,7 @@ class Topics:
     def camera_of(self, topic: str) -> str | None:
         """predictions/<camera> -> camera, None for any other topic."""
         head = f"{self.prefix}predictions/"
-        tail = topic[len(head):] if topic.startswith(head) else ""
+        tail = topic[len(head) :] if topic.startswith(head) else ""
         return tail if tail and "/" not in tail else None
 
     @property
@@ -104,7 +104,7 @@ class Topics:
         head = f"{self.prefix}features/"
         if not topic.startswith(head):
             return None
-        tail = topic[len(head):]
+        tail = topic[len(head) :]
         return int(tail) if tail.isdigit() and len(tail) < 6 else None
 
     def board_of(self, topic: str) -> tuple[str, str] | None:
@@ -112,5 +112,5 @@ class Topics:
         head = f"{self.prefix}boards/"
         if not topic.startswith(head):
             return None
-        parts = topic[len(head):].split("/")
+        parts = topic[len(head) :].split("/")
         return (parts[0], parts[1]) if len(parts) == 2 and parts[0] else None

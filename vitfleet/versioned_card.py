@@ -15,8 +15,9 @@ from pydantic import BaseModel, ValidationError
 Card = TypeVar("Card", bound=BaseModel)
 
 
-def read_versioned_card(path: Path, model: type[Card], version: int, error: type[Exception], what: str,
-                        missing_hint: str, remedy: str) -> Card:
+def read_versioned_card(
+    path: Path, model: type[Card], version: int, error: type[Exception], what: str, missing_hint: str, remedy: str
+) -> Card:
     """`what` names the card in messages ("bundle", "manifest", "teacher card"); `missing_hint` says how to
     create a missing one; `remedy` how to re-create a bad one."""
     if not path.exists():
@@ -27,11 +28,15 @@ def read_versioned_card(path: Path, model: type[Card], version: int, error: type
         raise error(f"{path} is not valid JSON ({exc}); the {what} is corrupt, {remedy}") from exc
     found = raw.get("format_version") if isinstance(raw, dict) else None
     if found != version:
-        raise error(f"{path} is {what} format {found!r} but this vitfleet reads format {version}; {remedy} "
-                    "with this version of vitfleet")
+        raise error(
+            f"{path} is {what} format {found!r} but this vitfleet reads format {version}; {remedy} "
+            "with this version of vitfleet"
+        )
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise error(f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; the {what} is corrupt "
-                    f"or hand-edited, {remedy}") from exc
+        raise error(
+            f"{path}: field {'.'.join(map(str, first['loc']))}: {first['msg']}; the {what} is corrupt "
+            f"or hand-edited, {remedy}"
+        ) from exc

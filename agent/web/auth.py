@@ -43,8 +43,10 @@ def read_passwd_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise WebAuthError(f"the password file {path} cannot be read ({exc.strerror}); run `make certs "
-                           "FLEET=fleet.yaml` or pass another with --http-passwd") from None
+        raise WebAuthError(
+            f"the password file {path} cannot be read ({exc.strerror}); run `make certs "
+            "FLEET=fleet.yaml` or pass another with --http-passwd"
+        ) from None
     users: dict[str, str] = {}
     for line in text.splitlines():
         user, sep, stored = line.strip().partition(":")
@@ -55,8 +57,8 @@ def read_passwd_file(path: Path) -> dict[str, str]:
 
 @dataclass
 class Credentials:
-    hashed: dict[str, str] = field(default_factory=dict)    # from a mosquitto password file
-    plain: dict[str, str] = field(default_factory=dict)     # the fleet config's broker user
+    hashed: dict[str, str] = field(default_factory=dict)  # from a mosquitto password file
+    plain: dict[str, str] = field(default_factory=dict)  # the fleet config's broker user
 
     def __bool__(self) -> bool:
         return bool(self.hashed or self.plain)
@@ -83,8 +85,9 @@ class Credentials:
         return sorted(set(self.hashed) | set(self.plain))
 
 
-def fleet_credentials(broker: BrokerConfig, fleet_name: str, passwd_file: Path | None = None,
-                      certs_dir: Path = Path(".certs")) -> Credentials:
+def fleet_credentials(
+    broker: BrokerConfig, fleet_name: str, passwd_file: Path | None = None, certs_dir: Path = Path(".certs")
+) -> Credentials:
     """The credentials a non-loopback view accepts: --http-passwd, else `.certs/<fleet>/mosquitto.passwd` when it
     exists, plus the fleet config's broker user."""
     creds = Credentials()

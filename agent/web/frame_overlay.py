@@ -11,8 +11,8 @@ import numpy as np
 
 from vitfleet.agent.web.state import PredictionRow
 
-SIDE = 360          # the longest side on screen: Fashion-MNIST's 28 px would be a speck
-BAR = 64            # text band under the picture
+SIDE = 360  # the longest side on screen: Fashion-MNIST's 28 px would be a speck
+BAR = 64  # text band under the picture
 GREEN, ORANGE, GREY, WHITE = (80, 200, 80), (0, 160, 255), (150, 150, 150), (240, 240, 240)
 
 
@@ -29,14 +29,15 @@ def _text(canvas: np.ndarray, text: str, org: tuple[int, int], scale: float, col
     cv2.putText(canvas, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 2 if scale >= 0.7 else 1, cv2.LINE_AA)
 
 
-def render(frame: np.ndarray | None, pred: PredictionRow | None, same_frame: bool, quality: int = 80,
-           camera: str | None = None) -> bytes:
+def render(
+    frame: np.ndarray | None, pred: PredictionRow | None, same_frame: bool, quality: int = 80, camera: str | None = None
+) -> bytes:
     """JPEG bytes: the frame (or a placeholder) above a band with class, score, degraded and missing parts, and
     the camera's name in the corner when given (a stream opened on its own must say which camera it is)."""
     body = _fit(frame) if frame is not None else np.full((SIDE, SIDE, 3), 32, np.uint8)
     h, w = body.shape[:2]
     canvas = np.full((h + BAR, max(w, SIDE), 3), 24, np.uint8)
-    canvas[:h, (canvas.shape[1] - w) // 2:(canvas.shape[1] - w) // 2 + w] = body
+    canvas[:h, (canvas.shape[1] - w) // 2 : (canvas.shape[1] - w) // 2 + w] = body
     if frame is None:
         _text(canvas, "waiting for frames", (20, h // 2), 0.7, GREY)
     if camera is not None:
@@ -46,8 +47,12 @@ def render(frame: np.ndarray | None, pred: PredictionRow | None, same_frame: boo
     else:
         colour = ORANGE if pred.degraded else GREEN
         _text(canvas, f"{pred.class_name}  {pred.score:.2f}", (10, h + 28), 0.8, colour)
-        detail = (f"DEGRADED - missing part{'s' if len(pred.missing_parts) > 1 else ''} "
-                  f"{', '.join(map(str, pred.missing_parts))}" if pred.degraded else "all parts")
+        detail = (
+            f"DEGRADED - missing part{'s' if len(pred.missing_parts) > 1 else ''} "
+            f"{', '.join(map(str, pred.missing_parts))}"
+            if pred.degraded
+            else "all parts"
+        )
         if not same_frame:
             detail += "  (latest answer; its frame has passed)"
         _text(canvas, detail, (10, h + 54), 0.5, colour if pred.degraded else WHITE)

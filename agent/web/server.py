@@ -26,18 +26,24 @@ from typing import Any
 
 from vitfleet.agent.web.auth import Credentials, fleet_credentials
 from vitfleet.agent.web.frame_overlay import render
-from vitfleet.agent.web.metrics import CONTENT_TYPE as METRICS_TYPE, ViewMetrics
+from vitfleet.agent.web.metrics import CONTENT_TYPE as METRICS_TYPE
+from vitfleet.agent.web.metrics import ViewMetrics
 from vitfleet.agent.web.state import STREAM_PATH, WebState, valid_camera_name
 from vitfleet.errors import UserError
 from vitfleet.fleet_config import BrokerConfig
 
 log = logging.getLogger("vitfleet.web")
 
-STREAM_MAX_FPS = 15.0        # the page needs no more; a board's CPU is better spent on inference
-STREAM_KEEPALIVE_S = 2.0     # resend the picture this often when nothing changes (detects closed clients)
+STREAM_MAX_FPS = 15.0  # the page needs no more; a board's CPU is better spent on inference
+STREAM_KEEPALIVE_S = 2.0  # resend the picture this often when nothing changes (detects closed clients)
 BOUNDARY = "vitfleetframe"
-TYPES = {".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8",
-         ".js": "text/javascript; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 # Only our own origin: a page that tried to load anything from elsewhere would be a bug (boards are offline).
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'"
 
@@ -61,7 +67,7 @@ def is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return False   # a host name may resolve anywhere: treat it as reachable from outside
+        return False  # a host name may resolve anywhere: treat it as reachable from outside
 
 
 def _static_files() -> dict[str, tuple[bytes, str]]:
@@ -76,9 +82,9 @@ def _static_files() -> dict[str, tuple[bytes, str]]:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    block_on_close = False       # open MJPEG streams must not hold up shutdown
+    block_on_close = False  # open MJPEG streams must not hold up shutdown
     allow_reuse_address = True
-    view: "WebView"
+    view: WebView
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A browser closing a stream mid-write is routine; anything else is logged, never raised.
@@ -101,14 +107,18 @@ class _Handler(BaseHTTPRequestHandler):
         view = self.server.view
         try:
             if view.credentials and not view.credentials.check(self.headers.get("Authorization")):
-                self._send(401, b"the fleet's MQTT credentials are needed\n", "text/plain; charset=utf-8",
-                           {"WWW-Authenticate": f'Basic realm="vitfleet {view.state.fleet_name}", charset="UTF-8"'})
+                self._send(
+                    401,
+                    b"the fleet's MQTT credentials are needed\n",
+                    "text/plain; charset=utf-8",
+                    {"WWW-Authenticate": f'Basic realm="vitfleet {view.state.fleet_name}", charset="UTF-8"'},
+                )
                 return
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
                 self._asset("index.html")
             elif path.startswith("/static/"):
-                self._asset(path[len("/static/"):])
+                self._asset(path[len("/static/") :])
             elif path == "/api/state":
                 self._send(200, view.state.snapshot().model_dump_json().encode(), "application/json")
             elif path == "/metrics":
@@ -120,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(404, b"not found\n", "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            pass   # the client went away
+            pass  # the client went away
         except Exception:  # noqa: BLE001 - the page must never take its host process down
             log.exception("web view: %s failed", self.path)
             try:
@@ -141,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _asset(self, name: str) -> None:
-        found = self.server.view.static.get(name)   # a fixed table: no path ever reaches the file system
+        found = self.server.view.static.get(name)  # a fixed table: no path ever reaches the file system
         if found is None:
             self._send(404, b"not found\n", "text/plain; charset=utf-8")
             return
@@ -182,8 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
             while not view.stopping.is_set():
                 started = time.monotonic()
                 jpeg, version = view.picture(camera, version, STREAM_KEEPALIVE_S)
-                self.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                                 .encode() + jpeg + b"\r\n")
+                self.wfile.write(
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
+                )
                 self.wfile.flush()
                 time.sleep(max(0.0, 1.0 / STREAM_MAX_FPS - (time.monotonic() - started)))
 
@@ -191,14 +204,23 @@ class _Handler(BaseHTTPRequestHandler):
 class WebView:
     """The fleet's state (one MQTT subscriber), its metrics and the HTTP server, started and stopped together."""
 
-    def __init__(self, broker: BrokerConfig, fleet_name: str, host: str, port: int, boards: list[str] | None = None,
-                 credentials: Credentials | None = None, cameras: list[str] | None = None,
-                 state: WebState | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        host: str,
+        port: int,
+        boards: list[str] | None = None,
+        credentials: Credentials | None = None,
+        cameras: list[str] | None = None,
+        state: WebState | None = None,
+    ) -> None:
         if not is_loopback(host) and not credentials:
             raise WebViewError(
                 f"--http {host}:{port} would serve the fleet beyond this machine without a password; run `make certs "
                 "FLEET=fleet.yaml` (the page then asks for a fleet MQTT user), set broker.username and "
-                "broker.password_file in fleet.yaml, pass --http-passwd FILE, or bind to 127.0.0.1")
+                "broker.password_file in fleet.yaml, pass --http-passwd FILE, or bind to 127.0.0.1"
+            )
         self.metrics = ViewMetrics()
         # One reader of the fleet's topics per process: the one-machine fleet hands over the state it already runs.
         self._owns_state = state is None
@@ -222,13 +244,19 @@ class WebView:
             return cls((host, port), _Handler)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise WebViewError(f"port {port} on {host} is already in use; pick another with --http "
-                                   f"{host}:PORT (port 0 picks a free one) or stop the process holding it") from None
+                raise WebViewError(
+                    f"port {port} on {host} is already in use; pick another with --http "
+                    f"{host}:PORT (port 0 picks a free one) or stop the process holding it"
+                ) from None
             if exc.errno in (errno.EACCES, errno.EPERM):
-                raise WebViewError(f"not allowed to listen on {host}:{port} (ports below 1024 need root); "
-                                   "use a port above 1024, e.g. --http 127.0.0.1:8080") from None
-            raise WebViewError(f"cannot listen on {host}:{port} ({exc.strerror}); --http needs an address of this "
-                               "machine, e.g. 127.0.0.1:8080 or 0.0.0.0:8080") from None
+                raise WebViewError(
+                    f"not allowed to listen on {host}:{port} (ports below 1024 need root); "
+                    "use a port above 1024, e.g. --http 127.0.0.1:8080"
+                ) from None
+            raise WebViewError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); --http needs an address of this "
+                "machine, e.g. 127.0.0.1:8080 or 0.0.0.0:8080"
+            ) from None
 
     @property
     def url(self) -> str:
@@ -250,11 +278,12 @@ class WebView:
                 cached = self._pictures[camera] = (version, render(frame, pred, same, camera=label))
             return cached[1], version
 
-    def start(self) -> "WebView":
+    def start(self) -> WebView:
         if self._owns_state:
             self.state.start()
-        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.25},
-                                        name="web-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.25}, name="web-http", daemon=True
+        )
         self._thread.start()
         log.info("web view on %s", self.url)
         return self
@@ -273,13 +302,18 @@ class WebView:
                 self.state.stop()
 
 
-def open_view(broker: BrokerConfig, fleet_name: str, http: str, boards: list[str] | None = None,
-              passwd_file: Path | None = None, cameras: list[str] | None = None,
-              state: WebState | None = None) -> WebView:
+def open_view(
+    broker: BrokerConfig,
+    fleet_name: str,
+    http: str,
+    boards: list[str] | None = None,
+    passwd_file: Path | None = None,
+    cameras: list[str] | None = None,
+    state: WebState | None = None,
+) -> WebView:
     """A WebView for `--http HOST:PORT`: loopback as is, beyond loopback only with the fleet's credentials.
     `cameras`: the fleet file's camera names in order (FleetConfig.camera_names()); without them the view learns
     the cameras from the fleet's messages."""
     host, port = parse_http(http)
     creds = None if is_loopback(host) else fleet_credentials(broker, fleet_name, passwd_file)
     return WebView(broker, fleet_name, host, port, boards, creds, cameras, state)
-

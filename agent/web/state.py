@@ -29,30 +29,29 @@ from pydantic import BaseModel, ValidationError
 from vitfleet.agent.board_reports import BoardReports
 from vitfleet.agent.malformed import NOT_JSON, MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
-from vitfleet.prediction_message import Prediction
 from vitfleet.agent.protocol import ProtocolError, decode_frame
-from vitfleet.stats_message import (AgentStats, AggregatorStats, CameraFeedStats, CameraStats, Stats, first_of,
-                                    of_role)
-from vitfleet.topics import Availability, Topics
 from vitfleet.fleet_config import CAMERA_NAME, BrokerConfig
+from vitfleet.prediction_message import Prediction
+from vitfleet.stats_message import AgentStats, AggregatorStats, CameraFeedStats, CameraStats, Stats, first_of, of_role
+from vitfleet.topics import Availability, Topics
 
 log = logging.getLogger("vitfleet.web")
 
-CHART_SECONDS = 300      # one sample a second: the last five minutes
-LOG_TAIL = 40            # predictions kept for the page's log
-MAX_BOARDS = 256         # board names beyond this are ignored (a topic flood must not grow the state)
-RECENT_FRAMES = 16       # frames kept per camera to draw the prediction on the frame it is for
-MAX_CAMERAS = 64         # camera names (and frame indices) beyond this are ignored, like boards beyond MAX_BOARDS
-FRAME_BUDGET = 64        # frames kept over all cameras while streamed (each keeps at least 2): bounded memory
+CHART_SECONDS = 300  # one sample a second: the last five minutes
+LOG_TAIL = 40  # predictions kept for the page's log
+MAX_BOARDS = 256  # board names beyond this are ignored (a topic flood must not grow the state)
+RECENT_FRAMES = 16  # frames kept per camera to draw the prediction on the frame it is for
+MAX_CAMERAS = 64  # camera names (and frame indices) beyond this are ignored, like boards beyond MAX_BOARDS
+FRAME_BUDGET = 64  # frames kept over all cameras while streamed (each keeps at least 2): bounded memory
 STREAM_PATH = "/stream.mjpg"
-POWER_FRESH_S = 5.0      # a board's watts count towards the fleet while its last report is this recent
+POWER_FRESH_S = 5.0  # a board's watts count towards the fleet while its last report is this recent
 
 
 class BoardTile(BaseModel):
     name: str
     role: str | None = None
     status: Literal["online", "offline", "unknown"] = "unknown"
-    last_seen_s: float | None = None          # seconds since its last stats or power message
+    last_seen_s: float | None = None  # seconds since its last stats or power message
     part: int | None = None
     fps: float | None = None
     infer_p50_ms: float | None = None
@@ -74,21 +73,21 @@ class PredictionRow(BaseModel):
     label: int | None
     degraded: bool
     missing_parts: list[int]
-    e2e_ms: float          # capture -> this view; one clock when the view runs where the camera does
-    at: float              # when the view received it, epoch seconds
+    e2e_ms: float  # capture -> this view; one clock when the view runs where the camera does
+    at: float  # when the view received it, epoch seconds
 
 
 class ChartPoint(BaseModel):
-    t: float                       # epoch seconds, end of the one-second bucket
+    t: float  # epoch seconds, end of the one-second bucket
     e2e_p50_ms: float | None
     e2e_p99_ms: float | None
-    fps: float                     # predictions answered in this second
+    fps: float  # predictions answered in this second
     fleet_watts: float | None
     mj_per_frame: float | None
 
 
 class FleetSummary(BaseModel):
-    predictions: int | None = None         # the aggregator's counts
+    predictions: int | None = None  # the aggregator's counts
     degraded: int | None = None
     late: int | None = None
     deadline_ms: float | None = None
@@ -98,8 +97,8 @@ class FleetSummary(BaseModel):
     camera_e2e_p99_ms: float | None = None
     frames_sent: int | None = None
     skipped: int | None = None
-    lost: int | None = None                 # admitted, no answer within the reclaim timeout (stays lost)
-    answered_late: int | None = None        # of those, answered after all
+    lost: int | None = None  # admitted, no answer within the reclaim timeout (stays lost)
+    answered_late: int | None = None  # of those, answered after all
     accuracy: float | None = None
     fleet_watts: float | None = None
     mj_per_frame: float | None = None
@@ -110,17 +109,17 @@ class CameraTile(BaseModel):
     """One camera: its latest answer, and its counts as the camera node reports them (None before it has)."""
 
     name: str
-    index: int | None = None          # its id on the wire (its place in the fleet's `cameras`), once known
-    stream: str                       # its picture: the latest frame with its prediction drawn on it (MJPEG)
+    index: int | None = None  # its id on the wire (its place in the fleet's `cameras`), once known
+    stream: str  # its picture: the latest frame with its prediction drawn on it (MJPEG)
     prediction: PredictionRow | None = None
-    predictions_seen: int = 0         # its predictions this view received
+    predictions_seen: int = 0  # its predictions this view received
     weight: float | None = None
     offered: int | None = None
     admitted: int | None = None
     skipped: int | None = None
     lost: int | None = None
     answered_late: int | None = None
-    predictions: int | None = None    # answers the camera node matched to its frames
+    predictions: int | None = None  # answers the camera node matched to its frames
     degraded: int | None = None
     accuracy: float | None = None
     e2e_p50_ms: float | None = None
@@ -133,8 +132,8 @@ class ViewState(BaseModel):
     fleet: str
     broker: str
     broker_connected: bool
-    broker_down_s: float | None           # how long the broker has been unreachable
-    prediction: PredictionRow | None      # the latest of any camera
+    broker_down_s: float | None  # how long the broker has been unreachable
+    prediction: PredictionRow | None  # the latest of any camera
     predictions_seen: int
     cameras: list[CameraTile]
     boards: list[BoardTile]
@@ -148,7 +147,7 @@ class ViewState(BaseModel):
 
 
 def stream_path(camera: str) -> str:
-    return f"{STREAM_PATH}?camera={camera}"   # a camera name is [A-Za-z0-9_-]: nothing to escape
+    return f"{STREAM_PATH}?camera={camera}"  # a camera name is [A-Za-z0-9_-]: nothing to escape
 
 
 def valid_camera_name(name: str) -> bool:
@@ -161,8 +160,8 @@ class _Camera:
 
     prediction: PredictionRow | None = None
     seen: int = 0
-    index: int | None = None        # from the fleet file or a prediction matched to its frame
-    version: int = 0                # bumped on each of its predictions: its stream re-renders
+    index: int | None = None  # from the fleet file or a prediction matched to its frame
+    version: int = 0  # bumped on each of its predictions: its stream re-renders
 
 
 @dataclass
@@ -170,7 +169,7 @@ class _FrameRing:
     """The recent frames of one camera index, oldest first."""
 
     frames: OrderedDict[int, np.ndarray] = field(default_factory=OrderedDict)
-    version: int = 0                # bumped on each of its frames
+    version: int = 0  # bumped on each of its frames
 
 
 @dataclass(frozen=True)
@@ -183,9 +182,14 @@ class FleetSnapshot:
 
 
 class WebState:
-    def __init__(self, broker: BrokerConfig, fleet_name: str, boards: list[str] | None = None,
-                 on_prediction: Callable[[Prediction, float], None] | None = None,
-                 cameras: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerConfig,
+        fleet_name: str,
+        boards: list[str] | None = None,
+        on_prediction: Callable[[Prediction, float], None] | None = None,
+        cameras: list[str] | None = None,
+    ) -> None:
         self.topics = Topics(fleet_name)
         self.fleet_name = fleet_name
         self.broker_label = f"{broker.host}:{broker.port}"
@@ -201,9 +205,9 @@ class WebState:
         self._bucket_count = 0
         # The fleet file's cameras, in its order: a camera's place there is its index on the wire.
         self.cameras: dict[str, _Camera] = {n: _Camera(index=i) for i, n in enumerate((cameras or [])[:MAX_CAMERAS])}
-        self.frames: dict[int, _FrameRing] = {}     # camera index -> its recent frames, only while streamed
-        self.latest_index: int | None = None         # the camera index of the newest frame
-        self.frame_version = 0      # bumped on every new frame or prediction: the fleet-wide stream re-renders
+        self.frames: dict[int, _FrameRing] = {}  # camera index -> its recent frames, only while streamed
+        self.latest_index: int | None = None  # the camera index of the newest frame
+        self.frame_version = 0  # bumped on every new frame or prediction: the fleet-wide stream re-renders
         self.stream_clients = 0
         self.on_prediction = on_prediction
         self.malformed = MalformedCounter(log)
@@ -211,11 +215,15 @@ class WebState:
         # the live fields, shared with self.reports: read them under self.lock
         self.available, self.stats, self.power = self.reports.available, self.reports.stats, self.reports.power
         self._down_since: float | None = time.monotonic()
-        self.changed = threading.Event()   # set on every message taken (waiters clear it)
+        self.changed = threading.Event()  # set on every message taken (waiters clear it)
         self._stop = threading.Event()
         self._sampler: threading.Thread | None = None
-        subs = [(self.topics.all_predictions, 0), (self.topics.all_boards("available"), 1),
-                (self.topics.all_boards("stats"), 0), (self.topics.all_boards("power"), 0)]
+        subs = [
+            (self.topics.all_predictions, 0),
+            (self.topics.all_boards("available"), 1),
+            (self.topics.all_boards("stats"), 0),
+            (self.topics.all_boards("power"), 0),
+        ]
         self.link = MqttLink(broker, fleet_name, "view", "web", self._on_message, subs)
 
     # ---- network thread ---------------------------------------------------------------------------------
@@ -265,9 +273,18 @@ class WebState:
             self.malformed.record(topic, "camera", f"a prediction of camera {pred.camera!r} on this topic")
             return
         e2e_ms = (now_ns - pred.capture_ns) / 1e6
-        row = PredictionRow(frame_id=pred.frame_id, camera=camera, class_id=pred.class_id,
-                            class_name=pred.class_name, score=pred.score, label=pred.label, degraded=pred.degraded,
-                            missing_parts=pred.missing_parts, e2e_ms=round(e2e_ms, 3), at=now_ns / 1e9)
+        row = PredictionRow(
+            frame_id=pred.frame_id,
+            camera=camera,
+            class_id=pred.class_id,
+            class_name=pred.class_name,
+            score=pred.score,
+            label=pred.label,
+            degraded=pred.degraded,
+            missing_parts=pred.missing_parts,
+            e2e_ms=round(e2e_ms, 3),
+            at=now_ns / 1e9,
+        )
         with self.frames_changed:
             cam = self.cameras.get(camera)
             if cam is None:
@@ -390,12 +407,10 @@ class WebState:
         with self.lock:
             return self._camera_names()
 
-    def wait_picture(self, camera: str | None, seen_version: int, timeout: float, stopping: threading.Event
-                     ) -> int:
+    def wait_picture(self, camera: str | None, seen_version: int, timeout: float, stopping: threading.Event) -> int:
         """Waits (bounded) until the camera's picture changes; its version then."""
         with self.frames_changed:
-            self.frames_changed.wait_for(lambda: self._version(camera) != seen_version or stopping.is_set(),
-                                         timeout)
+            self.frames_changed.wait_for(lambda: self._version(camera) != seen_version or stopping.is_set(), timeout)
             return self._version(camera)
 
     def frame_for_display(self, camera: str | None = None) -> tuple[np.ndarray | None, PredictionRow | None, bool]:
@@ -430,17 +445,22 @@ class WebState:
         with self.lock:
             count, e2e = self._bucket_count, self._bucket_e2e
             self._bucket_count, self._bucket_e2e = 0, []
-            watts = [p.watts for b, p in self.power.items()
-                     if self.available.get(b) != Availability.OFFLINE
-                     and now_mono - self.seen_mono.get(b, 0.0) < POWER_FRESH_S]
+            watts = [
+                p.watts
+                for b, p in self.power.items()
+                if self.available.get(b) != Availability.OFFLINE
+                and now_mono - self.seen_mono.get(b, 0.0) < POWER_FRESH_S
+            ]
         fleet_watts = round(sum(watts), 3) if watts else None
         arr = np.asarray(e2e, dtype=float)
-        point = ChartPoint(t=time.time(), fps=float(count),
-                           e2e_p50_ms=round(float(np.percentile(arr, 50)), 3) if arr.size else None,
-                           e2e_p99_ms=round(float(np.percentile(arr, 99)), 3) if arr.size else None,
-                           fleet_watts=fleet_watts,
-                           mj_per_frame=round(fleet_watts * 1e3 / count, 3) if fleet_watts is not None and count
-                           else None)
+        point = ChartPoint(
+            t=time.time(),
+            fps=float(count),
+            e2e_p50_ms=round(float(np.percentile(arr, 50)), 3) if arr.size else None,
+            e2e_p99_ms=round(float(np.percentile(arr, 99)), 3) if arr.size else None,
+            fleet_watts=fleet_watts,
+            mj_per_frame=round(fleet_watts * 1e3 / count, 3) if fleet_watts is not None and count else None,
+        )
         with self.lock:
             self.chart.append(point)
 
@@ -454,7 +474,7 @@ class WebState:
                 log.exception("chart sample failed")
 
     # ---- lifecycle --------------------------------------------------------------------------------------
-    def start(self, wait: float | None = None) -> "WebState":
+    def start(self, wait: float | None = None) -> WebState:
         """No wait by default: the page must come up (and say "broker unreachable") even while the broker is
         down; the one-machine fleet waits, so that it sees its processes from their first message."""
         self.link.start(wait=wait)
@@ -481,24 +501,50 @@ class WebState:
         seen = self.seen_mono.get(name)
         status = self.available.get(name)
         return BoardTile(
-            name=name, role=s.role if s else None, status=status.value if status else "unknown",
-            last_seen_s=round(now_mono - seen, 1) if seen else None, fps=s.fps if s else None,
-            part=a.part if a else None, infer_p50_ms=a.infer_p50_ms if a else None,
-            infer_p99_ms=a.infer_p99_ms if a else None, drops=a.drops if a else None,
-            cpu_percent=a.cpu_percent if a else None, rss_mb=a.rss_mb if a else None,
-            watts=p.watts if p else None, power_source=p.source if p else None,
-            power_estimated=p.estimated if p else None)
+            name=name,
+            role=s.role if s else None,
+            status=status.value if status else "unknown",
+            last_seen_s=round(now_mono - seen, 1) if seen else None,
+            fps=s.fps if s else None,
+            part=a.part if a else None,
+            infer_p50_ms=a.infer_p50_ms if a else None,
+            infer_p99_ms=a.infer_p99_ms if a else None,
+            drops=a.drops if a else None,
+            cpu_percent=a.cpu_percent if a else None,
+            rss_mb=a.rss_mb if a else None,
+            watts=p.watts if p else None,
+            power_source=p.source if p else None,
+            power_estimated=p.estimated if p else None,
+        )
 
     def _camera_tile(self, name: str, feed: CameraFeedStats | None) -> CameraTile:
         cam = self.cameras.get(name)
         counts: dict[str, Any] = {}
         if feed is not None:
-            counts = {k: getattr(feed, k) for k in ("weight", "offered", "admitted", "skipped", "lost",
-                                                     "answered_late", "predictions", "degraded", "accuracy",
-                                                     "e2e_p50_ms", "e2e_p99_ms")}
-        return CameraTile(name=name, index=self._index_of(name), stream=stream_path(name),
-                          prediction=cam.prediction if cam else None, predictions_seen=cam.seen if cam else 0,
-                          **counts)
+            counts = {
+                k: getattr(feed, k)
+                for k in (
+                    "weight",
+                    "offered",
+                    "admitted",
+                    "skipped",
+                    "lost",
+                    "answered_late",
+                    "predictions",
+                    "degraded",
+                    "accuracy",
+                    "e2e_p50_ms",
+                    "e2e_p99_ms",
+                )
+            }
+        return CameraTile(
+            name=name,
+            index=self._index_of(name),
+            stream=stream_path(name),
+            prediction=cam.prediction if cam else None,
+            predictions_seen=cam.seen if cam else 0,
+            **counts,
+        )
 
     def snapshot(self) -> ViewState:
         connected = self.link.connected.is_set()
@@ -514,13 +560,22 @@ class WebState:
             cameras = [self._camera_tile(n, feeds.get(n)) for n in self._camera_names()]
             summary = _summary(first_of(self.stats, AggregatorStats), first_of(self.stats, CameraStats))
             state = ViewState(
-                fleet=self.fleet_name, broker=self.broker_label, broker_connected=connected,
+                fleet=self.fleet_name,
+                broker=self.broker_label,
+                broker_connected=connected,
                 broker_down_s=None if self._down_since is None else round(now_mono - self._down_since, 1),
-                prediction=self.prediction, predictions_seen=self.predictions_seen, cameras=cameras, boards=tiles,
+                prediction=self.prediction,
+                predictions_seen=self.predictions_seen,
+                cameras=cameras,
+                boards=tiles,
                 summary=summary,
-                chart=list(self.chart), log=list(reversed(self.tail)), stream_clients=self.stream_clients,
-                frames_subscribed=self.frames_subscribed, malformed=self.malformed.by_reason(),
-                generated_at=time.time())
+                chart=list(self.chart),
+                log=list(reversed(self.tail)),
+                stream_clients=self.stream_clients,
+                frames_subscribed=self.frames_subscribed,
+                malformed=self.malformed.by_reason(),
+                generated_at=time.time(),
+            )
         return state
 
     # ---- the fleet's state for the workstation's harness (its terminal dashboard, its waits) -------------------
@@ -558,11 +613,25 @@ def _summary(agg: AggregatorStats | None, cam: CameraStats | None) -> FleetSumma
     """The fleet figures the aggregator and the camera node report; None where that process has not reported."""
     fields: dict[str, Any] = {}
     if agg is not None:
-        fields.update(predictions=agg.predictions, degraded=agg.degraded, late=agg.late, deadline_ms=agg.deadline_ms,
-                      hop_p50_ms=agg.hop_p50_ms, hop_p99_ms=agg.hop_p99_ms, fleet_watts=agg.fleet_watts,
-                      mj_per_frame=agg.mj_per_frame, power_estimated=agg.power_estimated)
+        fields.update(
+            predictions=agg.predictions,
+            degraded=agg.degraded,
+            late=agg.late,
+            deadline_ms=agg.deadline_ms,
+            hop_p50_ms=agg.hop_p50_ms,
+            hop_p99_ms=agg.hop_p99_ms,
+            fleet_watts=agg.fleet_watts,
+            mj_per_frame=agg.mj_per_frame,
+            power_estimated=agg.power_estimated,
+        )
     if cam is not None:
-        fields.update(camera_e2e_p50_ms=cam.e2e_p50_ms, camera_e2e_p99_ms=cam.e2e_p99_ms,
-                      frames_sent=cam.frames_sent, skipped=cam.skipped, lost=cam.lost,
-                      answered_late=cam.answered_late, accuracy=cam.accuracy)
+        fields.update(
+            camera_e2e_p50_ms=cam.e2e_p50_ms,
+            camera_e2e_p99_ms=cam.e2e_p99_ms,
+            frames_sent=cam.frames_sent,
+            skipped=cam.skipped,
+            lost=cam.lost,
+            answered_late=cam.answered_late,
+            accuracy=cam.accuracy,
+        )
     return FleetSummary(**fields)

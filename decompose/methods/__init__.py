@@ -3,7 +3,13 @@
 """
 
 from vitfleet.decompose.methods import devit, edvit  # noqa: F401 - the built-ins register themselves
-from vitfleet.decompose.methods.registry import (Method, PruneShape, get_method, known_method, method_names,
-                                                 register_method)
+from vitfleet.decompose.methods.registry import (
+    Method,
+    PruneShape,
+    get_method,
+    known_method,
+    method_names,
+    register_method,
+)
 
 __all__ = ["Method", "PruneShape", "get_method", "known_method", "method_names", "register_method"]

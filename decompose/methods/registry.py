@@ -19,23 +19,23 @@ if TYPE_CHECKING:
     from vitfleet.decompose.part_objectives import PartObjective, PartTargets
     from vitfleet.decompose.students import PartRecipe
 
-PruneShape = Literal["width", "heads"]     # what pruning removes from the teacher (decompose/prune.py)
-FusionKind = Literal["devit", "mlp"]       # the fusion head's architecture (decompose/bundle.py FusionSpec)
+PruneShape = Literal["width", "heads"]  # what pruning removes from the teacher (decompose/prune.py)
+FusionKind = Literal["devit", "mlp"]  # the fusion head's architecture (decompose/bundle.py FusionSpec)
 
 
 @dataclass(frozen=True)
 class Method:
     name: str
     summary: str
-    prune_shape: PruneShape                 # how a part is cut from the teacher
-    other_class: bool                       # default: an extra "other" logit trained on other parts' images
+    prune_shape: PruneShape  # how a part is cut from the teacher
+    other_class: bool  # default: an extra "other" logit trained on other parts' images
     fusion_kind: FusionKind
-    objective: Callable[..., "PartObjective"]            # (model, recipe, DEKD weights) -> its training loss
-    part_targets: Callable[["PartRecipe"], "PartTargets"]   # which teacher targets the part's training reads
-    defaults: MethodDefaults                # the settings `vitfleet decompose` uses when a flag is not given
-    flips: bool = False                     # default: parts train on randomly mirrored images
+    objective: Callable[..., PartObjective]  # (model, recipe, DEKD weights) -> its training loss
+    part_targets: Callable[[PartRecipe], PartTargets]  # which teacher targets the part's training reads
+    defaults: MethodDefaults  # the settings `vitfleet decompose` uses when a flag is not given
+    flips: bool = False  # default: parts train on randomly mirrored images
 
-    def part_flips(self, recipe: "PartRecipe") -> bool:
+    def part_flips(self, recipe: PartRecipe) -> bool:
         return self.flips if recipe.flips is None else recipe.flips
 
     def fusion_hidden(self, teacher_dim: int) -> int:
@@ -48,8 +48,7 @@ _METHODS: dict[str, Method] = {}
 
 def register_method(method: Method) -> Method:
     if not method.name.isidentifier():
-        raise ValueError(f"a method name is a plain identifier (it names bundles and CLI choices), got "
-                         f"{method.name!r}")
+        raise ValueError(f"a method name is a plain identifier (it names bundles and CLI choices), got {method.name!r}")
     _METHODS[method.name] = method
     return method
 
