@@ -40,9 +40,13 @@ from vitfleet.decompose.training import (
     to_tensors,
     warmup_cosine,
 )
-from vitfleet.decompose.vit_arch import (
+
+# PRESETS and arch_for_preset are re-exported: callers import them from here.
+from vitfleet.decompose.vit_arch import (  # noqa: F401
+    PRESETS,
     ArchError,
     ViTArch,
+    arch_for_preset,
     arch_from_timm,
     build_vit,  # noqa: F401
     count_params,

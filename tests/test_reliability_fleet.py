@@ -25,6 +25,7 @@ import pytest
 from fleet_harness import fleet_engines, tiny_bundle, tiny_engines  # noqa: F401
 from test_reliability_fixtures import (
     AvailabilityLog,
+    k4_engines,  # noqa: F401 - a fixture
     running_fleet,
     spawn_agent,  # noqa: F401
     wait_until,
