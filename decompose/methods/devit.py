@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from vitfleet.decompose.methods.registry import Method, register_method
+from vitfleet.decompose.methods.registry import Method, kit_objective, register_method
 from vitfleet.decompose.recipes import MethodDefaults
-
-
-def _objective(model: Any, recipe: Any, weights: Any) -> Any:
-    from vitfleet.decompose.part_objectives import DekdObjective
-
-    return DekdObjective(model, recipe, weights)
-
 
 DEVIT = register_method(
     Method(
@@ -21,7 +12,7 @@ DEVIT = register_method(
         prune_shape="width",
         other_class=False,
         fusion_kind="devit",
-        objective=_objective,
+        objective=kit_objective("DekdObjective"),
         part_targets=lambda recipe: "dekd",
         # From the ablation (docs/benchmarks.md, "Accuracy ablation", row devit-combo): students of 1/10 of the
         # teacher that also see other parts' images as an "other" class, the reference's relation-KL scale, the

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from vitfleet.decompose.methods.registry import Method, register_method
+from vitfleet.decompose.methods.registry import Method, kit_objective, register_method
 from vitfleet.decompose.recipes import MethodDefaults
-
-
-def _objective(model: Any, recipe: Any, weights: Any) -> Any:
-    from vitfleet.decompose.part_objectives import LabelObjective
-
-    return LabelObjective(model, recipe, weights)
-
 
 EDVIT = register_method(
     Method(
@@ -21,7 +12,7 @@ EDVIT = register_method(
         prune_shape="heads",
         other_class=True,
         fusion_kind="mlp",
-        objective=_objective,
+        objective=kit_objective("LabelObjective"),
         part_targets=lambda recipe: "soft" if recipe.kd_temperature > 0 else "none",
         flips=True,
         # From the ablation (docs/benchmarks.md, "Accuracy ablation", row edvit-combo-epochs14-joint1): soft-target

@@ -43,6 +43,18 @@ class Method:
         return teacher_dim if self.fusion_kind == "devit" else 256
 
 
+def kit_objective(name: str) -> Callable[..., PartObjective]:
+    """One of the kit's objectives (decompose/part_objectives.py) by class name, imported when a part trains: a
+    method's file stays torch-free, so listing the methods loads no model library."""
+
+    def build(model: Any, recipe: Any, weights: Any) -> PartObjective:
+        from vitfleet.decompose import part_objectives
+
+        return getattr(part_objectives, name)(model, recipe, weights)
+
+    return build
+
+
 _METHODS: dict[str, Method] = {}
 
 
