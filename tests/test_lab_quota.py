@@ -144,8 +144,16 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
 
     q = 0.1
     uri = replay_uri(read_manifest(fleet_engines))
+    # Four credits: unquotaed, agent1 must be the one that is busy, not the link's round trip (with two credits
+    # the lan profile's delay bounds the fleet and the free agent idles, so "free" would measure the link).
+    credits = 4
     options = LocalFleetOptions(
-        camera_uri=uri, deadline_ms=5000.0, stats_interval=0.5, online_timeout=60.0, log_level="info"
+        camera_uri=uri,
+        deadline_ms=5000.0,
+        stats_interval=0.5,
+        online_timeout=60.0,
+        log_level="info",
+        max_in_flight=credits,
     )
     fleet = QuotaFleet(fleet_engines, tmp_path, options, LabOptions(cores=1.0, profile="lan"))
     phases = {}
@@ -163,7 +171,19 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
             cpu0, t0 = fleet.cpu_seconds("agent1"), time.monotonic()
             summary = fleet.run_camera_process(
                 tmp_path / f"{name}.json",
-                ["--uri", uri, "--fps", "0", "--no-loop", "--frames", "400", "--max-in-flight", "2", "--drain", "5"],
+                [
+                    "--uri",
+                    uri,
+                    "--fps",
+                    "0",
+                    "--no-loop",
+                    "--frames",
+                    "400",
+                    "--max-in-flight",
+                    str(credits),
+                    "--drain",
+                    "5",
+                ],
                 name,
                 timeout=180,
             )
