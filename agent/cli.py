@@ -105,7 +105,7 @@ def agent(
     from vitfleet.agent.engine_loading import load_part
     from vitfleet.agent.hello import board_hello, measure_speed
     from vitfleet.agent.plan_follower import PartLoader
-    from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
+    from vitfleet.engines.runtime.manifest import MANIFEST_NAME, read_manifest
 
     engines_dir = engines or cfg.engines
     manifest = None if announcing and not (engines_dir / MANIFEST_NAME).exists() else read_manifest(engines_dir)

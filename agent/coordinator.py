@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from vitfleet.agent.board_speeds import BoardSpeeds
 from vitfleet.board_kinds import BOARD_KINDS
-from vitfleet.engines.manifest import Manifest
+from vitfleet.engines.runtime.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
 from vitfleet.hello_message import BoardHello

@@ -21,7 +21,7 @@ from vitfleet.agent.engine_server import EngineServer
 from vitfleet.agent.malformed import MalformedCounter
 from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog
-from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime.manifest import read_manifest
 from vitfleet.fleet_config import FleetConfig
 from vitfleet.fleet_plan_message import FleetPlanMessage
 from vitfleet.hello_message import BoardHello, HelloMessageError

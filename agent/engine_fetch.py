@@ -16,9 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.hashing import sha256_bytes
-from vitfleet.engines.manifest import MANIFEST_NAME, EngineEntry, read_manifest, verified_path
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import MANIFEST_NAME, EngineEntry, read_manifest, verified_path
+from vitfleet.file_digest import sha256_bytes
 
 log = logging.getLogger("vitfleet.agent")
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vitfleet.engines.manifest import Manifest, read_manifest
+from vitfleet.engines.runtime.manifest import Manifest, read_manifest
 
 
 def limit_threads(threads: int) -> None:
@@ -16,14 +16,14 @@ def limit_threads(threads: int) -> None:
 
 
 def load_part(engines_dir: Path, part: int, backend: str = "onnxruntime", threads: int = 1) -> tuple[Any, Manifest]:
-    from vitfleet.engines.runtime import load_part_engine
+    from vitfleet.engines.runtime.backends import load_part_engine
 
     manifest = read_manifest(engines_dir)
     return load_part_engine(engines_dir, part, backend=backend, threads=threads), manifest
 
 
 def load_fusion(engines_dir: Path, backend: str = "onnxruntime", threads: int = 1) -> tuple[Any, Manifest]:
-    from vitfleet.engines.runtime import load_fusion_engine
+    from vitfleet.engines.runtime.backends import load_fusion_engine
 
     manifest = read_manifest(engines_dir)
     return load_fusion_engine(engines_dir, backend=backend, threads=threads), manifest

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime.manifest import read_manifest
 from vitfleet.errors import UserError
 
 log = logging.getLogger("vitfleet.engine_server")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from vitfleet.agent.speed_probe import matmul_gflops
-from vitfleet.engines.manifest import Manifest
+from vitfleet.engines.runtime.manifest import Manifest
 from vitfleet.hello_message import BoardHello
 
 

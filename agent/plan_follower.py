@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from vitfleet.agent.engine_fetch import ensure_local
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import Manifest
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import Manifest
 
 log = logging.getLogger("vitfleet.agent")
 
@@ -38,7 +38,7 @@ class PartLoader:
 
     def load(self, part: int, engines_url: str | None) -> tuple[Any, float]:
         """(engine, resident MB its session added). Raises EngineError (with the reason) when it cannot."""
-        from vitfleet.engines.runtime import load_part_engine
+        from vitfleet.engines.runtime.backends import load_part_engine
 
         if not 0 <= part < self.manifest.num_parts:
             raise EngineError(

@@ -42,8 +42,8 @@ def ensure_compact(
 
     from vitfleet.datasets import load_dataset
     from vitfleet.decompose.teacher import TrainRecipe, load_teacher, read_card, train_teacher
-    from vitfleet.engines.export import export_teacher
-    from vitfleet.engines.precision import to_int8
+    from vitfleet.engines.build.export import export_teacher
+    from vitfleet.engines.build.precision import to_int8
 
     tcard = read_card(teacher_dir)
     folder = settings.runs / "bench" / f"compact-{budget_params}{'-distilled' if distilled else ''}"

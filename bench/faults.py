@@ -46,8 +46,8 @@ from vitfleet.agent.prediction_log import read_plans, read_predictions  # noqa: 
 from vitfleet.bench.machine import machine_facts  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
-from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
-from vitfleet.engines.manifest import read_manifest  # noqa: E402
+from vitfleet.engines.build.demo_engines import prepare_demo_engines  # noqa: E402
+from vitfleet.engines.runtime.manifest import read_manifest  # noqa: E402
 from vitfleet.errors import UserError  # noqa: E402
 from vitfleet.fleet.demo import replay_uri  # noqa: E402
 from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402

@@ -95,7 +95,7 @@ def run_fleet(
     stamped when the previous one's answer frees its admission credit). `fleet_factory`: which fleet (a lab
     fleet's quotas and links are reported under `lab`). `camera_timeout_s`: per camera phase (default from the
     frame counts, for boards that answer within half a second)."""
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.fleet.demo import replay_uri
 
     manifest = read_manifest(engines_dir)

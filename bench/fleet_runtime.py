@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     fleets = ([] if args.no_demo else [("demo-k2", None, None)]) + [_fleet_arg(f) for f in args.fleet]
     if any(e is None for _, e, _ in fleets):  # build (or find) the demo's engines before anything is timed
-        from vitfleet.engines.demo_engines import prepare_demo_engines
+        from vitfleet.engines.build.demo_engines import prepare_demo_engines
 
         prepare_demo_engines(Path("runs/demo"), None, None, quiet=True)
     machine = machine_facts()

@@ -57,7 +57,7 @@ def _require_loadgen() -> Any:
 
 def resolve_engines(s: LoadgenSettings) -> Path:
     """The engines folder: --engines, else int8 engines built (once, cached) from --bundle or the demo bundle."""
-    from vitfleet.engines.manifest import MANIFEST_NAME
+    from vitfleet.engines.runtime.manifest import MANIFEST_NAME
 
     for flag, path in (("--engines", s.engines), ("--bundle", s.bundle)):
         if path is not None and not path.is_dir():
@@ -68,12 +68,12 @@ def resolve_engines(s: LoadgenSettings) -> Path:
             f"{s.engines} holds no {MANIFEST_NAME}; pass an engines folder made by "
             "`vitfleet engines build` (e.g. runs/engines/cpu)"
         )
-    from vitfleet.engines.demo_engines import prepare_demo_engines
+    from vitfleet.engines.build.demo_engines import prepare_demo_engines
 
     engines, bundle = prepare_demo_engines(s.demo_dir, s.bundle, s.engines, quiet=True)
     if s.engines is not None and bundle is not None:
         from vitfleet.decompose.bundle import read_bundle
-        from vitfleet.engines.manifest import read_manifest
+        from vitfleet.engines.runtime.manifest import read_manifest
 
         if read_manifest(engines).bundle_id != read_bundle(bundle).bundle_id:
             raise LoadgenInputError(
@@ -85,7 +85,7 @@ def resolve_engines(s: LoadgenSettings) -> Path:
 def sample_library(engines: Path, count: int | None) -> tuple[np.ndarray, np.ndarray, str]:
     """(images as the camera sends them, labels, URI): the bundle's test split through its `dataset://` replay."""
     from vitfleet.camera.sources import open_source
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.fleet.demo import replay_uri
 
     uri = replay_uri(read_manifest(engines)) + (f"&limit={count}" if count else "")
@@ -102,9 +102,9 @@ def sample_library(engines: Path, count: int | None) -> tuple[np.ndarray, np.nda
 def fp32_reference(engines: Path, count: int) -> float:
     """Accuracy of the same bundle's fp32 ONNX engines, run offline here on the first `count` test images."""
     from vitfleet.datasets import load_dataset
-    from vitfleet.engines.errors import EngineError
-    from vitfleet.engines.manifest import read_manifest
-    from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
+    from vitfleet.engines.runtime.backends import load_fusion_engine, load_part_engine
+    from vitfleet.engines.runtime.errors import EngineError
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     manifest = read_manifest(engines)
     data = load_dataset(manifest.dataset or "fashion-mnist", "test", pre=manifest.preprocessing).head(count)
@@ -162,7 +162,7 @@ def run_loadgen(s: LoadgenSettings) -> dict[str, Any]:
     """Boot the fleet, let LoadGen drive it, and write the report; returns the report."""
     from vitfleet.bench.loadgen_report import build_report, write_report
     from vitfleet.bench.loadgen_sut import FleetSUT
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.fleet.demo import replay_uri
     from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 

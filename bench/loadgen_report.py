@@ -157,7 +157,7 @@ def build_report(
     load_before: tuple[float, float, float],
 ) -> dict[str, Any]:
     from vitfleet.bench.machine import machine_facts
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     manifest = read_manifest(engines)
     files = {name: s.log_dir / f"mlperf_log_{name}" for name in ("summary.txt", "detail.txt", "accuracy.json")}

@@ -143,7 +143,7 @@ def run_scenario(scenario: Scenario, engines: Path | None, work_dir: Path) -> di
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.engines is None:  # build (or find) the demo's engines once, before anything is timed
-        from vitfleet.engines.demo_engines import prepare_demo_engines
+        from vitfleet.engines.build.demo_engines import prepare_demo_engines
 
         prepare_demo_engines(args.work_dir, None, None, quiet=True)
     chosen = [s for s in SCENARIOS if not args.only or s.name in args.only]

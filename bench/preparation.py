@@ -105,9 +105,9 @@ def ensure_bundle(
 
 def ensure_engines(settings: BenchSettings, bundle_dir: Path, precision: str, progress=None) -> Path:
     from vitfleet.decompose.bundle import read_bundle
-    from vitfleet.engines.build import build_engines
-    from vitfleet.engines.errors import EngineError
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.build.from_bundle import build_engines
+    from vitfleet.engines.runtime.errors import EngineError
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     card = read_bundle(bundle_dir)
     out = settings.runs / "bench" / "engines" / f"{card.bundle_id[:16]}-{precision}"

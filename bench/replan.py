@@ -45,7 +45,7 @@ from vitfleet.bench.replan_figures import (
 )
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
-from vitfleet.engines.manifest import read_manifest  # noqa: E402
+from vitfleet.engines.runtime.manifest import read_manifest  # noqa: E402
 from vitfleet.errors import UserError  # noqa: E402
 from vitfleet.fleet.demo import replay_uri  # noqa: E402
 from vitfleet.fleet.local_fleet import LocalFleetOptions  # noqa: E402

@@ -24,7 +24,7 @@ REFERENCE_PARTS = 4
 
 
 def _entry_path(engines_dir: Path, role: str, part: int | None, precision: str | None) -> tuple[Path, int]:
-    from vitfleet.engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.runtime.manifest import read_manifest, verified_path
 
     entry = read_manifest(engines_dir).lookup(role, part, "onnxruntime", precision)  # type: ignore[arg-type]
     return verified_path(engines_dir, entry), entry.size

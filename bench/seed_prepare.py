@@ -53,8 +53,8 @@ def export_single(
     key: str,
 ) -> SingleModel:
     """fp32 ONNX (legacy exporter, as engines/ does) and, when asked, symmetric QDQ int8 from it."""
-    from vitfleet.engines.export import export_teacher
-    from vitfleet.engines.precision import Int8Settings, to_int8
+    from vitfleet.engines.build.export import export_teacher
+    from vitfleet.engines.build.precision import Int8Settings, to_int8
 
     folder.mkdir(parents=True, exist_ok=True)
     files = {"fp32": folder / "model.onnx"}
@@ -109,7 +109,7 @@ def prepare_bundle(
     from vitfleet.decompose.pipeline import DecomposeOptions, decompose_teacher, default_budget
     from vitfleet.decompose.prune import ImportanceBatches
     from vitfleet.decompose.students import PartRecipe
-    from vitfleet.engines.build import build_engines
+    from vitfleet.engines.build.from_bundle import build_engines
 
     budget = s.budget(method) or default_budget(method)
     bundle_dir = teacher_dir.parent / f"bundle-{teacher_dir.name.removeprefix('teacher-')}-{method}-{parts}"

@@ -34,7 +34,7 @@ def _time_bundle(bundle, image, s: SeedSettings) -> dict[str, Any]:
     from vitfleet.bench.contenders import feature_bytes
     from vitfleet.bench.seed_measure import time_engine
     from vitfleet.decompose.bundle import read_bundle
-    from vitfleet.engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.runtime.manifest import read_manifest, verified_path
 
     card = read_bundle(bundle.bundle_dir)
     manifest = read_manifest(bundle.engines_dir)

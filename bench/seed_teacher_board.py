@@ -12,9 +12,9 @@ import os
 import shutil
 from pathlib import Path
 
-from vitfleet.engines.build import onnx_entry
-from vitfleet.engines.hashing import sha256_file
-from vitfleet.engines.manifest import Manifest, write_manifest
+from vitfleet.engines.build.from_bundle import onnx_entry
+from vitfleet.engines.runtime.manifest import Manifest, write_manifest
+from vitfleet.file_digest import sha256_file
 
 FUSION = "fusion.onnx"
 

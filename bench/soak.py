@@ -32,8 +32,8 @@ import psutil  # noqa: E402
 from vitfleet.agent.camera_node import CameraNode  # noqa: E402
 from vitfleet.bench.script_report import emit_report  # noqa: E402
 from vitfleet.camera.sources import open_source  # noqa: E402
-from vitfleet.engines.demo_engines import prepare_demo_engines  # noqa: E402
-from vitfleet.engines.manifest import read_manifest  # noqa: E402
+from vitfleet.engines.build.demo_engines import prepare_demo_engines  # noqa: E402
+from vitfleet.engines.runtime.manifest import read_manifest  # noqa: E402
 from vitfleet.fleet.demo import replay_uri  # noqa: E402
 from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions  # noqa: E402
 from vitfleet.stats_message import AgentStats, AggregatorStats, first_of, of_role  # noqa: E402

@@ -7,25 +7,17 @@ what does not match instead of a half-loaded model.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from vitfleet.errors import UserError
+from vitfleet.file_digest import sha256_file
 
 
 class CheckpointError(UserError):
     """A weights file is missing, corrupt or belongs to another model; the message says which."""
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_weights(model: nn.Module, path: Path) -> str:

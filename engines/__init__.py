@@ -1,6 +1,7 @@
-"""Bundle -> deployable engines: ONNX export, fp16 / int8 (symmetric QDQ), TensorRT plans built on the
-board, one small runtime interface (ONNX Runtime, PyTorch, TensorRT), a sha256 sidecar manifest and the
-engine-vs-PyTorch check.
+"""Bundle -> deployable engines.
 
-Board-side modules (manifest, runtime with the onnxruntime backend) import without torch.
+runtime/   what a board runs (manifest, ONNX Runtime and TensorRT backends, latency); never imports torch
+build/     what the workstation runs (ONNX export, fp16 / int8, calibration, PyTorch reference); never shipped
+cli.py, check.py, reference.py, tensorrt_build.py: `vitfleet engines ...`, the engine-vs-reference check and the
+TensorRT plans built on the Jetson itself (they need the board's own GPU).
 """

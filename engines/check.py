@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import read_manifest
 
 # (min mean cosine per part, min fused top-1 agreement). fp16/int8 lose a little; fp32 must be ~exact.
 THRESHOLDS: dict[str, tuple[float, float]] = {"fp32": (0.9999, 0.999), "fp16": (0.999, 0.995), "int8": (0.98, 0.98)}
@@ -39,7 +39,7 @@ def check_engines(
     threads: int = 1,
 ) -> dict[str, Any]:
     from vitfleet.engines.reference import reference_from_bundle, reference_from_file
-    from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
+    from vitfleet.engines.runtime.backends import load_fusion_engine, load_part_engine
 
     engines_dir = Path(engines_dir)
     manifest = read_manifest(engines_dir)

@@ -54,7 +54,7 @@ def build_cmd(
     summary: dict = {"out": str(out), "target": target, "precision": precision}
     if bundle is not None:
         # The ONNX side is the workstation's: a board (a Jetson building TensorRT plans) has no bundle code.
-        from vitfleet.engines.build import build_engines
+        from vitfleet.engines.build.from_bundle import build_engines
 
         with progress_bar(disable=as_json) as progress:
             manifest = build_engines(
@@ -137,6 +137,6 @@ def latency_cmd(
     as_json: Json = False,
 ) -> None:
     """Median batch-1 latency of every file in the manifest (parts, fusion head, teacher)."""
-    from vitfleet.engines.latency import measure_latency
+    from vitfleet.engines.runtime.latency import measure_latency
 
     emit_rows(measure_latency(engines_dir, threads, runs, warmup, backend.value), as_json, title="latency (ms)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
+from vitfleet.engines.runtime.errors import EngineError
 
 REFERENCE_NAME = "reference.npz"
 
@@ -34,7 +34,7 @@ def reference_from_bundle(
     """Returns the reference and the uint8 images it was computed from."""
     from vitfleet.datasets import load_dataset
     from vitfleet.decompose.bundle import read_bundle
-    from vitfleet.engines.torch_reference import torch_fusion_engine, torch_part_engine
+    from vitfleet.engines.build.torch_reference import torch_fusion_engine, torch_part_engine
 
     card = read_bundle(bundle_dir)
     pre = card.preprocessing
@@ -59,7 +59,7 @@ def write_reference(
 
 
 def reference_from_file(engines_dir: Path, n_images: int) -> Reference:
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     manifest = read_manifest(engines_dir)
     path = Path(engines_dir) / REFERENCE_NAME

@@ -8,7 +8,7 @@ accuracy. A timing cache per TensorRT version and GPU makes rebuilds fast. Plans
 (source ONNX sha256, precision, TensorRT version, compute capability) and described in manifest.json; no
 bytes are ever prepended to a plan. A plan whose key or sha256 does not match is rebuilt, never loaded.
 
-UNVERIFIED ON HARDWARE (see engines/tensorrt_env.py): written against the TensorRT 8.5 and 10.3 Python
+UNVERIFIED ON HARDWARE (see engines/runtime/tensorrt_env.py): written against the TensorRT 8.5 and 10.3 Python
 APIs; tests/test_engines_tensorrt_wiring.py checks the calls against a fake module. `make check-jetson`
 is the real test.
 """
@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.hashing import sha256_file
-from vitfleet.engines.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
-from vitfleet.engines.tensorrt_env import (
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
+from vitfleet.engines.runtime.tensorrt_env import (
     compute_capability,
     import_cuda,
     import_tensorrt,
@@ -31,6 +30,7 @@ from vitfleet.engines.tensorrt_env import (
     timing_cache_name,
     version_tag,
 )
+from vitfleet.file_digest import sha256_file
 
 FP32_ONNX_OPS = ("LayerNormalization", "Softmax")
 WORKSPACE_BYTES = 1 << 30

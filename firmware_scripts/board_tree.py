@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import shlex
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,21 +36,10 @@ from vitfleet.fleet_config import BoardConfig, FleetConfig
 # The board runtime layer: the core modules of `vitfleet` plus these subpackages. The workstation side
 # (decompose, bench, firmware_scripts) stays home; the CLI registers its commands only where it is installed.
 BOARD_SUBPACKAGES = ("agent", "camera", "power", "engines")
-# Modules of those subpackages that only the workstation runs (ONNX export, int8 calibration, the demo's engines):
-# they import torch or the training side, which boards never install. The fleet harness (vitfleet.fleet: demo,
-# local fleet, dashboard) is a package of its own and is not shipped at all.
-WORKSTATION_MODULES = {
-    "engines": (
-        "build",
-        "export",
-        "calibration",
-        "precision",
-        "onnx_initializers",
-        "onnx_io",
-        "torch_reference",
-        "demo_engines",
-    )
-}
+# Packages inside those that only the workstation runs (ONNX export, int8 calibration, the demo's engines): they
+# import torch or the training side, which boards never install. The fleet harness (vitfleet.fleet: demo, local
+# fleet, dashboard) is a top-level package of its own and is not shipped at all.
+WORKSTATION_PACKAGES = ("engines.build",)
 BOARD_LOCAL_DIRS = ("venv", "logs", "run", "data")  # made on the board, never synced or deleted
 STAMP_NAME = ".vitfleet-deployed.json"
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -199,6 +189,17 @@ def tree_digest(root: Path) -> tuple[str, int]:
     return digest.hexdigest(), count
 
 
+def _board_only(source: Path, sub: str) -> Callable[[str, list[str]], set[str]]:
+    """copytree's ignore: caches, and the workstation packages of `sub` (found by path, not by name alone)."""
+    left_out = {source / p.split(".", 1)[1].replace(".", "/") for p in WORKSTATION_PACKAGES if p.split(".")[0] == sub}
+    caches = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(caches(folder, names)) | {n for n in names if Path(folder) / n in left_out}
+
+    return ignore
+
+
 def snapshot_code(dest: Path) -> Path:
     """Copy the board's packages once per deploy, so every board of one run gets the same code.
 
@@ -222,10 +223,7 @@ def snapshot_code(dest: Path) -> Path:
         if source is None:
             missing.append(sub)
             continue
-        workstation = [f"{m}.py" for m in WORKSTATION_MODULES.get(sub, ())]
-        shutil.copytree(
-            source, target / sub, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", *workstation)
-        )
+        shutil.copytree(source, target / sub, ignore=_board_only(source, sub))
     if missing:
         raise DeployError(
             f"cannot ship the board code: vitfleet.{', vitfleet.'.join(missing)} not importable "

@@ -66,8 +66,8 @@ def engine_groups(plan: FleetPlan, boards: list[str]) -> dict[str, tuple[str, st
 def engines_up_to_date(bundle_dir: Path, folder: Path, precision: str) -> bool:
     """Every part at `precision` and the fusion head, made from this bundle's weights, files intact."""
     from vitfleet.decompose.bundle import read_bundle
-    from vitfleet.engines.errors import EngineError
-    from vitfleet.engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.runtime.errors import EngineError
+    from vitfleet.engines.runtime.manifest import read_manifest, verified_path
 
     if not (folder / "manifest.json").exists():
         return False
@@ -102,7 +102,7 @@ def build_local_engines(
         if dry_run:
             continue
         try:
-            from vitfleet.engines.build import build_engines
+            from vitfleet.engines.build.from_bundle import build_engines
         except ImportError as exc:
             raise DeployError(f"the engines component is not importable ({exc}); run make setup") from exc
         # No teacher: boards never run it.

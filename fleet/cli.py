@@ -17,10 +17,10 @@ def _demo_engines(opts):
     """Engines given, or built on this workstation (the training side is not installed on boards)."""
     import importlib.util
 
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     if (
-        importlib.util.find_spec("vitfleet.engines.demo_engines") is None
+        importlib.util.find_spec("vitfleet.engines.build.demo_engines") is None
         or importlib.util.find_spec("vitfleet.decompose") is None
     ):
         if opts.engines is None:
@@ -30,7 +30,7 @@ def _demo_engines(opts):
             )
         read_manifest(opts.engines)
         return opts.engines, None, None
-    from vitfleet.engines.demo_engines import engines_check_reference, prepare_demo_engines
+    from vitfleet.engines.build.demo_engines import engines_check_reference, prepare_demo_engines
 
     engines_dir, bundle_dir = prepare_demo_engines(opts.work_dir, opts.bundle, opts.engines, opts.quiet)
     return engines_dir, bundle_dir, None if bundle_dir is None else engines_check_reference(bundle_dir)

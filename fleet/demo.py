@@ -21,7 +21,7 @@ from typing import Any
 from vitfleet.agent.fleet_resolve import parse_broker
 from vitfleet.agent.web.state import FleetSnapshot, WebState
 from vitfleet.console import err_console
-from vitfleet.engines.manifest import Manifest
+from vitfleet.engines.runtime.manifest import Manifest
 from vitfleet.errors import UserError
 from vitfleet.fleet.local_fleet import LocalFleet, LocalFleetOptions
 from vitfleet.fleet.processes import ProcessGroup
@@ -94,7 +94,7 @@ def choose_camera(opts: DemoOptions, manifest: Manifest) -> str:
 
 
 # (engines folder, n images) -> the same engines' offline accuracy on the first n test images: the workstation's
-# `vitfleet engines check` when the bundle is at hand (engines/demo_engines.py), else the engines run offline here.
+# `vitfleet engines check` when the bundle is at hand (engines/build/demo_engines.py), else the engines run offline here.
 OfflineReference = Callable[[Path, int], tuple[float, str]]
 
 
@@ -102,7 +102,7 @@ def run_demo(opts: DemoOptions, engines_dir: Path, offline_reference: OfflineRef
     """Run the one-machine fleet on prepared engines (`vitfleet demo` builds them on the workstation side)."""
     import signal
 
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     # SIGTERM (e.g. `timeout`) must tear the fleet down like Ctrl-C: the children run in their own sessions.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

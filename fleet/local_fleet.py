@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from vitfleet.agent.web.state import WebState
-from vitfleet.engines.manifest import Manifest, read_manifest
+from vitfleet.engines.runtime.manifest import Manifest, read_manifest
 from vitfleet.fleet.local_broker import LocalBroker
 from vitfleet.fleet.processes import Child, ChildFailed, ProcessGroup
 from vitfleet.fleet_config import (

@@ -25,7 +25,7 @@ def offline_predictions(engines_dir: Path, images: np.ndarray, batch: int = 256)
 
 def offline_accuracy(engines_dir: Path, dataset: str, split: str, limit: int | None = None) -> float:
     from vitfleet.datasets import load_dataset
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
 
     # Converted exactly as the camera replay's frames are prepared by the agents (size, channels).
     data = load_dataset(dataset, split, pre=read_manifest(engines_dir).preprocessing).head(limit)

@@ -55,7 +55,7 @@ def agent_engines(fleet: FleetConfig) -> Path:
 def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) -> dict[str, Any]:
     from vitfleet.agent.camera_node import CameraNode
     from vitfleet.camera.sources import open_source
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.firmware_scripts.certs import operator_user
     from vitfleet.fleet.demo import replay_uri
     from vitfleet.fleet.offline_accuracy import offline_accuracy
@@ -97,7 +97,7 @@ def live_fleet(fleet: FleetConfig, certs_dir: Path, engines: Path, frames: int) 
 
 def arm_numerics(fleet: FleetConfig, engines: Path, board_name: str, images: int) -> dict[str, Any]:
     from vitfleet.datasets import load_dataset
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.firmware_scripts.board_tree import python_for
     from vitfleet.firmware_scripts.ssh_target import SshOptions, SshTarget
     from vitfleet.lab.arm_numerics import compare, run_here, run_on_board

@@ -14,7 +14,7 @@ from bundle_fixture import tiny_bundle  # noqa: F401 - re-exported fixture
 
 @pytest.fixture(scope="session")
 def tiny_engines(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:  # noqa: F811
-    from vitfleet.engines.build import build_engines
+    from vitfleet.engines.build.from_bundle import build_engines
 
     folder = tmp_path_factory.getbasetemp() / "tiny_engines_int8_cpu"
     if not (folder / "manifest.json").exists():

@@ -35,7 +35,7 @@ def test_the_board_group_has_no_training_side(board_python: str) -> None:
     probe = (
         "import importlib.util as u\n"
         "print(sorted(m for m in ('torch', 'timm', 'vitfleet.decompose', 'vitfleet.bench', "
-        "'vitfleet.firmware_scripts', 'vitfleet.agent', 'vitfleet.engines.runtime', 'onnxruntime') "
+        "'vitfleet.firmware_scripts', 'vitfleet.agent', 'vitfleet.engines.runtime.backends', 'onnxruntime') "
         "if u.find_spec(m) is not None))"
     )
     done = subprocess.run([board_python, "-c", probe], capture_output=True, text=True, timeout=60, cwd="/")

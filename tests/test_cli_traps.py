@@ -118,7 +118,7 @@ def test_a_wrong_choice_is_a_usage_error_and_values_stay_plain_strings(tmp_path,
     assert result.exit_code == 2 and "Invalid value for '--method'" in result.output
     assert "'devitt' is not one of 'devit', 'edvit'" in result.output
     # Case-insensitive, and the command receives the plain string it always did.
-    import vitfleet.engines.latency as latency
+    import vitfleet.engines.runtime.latency as latency
 
     seen = {}
     monkeypatch.setattr(

@@ -406,7 +406,7 @@ def test_the_board_tree_holds_no_demo_harness_and_no_build_module(tmp_path):
     calibration or demo-engine building; every left-out module is one the board runtime may not import."""
     import tomllib
 
-    from vitfleet.firmware_scripts.board_tree import WORKSTATION_MODULES
+    from vitfleet.firmware_scripts.board_tree import WORKSTATION_PACKAGES
 
     code = snapshot_code(tmp_path / "app") / "vitfleet"
     modules = {p.relative_to(code).with_suffix("").as_posix().replace("/", ".") for p in code.rglob("*.py")}
@@ -422,8 +422,10 @@ def test_the_board_tree_holds_no_demo_harness_and_no_build_module(tmp_path):
     }
     assert not {m for m in modules if m.rsplit(".", 1)[-1] in harness}, modules
     assert not (code / "fleet").exists() and (code / "agent" / "web" / "server.py").exists()
-    left_out = {f"vitfleet.{sub}.{m}" for sub, names in WORKSTATION_MODULES.items() for m in names}
-    assert not {f"vitfleet.{m}" for m in modules} & left_out
+    left_out = {f"vitfleet.{p}" for p in WORKSTATION_PACKAGES}
+    assert left_out == {"vitfleet.engines.build"} and not (code / "engines" / "build").exists()
+    assert not {f"vitfleet.{m}" for m in modules if any(f"vitfleet.{m}".startswith(f"{p}.") for p in left_out)}
+    assert (code / "engines" / "runtime" / "backends.py").exists()
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     board = next(
         c
@@ -432,8 +434,8 @@ def test_the_board_tree_holds_no_demo_harness_and_no_build_module(tmp_path):
     )
     assert left_out <= set(board["forbidden_modules"]) and "vitfleet.fleet" in board["forbidden_modules"]
     assert {
-        "vitfleet.engines.manifest",
-        "vitfleet.engines.runtime",
+        "vitfleet.engines.runtime.manifest",
+        "vitfleet.engines.runtime.backends",
         "vitfleet.engines.tensorrt_build",
         "vitfleet.engines.check",
     } <= {f"vitfleet.{m}" for m in modules}  # what a Jetson runs and checks

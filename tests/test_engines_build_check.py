@@ -20,12 +20,12 @@ from typer.testing import CliRunner
 
 from vitfleet.decompose.bundle import load_part, read_bundle, write_card
 from vitfleet.decompose.checkpoints import save_weights
-from vitfleet.engines.build import build_engines
+from vitfleet.engines.build.from_bundle import build_engines
 from vitfleet.engines.check import check_engines
 from vitfleet.engines.cli import app
-from vitfleet.engines.hashing import sha256_file
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import load_part_engine
+from vitfleet.engines.runtime.backends import load_part_engine
+from vitfleet.engines.runtime.manifest import read_manifest
+from vitfleet.file_digest import sha256_file
 
 runner = CliRunner()
 
@@ -61,7 +61,7 @@ def test_manifest_describes_every_file(tiny_engines: Path) -> None:  # noqa: F81
 def test_int8_is_symmetric_qdq_with_float_layernorm_and_softmax(tiny_engines: Path) -> None:  # noqa: F811
     model = onnx.load(str(tiny_engines / "part0.int8.onnx"))
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    # Names are compacted (engines/onnx_names.py), so scales and zero points are found by their role:
+    # Names are compacted (engines/build/onnx_names.py), so scales and zero points are found by their role:
     # inputs 1 and 2 of every QuantizeLinear / DequantizeLinear.
     qdq = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     zero_points = [inits[n.input[2]] for n in qdq if len(n.input) > 2 and n.input[2] in inits]

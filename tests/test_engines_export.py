@@ -14,10 +14,10 @@ import torch
 from bundle_fixture import tiny_bundle  # noqa: F401
 
 from vitfleet.decompose.bundle import load_fusion, load_part, read_bundle
-from vitfleet.engines.build import onnx_entry
-from vitfleet.engines.calibration import bundle_images
-from vitfleet.engines.export import export_fusion, export_part
-from vitfleet.engines.runtime import OnnxRuntimeModel
+from vitfleet.engines.build.calibration import bundle_images
+from vitfleet.engines.build.export import export_fusion, export_part
+from vitfleet.engines.build.from_bundle import onnx_entry
+from vitfleet.engines.runtime.backends import OnnxRuntimeModel
 
 TOLERANCE = 1e-4
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
+from vitfleet.engines.runtime.backends import load_fusion_engine, load_part_engine
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import read_manifest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_board_runtime_runs_without_torch(tiny_engines: Path) -> None:  # noqa: 
     script = (
         "import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
         "import numpy as np\n"
-        "from vitfleet.engines.runtime import load_part_engine, load_fusion_engine\n"
+        "from vitfleet.engines.runtime.backends import load_part_engine, load_fusion_engine\n"
         f"d = {str(tiny_engines)!r}\n"
         "x = np.random.default_rng(0).standard_normal((3, 1, 28, 28)).astype(np.float32)\n"
         "f = np.concatenate([load_part_engine(d, i).infer(x) for i in range(2)], 1)\n"

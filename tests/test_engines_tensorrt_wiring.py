@@ -19,9 +19,9 @@ import pytest
 from engines_fixtures import tiny_bundle, tiny_engines  # noqa: F401
 
 from vitfleet.engines.check import check_engines
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import OnnxRuntimeModel, load_part_engine
+from vitfleet.engines.runtime.backends import OnnxRuntimeModel, load_part_engine
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import read_manifest
 from vitfleet.engines.tensorrt_build import build_tensorrt_engines
 
 

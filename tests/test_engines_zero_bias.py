@@ -15,8 +15,8 @@ import onnxruntime as ort
 import torch
 
 from vitfleet.decompose.vit_arch import ViTArch, build_vit
-from vitfleet.engines.export import export_part
-from vitfleet.engines.precision import to_int8
+from vitfleet.engines.build.export import export_part
+from vitfleet.engines.build.precision import to_int8
 
 
 def test_zero_bias_vit_exports_unshared_biases_and_quantises_to_a_loadable_int8_model(tmp_path: Path):

@@ -20,8 +20,8 @@ from vitfleet.agent.mqtt_client import MqttLink
 from vitfleet.agent.prediction_log import PredictionLog, read_predictions
 from vitfleet.agent.protocol import FeatureMessage, decode_features, encode_features
 from vitfleet.camera.sources import open_source
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import load_fusion_engine, load_part_engine
+from vitfleet.engines.runtime.backends import load_fusion_engine, load_part_engine
+from vitfleet.engines.runtime.manifest import read_manifest
 from vitfleet.prediction_message import Prediction
 from vitfleet.topics import Topics
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from vitfleet.agent.coordinator import Coordinator, unplaced_note
-from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec
+from vitfleet.engines.runtime.manifest import EngineEntry, Manifest, TensorSpec
 from vitfleet.fleet_config import AggregatorConfig, BoardConfig, FleetConfig, parse_fleet
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
 from vitfleet.placement import BoardSlot, PartLoad, Shortfall, makespan, place

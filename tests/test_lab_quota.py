@@ -136,7 +136,7 @@ def test_an_agent_under_a_quota_computes_about_q_of_a_core_and_every_frame_is_an
     fleet_engines: Path,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    from vitfleet.engines.manifest import read_manifest
+    from vitfleet.engines.runtime.manifest import read_manifest
     from vitfleet.fleet.demo import replay_uri
     from vitfleet.fleet.local_fleet import LocalFleetOptions
     from vitfleet.lab.quota_fleet import LabOptions, QuotaFleet

@@ -35,7 +35,7 @@ def build_k4_bundle(out: Path) -> Path:
 
 
 def build_k4_engines(out: Path) -> Path:
-    from vitfleet.engines.build import build_engines
+    from vitfleet.engines.build.from_bundle import build_engines
 
     bundle = out.parent / (out.name + "_bundle")
     if not (bundle / "bundle.json").exists():

@@ -27,7 +27,7 @@ from vitfleet.agent.camera_node import CameraNode
 from vitfleet.agent.engine_fetch import copy_part_engines
 from vitfleet.agent.prediction_log import read_plans, read_predictions
 from vitfleet.camera.sources import open_source
-from vitfleet.engines.manifest import read_manifest
+from vitfleet.engines.runtime.manifest import read_manifest
 
 pytestmark = [pytest.mark.timeout(150, func_only=True), pytest.mark.slow]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from vitfleet.datasets import load_dataset
 from vitfleet.decompose.bundle import BundleCard
-from vitfleet.engines.errors import EngineError
+from vitfleet.engines.runtime.errors import EngineError
 
 
 def bundle_images(

@@ -6,7 +6,7 @@ timm's attention exports as plain MatMul/Softmax. Static batch 1 by default, the
 frame at a time with and the simplest TensorRT build (no optimisation profile); `dynamic_batch=True` marks
 axis 0 as 'batch'. Every file passes onnx.checker and carries the bundle id, role and part index in
 metadata_props, so a file that strays from its folder still says what it is. Tensor and node names are
-shortened (engines/onnx_names.py): they were a third of an int8 part's bytes.
+shortened (engines/build/onnx_names.py): they were a third of an int8 part's bytes.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vitfleet.engines.manifest import TensorSpec
-from vitfleet.engines.onnx_initializers import unshare_vector_initializers
-from vitfleet.engines.onnx_io import io_specs
-from vitfleet.engines.onnx_names import compact_names
+from vitfleet.engines.runtime.manifest import TensorSpec
+from vitfleet.engines.build.onnx_initializers import unshare_vector_initializers
+from vitfleet.engines.build.onnx_io import io_specs
+from vitfleet.engines.build.onnx_names import compact_names
 
 OPSET = 17
 

@@ -14,7 +14,7 @@ def prepare_demo_engines(
 ) -> tuple[Path, Path | None]:
     """(engines folder, bundle folder or None): given, or built (int8, ONNX Runtime) from the given or demo
     bundle and cached under the work dir by bundle id."""
-    from vitfleet.engines.manifest import MANIFEST_NAME, read_manifest
+    from vitfleet.engines.runtime.manifest import MANIFEST_NAME, read_manifest
 
     if engines is not None:
         read_manifest(engines)
@@ -25,7 +25,7 @@ def prepare_demo_engines(
 
             bundle = demo_bundle(work_dir, progress)
         from vitfleet.decompose.bundle import read_bundle
-        from vitfleet.engines.build import build_engines
+        from vitfleet.engines.build.from_bundle import build_engines
 
         card = read_bundle(bundle)
         engines_dir = work_dir / "engines" / card.bundle_id[:16]

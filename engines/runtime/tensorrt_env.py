@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from types import ModuleType
 
-from vitfleet.engines.errors import EngineError
+from vitfleet.engines.runtime.errors import EngineError
 
 TESTED_AGAINST = ("8.5 (JetPack 5.1)", "10.3 (JetPack 6.x)")
 

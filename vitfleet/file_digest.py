@@ -1,4 +1,4 @@
-"""sha256 of files, without torch (the boards verify every engine before loading it)."""
+"""sha256 of files and payloads, without torch: boards verify every engine before loading it, the workstation every weights file."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import read_manifest
-from vitfleet.engines.runtime import load_model
+from vitfleet.engines.runtime.backends import load_model
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import read_manifest
 
 
 def _example(spec, rng: np.random.Generator) -> np.ndarray:

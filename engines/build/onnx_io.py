@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import TensorSpec
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import TensorSpec
 
 
 def _dtype_name(elem_type: int) -> str:

@@ -18,12 +18,12 @@ from pathlib import Path
 from rich.progress import Progress
 
 from vitfleet.decompose.bundle import BundleCard, read_bundle
-from vitfleet.engines.calibration import bundle_images
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.hashing import sha256_file
-from vitfleet.engines.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
-from vitfleet.engines.onnx_io import io_specs
-from vitfleet.engines.precision import Int8Settings, to_fp16, to_int8
+from vitfleet.engines.build.calibration import bundle_images
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.file_digest import sha256_file
+from vitfleet.engines.runtime.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
+from vitfleet.engines.build.onnx_io import io_specs
+from vitfleet.engines.build.precision import Int8Settings, to_fp16, to_int8
 
 TARGETS = ("cpu", "pi", "jetson")
 
@@ -67,7 +67,7 @@ def _still_valid(out_dir: Path, bundle_id: str, fresh: list[EngineEntry]) -> lis
     """Entries of an earlier build into the same folder (another precision, TensorRT plans) that were made
     from the very ONNX just exported again and whose files are intact: kept, so building int8 then fp16 into
     one folder leaves both usable. Anything else is dropped from the manifest."""
-    from vitfleet.engines.manifest import read_manifest, verified_path
+    from vitfleet.engines.runtime.manifest import read_manifest, verified_path
 
     try:
         old = read_manifest(out_dir)
@@ -105,7 +105,7 @@ def build_engines(
     import torch
 
     from vitfleet.decompose.bundle import load_fusion, load_part
-    from vitfleet.engines import export
+    from vitfleet.engines.build import export
 
     if precision not in PRECISIONS + ("all",):
         raise EngineError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)} or all")

@@ -16,8 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from vitfleet.board_kinds import Backend, Precision, Target
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.hashing import sha256_file
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.file_digest import sha256_file
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.versioned_card import read_versioned_card
 

@@ -5,7 +5,7 @@
 
 Backends: "onnxruntime" (CPU; what a Raspberry Pi runs; imports without torch) and "tensorrt" (a plan built
 on the Jetson; tensorrt/pycuda imported only here, lazily). The PyTorch reference of a bundle, behind the same
-interface, is engines/torch_reference.py (workstation only). Every file is checked against the manifest's size and sha256 before
+interface, is engines/build/torch_reference.py (workstation only). Every file is checked against the manifest's size and sha256 before
 it is loaded: a truncated, altered or foreign file raises EngineError and is never run.
 
 Batches: the exported graphs have a static batch of 1 (what a board runs, frame by frame, and the simplest
@@ -19,8 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import EngineEntry, Manifest, TensorSpec, read_manifest, verified_path
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import EngineEntry, Manifest, TensorSpec, read_manifest, verified_path
 
 BACKENDS = ("onnxruntime", "tensorrt")
 
@@ -109,7 +109,7 @@ def load_model(engines_dir: Path, entry: EngineEntry, threads: int = 1) -> Model
     """Verify the file against the manifest, then open it with its backend."""
     path = verified_path(engines_dir, entry)
     if entry.backend == "tensorrt":
-        from vitfleet.engines.tensorrt_runtime import TensorRTModel
+        from vitfleet.engines.runtime.tensorrt_runtime import TensorRTModel
 
         return TensorRTModel(path, entry)
     return OnnxRuntimeModel(path, entry, threads)

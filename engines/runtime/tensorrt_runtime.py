@@ -5,7 +5,7 @@ TensorRT 10.x: name-based I/O (set_tensor_address + execute_async_v3). TensorRT 
 A plan built by another TensorRT version or for another GPU is refused before deserialisation: such a
 plan either fails to load or, worse, loads and misbehaves.
 
-UNVERIFIED ON HARDWARE (see engines/tensorrt_env.py); wiring-tested against a fake module only.
+UNVERIFIED ON HARDWARE (see engines/runtime/tensorrt_env.py); wiring-tested against a fake module only.
 """
 
 from __future__ import annotations
@@ -15,9 +15,15 @@ from types import ModuleType
 
 import numpy as np
 
-from vitfleet.engines.errors import EngineError
-from vitfleet.engines.manifest import EngineEntry
-from vitfleet.engines.tensorrt_env import compute_capability, import_cuda, import_tensorrt, major_version, version_tag
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import EngineEntry
+from vitfleet.engines.runtime.tensorrt_env import (
+    compute_capability,
+    import_cuda,
+    import_tensorrt,
+    major_version,
+    version_tag,
+)
 
 
 def check_plan_matches(entry: EngineEntry, trt_version: str, capability: str) -> None:
