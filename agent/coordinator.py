@@ -56,7 +56,7 @@ REBALANCE_GAIN = 0.10  # move parts only for a critical path at least this much 
 MOVE_TIMEOUT_S = 30.0  # a move whose new host never acknowledges is abandoned (both keep the part)
 
 # An ONNX Runtime session of an int8 QDQ part holds its initialisers plus dequantised/constant-folded copies and
-# its arena: measured 4.0-4.5x the file size for ViT-B/16 parts; 4x + 8 MB is the estimate until an agent
+# its arena, a few times the file size for ViT-B/16 parts; these two constants are the estimate until an agent
 # reports the session's measured resident growth (PlanAck.part_mem_mb), and the larger of the two is used.
 SESSION_BYTES_FACTOR = 4.0
 SESSION_FIXED_MB = 8.0

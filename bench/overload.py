@@ -56,9 +56,8 @@ class Scenario:
     args: tuple[str, ...]
 
 
-# A 40x slower board takes ~25-35 ms per frame with the demo bundle's 0.6-0.8-ms parts: slower than the fleet's
-# round trip (~5 ms), as Pi-class boards are (tens to hundreds of ms per part), so it, not the transport, bounds
-# the fleet. Without a slow board the demo's parts are faster than the round trip: those rows show that bound.
+# A 40x slower board running the demo bundle's sub-millisecond parts is slower than the fleet's round trip, as
+# Pi-class boards are, so it, not the transport, bounds the fleet. Without a slow board the demo's parts are faster than the round trip: those rows show that bound.
 SCENARIOS = (
     Scenario(
         "transport-bound",

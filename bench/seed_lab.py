@@ -17,8 +17,8 @@ from typing import Any
 from vitfleet.bench.seed_settings import SeedSettings
 
 PRECISION = "int8"
-# Added to compute / q when pacing a lockstep camera: the LAN hops, JPEG and the quota's own stalls (seen here as
-# 10-20 ms on a K = 4 ViT-B/16 fleet), so a frame is never offered before the previous one's credit is back.
+# Added to compute / q when pacing a lockstep camera: the LAN hops, JPEG and the quota's own stalls (a margin
+# above those seen on a K = 4 ViT-B/16 fleet), so a frame is never offered before the previous one's credit is back.
 LOCKSTEP_ALLOWANCE_MS = 30.0
 
 

@@ -332,7 +332,7 @@ def decompose(
             help="an extra 'other' "
             "logit trained on other parts' images (default: on for both "
             "methods: ED-ViT's recipe, and DeViT's since the "
-            "ablation of issue 15)",
+            "accuracy ablation, docs/benchmarks.md)",
         ),
     ] = None,
     part_flips: Annotated[

@@ -120,7 +120,7 @@ _ADDED_LATER: dict[str, Any] = {
 def recipe_deviations(method: str, parts: int, recipe: dict[str, Any] | None) -> list[str]:
     """What a bundle's recorded recipe changed from today's defaults ("recipe not recorded" for older bundles)."""
     if recipe is None:
-        return ["recipe not recorded (made before the defaults of issue 15)"]
+        return ["recipe not recorded (made before bundles recorded their recipe)"]
     defaults = _flat(asdict(default_options(method, parts)))
     recorded = _flat(recipe)
     out = []

@@ -74,7 +74,7 @@ class DecomposeOptions:
     seed: int = 0
     train_limit: int | None = None  # first N (class-balanced) training images, for tests and the demo
     test_limit: int | None = None
-    # Images that score the channels for pruning; a 224² ViT-B backward costs ~1.5 s per image on 2 cores.
+    # Images that score the channels for pruning: a backward pass each, which dominates pruning at 224².
     importance: ImportanceBatches = field(default_factory=ImportanceBatches)
 
     def has_other_class(self) -> bool:

@@ -23,8 +23,8 @@ class PartRecipe:
     weight_decay: float = 0.05
     seed: int = 0
     other_fraction: float = 0.25  # ED-ViT "other" class: this many out-of-subset images per in-subset image
-    # ED-ViT parts augment like the default teacher they are pruned from: flips, no shifts (both measured in
-    # docs/benchmarks.md: with 2-px shifts the K=4 fusion reached 87.84 % from the 90.11 % teacher).
+    # ED-ViT parts augment like the default teacher they are pruned from: flips, no shifts (shifts cost fused
+    # accuracy; both measured in docs/benchmarks.md).
     translate_pixels: int = 0
     precision: ComputePrecision = "auto"
     dekd: DekdWeights = field(default_factory=DekdWeights)  # DeViT students only

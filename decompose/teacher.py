@@ -58,8 +58,8 @@ from vitfleet.versioned_card import read_versioned_card
 
 TEACHER_FORMAT_VERSION = 1
 
-# Presets live in vit_arch (PRESETS, arch_for_preset, re-exported here for older imports). bf16 autocast makes
-# 15 epochs of the patch-4 `fmnist` preset fit the 45-minute budget (90.1 %, docs/benchmarks.md).
+# Presets live in vit_arch (PRESETS, arch_for_preset, re-exported here for older imports). bf16 autocast is what
+# makes the `fmnist` preset's default epochs fit the teacher's training budget (docs/benchmarks.md).
 DATASET_STATS: dict[str, tuple[list[float], list[float]]] = {
     "fashion-mnist": ([0.2860], [0.3530]),
     "cifar10": ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),
@@ -79,7 +79,7 @@ class TrainRecipe(BaseModel):
     seed: int = 0
     augment: bool = True  # per-image horizontal flips (a true invariance of these garments)
     # Shifting a whole batch by up to N pixels: off by default, it moves objects across the 4-pixel patch grid and
-    # cost 5.5 pt after 2 epochs (77.8 % vs 83.3 % with flips alone, docs/benchmarks.md).
+    # cost accuracy against flips alone (docs/benchmarks.md).
     translate_pixels: int = Field(0, ge=0)
     precision: ComputePrecision = "auto"
     # Distillation from another model's logits (the bench's distilled compact baseline): 0 = labels only.

@@ -59,8 +59,8 @@ def autocast_dtype(device: torch.device, precision: ComputePrecision) -> torch.d
 
 
 def forward_precision(device: torch.device, precision: ComputePrecision) -> contextlib.AbstractContextManager:
-    """bf16 autocast where the hardware runs it natively (measured 1.8x per step for a patch-4 ViT on this
-    kind of CPU, see docs/benchmarks.md); a no-op context otherwise."""
+    """bf16 autocast where the hardware runs it natively (faster per step on such CPUs, docs/benchmarks.md); a
+    no-op context otherwise."""
     dtype = autocast_dtype(device, precision)
     if dtype is None:
         return contextlib.nullcontext()

@@ -211,8 +211,8 @@ class ArchPreset(BaseModel):
         return self.img_size // self.patch_size
 
 
-# `fmnist` is the default teacher for Fashion-MNIST: patch 4 (50 tokens) is what gets a ViT past 90 % there;
-# patch 7 (17 tokens) trains faster per epoch but stalled at 85.8 % after 7 epochs (docs/benchmarks.md).
+# `fmnist` is the default teacher for Fashion-MNIST: patch 4 (50 tokens) is what gets a small ViT to its best
+# there; patch 7 (17 tokens) trains faster per epoch but stalls lower (docs/benchmarks.md).
 # `small` is the default for RGB photos: an 8x8 grid is the usual CIFAR-ViT compromise (patch 4 at 32 px).
 PRESETS: dict[str, ArchPreset] = {
     "fmnist": ArchPreset(

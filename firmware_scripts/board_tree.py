@@ -148,7 +148,7 @@ def board_fleet_yaml(fleet: FleetConfig, plan: FleetPlan, board: BoardConfig, wi
     data.pop("engine_builds", None)  # the workstation's build folders: nothing on the board reads them
     data.pop("ssh", None)  # how the workstation logs in: nothing on the board reads it
     data["aggregator"]["log"] = f"{home}/data/fleet-log.sqlite"
-    # None is a setting here ("never move parts"), not an absent key: dropped, the board would heal after 2 s.
+    # None is a setting here ("never move parts"), not an absent key: dropped, the board would heal after the default delay.
     data["aggregator"]["heal_after_s"] = fleet.aggregator.heal_after_s
     for entry in data["boards"]:
         part = plan.placement.get(entry["name"])

@@ -186,11 +186,6 @@ class CpuQuota:
     def pids(self) -> list[int]:
         return self._pids(self.cpu_dir)
 
-    def enroll(self, pid: int) -> None:
-        """Move a running process (all its threads) into the group; its later children start inside."""
-        for d in self.dirs:
-            _write(d / "cgroup.procs", str(pid))
-
     def wrap_argv(self, argv: list[str]) -> list[str]:
         """`argv` started inside the group: a shell enrolls itself, then execs `argv` (same pid, so signals reach
         it), so not even the interpreter's start-up runs outside the quota."""

@@ -43,7 +43,7 @@ class LabOptions(BaseModel):
     period_us: int | None = None  # None: the shortest the kernel allows for the quota (lab/cpu_quota.py)
     profile: str = "lan"
     # Also pin agent i to core i mod cores. Off by default: timed here, pinning did not bring the quota closer to
-    # full-core time / q (within this VM's +-15 % core-to-core noise) and it keeps an agent on a core the host side
+    # full-core time / q beyond this VM's core-to-core noise, and it keeps an agent on a core the host side
     # may be busy on, where unpinned the scheduler moves it.
     pin: bool = False
     index_base: int | None = None  # first link index; None: the first free block from INDEX_FIRST

@@ -1,4 +1,4 @@
-"""Issue 16: a board installs only the `board` group. A fresh venv gets the wheel with that group alone (no torch,
+"""A board installs only the `board` group. A fresh venv gets the wheel with that group alone (no torch,
 no training code), and its agents and aggregator run a real fleet on real mosquitto with int8 engines."""
 
 from __future__ import annotations

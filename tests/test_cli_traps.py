@@ -1,4 +1,4 @@
-"""The small traps of issue 16 item 7: Makefile chain and default goal, choice options, piped tables, fleet errors.
+"""The small traps: Makefile chain and default goal, choice options, piped tables, fleet errors.
 
 All fast (no model, no broker): `make -n` dry runs, `--help`, one subprocess through a pipe.
 """

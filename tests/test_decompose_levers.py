@@ -1,4 +1,4 @@
-"""The accuracy levers of issue 15, each exercised for real on the tiny teacher: soft-target KD into ED-ViT parts,
+"""The accuracy levers, each exercised for real on the tiny teacher: soft-target KD into ED-ViT parts,
 the fusion head on soft labels and flipped views, DeViT students with an "other" class, the probability-based
 confusion partition and iterative pruning. The ablation (bench/accuracy_ablation.py) measures what they are
 worth at full scale; these tests check that each does what it says."""
@@ -288,7 +288,7 @@ def test_recipe_deviations_mark_a_short_recipe_and_not_the_default() -> None:
     assert recipe_deviations("edvit", 4, default) == []  # evaluation size is not the recipe
     short = json.loads(json.dumps(asdict(default_options("edvit", 4, epochs=4, train_limit=30000))))
     assert recipe_deviations("edvit", 4, short) == ["part_recipe.epochs=4", "train_limit=30000"]
-    assert recipe_deviations("devit", 8, None) == ["recipe not recorded (made before the defaults of issue 15)"]
+    assert recipe_deviations("devit", 8, None) == ["recipe not recorded (made before bundles recorded their recipe)"]
     fleet = FleetInputs("edvit", 8, Path("b"), {}, True, ("part_recipe.epochs=4",))
     assert fleet.label("int8") == "edvit K=8 int8 †" and fleet.label("int8", mark=False) == "edvit K=8 int8"
     assert FleetInputs("edvit", 4, Path("b"), {}, False).label("fp32") == "edvit K=4 fp32"

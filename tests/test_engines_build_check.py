@@ -1,6 +1,6 @@
 """Build int8 and fp16 engines from the tiny bundle and check them against PyTorch (real ORT, real data).
 
-The thresholds are issue #4's: fp16 mean feature cosine >= 0.999 and fused agreement >= 99.5 %; int8
+The thresholds (engines/README.md): fp16 mean feature cosine >= 0.999 and fused agreement >= 99.5 %; int8
 >= 0.98 and >= 98 %. A bundle whose weights changed after the build must fail the check (exit 1).
 """
 

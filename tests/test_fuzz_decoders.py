@@ -1,4 +1,4 @@
-"""Hypothesis-driven fuzzing of every decoder a fleet process runs on network or file input (issue #9, item 4).
+"""Hypothesis-driven fuzzing of every decoder a fleet process runs on network or file input.
 
 Each test drives thousands of malformed inputs straight into the pure decoder (fast: no broker in the loop),
 counts what happened to every one of them, and fails on any exception other than the decoder's own refusal.

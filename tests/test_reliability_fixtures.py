@@ -1,7 +1,7 @@
-"""Fixtures of the reliability tests (issue #9): a K = 4 bundle and engines, a fleet that is always torn down,
+"""Fixtures of the reliability tests: a K = 4 bundle and engines, a fleet that is always torn down,
 an availability recorder.
 
-The K = 4 bundle and its int8 engines (issue #9 asks for a four-board fleet) are built with the engines tests' own tiny-bundle recipe (bundle_fixture.build_tiny_bundle: real training on a
+The K = 4 bundle and its int8 engines (a four-board fleet) are built with the engines tests' own tiny-bundle recipe (bundle_fixture.build_tiny_bundle: real training on a
 Fashion-MNIST slice, fusion trained with part dropout) and a four-way class partition. The recipe reads the
 partition from its module constant, so it is swapped for the duration of the build and restored after.
 

@@ -1,4 +1,4 @@
-"""Faults of a running fleet (issue #9, items 1, 2 and 5): real mosquitto, real int8 ONNX Runtime engines, the
+"""Faults of a running fleet: real mosquitto, real int8 ONNX Runtime engines, the
 aggregator and the agents as real `vitfleet` processes, killed with SIGKILL.
 
 - board loss: kill -9 one agent of a K = 4 fleet mid-stream -> predictions keep coming within the deadline,

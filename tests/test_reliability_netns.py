@@ -1,4 +1,4 @@
-"""A slow, lossy link (issue #9, item 3): one agent of a K = 2 fleet runs in its own network namespace, reaching
+"""A slow, lossy link: one agent of a K = 2 fleet runs in its own network namespace, reaching
 the broker over a veth pair whose egress is shaped by the kernel.
 
 The issue asks for `tc netem` delay/loss. This kernel has no sch_netem ("Specified qdisc kind is unknown",

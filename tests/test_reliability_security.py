@@ -1,4 +1,4 @@
-"""Security checks of issue #9, item 6, that tests/test_broker_security.py does not already make.
+"""Security checks that tests/test_broker_security.py does not already make.
 
 That file proves, against the broker config `make deploy` generates, that an unauthenticated client and a client
 without the CA are refused, that a board cannot publish another part's features or predictions, and that a board

@@ -490,10 +490,6 @@ class WebState:
         if self._sampler is not None:
             self._sampler.join(timeout=2.0)
 
-    @property
-    def stopped(self) -> bool:
-        return self._stop.is_set()
-
     # ---- the page's JSON --------------------------------------------------------------------------------
     def _tile(self, name: str, now_mono: float) -> BoardTile:
         s, p = self.stats.get(name), self.power.get(name)

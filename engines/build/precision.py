@@ -36,15 +36,15 @@ class Int8Settings:
     percentile: float = 99.999
     per_channel: bool = True
     # q@k^T and attn@v (activation x activation): quantizing them puts Q/DQ on both sides of the Softmax
-    # (its input scores and its output probabilities). Kept float: Softmax stays float end to end, and the
-    # tiny fixture's fused agreement rose 98.3 -> 98.6 %.
+    # (its input scores and its output probabilities). Kept float: Softmax stays float end to end, which raised
+    # the fused agreement with PyTorch (engines/README.md, "int8 choices").
     quantize_activation_matmuls: bool = False
-    # The patch-embedding Conv reads the raw normalised image: int8 there took the tiny fixture's mean feature
-    # cosine from 0.999 to 0.985 (min 0.96 -> 0.40), more than every other layer together, for one small layer.
+    # The patch-embedding Conv reads the raw normalised image: int8 there cost more feature cosine than every
+    # other layer together, for one small layer (engines/README.md, "int8 choices").
     quantize_patch_embed: bool = False
     # 7-bit weights. ORT's x86 int8 kernels without VNNI (AVX2 u8s8) saturate int16 partial sums with full
-    # 8-bit weights: on this machine that cost 10x the feature error (cosine 0.99935 vs 0.99995 with 7-bit
-    # weights, or with the same file run unfused). ARM (Pi) and TensorRT do not saturate: full range there.
+    # 8-bit weights, which multiplies the feature error (not so with 7-bit weights, or with the same file run
+    # unfused). ARM (Pi) and TensorRT do not saturate: full range there.
     # None = decided by the build target (cpu: 7-bit; pi, jetson: 8-bit).
     reduce_range: bool | None = None
     exclude_nodes: list[str] = field(default_factory=list)
