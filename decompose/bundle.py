@@ -8,17 +8,20 @@ does not validate is refused with a message that says how to fix it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from vitfleet.decompose.methods.registry import FusionKind
+from vitfleet.decompose.fusion_heads import get_fusion_head, known_fusion_head
 from vitfleet.decompose.vit_arch import ViTArch
 from vitfleet.errors import UserError
 from vitfleet.preprocessing import Preprocessing
 from vitfleet.versioned_card import read_versioned_card
 
 BUNDLE_FORMAT_VERSION = 1
+
+# a registered fusion head (decompose/fusion_heads/); a bundle naming another is refused with the registered ones
+FusionHeadName = Annotated[str, AfterValidator(known_fusion_head)]
 
 
 class BundleError(UserError):
@@ -52,7 +55,7 @@ class PartSpec(BaseModel):
 class FusionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: FusionKind
+    kind: FusionHeadName
     feature_dims: list[int]
     hidden_dim: int
     num_classes: int
@@ -114,7 +117,7 @@ def write_card(folder: Path, card: BundleCard) -> None:
 def load_part(folder: Path, index: int, card: BundleCard | None = None):  # -> PartFeatures
     """Part `index` as the deployed module: image -> CLS features (torch; workstation side)."""
     from vitfleet.decompose.checkpoints import load_weights
-    from vitfleet.decompose.fusion import PartFeatures
+    from vitfleet.decompose.part_features import PartFeatures
     from vitfleet.decompose.vit_arch import build_vit
 
     card = card or read_bundle(folder)
@@ -127,9 +130,8 @@ def load_part(folder: Path, index: int, card: BundleCard | None = None):  # -> P
 
 def load_fusion(folder: Path, card: BundleCard | None = None):  # -> FusionHead
     from vitfleet.decompose.checkpoints import load_weights
-    from vitfleet.decompose.fusion import FusionHead
 
     card = card or read_bundle(folder)
     f = card.fusion
-    head = FusionHead(f.kind, f.feature_dims, f.hidden_dim, f.num_classes)
+    head = get_fusion_head(f.kind).build(f.feature_dims, f.hidden_dim, f.num_classes)
     return load_weights(head, Path(folder) / f.weights, f.weights_sha256).eval()

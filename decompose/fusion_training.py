@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vitfleet.decompose.fusion import FusionHead
+from vitfleet.decompose.fusion_heads import get_fusion_head
+from vitfleet.decompose.fusion_heads.base import FusionHead
 from vitfleet.decompose.training import adamw, batches, optimizer_step, warmup_cosine
 
 
@@ -83,7 +84,7 @@ def fusion_loss(
     ce = F.cross_entropy(logits, y)
     if teacher_logits is None:
         return ce
-    if head.kind == "devit" and teacher_cls is not None:
+    if get_fusion_head(head.kind).matches_teacher_cls and teacher_cls is not None:
         return (
             (1 - recipe.alpha) * ce
             + recipe.alpha * _teacher_term(logits, teacher_logits, recipe)

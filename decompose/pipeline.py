@@ -28,9 +28,10 @@ import torch
 from vitfleet.datasets import load_dataset
 from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from vitfleet.decompose.checkpoints import load_weights, save_weights
-from vitfleet.decompose.fusion import FusionHead, PartFeatures
+from vitfleet.decompose.fusion_heads import get_fusion_head
 from vitfleet.decompose.fusion_training import FusionRecipe, fused_accuracy, part_features, train_fusion, train_joint
 from vitfleet.decompose.methods import get_method
+from vitfleet.decompose.part_features import PartFeatures
 from vitfleet.decompose.part_training import train_part
 from vitfleet.decompose.partition import confusion_partition, random_partition, soft_confusion, validate_partition
 from vitfleet.decompose.prune import ROUND_TO, ImportanceBatches, prune_to_budget, replace_head
@@ -382,7 +383,7 @@ def decompose_teacher(
     feats_test = part_features(parts, xt)
     method = get_method(opts.method)
     kind, hidden = method.fusion_kind, method.fusion_hidden(card.arch.embed_dim)
-    head = FusionHead(kind, [s.feature_dim for s in specs], hidden, num_classes)
+    head = get_fusion_head(kind).build([s.feature_dim for s in specs], hidden, num_classes)
     if opts.fusion_recipe.epochs > 0:
         assert targets is not None
         feats, fy, fcls, flogits = part_features(parts, x), y, targets.cls, targets.logits

@@ -21,7 +21,8 @@ from torch import nn
 from vitfleet.datasets import load_fashion_mnist
 from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from vitfleet.decompose.checkpoints import save_weights
-from vitfleet.decompose.fusion import FusionHead, PartFeatures
+from vitfleet.decompose.fusion_heads import get_fusion_head
+from vitfleet.decompose.part_features import PartFeatures
 from vitfleet.decompose.teacher import preprocessing_for, write_teacher
 from vitfleet.decompose.vit_arch import ViTArch, build_vit, count_params, vit_flops
 
@@ -104,7 +105,7 @@ def _build(out: Path, steps: int, seed: int, width: int, depth: int, heads: int,
             features.append(PartFeatures(vit).eval()(x))
 
     feats = torch.cat(features, dim=1)
-    head = FusionHead("mlp", [width] * len(PARTITION), 64, 10)
+    head = get_fusion_head("mlp").build([width] * len(PARTITION), 64, 10)
 
     gen = torch.Generator().manual_seed(seed + 10)
     opt = torch.optim.AdamW(head.parameters(), lr=3e-3)

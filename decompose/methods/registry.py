@@ -3,7 +3,8 @@
 Like timm's model registry: `get_method("edvit")` returns the method's choices (how parts are cut from the
 teacher, what they learn from, which fusion head joins them, its default recipe), and the pipeline, the CLI's
 `--method` choices and the bench settings ask it instead of naming methods. Torch-free, so `vitfleet --help`
-lists the methods without loading a model library: a method's objective is imported when a part trains.
+lists the methods without loading a model library: a method's objective is imported when a part trains. A method
+names its fusion head by its name in the fusion-head registry (decompose/fusion_heads/), checked at registration.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from vitfleet.decompose.fusion_heads import get_fusion_head, known_fusion_head
 from vitfleet.decompose.recipes import MethodDefaults
 from vitfleet.errors import UserError
 
@@ -20,7 +22,6 @@ if TYPE_CHECKING:
     from vitfleet.decompose.students import PartRecipe
 
 PruneShape = Literal["width", "heads"]  # what pruning removes from the teacher (decompose/prune.py)
-FusionKind = Literal["devit", "mlp"]  # the fusion head's architecture (decompose/bundle.py FusionSpec)
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Method:
     summary: str
     prune_shape: PruneShape  # how a part is cut from the teacher
     other_class: bool  # default: an extra "other" logit trained on other parts' images
-    fusion_kind: FusionKind
+    fusion_kind: str  # a registered fusion head (decompose/fusion_heads/), the one bundle.json records
     objective: Callable[..., PartObjective]  # (model, recipe, DEKD weights) -> its training loss
     part_targets: Callable[[PartRecipe], PartTargets]  # which teacher targets the part's training reads
     defaults: MethodDefaults  # the settings `vitfleet decompose` uses when a flag is not given
@@ -39,8 +40,8 @@ class Method:
         return self.flips if recipe.flips is None else recipe.flips
 
     def fusion_hidden(self, teacher_dim: int) -> int:
-        """DeViT's head maps to the teacher's CLS width (matched by MSE); the MLP head is 256 wide."""
-        return teacher_dim if self.fusion_kind == "devit" else 256
+        """The fusion head's hidden width for a teacher this wide: the head's own rule (decompose/fusion_heads/)."""
+        return get_fusion_head(self.fusion_kind).hidden_dim(teacher_dim)
 
 
 def kit_objective(name: str) -> Callable[..., PartObjective]:
@@ -61,6 +62,11 @@ _METHODS: dict[str, Method] = {}
 def register_method(method: Method) -> Method:
     if not method.name.isidentifier():
         raise ValueError(f"a method name is a plain identifier (it names bundles and CLI choices), got {method.name!r}")
+    try:
+        known_fusion_head(method.fusion_kind)
+    except ValueError as exc:
+        # Checked here, not when a decomposition reaches its fusion stage after the parts have trained.
+        raise ValueError(f"method {method.name!r}: {exc}") from None
     _METHODS[method.name] = method
     return method
 

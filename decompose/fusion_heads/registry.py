@@ -1,0 +1,59 @@
+"""The fusion-head registry: one record per head architecture the aggregator can run.
+
+Like the method registry (decompose/methods/registry.py): `get_fusion_head("mlp")` returns how to build the head and
+how wide it is, and the methods, the pipeline and bundle.json's `fusion.kind` ask it instead of naming heads. A head
+is one module that calls `register_fusion_head` (the kit's own: decompose/fusion_heads/devit.py and mlp.py); one from
+outside the kit is loaded as a plugin (vitfleet/plugins.py). Torch-free, so the method registry validates a method's
+head and `vitfleet --help` lists the methods without loading a model library: a head's `build` imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vitfleet.errors import UserError
+
+if TYPE_CHECKING:
+    from vitfleet.decompose.fusion_heads.base import FusionHead
+
+
+@dataclass(frozen=True)
+class FusionHeadKind:
+    name: str  # what bundle.json's fusion.kind and a method's fusion_kind say
+    summary: str
+    # (feature_dims, hidden_dim, num_classes) -> an untrained head (a FusionHead whose `kind` is `name`)
+    build: Callable[[list[int], int, int], FusionHead]
+    hidden_dim: Callable[[int], int]  # the teacher's embedding width -> the head's hidden width
+    # Training also pulls the head's token toward the teacher's CLS token (MSE), when the teacher's targets are
+    # there; `hidden_dim` must then give the teacher's width.
+    matches_teacher_cls: bool = False
+
+
+_HEADS: dict[str, FusionHeadKind] = {}
+
+
+def register_fusion_head(kind: FusionHeadKind) -> FusionHeadKind:
+    if not kind.name.isidentifier():
+        raise ValueError(f"a fusion head name is a plain identifier (bundle.json records it), got {kind.name!r}")
+    _HEADS[kind.name] = kind
+    return kind
+
+
+def get_fusion_head(name: str) -> FusionHeadKind:
+    if name not in _HEADS:
+        raise UserError(f"unknown fusion head {name!r}; use one of {', '.join(fusion_head_names())}")
+    return _HEADS[name]
+
+
+def fusion_head_names() -> list[str]:
+    """Registered heads, built-ins first."""
+    return list(_HEADS)
+
+
+def known_fusion_head(name: Any) -> str:
+    """A pydantic validator's check: the name of a registered fusion head."""
+    if name not in _HEADS:
+        raise ValueError(f"unknown fusion head {name!r}; use one of {', '.join(fusion_head_names())}")
+    return name
