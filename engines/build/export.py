@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vitfleet.engines.runtime.manifest import TensorSpec
 from vitfleet.engines.build.onnx_initializers import unshare_vector_initializers
 from vitfleet.engines.build.onnx_io import io_specs
 from vitfleet.engines.build.onnx_names import compact_names
+from vitfleet.engines.runtime.manifest import TensorSpec
 
 OPSET = 17
 

@@ -19,11 +19,11 @@ from rich.progress import Progress
 
 from vitfleet.decompose.bundle import BundleCard, read_bundle
 from vitfleet.engines.build.calibration import bundle_images
-from vitfleet.engines.runtime.errors import EngineError
-from vitfleet.file_digest import sha256_file
-from vitfleet.engines.runtime.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
 from vitfleet.engines.build.onnx_io import io_specs
 from vitfleet.engines.build.precision import Int8Settings, to_fp16, to_int8
+from vitfleet.engines.runtime.errors import EngineError
+from vitfleet.engines.runtime.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
+from vitfleet.file_digest import sha256_file
 
 TARGETS = ("cpu", "pi", "jetson")
 

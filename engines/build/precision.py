@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from vitfleet.engines.build.calibration import ArrayCalibrationReader
-from vitfleet.engines.runtime.errors import EngineError
 from vitfleet.engines.build.onnx_names import compact_names
+from vitfleet.engines.runtime.errors import EngineError
 
 FP32_OPS_UNDER_FP16 = ["LayerNormalization", "Softmax"]
 QUANTIZED_OP_TYPES = ["MatMul", "Gemm", "Conv"]

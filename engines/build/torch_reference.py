@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vitfleet.engines.runtime.manifest import TensorSpec
 from vitfleet.engines.runtime.backends import FusionEngine, PartEngine
+from vitfleet.engines.runtime.manifest import TensorSpec
 
 
 class TorchModel:
