@@ -97,7 +97,7 @@ def agent(
     cfg = resolve_fleet(fleet, broker, fleet_name, board, "agent", part)
     me = board_for(cfg, board, "agent")
     if announcing:
-        me.kind = detect_board_kind()  # type: ignore[assignment]
+        me.kind = detect_board_kind()
     n_threads = threads or me.threads
     limit_threads(n_threads)
     pin_to_core(cpu)

@@ -39,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 
 from vitfleet.agent.board_speeds import BoardSpeeds
-from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.board_kinds import board_kind
 from vitfleet.engines.runtime.manifest import Manifest
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 from vitfleet.fleet_plan_message import FleetPlanMessage, PlanAck
@@ -165,7 +165,7 @@ class Coordinator:
         memory and speed it announced (a spare, until placement gives it parts)."""
         if not self.adopt_boards or hello.board in self.listed:
             return
-        kind_speed = BOARD_KINDS[hello.kind].typical_gflops
+        kind_speed = board_kind(hello.kind).typical_gflops
         slot = BoardSlot(hello.board, hello.speed or kind_speed, float(hello.memory_mb))
         if self.slots.get(hello.board) != slot:
             if hello.board not in self.slots:

@@ -20,7 +20,14 @@ from pathlib import Path
 from types import ModuleType
 
 from vitfleet.engines.runtime.errors import EngineError
-from vitfleet.engines.runtime.manifest import EngineEntry, Manifest, read_manifest, verified_path, write_manifest
+from vitfleet.engines.runtime.manifest import (
+    PRECISIONS,
+    EngineEntry,
+    Manifest,
+    read_manifest,
+    verified_path,
+    write_manifest,
+)
 from vitfleet.engines.runtime.tensorrt_env import (
     compute_capability,
     import_cuda,
@@ -147,7 +154,7 @@ def build_tensorrt_engines(
     log=print,
 ) -> list[PlanResult]:
     """Build (or reuse) a plan per part and for the fusion head; record them in manifest.json."""
-    if precision not in ("fp32", "fp16", "int8"):
+    if precision not in PRECISIONS:
         raise EngineError(f"unknown precision {precision!r}; use fp16 or int8 (or fp32)")
     engines_dir = Path(engines_dir)
     manifest = read_manifest(engines_dir)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.board_kinds import board_kind
 from vitfleet.firmware_scripts.broker_config import write_broker_files
 from vitfleet.firmware_scripts.certs import FleetSecrets
 from vitfleet.firmware_scripts.errors import DeployError
@@ -125,7 +125,7 @@ def board_env(board: BoardConfig, plan: BoardPlan) -> str:
         "VITFLEET_MAKE_VENV": "0" if board.python else "1",
         "VITFLEET_SERVICE_MANAGER": board.service_manager,
         "VITFLEET_SERVICES": ",".join(plan.services),
-        "VITFLEET_PROVISION_SCRIPT": BOARD_KINDS[board.kind].provision_script,
+        "VITFLEET_PROVISION_SCRIPT": board_kind(board.kind).provision_script,
         "VITFLEET_TENSORRT_PRECISION": plan.precision if plan.builds_on_board and plan.part is not None else "",
         "PYTHONPATH": f"{board.install_dir}/app",
         "PYTHONUNBUFFERED": "1",

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
 
-from vitfleet.board_kinds import Precision, Target
+from vitfleet.choices import EnginePrecision, Target, choice_values
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.firmware_scripts.fleet_plan import BoardPlan, FleetPlan
 from vitfleet.fleet_config import FleetConfig
 
-BUILD_FOLDERS = frozenset(f"{t}-{p}" for t in get_args(Target) for p in get_args(Precision))
+BUILD_FOLDERS = frozenset(f"{t}-{p}" for t in choice_values(Target) for p in choice_values(EnginePrecision))
 
 
 def engines_key(plan: BoardPlan) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.board_kinds import board_kind
 from vitfleet.firmware_scripts.errors import DeployError
 from vitfleet.fleet_config import BoardConfig, FleetConfig
 from vitfleet.placement import PartCost, place_parts
@@ -95,8 +95,8 @@ def make_plan(fleet: FleetConfig, parts: list[PartCost]) -> FleetPlan:
             memory_mb=b.memory_mb,
             part=placement.get(b.name),
             precision=b.engine_precision(),
-            backend=BOARD_KINDS[b.kind].backend,
-            target=BOARD_KINDS[b.kind].target,
+            backend=board_kind(b.kind).backend,
+            target=board_kind(b.kind).target,
             services=board_services(b, placement.get(b.name)),
         )
         for b in fleet.boards

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.board_kinds import board_kind
 from vitfleet.firmware_scripts.errors import DeployError
 
 # The manylinux tags an arm64 or x86 Debian bookworm / Ubuntu 22.04 (glibc 2.35–2.36) accepts, newest first.
@@ -30,7 +30,7 @@ def wheelhouse(
     kind: str, requirements: list[str], cache_root: Path, echo: Callable[[str], None], dry_run: bool = False
 ) -> Path:
     """A folder of wheels that installs `requirements` on a board of `kind` with no index (cached)."""
-    spec = BOARD_KINDS[kind]  # type: ignore[index]
+    spec = board_kind(kind)
     if spec.arch is None:
         raise DeployError(
             f"board kind {kind!r} says nothing about its CPU or Python, so deploy cannot choose wheels "

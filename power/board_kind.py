@@ -1,14 +1,12 @@
-"""Which kind of board this is (the BoardKind names of fleet.yaml), from the device tree or the CPU arch."""
+"""Which kind of board this is (a registered kind's name, as fleet.yaml's `kind:`), from the device tree or the CPU
+arch."""
 
 from __future__ import annotations
 
 import platform
 from pathlib import Path
 
-from vitfleet.board_kinds import BOARD_KINDS
-
-# Substrings of /proc/device-tree/model from the board-kind table, in its order: first match wins.
-_MODEL_KINDS = tuple((needle, kind) for kind, spec in BOARD_KINDS.items() for needle in spec.model_names)
+from vitfleet.board_kinds import board_kinds
 
 
 def detect_board_kind(root: Path = Path("/"), machine: str | None = None) -> str:
@@ -16,8 +14,10 @@ def detect_board_kind(root: Path = Path("/"), machine: str | None = None) -> str
         model = (root / "proc/device-tree/model").read_bytes().rstrip(b"\x00").decode("utf-8", "replace")
     except OSError:
         model = ""
-    for needle, kind in _MODEL_KINDS:
-        if needle in model:
-            return kind
+    # Substrings of /proc/device-tree/model, kind by kind in registration order: first match wins. Read at each
+    # call, so a kind a plugin registered after this module was imported is recognised too.
+    for spec in board_kinds():
+        if any(needle in model for needle in spec.model_names):
+            return spec.name
     arch = (machine if machine is not None else platform.machine()).lower()
     return "x86" if arch in {"x86_64", "amd64", "i386", "i686"} else "cpu"

@@ -12,9 +12,10 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
-from vitfleet.board_kinds import kind_names
+from vitfleet.board_kinds import board_kind_names
 from vitfleet.console import console, emit, emit_rows, user_errors
 from vitfleet.errors import UserError
+from vitfleet.power.detect import meters_help
 
 
 def _table(summary: dict[str, Any]) -> Table:
@@ -103,19 +104,24 @@ def power(
     duration: Annotated[float, typer.Option(min=0.0, help="seconds to sample; 0 = until Ctrl-C")] = 0.0,
     rate: Annotated[float, typer.Option(min=0.1, max=1000.0, help="samples per second (a meter may cap it)")] = 10.0,
     list_: Annotated[
-        bool, typer.Option("--list", help="show every meter tried and why it is or is not usable")
+        bool,
+        typer.Option(
+            "--list", help="show every meter tried and why it is or is not usable; in detection order: " + meters_help()
+        ),
     ] = False,
     kind: Annotated[
-        str | None, typer.Option(help=f"board kind for the estimate's profile ({kind_names()}); default: detected")
+        str | None,
+        typer.Option(
+            help=f"board kind for the estimate's profile ({', '.join(board_kind_names())}); default: detected"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print figures as JSON")] = False,
 ) -> None:
     """Read this machine's power meter live (watts, joules); --list shows every meter and why."""
     from vitfleet.power.detect import detect_meter, probe_meters
-    from vitfleet.power.estimate import PROFILES
 
-    if kind is not None and kind not in PROFILES:
-        raise UserError(f"--kind {kind!r} is not a board kind; use one of {', '.join(PROFILES)}")
+    if kind is not None and kind not in board_kind_names():
+        raise UserError(f"--kind {kind!r} is not a board kind; use one of {', '.join(board_kind_names())}")
     if list_:
         # Reasons hold literal brackets (pip extras, udev rules) that rich would read as markup.
         rows = [

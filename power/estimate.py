@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from vitfleet.board_kinds import BOARD_KINDS
+from vitfleet.board_kinds import board_kind, board_kind_names
 from vitfleet.power.board_kind import detect_board_kind
 from vitfleet.power.meter import Meter, MeterUnavailable
 
@@ -28,10 +28,14 @@ class PowerProfile:
     basis: str
 
 
-# Rough figures per BoardKind, from the board-kind table (vitfleet/board_kinds.py, which says where each comes from).
-PROFILES: dict[str, PowerProfile] = {
-    kind: PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis) for kind, spec in BOARD_KINDS.items()
-}
+def power_profile(kind: str) -> PowerProfile | None:
+    """A board kind's rough figures, from its registration (vitfleet/board_kinds.py, which says where each comes
+    from); None for a name no kind is registered under."""
+    if kind not in board_kind_names():
+        return None
+    spec = board_kind(kind)
+    return PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis)
+
 
 CpuTimes = Callable[[], Sequence[Any]]
 
@@ -70,9 +74,11 @@ class PsutilEstimateMeter(Meter):
     ) -> None:
         kind = board_kind or detect_board_kind()
         if profile is None:
-            if kind not in PROFILES:
-                raise MeterUnavailable(f"no power profile for board kind {kind!r}; known kinds: {', '.join(PROFILES)}")
-            profile = PROFILES[kind]
+            profile = power_profile(kind)
+            if profile is None:
+                raise MeterUnavailable(
+                    f"no power profile for board kind {kind!r}; known kinds: {', '.join(board_kind_names())}"
+                )
         self.kind, self.profile = kind, profile
         self._cpu_times = cpu_times
         self._last = cpu_times()

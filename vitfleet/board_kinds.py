@@ -1,32 +1,46 @@
-"""The one table of board kinds, and the fleet's shared choice types (precision, engine target, role).
+"""The board-kind registry: one record per kind of board, and the one place that knows about kinds.
 
-Every place that needs to know something about a kind of board reads it here: fleet.yaml's `kind:` values,
+Every place that needs to know something about a kind of board asks here: fleet.yaml's `kind:` values,
 the engine target and default precision deploy builds for it, its provisioning script, how `vitfleet power`
 recognises it from the device tree, its rough power draw for the psutil estimate, and its typical speed for
-boards that were never profiled. Pure stdlib: boards import it.
+boards that were never profiled. Adding a kind is one `register_board_kind(KindSpec(...))`: the kit's own are
+registered below; one from outside the kit is loaded as a plugin (vitfleet/plugins.py) before fleet.yaml is
+read. Pure stdlib: boards import it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal
 
-BoardKind = Literal["pi4", "pi5", "jetson-nano", "jetson-orin", "jetson-xavier", "debian-arm64", "x86", "cpu"]
-Precision = Literal["fp32", "fp16", "int8"]  # an engine file's precision
-Target = Literal["cpu", "pi", "jetson"]  # an engines folder's target (what it was built for)
+from vitfleet.choices import (
+    Backend,
+    BackendName,
+    EnginePrecision,
+    PrecisionName,
+    Target,
+    TargetName,
+    choice_values,
+)
+from vitfleet.errors import UserError
+
 Role = Literal["agent", "aggregator", "camera", "broker"]  # what a board runs (fleet.yaml `roles:`)
-Backend = Literal["onnxruntime", "tensorrt"]
 
 # The unit of BoardConfig.speed everywhere (placement, decompose's sizing, the coordinator): GFLOP/s of
 # `vitfleet deploy profile`'s benchmark (a 256x256 float32 matmul on the board's configured threads).
 SPEED_UNIT = "GFLOP/s"
 
+# A kind's name is a fleet.yaml value and part of CLI help: lower-case words joined by hyphens.
+_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
 
 @dataclass(frozen=True)
 class KindSpec:
-    target: Target
-    precision: Precision  # default engine precision (fleet.yaml `precision:` overrides per board)
-    backend: Backend  # TensorRT plans are built on the Jetson itself; ONNX Runtime elsewhere
+    name: str  # fleet.yaml `kind:`
+    target: TargetName
+    precision: PrecisionName  # default engine precision (fleet.yaml `precision:` overrides per board)
+    backend: BackendName  # TensorRT plans are built on the Jetson itself; ONNX Runtime elsewhere
     provision_script: str  # firmware_scripts/templates/<script>; "" installs no apt packages
     model_names: tuple[str, ...]  # substrings of /proc/device-tree/model that identify it
     typical_gflops: float  # speed of an unprofiled board (rough, one thread; `deploy profile` measures)
@@ -39,11 +53,62 @@ class KindSpec:
     python: str = "3.11"  # the OS's python3 (Pi OS / Debian bookworm 3.11, JetPack 6 / Ubuntu 22.04 3.10)
 
 
+_KINDS: dict[str, KindSpec] = {}
+
+
+def register_board_kind(spec: KindSpec) -> KindSpec:
+    """Add a kind (or replace the one of the same name, keeping its place). Registration order is detection
+    order: the first kind whose model name matches the device tree wins, so a kind whose model names contain
+    another's must be registered before it."""
+    if not _NAME.fullmatch(spec.name):
+        raise ValueError(f"a board kind name is lower-case letters and digits joined by hyphens, got {spec.name!r}")
+    # A dataclass checks no types: a mistyped target would only surface when deploy builds engines for it.
+    for field, value, choice in (
+        ("target", spec.target, Target),
+        ("precision", spec.precision, EnginePrecision),
+        ("backend", spec.backend, Backend),
+    ):
+        if value not in choice_values(choice):
+            raise ValueError(
+                f"board kind {spec.name!r}: {field} {value!r} is not one of {', '.join(choice_values(choice))}"
+            )
+    _KINDS[spec.name] = spec
+    return spec
+
+
+def board_kind(name: str) -> KindSpec:
+    if name not in _KINDS:
+        raise UserError(_unknown(name))
+    return _KINDS[name]
+
+
+def board_kind_names() -> list[str]:
+    """Registered kinds in detection order, built-ins first."""
+    return list(_KINDS)
+
+
+def board_kinds() -> list[KindSpec]:
+    """Registered kinds in detection order, built-ins first."""
+    return list(_KINDS.values())
+
+
+def known_board_kind(name: Any) -> str:
+    """A pydantic validator's check: the name of a registered board kind."""
+    if name not in _KINDS:
+        raise ValueError(_unknown(name))
+    return name
+
+
+def _unknown(name: Any) -> str:
+    return f"unknown board kind {name!r}; use one of {', '.join(board_kind_names())}"
+
+
 # Order matters for detection: the first kind whose model name matches wins (Orin Nano must not read as Nano).
 # typical_gflops: order-of-magnitude single-thread NEON/AVX matmul figures for the core type, not measured here;
 # they only keep an unprofiled board comparable with profiled ones (same unit) until it is profiled.
-BOARD_KINDS: dict[BoardKind, KindSpec] = {
-    "pi5": KindSpec(
+register_board_kind(
+    KindSpec(
+        "pi5",
         "pi",
         "int8",
         "onnxruntime",
@@ -54,8 +119,11 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         1.1,
         "Pi 5: ~3 W idle, ~7.5 W at 4 busy cores (public bench figures)",
         "aarch64",
-    ),
-    "pi4": KindSpec(
+    )
+)
+register_board_kind(
+    KindSpec(
+        "pi4",
         "pi",
         "int8",
         "onnxruntime",
@@ -66,8 +134,11 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         0.93,
         "Pi 4B: 2.7 W idle, 6.4 W at 4 busy cores (Pi Dramble bench)",
         "aarch64",
-    ),
-    "jetson-orin": KindSpec(
+    )
+)
+register_board_kind(
+    KindSpec(
+        "jetson-orin",
         "jetson",
         "int8",
         "tensorrt",
@@ -79,8 +150,11 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         "Orin Nano: VDD_IN ~4.7 W idle (tegrastats captures)",
         "aarch64",
         "3.10",
-    ),
-    "jetson-xavier": KindSpec(
+    )
+)
+register_board_kind(
+    KindSpec(
+        "jetson-xavier",
         "jetson",
         "int8",
         "tensorrt",
@@ -92,8 +166,11 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         "Xavier NX: VDD_IN ~3.9 W idle (tegrastats captures)",
         "aarch64",
         "3.10",
-    ),
-    "jetson-nano": KindSpec(
+    )
+)
+register_board_kind(
+    KindSpec(
+        "jetson-nano",
         "jetson",
         "fp16",
         "tensorrt",
@@ -105,9 +182,12 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         "Jetson Nano: POM_5V_IN ~2.1 W idle (tegrastats captures)",
         "aarch64",
         "3.10",
-    ),
-    # Any arm64 Debian/Ubuntu box that is not a Pi or a Jetson (and the lab's emulated boards, `vitfleet lab`).
-    "debian-arm64": KindSpec(
+    )
+)
+# Any arm64 Debian/Ubuntu box that is not a Pi or a Jetson (and the lab's emulated boards, `vitfleet lab`).
+register_board_kind(
+    KindSpec(
+        "debian-arm64",
         "pi",
         "int8",
         "onnxruntime",
@@ -118,8 +198,11 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         1.0,
         "placeholder: 3 W + 1 W per busy arm64 core",
         "aarch64",
-    ),
-    "x86": KindSpec(
+    )
+)
+register_board_kind(
+    KindSpec(
+        "x86",
         "cpu",
         "int8",
         "onnxruntime",
@@ -130,14 +213,9 @@ BOARD_KINDS: dict[BoardKind, KindSpec] = {
         5.0,
         "placeholder: 10 W + 5 W per busy x86 core",
         "x86_64",
-    ),
-    # `cpu` is a Linux box you manage yourself: deploy installs no apt packages there.
-    "cpu": KindSpec("cpu", "int8", "onnxruntime", "", (), 10.0, 5.0, 3.0, "placeholder: 5 W + 3 W per busy core"),
-}
-
-assert set(BOARD_KINDS) == set(get_args(BoardKind)), "every BoardKind needs a row in BOARD_KINDS"
-
-
-def kind_names() -> str:
-    """The kinds, comma-separated (for help texts)."""
-    return ", ".join(get_args(BoardKind))
+    )
+)
+# `cpu` is a Linux box you manage yourself: deploy installs no apt packages there.
+register_board_kind(
+    KindSpec("cpu", "cpu", "int8", "onnxruntime", "", (), 10.0, 5.0, 3.0, "placeholder: 5 W + 3 W per busy core")
+)

@@ -1,6 +1,11 @@
-"""The CLI's fixed-choice options as str Enums (extension points -- methods, camera sources -- take their choices
-from their registries instead), so `--help` lists them ([devit|edvit]) and a wrong value is
-typer's one-line usage error (exit 2). Commands pass `.value` on: everything downstream keeps plain strings.
+"""The fleet's fixed choices, each defined once as a str Enum (extension points -- methods, camera sources, board
+kinds, power meters -- take their choices from their registries instead).
+
+The CLI takes the Enums as options, so `--help` lists them ([cpu|pi|jetson]) and a wrong value is typer's one-line
+usage error (exit 2); commands pass `.value` on. Models and dataclasses that keep plain strings (engine manifests,
+fleet.yaml, the board-kind table) use the Literal derived from the same Enum (`TargetName`, ...): validated
+against the Enum's values, stored and written as the bare strings, so JSON and f-strings see "int8", never
+"EnginePrecision.int8".
 
 Pure stdlib: the board CLI imports this without torch.
 """
@@ -8,6 +13,7 @@ Pure stdlib: the board CLI imports this without torch.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any, Literal
 
 
 class Partition(str, Enum):
@@ -69,3 +75,18 @@ class LogLevel(str, Enum):
     info = "info"
     warning = "warning"
     error = "error"
+
+
+def choice_values(choice: type[Enum]) -> tuple[str, ...]:
+    """The choice's values in declaration order: the strings that go on disk, on the wire and in messages."""
+    return tuple(member.value for member in choice)
+
+
+def _literal(choice: type[Enum]) -> Any:
+    # typing.Literal of the Enum's values, built at import: pydantic validates it as if the values were spelt out.
+    return Literal[choice_values(choice)]
+
+
+TargetName = _literal(Target)  # an engines folder's target (what it was built for)
+BackendName = _literal(Backend)  # the runtime an engine file is for
+PrecisionName = _literal(EnginePrecision)  # an engine file's precision

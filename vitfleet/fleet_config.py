@@ -10,15 +10,20 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from vitfleet.board_kinds import BOARD_KINDS, SPEED_UNIT, BoardKind, Precision, Role
+from vitfleet.board_kinds import SPEED_UNIT, Role, board_kind, known_board_kind
+from vitfleet.choices import PrecisionName
 from vitfleet.errors import UserError
 
-__all__ = ["BoardKind", "Precision", "Role"]  # re-exported: the fleet file's own vocabulary
+# A registered board kind's name (vitfleet/board_kinds.py): kinds registered by plugins are valid too, and an
+# unknown one is refused with the list of kinds.
+BoardKind = Annotated[str, AfterValidator(known_board_kind)]
+
+__all__ = ["BoardKind", "PrecisionName", "Role"]  # re-exported: the fleet file's own vocabulary
 
 
 class FleetConfigError(UserError):
@@ -81,7 +86,7 @@ class BoardConfig(_Strict):
     )
     roles: list[Role] = ["agent"]
     part: int | None = Field(None, ge=0, description="fixed part index; planned automatically when omitted")
-    precision: Precision | None = None
+    precision: PrecisionName | None = None
     ssh_user: str = "vitfleet"
     ssh_port: int = Field(22, ge=1, le=65535)
     install_dir: str = "/opt/vitfleet"
@@ -106,7 +111,7 @@ class BoardConfig(_Strict):
         # One unit for every board: an unprofiled board gets its kind's typical GFLOP/s, never a unitless 1.0
         # that placement would compare with a measured figure.
         if self.speed is None:
-            self.speed = BOARD_KINDS[self.kind].typical_gflops
+            self.speed = board_kind(self.kind).typical_gflops
         return self
 
     @property
@@ -115,8 +120,8 @@ class BoardConfig(_Strict):
         assert self.speed is not None
         return self.speed
 
-    def engine_precision(self) -> Precision:
-        return self.precision or BOARD_KINDS[self.kind].precision
+    def engine_precision(self) -> PrecisionName:
+        return self.precision or board_kind(self.kind).precision
 
 
 class SshConfig(_Strict):

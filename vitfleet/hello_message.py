@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from vitfleet.board_kinds import BoardKind
+from vitfleet.fleet_config import BoardKind
 from vitfleet.json_payload import decode_json_object, first_error
 
 HELLO_VERSION = 1

@@ -1,11 +1,12 @@
-"""Extensions from outside the kit: modules that register a decomposition method, a camera source, ... at start.
+"""Extensions from outside the kit: modules that register a decomposition method, a camera source, a board kind,
+a power meter, ... at start.
 
 Two ways to name one, both read before the CLI is built (so `--help` lists what they register):
 - an installed package's entry point in the group `vitfleet.plugins` (in its pyproject.toml:
   `[project.entry-points."vitfleet.plugins"] mine = "my_package.vitfleet_plugin"`);
 - `VITFLEET_PLUGINS=module[,module...]` in the environment (a module on the Python path, no packaging needed).
 A module registers what it brings with the registry of that extension point (decompose/methods/registry.py,
-camera/source_registry.py), as the kit's own do.
+camera/source_registry.py, vitfleet/board_kinds.py, power/meter_registry.py), as the kit's own do.
 """
 
 from __future__ import annotations

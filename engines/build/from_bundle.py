@@ -17,6 +17,7 @@ from pathlib import Path
 
 from rich.progress import Progress
 
+from vitfleet.choices import Target, choice_values
 from vitfleet.decompose.bundle import BundleCard, read_bundle
 from vitfleet.engines.build.calibration import bundle_images
 from vitfleet.engines.build.onnx_io import io_specs
@@ -25,7 +26,7 @@ from vitfleet.engines.runtime.errors import EngineError
 from vitfleet.engines.runtime.manifest import PRECISIONS, EngineEntry, Manifest, write_manifest
 from vitfleet.file_digest import sha256_file
 
-TARGETS = ("cpu", "pi", "jetson")
+TARGETS = choice_values(Target)
 
 
 def onnx_entry(

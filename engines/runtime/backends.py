@@ -19,10 +19,11 @@ from typing import Protocol
 
 import numpy as np
 
+from vitfleet.choices import Backend, choice_values
 from vitfleet.engines.runtime.errors import EngineError
 from vitfleet.engines.runtime.manifest import EngineEntry, Manifest, TensorSpec, read_manifest, verified_path
 
-BACKENDS = ("onnxruntime", "tensorrt")
+BACKENDS = choice_values(Backend)
 
 
 class Model(Protocol):

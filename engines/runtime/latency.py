@@ -14,7 +14,7 @@ import numpy as np
 
 from vitfleet.engines.runtime.backends import load_model
 from vitfleet.engines.runtime.errors import EngineError
-from vitfleet.engines.runtime.manifest import read_manifest
+from vitfleet.engines.runtime.manifest import PRECISIONS, read_manifest
 
 
 def _example(spec, rng: np.random.Generator) -> np.ndarray:
@@ -37,7 +37,7 @@ def measure_latency(
     order = {"part": 0, "fusion": 1, "teacher": 2}
     entries = sorted(
         (e for e in manifest.entries if e.backend == backend),
-        key=lambda e: (order[e.role], e.part or 0, ("fp32", "fp16", "int8").index(e.precision)),
+        key=lambda e: (order[e.role], e.part or 0, PRECISIONS.index(e.precision)),
     )
     for entry in entries:
         model = load_model(engines_dir, entry, threads)

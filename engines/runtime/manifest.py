@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.board_kinds import Backend, Precision, Target
+from vitfleet.choices import BackendName, EnginePrecision, PrecisionName, TargetName, choice_values
 from vitfleet.engines.runtime.errors import EngineError
 from vitfleet.file_digest import sha256_file
 from vitfleet.preprocessing import Preprocessing
@@ -23,9 +23,10 @@ from vitfleet.versioned_card import read_versioned_card
 
 MANIFEST_FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-# Precision, Backend and Target are the fleet's own (vitfleet/board_kinds.py); Role here is an engine file's role.
+# Precision, backend and target are the fleet's own choices (vitfleet/choices.py), kept as plain strings in the
+# JSON; Role here is an engine file's role.
 Role = Literal["part", "fusion", "teacher"]
-PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8")
+PRECISIONS: tuple[str, ...] = choice_values(EnginePrecision)  # widest first
 
 
 class TensorSpec(BaseModel):
@@ -41,8 +42,8 @@ class EngineEntry(BaseModel):
 
     role: Role
     part: int | None = Field(None, ge=0, description="part index for role 'part', else None")
-    precision: Precision
-    backend: Backend
+    precision: PrecisionName
+    backend: BackendName
     file: str = Field(description="file name inside the engines folder")
     size: int = Field(ge=0, description="bytes; a shorter file is reported as truncated")
     sha256: str
@@ -76,12 +77,12 @@ class Manifest(BaseModel):
     )
     num_parts: int = Field(gt=0)
     feature_dims: list[int]
-    target: Target = "cpu"
-    precision: Precision = Field("int8", description="the precision agents load when they do not ask for one")
+    target: TargetName = "cpu"
+    precision: PrecisionName = Field("int8", description="the precision agents load when they do not ask for one")
     entries: list[EngineEntry] = []
 
     def lookup(
-        self, role: Role, part: int | None = None, backend: Backend = "onnxruntime", precision: str | None = None
+        self, role: Role, part: int | None = None, backend: BackendName = "onnxruntime", precision: str | None = None
     ) -> EngineEntry:
         """The entry an agent loads. Without an explicit precision: parts at the manifest's precision; the
         fusion head and teacher (kept fp32 in ONNX, fp16 at most as plans) at the lowest one present."""
