@@ -85,7 +85,9 @@ def test_trapezoid_exact_for_any_window_of_a_line(points: list[float], u: float,
     if times[-1] - times[0] < 1e-6:
         return
     line = [2.0 + 0.5 * t for t in times]  # P(t) = 2 + t/2, integral = 2(b-a) + (b^2-a^2)/4
-    a, b = sorted((times[0] + u * (times[-1] - times[0]), times[0] + v * (times[-1] - times[0])))
+    span = times[-1] - times[0]
+    # Clamped: t0 + 1.0 * (t1 - t0) can round one ulp past t1, a window the function rightly refuses.
+    a, b = sorted(min(times[-1], times[0] + w * span) for w in (u, v))
     assert trapezoid_energy(times, line, a, b) == pytest.approx(2 * (b - a) + (b * b - a * a) / 4, abs=1e-9)
 
 
