@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vitfleet.registry import SCHEME, Registry
+
 if TYPE_CHECKING:
     from vitfleet.camera.frame_source import FrameSource
     from vitfleet.camera.source_spec import SourceSpec
@@ -28,14 +30,11 @@ class SourceKind:
     default_target: str = ""  # the target when the URI names none (v4l2://, csi://: device 0)
 
 
-_SOURCES: dict[str, SourceKind] = {}
+_SOURCES: Registry[SourceKind] = Registry("camera scheme", lambda k: k.scheme, SCHEME, "lower-case letters and digits")
 
 
 def register_source(kind: SourceKind) -> SourceKind:
-    if not kind.scheme.isalnum() or kind.scheme != kind.scheme.lower():
-        raise ValueError(f"a camera scheme is lower-case letters and digits, got {kind.scheme!r}")
-    _SOURCES[kind.scheme] = kind
-    return kind
+    return _SOURCES.register(kind)
 
 
 def source_kind(scheme: str) -> SourceKind | None:
@@ -43,9 +42,9 @@ def source_kind(scheme: str) -> SourceKind | None:
 
 
 def schemes() -> list[str]:
-    return list(_SOURCES)
+    return _SOURCES.names()
 
 
 def sources_help() -> str:
     """One line per registered source, for `vitfleet camera --help`."""
-    return "; ".join(kind.usage for kind in _SOURCES.values())
+    return "; ".join(kind.usage for kind in _SOURCES.records())

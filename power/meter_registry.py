@@ -11,13 +11,13 @@ Builders import their meter's module when detection tries it, so listing the met
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vitfleet.power.rpi5_pmic import RunCommand, run_vcgencmd
+from vitfleet.registry import HYPHENATED, Registry
 
 if TYPE_CHECKING:
     from vitfleet.power.jetson_jtop import JtopFactory
@@ -43,23 +43,20 @@ class MeterKind:
     last_resort: bool = False  # always works (an estimate): tried after every meter that measures
 
 
-# A meter's name is a CLI and log word: lower-case words joined by hyphens.
-_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-
-_METERS: dict[str, MeterKind] = {}
+# A meter's name is a CLI and log word.
+_METERS: Registry[MeterKind] = Registry(
+    "power meter", lambda k: k.name, HYPHENATED, "lower-case letters and digits joined by hyphens"
+)
 
 
 def register_meter(kind: MeterKind) -> MeterKind:
     """Add a meter (or replace the one of the same name, keeping its place in the detection order)."""
-    if not _NAME.fullmatch(kind.name):
-        raise ValueError(f"a power meter name is lower-case letters and digits joined by hyphens, got {kind.name!r}")
-    _METERS[kind.name] = kind
-    return kind
+    return _METERS.register(kind)
 
 
 def meter_kinds() -> list[MeterKind]:
     """Registered meters in detection order: registration order, last-resort meters after all others."""
-    kinds = list(_METERS.values())
+    kinds = _METERS.records()
     return [k for k in kinds if not k.last_resort] + [k for k in kinds if k.last_resort]
 
 

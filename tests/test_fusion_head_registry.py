@@ -59,8 +59,8 @@ class ToyHead(FusionHead):
 def toy_head(monkeypatch: pytest.MonkeyPatch) -> FusionHeadKind:
     """The toy head, registered for one test: the registries are copies restored afterwards, so the toy is
     gone for every other test."""
-    monkeypatch.setattr(head_registry, "_HEADS", dict(head_registry._HEADS))
-    monkeypatch.setattr(method_registry, "_METHODS", dict(method_registry._METHODS))
+    monkeypatch.setattr(head_registry, "_HEADS", head_registry._HEADS.copy())
+    monkeypatch.setattr(method_registry, "_METHODS", method_registry._METHODS.copy())
     return register_fusion_head(
         FusionHeadKind(name="toy", summary="Toy: a normalised ReLU token", build=ToyHead, hidden_dim=lambda d: d // 2)
     )

@@ -64,8 +64,8 @@ def _toy_meter(board_kind: str | None, env: MeterEnvironment) -> Meter:
 @pytest.fixture
 def toys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The toy kind and the toy meter registered into copies of the registries, restored after the test."""
-    monkeypatch.setattr(board_kinds, "_KINDS", dict(board_kinds._KINDS))
-    monkeypatch.setattr(meter_registry, "_METERS", dict(meter_registry._METERS))
+    monkeypatch.setattr(board_kinds, "_KINDS", board_kinds._KINDS.copy())
+    monkeypatch.setattr(meter_registry, "_METERS", meter_registry._METERS.copy())
     register_board_kind(TOY_KIND)
     register_meter(MeterKind("toy-meter", _toy_meter, "a toy file under the sysfs root"))
     yield

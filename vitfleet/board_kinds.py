@@ -10,7 +10,6 @@ read. Pure stdlib: boards import it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -23,16 +22,13 @@ from vitfleet.choices import (
     TargetName,
     choice_values,
 )
-from vitfleet.errors import UserError
+from vitfleet.registry import HYPHENATED, Registry
 
 Role = Literal["agent", "aggregator", "camera", "broker"]  # what a board runs (fleet.yaml `roles:`)
 
 # The unit of BoardConfig.speed everywhere (placement, decompose's sizing, the coordinator): GFLOP/s of
 # `vitfleet deploy profile`'s benchmark (a 256x256 float32 matmul on the board's configured threads).
 SPEED_UNIT = "GFLOP/s"
-
-# A kind's name is a fleet.yaml value and part of CLI help: lower-case words joined by hyphens.
-_NAME = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 
 @dataclass(frozen=True)
@@ -53,15 +49,16 @@ class KindSpec:
     python: str = "3.11"  # the OS's python3 (Pi OS / Debian bookworm 3.11, JetPack 6 / Ubuntu 22.04 3.10)
 
 
-_KINDS: dict[str, KindSpec] = {}
+# fleet.yaml's `kind:` and a CLI word.
+_KINDS: Registry[KindSpec] = Registry(
+    "board kind", lambda k: k.name, HYPHENATED, "lower-case letters and digits joined by hyphens"
+)
 
 
 def register_board_kind(spec: KindSpec) -> KindSpec:
     """Add a kind (or replace the one of the same name, keeping its place). Registration order is detection
     order: the first kind whose model name matches the device tree wins, so a kind whose model names contain
     another's must be registered before it."""
-    if not _NAME.fullmatch(spec.name):
-        raise ValueError(f"a board kind name is lower-case letters and digits joined by hyphens, got {spec.name!r}")
     # A dataclass checks no types: a mistyped target would only surface when deploy builds engines for it.
     for field, value, choice in (
         ("target", spec.target, Target),
@@ -72,35 +69,26 @@ def register_board_kind(spec: KindSpec) -> KindSpec:
             raise ValueError(
                 f"board kind {spec.name!r}: {field} {value!r} is not one of {', '.join(choice_values(choice))}"
             )
-    _KINDS[spec.name] = spec
-    return spec
+    return _KINDS.register(spec)
 
 
 def board_kind(name: str) -> KindSpec:
-    if name not in _KINDS:
-        raise UserError(_unknown(name))
-    return _KINDS[name]
+    return _KINDS.require(name)
 
 
 def board_kind_names() -> list[str]:
     """Registered kinds in detection order, built-ins first."""
-    return list(_KINDS)
+    return _KINDS.names()
 
 
 def board_kinds() -> list[KindSpec]:
     """Registered kinds in detection order, built-ins first."""
-    return list(_KINDS.values())
+    return _KINDS.records()
 
 
 def known_board_kind(name: Any) -> str:
     """A pydantic validator's check: the name of a registered board kind."""
-    if name not in _KINDS:
-        raise ValueError(_unknown(name))
-    return name
-
-
-def _unknown(name: Any) -> str:
-    return f"unknown board kind {name!r}; use one of {', '.join(board_kind_names())}"
+    return _KINDS.known(name)
 
 
 # Order matters for detection: the first kind whose model name matches wins (Orin Nano must not read as Nano).

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vitfleet.errors import UserError
+from vitfleet.registry import IDENTIFIER, Registry
 
 if TYPE_CHECKING:
     from vitfleet.decompose.fusion_heads.base import FusionHead
@@ -31,29 +31,23 @@ class FusionHeadKind:
     matches_teacher_cls: bool = False
 
 
-_HEADS: dict[str, FusionHeadKind] = {}
+# bundle.json records a head's name: a plain identifier.
+_HEADS: Registry[FusionHeadKind] = Registry("fusion head", lambda k: k.name, IDENTIFIER, "a plain identifier")
 
 
 def register_fusion_head(kind: FusionHeadKind) -> FusionHeadKind:
-    if not kind.name.isidentifier():
-        raise ValueError(f"a fusion head name is a plain identifier (bundle.json records it), got {kind.name!r}")
-    _HEADS[kind.name] = kind
-    return kind
+    return _HEADS.register(kind)
 
 
 def get_fusion_head(name: str) -> FusionHeadKind:
-    if name not in _HEADS:
-        raise UserError(f"unknown fusion head {name!r}; use one of {', '.join(fusion_head_names())}")
-    return _HEADS[name]
+    return _HEADS.require(name)
 
 
 def fusion_head_names() -> list[str]:
     """Registered heads, built-ins first."""
-    return list(_HEADS)
+    return _HEADS.names()
 
 
 def known_fusion_head(name: Any) -> str:
     """A pydantic validator's check: the name of a registered fusion head."""
-    if name not in _HEADS:
-        raise ValueError(f"unknown fusion head {name!r}; use one of {', '.join(fusion_head_names())}")
-    return name
+    return _HEADS.known(name)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from vitfleet.decompose.fusion_heads import get_fusion_head, known_fusion_head
 from vitfleet.decompose.recipes import MethodDefaults
-from vitfleet.errors import UserError
+from vitfleet.registry import IDENTIFIER, Registry
 
 if TYPE_CHECKING:
     from vitfleet.decompose.part_objectives import PartObjective, PartTargets
@@ -56,34 +56,28 @@ def kit_objective(name: str) -> Callable[..., PartObjective]:
     return build
 
 
-_METHODS: dict[str, Method] = {}
+# A method names bundles and CLI choices: a plain identifier.
+_METHODS: Registry[Method] = Registry("decomposition method", lambda m: m.name, IDENTIFIER, "a plain identifier")
 
 
 def register_method(method: Method) -> Method:
-    if not method.name.isidentifier():
-        raise ValueError(f"a method name is a plain identifier (it names bundles and CLI choices), got {method.name!r}")
     try:
         known_fusion_head(method.fusion_kind)
     except ValueError as exc:
         # Checked here, not when a decomposition reaches its fusion stage after the parts have trained.
         raise ValueError(f"method {method.name!r}: {exc}") from None
-    _METHODS[method.name] = method
-    return method
+    return _METHODS.register(method)
 
 
 def get_method(name: str) -> Method:
-    if name not in _METHODS:
-        raise UserError(f"unknown decomposition method {name!r}; use one of {', '.join(method_names())}")
-    return _METHODS[name]
+    return _METHODS.require(name)
 
 
 def method_names() -> list[str]:
     """Registered methods, built-ins first (devit is the CLI's default)."""
-    return list(_METHODS)
+    return _METHODS.names()
 
 
 def known_method(name: Any) -> str:
     """A pydantic validator's check: the name of a registered method."""
-    if name not in _METHODS:
-        raise ValueError(f"unknown decomposition method {name!r}; use one of {', '.join(method_names())}")
-    return name
+    return _METHODS.known(name)
