@@ -1,4 +1,4 @@
-"""The accuracy ablation (issue 15): one lever at a time from a method's defaults, each a real
+"""The accuracy ablation: one lever at a time from a method's defaults, each a real
 `vitfleet decompose` run on the full Fashion-MNIST split, scored on the 10,000 test images.
 
     python -m vitfleet.bench.accuracy_ablation run edvit-kd            # one row (resumable: a finished row is kept)
@@ -71,8 +71,8 @@ class Variant:
 
 
 # Every row spells out its whole recipe, so a row keeps its meaning when the defaults (decompose/recipes.py)
-# change. Two families per method: one lever added to the defaults before issue 15 ("previous"), and one lever
-# taken away from today's defaults ("combo", the combination the defaults were set from).
+# change. Two families per method: one lever added to the defaults the levers were first measured against
+# ("previous"), and one lever taken away from today's defaults ("combo", the combination the defaults were set from).
 EDVIT_PREVIOUS = (
     "--partition",
     "random",

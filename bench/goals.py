@@ -1,4 +1,4 @@
-"""The published headline ratios to set ours beside, and issue #8's goals with where we land and why.
+"""The published headline ratios to set ours beside, and the kit's own goals with where we land and why.
 
 Paper figures as the papers state them (their setups differ from ours: ImageNet-scale ViTs on CIFAR/
 ImageNet/GTZAN, real Jetson Nano boards); they are context, not a like-for-like comparison.

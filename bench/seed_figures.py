@@ -252,8 +252,8 @@ def projection(results: dict[str, Any], s: SeedSettings, parts: int = 4) -> list
 
 
 def targets(rows: list[dict[str, Any]], measured: list[dict[str, Any]], s: SeedSettings) -> list[dict[str, Any]]:
-    """The issues' targets, judged on this run: issue 31's measured K = 4 ViT-B/16 int8 speedups (same quota, teacher
-    int8 as one board), issue 14's size and feature-bytes targets."""
+    """The seed scale's targets, judged on this run: the measured K = 4 ViT-B/16 int8 speedups (same quota, teacher
+    int8 as one board), and the size and feature-bytes targets."""
     out = []
     for method, goal in (("edvit", s.measured_goal["edvit"]), ("devit", s.measured_goal["devit"])):
         m = next(
