@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vitfleet.choices import EncodingName
 from vitfleet.errors import UserError
 
 Scenario = Literal["singlestream", "multistream", "offline"]
@@ -64,7 +65,7 @@ class LoadgenSettings(BaseModel):
     expected_latency_ms: float = Field(0.5, gt=0)
     expected_qps: float = Field(400.0, gt=0)  # Offline: samples in its one query = qps x min duration
     max_in_flight: int = Field(2, ge=1)  # the camera's admission credits (camera.max_in_flight)
-    encoding: Literal["raw", "jpeg"] = "raw"
+    encoding: EncodingName = "raw"
     lost_after_s: float = Field(10.0, gt=0)
     command: str = "vitfleet bench loadgen"
 

@@ -7,15 +7,13 @@ so a re-run only measures. `tiny_seed_settings` is the same path at toy size for
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.decompose.methods import known_method, method_names
+from vitfleet.bench.settings import Precision
+from vitfleet.decompose.methods import MethodName, method_names
 
-# a registered decomposition method (decompose/methods/)
-Method = Annotated[str, AfterValidator(known_method)]
-Precision = Literal["fp32", "int8"]
 UNTRAINED_LABEL = "untrained: latency, size and bytes only — no accuracy"
 
 
@@ -45,7 +43,7 @@ class SeedSettings(BaseModel):
     train_per_class: int = 4
     test_per_class: int = 10  # also the frames the real fleet replays (classes x this)
     parts: list[int] = [2, 4, 8]
-    methods: list[Method] = Field(default_factory=method_names)  # every registered method
+    methods: list[MethodName] = Field(default_factory=method_names)  # every registered method
     precisions: list[Precision] = ["fp32", "int8"]
     part_budget: dict[str, float] = Field(
         default_factory=dict, description="method -> fraction of the teacher's params per part (default: the kit's)"

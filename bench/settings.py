@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from vitfleet.decompose.methods import known_method, method_names
+from vitfleet.decompose.methods import MethodName, method_names
 
-# a registered decomposition method (decompose/methods/)
-Method = Annotated[str, AfterValidator(known_method)]
-Precision = Literal["fp32", "int8"]
+Precision = Literal["fp32", "int8"]  # the precisions the bench compares
 
 
 class BenchSettings(BaseModel):
@@ -23,7 +21,7 @@ class BenchSettings(BaseModel):
     out: Path = Path("bench/results")
     report: Path = Path("docs/benchmarks.md")
     parts: list[int] = [2, 4, 8]
-    methods: list[Method] = Field(default_factory=method_names)  # every registered method
+    methods: list[MethodName] = Field(default_factory=method_names)  # every registered method
     precisions: list[Precision] = ["fp32", "int8"]
     test_images: int | None = None  # None = the whole test set
     latency_runs: int = 300

@@ -20,11 +20,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 
+from vitfleet.choices import PartitionName
 from vitfleet.datasets import load_dataset
 from vitfleet.decompose.bundle import BundleCard, FusionSpec, PartSpec, TeacherRef, write_card
 from vitfleet.decompose.checkpoints import load_weights, save_weights
@@ -63,7 +63,7 @@ class DecomposeOptions:
 
     method: str = "devit"  # a registered method (decompose/methods/)
     parts: int = 4
-    partition: Literal["random", "confusion"] = "random"
+    partition: PartitionName = "random"
     part_budget: float | None = None  # fraction of teacher params for a part (before fleet shares)
     # An extra "other" logit trained on out-of-subset images: ED-ViT's recipe (None = on for ED-ViT, off for
     # DeViT, whose students in the paper never see another subset's images).

@@ -15,15 +15,13 @@ from __future__ import annotations
 import copy
 import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch import nn
 
+from vitfleet.decompose.methods.registry import PruneShape
 from vitfleet.decompose.vit_arch import count_params
 from vitfleet.errors import UserError
-
-PruneShape = Literal["width", "heads"]
 
 
 class PruneBudgetError(UserError):

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from vitfleet.choices import ComputePrecisionName, LrScheduleName
 from vitfleet.decompose.dekd import DekdWeights
 from vitfleet.decompose.distillation import restricted_logits
 from vitfleet.decompose.teacher_targets import TeacherTargets
-from vitfleet.decompose.training import ComputePrecision, LrSchedule
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class PartRecipe:
     batch_size: int = 128
     lr: float = 1e-3
     # Warm-up over this fraction of the steps, then the schedule's decay.
-    lr_schedule: LrSchedule = "cosine"
+    lr_schedule: LrScheduleName = "cosine"
     warmup_fraction: float = 0.05
     weight_decay: float = 0.05
     seed: int = 0
@@ -26,7 +26,7 @@ class PartRecipe:
     # ED-ViT parts augment like the default teacher they are pruned from: flips, no shifts (shifts cost fused
     # accuracy; both measured in docs/benchmarks.md).
     translate_pixels: int = 0
-    precision: ComputePrecision = "auto"
+    precision: ComputePrecisionName = "auto"
     dekd: DekdWeights = field(default_factory=DekdWeights)  # DeViT students only
     # ED-ViT parts: distil the teacher's soft logits over the part's classes + "other" (the logsumexp of every
     # other class) at this temperature; 0 trains on labels alone (the paper's recipe).

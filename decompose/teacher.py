@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import Progress
 from torch import nn
 
+from vitfleet.choices import ComputePrecisionName
 from vitfleet.datasets import ImageDataset
 from vitfleet.decompose.checkpoints import (
     CheckpointError,
@@ -29,7 +30,6 @@ from vitfleet.decompose.checkpoints import (
 )
 from vitfleet.decompose.distillation import soft_kd_loss
 from vitfleet.decompose.training import (
-    ComputePrecision,
     adamw,
     augment,
     autocast_dtype,
@@ -81,7 +81,7 @@ class TrainRecipe(BaseModel):
     # Shifting a whole batch by up to N pixels: off by default, it moves objects across the 4-pixel patch grid and
     # cost accuracy against flips alone (docs/benchmarks.md).
     translate_pixels: int = Field(0, ge=0)
-    precision: ComputePrecision = "auto"
+    precision: ComputePrecisionName = "auto"
     # Distillation from another model's logits (the bench's distilled compact baseline): 0 = labels only.
     kd_temperature: float = Field(0.0, ge=0)
     kd_alpha: float = Field(0.5, ge=0, le=1)

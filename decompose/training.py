@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from vitfleet.choices import ComputePrecisionName, LrScheduleName
 from vitfleet.datasets import ImageDataset
 from vitfleet.preprocessing import Preprocessing
 
@@ -34,9 +34,6 @@ def pick_device() -> torch.device:
     return torch.device("cpu")
 
 
-ComputePrecision = Literal["auto", "fp32", "bf16"]
-
-
 @lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """bf16 matmuls only pay on CPUs with native bf16 (AVX512-BF16 or AMX); elsewhere they are emulated, slower."""
@@ -47,7 +44,7 @@ def cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def autocast_dtype(device: torch.device, precision: ComputePrecision) -> torch.dtype | None:
+def autocast_dtype(device: torch.device, precision: ComputePrecisionName) -> torch.dtype | None:
     """The autocast dtype for the forward pass, or None for plain fp32. Weights and the optimizer stay fp32."""
     if precision == "fp32":
         return None
@@ -58,7 +55,7 @@ def autocast_dtype(device: torch.device, precision: ComputePrecision) -> torch.d
     return torch.bfloat16 if cpu_has_bf16() else None
 
 
-def forward_precision(device: torch.device, precision: ComputePrecision) -> contextlib.AbstractContextManager:
+def forward_precision(device: torch.device, precision: ComputePrecisionName) -> contextlib.AbstractContextManager:
     """bf16 autocast where the hardware runs it natively (faster per step on such CPUs, docs/benchmarks.md); a
     no-op context otherwise."""
     dtype = autocast_dtype(device, precision)
@@ -90,14 +87,11 @@ def batches(n: int, batch_size: int, generator: torch.Generator, shuffle: bool =
         yield order[start : start + batch_size]
 
 
-LrSchedule = Literal["cosine", "linear", "constant"]
-
-
 def warmup_decay(
     optimizer: torch.optim.Optimizer,
     total_steps: int,
     warmup_steps: int,
-    shape: LrSchedule = "cosine",
+    shape: LrScheduleName = "cosine",
     min_ratio: float = 0.01,
 ) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up to the peak rate, then `shape` down to min_ratio of it (constant: stays at the peak)."""

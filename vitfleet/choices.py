@@ -90,3 +90,7 @@ def _literal(choice: type[Enum]) -> Any:
 TargetName = _literal(Target)  # an engines folder's target (what it was built for)
 BackendName = _literal(Backend)  # the runtime an engine file is for
 PrecisionName = _literal(EnginePrecision)  # an engine file's precision
+PartitionName = _literal(Partition)  # how classes are split among the parts
+LrScheduleName = _literal(LrSchedule)
+ComputePrecisionName = _literal(ComputePrecision)  # the training forward pass
+EncodingName = _literal(Encoding)  # how a camera frame travels

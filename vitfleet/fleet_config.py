@@ -16,7 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from vitfleet.board_kinds import SPEED_UNIT, Role, board_kind, known_board_kind
-from vitfleet.choices import PrecisionName
+from vitfleet.choices import EncodingName, PrecisionName
 from vitfleet.errors import UserError
 
 # A registered board kind's name (vitfleet/board_kinds.py): kinds registered by plugins are valid too, and an
@@ -136,7 +136,7 @@ class CameraConfig(_Strict):
     uri: str = "dataset://fashion-mnist/test"
     fps: float = Field(10.0, gt=0)
     loop: bool = True
-    encoding: Literal["raw", "jpeg"] = "raw"
+    encoding: EncodingName = "raw"
     max_in_flight: int = Field(
         2,
         ge=1,
@@ -169,7 +169,7 @@ class CameraFeedConfig(_Strict):
         "when both offer more than the fleet can take)",
     )
     loop: bool | None = None
-    encoding: Literal["raw", "jpeg"] | None = None
+    encoding: EncodingName | None = None
 
 
 class AggregatorConfig(_Strict):

@@ -5,6 +5,7 @@
 from vitfleet.decompose.methods import devit, edvit  # noqa: F401 - the built-ins register themselves
 from vitfleet.decompose.methods.registry import (
     Method,
+    MethodName,
     PruneShape,
     get_method,
     known_method,
@@ -12,4 +13,4 @@ from vitfleet.decompose.methods.registry import (
     register_method,
 )
 
-__all__ = ["Method", "PruneShape", "get_method", "known_method", "method_names", "register_method"]
+__all__ = ["Method", "MethodName", "PruneShape", "get_method", "known_method", "method_names", "register_method"]

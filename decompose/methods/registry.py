@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import AfterValidator
 
 from vitfleet.decompose.fusion_heads import get_fusion_head, known_fusion_head
 from vitfleet.decompose.recipes import MethodDefaults
@@ -81,3 +83,7 @@ def method_names() -> list[str]:
 def known_method(name: Any) -> str:
     """A pydantic validator's check: the name of a registered method."""
     return _METHODS.known(name)
+
+
+# A config field that takes a registered method (the bench settings): validated against the registry when read.
+MethodName = Annotated[str, AfterValidator(known_method)]
