@@ -99,6 +99,20 @@ class _Move:
     gains: Assignments  # board -> the parts it takes over: these must be running before the old copies go
 
 
+@dataclass(frozen=True)
+class _Tick:
+    """The fleet as one tick sees it, once healed: what a rebalance or a re-plan for speed weighs."""
+
+    current: Assignments  # the healed layout
+    loads: dict[int, PartLoad]  # parts free to move (not held by a board that is briefly offline)
+    slots: list[BoardSlot]  # the live boards
+    by_name: dict[str, BoardSlot]
+    refused: set[tuple[str, int]]
+    live: list[str]
+    holding: Assignments  # offline for less than heal_after_s: its parts stay where they are
+    now: float
+
+
 @dataclass
 class Coordinator:
     fleet: FleetConfig
@@ -243,94 +257,76 @@ class Coordinator:
             if mark == self._weighed:
                 return None
             self._weighed = mark
-        moved = self._rebalance(new, loads, slots, refused, live, holding, by_name, now)
+        tick = _Tick(new, loads, slots, by_name, refused, live, holding, now)
+        moved = self._rebalance(tick)
         if moved is not None or self.move is not None:
             return moved
-        return self._replan_for_speed(new, loads, slots, refused, live, holding, by_name, now)
+        return self._replan_for_speed(tick)
 
-    def _rebalance(
-        self,
-        current: Assignments,
-        loads: dict[int, PartLoad],
-        slots: list[BoardSlot],
-        refused: set[tuple[str, int]],
-        live: list[str],
-        holding: Assignments,
-        by_name: dict[str, BoardSlot],
-        now: float,
-    ) -> FleetPlanMessage | None:
-        home_keep = {b: [p] for b in live if (p := self.home.get(b)) is not None}
-        best = place(loads, slots, home_keep, refused)
-        target = {**holding, **best.assignments}
-        if _norm(target) == _norm(current) or len(best.unplaced) > len(self.plan.unplaced if self.plan else []):
+    def _rebalance(self, tick: _Tick) -> FleetPlanMessage | None:
+        home_keep = {b: [p] for b in tick.live if (p := self.home.get(b)) is not None}
+        best = place(tick.loads, tick.slots, home_keep, tick.refused)
+        target = {**tick.holding, **best.assignments}
+        if _norm(target) == _norm(tick.current) or len(best.unplaced) > len(self.plan.unplaced if self.plan else []):
             return None
-        before, after = makespan(current, by_name, self.loads), makespan(target, by_name, self.loads)
+        before, after = makespan(tick.current, tick.by_name, self.loads), makespan(target, tick.by_name, self.loads)
         if len(best.unplaced) == len(self.plan.unplaced if self.plan else []) and after > before * (
             1.0 - REBALANCE_GAIN
         ):
             return None
-        gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
+        gained = {b: [p for p in parts if p not in tick.current.get(b, [])] for b, parts in target.items()}
         moves = [
             f"{b} is back: part {p} returns to it" if self.home.get(b) == p else f"part {p} -> {b}"
             for b, parts in sorted(gained.items())
             for p in parts
         ]
         reason = f"faster layout: {', '.join(moves)} (critical path {before / max(after, 1e-9):.2f}x shorter)"
-        return self._start_move(current, target, best.unplaced, reason, live, now)
+        return self._start_move(tick.current, target, best.unplaced, reason, tick.live, tick.now)
 
-    def _replan_for_speed(
-        self,
-        current: Assignments,
-        loads: dict[int, PartLoad],
-        slots: list[BoardSlot],
-        refused: set[tuple[str, int]],
-        live: list[str],
-        holding: Assignments,
-        by_name: dict[str, BoardSlot],
-        now: float,
-    ) -> FleetPlanMessage | None:
+    def _replan_for_speed(self, tick: _Tick) -> FleetPlanMessage | None:
         """After a trusted speed change: the layout with the shortest critical path under the speeds as measured,
         if it beats the current one by more than REBALANCE_GAIN."""
         if self.speeds is None:
             return None
         assert self.plan is not None
-        before = makespan(current, by_name, self.loads)
+        before = makespan(tick.current, tick.by_name, self.loads)
         busiest = sorted(
-            (b for b in current if current[b]),
-            key=lambda b: -board_time(current[b], by_name[b], self.loads) if b in by_name else 0.0,
+            (b for b in tick.current if tick.current[b]),
+            key=lambda b: -board_time(tick.current[b], tick.by_name[b], self.loads) if b in tick.by_name else 0.0,
         )
         candidates = [
-            place(loads, slots, {b: ps for b, ps in current.items() if b != drop}, refused) for drop in busiest
-        ] + [place(loads, slots, {}, refused)]
+            place(tick.loads, tick.slots, {b: ps for b, ps in tick.current.items() if b != drop}, tick.refused)
+            for drop in busiest
+        ] + [place(tick.loads, tick.slots, {}, tick.refused)]
 
         def moved(c: Placement) -> int:
-            return sum(p not in current.get(b, []) for b, ps in c.assignments.items() for p in ps)
+            return sum(p not in tick.current.get(b, []) for b, ps in c.assignments.items() for p in ps)
 
         # The fewest moves among the layouts within REBALANCE_GAIN of the fastest: a further move for a gain the
         # measurements cannot tell from noise is not worth its load.
         fewest = min(len(c.unplaced) for c in candidates)
-        spans = {id(c): makespan({**holding, **c.assignments}, by_name, self.loads) for c in candidates}
+        spans = {id(c): makespan({**tick.holding, **c.assignments}, tick.by_name, self.loads) for c in candidates}
         fastest = min(spans[id(c)] for c in candidates if len(c.unplaced) == fewest)
         best = min(
             (c for c in candidates if len(c.unplaced) == fewest and spans[id(c)] <= fastest / (1.0 - REBALANCE_GAIN)),
             key=lambda c: (moved(c), spans[id(c)]),
         )
-        target = {**holding, **best.assignments}
-        after = makespan(target, by_name, self.loads)
+        target = {**tick.holding, **best.assignments}
+        after = makespan(target, tick.by_name, self.loads)
         if (
             len(best.unplaced) > len(self.plan.unplaced)
-            or _norm(target) == _norm(current)
+            or _norm(target) == _norm(tick.current)
             or after > before * (1.0 - REBALANCE_GAIN)
         ):
             return None
-        gained = {b: [p for p in parts if p not in current.get(b, [])] for b, parts in target.items()}
+        gained = {b: [p for p in parts if p not in tick.current.get(b, [])] for b, parts in target.items()}
         moves = ", ".join(f"part {p} -> {b}" for b, parts in sorted(gained.items()) for p in parts)
         reason = (
-            f"speed: {self._speed_note(current)}: {moves} (critical path {before / max(after, 1e-9):.2f}x "
+            f"speed: {self._speed_note(tick.current)}: {moves} (critical path {before / max(after, 1e-9):.2f}x "
             "shorter at the measured speeds)"
         )
         self.speed_replans += 1
-        return self._start_move(current, target, best.unplaced, reason, live, now)
+        return self._start_move(tick.current, target, best.unplaced, reason, tick.live, tick.now)
 
     def _speed_note(self, current: Assignments) -> str:
         """Which boards run slower than their best, and what their throttling state says."""
