@@ -33,16 +33,9 @@ class SourceKind:
 _SOURCES: Registry[SourceKind] = Registry("camera scheme", lambda k: k.scheme, SCHEME, "lower-case letters and digits")
 
 
-def register_source(kind: SourceKind) -> SourceKind:
-    return _SOURCES.register(kind)
-
-
-def source_kind(scheme: str) -> SourceKind | None:
-    return _SOURCES.get(scheme)
-
-
-def schemes() -> list[str]:
-    return _SOURCES.names()
+register_source = _SOURCES.register
+source_kind = _SOURCES.get  # None for an unknown scheme (parse_uri words the error, with the URI)
+schemes = _SOURCES.names
 
 
 def sources_help() -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import psutil
 
-from vitfleet.board_kinds import board_kind, board_kind_names
+from vitfleet.board_kinds import board_kind_names, find_board_kind
 from vitfleet.power.board_kind import detect_board_kind
 from vitfleet.power.meter import Meter, MeterUnavailable
 
@@ -31,10 +31,8 @@ class PowerProfile:
 def power_profile(kind: str) -> PowerProfile | None:
     """A board kind's rough figures, from its registration (vitfleet/board_kinds.py, which says where each comes
     from); None for a name no kind is registered under."""
-    if kind not in board_kind_names():
-        return None
-    spec = board_kind(kind)
-    return PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis)
+    spec = find_board_kind(kind)
+    return None if spec is None else PowerProfile(spec.idle_w, spec.active_w_per_core, spec.power_basis)
 
 
 CpuTimes = Callable[[], Sequence[Any]]

@@ -49,9 +49,7 @@ _METERS: Registry[MeterKind] = Registry(
 )
 
 
-def register_meter(kind: MeterKind) -> MeterKind:
-    """Add a meter (or replace the one of the same name, keeping its place in the detection order)."""
-    return _METERS.register(kind)
+register_meter = _METERS.register  # a meter of the same name is replaced where it stands in the order
 
 
 def meter_kinds() -> list[MeterKind]:

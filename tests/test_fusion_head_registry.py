@@ -5,6 +5,7 @@ registered ones; and the built-in heads keep the state-dict keys every existing 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,14 +57,15 @@ class ToyHead(FusionHead):
 
 
 @pytest.fixture
-def toy_head(monkeypatch: pytest.MonkeyPatch) -> FusionHeadKind:
-    """The toy head, registered for one test: the registries are copies restored afterwards, so the toy is
+def toy_head() -> Iterator[FusionHeadKind]:
+    """The toy head, registered for one test: both registries forget what the test registers, so the toy is
     gone for every other test."""
-    monkeypatch.setattr(head_registry, "_HEADS", head_registry._HEADS.copy())
-    monkeypatch.setattr(method_registry, "_METHODS", method_registry._METHODS.copy())
-    return register_fusion_head(
-        FusionHeadKind(name="toy", summary="Toy: a normalised ReLU token", build=ToyHead, hidden_dim=lambda d: d // 2)
-    )
+    with head_registry._HEADS.scratch(), method_registry._METHODS.scratch():
+        yield register_fusion_head(
+            FusionHeadKind(
+                name="toy", summary="Toy: a normalised ReLU token", build=ToyHead, hidden_dim=lambda d: d // 2
+            )
+        )
 
 
 def _separable_batch(n: int = 96) -> tuple[torch.Tensor, torch.Tensor]:

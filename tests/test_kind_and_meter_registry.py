@@ -62,13 +62,12 @@ def _toy_meter(board_kind: str | None, env: MeterEnvironment) -> Meter:
 
 
 @pytest.fixture
-def toys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The toy kind and the toy meter registered into copies of the registries, restored after the test."""
-    monkeypatch.setattr(board_kinds, "_KINDS", board_kinds._KINDS.copy())
-    monkeypatch.setattr(meter_registry, "_METERS", meter_registry._METERS.copy())
-    register_board_kind(TOY_KIND)
-    register_meter(MeterKind("toy-meter", _toy_meter, "a toy file under the sysfs root"))
-    yield
+def toys() -> Iterator[None]:
+    """The toy kind and the toy meter, registered for one test: the registries forget them afterwards."""
+    with board_kinds._KINDS.scratch(), meter_registry._METERS.scratch():
+        register_board_kind(TOY_KIND)
+        register_meter(MeterKind("toy-meter", _toy_meter, "a toy file under the sysfs root"))
+        yield
 
 
 def offline_env(root: Path) -> MeterEnvironment:

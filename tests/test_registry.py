@@ -48,9 +48,11 @@ def test_a_name_breaking_the_rule_is_refused_before_it_is_registered(bad: str) -
     assert reg.names() == ["alpha", "beta-2", "gamma"]
 
 
-def test_a_copy_is_independent() -> None:
+def test_a_scratch_forgets_what_was_registered_in_it_even_on_error() -> None:
     reg = _things()
-    twin = reg.copy()
-    twin.register(Thing("toy"))
-    assert "toy" in twin and "toy" not in reg
-    assert twin.records()[:3] == reg.records()
+    with pytest.raises(RuntimeError), reg.scratch():
+        reg.register(Thing("toy"))
+        reg.register(Thing("alpha", size=9))
+        assert reg.names() == ["alpha", "beta-2", "gamma", "toy"] and reg.require("alpha").size == 9
+        raise RuntimeError("the test failed")
+    assert reg.names() == ["alpha", "beta-2", "gamma"] and reg.require("alpha").size == 0

@@ -11,7 +11,7 @@ read. Pure stdlib: boards import it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from vitfleet.choices import (
     Backend,
@@ -72,23 +72,12 @@ def register_board_kind(spec: KindSpec) -> KindSpec:
     return _KINDS.register(spec)
 
 
-def board_kind(name: str) -> KindSpec:
-    return _KINDS.require(name)
-
-
-def board_kind_names() -> list[str]:
-    """Registered kinds in detection order, built-ins first."""
-    return _KINDS.names()
-
-
-def board_kinds() -> list[KindSpec]:
-    """Registered kinds in detection order, built-ins first."""
-    return _KINDS.records()
-
-
-def known_board_kind(name: Any) -> str:
-    """A pydantic validator's check: the name of a registered board kind."""
-    return _KINDS.known(name)
+# In detection order, built-ins first.
+board_kind = _KINDS.require  # a one-sentence UserError naming the kinds
+find_board_kind = _KINDS.get  # None for an unknown name
+board_kind_names = _KINDS.names
+board_kinds = _KINDS.records
+known_board_kind = _KINDS.known  # a pydantic validator's check
 
 
 # Order matters for detection: the first kind whose model name matches wins (Orin Nano must not read as Nano).

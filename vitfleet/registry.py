@@ -10,7 +10,8 @@ is a choice everywhere. Pure stdlib: boards import it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from vitfleet.errors import UserError
@@ -71,8 +72,11 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         return name in self._records
 
-    def copy(self) -> Registry[T]:
-        """An independent registry with the same records (a test registers a toy one without leaking it)."""
-        twin = Registry(self.what, self._key, self._pattern.pattern, self._rule)
-        twin._records = dict(self._records)
-        return twin
+    @contextmanager
+    def scratch(self) -> Iterator[Registry[T]]:
+        """Registrations made inside are forgotten on leaving (a test registers a toy record without leaking it)."""
+        saved = dict(self._records)
+        try:
+            yield self
+        finally:
+            self._records = saved

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from vitfleet.registry import IDENTIFIER, Registry
 
@@ -35,19 +35,7 @@ class FusionHeadKind:
 _HEADS: Registry[FusionHeadKind] = Registry("fusion head", lambda k: k.name, IDENTIFIER, "a plain identifier")
 
 
-def register_fusion_head(kind: FusionHeadKind) -> FusionHeadKind:
-    return _HEADS.register(kind)
-
-
-def get_fusion_head(name: str) -> FusionHeadKind:
-    return _HEADS.require(name)
-
-
-def fusion_head_names() -> list[str]:
-    """Registered heads, built-ins first."""
-    return _HEADS.names()
-
-
-def known_fusion_head(name: Any) -> str:
-    """A pydantic validator's check: the name of a registered fusion head."""
-    return _HEADS.known(name)
+register_fusion_head = _HEADS.register
+get_fusion_head = _HEADS.require  # a one-sentence UserError naming the registered heads
+fusion_head_names = _HEADS.names  # built-ins first
+known_fusion_head = _HEADS.known  # a pydantic validator's check

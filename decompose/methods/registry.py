@@ -71,18 +71,9 @@ def register_method(method: Method) -> Method:
     return _METHODS.register(method)
 
 
-def get_method(name: str) -> Method:
-    return _METHODS.require(name)
-
-
-def method_names() -> list[str]:
-    """Registered methods, built-ins first (devit is the CLI's default)."""
-    return _METHODS.names()
-
-
-def known_method(name: Any) -> str:
-    """A pydantic validator's check: the name of a registered method."""
-    return _METHODS.known(name)
+get_method = _METHODS.require  # a one-sentence UserError naming the registered methods
+method_names = _METHODS.names  # built-ins first (devit is the CLI's default)
+known_method = _METHODS.known  # a pydantic validator's check
 
 
 # A config field that takes a registered method (the bench settings): validated against the registry when read.
